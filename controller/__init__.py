@@ -1,0 +1,1 @@
+"""Controller: converges bound custom resources into Helm releases."""

@@ -1,0 +1,1 @@
+"""lostromos: turn any Helm chart into a Kubernetes API."""

@@ -1,0 +1,1 @@
+"""Admission webhook: validates and defaults bound custom resources."""
