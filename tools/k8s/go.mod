@@ -1,6 +1,6 @@
 // The pinned Kubernetes toolchain lostromos runs its local control plane and
 // its tests on. Every version lostromos builds is recorded here and nowhere
-// else: `lostromos dev build` reads the versions from this file.
+// else: `lostromos toolchain versions` reads the versions from this file.
 module github.com/lostromos/lostromos/tools/k8s
 
 go 1.26.0

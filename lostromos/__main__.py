@@ -1,0 +1,5 @@
+import sys
+
+from lostromos.cli import main
+
+sys.exit(main())

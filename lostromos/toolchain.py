@@ -1,0 +1,255 @@
+"""The pinned Kubernetes toolchain: kube-apiserver, etcd, kubectl and helm.
+
+lostromos never downloads a prebuilt binary. The four programs are built from
+their Go modules, pinned in ``tools/k8s/go.mod`` (the one place their versions
+are recorded), into a cache folder keyed by the content of go.mod, go.sum and
+the Go version, so a build happens once per pin and is skipped afterwards.
+
+Users who already have binaries skip the build: ``LOSTROMOS_<TOOL>`` (for
+example ``LOSTROMOS_HELM``) names one binary explicitly, and
+``KUBEBUILDER_ASSETS`` (controller-runtime's envtest assets) supplies
+kube-apiserver, etcd and kubectl.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TOOLS_MODULE = PROJECT_ROOT / "tools" / "k8s"
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    package: str
+    module: str
+    envtest_asset: bool
+
+    @property
+    def built_name(self) -> str:
+        """The file `go build -o DIR/` writes: the package's last element, minus a /vN suffix."""
+        parts = self.package.split("/")
+        if re.fullmatch(r"v[0-9]+", parts[-1]):
+            parts.pop()
+        return parts[-1]
+
+    @property
+    def env_var(self) -> str:
+        return "LOSTROMOS_" + self.name.upper().replace("-", "_")
+
+
+TOOLS: tuple[Tool, ...] = (
+    Tool("etcd", "go.etcd.io/etcd/server/v3", "go.etcd.io/etcd/server/v3", True),
+    Tool("kube-apiserver", "k8s.io/kubernetes/cmd/kube-apiserver", "k8s.io/kubernetes", True),
+    Tool("kubectl", "k8s.io/kubernetes/cmd/kubectl", "k8s.io/kubernetes", True),
+    Tool("helm", "helm.sh/helm/v4/cmd/helm", "helm.sh/helm/v4", False),
+)
+TOOL_NAMES = tuple(tool.name for tool in TOOLS)
+
+
+class ToolchainError(RuntimeError):
+    """A binary cannot be found or built. The message is one line for a person."""
+
+
+def tool(name: str) -> Tool:
+    for candidate in TOOLS:
+        if candidate.name == name:
+            return candidate
+    raise ToolchainError(f"unknown tool {name!r}; known: {', '.join(TOOL_NAMES)}")
+
+
+def pinned_versions(module_dir: Path = TOOLS_MODULE) -> dict[str, str]:
+    """Module path -> version, read from the require block of go.mod."""
+    text = (module_dir / "go.mod").read_text(encoding="utf-8")
+    versions: dict[str, str] = {}
+    for match in re.finditer(r"^\s*(?:require\s+)?([\w./-]+)\s+(v[\w.+-]+)\s*(?://.*)?$", text, re.M):
+        versions.setdefault(match.group(1), match.group(2))
+    return versions
+
+
+def tool_versions(module_dir: Path = TOOLS_MODULE) -> dict[str, str]:
+    """Tool name -> pinned version."""
+    modules = pinned_versions(module_dir)
+    return {t.name: modules[t.module] for t in TOOLS}
+
+
+def cache_root() -> Path:
+    configured = os.environ.get("LOSTROMOS_CACHE_DIR")
+    return Path(configured) if configured else PROJECT_ROOT / ".cache"
+
+
+def _go_binary() -> str:
+    go = shutil.which("go")
+    if go is None:
+        raise ToolchainError(
+            "the Go toolchain is not on PATH: install Go >= 1.26 to build the pinned "
+            "kube-apiserver, etcd, kubectl and helm, or point KUBEBUILDER_ASSETS and "
+            "LOSTROMOS_HELM at existing binaries"
+        )
+    return go
+
+
+def build_fingerprint(module_dir: Path = TOOLS_MODULE) -> str:
+    """Changes whenever a pin, a checksum or the Go version changes."""
+    digest = hashlib.sha256()
+    for name in ("go.mod", "go.sum"):
+        digest.update((module_dir / name).read_bytes())
+    go_version = subprocess.run(
+        [_go_binary(), "env", "GOVERSION", "GOOS", "GOARCH"],
+        capture_output=True, text=True, check=False,
+    ).stdout
+    digest.update(go_version.encode())
+    return digest.hexdigest()[:16]
+
+
+def build_dir(module_dir: Path = TOOLS_MODULE) -> Path:
+    return cache_root() / "k8s" / build_fingerprint(module_dir)
+
+
+def _executable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
+
+
+def _external_binary(t: Tool, environ: Mapping[str, str]) -> Path | None:
+    explicit = environ.get(t.env_var)
+    if explicit:
+        path = Path(explicit)
+        if not _executable(path):
+            raise ToolchainError(f"{t.env_var}={explicit} is not an executable file")
+        return path
+    assets = environ.get("KUBEBUILDER_ASSETS")
+    if assets and t.envtest_asset:
+        path = Path(assets) / t.name
+        if not _executable(path):
+            raise ToolchainError(f"KUBEBUILDER_ASSETS={assets} has no executable {t.name}")
+        return path
+    return None
+
+
+def find(name: str, environ: Mapping[str, str] | None = None) -> Path | None:
+    """Where a tool is, without building: explicit path, envtest assets, or the cache."""
+    environ = os.environ if environ is None else environ
+    t = tool(name)
+    external = _external_binary(t, environ)
+    if external is not None:
+        return external
+    if shutil.which("go") is None:
+        return None
+    cached = build_dir() / t.name
+    return cached if _executable(cached) else None
+
+
+def ensure(
+    names: Iterable[str] = TOOL_NAMES,
+    *,
+    environ: Mapping[str, str] | None = None,
+    progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
+) -> dict[str, Path]:
+    """Return a path for every named tool, building the missing ones first."""
+    environ = os.environ if environ is None else environ
+    wanted = [tool(name) for name in names]
+    paths: dict[str, Path] = {}
+    for t in wanted:
+        external = _external_binary(t, environ)
+        if external is not None:
+            paths[t.name] = external
+    missing = [t for t in wanted if t.name not in paths]
+    if missing:
+        paths.update(_build(missing, progress))
+    return paths
+
+
+def _build(missing: list[Tool], progress: Callable[[str], None]) -> dict[str, Path]:
+    target = build_dir()
+    target.mkdir(parents=True, exist_ok=True)
+    with open(target / ".lock", "w") as lock:
+        # Two processes (a test run and `dev up`) may ask at once: one builds.
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        todo = [t for t in missing if not _executable(target / t.name)]
+        if todo:
+            _go_build(todo, target, progress)
+    return {t.name: target / t.name for t in missing}
+
+
+def _ldflags(versions: Mapping[str, str]) -> str:
+    kube = versions["kube-apiserver"]
+    major, minor = kube.lstrip("v").split(".")[:2]
+    flags = ["-s", "-w"]
+    for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        flags += [
+            f"-X {package}.gitVersion={kube}",
+            f"-X {package}.gitMajor={major}",
+            f"-X {package}.gitMinor={minor}",
+            f"-X {package}.gitTreeState=clean",
+            f"-X {package}.buildDate=1970-01-01T00:00:00Z",
+        ]
+    flags += [
+        f"-X helm.sh/helm/v4/internal/version.version={versions['helm']}",
+        "-X helm.sh/helm/v4/internal/version.metadata=",
+        "-X helm.sh/helm/v4/internal/version.gitTreeState=clean",
+    ]
+    return " ".join(flags)
+
+
+def _go_build(todo: list[Tool], target: Path, progress: Callable[[str], None]) -> None:
+    versions = tool_versions()
+    names = ", ".join(f"{t.name} {versions[t.name]}" for t in todo)
+    progress(f"lostromos: building {names} from Go modules into {target}")
+    progress("lostromos: the first build takes 10-20 minutes on 2 cores; later runs reuse it")
+    log_path = target / "build.log"
+    staging = Path(tempfile.mkdtemp(prefix="build-", dir=target))
+    command = [
+        _go_binary(), "build", "-trimpath", "-ldflags", _ldflags(versions),
+        "-o", str(staging) + os.sep, *(t.package for t in todo),
+    ]
+    env = {**os.environ, "GOWORK": "off", "GOFLAGS": "-mod=readonly"}
+    started = time.monotonic()
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            command, cwd=TOOLS_MODULE, stdout=log, stderr=subprocess.STDOUT, env=env
+        )
+        _report_progress_until_done(process, started, progress)
+    if process.returncode != 0:
+        shutil.rmtree(staging, ignore_errors=True)
+        tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        raise ToolchainError(
+            f"go build failed (exit {process.returncode}): {tail[0]} (full log: {log_path})"
+        )
+    for t in todo:
+        os.replace(staging / t.built_name, target / t.name)
+    shutil.rmtree(staging, ignore_errors=True)
+    progress(f"lostromos: built {names} in {time.monotonic() - started:.0f}s")
+
+
+def _report_progress_until_done(
+    process: subprocess.Popen, started: float, progress: Callable[[str], None]
+) -> None:
+    done = threading.Event()
+
+    def heartbeat() -> None:
+        while not done.wait(30):
+            progress(f"lostromos: still building ({time.monotonic() - started:.0f}s)")
+
+    thread = threading.Thread(target=heartbeat, daemon=True)
+    thread.start()
+    try:
+        process.wait()
+    except KeyboardInterrupt:
+        process.terminate()
+        process.wait()
+        raise
+    finally:
+        done.set()
