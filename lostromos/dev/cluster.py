@@ -189,6 +189,8 @@ class DevCluster:
             f"--service-account-signing-key-file={pki.service_account_key}",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             "--service-cluster-ip-range=10.0.0.0/24",
+            # Loopback cannot be published as the kubernetes Service endpoint.
+            "--endpoint-reconciler-type=none",
             "--authorization-mode=RBAC",
             "--allow-privileged=true",
             # No kubelet or controller-manager runs, so no token controller fills in

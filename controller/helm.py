@@ -1,0 +1,171 @@
+"""The real `helm` binary, called with argument lists and JSON output.
+
+lostromos drives the helm CLI instead of re-implementing Helm: the pinned
+binary is the same one the differential tests prove the values engine against,
+so what the webhook admits is exactly what this installs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MAX_MESSAGE = 800
+PENDING_STATES = frozenset({"pending-install", "pending-upgrade", "pending-rollback"})
+
+
+class HelmError(RuntimeError):
+    """helm exited non-zero; `message` is helm's own error, trimmed."""
+
+    def __init__(self, action: str, message: str, *, timed_out: bool = False) -> None:
+        self.action = action
+        self.message = trim(message)
+        self.timed_out = timed_out
+        super().__init__(f"helm {action}: {self.message}")
+
+
+class HelmMissing(RuntimeError):
+    """No helm binary where one was expected."""
+
+
+def trim(message: str, limit: int = MAX_MESSAGE) -> str:
+    message = " ".join(message.replace("Error: ", "", 1).split())
+    return message if len(message) <= limit else message[: limit - 1] + "…"
+
+
+@dataclass(frozen=True)
+class Release:
+    name: str
+    namespace: str
+    revision: int
+    status: str
+    chart_name: str
+    chart_version: str
+    last_deployed: str
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> Release:
+        info = document.get("info") or {}
+        metadata = (document.get("chart") or {}).get("metadata") or {}
+        return cls(
+            name=str(document.get("name", "")),
+            namespace=str(document.get("namespace", "")),
+            revision=int(document.get("version", 0)),
+            status=str(info.get("status", "unknown")),
+            chart_name=str(metadata.get("name", "")),
+            chart_version=str(metadata.get("version", "")),
+            last_deployed=str(info.get("last_deployed", "")),
+        )
+
+
+def find_helm(explicit: Path | None) -> Path:
+    if explicit is not None:
+        if not (explicit.is_file() and os.access(explicit, os.X_OK)):
+            raise HelmMissing(f"helm binary {explicit} is not an executable file")
+        return explicit
+    found = shutil.which("helm")
+    if found is None:
+        raise HelmMissing("helm is not on PATH; install helm or pass --helm PATH")
+    return Path(found)
+
+
+class Helm:
+    """One helm binary against one cluster. Thread-safe: every call is a process."""
+
+    def __init__(
+        self,
+        binary: Path,
+        *,
+        kubeconfig: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        on_call: Callable[[str], None] = lambda action: None,
+    ) -> None:
+        self.binary = binary
+        self._env = dict(os.environ if env is None else env)
+        if kubeconfig is not None:
+            self._env["KUBECONFIG"] = str(kubeconfig)
+        self._on_call = on_call
+
+    def _run(self, action: str, args: list[str], timeout: float) -> str:
+        self._on_call(action)
+        try:
+            result = subprocess.run(
+                [str(self.binary), *args], capture_output=True, text=True,
+                env=self._env, timeout=timeout, check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise HelmError(action, f"no answer within {timeout:.0f}s", timed_out=True) from None
+        except OSError as error:
+            raise HelmError(action, f"cannot run {self.binary}: {error.strerror}") from None
+        if result.returncode != 0:
+            raise HelmError(action, result.stderr.strip() or result.stdout.strip()
+                            or f"exit code {result.returncode}",
+                            timed_out="context deadline exceeded" in result.stderr)
+        return result.stdout
+
+    def upgrade_install(
+        self,
+        release: str,
+        namespace: str,
+        chart: Path | str,
+        values: Mapping[str, Any],
+        *,
+        timeout_seconds: int,
+        wait: bool = False,
+        version: str | None = None,
+        repository: str | None = None,
+    ) -> Release:
+        with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="values-") as values_file:
+            # Values may hold secrets: a 0600 temp file, never the command line.
+            json.dump(values, values_file)
+            values_file.flush()
+            args = [
+                "upgrade", "--install", release, str(chart),
+                "--namespace", namespace,
+                "--values", values_file.name,
+                "--timeout", f"{timeout_seconds}s",
+                "--output", "json",
+            ]
+            if wait:
+                args.append("--wait=watcher")
+            if version:
+                args += ["--version", version]
+            if repository:
+                args += ["--repo", repository]
+            output = self._run("upgrade", args, timeout=timeout_seconds + 30)
+        return Release.from_json(json.loads(output))
+
+    def uninstall(self, release: str, namespace: str, *, timeout_seconds: int) -> None:
+        self._run(
+            "uninstall",
+            ["uninstall", release, "--namespace", namespace, "--ignore-not-found",
+             "--timeout", f"{timeout_seconds}s"],
+            timeout=timeout_seconds + 30,
+        )
+
+    def status(self, release: str, namespace: str) -> Release | None:
+        try:
+            output = self._run("status", ["status", release, "--namespace", namespace,
+                                          "--output", "json"], timeout=60)
+        except HelmError as error:
+            if "not found" in error.message:
+                return None
+            raise
+        return Release.from_json(json.loads(output))
+
+    def rollback(self, release: str, namespace: str, revision: int, *,
+                 timeout_seconds: int) -> None:
+        self._run("rollback", ["rollback", release, str(revision), "--namespace", namespace,
+                               "--timeout", f"{timeout_seconds}s"], timeout=timeout_seconds + 30)
+
+    def history(self, release: str, namespace: str) -> list[dict[str, Any]]:
+        output = self._run("history", ["history", release, "--namespace", namespace,
+                                       "--output", "json", "--max", "20"], timeout=60)
+        return list(json.loads(output))

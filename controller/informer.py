@@ -1,0 +1,201 @@
+"""List-then-watch one custom resource kind into a local store.
+
+Like client-go's reflector: list to get a consistent snapshot and its
+resourceVersion, then watch from there with bookmarks so a quiet kind still
+advances its resourceVersion. A 410 Gone (the version was compacted away)
+means relist; any other error means reconnect with backoff. Every change, and
+a periodic resync, hands the object's key to the handler; the handler never
+sees an object, only a key, so it always reads the newest state.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kubernetes import client, watch
+from kubernetes.client.exceptions import ApiException
+
+from lostromos.config import Binding
+
+log = logging.getLogger(__name__)
+
+Key = str
+WATCH_TIMEOUT_SECONDS = 300
+
+
+def object_key(obj: dict[str, Any]) -> Key:
+    metadata = obj.get("metadata") or {}
+    return f"{metadata.get('namespace', '')}/{metadata.get('name', '')}"
+
+
+class Gone(Exception):
+    """The watch's resourceVersion is too old: relist."""
+
+
+class Informer:
+    def __init__(
+        self,
+        api: client.CustomObjectsApi,
+        binding: Binding,
+        on_key: Callable[[Key], None],
+        *,
+        resync_seconds: float = 600.0,
+        label_selector: str | None = None,
+    ) -> None:
+        self.api = api
+        self.binding = binding
+        self.on_key = on_key
+        self.resync_seconds = resync_seconds
+        self.label_selector = label_selector
+        self._store: dict[Key, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        self._synced = threading.Event()
+        self._watch: watch.Watch | None = None
+
+    # -- store ----------------------------------------------------------------
+
+    def get(self, key: Key) -> dict[str, Any] | None:
+        with self._lock:
+            return self._store.get(key)
+
+    def keys(self) -> list[Key]:
+        with self._lock:
+            return list(self._store)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._store)
+
+    def update(self, obj: dict[str, Any]) -> None:
+        """Record an object the controller itself just wrote (newer than the watch may be)."""
+        key = object_key(obj)
+        with self._lock:
+            current = self._store.get(key)
+            if current is None or _newer(obj, current):
+                self._store[key] = obj
+
+    @property
+    def synced(self) -> bool:
+        return self._synced.is_set()
+
+    def wait_synced(self, timeout: float) -> bool:
+        return self._synced.wait(timeout)
+
+    # -- loop -----------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        failures = 0
+        resource_version: str | None = None
+        last_resync = time.monotonic()
+        while not stop.is_set():
+            try:
+                if resource_version is None:
+                    resource_version = self._list()
+                    last_resync = time.monotonic()
+                resource_version = self._watch_once(resource_version, stop)
+                failures = 0
+                if time.monotonic() - last_resync >= self.resync_seconds:
+                    self._resync()
+                    last_resync = time.monotonic()
+            except Gone:
+                log.info("watch expired, relisting", extra={"kind": self.binding.kind})
+                resource_version = None
+            except Exception as error:  # noqa: BLE001 - the loop must outlive any API error
+                failures += 1
+                delay = min(30.0, 0.5 * 2 ** min(failures, 6)) * (0.5 + random.random() / 2)  # noqa: S311
+                log.warning("watch failed, retrying in %.1fs: %s", delay, _brief(error),
+                            extra={"kind": self.binding.kind})
+                if isinstance(error, ApiException) and error.status == 410:
+                    resource_version = None
+                stop.wait(delay)
+
+    def stop(self) -> None:
+        if self._watch is not None:
+            self._watch.stop()
+
+    def _list(self) -> str:
+        b = self.binding
+        kwargs: dict[str, Any] = {}
+        if self.label_selector:
+            kwargs["label_selector"] = self.label_selector
+        listing = self.api.list_cluster_custom_object(b.group, b.version, b.plural, **kwargs)
+        items = {object_key(item): item for item in listing.get("items", [])}
+        with self._lock:
+            vanished = set(self._store) - set(items)
+            self._store = items
+        self._synced.set()
+        for key in [*items, *vanished]:
+            self.on_key(key)
+        log.debug("listed %d objects", len(items), extra={"kind": b.kind})
+        return str(listing["metadata"]["resourceVersion"])
+
+    def _resync(self) -> None:
+        for key in self.keys():
+            self.on_key(key)
+
+    def _watch_once(self, resource_version: str, stop: threading.Event) -> str:
+        b = self.binding
+        self._watch = watch.Watch()
+        kwargs: dict[str, Any] = {
+            "resource_version": resource_version,
+            "allow_watch_bookmarks": True,
+            "timeout_seconds": min(WATCH_TIMEOUT_SECONDS, max(1, int(self.resync_seconds))),
+        }
+        if self.label_selector:
+            kwargs["label_selector"] = self.label_selector
+        try:
+            stream = self._watch.stream(
+                self.api.list_cluster_custom_object, b.group, b.version, b.plural, **kwargs
+            )
+            for event in stream:
+                if stop.is_set():
+                    break
+                resource_version = self._handle(event, resource_version)
+        except ApiException as error:
+            if error.status == 410:
+                raise Gone from None
+            raise
+        finally:
+            self._watch.stop()
+        return resource_version
+
+    def _handle(self, event: dict[str, Any], resource_version: str) -> str:
+        kind = event.get("type")
+        obj = event.get("raw_object") or event.get("object") or {}
+        if kind == "ERROR":
+            if obj.get("code") == 410:
+                raise Gone
+            raise RuntimeError(f"watch error: {obj.get('message', obj)}")
+        new_version = (obj.get("metadata") or {}).get("resourceVersion") or resource_version
+        if kind == "BOOKMARK":
+            return new_version
+        key = object_key(obj)
+        with self._lock:
+            if kind == "DELETED":
+                self._store.pop(key, None)
+            else:
+                current = self._store.get(key)
+                if current is None or not _newer(current, obj):
+                    self._store[key] = obj
+        self.on_key(key)
+        return new_version
+
+
+def _newer(first: dict[str, Any], second: dict[str, Any]) -> bool:
+    """Is `first` a later version of the object than `second`?"""
+    try:
+        return int(first["metadata"]["resourceVersion"]) > int(
+            second["metadata"]["resourceVersion"])
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+def _brief(error: BaseException) -> str:
+    if isinstance(error, ApiException):
+        return f"{error.status} {error.reason}"
+    return f"{type(error).__name__}: {error}"

@@ -1,0 +1,159 @@
+"""The controller process: one informer per binding feeding one work queue per
+binding, a bounded pool of workers per binding that only ever see keys, and a
+small HTTP server for /healthz, /readyz and /metrics. SIGTERM stops the
+watches, lets the workers finish the keys they hold, and exits 0."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from kubernetes import client, config
+from kubernetes.config.config_exception import ConfigException
+
+from controller.events import EventRecorder
+from controller.health import HealthServer
+from controller.helm import Helm, HelmMissing, find_helm
+from controller.informer import Informer
+from controller.metrics import ControllerMetrics
+from controller.queue import ShutDown, WorkQueue
+from controller.reconcile import Reconciler, ReconcileError
+from lostromos.charts import ChartError
+from lostromos.config import Binding, ConfigError, load_bindings
+from lostromos.engines import EngineRegistry
+from lostromos.logs import configure_logging
+
+log = logging.getLogger("lostromos.controller")
+DRAIN_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class ControllerOptions:
+    bindings_path: Path
+    kubeconfig: Path | None = None
+    helm: Path | None = None
+    health_bind: str = "0.0.0.0:8080"  # noqa: S104 - a server in a pod
+    log_format: str = "text"
+    resync_seconds: float = 600.0
+
+
+class BindingController:
+    """Informer + queue + workers for one binding."""
+
+    def __init__(self, binding: Binding, api_client: client.ApiClient, engines: EngineRegistry,
+                 helm: Helm, metrics: ControllerMetrics, resync_seconds: float) -> None:
+        self.binding = binding
+        self.queue = WorkQueue()
+        self.metrics = metrics
+        custom = client.CustomObjectsApi(api_client)
+        self.informer = Informer(custom, binding, self.queue.add, resync_seconds=resync_seconds)
+        self.reconciler = Reconciler(binding, self.informer, custom, engines, helm,
+                                     EventRecorder(client.CoreV1Api(api_client)))
+        self.threads: list[threading.Thread] = []
+
+    def start(self, stop: threading.Event) -> None:
+        name = self.binding.name
+        watcher = threading.Thread(target=self.informer.run, args=(stop,),
+                                   name=f"informer-{name}", daemon=True)
+        watcher.start()
+        for index in range(self.binding.concurrency):
+            worker = threading.Thread(target=self._work, name=f"worker-{name}-{index}",
+                                      daemon=True)
+            worker.start()
+            self.threads.append(worker)
+
+    def _work(self) -> None:
+        while True:
+            try:
+                key = self.queue.get()
+            except ShutDown:
+                return
+            if key is None:
+                continue
+            self._process(key)
+
+    def _process(self, key: str) -> None:
+        started = time.monotonic()
+        outcome = "success"
+        try:
+            result = self.reconciler.reconcile(key)
+        except ReconcileError as error:
+            outcome = "error"
+            delay = self.queue.add_rate_limited(key)
+            log.info("reconcile failed, retrying in %.1fs: %s", delay, error,
+                     extra={"kind": self.binding.kind, "object": key})
+        except Exception:  # noqa: BLE001 - one bad object must not stop the worker
+            outcome = "error"
+            delay = self.queue.add_rate_limited(key)
+            log.exception("reconcile crashed, retrying in %.1fs", delay,
+                          extra={"kind": self.binding.kind, "object": key})
+        else:
+            self.queue.forget(key)
+            if result.requeue_after is not None:
+                self.queue.add_after(key, result.requeue_after)
+        finally:
+            self.queue.done(key)
+            self.metrics.observe_reconcile(self.binding.name, outcome,
+                                           time.monotonic() - started)
+
+    def drain(self, timeout: float) -> bool:
+        self.informer.stop()
+        self.queue.shutdown()
+        finished = self.queue.wait_idle(timeout)
+        for thread in self.threads:
+            thread.join(timeout=1)
+        return finished
+
+
+def _api_client(kubeconfig: Path | None) -> client.ApiClient:
+    if kubeconfig is not None:
+        return config.new_client_from_config(config_file=str(kubeconfig))
+    try:
+        config.load_incluster_config()
+        return client.ApiClient()
+    except ConfigException:
+        return config.new_client_from_config()
+
+
+def run(options: ControllerOptions) -> int:
+    configure_logging(options.log_format)
+    try:
+        bindings = load_bindings(options.bindings_path)
+        engines = EngineRegistry(bindings)
+        engines.check_all()
+        helm_binary = find_helm(options.helm)
+        api_client = _api_client(options.kubeconfig)
+    except (ConfigError, ChartError, HelmMissing, ConfigException, OSError) as error:
+        print(f"lostromos controller: {error}", file=sys.stderr)
+        return 2
+
+    metrics = ControllerMetrics()
+    helm = Helm(helm_binary, kubeconfig=options.kubeconfig, on_call=metrics.count_helm_call)
+    controllers = [
+        BindingController(binding, api_client, engines, helm, metrics, options.resync_seconds)
+        for binding in bindings.bindings
+    ]
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGTERM, signal.SIGINT)}
+    health = HealthServer(options.health_bind, metrics,
+                          ready=lambda: all(c.informer.synced for c in controllers),
+                          gauges=lambda: {c.binding.name: (len(c.queue), len(c.informer))
+                                          for c in controllers})
+    health.start()
+    for controller in controllers:
+        controller.start(stop)
+    log.info("controller started", extra={"bindings": [b.name for b in bindings.bindings]})
+    stop.wait()
+    log.info("stopping: draining in-flight work")
+    drained = all(controller.drain(DRAIN_SECONDS) for controller in controllers)
+    health.stop()
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+    log.info("stopped", extra={"drained": drained})
+    return 0

@@ -1,0 +1,71 @@
+"""Standard status conditions (metav1.Condition) for bound objects.
+
+lastTransitionTime changes only when a condition's status flips, as the
+Kubernetes API conventions ask, so `kubectl wait` and dashboards can trust it.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+READY = "Ready"
+RELEASED = "Released"
+INVALID = "Invalid"
+RELEASE_FAILED = "ReleaseFailed"
+CONDITION_TYPES = (READY, RELEASED, INVALID, RELEASE_FAILED)
+
+
+@dataclass(frozen=True)
+class Condition:
+    type: str
+    status: bool
+    reason: str
+    message: str = ""
+
+
+def now_rfc3339() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def merge_conditions(
+    existing: Sequence[dict[str, Any]] | None,
+    updates: Sequence[Condition],
+    generation: int,
+) -> list[dict[str, Any]]:
+    """The full condition list after applying `updates`, keeping unrelated ones."""
+    by_type = {c.get("type"): dict(c) for c in existing or () if isinstance(c, dict)}
+    for update in updates:
+        status = "True" if update.status else "False"
+        previous = by_type.get(update.type)
+        transition = (
+            previous.get("lastTransitionTime")
+            if previous and previous.get("status") == status and previous.get("lastTransitionTime")
+            else now_rfc3339()
+        )
+        by_type[update.type] = {
+            "type": update.type,
+            "status": status,
+            "reason": update.reason,
+            "message": update.message,
+            "observedGeneration": generation,
+            "lastTransitionTime": transition,
+        }
+    order = {name: index for index, name in enumerate(CONDITION_TYPES)}
+    return sorted(by_type.values(), key=lambda c: (order.get(c["type"], 99), str(c["type"])))
+
+
+def condition(status: dict[str, Any] | None, type_: str) -> dict[str, Any] | None:
+    for item in (status or {}).get("conditions") or ():
+        if isinstance(item, dict) and item.get("type") == type_:
+            return item
+    return None
+
+
+def same_conditions(first: Sequence[dict[str, Any]], second: Sequence[dict[str, Any]]) -> bool:
+    """Equal apart from timestamps: no status write is needed."""
+    def strip(items: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in c.items() if k != "lastTransitionTime"} for c in items]
+    return strip(first) == strip(second)
