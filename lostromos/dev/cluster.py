@@ -193,9 +193,10 @@ class DevCluster:
             "--endpoint-reconciler-type=none",
             "--authorization-mode=RBAC",
             "--allow-privileged=true",
-            # No kubelet or controller-manager runs, so no token controller fills in
-            # service-account tokens for pods; nothing here creates pods.
-            "--disable-admission-plugins=ServiceAccount",
+            # No kube-controller-manager runs: no token controller fills in pods'
+            # service-account tokens, and no protection controller would ever release a
+            # deleted PersistentVolumeClaim, so these two plugins would only wedge objects.
+            "--disable-admission-plugins=ServiceAccount,StorageObjectInUseProtection",
             "--profiling=false",
             "--v=1",
         ]

@@ -1,0 +1,72 @@
+"""Bindings file parsing: good files load, each mistake is one clear line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lostromos.config import ConfigError, load_bindings, parse_bindings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_repository_bindings_file_binds_site() -> None:
+    bindings = load_bindings(ROOT / "lostromos.yaml")
+    site = bindings.find("hosting.example.com", "v1", "Site")
+    assert site is not None
+    assert site.plural == "sites"
+    assert site.chart.path == ROOT / "charts" / "site"
+    assert site.release.release_name(name="blog", namespace="default", kind="Site",
+                                     binding="site") == "blog"
+    assert bindings.by_name("site") is site
+
+
+def minimal(**changes: object) -> dict:
+    entry = {"group": "hosting.example.com", "version": "v1", "kind": "Site",
+             "plural": "sites", "chart": "charts/site"}
+    entry.update(changes)
+    return {"bindings": [entry]}
+
+
+def test_release_name_template_supports_a_prefix() -> None:
+    bindings = parse_bindings(minimal(release={"name": "wp-{namespace}-{name}"}), Path("b.yaml"))
+    policy = bindings.bindings[0].release
+    assert policy.release_name(name="blog", namespace="team-a", kind="Site",
+                               binding="site") == "wp-team-a-blog"
+
+
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        ([], "expected a mapping"),
+        ({"bindings": []}, "non-empty list"),
+        ({"apiVersion": "v2", "bindings": [{}]}, "apiVersion"),
+        (minimal(kind="site"), "kind 'site' is not a CamelCase kind"),
+        (minimal(group="Hosting"), "group 'Hosting' is not a DNS subdomain"),
+        (minimal(version="1"), "version '1' is not a version"),
+        (minimal(plural=None), "plural None"),
+        (minimal(chart={"repository": "http://x"}), "missing name, version"),
+        (minimal(release={"name": "{namespace}"}), "must use {name}"),
+        (minimal(release={"name": "{name}-{nope}"}), "must use {name}"),
+        (minimal(concurrency=0), "concurrency 0 must be a positive integer"),
+        (minimal(colour="blue"), "unknown field(s) colour"),
+        ({"bindings": [minimal()["bindings"][0]] * 2}, "used twice"),
+    ],
+)
+def test_mistakes_are_reported_in_one_line(document: object, expected: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_bindings(document, Path("bindings.yaml"))
+    message = str(raised.value)
+    assert expected in message
+    assert "\n" not in message
+    assert message.startswith("bindings.yaml")
+
+
+def test_unreadable_files_say_where(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_bindings(tmp_path / "missing.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("bindings:\n  - kind: Site\n   group: x\n")
+    with pytest.raises(ConfigError, match=r"line 3, column 4"):
+        load_bindings(broken)

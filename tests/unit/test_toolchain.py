@@ -1,0 +1,72 @@
+"""Where the pinned binaries come from: go.mod pins, explicit paths, envtest assets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lostromos import toolchain
+
+
+def test_versions_are_read_from_the_one_go_mod() -> None:
+    versions = toolchain.tool_versions()
+    assert set(versions) == {"etcd", "kube-apiserver", "kubectl", "helm"}
+    assert versions["kube-apiserver"] == versions["kubectl"]
+    assert versions["helm"].startswith("v4.")
+    text = (toolchain.TOOLS_MODULE / "go.mod").read_text()
+    for tool in toolchain.TOOLS:
+        assert f"tool {tool.package}" in text
+
+
+def test_go_build_output_names() -> None:
+    assert toolchain.tool("etcd").built_name == "server"
+    assert toolchain.tool("helm").built_name == "helm"
+    assert toolchain.tool("kube-apiserver").built_name == "kube-apiserver"
+
+
+def executable(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_explicit_paths_and_envtest_assets_skip_the_build(tmp_path: Path) -> None:
+    assets = tmp_path / "assets"
+    for name in ("etcd", "kube-apiserver", "kubectl"):
+        executable(assets / name)
+    helm = executable(tmp_path / "my-helm")
+    environ = {"KUBEBUILDER_ASSETS": str(assets), "LOSTROMOS_HELM": str(helm)}
+
+    paths = toolchain.ensure(environ=environ, progress=lambda line: None)
+
+    assert paths == {"etcd": assets / "etcd", "kube-apiserver": assets / "kube-apiserver",
+                     "kubectl": assets / "kubectl", "helm": helm}
+
+
+def test_explicit_path_wins_over_envtest_assets(tmp_path: Path) -> None:
+    assets = tmp_path / "assets"
+    executable(assets / "kubectl")
+    mine = executable(tmp_path / "kubectl-1.37")
+    environ = {"KUBEBUILDER_ASSETS": str(assets), "LOSTROMOS_KUBECTL": str(mine)}
+    assert toolchain.find("kubectl", environ) == mine
+
+
+@pytest.mark.parametrize("variable", ["LOSTROMOS_HELM", "KUBEBUILDER_ASSETS"])
+def test_a_wrong_path_is_one_clear_error(tmp_path: Path, variable: str) -> None:
+    environ = {variable: str(tmp_path / "nothing-here")}
+    name = "helm" if variable == "LOSTROMOS_HELM" else "etcd"
+    with pytest.raises(toolchain.ToolchainError, match=variable):
+        toolchain.ensure([name], environ=environ)
+
+
+def test_a_missing_go_toolchain_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(toolchain.ToolchainError, match="Go toolchain is not on PATH"):
+        toolchain.build_fingerprint()
+
+
+def test_unknown_tool() -> None:
+    with pytest.raises(toolchain.ToolchainError, match="unknown tool"):
+        toolchain.tool("kind")
