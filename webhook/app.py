@@ -1,0 +1,165 @@
+"""The webhook's Flask app: /mutate, /validate, /healthz, /readyz, /metrics.
+
+`create_app` holds everything an app needs (registry, metrics, limits) in its
+own closure: no module-level state, so tests can build as many apps as they
+like. The review logic lives in webhook.review; this module is only HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from time import monotonic, perf_counter
+from typing import Any, Protocol
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
+
+from webhook.admission import error_body
+from webhook.metrics import WebhookMetrics
+from webhook.review import Endpoint, EngineSource, ReviewHandler, ReviewOutcome
+
+# The API server refuses request bodies over 3 MiB itself, so no real review is larger.
+DEFAULT_MAX_BODY_BYTES = 3 * 1024 * 1024
+JSON = "application/json"
+DISCARD_SECONDS = 5.0
+DISCARD_CHUNK = 256 * 1024
+
+log = logging.getLogger("lostromos.webhook")
+
+
+class ChartRegistry(EngineSource, Protocol):
+    """What the app needs from lostromos.engines.EngineRegistry."""
+
+    def check_all(self) -> None: ...
+
+
+def _json_response(payload: object, status: int) -> Response:
+    return Response(json.dumps(payload), status=status, content_type=JSON)
+
+
+def _check_charts(registry: ChartRegistry) -> str | None:
+    """Load every bound chart once; the reason the app is not ready, or None."""
+    try:
+        registry.check_all()
+    except Exception as error:  # a chart error or a bug: either way, not ready
+        log.error("charts could not be loaded: %s", error)
+        return str(error) or type(error).__name__
+    return None
+
+
+def create_app(
+    registry: ChartRegistry,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    metrics_multiprocess_dir: str | Path | None = None,
+) -> Flask:
+    """Build the webhook app over `registry` (a lostromos.engines.EngineRegistry).
+
+    `metrics_multiprocess_dir` is for gunicorn with several workers: see
+    webhook.metrics.enable_multiprocess.
+    """
+    app = Flask("webhook")
+    # Werkzeug enforces this for a declared Content-Length and for chunked bodies.
+    app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
+    not_ready_reason = _check_charts(registry)
+    handler = ReviewHandler(registry)
+    metrics = WebhookMetrics(metrics_multiprocess_dir)
+
+    def read_body() -> bytes | ReviewOutcome:
+        body = bytearray()
+        try:
+            # Read until the end of the body or one byte past the limit: a stream can
+            # return less than asked for, and a chunked body has no length to check first.
+            while len(body) <= max_body_bytes:
+                chunk = request.stream.read(max_body_bytes + 1 - len(body))
+                if not chunk:
+                    break
+                body += chunk
+        except RequestEntityTooLarge:
+            return _too_large(max_body_bytes, request.environ)
+        except ClientDisconnected:
+            return ReviewOutcome(400, error_body("request body ended early"), "error")
+        if len(body) > max_body_bytes:
+            return _too_large(max_body_bytes, request.environ)
+        return bytes(body)
+
+    def review(endpoint: Endpoint) -> Response:
+        started = perf_counter()
+        body = read_body()
+        outcome = (
+            body if isinstance(body, ReviewOutcome)
+            else handler.handle(endpoint, request.content_type, body)
+        )
+        metrics.observe(endpoint, outcome.kind, outcome.verdict, perf_counter() - started)
+        return Response(outcome.body, status=outcome.http_status, content_type=JSON)
+
+    @app.post("/mutate")
+    def mutate() -> Response:
+        return review("mutate")
+
+    @app.post("/validate")
+    def validate() -> Response:
+        return review("validate")
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return _json_response({"status": "ok"}, 200)
+
+    @app.get("/readyz")
+    def readyz() -> Response:
+        if not_ready_reason is not None:
+            return _json_response({"ready": False, "reason": not_ready_reason}, 503)
+        return _json_response({"ready": True}, 200)
+
+    @app.get("/metrics")
+    def metrics_endpoint() -> Response:
+        payload, content_type = metrics.render()
+        return Response(payload, status=200, content_type=content_type)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response:
+        # 404/405 and any body-limit error raised outside read_body: JSON, like the rest.
+        status = error.code or 400
+        if isinstance(error, RequestEntityTooLarge):
+            outcome = _too_large(max_body_bytes, request.environ)
+            return Response(outcome.body, status=outcome.http_status, content_type=JSON)
+        return _json_response({"error": error.description or error.name}, status)
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error: Exception) -> Response:
+        log.exception("unexpected error answering %s %s", request.method, request.path)
+        return _json_response({"error": f"internal error ({type(error).__name__})"}, 500)
+
+    return app
+
+
+def _too_large(max_body_bytes: int, environ: dict[str, Any]) -> ReviewOutcome:
+    # 400 like every other unusable body; the API server itself never sends one this big.
+    _discard_body(environ, limit=2 * max_body_bytes)
+    return ReviewOutcome(
+        400, error_body(f"request body is larger than {max_body_bytes} bytes"), "error"
+    )
+
+
+def _discard_body(environ: dict[str, Any], *, limit: int) -> None:
+    """Read and drop the rest of an oversized body, within bounds of size and time.
+
+    A client still sending when we answer and close sees a broken pipe instead of
+    our 400; reading a moderately oversized body to its end lets it read the answer
+    (and keep its connection). Past the bounds the server closes the connection.
+    """
+    stream = environ.get("wsgi.input")
+    if stream is None:
+        return
+    deadline = monotonic() + DISCARD_SECONDS
+    discarded = 0
+    try:
+        while discarded < limit and monotonic() < deadline:
+            chunk = stream.read(min(DISCARD_CHUNK, limit - discarded))
+            if not chunk:
+                return
+            discarded += len(chunk)
+    except Exception:  # a broken chunk, a vanished client: the connection closes anyway
+        return

@@ -1,0 +1,187 @@
+"""Serving the webhook: gunicorn embedded, TLS 1.2+ only, graceful on SIGTERM.
+
+`serve()` refuses to start - one line on stderr, exit status 2 - when the
+bindings file or a bound chart is broken, so a bad chart never reaches a
+running webhook. Otherwise it runs gunicorn in the foreground: a master
+process and `workers` forked processes of `threads` threads each (gthread),
+all answering from the charts loaded once in the master before forking.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import ssl
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger as GunicornLogger
+
+from lostromos.charts import ChartError
+from lostromos.config import ConfigError, load_bindings
+from lostromos.engines import EngineRegistry
+from lostromos.logs import LogFormat, configure_logging
+from webhook.app import DEFAULT_MAX_BODY_BYTES, create_app
+from webhook.metrics import enable_multiprocess, forget_process
+
+EXIT_REFUSED = 2
+log = logging.getLogger("lostromos.webhook")
+
+
+@dataclass(kw_only=True)
+class ServeOptions:
+    bindings_path: Path
+    bind: str = "127.0.0.1:8443"
+    certfile: Path
+    keyfile: Path
+    workers: int = 2
+    threads: int = 4
+    log_format: LogFormat = "text"
+    log_level: str = "info"
+    access_log: bool = False  # one line per request is too chatty at hundreds per second
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    graceful_timeout: int = 20  # in-flight reviews finish; the API server waits 10 s at most
+    keepalive: int = 30  # the API server reuses connections to webhooks
+
+
+class ServingTLS:
+    """Builds the TLS context of one worker: TLS 1.2 or newer, our certificate.
+
+    gunicorn asks its ssl_context hook for a context on every new connection,
+    so the context is built once per worker process and reused. This is the seam
+    for certificate rotation: rebuilding when the files change on disk belongs in
+    `context()`, nowhere else.
+    """
+
+    def __init__(self, certfile: Path, keyfile: Path) -> None:
+        self.certfile = certfile
+        self.keyfile = keyfile
+        self._context: ssl.SSLContext | None = None
+        self._built_in_pid = 0
+
+    def build(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(certfile=str(self.certfile), keyfile=str(self.keyfile))
+        return context
+
+    def context(self) -> ssl.SSLContext:
+        if self._context is None or self._built_in_pid != os.getpid():
+            self._context = self.build()
+            self._built_in_pid = os.getpid()
+        return self._context
+
+    def gunicorn_hook(self) -> Callable[[Any, Callable[[], ssl.SSLContext]], ssl.SSLContext]:
+        def ssl_context(config: Any, default_ssl_context_factory: Callable[[], ssl.SSLContext],
+                        ) -> ssl.SSLContext:
+            return self.context()
+
+        return ssl_context
+
+
+class _PropagatingLogger(GunicornLogger):
+    """gunicorn's own log records go to our handler (text or JSON), not to its own."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for gunicorn_log in (self.error_log, self.access_log):
+            for handler in list(gunicorn_log.handlers):
+                gunicorn_log.removeHandler(handler)
+            gunicorn_log.propagate = True
+
+
+class _WebhookApplication(BaseApplication):
+    def __init__(self, settings: dict[str, Any], load_app: Callable[[], Any]) -> None:
+        self._settings = settings
+        self._load_app = load_app
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._settings.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        return self._load_app()
+
+
+def serve(options: ServeOptions) -> int:
+    """Run the webhook until SIGTERM; 0 after a graceful stop, 2 when refusing to start."""
+    configure_logging(options.log_format, options.log_level)
+    tls = ServingTLS(options.certfile, options.keyfile)
+    try:
+        registry = _load_registry(options.bindings_path)
+        tls.build()  # a missing or mismatched certificate stops us here, not in every worker
+    except (ConfigError, ChartError) as error:
+        return _refuse(str(error))
+    except (OSError, ssl.SSLError) as error:
+        return _refuse(f"cannot load TLS certificate {options.certfile} and key "
+                       f"{options.keyfile}: {getattr(error, 'strerror', None) or error}")
+
+    master_pid = os.getpid()
+    metrics_dir = tempfile.mkdtemp(prefix="lostromos-webhook-metrics-")
+    enable_multiprocess(metrics_dir)
+
+    def load_app() -> Any:
+        # Runs in each worker after the fork: the registry (charts loaded and
+        # validators compiled in the master) is inherited, not rebuilt.
+        return create_app(registry, max_body_bytes=options.max_body_bytes,
+                          metrics_multiprocess_dir=metrics_dir)
+
+    def child_exit(server: Any, worker: Any) -> None:
+        forget_process(worker.pid, metrics_dir)
+
+    settings: dict[str, Any] = {
+        "bind": [options.bind],
+        "workers": options.workers,
+        "worker_class": "gthread",
+        "threads": options.threads,
+        "certfile": str(options.certfile),
+        "keyfile": str(options.keyfile),
+        "ssl_context": tls.gunicorn_hook(),
+        "graceful_timeout": options.graceful_timeout,
+        "keepalive": options.keepalive,
+        "accesslog": "-" if options.access_log else None,
+        "errorlog": "-",
+        "loglevel": options.log_level,
+        "logger_class": _PropagatingLogger,
+        "child_exit": child_exit,
+        "proc_name": "lostromos-webhook",
+        "control_socket_disable": True,  # no runtime control socket in $HOME
+        "preload_app": False,
+    }
+    try:
+        _WebhookApplication(settings, load_app).run()
+    except SystemExit as exit_request:
+        if os.getpid() != master_pid:
+            raise  # a worker leaving: gunicorn decides its exit status
+        return _exit_status(exit_request.code)
+    finally:
+        if os.getpid() == master_pid:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+    return 0
+
+
+def _load_registry(bindings_path: Path) -> EngineRegistry:
+    registry = EngineRegistry(load_bindings(bindings_path))
+    registry.check_all()
+    return registry
+
+
+def _refuse(message: str) -> int:
+    print(f"lostromos webhook: {message}", file=sys.stderr)
+    return EXIT_REFUSED
+
+
+def _exit_status(code: object) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
