@@ -1,0 +1,291 @@
+"""The chart author's commands: `schema init|lint|diff`, `crd generate` and `check`.
+
+`register()` adds them to the `lostromos` parser. Handlers return the exit
+code: 0 when all is well, 1 when the command found problems (lint findings,
+breaking changes, refused objects, CRDs that differ from the files), and the
+CLI turns AUTHORING_ERRORS (bad input) into one line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from lostromos.authoring import AuthoringError
+from lostromos.authoring.convert import MODES
+
+AUTHORING_ERRORS: tuple[type[BaseException], ...] = (AuthoringError,)
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    schema = commands.add_parser("schema", help="write, lint and compare a chart's values schema")
+    schema_commands = schema.add_subparsers(dest="schema_command", required=True)
+
+    init = schema_commands.add_parser(
+        "init", help="write values.schema.json inferred from values.yaml and its comments")
+    init.add_argument("chart", type=Path, metavar="CHART", help="chart directory")
+    init.add_argument("--force", action="store_true", help="overwrite an existing schema")
+    init.add_argument("--stdout", action="store_true", help="print the schema, write nothing")
+    init.set_defaults(handler=cmd_schema_init)
+
+    lint = schema_commands.add_parser(
+        "lint", help="check the schema against values.yaml and what a CRD can express")
+    lint.add_argument("chart", type=Path, metavar="CHART", help="chart directory")
+    lint.set_defaults(handler=cmd_schema_lint)
+
+    diff = schema_commands.add_parser(
+        "diff", help="list the breaking and compatible changes between two chart versions")
+    diff.add_argument("old", type=Path, metavar="OLD_CHART")
+    diff.add_argument("new", type=Path, metavar="NEW_CHART")
+    diff.set_defaults(handler=cmd_schema_diff)
+
+    crd = commands.add_parser("crd", help="CustomResourceDefinitions for bound kinds")
+    crd_commands = crd.add_subparsers(dest="crd_command", required=True)
+    generate = crd_commands.add_parser(
+        "generate", help="a CRD per binding (or for --chart/--group/--kind/--version)")
+    generate.add_argument("--config", type=Path, default=Path("lostromos.yaml"),
+                          help="bindings file (default: ./lostromos.yaml)")
+    generate.add_argument("--binding", action="append", default=[], metavar="NAME",
+                          help="only this binding (repeatable; default: all)")
+    generate.add_argument("--chart", type=Path, help="a chart directory, instead of bindings")
+    generate.add_argument("--group", help="API group, with --chart")
+    generate.add_argument("--kind", help="CamelCase kind, with --chart")
+    generate.add_argument("--version", default="v1", help="API version, with --chart (v1)")
+    generate.add_argument("--plural", help="with --chart (default: lowercase kind + s)")
+    generate.add_argument("--short-name", action="append", default=[], dest="short_names")
+    generate.add_argument("--category", action="append", default=[], dest="categories")
+    generate.add_argument(
+        "--validation", choices=MODES, default="webhook",
+        help="webhook: the API server keeps the spec as given and the webhook judges it "
+             "(default); full: the API server also enforces what OpenAPI can express")
+    generate.add_argument("--output-dir", type=Path,
+                          help="write GROUP_PLURAL.yaml files here (default: print)")
+    generate.add_argument("--check", action="store_true",
+                          help="with --output-dir: exit 1 if the files differ, write nothing")
+    generate.set_defaults(handler=cmd_crd_generate)
+
+    check = commands.add_parser(
+        "check", help="judge objects as the webhook would, or stored objects under a new chart")
+    check.add_argument("objects", type=Path, nargs="*", metavar="OBJECT.yaml")
+    check.add_argument("--config", type=Path, default=Path("lostromos.yaml"),
+                       help="bindings file (default: ./lostromos.yaml)")
+    check.add_argument("--render", action="store_true",
+                       help="also print the manifests helm would produce for admitted objects")
+    check.add_argument("--helm", type=Path, help="helm binary for --render (default: PATH)")
+    check.add_argument("--against-cluster", action="store_true",
+                       help="check the objects stored in the cluster against --chart")
+    check.add_argument("--chart", type=Path, help="the new chart, with --against-cluster")
+    check.add_argument("--binding", help="the binding whose objects to check")
+    check.add_argument("--kubeconfig", type=Path, help="default: $KUBECONFIG, then ~/.kube/config")
+    check.set_defaults(handler=cmd_check)
+
+
+# --- schema -------------------------------------------------------------------------
+
+
+def cmd_schema_init(args: argparse.Namespace) -> int:
+    from lostromos.authoring.infer import infer_schema, read_values, render_schema
+
+    chart_dir: Path = args.chart
+    target = chart_dir / "values.schema.json"
+    if not (chart_dir / "Chart.yaml").is_file():
+        raise AuthoringError(f"{chart_dir}: not a chart directory (no Chart.yaml)")
+    if target.exists() and not (args.force or args.stdout):
+        raise AuthoringError(f"{target} already exists; pass --force to overwrite it")
+    values = read_values(chart_dir / "values.yaml")
+    text = render_schema(infer_schema(_chart_name(chart_dir), _chart_description(chart_dir),
+                                      values))
+    if args.stdout:
+        sys.stdout.write(text)
+        return 0
+    target.write_text(text, encoding="utf-8")
+    print(f"wrote {target}: review the types, then add enums, patterns and ranges, and "
+          f"`lostromos schema lint {chart_dir}`")
+    return 0
+
+
+def _chart_metadata(chart_dir: Path) -> dict:
+    import yaml
+
+    try:
+        metadata = yaml.safe_load((chart_dir / "Chart.yaml").read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise AuthoringError(f"{chart_dir / 'Chart.yaml'}: not valid YAML: {error}") from None
+    return metadata if isinstance(metadata, dict) else {}
+
+
+def _chart_name(chart_dir: Path) -> str:
+    return str(_chart_metadata(chart_dir).get("name") or chart_dir.name)
+
+
+def _chart_description(chart_dir: Path) -> str | None:
+    description = _chart_metadata(chart_dir).get("description")
+    return str(description) if description else None
+
+
+def cmd_schema_lint(args: argparse.Namespace) -> int:
+    from lostromos.authoring.lint import has_errors, lint_chart
+    from lostromos.charts import load_chart
+
+    chart = load_chart(args.chart)
+    findings = lint_chart(chart)
+    for finding in findings:
+        print(finding.describe())
+    problems = has_errors(findings)
+    print(f"{chart.name} {chart.version}: "
+          f"{sum(f.severity != 'info' for f in findings)} problem(s), "
+          f"{sum(f.severity == 'info' for f in findings)} note(s)")
+    return 1 if problems else 0
+
+
+def cmd_schema_diff(args: argparse.Namespace) -> int:
+    from lostromos.authoring.diff import diff_charts
+    from lostromos.charts import load_chart
+
+    old, new = load_chart(args.old), load_chart(args.new)
+    changes = diff_charts(old, new)
+    for change in changes:
+        print(change.describe())
+    breaking = sum(change.breaking for change in changes)
+    print(f"{old.name} {old.version} -> {new.name} {new.version}: {breaking} breaking, "
+          f"{len(changes) - breaking} compatible change(s)")
+    return 1 if breaking else 0
+
+
+# --- crd ------------------------------------------------------------------------------
+
+
+def cmd_crd_generate(args: argparse.Namespace) -> int:
+    from lostromos.authoring.crdgen import generate_crd
+
+    targets = _crd_targets(args)
+    generated = [generate_crd(target, args.validation) for target in targets]
+    for crd in generated:
+        for note in crd.notes:
+            print(f"note: {crd.target.kind}: {note.describe()}", file=sys.stderr)
+    if args.output_dir is None:
+        if args.check:
+            raise AuthoringError("--check needs --output-dir (the files to compare with)")
+        sys.stdout.write("---\n".join(crd.render() for crd in generated))
+        return 0
+    differing = []
+    for crd in generated:
+        path = args.output_dir / crd.target.filename
+        text = crd.render()
+        current = path.read_text(encoding="utf-8") if path.is_file() else None
+        if args.check:
+            if current != text:
+                differing.append(path)
+            continue
+        if current != text:
+            args.output_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            print(f"wrote {path}")
+        else:
+            print(f"unchanged {path}")
+    for path in differing:
+        print(f"{path} differs from what `lostromos crd generate` makes", file=sys.stderr)
+    return 1 if differing else 0
+
+
+def _crd_targets(args: argparse.Namespace) -> list:
+    from lostromos.authoring.crdgen import CrdTarget
+    from lostromos.charts import load_chart
+    from lostromos.config import load_bindings
+
+    if args.chart is not None:
+        missing = [flag for flag, value in (("--group", args.group), ("--kind", args.kind))
+                   if not value]
+        if missing:
+            raise AuthoringError(f"--chart needs {' and '.join(missing)}")
+        chart = load_chart(args.chart)
+        return [CrdTarget(group=args.group, version=args.version, kind=args.kind,
+                          plural=args.plural or f"{args.kind.lower()}s",
+                          singular=args.kind.lower(), short_names=tuple(args.short_names),
+                          categories=tuple(args.categories), chart=chart)]
+    bindings = load_bindings(args.config)
+    chosen = ([bindings.by_name(name) for name in args.binding] if args.binding
+              else list(bindings.bindings))
+    targets = []
+    for binding in chosen:
+        if binding.chart.path is None:
+            raise AuthoringError(f"binding {binding.name!r}: chart {binding.chart.describe()}: "
+                                 "only local chart paths are supported")
+        targets.append(CrdTarget.for_binding(binding, load_chart(binding.chart.path)))
+    return targets
+
+
+# --- check ----------------------------------------------------------------------------
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    if args.against_cluster:
+        return _check_cluster(args)
+    if not args.objects:
+        raise AuthoringError("check needs OBJECT.yaml files, or --against-cluster")
+    from lostromos.authoring.check import (
+        check_objects,
+        format_verdict,
+        read_objects,
+        render_manifests,
+    )
+    from lostromos.config import load_bindings
+    from lostromos.engines import EngineRegistry
+
+    registry = EngineRegistry(load_bindings(args.config))
+    registry.check_all()
+    verdicts = check_objects(registry, read_objects(args.objects))
+    helm = _helm(args.helm) if args.render else None
+    with tempfile.TemporaryDirectory(prefix="lostromos-check-") as workdir:
+        for verdict in verdicts:
+            print(format_verdict(verdict))
+            if helm is not None and verdict.allowed:
+                engine = registry.engine_for(verdict.binding)
+                print(render_manifests(verdict, engine, helm, Path(workdir)), end="")
+    denied = sum(not verdict.allowed for verdict in verdicts)
+    print(f"{len(verdicts) - denied} allowed, {denied} denied")
+    return 1 if denied else 0
+
+
+def _helm(given: Path | None) -> Path:
+    if given is not None:
+        if not given.is_file():
+            raise AuthoringError(f"{given}: helm binary not found")
+        return given
+    found = shutil.which("helm")
+    if found:
+        return Path(found)
+    from lostromos import toolchain
+
+    built = toolchain.find("helm")
+    if built is None:
+        raise AuthoringError("--render needs helm: put it on PATH or pass --helm")
+    return built
+
+
+def _check_cluster(args: argparse.Namespace) -> int:
+    from lostromos.authoring.check import invalid_under, list_stored_objects
+    from lostromos.charts import load_chart
+    from lostromos.config import load_bindings
+
+    if args.chart is None or args.binding is None:
+        raise AuthoringError("--against-cluster needs --chart NEW_CHART and --binding NAME")
+    if args.objects:
+        raise AuthoringError("--against-cluster checks stored objects; give no OBJECT.yaml")
+    binding = load_bindings(args.config).by_name(args.binding)
+    chart = load_chart(args.chart)
+    kubeconfig = args.kubeconfig or (Path(os.environ["KUBECONFIG"])
+                                     if os.environ.get("KUBECONFIG") else None)
+    stored = list_stored_objects(binding, kubeconfig)
+    problems = invalid_under(chart, binding, stored)
+    for problem in problems:
+        print(f"{problem.description} would become invalid:")
+        for reason in problem.reasons:
+            print(f"  {reason}")
+    print(f"{len(problems)} of {len(stored)} {binding.kind} object(s) would become invalid "
+          f"under {chart.name} {chart.version}")
+    return 1 if problems else 0

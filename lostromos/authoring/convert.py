@@ -1,0 +1,427 @@
+"""Turning a chart's values.schema.json into a Kubernetes structural OpenAPI v3 schema.
+
+Two modes, because two judges can look at a spec:
+
+- ``webhook``: the admission webhook (the values engine, Helm-exact) is the
+  only judge. The CRD's spec schema is the chart's property tree with its
+  descriptions, every node keeping what it is given
+  (``x-kubernetes-preserve-unknown-fields``), so ``kubectl explain`` works and
+  the API server stores what the webhook admitted - and a bad spec is refused
+  by the webhook with every problem named at once.
+- ``full``: the API server enforces whatever OpenAPI can say the way Helm
+  means it: types, enums, patterns, ranges, lengths, the formats both the API
+  server knows and the chart's draft asserts, defaults values.yaml does not
+  already supply, and unknown fields pruned where the chart closes an object.
+  What cannot be expressed is left to the webhook, and each such place is
+  reported as a ConversionNote.
+
+Helm semantics shape a few choices: every property is ``nullable`` because a
+null in user values removes the key before Helm validates; a schema default is
+carried over only where values.yaml has nothing, since values.yaml wins over it
+when Helm renders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from lostromos.authoring.refs import CYCLE, REFS, SchemaDocument
+from lostromos.schema_compile import DRAFT_VERSION, SchemaProblem, base_validator_for
+
+Mode = Literal["webhook", "full"]
+MODES: tuple[Mode, ...] = ("webhook", "full")
+PRESERVE = "x-kubernetes-preserve-unknown-fields"
+INT_OR_STRING = "x-kubernetes-int-or-string"
+
+# The formats kube-apiserver validates (apiextensions JSONSchemaProps.format).
+APISERVER_FORMATS = frozenset({
+    "bsonobjectid", "uri", "email", "hostname", "ipv4", "ipv6", "cidr", "mac", "uuid",
+    "uuid3", "uuid4", "uuid5", "isbn", "isbn10", "isbn13", "creditcard", "ssn", "hexcolor",
+    "rgbcolor", "byte", "password", "date", "duration", "date-time", "datetime",
+})
+_VALUE_KEYWORDS = frozenset({
+    "enum", "const", "pattern", "format", "minimum", "maximum", "exclusiveMinimum",
+    "exclusiveMaximum", "multipleOf", "minLength", "maxLength", "minItems", "maxItems",
+    "minProperties", "maxProperties", "required", "description", "title", "$comment",
+})
+# Keywords with no OpenAPI v3 counterpart that still restrict values: the webhook checks them.
+_WEBHOOK_ONLY = {
+    "if": "if/then/else", "dependentRequired": "dependentRequired",
+    "dependentSchemas": "dependentSchemas", "dependencies": "dependencies",
+    "propertyNames": "propertyNames", "unevaluatedProperties": "unevaluatedProperties",
+    "unevaluatedItems": "unevaluatedItems", "contains": "contains",
+}
+_TYPE_HINTS = {
+    "object": ("properties", "additionalProperties", "patternProperties", "required",
+               "minProperties", "maxProperties"),
+    "array": ("items", "prefixItems", "minItems", "maxItems", "uniqueItems"),
+    "string": ("minLength", "maxLength", "pattern"),
+    "number": ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"),
+}
+MISSING = object()
+
+
+@dataclass(frozen=True, order=True)
+class ConversionNote:
+    """A place where the chart schema says something a structural schema cannot."""
+
+    where: str  # spec.php.version, spec.plugins[] for the items of a list
+    construct: str
+    action: str
+
+    def describe(self) -> str:
+        return f"{self.where}: {self.construct}: {self.action}"
+
+
+def path_text(path: tuple, root: str = "spec") -> str:
+    text = root
+    for part in path:
+        text += "[]" if part == "[]" else f".{part}"
+    return text
+
+
+def json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _fits(value: Any, kind: str) -> bool:
+    found = json_type(value)
+    return found == kind or (kind == "number" and found == "integer")
+
+
+class SchemaConverter:
+    """Converts one chart schema; `convert()` returns the spec schema and the notes."""
+
+    def __init__(self, schema: Any, values: dict, mode: Mode = "full") -> None:
+        self.document = SchemaDocument(schema)
+        self.values = values
+        self.mode = mode
+        try:
+            self.draft = DRAFT_VERSION[base_validator_for(schema)]
+        except SchemaProblem:
+            self.draft = 2020
+        self.notes: list[ConversionNote] = []
+
+    def convert(self, description: str) -> tuple[dict, list[ConversionNote]]:
+        self.notes = []
+        root = self.document.root
+        if root is None or root is True or root == {}:
+            spec = {"type": "object", PRESERVE: True, "description": description}
+        else:
+            node = self._node(root, (), frozenset(), self.values)
+            spec = {**node, "type": "object"}
+            if node.get("type") not in (None, "object"):
+                self._note((), f"top-level type {node['type']!r}",
+                           "a spec is always an object; the webhook refuses anything else")
+                spec = {"type": "object", PRESERVE: True}
+            spec.pop(INT_OR_STRING, None)
+            spec.pop("nullable", None)
+            spec.setdefault("description", description)
+        return spec, sorted(set(self.notes))
+
+    def _note(self, path: tuple, construct: str, action: str) -> None:
+        self.notes.append(ConversionNote(path_text(path), construct, action))
+
+    # --- one node -------------------------------------------------------------
+
+    def _node(self, node: Any, path: tuple, active: frozenset[str], here: Any) -> dict:
+        flat = self.document.flatten(node, active)
+        out: dict = {}
+        description = flat.get("description") or flat.get("title")
+        if isinstance(description, str) and description:
+            if flat.get("deprecated") is True and "deprecat" not in description.lower():
+                description = f"Deprecated. {description}"
+            out["description"] = description
+        if CYCLE in flat:
+            if "description" not in out and flat[CYCLE] in active:
+                target = self.document.lookup(flat[CYCLE])
+                if isinstance(target, dict) and isinstance(target.get("description"), str):
+                    out["description"] = target["description"]
+            self._note(path, "recursive $ref",
+                       "kept as given below this point; the webhook checks it")
+            return {**out, PRESERVE: True}
+        active = active | set(flat.pop(REFS, ()))
+        if self.mode == "webhook":
+            return self._documented(flat, path, active, here, out)
+        return self._typed(flat, path, active, here, out)
+
+    def _documented(self, flat: dict, path: tuple, active: frozenset[str], here: Any,
+                    out: dict) -> dict:
+        """Descriptions only: the node keeps any value, the webhook judges it."""
+        out[PRESERVE] = True
+        properties = flat.get("properties")
+        if isinstance(properties, dict) and properties:
+            out["properties"] = {
+                name: self._node(child, (*path, name), active, _child(here, name))
+                for name, child in properties.items()
+            }
+        items = flat.get("items")
+        if isinstance(items, dict) and items:
+            out["items"] = self._node(items, (*path, "[]"), active, MISSING)
+        return out
+
+    def _typed(self, flat: dict, path: tuple, active: frozenset[str], here: Any,
+               out: dict) -> dict:
+        for keyword, construct in _WEBHOOK_ONLY.items():
+            if keyword in flat:
+                self._note(path, construct, "not expressible in a CRD; the webhook checks it")
+        kinds, nullable = self._types(flat, path, active)
+        if kinds == {"integer", "string"}:
+            out[INT_OR_STRING] = True
+            self._note(path, "type integer or string",
+                       "x-kubernetes-int-or-string; the webhook checks the other constraints")
+            return out
+        if len(kinds) != 1:
+            out[PRESERVE] = True
+            if kinds:
+                self._note(path, f"type {' or '.join(sorted(kinds))}",
+                           "any value is kept; the webhook checks the type")
+            return out
+        (kind,) = kinds
+        out["type"] = kind
+        if nullable:
+            out["nullable"] = True
+        converters = {"object": self._object, "array": self._array, "string": self._string,
+                      "integer": self._number, "number": self._number}
+        if kind in converters:
+            converters[kind](flat, path, active, here, out)
+        self._enum(flat, kind, out)
+        self._junctors(flat, kind, path, out)
+        self._default(flat, kind, path, here, out)
+        return out
+
+    def _types(self, flat: dict, path: tuple, active: frozenset[str]) -> tuple[set[str], bool]:
+        declared = flat.get("type")
+        if isinstance(declared, str):
+            kinds = {declared}
+        elif isinstance(declared, list):
+            kinds = {kind for kind in declared if isinstance(kind, str)}
+        else:
+            kinds = self._implied_types(flat, active)
+        enum = flat["enum"] if isinstance(flat.get("enum"), list) else []
+        nullable = "null" in kinds or None in enum or ("const" in flat and flat["const"] is None)
+        kinds.discard("null")
+        if {"integer", "number"} <= kinds:
+            kinds.discard("integer")
+        return kinds, nullable
+
+    def _implied_types(self, flat: dict, active: frozenset[str]) -> set[str]:
+        for kind, keywords in _TYPE_HINTS.items():
+            if any(keyword in flat for keyword in keywords):
+                return {kind}
+        values = flat["enum"] if isinstance(flat.get("enum"), list) else (
+            [flat["const"]] if "const" in flat else [])
+        kinds = {json_type(value) for value in values}
+        if kinds:
+            return kinds - {"null"} if kinds - {"null"} else kinds
+        branches = [self.document.flatten(b, active) for b in
+                    (flat.get("anyOf") or []) + (flat.get("oneOf") or [])]
+        found: set[str] = set()
+        for branch in branches:
+            declared = branch.get("type")
+            if isinstance(declared, str):
+                found.add(declared)
+            elif isinstance(declared, list):
+                found.update(k for k in declared if isinstance(k, str))
+            else:
+                return set()  # an untyped branch allows anything
+        return found
+
+    # --- per type -------------------------------------------------------------
+
+    def _object(self, flat: dict, path: tuple, active: frozenset[str], here: Any,
+                out: dict) -> None:
+        properties = flat.get("properties") if isinstance(flat.get("properties"), dict) else {}
+        extra = flat.get("additionalProperties", True)
+        patterns = flat.get("patternProperties")
+        if patterns:
+            self._note(path, "patternProperties",
+                       "keys are kept as given; the webhook checks them")
+        if properties:
+            out["properties"] = {}
+            for name, child in properties.items():
+                converted = self._node(child, (*path, name), active, _child(here, name))
+                if "type" in converted or INT_OR_STRING in converted:
+                    converted["nullable"] = True  # null removes the key in Helm values
+                out["properties"][name] = converted
+            if isinstance(extra, dict) and extra:
+                self._note(path, "additionalProperties next to properties",
+                           "other keys are kept as given; the webhook checks them")
+            if extra is not False or patterns:
+                out[PRESERVE] = True
+        elif patterns or extra is True or extra == {}:
+            out[PRESERVE] = True
+        elif isinstance(extra, dict):
+            out["additionalProperties"] = self._node(extra, (*path, "*"), active, MISSING)
+        required = [name for name in flat.get("required") or () if isinstance(name, str)]
+        if required:
+            out["required"] = sorted(set(required))
+        _copy_ints(flat, out, ("minProperties", "maxProperties"))
+
+    def _array(self, flat: dict, path: tuple, active: frozenset[str], here: Any,
+               out: dict) -> None:
+        items = flat.get("items", True)
+        if "prefixItems" in flat or isinstance(items, list):
+            self._note(path, "tuple items (prefixItems or an items list)",
+                       "items are kept as given; the webhook checks them")
+            out["items"] = {PRESERVE: True}
+        elif isinstance(items, dict) and items:
+            out["items"] = self._node(items, (*path, "[]"), active, MISSING)
+        else:
+            out["items"] = {PRESERVE: True}
+        _copy_ints(flat, out, ("minItems", "maxItems"))
+        if flat.get("uniqueItems") is True:
+            self._note(path, "uniqueItems",
+                       "a CRD cannot require unique items; the webhook checks it")
+
+    def _string(self, flat: dict, path: tuple, active: frozenset[str], here: Any,
+                out: dict) -> None:
+        _copy_ints(flat, out, ("minLength", "maxLength"))
+        if isinstance(flat.get("pattern"), str):
+            # kube-apiserver and Helm both compile patterns with Go's regexp (RE2).
+            out["pattern"] = flat["pattern"]
+        chosen = flat.get("format")
+        if isinstance(chosen, str):
+            if self.draft >= 2019:
+                self._note(path, f"format {chosen!r}",
+                           f"left out: draft {self.draft} treats format as an annotation and "
+                           "Helm does not check it")
+            elif chosen in APISERVER_FORMATS:
+                out["format"] = chosen
+            else:
+                self._note(path, f"format {chosen!r}",
+                           "the API server does not know it; the webhook checks it")
+
+    def _number(self, flat: dict, path: tuple, active: frozenset[str], here: Any,
+                out: dict) -> None:
+        for bound, exclusive in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
+            limit = flat.get(bound)
+            strict = flat.get(exclusive)
+            if _is_number(strict):  # draft 6+: the exclusive bound is a number
+                below = bound == "minimum"
+                if not _is_number(limit) or (strict >= limit if below else strict <= limit):
+                    out[bound], out[exclusive] = strict, True
+                    continue
+            if _is_number(limit):
+                out[bound] = limit
+                if strict is True:
+                    out[exclusive] = True
+        step = flat.get("multipleOf")
+        if _is_number(step):
+            if float(step).is_integer():
+                out["multipleOf"] = int(step)
+            else:
+                self._note(path, f"multipleOf {step}",
+                           "the API server divides in floating point; the webhook checks it")
+
+    def _enum(self, flat: dict, kind: str, out: dict) -> None:
+        values = flat["enum"] if isinstance(flat.get("enum"), list) else None
+        if "const" in flat:
+            values = [flat["const"]]
+        if values is None:
+            return
+        kept = [_as(kind, value) for value in values if value is not None and _fits(value, kind)]
+        if kept:
+            out["enum"] = kept
+
+    def _junctors(self, flat: dict, kind: str, path: tuple, out: dict) -> None:
+        for keyword in ("anyOf", "oneOf"):
+            branches = flat.get(keyword)
+            if not isinstance(branches, list):
+                continue
+            kept = [_value_only(b, kind) for b in branches]
+            if all(branch is not None for branch in kept) and any(kept):
+                out[keyword] = kept
+            else:
+                self._note(path, keyword,
+                           "its branches declare types or structure; the webhook checks it")
+        negated = flat.get("not")
+        if negated is not None:
+            branch = _value_only(negated, kind)
+            if branch:
+                out["not"] = branch
+            else:
+                self._note(path, "not", "not expressible here; the webhook checks it")
+
+    def _default(self, flat: dict, kind: str, path: tuple, here: Any, out: dict) -> None:
+        if "default" not in flat or flat["default"] is None or here is not MISSING:
+            return  # values.yaml supplies this path, and Helm lets values.yaml win
+        default = flat["default"]
+        if not _fits(default, kind):
+            self._note(path, "default", f"a {json_type(default)} does not fit type {kind}; "
+                       "left out")
+            return
+        if _pruned(default, out) != default:
+            self._note(path, "default", "names fields the CRD would prune; left out")
+            return
+        out["default"] = _as(kind, default)
+
+
+def _child(here: Any, name: str) -> Any:
+    if isinstance(here, dict) and name in here:
+        return here[name]
+    return MISSING
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _as(kind: str, value: Any) -> Any:
+    if kind == "integer" and isinstance(value, float):
+        return int(value)
+    return value
+
+
+def _copy_ints(source: dict, out: dict, keys: tuple[str, ...]) -> None:
+    for key in keys:
+        value = source.get(key)
+        if _is_number(value) and float(value).is_integer() and value >= 0:
+            out[key] = int(value)
+
+
+def _value_only(branch: Any, kind: str) -> dict | None:
+    """The branch as a structural junctor branch (value validations only), or None."""
+    if not isinstance(branch, dict) or set(branch) - _VALUE_KEYWORDS:
+        return None
+    kept: dict = {}
+    for key, value in branch.items():
+        if key in ("description", "title", "$comment", "format"):
+            continue
+        if key == "const":
+            kept["enum"] = [value]
+        elif key in ("exclusiveMinimum", "exclusiveMaximum") and _is_number(value):
+            return None
+        else:
+            kept[key] = value
+    if "enum" in kept and not all(_fits(v, kind) for v in kept["enum"]):
+        return None
+    return kept
+
+
+def _pruned(value: Any, schema: dict) -> Any:
+    """`value` as the API server stores it under `schema`: unknown object keys dropped."""
+    if schema.get(PRESERVE) or schema.get(INT_OR_STRING):
+        return value
+    if isinstance(value, dict) and schema.get("type") == "object":
+        properties = schema.get("properties")
+        if properties is not None:
+            return {k: _pruned(v, properties[k]) for k, v in value.items() if k in properties}
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            return {k: _pruned(v, extra) for k, v in value.items()}
+        return {}
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [_pruned(item, schema["items"]) for item in value]
+    return value

@@ -1,0 +1,82 @@
+"""One ValuesEngine per binding, compiled once per chart content, reloaded when the chart changes.
+
+Used from gunicorn threads and controller workers at once, so every lookup is
+under a lock; compiling happens outside it so a slow chart load never blocks
+requests for other bindings. The chart directory is re-hashed at most every
+`recheck_seconds`; an engine is rebuilt only when the content digest changed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from lostromos.charts import ChartError, chart_digest, load_chart
+from lostromos.config import Binding, Bindings
+from lostromos.values import ValuesEngine
+
+
+@dataclass
+class _Entry:
+    engine: ValuesEngine
+    chart_digest: str
+    checked_at: float
+
+
+class EngineRegistry:
+    def __init__(self, bindings: Bindings, *, recheck_seconds: float = 2.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.bindings = bindings
+        self.recheck_seconds = recheck_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries: dict[str, _Entry] = {}
+        # engines shared by bindings with the same chart content and overrides
+        self._by_digest: dict[str, ValuesEngine] = {}
+
+    def engine_for(self, binding: Binding) -> ValuesEngine:
+        """The engine for the binding's chart as on disk now (give or take recheck_seconds)."""
+        now = self._clock()
+        with self._lock:
+            entry = self._entries.get(binding.name)
+            if entry is not None and now - entry.checked_at < self.recheck_seconds:
+                return entry.engine
+        path = _chart_path(binding)
+        digest = chart_digest(path)
+        with self._lock:
+            entry = self._entries.get(binding.name)
+            if entry is not None and entry.chart_digest == digest:
+                entry.checked_at = now
+                return entry.engine
+        engine = self._build(binding)
+        with self._lock:
+            self._entries[binding.name] = _Entry(engine, digest, now)
+            self._by_digest[engine.digest] = engine
+        return engine
+
+    def check_all(self) -> None:
+        """Load and compile every binding's chart now; raises ChartError on the first broken one."""
+        for binding in self.bindings.bindings:
+            try:
+                self.engine_for(binding)
+            except ChartError as error:
+                raise ChartError(f"binding {binding.name!r}: {error}") from None
+
+    def _build(self, binding: Binding) -> ValuesEngine:
+        chart = load_chart(_chart_path(binding))
+        engine = ValuesEngine(chart, binding.overrides)
+        with self._lock:
+            shared = self._by_digest.get(engine.digest)
+        return shared if shared is not None else engine
+
+
+def _chart_path(binding: Binding) -> Path:
+    if binding.chart.path is None:
+        raise ChartError(
+            f"binding {binding.name!r}: chart {binding.chart.describe()}: charts from a "
+            "repository are not supported yet; use a local chart path"
+        )
+    return binding.chart.path

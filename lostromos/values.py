@@ -1,0 +1,258 @@
+"""The one values engine: a spec is Helm user values; coalesce, validate, default.
+
+The webhook, the controller and the CLI all call this, so they cannot disagree
+with each other, and it follows Helm v4.3.1 (lostromos.coalesce,
+lostromos.schema_compile) so they do not disagree with Helm either: a spec
+validate() accepts is one ``helm install``/``upgrade --install``/``template``
+accepts with the same values (``user_values(spec)`` written to a file and
+passed with ``-f``), and a spec it refuses is one Helm refuses.
+
+Hostile input (non-string keys, NaN or infinite numbers, numbers beyond what
+Helm's float64 can hold, nesting deeper than MAX_NESTING levels) is refused
+with a Violation instead of an exception. Helm itself would accept values
+nested deeper than MAX_NESTING; nothing real comes close to that.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from lostromos.charts import Chart
+from lostromos.coalesce import ChartNode, CoalesceError, coalesce_values, process_dependencies
+from lostromos.defaults import DefaultFiller, SchemaView, deprecated_paths, escape_pointer
+from lostromos.schema_compile import CompiledSchema, compile_schema
+from lostromos.schema_errors import violations_from
+from lostromos.violations import Violation, format_path, short_repr, sorted_unique
+
+__all__ = ["MAX_NESTING", "Defaulted", "ValuesEngine", "Violation"]
+
+MAX_NESTING = 100
+_FLOAT64_EXACT = 2**53
+
+
+@dataclass(frozen=True)
+class Defaulted:
+    values: dict
+    patch: list[dict]
+
+
+class ValuesEngine:
+    """Compiled once per chart (and overrides); every method is safe to call from many threads."""
+
+    def __init__(self, chart: Chart, overrides: Mapping | None = None) -> None:
+        self.chart = chart
+        self.overrides: dict = copy.deepcopy(dict(overrides or {}))
+        canonical = json.dumps(self.overrides, sort_keys=True, default=str)
+        self.digest = hashlib.sha256(f"{chart.digest}\n{canonical}".encode()).hexdigest()
+        self._compiled: dict[str, CompiledSchema] = {}
+        self._views: dict[str, SchemaView] = {}
+        self._compile_tree(chart)
+
+    def _compile_tree(self, chart: Chart) -> None:
+        if chart.digest not in self._compiled and chart.schema is not None:
+            compiled = compile_schema(chart.schema)
+            self._compiled[chart.digest] = compiled
+            self._views[chart.digest] = SchemaView(compiled)
+        for sub in chart.loaded_subcharts:
+            self._compile_tree(sub)
+
+    # --- values ---------------------------------------------------------------
+
+    def user_values(self, spec: Mapping) -> dict:
+        """The values to give helm (-f) for this spec: the spec with overrides merged over it."""
+        return _merge_maps(copy.deepcopy(dict(spec)), copy.deepcopy(self.overrides))
+
+    def coalesce(self, spec: Mapping) -> dict:
+        """Helm's coalesced values for this spec. Raises ValueError where Helm would fail."""
+        user = self.user_values(spec)
+        return coalesce_values(process_dependencies(self.chart, user), user)
+
+    # --- validation -------------------------------------------------------------
+
+    def validate(self, spec: Any) -> list[Violation]:
+        if not isinstance(spec, Mapping):
+            return [Violation((), "must be an object", short_repr(spec))]
+        problems = hostile_input_problems(spec)
+        if problems:
+            return sorted_unique(problems)
+        try:
+            user = _helm_numbers(self.user_values(spec))
+            tree = process_dependencies(self.chart, user)
+            values = _helm_numbers(coalesce_values(tree, user))
+            violations: list[Violation] = []
+            self._validate_tree(tree, values, (), violations)
+        except CoalesceError as error:
+            return [Violation((), str(error), "")]
+        except RecursionError:
+            return [Violation((), f"values are nested too deeply (more than {MAX_NESTING} levels)")]
+        return sorted_unique(violations)
+
+    def _validate_tree(self, node: ChartNode, values: dict, prefix: tuple,
+                       out: list[Violation]) -> None:
+        # ValidateAgainstSchema: this chart's schema on its values, then each subchart
+        compiled = self._compiled.get(node.chart.digest)
+        if compiled is not None:
+            out.extend(violations_from(compiled.iter_errors(values), prefix, compiled))
+        for dep in node.dependencies:
+            raw = values.get(dep.name)
+            if raw is None:
+                continue
+            if not isinstance(raw, dict):
+                out.append(Violation((*prefix, dep.name),
+                                     f"must be an object (the values of subchart {dep.chart.name})",
+                                     short_repr(raw)))
+                continue
+            self._validate_tree(dep, raw, (*prefix, dep.name), out)
+
+    # --- defaults and deprecations ------------------------------------------------
+
+    def default(self, spec: Mapping) -> Defaulted:
+        """Schema defaults for what neither spec nor values.yaml supplies (lostromos.defaults)."""
+        filled = copy.deepcopy(dict(spec))
+        if hostile_input_problems(spec):
+            return Defaulted(values=filled, patch=[])
+        operations: list[dict] = []
+        try:
+            user = self.user_values(spec)
+            tree = process_dependencies(self.chart, user)
+            effective = coalesce_values(tree, user)
+            self._default_tree(tree, filled, effective, "", operations, record=True)
+        except (CoalesceError, RecursionError):
+            return Defaulted(values=copy.deepcopy(dict(spec)), patch=[])
+        return Defaulted(values=filled, patch=operations)
+
+    def _default_tree(  # noqa: PLR0917
+        self, node: ChartNode, target: dict, effective: Any, pointer: str,
+        operations: list[dict], record: bool,
+    ) -> None:
+        view = self._views.get(node.chart.digest)
+        filler = DefaultFiller(view, operations) if view is not None else None
+        if filler is not None:
+            filler.fill_object(view.root, target, effective, pointer, record)
+        for dep in node.dependencies:
+            sub_effective = effective.get(dep.name) if isinstance(effective, dict) else None
+            here = f"{pointer}/{escape_pointer(dep.name)}"
+            if dep.name in target:
+                if isinstance(target[dep.name], dict):
+                    self._default_tree(dep, target[dep.name], sub_effective, here, operations,
+                                       record)
+                continue
+            partial: dict = {}
+            self._default_tree(dep, partial, sub_effective, here, operations, record=False)
+            if partial:
+                target[dep.name] = partial
+                if record:
+                    operations.append({"op": "add", "path": here, "value": copy.deepcopy(partial)})
+
+    def deprecations(self, spec: Mapping, root: str = "spec") -> list[str]:
+        if not isinstance(spec, Mapping) or hostile_input_problems(spec):
+            return []
+        try:
+            tree = process_dependencies(self.chart, self.user_values(spec))
+            found = self._deprecations_tree(tree, dict(spec), ())
+        except (CoalesceError, RecursionError):
+            return []
+        messages = []
+        for path, why in found:
+            where = format_path(path, root)
+            messages.append(f"{where} is deprecated: {why}" if why else f"{where} is deprecated")
+        return sorted(set(messages))
+
+    def _deprecations_tree(self, node: ChartNode, values: Any, prefix: tuple) -> list:
+        found = []
+        view = self._views.get(node.chart.digest)
+        if view is not None:
+            found += list(deprecated_paths(view, values, prefix))
+        for dep in node.dependencies:
+            if isinstance(values, dict) and isinstance(values.get(dep.name), dict):
+                found += self._deprecations_tree(dep, values[dep.name], (*prefix, dep.name))
+        return found
+
+
+def hostile_input_problems(spec: Any) -> list[Violation]:
+    """Keys that are not strings, non-finite or out-of-range numbers, absurd nesting."""
+    problems: list[Violation] = []
+    stack: list[tuple[Any, tuple, int]] = [(spec, (), 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if depth > MAX_NESTING:
+            problems.append(Violation(path, f"nested more than {MAX_NESTING} levels deep"))
+            continue
+        if isinstance(value, Mapping):
+            for key, child in value.items():
+                if not isinstance(key, str):
+                    problems.append(Violation(path, "property names must be strings",
+                                              short_repr(str(key))))
+                    continue
+                stack.append((child, (*path, key), depth + 1))
+        elif isinstance(value, list | tuple):
+            stack.extend((child, (*path, i), depth + 1) for i, child in enumerate(value))
+        elif isinstance(value, str):
+            if _SURROGATE.search(value):
+                problems.append(Violation(path, "must be valid Unicode text (lone surrogate)",
+                                          short_repr(value.encode("utf-8", "replace").decode())))
+        elif isinstance(value, float) and not math.isfinite(value):
+            problems.append(Violation(path, "must be a finite number", short_repr(value)))
+        elif _is_int(value) and abs(value) > sys.float_info.max:
+            problems.append(Violation(path, "number is too large", short_repr(value)[:40]))
+        elif not isinstance(value, str | int | float | bool | type(None)):
+            problems.append(Violation(path, "must be JSON data", type(value).__name__))
+    return problems
+
+
+def _helm_numbers(value: Any) -> Any:
+    """Numbers as Helm holds them: float64, so large integers lose precision like in Go."""
+    stack = [value]
+    while stack:
+        current = stack.pop()
+        items = current.items() if isinstance(current, dict) else (
+            enumerate(current) if isinstance(current, list) else ())
+        for key, child in list(items):
+            is_int = isinstance(child, int) and not isinstance(child, bool)
+            if is_int and abs(child) > _FLOAT64_EXACT:
+                current[key] = int(float(child))
+            elif isinstance(child, dict | list):
+                stack.append(child)
+    return value
+
+
+def _merge_maps(base: dict, update: dict) -> dict:
+    # Helm's MergeMaps (how -f files and --set layers merge): maps merge, the rest replaces
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            base[key] = _merge_maps(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def helm_values_document(values: Mapping) -> str:
+    """JSON text for `helm -f` that Helm's YAML reader reads back exactly.
+
+    YAML forbids some characters raw (controls, surrogates) and Helm's reader
+    rejects \\u escapes of characters outside the BMP, so: characters beyond
+    the BMP are written raw (UTF-8), everything YAML cannot hold raw is escaped.
+    """
+    return _UNPRINTABLE.sub(
+        lambda match: f"\\u{ord(match.group()):04x}",
+        json.dumps(values, ensure_ascii=False, allow_nan=False),
+    )
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# what YAML 1.1 does not allow unescaped in a document (besides tab and newline)
+_UNPRINTABLE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]"
+)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

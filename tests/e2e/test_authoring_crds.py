@@ -1,0 +1,158 @@
+"""Authoring tools on the real API server: every generated CRD is accepted, `kubectl
+explain` shows the chart's descriptions, and `check --against-cluster` finds the
+stored objects a stricter chart would refuse."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lostromos.cli import main
+from tests.support import Cluster, eventually
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+CHARTS = sorted([ROOT / "charts" / "site", *(p for p in (ROOT / "tests" / "charts").iterdir()
+                                             if (p / "Chart.yaml").is_file())])
+EXAMPLES = ROOT / "examples"
+
+
+def slug(chart: Path) -> str:
+    return chart.relative_to(ROOT).as_posix().replace("/", "-")
+
+
+def generate(tmp_path: Path, chart: Path, group: str, mode: str) -> Path:
+    output = tmp_path / f"{group}.yaml"
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(io.StringIO()):
+        code = main(["crd", "generate", "--chart", str(chart), "--group", group,
+                     "--kind", "Thing", "--validation", mode])
+    assert code == 0
+    output.write_text(buffer.getvalue())
+    return output
+
+
+def established(cluster: Cluster, name: str) -> bool:
+    crd = json.loads(cluster.kubectl("get", "crd", name, "-o", "json").stdout)
+    conditions = {c["type"]: c["status"] for c in crd.get("status", {}).get("conditions", [])}
+    assert conditions.get("NonStructuralSchema") != "True", conditions
+    return conditions.get("Established") == "True"
+
+
+@pytest.mark.parametrize("mode", ["webhook", "full"])
+@pytest.mark.parametrize("chart", CHARTS, ids=slug)
+def test_every_generated_crd_is_accepted(cluster: Cluster, tmp_path: Path, chart: Path,
+                                         mode: str) -> None:
+    group = f"{slug(chart)}-{mode}.authoring.example.com"
+    manifest = generate(tmp_path, chart, group, mode)
+    result = cluster.kubectl("apply", "-f", str(manifest))
+    assert "Warning" not in result.stderr, result.stderr
+    try:
+        eventually(lambda: established(cluster, f"things.{group}"), timeout=30,
+                   message=f"things.{group} Established")
+        schema = yaml.safe_load(manifest.read_text())["spec"]["versions"][0]["schema"]
+        spec_schema = schema["openAPIV3Schema"]["properties"]["spec"]
+        for name, node in spec_schema.get("properties", {}).items():
+            if node.get("description"):
+                explained = eventually(lambda name=name: cluster.kubectl(
+                    "explain", f"things.spec.{name}", f"--api-version={group}/v1",
+                    check=False).stdout, timeout=30, message="explain")
+                assert node["description"].split()[0] in explained
+    finally:
+        cluster.kubectl("delete", "crd", f"things.{group}", "--wait=false", check=False)
+
+
+def test_kubectl_explain_shows_the_site_chart_descriptions(cluster: Cluster) -> None:
+    php = cluster.kubectl("explain", "site.spec.php").stdout
+    assert "PHP runtime settings." in php
+    assert "PHP minor version the site runs on" in php
+    name = cluster.kubectl("explain", "site.spec.plugins.name").stdout
+    assert "Plugin slug as in the plugin directory" in name
+
+
+def test_a_full_crd_enforces_the_schema_like_helm(cluster: Cluster, tmp_path: Path) -> None:
+    group = "site-enforced.authoring.example.com"
+    cluster.kubectl("apply", "-f", str(generate(tmp_path, ROOT / "charts" / "site", group,
+                                                "full")))
+    try:
+        eventually(lambda: established(cluster, f"things.{group}"), timeout=30,
+                   message="Established")
+        namespace = cluster.namespace("authoring-enforced")
+        thing = {"apiVersion": f"{group}/v1", "kind": "Thing",
+                 "metadata": {"name": "blog", "namespace": namespace},
+                 "spec": yaml.safe_load((EXAMPLES / "site.yaml").read_text())["spec"]}
+        eventually(lambda: cluster.apply(thing, check=False).returncode == 0, timeout=30,
+                   message="valid Thing stored")
+        stored = json.loads(cluster.kubectl("get", f"things.{group}", "blog", "-n", namespace,
+                                            "-o", "json").stdout)
+        assert stored["spec"]["plugins"][0]["enabled"] is True  # the CRD's items default
+
+        thing["metadata"]["name"] = "bad"
+        thing["spec"]["php"] = {"version": "7.4"}
+        thing["spec"]["replicas"] = 21
+        refused = cluster.apply(thing, check=False)
+        assert refused.returncode != 0
+        assert "spec.php.version" in refused.stderr and "spec.replicas" in refused.stderr
+    finally:
+        cluster.kubectl("delete", "crd", f"things.{group}", "--wait=false", check=False)
+
+
+def test_check_against_cluster_finds_what_a_stricter_chart_refuses(
+        cluster: Cluster, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    namespace = cluster.namespace("authoring-against")
+    site = yaml.safe_load((EXAMPLES / "site.yaml").read_text())
+
+    def make(name: str, **spec: object) -> None:
+        document = {**site, "metadata": {"name": name, "namespace": namespace},
+                    "spec": {**site["spec"], **spec}}
+        cluster.apply(document)
+
+    make("fine", php={"version": "8.4"})
+    make("oldphp", php={"version": "8.2"})
+    make("big", php={"version": "8.4"}, replicas=5)
+
+    stricter = tmp_path / "site-2"
+    shutil.copytree(ROOT / "charts" / "site", stricter)
+    schema = json.loads((stricter / "values.schema.json").read_text())
+    schema["properties"]["php"]["properties"]["version"]["enum"] = ["8.3", "8.4"]
+    schema["properties"]["replicas"]["maximum"] = 3
+    (stricter / "values.schema.json").write_text(json.dumps(schema))
+
+    capsys.readouterr()
+    code = main(["check", "--against-cluster", "--config", str(ROOT / "lostromos.yaml"),
+                 "--binding", "site", "--chart", str(stricter),
+                 "--kubeconfig", str(cluster.kubeconfig)])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert f"Site {namespace}/oldphp would become invalid:" in out
+    assert '  spec.php.version: "8.2" is not allowed' in out
+    assert f"Site {namespace}/big would become invalid:" in out
+    assert "  spec.replicas: 5 is not allowed" in out
+    assert f"{namespace}/fine" not in out
+
+    # the same objects under the chart they were admitted with: nothing to report
+    assert main(["check", "--against-cluster", "--config", str(ROOT / "lostromos.yaml"),
+                 "--binding", "site", "--chart", str(ROOT / "charts" / "site"),
+                 "--kubeconfig", str(cluster.kubeconfig)]) == 0
+    assert capsys.readouterr().out.startswith("0 of ")
+
+
+def test_check_against_an_unreachable_cluster_is_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
+    assert main(["check", "--against-cluster", "--config", str(ROOT / "lostromos.yaml"),
+                 "--binding", "site", "--chart", str(ROOT / "charts" / "site"),
+                 "--kubeconfig", str(kubeconfig)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot reach the cluster" in err and err.count("\n") == 1

@@ -1,0 +1,126 @@
+"""`lostromos check`: objects judged offline by the webhook's own review code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lostromos.authoring.check import apply_patch, invalid_under
+from lostromos.charts import load_chart
+from lostromos.cli import main
+from lostromos.config import load_bindings
+
+ROOT = Path(__file__).resolve().parents[2]
+BINDINGS = str(ROOT / "lostromos.yaml")
+EXAMPLES = ROOT / "examples"
+
+
+def test_a_valid_and_an_invalid_site(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["check", "--config", BINDINGS, str(EXAMPLES / "site.yaml"),
+                 str(EXAMPLES / "invalid" / "site-bad.yaml")])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "Site default/blog: allowed" in out
+    assert "Site default/broken: denied" in out
+    for field in ("spec.replicas", "spec.php.version", "spec.theme", '"adminEmail"'):
+        assert field in out
+    assert out.rstrip().endswith("1 allowed, 1 denied")
+
+
+def test_patch_and_warnings_are_what_the_webhook_sends(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    site = {"apiVersion": "hosting.example.com/v1", "kind": "Site",
+            "metadata": {"name": "old", "namespace": "team"},
+            "spec": {"domain": "old.example.com", "adminEmail": "a@example.com",
+                     "php": {"legacyMode": True},
+                     "plugins": [{"name": "akismet", "version": "5.3"}]}}
+    path = tmp_path / "old.yaml"
+    path.write_text(yaml.safe_dump(site))
+    assert main(["check", "--config", BINDINGS, str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "Site team/old: allowed" in out
+    assert '  patch: {"op": "add", "path": "/spec/plugins/0/enabled", "value": true}' in out
+    assert "  warning: spec.php.legacyMode is deprecated" in out
+
+
+def test_render_prints_the_manifests_helm_makes(
+        helm_binary: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--config", BINDINGS, "--render", "--helm", str(helm_binary),
+                 str(EXAMPLES / "site-shop.yaml")]) == 0
+    out = capsys.readouterr().out
+    manifests = out.split("\n", 1)[1].rsplit("\n", 2)[0]  # between the verdict and the summary
+    rendered = [d for d in yaml.safe_load_all(manifests) if isinstance(d, dict) and "kind" in d]
+    kinds = {d["kind"] for d in rendered}
+    assert {"Deployment", "Service", "ConfigMap", "PersistentVolumeClaim", "Ingress"} <= kinds
+    deployment = next(d for d in rendered if d["kind"] == "Deployment")
+    assert deployment["spec"]["replicas"] == 3
+
+
+def test_a_list_of_objects_is_checked_item_by_item(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    site = yaml.safe_load((EXAMPLES / "site.yaml").read_text())
+    listing = {"apiVersion": "v1", "kind": "List", "items": [site, site]}
+    path = tmp_path / "list.yaml"
+    path.write_text(yaml.safe_dump(listing))
+    assert main(["check", "--config", BINDINGS, str(path)]) == 0
+    assert "2 allowed, 0 denied" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("text", "complaint"), [
+    ("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n",
+     "no binding in"),
+    ("kind: Site\nspec: {}\n", "an object needs apiVersion and kind"),
+    ("apiVersion: v1\nkind: Site\nspec: {a: [1\n", "not valid YAML: line 4, column 1"),
+])
+def test_bad_objects_are_one_line_and_exit_2(
+        tmp_path: Path, text: str, complaint: str, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "object.yaml"
+    path.write_text(text)
+    assert main(["check", "--config", BINDINGS, str(path)]) == 2
+    err = capsys.readouterr().err
+    assert complaint in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(("argv", "complaint"), [
+    ([], "check needs OBJECT.yaml files"),
+    (["--against-cluster", "--binding", "site"], "--against-cluster needs --chart"),
+    (["--against-cluster", "--chart", str(ROOT / "charts" / "site"), "--binding", "blog"],
+     "no binding named 'blog'"),
+    (["/nonexistent/site.yaml"], "file not found"),
+])
+def test_bad_arguments_are_one_line_and_exit_2(
+        argv: list[str], complaint: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--config", BINDINGS, *argv]) == 2
+    err = capsys.readouterr().err
+    assert complaint in err and err.count("\n") == 1
+
+
+def test_apply_patch_follows_rfc_6902_paths() -> None:
+    document = {"spec": {"a/b": {}, "list": [1, 3]}}
+    patched = apply_patch(document, [
+        {"op": "add", "path": "/spec/a~1b/c", "value": 1},
+        {"op": "add", "path": "/spec/list/1", "value": 2},
+        {"op": "add", "path": "/spec/list/-", "value": 4},
+        {"op": "replace", "path": "/spec/list/0", "value": 0},
+        {"op": "remove", "path": "/spec/list/3"},
+    ])
+    assert patched == {"spec": {"a/b": {"c": 1}, "list": [0, 2, 3]}}
+    assert document == {"spec": {"a/b": {}, "list": [1, 3]}}
+
+
+def test_invalid_under_a_stricter_chart_names_every_reason(tmp_path: Path) -> None:
+    binding = load_bindings(BINDINGS).by_name("site")
+    stored = [
+        {"metadata": {"name": "ok", "namespace": "a"},
+         "spec": {"domain": "ok.example.com", "adminEmail": "a@example.com"}},
+        {"metadata": {"name": "bad", "namespace": "a"},
+         "spec": {"domain": "bad.example.com", "replicas": 30}},
+    ]
+    problems = invalid_under(load_chart(ROOT / "charts" / "site"), binding, stored)
+    assert [p.description for p in problems] == ["Site a/bad"]
+    reasons = problems[0].reasons
+    assert len(reasons) == 2
+    assert reasons[0] == 'spec: missing required property "adminEmail"'
+    assert reasons[1].startswith("spec.replicas: 30 is not allowed")
