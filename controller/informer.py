@@ -105,7 +105,7 @@ class Informer:
             except Gone:
                 log.info("watch expired, relisting", extra={"kind": self.binding.kind})
                 resource_version = None
-            except Exception as error:  # noqa: BLE001 - the loop must outlive any API error
+            except Exception as error:
                 failures += 1
                 delay = min(30.0, 0.5 * 2 ** min(failures, 6)) * (0.5 + random.random() / 2)  # noqa: S311
                 log.warning("watch failed, retrying in %.1fs: %s", delay, _brief(error),

@@ -6,7 +6,9 @@ watches, lets the workers finish the keys they hold, and exits 0."""
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -20,9 +22,10 @@ from controller.events import EventRecorder
 from controller.health import HealthServer
 from controller.helm import Helm, HelmMissing, find_helm
 from controller.informer import Informer
+from controller.leader import LeaderElector, LeaseConfig
 from controller.metrics import ControllerMetrics
 from controller.queue import ShutDown, WorkQueue
-from controller.reconcile import Reconciler, ReconcileError
+from controller.reconcile import ReconcileError, Reconciler
 from lostromos.charts import ChartError
 from lostromos.config import Binding, ConfigError, load_bindings
 from lostromos.engines import EngineRegistry
@@ -37,23 +40,28 @@ class ControllerOptions:
     bindings_path: Path
     kubeconfig: Path | None = None
     helm: Path | None = None
-    health_bind: str = "0.0.0.0:8080"  # noqa: S104 - a server in a pod
+    health_bind: str = "0.0.0.0:8080"
     log_format: str = "text"
     resync_seconds: float = 600.0
+    leader_elect: bool = False
+    lease_namespace: str = "default"
+    lease_name: str = "lostromos-controller"
+    identity: str = ""
 
 
 class BindingController:
     """Informer + queue + workers for one binding."""
 
-    def __init__(self, binding: Binding, api_client: client.ApiClient, engines: EngineRegistry,
-                 helm: Helm, metrics: ControllerMetrics, resync_seconds: float) -> None:
+    def __init__(self, binding: Binding, api_client: client.ApiClient, *,
+                 engines: EngineRegistry, helm: Helm, metrics: ControllerMetrics,
+                 resync_seconds: float) -> None:
         self.binding = binding
         self.queue = WorkQueue()
         self.metrics = metrics
         custom = client.CustomObjectsApi(api_client)
         self.informer = Informer(custom, binding, self.queue.add, resync_seconds=resync_seconds)
-        self.reconciler = Reconciler(binding, self.informer, custom, engines, helm,
-                                     EventRecorder(client.CoreV1Api(api_client)))
+        self.reconciler = Reconciler(binding, self.informer, api=custom, engines=engines,
+                                     helm=helm, events=EventRecorder(client.CoreV1Api(api_client)))
         self.threads: list[threading.Thread] = []
 
     def start(self, stop: threading.Event) -> None:
@@ -87,7 +95,7 @@ class BindingController:
             delay = self.queue.add_rate_limited(key)
             log.info("reconcile failed, retrying in %.1fs: %s", delay, error,
                      extra={"kind": self.binding.kind, "object": key})
-        except Exception:  # noqa: BLE001 - one bad object must not stop the worker
+        except Exception:
             outcome = "error"
             delay = self.queue.add_rate_limited(key)
             log.exception("reconcile crashed, retrying in %.1fs", delay,
@@ -135,7 +143,8 @@ def run(options: ControllerOptions) -> int:
     metrics = ControllerMetrics()
     helm = Helm(helm_binary, kubeconfig=options.kubeconfig, on_call=metrics.count_helm_call)
     controllers = [
-        BindingController(binding, api_client, engines, helm, metrics, options.resync_seconds)
+        BindingController(binding, api_client, engines=engines, helm=helm, metrics=metrics,
+                          resync_seconds=options.resync_seconds)
         for binding in bindings.bindings
     ]
     stop = threading.Event()
@@ -146,14 +155,34 @@ def run(options: ControllerOptions) -> int:
                           gauges=lambda: {c.binding.name: (len(c.queue), len(c.informer))
                                           for c in controllers})
     health.start()
-    for controller in controllers:
-        controller.start(stop)
-    log.info("controller started", extra={"bindings": [b.name for b in bindings.bindings]})
-    stop.wait()
+
+    def start_all() -> None:
+        for controller in controllers:
+            controller.start(stop)
+        log.info("controller started", extra={"bindings": [b.name for b in bindings.bindings]})
+
+    elector = _elector(options, api_client)
+    if elector is None:
+        start_all()
+        stop.wait()
+        kept_leadership = True
+    else:
+        kept_leadership = elector.run(stop, start_all)
     log.info("stopping: draining in-flight work")
     drained = all(controller.drain(DRAIN_SECONDS) for controller in controllers)
+    if elector is not None and kept_leadership:
+        elector.release()
     health.stop()
     for sig, handler in previous.items():
         signal.signal(sig, handler)
     log.info("stopped", extra={"drained": drained})
-    return 0
+    # Losing the lease is not a clean stop: exit non-zero so the pod restarts as a standby.
+    return 0 if kept_leadership else 1
+
+
+def _elector(options: ControllerOptions, api_client: client.ApiClient) -> LeaderElector | None:
+    if not options.leader_elect:
+        return None
+    identity = options.identity or f"{socket.gethostname()}-{os.getpid()}"
+    return LeaderElector(client.CoordinationV1Api(api_client), LeaseConfig(
+        namespace=options.lease_namespace, name=options.lease_name, identity=identity))

@@ -55,6 +55,7 @@ class Reconciler:
         self,
         binding: Binding,
         informer: Informer,
+        *,
         api: client.CustomObjectsApi,
         engines: EngineRegistry,
         helm: Helm,

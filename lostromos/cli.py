@@ -5,6 +5,7 @@ never as a traceback."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -126,6 +127,9 @@ def cmd_controller(args: argparse.Namespace) -> int:
         health_bind=args.health_bind,
         log_format=args.log_format,
         resync_seconds=args.resync_seconds,
+        leader_elect=args.leader_elect,
+        lease_namespace=args.lease_namespace,
+        lease_name=args.lease_name,
     ))
 
 
@@ -174,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     webhook = commands.add_parser("webhook", help="serve the admission webhook over TLS")
     _add_common(webhook)
-    webhook.add_argument("--bind", default="0.0.0.0:8443")  # noqa: S104 - a server in a pod
+    webhook.add_argument("--bind", default="0.0.0.0:8443")
     webhook.add_argument("--tls-cert", type=Path, required=True)
     webhook.add_argument("--tls-key", type=Path, required=True)
     webhook.add_argument("--workers", type=int, default=2)
@@ -186,9 +190,15 @@ def build_parser() -> argparse.ArgumentParser:
     ctl.add_argument("--kubeconfig", type=Path, default=None,
                      help="default: in-cluster config, then $KUBECONFIG")
     ctl.add_argument("--helm", type=Path, default=None, help="helm binary (default: PATH)")
-    ctl.add_argument("--health-bind", default="0.0.0.0:8080")  # noqa: S104 - a server in a pod
+    ctl.add_argument("--health-bind", default="0.0.0.0:8080")
     ctl.add_argument("--resync-seconds", type=float, default=600.0)
+    ctl.add_argument("--leader-elect", action="store_true",
+                     help="run as one of several replicas: only the Lease holder works")
+    ctl.add_argument("--lease-namespace", default=os.environ.get("POD_NAMESPACE", "default"))
+    ctl.add_argument("--lease-name", default="lostromos-controller")
     ctl.set_defaults(handler=cmd_controller)
+    from lostromos.authoring.commands import register as register_authoring
+    register_authoring(commands)
     return parser
 
 
@@ -197,6 +207,9 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from lostromos.dev.cluster import DevError
 
     errors: list[type[BaseException]] = [ConfigError, DevError, toolchain.ToolchainError]
+    from lostromos.authoring.commands import AUTHORING_ERRORS
+
+    errors.extend(AUTHORING_ERRORS)
     try:
         from lostromos.charts import ChartError
     except ImportError:  # pragma: no cover - during bootstrap only

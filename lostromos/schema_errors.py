@@ -17,7 +17,7 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from lostromos import go_regex
 from lostromos.schema_compile import CompiledSchema
-from lostromos.violations import Violation, format_path, short_repr
+from lostromos.violations import MISSING, Violation, format_path, short_repr
 
 Path = tuple[str | int, ...]
 
@@ -36,7 +36,7 @@ def _convert(error: ValidationError, prefix: Path, compiled: CompiledSchema) -> 
     if keyword == "required":
         for name in error.validator_value:
             if isinstance(instance, dict) and name not in instance:
-                yield Violation(path, f"missing required property {json.dumps(name)}", "")
+                yield Violation((*path, name), MISSING, "")
         return
     if keyword == "additionalProperties" and isinstance(instance, dict):
         allowed = sorted((error.schema.get("properties") or {}).keys())

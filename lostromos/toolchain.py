@@ -75,7 +75,8 @@ def pinned_versions(module_dir: Path = TOOLS_MODULE) -> dict[str, str]:
     """Module path -> version, read from the require block of go.mod."""
     text = (module_dir / "go.mod").read_text(encoding="utf-8")
     versions: dict[str, str] = {}
-    for match in re.finditer(r"^\s*(?:require\s+)?([\w./-]+)\s+(v[\w.+-]+)\s*(?://.*)?$", text, re.M):
+    requirement = re.compile(r"^\s*(?:require\s+)?([\w./-]+)\s+(v[\w.+-]+)\s*(?://.*)?$", re.M)
+    for match in requirement.finditer(text):
         versions.setdefault(match.group(1), match.group(2))
     return versions
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 MAX_GIVEN_CHARS = 60
+MISSING = "required property is missing"
 
 
 @dataclass(frozen=True, order=True)
@@ -16,6 +17,11 @@ class Violation:
     path: tuple[str | int, ...]
     message: str
     given: str = ""
+
+    @property
+    def missing(self) -> bool:
+        """A required property is absent (the path names the property)."""
+        return self.message == MISSING and not self.given
 
     def describe(self, root: str = "spec") -> str:
         where = format_path(self.path, root)

@@ -41,7 +41,7 @@ def _rules(bindings: Sequence[Binding]) -> list[dict[str, Any]]:
     ]
 
 
-def _webhook(name: str, path: str, bindings: Sequence[Binding], config: dict[str, Any],
+def _webhook(name: str, path: str, bindings: Sequence[Binding], config: dict[str, Any], *,
              timeout_seconds: int, namespace_selector: dict[str, Any] | None) -> dict[str, Any]:
     endpoint = dict(config)
     if "url" in endpoint:
@@ -72,10 +72,10 @@ def webhook_configurations(
 ) -> list[dict[str, Any]]:
     """The MutatingWebhookConfiguration and the ValidatingWebhookConfiguration."""
     mutating = _webhook("defaulting.lostromos.dev", "/mutate", bindings, config,
-                        timeout_seconds, namespace_selector)
+                        timeout_seconds=timeout_seconds, namespace_selector=namespace_selector)
     mutating["reinvocationPolicy"] = "IfNeeded"
     validating = _webhook("validation.lostromos.dev", "/validate", bindings, config,
-                          timeout_seconds, namespace_selector)
+                          timeout_seconds=timeout_seconds, namespace_selector=namespace_selector)
     labels = {"app.kubernetes.io/name": "lostromos", "app.kubernetes.io/component": "webhook"}
     return [
         {

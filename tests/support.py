@@ -52,7 +52,7 @@ class Cluster:
         return result
 
     def releases(self, namespace: str) -> dict[str, dict[str, Any]]:
-        listing = json.loads(self.helm("list", "-n", namespace, "-a", "-o", "json").stdout)
+        listing = json.loads(self.helm("list", "-n", namespace, "-o", "json").stdout)
         return {release["name"]: release for release in listing}
 
     def namespace(self, name: str) -> str:

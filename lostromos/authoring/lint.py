@@ -55,7 +55,7 @@ def lint_chart(chart: Chart) -> list[Finding]:
 def _values_pass(chart: Chart) -> list[Finding]:
     findings = []
     for violation in ValuesEngine(chart).validate({}):
-        if violation.given == "" and violation.message.startswith("missing required"):
+        if violation.missing:
             continue  # values the user must supply are rightly absent from values.yaml
         findings.append(Finding("error", "values.yaml",
                                 f"fails the schema: {violation.describe('values')}"))

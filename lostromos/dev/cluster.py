@@ -205,7 +205,7 @@ class DevCluster:
 
         def ready() -> bool:
             url = f"https://127.0.0.1:{self.ports.apiserver}/readyz"
-            with urllib.request.urlopen(url, context=context, timeout=2) as answer:  # noqa: S310
+            with urllib.request.urlopen(url, context=context, timeout=2) as answer:
                 return answer.status == 200
 
         self._start("kube-apiserver", argv, ready)
@@ -326,7 +326,7 @@ class DevCluster:
 
         def ready() -> bool:
             url = f"http://127.0.0.1:{self.ports.controller}/readyz"
-            with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310
+            with urllib.request.urlopen(url, timeout=2) as answer:
                 return answer.status == 200
 
         self._start("controller", argv, ready, env)

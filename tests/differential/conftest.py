@@ -2,31 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from diff_harness import DiffStats
-
-
-@pytest.fixture(scope="session")
-def helm_binary() -> Path:
-    """The pinned helm: $LOSTROMOS_HELM, else `helm` on PATH. Missing helm is a failure."""
-    configured = os.environ.get("LOSTROMOS_HELM")
-    if configured:
-        path = Path(configured)
-        if not (path.is_file() and os.access(path, os.X_OK)):
-            pytest.fail(f"LOSTROMOS_HELM={configured} is not an executable file")
-        return path
-    found = shutil.which("helm")
-    if found is None:
-        pytest.fail(
-            "differential tests need the helm binary: set LOSTROMOS_HELM=/path/to/helm "
-            "or put helm on PATH"
-        )
-    return Path(found)
 
 
 @pytest.fixture(scope="session")

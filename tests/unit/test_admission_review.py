@@ -138,7 +138,7 @@ def test_invalid_spec_is_denied_with_every_violation() -> None:
     assert response["status"]["reason"] == "Invalid"
     assert response["status"]["message"].splitlines() == [
         'Site "blog" in namespace "default" is invalid:',
-        'spec: missing required property "domain"',
+        "spec.domain: required property is missing",
         'spec.php.version: "7.4" is not allowed: must be one of "8.1", "8.2", "8.3", "8.4"',
         "spec.replicas: 0 is not allowed: must be an integer from 1 to 20",
     ]
@@ -149,7 +149,7 @@ def test_invalid_spec_is_denied_with_every_violation() -> None:
 def test_missing_spec_is_validated_as_empty() -> None:
     response = response_of(handle(site()))
     assert response["status"]["message"].splitlines()[1:] == [
-        'spec: missing required property "domain"']
+        "spec.domain: required property is missing"]
 
 
 @pytest.mark.parametrize("spec", ["text", 3, [1, 2], True])

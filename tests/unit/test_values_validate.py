@@ -40,12 +40,12 @@ def test_reports_every_violation_sorted_with_paths(tmp_path: Path) -> None:
         "php": {"version": "7.4"}, "plugins": [{"name": 1}, {}], "replicas": 0, "extra": True,
     })
     assert result == [
-        "spec: missing required property \"domain\"",
+        "spec.domain: required property is missing",
         "spec.extra: true is not allowed: property is not allowed "
         "(allowed: domain, php, plugins, replicas)",
         'spec.php.version: "7.4" is not allowed: must be one of "8.1", "8.2", "8.3"',
         "spec.plugins[0].name: 1 is not allowed: must be of type string",
-        "spec.plugins[1]: missing required property \"name\"",
+        "spec.plugins[1].name: required property is missing",
         "spec.replicas: 0 is not allowed: must be >= 1",
     ]
 
@@ -62,7 +62,7 @@ def test_values_yaml_defaults_are_validated_too(tmp_path: Path) -> None:
 
 def test_null_deleting_a_required_default_is_refused(tmp_path: Path) -> None:
     engine_ = engine(tmp_path, SITE, values={"domain": "x"})
-    assert messages(engine_, {"domain": None}) == ['spec: missing required property "domain"']
+    assert messages(engine_, {"domain": None}) == ['spec.domain: required property is missing']
 
 
 def test_one_of_names_the_closest_alternative(tmp_path: Path) -> None:

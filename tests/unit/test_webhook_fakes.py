@@ -59,7 +59,7 @@ class FakeEngine:
             return [FakeViolation((), "must be an object", given=type(spec).__name__)]
         violations = []
         if "domain" not in spec:
-            violations.append(FakeViolation((), 'missing required property "domain"'))
+            violations.append(FakeViolation(("domain",), "required property is missing"))
         elif not isinstance(spec["domain"], str):
             violations.append(FakeViolation(("domain",), "must be a string",
                                             given=repr(spec["domain"])))
@@ -137,6 +137,6 @@ def test_fake_engine_keeps_the_engine_contract() -> None:
     assert spec == {"domain": "blog.example.com", "php": {"version": "8.3"}}  # not mutated
     assert engine.validate(defaulted.values) == []
     assert [v.describe() for v in engine.validate({"php": {"version": "7.4"}})] == [
-        'spec: missing required property "domain"',
+        "spec.domain: required property is missing",
         'spec.php.version: "7.4" is not allowed: must be one of "8.1", "8.2", "8.3", "8.4"',
     ]
