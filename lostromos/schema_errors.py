@@ -41,9 +41,9 @@ def _convert(error: ValidationError, prefix: Path, compiled: CompiledSchema) -> 
     if keyword == "additionalProperties" and isinstance(instance, dict):
         allowed = sorted((error.schema.get("properties") or {}).keys())
         for name in _additional(instance, error.schema):
-            hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
-            yield Violation((*path, name), f"property is not allowed{hint}",
-                            short_repr(instance[name]))
+            hint = f" (known: {', '.join(allowed)})" if allowed else ""
+            # The value is beside the point: the name itself is what is wrong.
+            yield Violation((*path, name), f"unknown field{hint}", "")
         return
     yield Violation(path, _message(error, compiled), short_repr(instance))
 

@@ -157,7 +157,8 @@ def ensure(
     names: Iterable[str] = TOOL_NAMES,
     *,
     environ: Mapping[str, str] | None = None,
-    progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
+    progress: Callable[[str], None] = lambda line: print(f"lostromos: {line}", file=sys.stderr,
+                                                         flush=True),
 ) -> dict[str, Path]:
     """Return a path for every named tool, building the missing ones first."""
     environ = os.environ if environ is None else environ
@@ -208,8 +209,8 @@ def _ldflags(versions: Mapping[str, str]) -> str:
 def _go_build(todo: list[Tool], target: Path, progress: Callable[[str], None]) -> None:
     versions = tool_versions()
     names = ", ".join(f"{t.name} {versions[t.name]}" for t in todo)
-    progress(f"lostromos: building {names} from Go modules into {target}")
-    progress("lostromos: a first build takes about 5 minutes on 2 cores, plus the Go module "
+    progress(f"building {names} from Go modules into {target}")
+    progress("a first build takes about 5 minutes on 2 cores, plus the Go module "
              "download on a new machine; later runs reuse it")
     log_path = target / "build.log"
     staging = Path(tempfile.mkdtemp(prefix="build-", dir=target))
@@ -233,7 +234,7 @@ def _go_build(todo: list[Tool], target: Path, progress: Callable[[str], None]) -
     for t in todo:
         os.replace(staging / t.built_name, target / t.name)
     shutil.rmtree(staging, ignore_errors=True)
-    progress(f"lostromos: built {names} in {time.monotonic() - started:.0f}s")
+    progress(f"built {names} in {time.monotonic() - started:.0f}s")
 
 
 def _report_progress_until_done(
@@ -243,7 +244,7 @@ def _report_progress_until_done(
 
     def heartbeat() -> None:
         while not done.wait(30):
-            progress(f"lostromos: still building ({time.monotonic() - started:.0f}s)")
+            progress(f"still building ({time.monotonic() - started:.0f}s)")
 
     thread = threading.Thread(target=heartbeat, daemon=True)
     thread.start()

@@ -41,8 +41,7 @@ def test_reports_every_violation_sorted_with_paths(tmp_path: Path) -> None:
     })
     assert result == [
         "spec.domain: required property is missing",
-        "spec.extra: true is not allowed: property is not allowed "
-        "(allowed: domain, php, plugins, replicas)",
+        "spec.extra: unknown field (known: domain, php, plugins, replicas)",
         'spec.php.version: "7.4" is not allowed: must be one of "8.1", "8.2", "8.3"',
         "spec.plugins[0].name: 1 is not allowed: must be of type string",
         "spec.plugins[1].name: required property is missing",
