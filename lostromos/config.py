@@ -14,6 +14,12 @@ A bindings file looks like this (paths are relative to the file itself)::
         release: {name: "{name}", timeout: 300}
         overrides: {}
         concurrency: 4
+        # Optional: which objects this controller serves (Lostromos's filter).
+        selector: {labels: "tier=gold", annotation: lostromos.dev/controller=eu}
+        # Optional: how a new chart version reaches existing releases.
+        rollout: {maxInFlight: 10, maxFailureRatio: 0.2, minSamples: 5}
+        # Optional: how often release objects are checked for drift (0: never).
+        driftCheckSeconds: 300
 
 Everything here is plain data; loading it never touches the cluster or the
 chart, so a broken bindings file fails fast with one clear message.
@@ -71,6 +77,36 @@ class ReleasePolicy:
 
 
 @dataclass(frozen=True)
+class Selector:
+    """Which objects of the kind this binding serves: a label selector for the
+    watch, and an opt-in annotation (``key=value``, or ``key`` for any value)."""
+
+    labels: str | None = None
+    annotation_key: str | None = None
+    annotation_value: str | None = None
+
+    def matches(self, metadata: dict[str, Any]) -> bool:
+        if self.annotation_key is None:
+            return True
+        annotations = metadata.get("annotations") or {}
+        if self.annotation_key not in annotations:
+            return False
+        return self.annotation_value is None or annotations[self.annotation_key] == (
+            self.annotation_value)
+
+
+@dataclass(frozen=True)
+class RolloutPolicy:
+    """A new chart version is rolled out to existing releases at most
+    `max_in_flight` at a time, and halted once more than `max_failure_ratio` of
+    at least `min_samples` upgrades failed."""
+
+    max_in_flight: int = 10
+    max_failure_ratio: float = 0.2
+    min_samples: int = 5
+
+
+@dataclass(frozen=True)
 class Binding:
     """One custom resource kind served by one chart."""
 
@@ -86,6 +122,9 @@ class Binding:
     release: ReleasePolicy = field(default_factory=ReleasePolicy)
     overrides: dict[str, Any] = field(default_factory=dict)
     concurrency: int = 4
+    selector: Selector = field(default_factory=Selector)
+    rollout: RolloutPolicy = field(default_factory=RolloutPolicy)
+    drift_check_seconds: int = 300
 
     @property
     def api_version(self) -> str:
@@ -157,7 +196,8 @@ def _parse_binding(entry: Any, where: str, base: Path) -> Binding:
         raise ConfigError(f"{where}: expected a mapping")
     known = {
         "name", "group", "version", "kind", "plural", "singular", "shortNames",
-        "categories", "chart", "release", "overrides", "concurrency",
+        "categories", "chart", "release", "overrides", "concurrency", "selector", "rollout",
+        "driftCheckSeconds",
     }
     unknown = sorted(set(entry) - known)
     if unknown:
@@ -179,6 +219,10 @@ def _parse_binding(entry: Any, where: str, base: Path) -> Binding:
         release=_parse_release(entry.get("release", {}), where),
         overrides=_mapping(entry, "overrides", where),
         concurrency=_positive_int(entry.get("concurrency", 4), "concurrency", where),
+        selector=_parse_selector(entry.get("selector", {}), where),
+        rollout=_parse_rollout(entry.get("rollout", {}), where),
+        drift_check_seconds=_non_negative_int(entry.get("driftCheckSeconds", 300),
+                                              "driftCheckSeconds", where),
     )
     return binding
 
@@ -219,6 +263,38 @@ def _parse_release(value: Any, where: str) -> ReleasePolicy:
         name_template=template,
         timeout_seconds=_positive_int(value.get("timeout", 300), "release.timeout", where),
         wait=bool(value.get("wait", False)),
+    )
+
+
+def _parse_selector(value: Any, where: str) -> Selector:
+    if not isinstance(value, dict) or set(value) - {"labels", "annotation"}:
+        raise ConfigError(f"{where}: 'selector' must be a mapping with 'labels' and/or "
+                          "'annotation'")
+    labels = value.get("labels")
+    if labels is not None and (not isinstance(labels, str) or not labels.strip()):
+        raise ConfigError(f"{where}: selector.labels must be a label selector such as "
+                          "'tier=gold'")
+    annotation = value.get("annotation")
+    key = annotation_value = None
+    if annotation is not None:
+        if not isinstance(annotation, str) or not annotation.strip():
+            raise ConfigError(f"{where}: selector.annotation must be 'key' or 'key=value'")
+        key, _, annotation_value = annotation.partition("=")
+        annotation_value = annotation_value if "=" in annotation else None
+    return Selector(labels=labels, annotation_key=key, annotation_value=annotation_value)
+
+
+def _parse_rollout(value: Any, where: str) -> RolloutPolicy:
+    if not isinstance(value, dict) or set(value) - {"maxInFlight", "maxFailureRatio",
+                                                    "minSamples"}:
+        raise ConfigError(f"{where}: 'rollout' takes maxInFlight, maxFailureRatio, minSamples")
+    ratio = value.get("maxFailureRatio", 0.2)
+    if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 <= ratio <= 1:
+        raise ConfigError(f"{where}: rollout.maxFailureRatio {ratio!r} must be between 0 and 1")
+    return RolloutPolicy(
+        max_in_flight=_positive_int(value.get("maxInFlight", 10), "rollout.maxInFlight", where),
+        max_failure_ratio=float(ratio),
+        min_samples=_positive_int(value.get("minSamples", 5), "rollout.minSamples", where),
     )
 
 
@@ -263,6 +339,12 @@ def _mapping(entry: dict, key: str, where: str) -> dict[str, Any]:
 def _positive_int(value: Any, key: str, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{where}: {key} {value!r} must be a positive integer")
+    return value
+
+
+def _non_negative_int(value: Any, key: str, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{where}: {key} {value!r} must be zero or a positive integer")
     return value
 
 

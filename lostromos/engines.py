@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lostromos.chartrepo import default_cache_dir, fetch_chart
 from lostromos.charts import ChartError, chart_digest, load_chart
 from lostromos.config import Binding, Bindings
 from lostromos.values import ValuesEngine
@@ -28,8 +29,10 @@ class _Entry:
 
 class EngineRegistry:
     def __init__(self, bindings: Bindings, *, recheck_seconds: float = 2.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 chart_cache: Path | None = None) -> None:
         self.bindings = bindings
+        self.chart_cache = chart_cache or default_cache_dir()
         self.recheck_seconds = recheck_seconds
         self._clock = clock
         self._lock = threading.Lock()
@@ -44,7 +47,7 @@ class EngineRegistry:
             entry = self._entries.get(binding.name)
             if entry is not None and now - entry.checked_at < self.recheck_seconds:
                 return entry.engine
-        path = _chart_path(binding)
+        path = self.chart_path(binding)
         digest = chart_digest(path)
         with self._lock:
             entry = self._entries.get(binding.name)
@@ -57,6 +60,17 @@ class EngineRegistry:
             self._by_digest[engine.digest] = engine
         return engine
 
+    def chart_path(self, binding: Binding) -> Path:
+        """The binding's chart directory; a repository chart is fetched once into the cache."""
+        ref = binding.chart
+        if ref.path is not None:
+            return ref.path
+        assert ref.repository and ref.name and ref.version  # guaranteed by the config parser
+        try:
+            return fetch_chart(ref.repository, ref.name, ref.version, self.chart_cache)
+        except ChartError as error:
+            raise ChartError(f"binding {binding.name!r}: {error}") from None
+
     def check_all(self) -> None:
         """Load and compile every binding's chart now; raises ChartError on the first broken one."""
         for binding in self.bindings.bindings:
@@ -66,17 +80,8 @@ class EngineRegistry:
                 raise ChartError(f"binding {binding.name!r}: {error}") from None
 
     def _build(self, binding: Binding) -> ValuesEngine:
-        chart = load_chart(_chart_path(binding))
+        chart = load_chart(self.chart_path(binding))
         engine = ValuesEngine(chart, binding.overrides)
         with self._lock:
             shared = self._by_digest.get(engine.digest)
         return shared if shared is not None else engine
-
-
-def _chart_path(binding: Binding) -> Path:
-    if binding.chart.path is None:
-        raise ChartError(
-            f"binding {binding.name!r}: chart {binding.chart.describe()}: charts from a "
-            "repository are not supported yet; use a local chart path"
-        )
-    return binding.chart.path

@@ -73,12 +73,6 @@ def test_check_all_raises_for_a_broken_chart(tmp_path: Path) -> None:
         registry.check_all()
 
 
-def test_repository_charts_are_not_supported_yet() -> None:
-    remote = binding(None, name="remote")
-    with pytest.raises(ChartError, match="not supported yet"):
-        registry_for(remote).engine_for(remote)
-
-
 def test_concurrent_callers_get_one_working_engine(tmp_path: Path) -> None:
     site = binding(make_chart(tmp_path, schema={"required": ["a"]}))
     registry = registry_for(site)

@@ -1,0 +1,3 @@
+module lostromos.dev/bench/loadgen
+
+go 1.22
