@@ -210,8 +210,8 @@ def _go_build(todo: list[Tool], target: Path, progress: Callable[[str], None]) -
     versions = tool_versions()
     names = ", ".join(f"{t.name} {versions[t.name]}" for t in todo)
     progress(f"building {names} from Go modules into {target}")
-    progress("a first build takes about 5 minutes on 2 cores, plus the Go module "
-             "download on a new machine; later runs reuse it")
+    progress("a first build takes about 6 minutes on 2 cores, including the Go module "
+             "download; later runs reuse it")
     log_path = target / "build.log"
     staging = Path(tempfile.mkdtemp(prefix="build-", dir=target))
     command = [
