@@ -8,14 +8,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from controller.metrics import ControllerMetrics
+from controller.metrics import BindingSnapshot, ControllerMetrics
 
 
 class HealthServer:
     def __init__(self, bind: str, metrics: ControllerMetrics, *, ready: Callable[[], bool],
-                 gauges: Callable[[], dict[str, tuple[int, int]]]) -> None:
+                 snapshots: Callable[[], list[BindingSnapshot]]) -> None:
         host, _, port = bind.rpartition(":")
-        metrics_ref, ready_ref, gauges_ref = metrics, ready, gauges
+        metrics_ref, ready_ref, snapshots_ref = metrics, ready, snapshots
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
@@ -26,7 +26,7 @@ class HealthServer:
                     self._send(200 if is_ready else 503,
                                b"ok\n" if is_ready else b"informers not synced\n", "text/plain")
                 elif self.path == "/metrics":
-                    metrics_ref.set_gauges(gauges_ref())
+                    metrics_ref.update(snapshots_ref())
                     self._send(200, generate_latest(metrics_ref.registry), CONTENT_TYPE_LATEST)
                 else:
                     self._send(404, b"not found\n", "text/plain")

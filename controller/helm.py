@@ -17,6 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from lostromos.values import helm_values_document
+
 MAX_MESSAGE = 800
 PENDING_STATES = frozenset({"pending-install", "pending-upgrade", "pending-rollback"})
 
@@ -49,6 +53,7 @@ class Release:
     chart_name: str
     chart_version: str
     last_deployed: str
+    resources: tuple[dict[str, str], ...] = ()
 
     @classmethod
     def from_json(cls, document: Mapping[str, Any]) -> Release:
@@ -62,7 +67,29 @@ class Release:
             chart_name=str(metadata.get("name", "")),
             chart_version=str(metadata.get("version", "")),
             last_deployed=str(info.get("last_deployed", "")),
+            resources=manifest_resources(str(document.get("manifest") or ""),
+                                         str(document.get("namespace", ""))),
         )
+
+
+def manifest_resources(manifest: str, namespace: str) -> tuple[dict[str, str], ...]:
+    """apiVersion, kind, namespace and name of every object a release manifest holds."""
+    found: list[dict[str, str]] = []
+    try:
+        documents = list(yaml.safe_load_all(manifest))
+    except yaml.YAMLError:
+        return ()
+    for document in documents:
+        if not isinstance(document, dict) or "kind" not in document:
+            continue
+        metadata = document.get("metadata") or {}
+        found.append({
+            "apiVersion": str(document.get("apiVersion", "")),
+            "kind": str(document["kind"]),
+            "namespace": str(metadata.get("namespace") or namespace),
+            "name": str(metadata.get("name", "")),
+        })
+    return tuple(found)
 
 
 def find_helm(explicit: Path | None) -> Path:
@@ -77,7 +104,12 @@ def find_helm(explicit: Path | None) -> Path:
 
 
 class Helm:
-    """One helm binary against one cluster. Thread-safe: every call is a process."""
+    """One helm binary against one cluster. Thread-safe: every call is a process.
+
+    Where util-linux's setpriv exists, helm runs with a parent-death signal: if
+    the controller dies (even by SIGKILL), its helm processes die with it, so a
+    release found pending after a restart is known to be abandoned, not in flight.
+    """
 
     def __init__(
         self,
@@ -92,12 +124,14 @@ class Helm:
         if kubeconfig is not None:
             self._env["KUBECONFIG"] = str(kubeconfig)
         self._on_call = on_call
+        setpriv = shutil.which("setpriv")
+        self._prefix = [setpriv, "--pdeathsig", "KILL"] if setpriv else []
 
     def _run(self, action: str, args: list[str], timeout: float) -> str:
         self._on_call(action)
         try:
             result = subprocess.run(
-                [str(self.binary), *args], capture_output=True, text=True,
+                [*self._prefix, str(self.binary), *args], capture_output=True, text=True,
                 env=self._env, timeout=timeout, check=False,
             )
         except subprocess.TimeoutExpired:
@@ -124,7 +158,7 @@ class Helm:
     ) -> Release:
         with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="values-") as values_file:
             # Values may hold secrets: a 0600 temp file, never the command line.
-            json.dump(values, values_file)
+            values_file.write(helm_values_document(values))
             values_file.flush()
             args = [
                 "upgrade", "--install", release, str(chart),
@@ -132,6 +166,8 @@ class Helm:
                 "--values", values_file.name,
                 "--timeout", f"{timeout_seconds}s",
                 "--output", "json",
+                # The object is the source of truth: take back fields someone edited.
+                "--force-conflicts",
             ]
             if wait:
                 args.append("--wait=watcher")

@@ -63,9 +63,14 @@ class Informer:
         with self._lock:
             return self._store.get(key)
 
-    def keys(self) -> list[Key]:
+    def all_keys(self) -> list[Key]:
         with self._lock:
             return list(self._store)
+
+    def objects(self) -> list[dict[str, Any]]:
+        """A snapshot of the store's objects (the objects themselves are never mutated)."""
+        with self._lock:
+            return list(self._store.values())
 
     def __len__(self) -> int:
         with self._lock:
@@ -135,7 +140,7 @@ class Informer:
         return str(listing["metadata"]["resourceVersion"])
 
     def _resync(self) -> None:
-        for key in self.keys():
+        for key in self.all_keys():
             self.on_key(key)
 
     def _watch_once(self, resource_version: str, stop: threading.Event) -> str:

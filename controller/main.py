@@ -18,14 +18,17 @@ from pathlib import Path
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 
+from controller.drift import DriftChecker
 from controller.events import EventRecorder
 from controller.health import HealthServer
 from controller.helm import Helm, HelmMissing, find_helm
 from controller.informer import Informer
 from controller.leader import LeaderElector, LeaseConfig
-from controller.metrics import ControllerMetrics
+from controller.metrics import BindingSnapshot, ControllerMetrics
 from controller.queue import ShutDown, WorkQueue
 from controller.reconcile import ReconcileError, Reconciler
+from controller.rollout import Rollout
+from controller.status import READY, condition
 from lostromos.charts import ChartError
 from lostromos.config import Binding, ConfigError, load_bindings
 from lostromos.engines import EngineRegistry
@@ -47,6 +50,7 @@ class ControllerOptions:
     lease_namespace: str = "default"
     lease_name: str = "lostromos-controller"
     identity: str = ""
+    dry_run: bool = False
 
 
 class BindingController:
@@ -54,21 +58,46 @@ class BindingController:
 
     def __init__(self, binding: Binding, api_client: client.ApiClient, *,
                  engines: EngineRegistry, helm: Helm, metrics: ControllerMetrics,
-                 resync_seconds: float) -> None:
+                 resync_seconds: float, dry_run: bool) -> None:
         self.binding = binding
         self.queue = WorkQueue()
         self.metrics = metrics
+        self.engines = engines
         custom = client.CustomObjectsApi(api_client)
-        self.informer = Informer(custom, binding, self.queue.add, resync_seconds=resync_seconds)
-        self.reconciler = Reconciler(binding, self.informer, api=custom, engines=engines,
-                                     helm=helm, events=EventRecorder(client.CoreV1Api(api_client)))
+        self.informer = Informer(custom, binding, self.queue.add, resync_seconds=resync_seconds,
+                                 label_selector=binding.selector.labels)
+        self.rollout = Rollout(binding.name, binding.rollout)
+        self.reconciler = Reconciler(
+            binding, self.informer, api=custom, engines=engines, helm=helm,
+            events=EventRecorder(client.CoreV1Api(api_client), dry_run=dry_run),
+            rollout=self.rollout, dry_run=dry_run)
+        self.drift = DriftChecker(api_client, self.informer, self._repair,
+                                  binding.drift_check_seconds)
         self.threads: list[threading.Thread] = []
+
+    def _repair(self, key: str) -> None:
+        self.reconciler.request_repair(key)
+        self.queue.add(key)
+
+    def snapshot(self) -> BindingSnapshot:
+        target = self.engines.engine_for(self.binding).digest
+        states: dict[str, int] = {}
+        behind = 0
+        for obj in self.informer.objects():
+            status = obj.get("status") or {}
+            ready = condition(status, READY) or {}
+            state = ready.get("reason") or "Pending"
+            states[state] = states.get(state, 0) + 1
+            recorded = (status.get("release") or {}).get("chartDigest")
+            behind += recorded is not None and recorded != target
+        return BindingSnapshot(self.binding.name, len(self.queue), len(self.informer),
+                               states, self.rollout.progress(), behind)
 
     def start(self, stop: threading.Event) -> None:
         name = self.binding.name
-        watcher = threading.Thread(target=self.informer.run, args=(stop,),
-                                   name=f"informer-{name}", daemon=True)
-        watcher.start()
+        for target, label in ((self.informer.run, "informer"), (self.drift.run, "drift")):
+            threading.Thread(target=target, args=(stop,), name=f"{label}-{name}",
+                             daemon=True).start()
         for index in range(self.binding.concurrency):
             worker = threading.Thread(target=self._work, name=f"worker-{name}-{index}",
                                       daemon=True)
@@ -144,16 +173,22 @@ def run(options: ControllerOptions) -> int:
     helm = Helm(helm_binary, kubeconfig=options.kubeconfig, on_call=metrics.count_helm_call)
     controllers = [
         BindingController(binding, api_client, engines=engines, helm=helm, metrics=metrics,
-                          resync_seconds=options.resync_seconds)
+                          resync_seconds=options.resync_seconds, dry_run=options.dry_run)
         for binding in bindings.bindings
     ]
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set())
                 for sig in (signal.SIGTERM, signal.SIGINT)}
-    health = HealthServer(options.health_bind, metrics,
-                          ready=lambda: all(c.informer.synced for c in controllers),
-                          gauges=lambda: {c.binding.name: (len(c.queue), len(c.informer))
-                                          for c in controllers})
+    elector = _elector(options, api_client)
+
+    def ready() -> bool:
+        # A standby is ready: it is healthy and waiting for the Lease. A leader is
+        # ready once every informer has listed its kind.
+        standby = elector is not None and not elector.leading.is_set()
+        return standby or all(c.informer.synced for c in controllers)
+
+    health = HealthServer(options.health_bind, metrics, ready=ready,
+                          snapshots=lambda: [c.snapshot() for c in controllers])
     health.start()
 
     def start_all() -> None:
@@ -161,7 +196,6 @@ def run(options: ControllerOptions) -> int:
             controller.start(stop)
         log.info("controller started", extra={"bindings": [b.name for b in bindings.bindings]})
 
-    elector = _elector(options, api_client)
     if elector is None:
         start_all()
         stop.wait()

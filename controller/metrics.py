@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from controller.rollout import RolloutProgress
+
+
+@dataclass(frozen=True)
+class BindingSnapshot:
+    """What a scrape reports about one binding, read from its queue, store and rollout."""
+
+    binding: str
+    queue_depth: int
+    objects: int
+    releases_by_state: dict[str, int]
+    rollout: RolloutProgress
+    behind_chart: int
 
 
 class ControllerMetrics:
@@ -24,6 +40,16 @@ class ControllerMetrics:
         self.objects = Gauge(
             "lostromos_objects", "Bound objects in the informer's store.",
             ["binding"], registry=self.registry)
+        self.releases = Gauge(
+            "lostromos_releases", "Bound objects by the reason of their Ready condition.",
+            ["binding", "state"], registry=self.registry)
+        self.rollout = Gauge(
+            "lostromos_rollout_releases",
+            "The current chart rollout: releases upgraded, failed, in flight, still behind.",
+            ["binding", "state"], registry=self.registry)
+        self.rollout_halted = Gauge(
+            "lostromos_rollout_halted", "1 when the current chart rollout halted on failures.",
+            ["binding"], registry=self.registry)
 
     def observe_reconcile(self, binding: str, outcome: str, seconds: float) -> None:
         self.reconciles.labels(binding, outcome).inc()
@@ -32,7 +58,16 @@ class ControllerMetrics:
     def count_helm_call(self, action: str) -> None:
         self.helm_calls.labels(action).inc()
 
-    def set_gauges(self, values: dict[str, tuple[int, int]]) -> None:
-        for binding, (depth, objects) in values.items():
-            self.queue_depth.labels(binding).set(depth)
-            self.objects.labels(binding).set(objects)
+    def update(self, snapshots: list[BindingSnapshot]) -> None:
+        self.releases.clear()
+        for snap in snapshots:
+            self.queue_depth.labels(snap.binding).set(snap.queue_depth)
+            self.objects.labels(snap.binding).set(snap.objects)
+            for state, count in snap.releases_by_state.items():
+                self.releases.labels(snap.binding, state).set(count)
+            progress = snap.rollout
+            for state, count in (("upgraded", progress.upgraded), ("failed", progress.failed),
+                                 ("in_flight", progress.in_flight),
+                                 ("behind", snap.behind_chart)):
+                self.rollout.labels(snap.binding, state).set(count)
+            self.rollout_halted.labels(snap.binding).set(1 if progress.halted else 0)

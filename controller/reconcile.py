@@ -14,8 +14,10 @@ import hashlib
 import json
 import logging
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from kubernetes import client
@@ -23,8 +25,9 @@ from kubernetes.client.exceptions import ApiException
 
 from controller import status as conditions
 from controller.events import EventRecorder
-from controller.helm import Helm, HelmError, Release
+from controller.helm import PENDING_STATES, Helm, HelmError, Release
 from controller.informer import Informer, Key
+from controller.rollout import Rollout
 from lostromos.config import Binding
 from lostromos.engines import EngineRegistry
 
@@ -33,6 +36,11 @@ log = logging.getLogger(__name__)
 FINALIZER = "lostromos.dev/helm-release"
 _RELEASE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 MAX_RELEASE_NAME = 53
+
+
+ANOTHER_OPERATION = "another operation (install/upgrade/rollback) is in progress"
+ROLLOUT_WAIT_SECONDS = 2.0
+HALTED_RECHECK_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,8 @@ class Reconciler:
         engines: EngineRegistry,
         helm: Helm,
         events: EventRecorder,
+        rollout: Rollout,
+        dry_run: bool = False,
     ) -> None:
         self.binding = binding
         self.informer = informer
@@ -67,6 +77,23 @@ class Reconciler:
         self.engines = engines
         self.helm = helm
         self.events = events
+        self.rollout = rollout
+        self.dry_run = dry_run
+        # Keys whose release objects drifted: the next reconcile re-applies the
+        # release even though the desired digest has not changed.
+        self._repair: set[Key] = set()
+        self._repair_lock = threading.Lock()
+
+    def request_repair(self, key: Key) -> None:
+        with self._repair_lock:
+            self._repair.add(key)
+
+    def _take_repair(self, key: Key) -> bool:
+        with self._repair_lock:
+            if key in self._repair:
+                self._repair.discard(key)
+                return True
+            return False
 
     # -- entry point ----------------------------------------------------------
 
@@ -75,6 +102,9 @@ class Reconciler:
         if obj is None:
             return Result()  # gone; its release went with the finalizer
         metadata = obj["metadata"]
+        ours = FINALIZER in (metadata.get("finalizers") or [])
+        if not ours and not self.binding.selector.matches(metadata):
+            return Result()  # filtered out (opt-in annotation): not this controller's object
         release = self.release_name(obj)
         if metadata.get("deletionTimestamp"):
             self._delete(obj, release)
@@ -85,9 +115,9 @@ class Reconciler:
                 f"{self.binding.release.name_template!r} is not a valid Helm release name "
                 f"(lowercase DNS label of at most {MAX_RELEASE_NAME} characters)"])
             return Result()
-        if FINALIZER not in (metadata.get("finalizers") or []):
+        if not ours:
             obj = self._add_finalizer(obj)
-        return self._converge(obj, release)
+        return self._converge(obj, release, repair=self._take_repair(key))
 
     # -- naming ---------------------------------------------------------------
 
@@ -109,7 +139,7 @@ class Reconciler:
 
     # -- phases ---------------------------------------------------------------
 
-    def _converge(self, obj: dict[str, Any], release: str) -> Result:
+    def _converge(self, obj: dict[str, Any], release: str, *, repair: bool) -> Result:
         engine = self.engines.engine_for(self.binding)
         spec = obj.get("spec")
         violations = engine.validate({} if spec is None else spec)
@@ -121,28 +151,81 @@ class Reconciler:
         status = obj.get("status") or {}
         recorded = status.get("release") or {}
         generation = obj["metadata"].get("generation", 0)
-        if (recorded.get("digest") == digest and recorded.get("status") == "deployed"
+        if (not repair and recorded.get("digest") == digest
+                and recorded.get("status") == "deployed"
                 and status.get("observedGeneration") == generation):
             return Result()
-        namespace = obj["metadata"]["namespace"]
-        log.info("installing release", extra=self._context(obj, release))
+        # An existing release whose only news is a new chart joins the rollout.
+        chart_upgrade = recorded.get("chartDigest") not in (None, engine.digest) and not repair
+        if chart_upgrade and not self.rollout.begin(engine.digest):
+            if self.rollout.halted(engine.digest):
+                self._rollout_halted(obj)
+                return Result(requeue_after=HALTED_RECHECK_SECONDS)
+            return Result(requeue_after=ROLLOUT_WAIT_SECONDS)
+        action = "repair" if repair else "upgrade" if recorded else "install"
+        if self.dry_run:
+            log.info("dry run: would %s release", action, extra=self._context(obj, release))
+            if chart_upgrade:
+                self.rollout.finish(engine.digest, succeeded=True)
+            return Result()
+        log.info("%s release", action, extra=self._context(obj, release))
         try:
-            installed = self.helm.upgrade_install(
-                release, namespace, engine.chart.path, values,
-                timeout_seconds=self.binding.release.timeout_seconds,
-                wait=self.binding.release.wait,
-            )
+            installed = self._upgrade_install(obj, release, engine.chart.path, values)
         except HelmError as error:
+            if chart_upgrade:
+                self.rollout.finish(engine.digest, succeeded=False)
             self._failed(obj, release, error)
             raise ReconcileError(str(error)) from error
-        self._released(obj, installed, digest)
+        if chart_upgrade:
+            self.rollout.finish(engine.digest, succeeded=True)
+        self._released(obj, installed, digest, engine.digest,
+                       "Repaired" if repair else None)
         return Result()
+
+    def _upgrade_install(self, obj: dict[str, Any], release: str, chart: Path,
+                         values: dict[str, Any]) -> Release:
+        namespace = obj["metadata"]["namespace"]
+
+        def attempt() -> Release:
+            return self.helm.upgrade_install(
+                release, namespace, chart, values,
+                timeout_seconds=self.binding.release.timeout_seconds,
+                wait=self.binding.release.wait)
+
+        try:
+            return attempt()
+        except HelmError as error:
+            if ANOTHER_OPERATION not in error.message:
+                raise
+        # Only the Lease holder runs helm, one worker per key, and helm dies with
+        # its controller: a pending release here was abandoned by a crash.
+        self._recover_pending(obj, release)
+        return attempt()
+
+    def _recover_pending(self, obj: dict[str, Any], release: str) -> None:
+        namespace = obj["metadata"]["namespace"]
+        timeout = self.binding.release.timeout_seconds
+        current = self.helm.status(release, namespace)
+        if current is None or current.status not in PENDING_STATES:
+            return
+        if current.revision <= 1:
+            self.helm.uninstall(release, namespace, timeout_seconds=timeout)
+        else:
+            self.helm.rollback(release, namespace, current.revision - 1, timeout_seconds=timeout)
+        self.events.record(obj, "Warning", "Recovered",
+                           f"Release {release} was left {current.status} at revision "
+                           f"{current.revision}; recovered it before retrying")
+        log.warning("recovered release left %s", current.status,
+                    extra=self._context(obj, release))
 
     def _delete(self, obj: dict[str, Any], release: str | None) -> None:
         finalizers = obj["metadata"].get("finalizers") or []
         if FINALIZER not in finalizers:
             return
         namespace = obj["metadata"]["namespace"]
+        if self.dry_run:
+            log.info("dry run: would uninstall release", extra=self._context(obj, release))
+            return
         if release is not None:
             try:
                 self.helm.uninstall(release, namespace,
@@ -155,6 +238,8 @@ class Reconciler:
         self._patch_finalizers(obj, [f for f in finalizers if f != FINALIZER])
 
     def _add_finalizer(self, obj: dict[str, Any]) -> dict[str, Any]:
+        if self.dry_run:
+            return obj
         return self._patch_finalizers(obj, [*(obj["metadata"].get("finalizers") or []), FINALIZER])
 
     def _patch_finalizers(self, obj: dict[str, Any], finalizers: list[str]) -> dict[str, Any]:
@@ -197,8 +282,17 @@ class Reconciler:
         self.events.record(obj, "Warning", "ReleaseFailed", error.message)
         log.warning("helm failed: %s", error.message, extra=self._context(obj, release))
 
-    def _released(self, obj: dict[str, Any], release: Release, digest: str) -> None:
-        verb = "Installed" if release.revision == 1 else "Upgraded"
+    def _rollout_halted(self, obj: dict[str, Any]) -> None:
+        progress = self.rollout.progress()
+        message = (f"The rollout of a new chart to this binding's releases halted after "
+                   f"{progress.failed} of {progress.upgraded + progress.failed} upgrades failed; "
+                   "this release keeps its current chart until the chart changes again")
+        self._write_status(obj, [
+            conditions.Condition(conditions.RELEASE_FAILED, True, "RolloutHalted", message)])
+
+    def _released(self, obj: dict[str, Any], release: Release, digest: str,
+                  chart_digest: str, verb: str | None = None) -> None:
+        verb = verb or ("Installed" if release.revision == 1 else "Upgraded")
         message = (f"{verb} release {release.name} revision {release.revision} "
                    f"(chart {release.chart_name}-{release.chart_version})")
         deployed = release.status == "deployed"
@@ -216,13 +310,17 @@ class Reconciler:
             "chart": release.chart_name,
             "chartVersion": release.chart_version,
             "digest": digest,
+            "chartDigest": chart_digest,
             "lastDeployed": release.last_deployed,
+            "resources": list(release.resources),
         })
         self.events.record(obj, "Normal", verb, message)
         log.info(message, extra=self._context(obj, release.name))
 
     def _write_status(self, obj: dict[str, Any], updates: list[conditions.Condition],
                       release: dict[str, Any] | None = None) -> None:
+        if self.dry_run:
+            return
         metadata = obj["metadata"]
         current = obj.get("status") or {}
         generation = metadata.get("generation", 0)

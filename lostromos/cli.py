@@ -130,6 +130,7 @@ def cmd_controller(args: argparse.Namespace) -> int:
         leader_elect=args.leader_elect,
         lease_namespace=args.lease_namespace,
         lease_name=args.lease_name,
+        dry_run=args.dry_run,
     ))
 
 
@@ -196,9 +197,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run as one of several replicas: only the Lease holder works")
     ctl.add_argument("--lease-namespace", default=os.environ.get("POD_NAMESPACE", "default"))
     ctl.add_argument("--lease-name", default="lostromos-controller")
+    ctl.add_argument("--dry-run", action="store_true",
+                     help="log what would be installed, upgraded or uninstalled; change nothing")
     ctl.set_defaults(handler=cmd_controller)
     from lostromos.authoring.commands import register as register_authoring
     register_authoring(commands)
+    from certs.commands import register as register_certs
+    register_certs(commands)
     return parser
 
 
@@ -210,6 +215,9 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from lostromos.authoring.commands import AUTHORING_ERRORS
 
     errors.extend(AUTHORING_ERRORS)
+    from certs.commands import CERTS_ERRORS
+
+    errors.extend(CERTS_ERRORS)
     try:
         from lostromos.charts import ChartError
     except ImportError:  # pragma: no cover - during bootstrap only

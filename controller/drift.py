@@ -1,0 +1,148 @@
+"""Drift: objects of a release that someone else changed or deleted.
+
+Checked on a bounded period rather than watched. Every `driftCheckSeconds`,
+for each kind a binding's releases contain, one paginated, metadata-only LIST
+of the Helm-managed objects of that kind (no bodies, nothing kept between
+checks). An object a release should have but that is missing, or whose newest
+write by anyone but helm is newer than helm's own (read from managedFields,
+status writes excluded), marks its Site for a repair: a forced
+`helm upgrade`, which re-applies the release and recreates what was deleted.
+
+Why a period and not a watch: a watch on every kind of every chart holds a
+connection per kind and wakes on every status update of every Deployment in
+the cluster, for changes that are almost never drift; the periodic check costs
+one LIST per kind per period (about 1.5 KB per object, streamed page by page)
+and bounds the time to repair by the period (default 5 minutes).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import urllib3
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from controller.informer import Informer, Key, object_key
+
+log = logging.getLogger(__name__)
+
+HELM_MANAGER = "helm"
+# Control-plane writers whose updates to a release's objects are not drift
+# (the Deployment controller's revision annotation, for one).
+IGNORED_MANAGERS = frozenset({"kube-controller-manager", "kube-scheduler"})
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+PAGE_SIZE = 500
+
+ResourceId = tuple[str, str, str, str]  # apiVersion, kind, namespace, name
+
+
+def release_resources(status: dict[str, Any] | None) -> list[ResourceId]:
+    release = (status or {}).get("release") or {}
+    found: list[ResourceId] = []
+    for item in release.get("resources") or ():
+        if isinstance(item, dict):
+            found.append((str(item.get("apiVersion", "")), str(item.get("kind", "")),
+                          str(item.get("namespace", "")), str(item.get("name", ""))))
+    return found
+
+
+def changed_by_others(managed_fields: Iterable[dict[str, Any]]) -> bool:
+    """Did anyone but helm write the object after helm's last write?"""
+    helm_time = other_time = ""
+    for entry in managed_fields or ():
+        if entry.get("subresource") == "status":
+            continue
+        manager, time = entry.get("manager", ""), entry.get("time") or ""
+        if manager == HELM_MANAGER:
+            helm_time = max(helm_time, time)
+        elif manager not in IGNORED_MANAGERS:
+            other_time = max(other_time, time)
+    return bool(helm_time) and other_time > helm_time
+
+
+class DriftChecker:
+    def __init__(self, api_client: client.ApiClient, informer: Informer,
+                 on_drift: Callable[[Key], None], period_seconds: float) -> None:
+        self.api_client = api_client
+        self.informer = informer
+        self.on_drift = on_drift
+        self.period_seconds = period_seconds
+        self._plurals: dict[tuple[str, str], tuple[str, bool] | None] = {}
+
+    def run(self, stop: threading.Event) -> None:
+        if self.period_seconds <= 0:
+            return
+        while not stop.wait(self.period_seconds):
+            try:
+                drifted = self.check()
+            except (ApiException, urllib3.exceptions.HTTPError, OSError, ValueError) as error:
+                log.warning("drift check failed: %s", error)
+                continue
+            for key in drifted:
+                self.on_drift(key)
+
+    def check(self) -> list[Key]:
+        expected: dict[tuple[str, str], dict[tuple[str, str], Key]] = {}
+        for obj in self.informer.objects():
+            if obj["metadata"].get("deletionTimestamp"):
+                continue
+            key = object_key(obj)
+            for api_version, kind, namespace, name in release_resources(obj.get("status")):
+                expected.setdefault((api_version, kind), {})[(namespace, name)] = key
+        drifted: set[Key] = set()
+        for (api_version, kind), wanted in expected.items():
+            location = self._resource(api_version, kind)
+            if location is None:
+                continue
+            present: set[tuple[str, str]] = set()
+            for metadata in self._list_metadata(api_version, *location):
+                identity = (metadata.get("namespace", ""), metadata.get("name", ""))
+                present.add(identity)
+                owner = wanted.get(identity)
+                if owner is not None and changed_by_others(metadata.get("managedFields")):
+                    drifted.add(owner)
+            drifted.update(owner for identity, owner in wanted.items() if identity not in present)
+        if drifted:
+            log.info("drift found in %d release(s)", len(drifted),
+                     extra={"objects": sorted(drifted)[:20]})
+        return sorted(drifted)
+
+    def _resource(self, api_version: str, kind: str) -> tuple[str, bool] | None:
+        """(plural, namespaced) from discovery, cached for the process."""
+        cache_key = (api_version, kind)
+        if cache_key not in self._plurals:
+            path = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+            listing = self._get_json(path, [])
+            self._plurals[cache_key] = next(
+                ((r["name"], bool(r.get("namespaced"))) for r in listing.get("resources", [])
+                 if r.get("kind") == kind and "/" not in r.get("name", "")), None)
+        return self._plurals[cache_key]
+
+    def _list_metadata(self, api_version: str, plural: str,
+                       namespaced: bool) -> Iterator[dict[str, Any]]:
+        del namespaced  # one cluster-wide LIST serves every namespace
+        base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+        token = ""
+        while True:
+            query = [("labelSelector", "app.kubernetes.io/managed-by=Helm"),
+                     ("limit", str(PAGE_SIZE))]
+            if token:
+                query.append(("continue", token))
+            page = self._get_json(f"{base}/{plural}", query, accept=METADATA_LIST)
+            for item in page.get("items", []):
+                yield item.get("metadata") or {}
+            token = (page.get("metadata") or {}).get("continue") or ""
+            if not token:
+                return
+
+    def _get_json(self, path: str, query: list[tuple[str, str]],
+                  accept: str = "application/json") -> dict[str, Any]:
+        response = self.api_client.call_api(
+            path, "GET", query_params=query, header_params={"Accept": accept},
+            auth_settings=["BearerToken"], _preload_content=False, _request_timeout=60)
+        return json.loads(response[0].data)
