@@ -154,6 +154,11 @@ def write_pair(pair: KeyPair, cert_path: Path, key_path: Path) -> None:
     _write_atomic(Path(cert_path), pair.cert_pem, CERT_FILE_MODE)
 
 
+def write_file(path: Path, content: bytes, mode: int = CERT_FILE_MODE) -> None:
+    """Replace one file atomically: a reader sees the old or the new content."""
+    _write_atomic(Path(path), content, mode)
+
+
 def read_pair(cert_path: Path, key_path: Path) -> KeyPair:
     try:
         return KeyPair(cert_pem=Path(cert_path).read_bytes(), key_pem=Path(key_path).read_bytes())

@@ -81,7 +81,10 @@ class DriftChecker:
             try:
                 drifted = self.check()
             except (ApiException, urllib3.exceptions.HTTPError, OSError, ValueError) as error:
-                log.warning("drift check failed: %s", error)
+                log.warning("drift check failed, retrying next period: %s", error)
+                continue
+            except Exception:  # a bug here must not end drift checking for good
+                log.exception("drift check crashed, retrying next period")
                 continue
             for key in drifted:
                 self.on_drift(key)
@@ -119,7 +122,7 @@ class DriftChecker:
             path = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
             listing = self._get_json(path, [])
             self._plurals[cache_key] = next(
-                ((r["name"], bool(r.get("namespaced"))) for r in listing.get("resources", [])
+                ((r["name"], bool(r.get("namespaced"))) for r in listing.get("resources") or ()
                  if r.get("kind") == kind and "/" not in r.get("name", "")), None)
         return self._plurals[cache_key]
 
@@ -134,7 +137,7 @@ class DriftChecker:
             if token:
                 query.append(("continue", token))
             page = self._get_json(f"{base}/{plural}", query, accept=METADATA_LIST)
-            for item in page.get("items", []):
+            for item in page.get("items") or ():
                 yield item.get("metadata") or {}
             token = (page.get("metadata") or {}).get("continue") or ""
             if not token:
@@ -142,7 +145,12 @@ class DriftChecker:
 
     def _get_json(self, path: str, query: list[tuple[str, str]],
                   accept: str = "application/json") -> dict[str, Any]:
-        response = self.api_client.call_api(
-            path, "GET", query_params=query, header_params={"Accept": accept},
-            auth_settings=["BearerToken"], _preload_content=False, _request_timeout=60)
-        return json.loads(response[0].data)
+        method, url, headers, body, post = self.api_client.param_serialize(
+            "GET", path, query_params=query, header_params={"Accept": accept},
+            auth_settings=["BearerToken"])
+        response = self.api_client.call_api(method, url, headers, body, post,
+                                            _request_timeout=60)
+        response.read()
+        if not 200 <= response.status < 300:
+            raise ApiException(status=response.status, reason=response.reason)
+        return json.loads(response.data)

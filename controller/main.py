@@ -51,6 +51,7 @@ class ControllerOptions:
     lease_name: str = "lostromos-controller"
     identity: str = ""
     dry_run: bool = False
+    chart_cache: Path | None = None
 
 
 class BindingController:
@@ -161,7 +162,7 @@ def run(options: ControllerOptions) -> int:
     configure_logging(options.log_format)
     try:
         bindings = load_bindings(options.bindings_path)
-        engines = EngineRegistry(bindings)
+        engines = EngineRegistry(bindings, chart_cache=options.chart_cache)
         engines.check_all()
         helm_binary = find_helm(options.helm)
         api_client = _api_client(options.kubeconfig)

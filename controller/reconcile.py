@@ -283,6 +283,9 @@ class Reconciler:
         log.warning("helm failed: %s", error.message, extra=self._context(obj, release))
 
     def _rollout_halted(self, obj: dict[str, Any]) -> None:
+        failing = conditions.condition(obj.get("status"), conditions.RELEASE_FAILED) or {}
+        if failing.get("status") == "True":
+            return  # its own failure (helm's message) says more than the halt would
         progress = self.rollout.progress()
         message = (f"The rollout of a new chart to this binding's releases halted after "
                    f"{progress.failed} of {progress.upgraded + progress.failed} upgrades failed; "

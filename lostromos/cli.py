@@ -131,6 +131,7 @@ def cmd_controller(args: argparse.Namespace) -> int:
         lease_namespace=args.lease_namespace,
         lease_name=args.lease_name,
         dry_run=args.dry_run,
+        chart_cache=args.chart_cache,
     ))
 
 
@@ -197,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run as one of several replicas: only the Lease holder works")
     ctl.add_argument("--lease-namespace", default=os.environ.get("POD_NAMESPACE", "default"))
     ctl.add_argument("--lease-name", default="lostromos-controller")
+    ctl.add_argument("--chart-cache", type=Path, default=None,
+                     help="where repository charts are unpacked (default: ~/.cache/lostromos)")
     ctl.add_argument("--dry-run", action="store_true",
                      help="log what would be installed, upgraded or uninstalled; change nothing")
     ctl.set_defaults(handler=cmd_controller)

@@ -28,6 +28,7 @@ from lostromos.config import ConfigError, load_bindings
 from lostromos.engines import EngineRegistry
 from lostromos.logs import LogFormat, configure_logging
 from webhook.app import DEFAULT_MAX_BODY_BYTES, create_app
+from webhook.certreload import ReloadingContext
 from webhook.metrics import enable_multiprocess, forget_process
 
 EXIT_REFUSED = 2
@@ -53,16 +54,18 @@ class ServeOptions:
 class ServingTLS:
     """Builds the TLS context of one worker: TLS 1.2 or newer, our certificate.
 
-    gunicorn asks its ssl_context hook for a context on every new connection,
-    so the context is built once per worker process and reused. This is the seam
-    for certificate rotation: rebuilding when the files change on disk belongs in
-    `context()`, nowhere else.
+    gunicorn asks its ssl_context hook for a context on every new connection.
+    Each worker process keeps one context and rebuilds it only when the
+    certificate or key file changed on disk (webhook.certreload), so a rotated
+    certificate is served from the next connection on, by every worker, without
+    a restart and without touching connections already open.
     """
 
-    def __init__(self, certfile: Path, keyfile: Path) -> None:
+    def __init__(self, certfile: Path, keyfile: Path, *, check_seconds: float = 1.0) -> None:
         self.certfile = certfile
         self.keyfile = keyfile
-        self._context: ssl.SSLContext | None = None
+        self.check_seconds = check_seconds
+        self._reloading: ReloadingContext | None = None
         self._built_in_pid = 0
 
     def build(self) -> ssl.SSLContext:
@@ -72,10 +75,11 @@ class ServingTLS:
         return context
 
     def context(self) -> ssl.SSLContext:
-        if self._context is None or self._built_in_pid != os.getpid():
-            self._context = self.build()
+        if self._reloading is None or self._built_in_pid != os.getpid():
+            self._reloading = ReloadingContext(self.certfile, self.keyfile, self.build,
+                                               check_seconds=self.check_seconds)
             self._built_in_pid = os.getpid()
-        return self._context
+        return self._reloading.current()
 
     def gunicorn_hook(self) -> Callable[[Any, Callable[[], ssl.SSLContext]], ssl.SSLContext]:
         def ssl_context(config: Any, default_ssl_context_factory: Callable[[], ssl.SSLContext],

@@ -79,7 +79,7 @@ func main() {
 	flag.Float64Var(&opts.rate, "rate", 100, "requests per second")
 	flag.DurationVar(&opts.duration, "duration", 10*time.Second, "length of the measured run")
 	flag.DurationVar(&opts.warmup, "warmup", 2*time.Second, "unmeasured run at the same rate first")
-	flag.IntVar(&opts.connections, "connections", 16, "most keep-alive connections open at once")
+	flag.IntVar(&opts.connections, "connections", 4, "keep-alive connections, each on its own goroutine")
 	flag.DurationVar(&opts.timeout, "timeout", 10*time.Second, "per-request timeout (the API server's)")
 	flag.Parse()
 	if opts.url == "" || opts.caFile == "" || opts.bodyFile == "" || opts.rate <= 0 {
@@ -115,9 +115,9 @@ func newClient(opts options) (*http.Client, error) {
 			NextProtos: []string{"http/1.1"},
 		},
 		ForceAttemptHTTP2:   false,
-		MaxConnsPerHost:     opts.connections,
-		MaxIdleConns:        opts.connections,
-		MaxIdleConnsPerHost: opts.connections,
+		MaxConnsPerHost:     1,
+		MaxIdleConns:        1,
+		MaxIdleConnsPerHost: 1,
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
 	}
@@ -143,31 +143,40 @@ func send(client *http.Client, url string, body []byte) (int, *tls.ConnectionSta
 	return response.StatusCode, response.TLS, response.Proto, nil
 }
 
-// openLoop sends requests due at start + i/rate for `length`, each on its own goroutine.
-func openLoop(client *http.Client, opts options, body []byte, length time.Duration) []sample {
+// openLoop schedules requests at start + i/rate for `length`; the connections' goroutines
+// take them in order. A request waiting for a free connection keeps its scheduled time.
+func openLoop(clients []*http.Client, opts options, body []byte, length time.Duration) []sample {
 	count := int(opts.rate * length.Seconds())
 	interval := time.Duration(float64(time.Second) / opts.rate)
 	samples := make([]sample, count)
+	due := make(chan int, count)
 	var wg sync.WaitGroup
 	start := time.Now()
+	for _, client := range clients {
+		wg.Add(1)
+		go func(client *http.Client) {
+			defer wg.Done()
+			for i := range due {
+				slot := &samples[i]
+				slot.sent = time.Since(start)
+				status, _, _, err := send(client, opts.url, body)
+				slot.done = time.Since(start)
+				slot.status = status
+				if err != nil {
+					slot.err = err.Error()
+				}
+			}
+		}(client)
+	}
 	for i := 0; i < count; i++ {
-		due := time.Duration(i) * interval
-		if wait := due - time.Since(start); wait > 0 {
+		scheduled := time.Duration(i) * interval
+		if wait := scheduled - time.Since(start); wait > 0 {
 			time.Sleep(wait)
 		}
-		wg.Add(1)
-		go func(slot *sample, due time.Duration) {
-			defer wg.Done()
-			slot.scheduled = due
-			slot.sent = time.Since(start)
-			status, _, _, err := send(client, opts.url, body)
-			slot.done = time.Since(start)
-			slot.status = status
-			if err != nil {
-				slot.err = err.Error()
-			}
-		}(&samples[i], due)
+		samples[i].scheduled = scheduled
+		due <- i
 	}
+	close(due)
 	wg.Wait()
 	return samples
 }
@@ -177,39 +186,28 @@ func run(opts options) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	client, err := newClient(opts)
-	if err != nil {
-		return nil, err
-	}
-	// Open the whole pool first so TLS handshakes are not part of the measurement.
-	var handshakes sync.WaitGroup
+	// One client with one connection per goroutine: every connection opened sends a
+	// request at once. (A shared pool can dial a connection that then sits idle before
+	// its first request, and gunicorn's gthread worker parks a thread on such a one.)
+	clients := make([]*http.Client, opts.connections)
 	var tlsVersion, protocol string
-	var firstErr error
-	var mu sync.Mutex
-	for i := 0; i < opts.connections; i++ {
-		handshakes.Add(1)
-		go func() {
-			defer handshakes.Done()
-			_, state, proto, err := send(client, opts.url, body)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil && firstErr == nil {
-				firstErr = err
-			}
-			if state != nil {
-				tlsVersion = tls.VersionName(state.Version)
-				protocol = proto
-			}
-		}()
-	}
-	handshakes.Wait()
-	if firstErr != nil {
-		return nil, fmt.Errorf("server not answering: %w", firstErr)
+	for i := range clients {
+		if clients[i], err = newClient(opts); err != nil {
+			return nil, err
+		}
+		_, state, proto, err := send(clients[i], opts.url, body)
+		if err != nil {
+			return nil, fmt.Errorf("server not answering: %w", err)
+		}
+		if state != nil {
+			tlsVersion = tls.VersionName(state.Version)
+			protocol = proto
+		}
 	}
 	if opts.warmup > 0 {
-		openLoop(client, opts, body, opts.warmup)
+		openLoop(clients, opts, body, opts.warmup)
 	}
-	samples := openLoop(client, opts, body, opts.duration)
+	samples := openLoop(clients, opts, body, opts.duration)
 	return summarize(opts, samples, tlsVersion, protocol), nil
 }
 

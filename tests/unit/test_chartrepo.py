@@ -6,10 +6,7 @@ import hashlib
 import io
 import re
 import tarfile
-import threading
 from collections.abc import Iterator
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -20,6 +17,7 @@ from lostromos.chartrepo import fetch_chart
 from lostromos.charts import ChartError
 from lostromos.config import Binding, Bindings, ChartRef
 from lostromos.engines import EngineRegistry
+from tests.support import serve_repository
 
 
 def package(chart_dir: Path, name: str) -> bytes:
@@ -27,11 +25,6 @@ def package(chart_dir: Path, name: str) -> bytes:
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         tar.add(chart_dir, arcname=name)
     return buffer.getvalue()
-
-
-class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
 
 @pytest.fixture
@@ -45,15 +38,8 @@ def repository(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         "name": "web", "version": "1.2.3", "urls": ["web-1.2.3.tgz"],
         "digest": hashlib.sha256(archive).hexdigest()}]}}
     (served / "index.yaml").write_text(yaml.safe_dump(index))
-    server = ThreadingHTTPServer(("127.0.0.1", 0),
-                                 partial(QuietHandler, directory=str(served)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/", served
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_repository(served) as url:
+        yield url + "/", served
 
 
 def test_fetches_unpacks_and_caches(repository: tuple[str, Path], tmp_path: Path) -> None:

@@ -1,0 +1,306 @@
+"""`lostromos certs ...`: the webhook's certificates, kept in a Secret.
+
+    ensure   create or load the CA and serving certificate, inject the caBundle,
+             write the files; with --watch keep doing it (the webhook pod's
+             sidecar), renewing before expiry and serving /healthz and /readyz
+    rotate   replace the serving certificate now (--ca: the CA too, with overlap)
+    reset    empty the Secret so new certificates are issued on the next check
+    status   print what the Secret holds and when it expires
+
+A broken Secret or an unreachable API server is one clear line, never a
+traceback; under --watch the process stays up, not ready, and retries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from certs.authority import CertError
+from certs.keeper import CertKeeper, EnsureResult, KeeperOptions, SecretRef
+from certs.material import RenewalPolicy, ServingIdentity, certificate_names, parse_secret
+
+log = logging.getLogger("lostromos.certs")
+CERTS_ERRORS: tuple[type[BaseException], ...] = (CertError,)
+FIRST_RETRY_SECONDS = 2.0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    certs = commands.add_parser("certs", help="the webhook's CA and serving certificate")
+    sub = certs.add_subparsers(dest="certs_command", required=True)
+
+    ensure = sub.add_parser("ensure", help="create or load certificates, inject the caBundle")
+    _keeper_arguments(ensure)
+    ensure.add_argument("--watch", action="store_true",
+                        help="keep running: re-check every --check-interval, renew before "
+                             "expiry, answer /healthz and /readyz on --health-bind")
+    ensure.add_argument("--check-interval", type=float, default=60.0, metavar="SECONDS")
+    ensure.add_argument("--health-bind", default=None, metavar="HOST:PORT",
+                        help="with --watch: serve /healthz and /readyz here")
+    ensure.set_defaults(handler=cmd_ensure)
+
+    rotate = sub.add_parser("rotate", help="issue a new serving certificate now")
+    _keeper_arguments(rotate)
+    rotate.add_argument("--ca", action="store_true",
+                        help="also replace the CA; the old one stays trusted meanwhile")
+    rotate.set_defaults(handler=cmd_rotate)
+
+    reset = sub.add_parser("reset", help="empty the Secret: new certificates on the next check")
+    reset.add_argument("--secret", required=True, metavar="NAMESPACE/NAME")
+    reset.add_argument("--kubeconfig", type=Path, default=None)
+    reset.set_defaults(handler=cmd_reset)
+
+    status = sub.add_parser("status", help="print the CAs and serving certificate of a Secret")
+    status.add_argument("--secret", required=True, metavar="NAMESPACE/NAME")
+    status.add_argument("--kubeconfig", type=Path, default=None)
+    status.set_defaults(handler=cmd_status)
+
+
+def _keeper_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--secret", required=True, metavar="NAMESPACE/NAME",
+                        help="the Secret holding ca.crt, ca.key, tls.crt, tls.key")
+    parser.add_argument("--service", default=None,
+                        help="the webhook's Service: its DNS names go into the certificate")
+    parser.add_argument("--namespace", default=None,
+                        help="the Service's namespace (default: the Secret's)")
+    parser.add_argument("--cluster-domain", default="cluster.local")
+    parser.add_argument("--dns-name", action="append", default=[], metavar="NAME",
+                        help="another DNS name for the certificate (repeatable)")
+    parser.add_argument("--ip-address", action="append", default=[], metavar="IP",
+                        help="an IP address for the certificate (repeatable)")
+    parser.add_argument("--mutating", action="append", default=[], metavar="NAME",
+                        help="a MutatingWebhookConfiguration to give the caBundle (repeatable)")
+    parser.add_argument("--validating", action="append", default=[], metavar="NAME",
+                        help="a ValidatingWebhookConfiguration to give the caBundle")
+    parser.add_argument("--cert-dir", type=Path, default=None,
+                        help="write ca.crt, tls.crt and tls.key here for the webhook")
+    parser.add_argument("--serving-days", type=int, default=365)
+    parser.add_argument("--ca-days", type=int, default=3650)
+    parser.add_argument("--renew-before-days", type=int, default=30)
+    parser.add_argument("--propagation-seconds", type=float, default=5.0,
+                        help="wait after a caBundle change before serving a certificate "
+                             "from a new CA")
+    parser.add_argument("--kubeconfig", type=Path, default=None,
+                        help="default: in-cluster service account, then $KUBECONFIG")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text")
+
+
+def keeper_options(args: argparse.Namespace) -> KeeperOptions:
+    secret = SecretRef.parse(args.secret)
+    if args.service is None and not args.dns_name and not args.ip_address:
+        raise CertError("name the webhook's --service (or give --dns-name / --ip-address)")
+    for value, flag in ((args.serving_days, "--serving-days"), (args.ca_days, "--ca-days")):
+        if value < 1:
+            raise CertError(f"{flag} {value} must be at least 1")
+    if args.renew_before_days < 0 or args.renew_before_days >= args.serving_days:
+        raise CertError(f"--renew-before-days {args.renew_before_days} must be between 0 and "
+                        f"--serving-days ({args.serving_days})")
+    if args.service is not None:
+        identity = ServingIdentity.for_service(
+            args.service, args.namespace or secret.namespace,
+            cluster_domain=args.cluster_domain, extra_dns_names=args.dns_name,
+            ip_addresses=args.ip_address)
+    else:
+        identity = ServingIdentity(tuple(args.dns_name), tuple(args.ip_address))
+    return KeeperOptions(
+        secret=secret, identity=identity, mutating=tuple(args.mutating),
+        validating=tuple(args.validating),
+        policy=RenewalPolicy(ca_days=args.ca_days, serving_days=args.serving_days,
+                             renew_before=timedelta(days=args.renew_before_days)),
+        cert_dir=args.cert_dir, propagation_seconds=args.propagation_seconds)
+
+
+def api_client(kubeconfig: Path | None):  # -> kubernetes.client.ApiClient
+    from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
+
+    try:
+        if kubeconfig is not None:
+            return config.new_client_from_config(config_file=str(kubeconfig))
+        try:
+            configuration = client.Configuration()
+            config.load_incluster_config(client_configuration=configuration)
+            return client.ApiClient(configuration)
+        except ConfigException:
+            return config.new_client_from_config()
+    except (ConfigException, OSError) as error:
+        raise CertError(f"no usable Kubernetes client configuration: {error}") from None
+
+
+# -- commands --------------------------------------------------------------------------
+
+
+def cmd_ensure(args: argparse.Namespace) -> int:
+    from lostromos.logs import configure_logging
+
+    configure_logging(args.log_format)
+    options = keeper_options(args)
+    keeper = CertKeeper(api_client(args.kubeconfig), options)
+    if not args.watch:
+        _report(keeper.ensure())
+        return 0
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return watch(keeper, stop, check_interval=args.check_interval,
+                     health_bind=args.health_bind)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def cmd_rotate(args: argparse.Namespace) -> int:
+    from lostromos.logs import configure_logging
+
+    configure_logging(args.log_format)
+    keeper = CertKeeper(api_client(args.kubeconfig), keeper_options(args))
+    _report(keeper.ensure(force_ca=args.ca, force_serving=True))
+    return 0
+
+
+def cmd_reset(args: argparse.Namespace) -> int:
+    secret = SecretRef.parse(args.secret)
+    options = KeeperOptions(secret=secret, identity=ServingIdentity(("unused",)))
+    CertKeeper(api_client(args.kubeconfig), options).reset()
+    print(f"emptied Secret {secret}: the webhook issues new certificates on its next check")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    import base64
+
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    secret = SecretRef.parse(args.secret)
+    try:
+        found = client.CoreV1Api(api_client(args.kubeconfig)).read_namespaced_secret(
+            secret.name, secret.namespace)
+    except ApiException as error:
+        raise CertError(f"cannot read Secret {secret}: HTTP {error.status} {error.reason}") \
+            from None
+    data = {k: base64.b64decode(v) for k, v in (found.data or {}).items()}
+    material = parse_secret(data, str(secret))
+    if material is None:
+        print(f"Secret {secret} is empty: certificates are issued on the next check")
+        return 0
+    from cryptography import x509
+
+    for index, pem in enumerate(material.trusted):
+        ca = x509.load_pem_x509_certificate(pem)
+        role = "signing CA" if index == 0 else "trusted CA"
+        print(f"{role:16} {ca.subject.rfc4514_string()}  expires "
+              f"{ca.not_valid_after_utc:%Y-%m-%d %H:%M}Z")
+    if material.serving is None:
+        print("serving          none yet")
+    else:
+        serving = material.serving.certificate
+        dns, ips = certificate_names(serving)
+        print(f"serving          expires {serving.not_valid_after_utc:%Y-%m-%d %H:%M}Z  "
+              f"names {', '.join(sorted(dns | ips))}")
+    return 0
+
+
+def _report(result: EnsureResult) -> None:
+    changes = "; ".join(result.reasons) or "nothing to change"
+    serving = result.material.serving
+    if serving is None:
+        print(f"certificates: {changes}")
+        return
+    expires = serving.certificate.not_valid_after_utc
+    print(f"certificates in place ({changes}); the serving certificate expires "
+          f"{expires:%Y-%m-%d %H:%M}Z")
+
+
+# -- the sidecar loop ----------------------------------------------------------------------
+
+
+@dataclass
+class KeeperHealth:
+    ready: bool = False
+    reason: str = "certificates not checked yet"
+    failures: int = 0  # checks failed in a row
+
+
+def watch(keeper: CertKeeper, stop: threading.Event, *, check_interval: float,
+          health_bind: str | None) -> int:
+    """ensure() until `stop`; errors are logged once each and make /readyz answer 503."""
+    health = KeeperHealth()
+    server = _health_server(health_bind, health) if health_bind else None
+    last_error: str | None = None
+    failures = 0
+    while not stop.is_set():
+        try:
+            keeper.ensure()
+        except CertError as error:
+            message = str(error)
+            health.ready, health.reason, health.failures = False, message, failures + 1
+            if message != last_error:
+                log.error(message)
+                last_error = message
+            failures += 1
+            delay = min(FIRST_RETRY_SECONDS * 2 ** (failures - 1), check_interval)
+        except Exception as error:  # a bug: say it once with its traceback, stay up, retry
+            message = f"unexpected error: {type(error).__name__}: {error}"
+            health.ready, health.reason, health.failures = False, message, failures + 1
+            if message != last_error:
+                log.exception(message)
+                last_error = message
+            failures += 1
+            delay = check_interval
+        else:
+            if last_error is not None:
+                log.info("certificates are in place again")
+            health.ready, health.reason, health.failures = True, "", 0
+            last_error, failures = None, 0
+            delay = check_interval
+        stop.wait(delay)
+    if server is not None:
+        server.shutdown()
+        server.server_close()
+    return 0
+
+
+def _health_server(bind: str, health: KeeperHealth) -> ThreadingHTTPServer:
+    host, _, port = bind.rpartition(":")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/healthz":
+                self._send(200, {"status": "ok"})
+            elif self.path == "/readyz":
+                if health.ready:
+                    self._send(200, {"ready": True})
+                else:
+                    self._send(503, {"ready": False, "reason": health.reason,
+                                     "failures": health.failures})
+            else:
+                self._send(404, {"error": "not found"})
+
+        def _send(self, code: int, payload: dict) -> None:
+            body = json.dumps(payload).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass  # a probe every few seconds is not news
+
+    try:
+        server = ThreadingHTTPServer((host or "0.0.0.0", int(port)), Handler)  # noqa: S104
+    except (OSError, ValueError) as error:
+        raise CertError(f"--health-bind {bind}: {getattr(error, 'strerror', None) or error}") \
+            from None
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="certs-health", daemon=True).start()
+    return server

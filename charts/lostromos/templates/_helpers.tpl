@@ -1,0 +1,103 @@
+{{/* The prefix of every object's name: the release name, or release-chart. */}}
+{{- define "lostromos.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "lostromos.labels" -}}
+app.kubernetes.io/name: {{ default .Chart.Name .Values.nameOverride }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end -}}
+
+{{- define "lostromos.selectorLabels" -}}
+app.kubernetes.io/name: {{ default .Chart.Name .Values.nameOverride }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "lostromos.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{- define "lostromos.webhookName" -}}{{ include "lostromos.fullname" . }}-webhook{{- end -}}
+{{- define "lostromos.controllerName" -}}{{ include "lostromos.fullname" . }}-controller{{- end -}}
+{{- define "lostromos.mutatingName" -}}{{ include "lostromos.fullname" . }}-defaulting{{- end -}}
+{{- define "lostromos.validatingName" -}}{{ include "lostromos.fullname" . }}-validation{{- end -}}
+{{- define "lostromos.certSecret" -}}
+{{- default (printf "%s-webhook-tls" (include "lostromos.fullname" .)) .Values.certs.secretName -}}
+{{- end -}}
+
+{{/* The bindings file the webhook and the controller read. */}}
+{{- define "lostromos.bindingsFile" -}}
+apiVersion: lostromos.dev/v1alpha1
+kind: Bindings
+bindings:
+{{- toYaml .Values.bindings | nindent 2 }}
+{{- end -}}
+
+{{/* Restarts the pods when the bindings change. */}}
+{{- define "lostromos.bindingsChecksum" -}}
+{{- include "lostromos.bindingsFile" . | sha256sum -}}
+{{- end -}}
+
+{{/* The bound kinds grouped by API group: group -> list of plurals. */}}
+{{- define "lostromos.boundResources" -}}
+{{- $groups := dict -}}
+{{- range .Values.bindings -}}
+{{- $_ := set $groups .group (append (get $groups .group | default list) .plural) -}}
+{{- end -}}
+{{- toJson $groups -}}
+{{- end -}}
+
+{{/* Rules of the webhook configurations: exactly the bound kinds. */}}
+{{- define "lostromos.webhookRules" -}}
+{{- range .Values.bindings }}
+- apiGroups: [{{ .group | quote }}]
+  apiVersions: [{{ .version | quote }}]
+  operations: ["CREATE", "UPDATE"]
+  resources: [{{ .plural | quote }}]
+  scope: Namespaced
+{{- end }}
+{{- end -}}
+
+{{/* The webhook never sees kube-system nor its own namespace: it cannot lock the cluster. */}}
+{{- define "lostromos.namespaceSelector" -}}
+matchExpressions:
+  - key: kubernetes.io/metadata.name
+    operator: NotIn
+    values:
+      {{- toYaml (concat (list "kube-system" .Release.Namespace) .Values.webhook.excludedNamespaces | uniq) | nindent 6 }}
+{{- end -}}
+
+{{/* Called with (dict "root" $ "path" "/mutate"). */}}
+{{- define "lostromos.webhookClientConfig" -}}
+service:
+  name: {{ include "lostromos.webhookName" .root }}
+  namespace: {{ .root.Release.Namespace }}
+  port: 443
+  path: {{ .path }}
+{{- end -}}
+
+{{/* What releasing needs where releases live: events on the bound objects,
+Helm's release Secrets, and what the bound charts create. */}}
+{{- define "lostromos.releaseRules" -}}
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create, patch]
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get, list, watch, create, update, patch, delete]
+{{- with .Values.controller.rbac.chartResources }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}

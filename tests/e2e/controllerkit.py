@@ -1,0 +1,208 @@
+"""Test-owned controllers on the session's real API server.
+
+Each test binds a chart to a kind of its own (a fresh CRD in the
+e2e.lostromos.dev group) and runs its own `lostromos controller` process for
+it, so it can stop, SIGKILL, restart or duplicate that controller without
+touching the session's webhook and Site controller. No webhook serves these
+kinds, which is exactly the situation the controller's last-line-of-defence
+validation exists for.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.support import Cluster, eventually
+
+ROOT = Path(__file__).resolve().parents[2]
+GROUP = "e2e.lostromos.dev"
+_counter = itertools.count(1)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class BoundKind:
+    """A CRD of its own, a chart of its own (a copy, so a test may change it), a bindings file."""
+
+    def __init__(self, cluster: Cluster, tmp_path: Path, *, source: Path = ROOT / "charts/site",
+                 **binding: Any) -> None:
+        number = next(_counter)
+        self.cluster = cluster
+        self.kind = f"Blog{number}"
+        self.plural = f"blog{number}s"
+        self.resource = f"{self.plural}.{GROUP}"
+        self.chart = tmp_path / f"chart-{number}"
+        shutil.copytree(source, self.chart)
+        self.bindings_path = tmp_path / f"bindings-{number}.yaml"
+        entry = {"name": f"blog{number}", "group": GROUP, "version": "v1", "kind": self.kind,
+                 "plural": self.plural, "chart": {"path": str(self.chart)}, **binding}
+        self.bindings_path.write_text(yaml.safe_dump({"bindings": [entry]}))
+        cluster.apply(self._crd())
+        cluster.kubectl("wait", "--for=condition=Established", f"crd/{self.resource}",
+                        "--timeout=60s")
+
+    def _crd(self) -> dict[str, Any]:
+        return {
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": self.resource},
+            "spec": {
+                "group": GROUP, "scope": "Namespaced",
+                "names": {"kind": self.kind, "plural": self.plural,
+                          "singular": self.plural[:-1]},
+                "versions": [{
+                    "name": "v1", "served": True, "storage": True,
+                    "subresources": {"status": {}},
+                    "schema": {"openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {
+                            "spec": {"type": "object",
+                                     "x-kubernetes-preserve-unknown-fields": True},
+                            "status": {"type": "object",
+                                       "x-kubernetes-preserve-unknown-fields": True}}}},
+                }],
+            },
+        }
+
+    def manifest(self, name: str, namespace: str, **spec: Any) -> dict[str, Any]:
+        body = {"domain": f"{name}.example.com", "adminEmail": "ops@example.com", **spec}
+        return {"apiVersion": f"{GROUP}/v1", "kind": self.kind,
+                "metadata": {"name": name, "namespace": namespace}, "spec": body}
+
+    def create(self, name: str, namespace: str, **spec: Any) -> None:
+        self.cluster.apply(self.manifest(name, namespace, **spec))
+
+    def get(self, name: str, namespace: str) -> dict[str, Any] | None:
+        return self.cluster.get(self.resource, name, namespace)
+
+    def condition(self, name: str, namespace: str, kind: str) -> dict[str, Any] | None:
+        obj = self.get(name, namespace) or {}
+        for item in (obj.get("status") or {}).get("conditions", []):
+            if item["type"] == kind:
+                return item
+        return None
+
+    def ready(self, name: str, namespace: str, revision: int | None = None) -> bool:
+        condition = self.condition(name, namespace, "Ready") or {}
+        if condition.get("status") != "True":
+            return False
+        if revision is None:
+            return True
+        obj = self.get(name, namespace) or {}
+        return obj.get("status", {}).get("release", {}).get("revision") == revision
+
+
+class ControllerProcess:
+    """`lostromos controller` for one BoundKind, as a real child process."""
+
+    def __init__(self, cluster: Cluster, kind: BoundKind, log_path: Path,
+                 *extra: str) -> None:
+        self.cluster = cluster
+        self.kind = kind
+        self.log_path = log_path
+        self.extra = extra
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    def start(self, *, wait_ready: bool = True) -> ControllerProcess:
+        env = {**os.environ, **{k: v for k, v in self.cluster.helm_env.items()
+                                if k.startswith(("HELM_", "KUBECONFIG"))}}
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "lostromos", "controller",
+                 "--config", str(self.kind.bindings_path),
+                 "--kubeconfig", str(self.cluster.kubeconfig),
+                 "--helm", str(self.cluster.tools["helm"]),
+                 "--health-bind", f"127.0.0.1:{self.port}",
+                 "--resync-seconds", "30",
+                 "--chart-cache", str(self.log_path.parent / "chart-cache"), *self.extra],
+                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        if wait_ready:
+            eventually(self.is_ready, timeout=60, message=f"controller ready ({self.log_path})")
+        return self
+
+    def is_ready(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"controller exited {self.process.returncode}:\n{self.log()}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz",
+                                        timeout=2) as answer:
+                return answer.status == 200
+        except OSError:
+            return False
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics",
+                                    timeout=5) as answer:
+            return answer.read().decode()
+
+    def metric(self, name: str, **labels: str) -> float:
+        wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        total = 0.0
+        for line in self.metrics().splitlines():
+            if line.startswith("#") or not line.startswith(name):
+                continue
+            series, _, value = line.rpartition(" ")
+            if series.split("{")[0] != name:
+                continue
+            present = series.partition("{")[2].rstrip("}")
+            if all(part in present.split(",") for part in wanted.split(",") if part):
+                total += float(value)
+        return total
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def terminate(self, timeout: float = 90) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout)
+
+    def kill(self) -> None:
+        """SIGKILL the controller and everything it started (helm included)."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop_quietly(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+
+def releases(cluster: Cluster, namespace: str) -> dict[str, dict[str, Any]]:
+    return cluster.releases(namespace)
+
+
+def wait_all(predicate, names: list[str], *, timeout: float = 180, message: str = "") -> None:
+    eventually(lambda: all(predicate(name) for name in names), timeout=timeout,
+               interval=0.5, message=message or "all objects")
+
+
+def lease_holder(cluster: Cluster, namespace: str, name: str) -> str | None:
+    result = cluster.kubectl("get", "lease", name, "-n", namespace, "-o", "json", check=False)
+    if result.returncode != 0:
+        return None
+    return json.loads(result.stdout)["spec"].get("holderIdentity")
+
+
+def wait_seconds(seconds: float) -> None:
+    """A deliberate pause where a test must let a period elapse (never asserted on)."""
+    time.sleep(seconds)

@@ -1,0 +1,349 @@
+"""The controller on the real API server with real helm: convergence, crash
+recovery, missed events, drift, rollout, leader election, filters, dry run."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.controllerkit import (
+    BoundKind,
+    ControllerProcess,
+    lease_holder,
+    wait_all,
+)
+from tests.support import Cluster, eventually, serve_repository
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> str:
+    name = "ctl-" + request.node.name.removeprefix("test_").replace("_", "-")[:50].rstrip("-")
+    return cluster.namespace(name)
+
+
+@pytest.fixture
+def controllers(tmp_path: Path):
+    started: list[ControllerProcess] = []
+    yield started
+    for controller in started:
+        controller.stop_quietly()
+
+
+def controller_for(cluster: Cluster, kind: BoundKind, tmp_path: Path,
+                   controllers: list[ControllerProcess], *extra: str) -> ControllerProcess:
+    process = ControllerProcess(cluster, kind, tmp_path / f"controller-{len(controllers)}.log",
+                                *extra)
+    controllers.append(process)
+    return process
+
+
+def test_kill9_during_a_burst_then_restart_converges(
+        cluster: Cluster, namespace: str, tmp_path: Path, controllers) -> None:
+    kind = BoundKind(cluster, tmp_path, concurrency=4)
+    names = [f"site-{i:02d}" for i in range(24)]
+    for name in names:
+        kind.create(name, namespace)
+    first = controller_for(cluster, kind, tmp_path, controllers).start()
+    eventually(lambda: len(cluster.releases(namespace)) >= 4, timeout=120,
+               message="a few releases installed")
+    first.kill()  # SIGKILL mid-burst: helm processes in flight die with it
+    assert len(cluster.releases(namespace)) < len(names), "burst finished before the kill"
+
+    controller_for(cluster, kind, tmp_path, controllers).start()
+    wait_all(lambda n: kind.ready(n, namespace), names, message="all Ready after restart")
+    releases = cluster.releases(namespace)
+    assert sorted(releases) == names  # none lost, none orphaned, one release per object
+    assert {r["status"] for r in releases.values()} == {"deployed"}
+
+
+def test_changes_made_while_the_controller_was_down_are_converged(
+        cluster: Cluster, namespace: str, tmp_path: Path, controllers) -> None:
+    kind = BoundKind(cluster, tmp_path)
+    for name in ("keep", "change", "remove"):
+        kind.create(name, namespace)
+    controller = controller_for(cluster, kind, tmp_path, controllers).start()
+    wait_all(lambda n: kind.ready(n, namespace), ["keep", "change", "remove"])
+    assert controller.terminate() == 0
+
+    cluster.kubectl("delete", kind.resource, "remove", "-n", namespace, "--wait=false")
+    kind.create("change", namespace, replicas=3)
+    kind.create("added", namespace)
+    assert kind.get("remove", namespace) is not None  # held by the finalizer meanwhile
+
+    controller_for(cluster, kind, tmp_path, controllers).start()
+    eventually(lambda: kind.get("remove", namespace) is None, timeout=90,
+               message="deleted object released")
+    wait_all(lambda n: kind.ready(n, namespace), ["keep", "added"])
+    eventually(lambda: kind.ready("change", namespace, revision=2), timeout=90)
+    releases = cluster.releases(namespace)
+    assert sorted(releases) == ["added", "change", "keep"]
+    assert releases["keep"]["revision"] == "1"  # unchanged objects cost no helm call
+
+
+def test_an_invalid_spec_gets_status_invalid_and_no_release(
+        cluster: Cluster, namespace: str, tmp_path: Path, controllers) -> None:
+    kind = BoundKind(cluster, tmp_path)
+    controller_for(cluster, kind, tmp_path, controllers).start()
+    kind.create("bad", namespace, php={"version": "7.4"}, replicas="three")
+
+    invalid = eventually(lambda: kind.condition("bad", namespace, "Invalid"), timeout=60)
+    assert invalid["status"] == "True"
+    assert "spec.php.version" in invalid["message"]
+    assert "spec.replicas" in invalid["message"]
+    assert kind.condition("bad", namespace, "Ready")["status"] == "False"
+    assert "bad" not in cluster.releases(namespace)
+
+    kind.create("bad", namespace, php={"version": "8.3"}, replicas=1)  # fixed by the owner
+    eventually(lambda: kind.ready("bad", namespace), timeout=90)
+    assert kind.condition("bad", namespace, "Invalid")["status"] == "False"
+
+
+def test_drifted_release_objects_are_restored(
+        cluster: Cluster, namespace: str, tmp_path: Path, controllers) -> None:
+    kind = BoundKind(cluster, tmp_path, driftCheckSeconds=2)
+    controller_for(cluster, kind, tmp_path, controllers).start()
+    kind.create("drift", namespace, replicas=2)
+    eventually(lambda: kind.ready("drift", namespace), timeout=90)
+
+    cluster.kubectl("delete", "service", "drift", "-n", namespace)
+    cluster.kubectl("patch", "deployment", "drift", "-n", namespace, "--type", "merge",
+                    "-p", '{"spec": {"replicas": 7}}')
+
+    def restored() -> bool:
+        service = cluster.kubectl("get", "service", "drift", "-n", namespace, check=False)
+        deployment = cluster.kubectl("get", "deployment", "drift", "-n", namespace,
+                                     "-o", "jsonpath={.spec.replicas}", check=False)
+        return service.returncode == 0 and deployment.stdout.strip() == "2"
+
+    eventually(restored, timeout=90, message="service recreated and replicas restored")
+    events = cluster.kubectl("get", "events", "-n", namespace,
+                             "--field-selector", "involvedObject.name=drift").stdout
+    assert "Repaired" in events
+
+
+def test_a_new_chart_rolls_out_and_halts_on_failures(
+        cluster: Cluster, namespace: str, tmp_path: Path, controllers) -> None:
+    kind = BoundKind(cluster, tmp_path, concurrency=4,
+                     rollout={"maxInFlight": 2, "maxFailureRatio": 0.3, "minSamples": 2})
+    names = [f"r{i}" for i in range(8)]
+    for name in names:
+        kind.create(name, namespace)
+    controller = controller_for(cluster, kind, tmp_path, controllers).start()
+    wait_all(lambda n: kind.ready(n, namespace), names)
+
+    # Chart 1.1.0 cannot render: every upgrade to it fails.
+    (kind.chart / "templates" / "broken.yaml").write_text('{{ fail "chart 1.1.0 is broken" }}\n')
+    bump_chart_version(kind.chart, "1.1.0")
+    eventually(lambda: controller.metric("lostromos_rollout_halted") == 1, timeout=120,
+               message="rollout halted")
+
+    def outcomes() -> dict[str, list[str]] | None:
+        found: dict[str, list[str]] = {"HelmError": [], "RolloutHalted": []}
+        for name in names:
+            reason = (kind.condition(name, namespace, "ReleaseFailed") or {}).get("reason")
+            if reason not in found:
+                return None
+            found[reason].append(name)
+        return found
+
+    seen = eventually(outcomes, timeout=120, message="every object failed or held back")
+    failed, halted = seen["HelmError"], seen["RolloutHalted"]
+    # The samples it took to decide, plus at most the upgrades already in flight.
+    assert 2 <= len(failed) <= 2 + 2
+    assert len(halted) >= len(names) - 4
+    assert all(cluster.releases(namespace)[n]["revision"] == "1" for n in halted)
+    assert controller.metric("lostromos_rollout_releases", state="failed") == len(failed)
+
+    # Chart 1.2.0 fixes it: the rollout restarts and reaches every release.
+    (kind.chart / "templates" / "broken.yaml").unlink()
+    bump_chart_version(kind.chart, "1.2.0")
+    wait_all(lambda n: chart_version(kind, n, namespace) == "1.2.0", names, timeout=240,
+             message="every release on chart 1.2.0")
+    assert controller.metric("lostromos_rollout_halted") == 0
+    assert controller.metric("lostromos_rollout_releases", state="behind") == 0
+
+
+def bump_chart_version(chart: Path, version: str) -> None:
+    text = (chart / "Chart.yaml").read_text()
+    lines = [f"version: {version}" if line.startswith("version:") else line
+             for line in text.splitlines()]
+    (chart / "Chart.yaml").write_text("\n".join(lines) + "\n")
+
+
+def chart_version(kind: BoundKind, name: str, namespace: str) -> str | None:
+    obj = kind.get(name, namespace) or {}
+    if not kind.ready(name, namespace):
+        return None
+    return obj.get("status", {}).get("release", {}).get("chartVersion")
+
+
+def test_leader_election_fails_over(
+        cluster: Cluster, namespace: str, tmp_path: Path, controllers) -> None:
+    kind = BoundKind(cluster, tmp_path)
+    lease = f"lease-{kind.plural}"
+    args = ("--leader-elect", "--lease-namespace", namespace, "--lease-name", lease)
+    first = controller_for(cluster, kind, tmp_path, controllers, *args).start()
+    holder = eventually(lambda: lease_holder(cluster, namespace, lease), timeout=30)
+    second = controller_for(cluster, kind, tmp_path, controllers, *args).start()
+    kind.create("one", namespace)
+    eventually(lambda: kind.ready("one", namespace), timeout=90)
+    assert lease_holder(cluster, namespace, lease) == holder  # the standby stayed standby
+    leader, standby = (first, second) if str(first.process.pid) in holder else (second, first)
+    assert "became leader" in leader.log() and "became leader" not in standby.log()
+
+    leader.kill()
+    eventually(lambda: lease_holder(cluster, namespace, lease) not in (None, holder),
+               timeout=60, message="lease taken over")
+    kind.create("two", namespace)
+    eventually(lambda: kind.ready("two", namespace), timeout=90)
+    assert "became leader" in standby.log()
+    assert sorted(cluster.releases(namespace)) == ["one", "two"]
+
+
+def test_sigterm_releases_the_lease_and_finishes_in_flight_work(
+        cluster: Cluster, namespace: str, tmp_path: Path, controllers) -> None:
+    kind = BoundKind(cluster, tmp_path, concurrency=3)
+    lease = f"lease-{kind.plural}"
+    controller = controller_for(cluster, kind, tmp_path, controllers, "--leader-elect",
+                                "--lease-namespace", namespace, "--lease-name", lease).start()
+    for index in range(6):
+        kind.create(f"s{index}", namespace)
+    eventually(lambda: controller.metric("lostromos_helm_calls_total") >= 1, timeout=60)
+    assert controller.terminate() == 0
+    statuses = {r["status"] for r in cluster.releases(namespace).values()}
+    assert statuses <= {"deployed"}, f"in-flight work was abandoned: {statuses}"
+    assert not lease_holder(cluster, namespace, lease)  # handed back, not left to expire
+
+
+def test_annotation_filter_label_selector_and_overrides(
+        cluster: Cluster, namespace: str, tmp_path: Path, controllers) -> None:
+    kind = BoundKind(cluster, tmp_path,
+                     selector={"labels": "tier=gold", "annotation": "lostromos.dev/controller=eu"},
+                     overrides={"replicas": 2})
+    controller_for(cluster, kind, tmp_path, controllers).start()
+    served = kind.manifest("served", namespace, replicas=9)
+    served["metadata"].update(labels={"tier": "gold"},
+                              annotations={"lostromos.dev/controller": "eu"})
+    other_region = kind.manifest("other-region", namespace)
+    other_region["metadata"].update(labels={"tier": "gold"},
+                                    annotations={"lostromos.dev/controller": "us"})
+    other_tier = kind.manifest("other-tier", namespace)
+    other_tier["metadata"].update(annotations={"lostromos.dev/controller": "eu"})
+    for manifest in (served, other_region, other_tier):
+        cluster.apply(manifest)
+
+    eventually(lambda: kind.ready("served", namespace), timeout=90)
+    replicas = cluster.kubectl("get", "deployment", "served", "-n", namespace,
+                               "-o", "jsonpath={.spec.replicas}").stdout
+    assert replicas == "2"  # the override wins over the spec's 9
+    assert sorted(cluster.releases(namespace)) == ["served"]
+    for name in ("other-region", "other-tier"):
+        obj = kind.get(name, namespace)
+        assert not obj["metadata"].get("finalizers") and not obj.get("status")
+
+
+def test_dry_run_changes_nothing(cluster: Cluster, namespace: str, tmp_path: Path,
+                                 controllers) -> None:
+    kind = BoundKind(cluster, tmp_path)
+    controller = controller_for(cluster, kind, tmp_path, controllers, "--dry-run").start()
+    kind.create("quiet", namespace)
+    eventually(lambda: "dry run: would install release" in controller.log(), timeout=60)
+    obj = kind.get("quiet", namespace)
+    assert not obj["metadata"].get("finalizers") and not obj.get("status")
+    assert cluster.releases(namespace) == {}
+    assert controller.metric("lostromos_helm_calls_total") == 0
+
+
+def test_a_release_left_pending_by_a_crash_is_recovered(
+        cluster: Cluster, namespace: str, tmp_path: Path, controllers) -> None:
+    kind = BoundKind(cluster, tmp_path)
+    controller = controller_for(cluster, kind, tmp_path, controllers).start()
+    kind.create("stuck", namespace)
+    eventually(lambda: kind.ready("stuck", namespace), timeout=90)
+    assert controller.terminate() == 0
+    mark_release_pending(cluster, namespace, "stuck", revision=1, state="pending-upgrade")
+
+    kind.create("stuck", namespace, replicas=2)
+    controller_for(cluster, kind, tmp_path, controllers).start()
+    eventually(lambda: kind.ready("stuck", namespace)
+               and cluster.releases(namespace)["stuck"]["status"] == "deployed", timeout=120)
+    events = cluster.kubectl("get", "events", "-n", namespace,
+                             "--field-selector", "involvedObject.name=stuck").stdout
+    assert "Recovered" in events
+
+
+def mark_release_pending(cluster: Cluster, namespace: str, release: str, *, revision: int,
+                         state: str) -> None:
+    """What a controller killed in the middle of `helm upgrade` leaves behind."""
+    name = f"sh.helm.release.v1.{release}.v{revision}"
+    secret = json.loads(cluster.kubectl("get", "secret", name, "-n", namespace,
+                                        "-o", "json").stdout)
+    record = json.loads(gzip.decompress(base64.b64decode(
+        base64.b64decode(secret["data"]["release"]))))
+    record["info"]["status"] = state
+    encoded = base64.b64encode(gzip.compress(json.dumps(record).encode())).decode()
+    secret["data"]["release"] = base64.b64encode(encoded.encode()).decode()
+    secret["metadata"]["labels"]["status"] = state
+    cluster.apply(json.dumps(secret))
+
+
+def test_a_chart_from_a_repository_served_on_loopback(
+        cluster: Cluster, namespace: str, tmp_path: Path, controllers) -> None:
+    packaged = tmp_path / "repo"
+    packaged.mkdir()
+    source = tmp_path / "site"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "charts/site", source)
+    cluster.helm("package", str(source), "--destination", str(packaged))
+    cluster.helm("repo", "index", str(packaged))
+    with serve_repository(packaged) as url:
+        kind = BoundKind(cluster, tmp_path,
+                         chart={"repository": url, "name": "site", "version": "1.0.0"})
+        controller_for(cluster, kind, tmp_path, controllers).start()
+        kind.create("remote", namespace)
+        eventually(lambda: kind.ready("remote", namespace), timeout=90)
+    release = kind.get("remote", namespace)["status"]["release"]
+    assert (release["chart"], release["chartVersion"]) == ("site", "1.0.0")
+
+
+@pytest.mark.parametrize(("bindings", "expected"), [
+    ("bindings: [{kind: Site}]", "missing required field 'group'"),
+    ("bindings: [{kind: Site, group: a.example.com, version: v1, plural: sites, "
+     "chart: /nonexistent/chart}]", "/nonexistent/chart"),
+    ("bindings: [\n  - {kind: Site", "not valid YAML"),
+])
+def test_bad_start_up_input_is_one_clear_line(cluster: Cluster, tmp_path: Path, bindings: str,
+                                              expected: str) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "bindings.yaml"
+    path.write_text(bindings)
+    result = subprocess.run(
+        [sys.executable, "-m", "lostromos", "controller", "--config", str(path),
+         "--kubeconfig", str(cluster.kubeconfig), "--helm", str(cluster.tools["helm"])],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_helm_missing_is_one_clear_line(cluster: Cluster, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "lostromos", "controller", "--config",
+         str(Path(__file__).resolve().parents[2] / "lostromos.yaml"),
+         "--kubeconfig", str(cluster.kubeconfig)],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "PATH": "/nonexistent"})
+    assert result.returncode == 2
+    assert "helm is not on PATH" in result.stderr
