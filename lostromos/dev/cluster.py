@@ -98,8 +98,7 @@ class DevCluster:
         reused = (self.state_dir / "etcd").is_dir()
         self.say(f"{'reusing' if reused else 'creating'} state folder {self.state_dir}")
         try:
-            self._start_etcd()
-            self._start_apiserver()
+            self.start_control_plane()
             self._install_crds()
             self._start_webhook()
             self._start_controller()
@@ -108,6 +107,17 @@ class DevCluster:
             self.supervisor.stop_all()
             raise
         (self.state_dir / "ports.json").write_text(json.dumps(self.ports.__dict__, indent=2))
+
+    def start_control_plane(self) -> None:
+        """etcd and kube-apiserver only (what tests of API-server outages need)."""
+        self._start_etcd()
+        self._start_apiserver()
+
+    def restart_apiserver(self, *, down_seconds: float = 0.0) -> None:
+        """Stop the API server, stay down a while, start it again on the same port."""
+        self.supervisor.stop("kube-apiserver")
+        time.sleep(down_seconds)
+        self._start_apiserver(port=self.ports.apiserver)
 
     def down(self) -> bool:
         """Stop a (detached) cluster. False when nothing was running."""
@@ -170,10 +180,10 @@ class DevCluster:
 
         self._start("etcd", argv, ready)
 
-    def _start_apiserver(self) -> None:
+    def _start_apiserver(self, port: int | None = None) -> None:
         if not self.pki.exists():
             self.pki.create()
-        self.ports.apiserver = free_port()
+        self.ports.apiserver = port or free_port()
         pki = self.pki
         argv = [
             str(self.options.tools["kube-apiserver"]),

@@ -115,6 +115,13 @@ class Supervisor:
                 return child
         return None
 
+    def stop(self, name: str, timeout: float = 20.0) -> None:
+        """Stop one child and forget it."""
+        child = self.child(name)
+        _stop_group(child, timeout, self._popen.pop(name, None))
+        self.children.remove(child)
+        self.save()
+
     def stop_all(self, timeout: float = 20.0) -> None:
         """SIGTERM each child, newest first; SIGKILL what outlives the timeout."""
         for child in reversed(self.children):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -347,3 +348,55 @@ def test_helm_missing_is_one_clear_line(cluster: Cluster, tmp_path: Path) -> Non
         env={**os.environ, "PATH": "/nonexistent"})
     assert result.returncode == 2
     assert "helm is not on PATH" in result.stderr
+
+
+def test_the_api_server_going_away_is_survived(tmp_path: Path, controllers) -> None:
+    """A control plane of its own, so its API server can be stopped and started again."""
+    from lostromos import toolchain
+    from lostromos.dev.cluster import DevCluster, DevOptions
+
+    root = Path(__file__).resolve().parents[2]
+    tools = toolchain.ensure()
+    options = DevOptions(state_dir=tmp_path / "outage", bindings_path=root / "lostromos.yaml",
+                         crds_dir=root / "crds", examples_dir=None, tools=tools)
+    dev = DevCluster(options, say=lambda line: None)
+    dev.start_control_plane()
+    try:
+        own = Cluster(state_dir=dev.state_dir, kubeconfig=dev.kubeconfig, tools=tools,
+                      helm_env={**os.environ, "KUBECONFIG": str(dev.kubeconfig),
+                                "HELM_CACHE_HOME": str(tmp_path / "hc"),
+                                "HELM_CONFIG_HOME": str(tmp_path / "hf"),
+                                "HELM_DATA_HOME": str(tmp_path / "hd")})
+        kind = BoundKind(own, tmp_path)
+        controller = controller_for(own, kind, tmp_path, controllers).start()
+        kind.create("before", "default")
+        eventually(lambda: kind.ready("before", "default"), timeout=90)
+
+        dev.restart_apiserver(down_seconds=8)  # the controller sees refused connections
+
+        assert controller.process.poll() is None, "the controller died with the API server"
+        kind.create("after", "default")
+        eventually(lambda: kind.ready("after", "default"), timeout=120,
+                   message="converged after the API server came back")
+        assert sorted(own.releases("default")) == ["after", "before"]
+        assert "Traceback" not in controller.log()
+    finally:
+        dev.stop()
+
+
+def test_metrics_report_reconciles_helm_calls_queue_and_releases(
+        cluster: Cluster, namespace: str, tmp_path: Path, controllers) -> None:
+    kind = BoundKind(cluster, tmp_path)
+    controller = controller_for(cluster, kind, tmp_path, controllers).start()
+    kind.create("m1", namespace)
+    kind.create("m2", namespace, php={"version": "5.6"})
+    eventually(lambda: kind.ready("m1", namespace), timeout=90)
+    eventually(lambda: kind.condition("m2", namespace, "Invalid"), timeout=60)
+    binding = kind.plural[:-1]
+    assert controller.metric("lostromos_reconciles_total", binding=binding) >= 2
+    assert controller.metric("lostromos_helm_calls_total", action="upgrade") == 1
+    assert controller.metric("lostromos_objects", binding=binding) == 2
+    assert controller.metric("lostromos_releases", binding=binding, state="Deployed") == 1
+    assert controller.metric("lostromos_releases", binding=binding, state="Invalid") == 1
+    assert "lostromos_queue_depth" in controller.metrics()
+    assert "lostromos_reconcile_duration_seconds_bucket" in controller.metrics()
