@@ -168,6 +168,10 @@ class Helm:
                 "--output", "json",
                 # The object is the source of truth: take back fields someone edited.
                 "--force-conflicts",
+                # The API server validates every object it is sent (server-side apply);
+                # helm's client-side copy of that check fetches and parses the cluster's
+                # whole OpenAPI document on every call: 4/5 of helm's CPU, for nothing.
+                "--disable-openapi-validation",
             ]
             if wait:
                 args.append("--wait=watcher")

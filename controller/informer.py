@@ -28,6 +28,22 @@ Key = str
 WATCH_TIMEOUT_SECONDS = 300
 
 
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def slim(obj: dict[str, Any]) -> dict[str, Any]:
+    """Drop what the controller never reads and that would dominate memory at
+    thousands of objects: managedFields and kubectl's copy of the last applied
+    object (client-go's informers offer the same trim as a TransformFunc)."""
+    metadata = obj.get("metadata")
+    if isinstance(metadata, dict):
+        metadata.pop("managedFields", None)
+        annotations = metadata.get("annotations")
+        if isinstance(annotations, dict):
+            annotations.pop(LAST_APPLIED, None)
+    return obj
+
+
 def object_key(obj: dict[str, Any]) -> Key:
     metadata = obj.get("metadata") or {}
     return f"{metadata.get('namespace', '')}/{metadata.get('name', '')}"
@@ -82,7 +98,7 @@ class Informer:
         with self._lock:
             current = self._store.get(key)
             if current is None or _newer(obj, current):
-                self._store[key] = obj
+                self._store[key] = slim(obj)
 
     @property
     def synced(self) -> bool:
@@ -129,7 +145,7 @@ class Informer:
         if self.label_selector:
             kwargs["label_selector"] = self.label_selector
         listing = self.api.list_cluster_custom_object(b.group, b.version, b.plural, **kwargs)
-        items = {object_key(item): item for item in listing.get("items", [])}
+        items = {object_key(item): slim(item) for item in listing.get("items") or ()}
         with self._lock:
             vanished = set(self._store) - set(items)
             self._store = items
@@ -186,7 +202,7 @@ class Informer:
             else:
                 current = self._store.get(key)
                 if current is None or not _newer(current, obj):
-                    self._store[key] = obj
+                    self._store[key] = slim(obj)
         self.on_key(key)
         return new_version
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -131,6 +132,20 @@ def _finite_float(text: str) -> float:
     return number
 
 
+class TooDeep(BadReview):
+    """The body nests deeper than Python's JSON parser goes; `uid` is the request's
+    uid when it could still be read from the start of the body."""
+
+    def __init__(self, message: str, uid: str | None) -> None:
+        super().__init__(message)
+        self.uid = uid
+
+
+# The API server writes AdmissionRequest fields in declaration order: uid first.
+_REQUEST_UID = re.compile(
+    rb'^\s*\{.{0,200}?"request"\s*:\s*\{\s*"uid"\s*:\s*"([0-9A-Za-z-]{1,64})"', re.DOTALL)
+
+
 def decode_json(body: bytes) -> Any:
     """Strict JSON: UTF-8 only, no NaN/Infinity, nesting bounded by the recursion limit."""
     try:
@@ -140,7 +155,9 @@ def decode_json(body: bytes) -> Any:
     try:
         return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except RecursionError:
-        raise BadReview("request body nests too deeply to be an AdmissionReview") from None
+        found = _REQUEST_UID.match(body[:4096])
+        raise TooDeep("request body nests too deeply to be an AdmissionReview",
+                      found.group(1).decode() if found else None) from None
     except json.JSONDecodeError as error:
         raise BadReview(f"request body is not JSON: {error.msg} at line {error.lineno}, "
                         f"column {error.colno}") from None

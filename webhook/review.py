@@ -26,6 +26,7 @@ from webhook.admission import (
     AdmissionRequest,
     AdmissionResponse,
     BadReview,
+    TooDeep,
     allow,
     decode_json,
     deny,
@@ -86,6 +87,15 @@ class ReviewHandler:
             return _bad_input(f"Content-Type must be application/json, got {content_type!r}")
         try:
             request = parse_review(decode_json(body))
+        except TooDeep as error:
+            if error.uid is None:
+                return _bad_input(str(error))
+            # A well-formed review of an absurdly nested object: refuse the object with a
+            # message the user sees, instead of an HTTP error the API server hides.
+            response = deny(error.uid, BAD_REQUEST_CODE, BAD_REQUEST_REASON,
+                            "the object nests too deeply to be checked; lostromos refuses "
+                            "values nested more than a few hundred levels")
+            return ReviewOutcome(200, response.encode(), "denied", UNBOUND_KIND)
         except BadReview as error:
             return _bad_input(str(error))
         kind_label = self._kind_label(request)

@@ -318,6 +318,12 @@ def test_broken_secret_is_one_clear_error_and_not_ready(webhook: Webhook,
                    message="ready after the reset")
         assert (tmp_path / "tls" / "tls.crt").is_file()
         assert "certificates are in place again" in keeper.text()
+        status = lostromos_certs("status", "--secret", f"{NAMESPACE}/broken-tls",
+                                 "--kubeconfig", str(admin))
+        assert status.returncode == 0, status.stderr
+        assert status.stdout.startswith("signing CA       CN=lostromos-webhook-ca")
+        assert "names 127.0.0.1, " in status.stdout
+        assert f"{WEBHOOK_SA}.{NAMESPACE}.svc, " in status.stdout
         keeper.process.send_signal(signal.SIGTERM)
         assert keeper.process.wait(timeout=30) == 0
 

@@ -110,8 +110,15 @@ def check_answer(app: Flask, path: str, body: bytes, content_type: str = "applic
     assert reply.content_type == "application/json"
     answer = json.loads(reply.get_data())
     if reply.status_code == 200:
-        document = json.loads(body)
         assert answer["apiVersion"] == "admission.k8s.io/v1"
+        try:
+            document = json.loads(body)
+        except RecursionError:
+            # Too deep to parse, but the uid was readable: a denial the user can read.
+            assert answer["response"]["allowed"] is False
+            assert "nests too deeply" in answer["response"]["status"]["message"]
+            assert answer["response"]["uid"].encode() in body[:4096]
+            return
         assert answer["response"]["uid"] == document["request"]["uid"]
         assert isinstance(answer["response"]["allowed"], bool)
         # A 500 inside a denial means the engine raised: a bug to fix, even if contained.

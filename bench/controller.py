@@ -1,0 +1,261 @@
+"""How fast the controller converges many objects, and what a resync costs.
+
+    uv run python bench/controller.py [--counts 100,1000] [--concurrency 16] [--memory 6000]
+
+On a control plane of its own (real etcd, kube-apiserver and helm, built by
+`lostromos toolchain build`), with the example site chart:
+
+1. for each count: create that many new objects at once, time until all are Ready;
+2. restart the controller: its first list is a full resync of every object,
+   all unchanged; count helm calls (target: 0), CPU seconds and wall time until
+   the queue is drained, and the controller's resident memory;
+3. with --memory N: add objects until N exist (installed as fast as the
+   controller goes) and report resident memory after the resync of all N.
+
+Prints one table. Nothing here is asserted: numbers go in the notes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client, config
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from lostromos import toolchain  # noqa: E402
+from lostromos.dev.cluster import DevCluster, DevOptions  # noqa: E402
+
+GROUP, VERSION, KIND, PLURAL = "bench.lostromos.dev", "v1", "Site", "sites"
+PAGE_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def crd() -> dict[str, Any]:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{PLURAL}.{GROUP}"},
+        "spec": {"group": GROUP, "scope": "Namespaced",
+                 "names": {"kind": KIND, "plural": PLURAL, "singular": "site"},
+                 "versions": [{"name": VERSION, "served": True, "storage": True,
+                               "subresources": {"status": {}},
+                               "schema": {"openAPIV3Schema": {
+                                   "type": "object",
+                                   "x-kubernetes-preserve-unknown-fields": True}}}]},
+    }
+
+
+class Controller:
+    def __init__(self, workdir: Path, kubeconfig: Path, helm: Path, bindings: Path) -> None:
+        self.workdir, self.kubeconfig = workdir, kubeconfig
+        self.helm, self.bindings = helm, bindings
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig),
+               "HELM_CACHE_HOME": str(self.workdir / "helm-cache"),
+               "HELM_CONFIG_HOME": str(self.workdir / "helm-config"),
+               "HELM_DATA_HOME": str(self.workdir / "helm-data")}
+        log = open(self.workdir / "controller.log", "ab")  # noqa: SIM115 - lives with the process
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "lostromos", "controller", "--config", str(self.bindings),
+             "--kubeconfig", str(self.kubeconfig), "--helm", str(self.helm),
+             "--health-bind", f"127.0.0.1:{self.port}", "--resync-seconds", "3600",
+             "--log-format", "json"],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz",
+                                            timeout=1) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        raise SystemExit("the controller did not become ready")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=120)
+
+    def metric(self, name: str, label: str = "") -> float:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics",
+                                    timeout=10) as answer:
+            text = answer.read().decode()
+        total = 0.0
+        for line in text.splitlines():
+            series, _, value = line.rpartition(" ")
+            if series.split("{")[0] == name and label in series:
+                total += float(value)
+        return total
+
+    def cpu_seconds(self) -> float:
+        assert self.process is not None
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / PAGE_TICKS
+
+    def rss_mib(self) -> float:
+        assert self.process is not None
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+
+def create_objects(api: client.CustomObjectsApi, namespace: str, names: list[str]) -> None:
+    def create(name: str) -> None:
+        body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": KIND,
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {"domain": f"{name}.example.com", "adminEmail": "ops@example.com"}}
+        api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(create, names))
+
+
+def count_ready(api: client.CustomObjectsApi, namespace: str) -> int:
+    listing = api.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+    ready = 0
+    for item in listing["items"]:
+        for condition in (item.get("status") or {}).get("conditions", []):
+            if condition["type"] == "Ready" and condition["status"] == "True":
+                ready += 1
+    return ready
+
+
+def wait_ready(api: client.CustomObjectsApi, namespace: str, count: int,
+               timeout: float) -> float | None:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if count_ready(api, namespace) >= count:
+            return time.monotonic() - started
+        time.sleep(0.5)
+    return None
+
+
+def measure_resync(controller: Controller, total: int) -> dict[str, float]:
+    controller.stop()
+    controller.start()
+    started = time.monotonic()
+    cpu_before = controller.cpu_seconds()
+    while controller.metric("lostromos_reconciles_total") < total:
+        time.sleep(0.2)
+    while controller.metric("lostromos_queue_depth") > 0:
+        time.sleep(0.2)
+    return {
+        "seconds": time.monotonic() - started,
+        "cpu": controller.cpu_seconds() - cpu_before,
+        "helm": controller.metric("lostromos_helm_calls_total"),
+        "rss": controller.rss_mib(),
+    }
+
+
+def measure_memory(dev: DevCluster, api: client.CustomObjectsApi, controller: Controller,
+                   *, existing: int, wanted: int, timeout: float) -> list[tuple[str, str]]:
+    """Add objects until `wanted` exist, then measure a full resync of all of them."""
+    namespace = "memory"
+    dev.kubectl("create", "namespace", namespace)
+    extra = wanted - existing
+    create_objects(api, namespace, [f"m{i:05d}" for i in range(extra)])
+    elapsed = wait_ready(api, namespace, extra, timeout)
+    resync = measure_resync(controller, wanted)
+    return [
+        (f"{extra} more objects Ready", f"{elapsed:.0f} s" if elapsed else "timed out"),
+        (f"full resync of {wanted} unchanged objects: helm calls", f"{resync['helm']:.0f}"),
+        ("  controller CPU / wall time to drain the queue",
+         f"{resync['cpu']:.1f} s / {resync['seconds']:.1f} s"),
+        (f"  controller resident memory with {wanted} objects", f"{resync['rss']:.0f} MiB"),
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--counts", default="100,1000")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--memory", type=int, default=0,
+                        help="also report memory with this many objects (e.g. 6000)")
+    parser.add_argument("--timeout", type=float, default=1800)
+    args = parser.parse_args()
+    counts = [int(c) for c in args.counts.split(",") if c]
+
+    tools = toolchain.ensure()
+    workdir = Path(tempfile.mkdtemp(prefix="lostromos-bench-"))
+    bindings = workdir / "bindings.yaml"
+    bindings.write_text(yaml.safe_dump({"bindings": [{
+        "name": "site", "group": GROUP, "version": VERSION, "kind": KIND, "plural": PLURAL,
+        "chart": {"path": str(ROOT / "charts" / "site")}, "concurrency": args.concurrency,
+        "driftCheckSeconds": 0}]}))
+    dev = DevCluster(DevOptions(state_dir=workdir / "cluster", bindings_path=bindings,
+                                crds_dir=ROOT / "crds", examples_dir=None, tools=tools),
+                     say=lambda line: None)
+    dev.start_control_plane()
+    controller = Controller(workdir, dev.kubeconfig, tools["helm"], bindings)
+    rows: list[tuple[str, str]] = []
+    try:
+        dev.kubectl("apply", "-f", "-", stdin=json.dumps(crd()))
+        dev.kubectl("wait", "--for=condition=Established", f"crd/{PLURAL}.{GROUP}")
+        api = client.CustomObjectsApi(config.new_client_from_config(str(dev.kubeconfig)))
+        controller.start()
+        total = 0
+        for count in counts:
+            namespace = f"burst-{count}"
+            dev.kubectl("create", "namespace", namespace)
+            helm_before = controller.metric("lostromos_helm_calls_total")
+            cpu_before = controller.cpu_seconds()
+            create_objects(api, namespace, [f"s{i:05d}" for i in range(count)])
+            elapsed = wait_ready(api, namespace, count, args.timeout)
+            total += count
+            shown = f"{elapsed:.1f} s" if elapsed is not None else "timed out"
+            rate = f" ({count / elapsed:.1f}/s)" if elapsed else ""
+            rows.append((f"{count} new objects: all Ready", shown + rate))
+            rows.append((f"  helm calls, controller CPU for those {count}",
+                         f"{controller.metric('lostromos_helm_calls_total') - helm_before:.0f}, "
+                         f"{controller.cpu_seconds() - cpu_before:.1f} s"))
+        resync = measure_resync(controller, total)
+        rows += [
+            (f"full resync of {total} unchanged objects: helm calls", f"{resync['helm']:.0f}"),
+            ("  controller CPU / wall time to drain the queue",
+             f"{resync['cpu']:.1f} s / {resync['seconds']:.1f} s"),
+            (f"  controller resident memory with {total} objects", f"{resync['rss']:.0f} MiB"),
+        ]
+        if args.memory > total:
+            rows += measure_memory(dev, api, controller, existing=total, wanted=args.memory,
+                                   timeout=args.timeout)
+    finally:
+        controller.stop()
+        dev.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    width = max(len(label) for label, _ in rows)
+    print(f"\ncontroller benchmark: {os.cpu_count()} CPUs, concurrency {args.concurrency}, "
+          f"chart charts/site, helm {toolchain.tool_versions()['helm']}")
+    print(f"{'measure':<{width}}  value")
+    print(f"{'-' * width}  {'-' * 24}")
+    for label, value in rows:
+        print(f"{label:<{width}}  {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
