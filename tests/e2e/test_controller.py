@@ -268,13 +268,26 @@ def test_a_release_left_pending_by_a_crash_is_recovered(
     controller = controller_for(cluster, kind, tmp_path, controllers).start()
     kind.create("stuck", namespace)
     eventually(lambda: kind.ready("stuck", namespace), timeout=90)
-    assert controller.terminate() == 0
-    mark_release_pending(cluster, namespace, "stuck", revision=1, state="pending-upgrade")
-
     kind.create("stuck", namespace, replicas=2)
+    eventually(lambda: kind.ready("stuck", namespace, revision=2), timeout=90)
+    assert controller.terminate() == 0
+    # What a controller killed in the middle of that upgrade would have left behind.
+    mark_release_pending(cluster, namespace, "stuck", revision=2, state="pending-upgrade")
+
+    kind.create("stuck", namespace, replicas=3)
     controller_for(cluster, kind, tmp_path, controllers).start()
-    eventually(lambda: kind.ready("stuck", namespace)
-               and cluster.releases(namespace)["stuck"]["status"] == "deployed", timeout=120)
+
+    def recovered() -> bool:
+        release = cluster.releases(namespace).get("stuck") or {}
+        return release.get("status") == "deployed" and kind.ready("stuck", namespace) and (
+            kind.get("stuck", namespace)["status"]["observedGeneration"] == 3)
+
+    eventually(recovered, timeout=120, message="pending release recovered and upgraded")
+    replicas = cluster.kubectl("get", "deployment", "stuck", "-n", namespace,
+                               "-o", "jsonpath={.spec.replicas}").stdout
+    assert replicas == "3"
+    history = cluster.helm("history", "stuck", "-n", namespace, "-o", "json").stdout
+    assert [entry["status"] for entry in json.loads(history)][-1] == "deployed"
     events = cluster.kubectl("get", "events", "-n", namespace,
                              "--field-selector", "involvedObject.name=stuck").stdout
     assert "Recovered" in events
