@@ -143,6 +143,37 @@ def issue_serving_cert(
     return _pair(certificate, key)
 
 
+def issue_client_cert(ca: KeyPair, user: str, groups: Sequence[str],
+                      valid_days: int = 365) -> KeyPair:
+    """A client certificate the API server maps to `user` in `groups` (O= entries)."""
+    _check_valid_days(valid_days)
+    key = ec.generate_private_key(ec.SECP256R1())
+    not_before = datetime.now(UTC) - CLOCK_SKEW
+    subject = x509.Name(
+        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, group) for group in groups]
+        + [x509.NameAttribute(NameOID.COMMON_NAME, user)]
+    )
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca.certificate.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(min(not_before + CLOCK_SKEW + timedelta(days=valid_days),
+                             ca.certificate.not_valid_after_utc))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(ca.private_key, hashes.SHA256())
+    )
+    return _pair(certificate, key)
+
+
+def private_key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
 def write_pair(pair: KeyPair, cert_path: Path, key_path: Path) -> None:
     """Write both files so a reader sees the old or the new file, never half of one.
 
@@ -180,14 +211,8 @@ def load_certificate(cert_pem: bytes) -> x509.Certificate:
 
 
 def _pair(certificate: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> KeyPair:
-    return KeyPair(
-        cert_pem=certificate.public_bytes(serialization.Encoding.PEM),
-        key_pem=key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
-    )
+    return KeyPair(cert_pem=certificate.public_bytes(serialization.Encoding.PEM),
+                   key_pem=private_key_pem(key))
 
 
 def _check_valid_days(valid_days: int) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from lostromos.config import yaml_location
 from lostromos.semver_range import is_compatible, parse_version
 
 _ALIAS = re.compile(r"^[a-zA-Z0-9_-]+$")
@@ -285,7 +286,7 @@ def _parse_yaml(data: bytes, where: Path) -> Any:
     except UnicodeDecodeError:
         raise ChartError(f"{where}: not UTF-8 text") from None
     except yaml.YAMLError as error:
-        raise ChartError(f"{where}: not valid YAML: {_yaml_location(error)}") from None
+        raise ChartError(f"{where}: not valid YAML: {yaml_location(error)}") from None
 
 
 def _load_values_yaml(data: bytes, where: Path) -> dict:
@@ -294,7 +295,7 @@ def _load_values_yaml(data: bytes, where: Path) -> dict:
     except UnicodeDecodeError:
         raise ChartError(f"{where}: not UTF-8 text") from None
     except yaml.YAMLError as error:
-        raise ChartError(f"{where}: not valid YAML: {_yaml_location(error)}") from None
+        raise ChartError(f"{where}: not valid YAML: {yaml_location(error)}") from None
     values: dict = {}
     for document in documents:
         if document is None:
@@ -352,10 +353,3 @@ def _load_schema(data: bytes, where: Path) -> dict | bool:
         raise ChartError(f"{where}#{problem.pointer}: {problem.message}") from None
     return schema
 
-
-def _yaml_location(error: yaml.YAMLError) -> str:
-    mark = getattr(error, "problem_mark", None)
-    problem = getattr(error, "problem", None) or str(error)
-    if mark is None:
-        return problem
-    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"

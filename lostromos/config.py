@@ -170,7 +170,7 @@ def load_bindings(path: str | Path) -> Bindings:
     except OSError as error:
         raise ConfigError(f"{source}: cannot read bindings file: {error.strerror}") from None
     except yaml.YAMLError as error:
-        raise ConfigError(f"{source}: not valid YAML: {_yaml_location(error)}") from None
+        raise ConfigError(f"{source}: not valid YAML: {yaml_location(error)}") from None
     return parse_bindings(document, source)
 
 
@@ -348,7 +348,8 @@ def _non_negative_int(value: Any, key: str, where: str) -> int:
     return value
 
 
-def _yaml_location(error: yaml.YAMLError) -> str:
+def yaml_location(error: yaml.YAMLError) -> str:
+    """'line L, column C: problem' for a YAML error, as every lostromos message says it."""
     mark = getattr(error, "problem_mark", None)
     problem = getattr(error, "problem", None) or str(error)
     if mark is None:

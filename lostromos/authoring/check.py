@@ -24,7 +24,7 @@ import yaml
 
 from lostromos.authoring import AuthoringError
 from lostromos.charts import Chart
-from lostromos.config import Binding, Bindings
+from lostromos.config import Binding, Bindings, yaml_location
 from lostromos.engines import EngineRegistry
 from lostromos.values import ValuesEngine
 
@@ -61,7 +61,7 @@ def read_objects(paths: Iterable[Path]) -> list[SourceObject]:
         try:
             documents = list(yaml.safe_load_all(text))
         except yaml.YAMLError as error:
-            raise AuthoringError(f"{path}: not valid YAML: {_location(error)}") from None
+            raise AuthoringError(f"{path}: not valid YAML: {yaml_location(error)}") from None
         for number, document in enumerate(documents, start=1):
             if document is None:
                 continue
@@ -266,10 +266,3 @@ def invalid_under(chart: Chart, binding: Binding, stored: list[dict]) -> list[St
                 [violation.describe("spec") for violation in violations]))
     return problems
 
-
-def _location(error: yaml.YAMLError) -> str:
-    mark = getattr(error, "problem_mark", None)
-    problem = getattr(error, "problem", None) or str(error)
-    if mark is None:
-        return problem
-    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"

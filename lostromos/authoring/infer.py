@@ -19,6 +19,7 @@ import yaml
 
 from lostromos.authoring import AuthoringError
 from lostromos.authoring.convert import json_type
+from lostromos.config import yaml_location
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 _COMMENT = re.compile(r"^\s*#\s?(.*)$")
@@ -47,7 +48,7 @@ def read_values(path: Path) -> CommentedValues:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         values = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise AuthoringError(f"{path}: not valid YAML: {_location(error)}") from None
+        raise AuthoringError(f"{path}: not valid YAML: {yaml_location(error)}") from None
     if values is None:
         return CommentedValues({}, {}, frozenset())
     if not isinstance(values, dict) or not isinstance(node, yaml.MappingNode):
@@ -164,10 +165,3 @@ def _items(values: list) -> dict[str, Any]:
 def render_schema(schema: dict) -> str:
     return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
 
-
-def _location(error: yaml.YAMLError) -> str:
-    mark = getattr(error, "problem_mark", None)
-    problem = getattr(error, "problem", None) or str(error)
-    if mark is None:
-        return problem
-    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"

@@ -198,7 +198,8 @@ class DevCluster:
             f"--service-account-key-file={pki.service_account_pub}",
             f"--service-account-signing-key-file={pki.service_account_key}",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            "--service-cluster-ip-range=10.0.0.0/24",
+            # Room for thousands of Services (each Site has one): the largest range allowed.
+            "--service-cluster-ip-range=10.96.0.0/12",
             # Loopback cannot be published as the kubernetes Service endpoint.
             "--endpoint-reconciler-type=none",
             "--authorization-mode=RBAC",
