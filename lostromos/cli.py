@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -64,11 +65,19 @@ def cmd_dev_up(args: argparse.Namespace) -> int:
         tools=tools,
     )
     cluster = DevCluster(options, _say)
+    # Until run_foreground takes over, SIGTERM is handled like Ctrl-C: whatever
+    # has started is stopped again, and nothing is left running behind us.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     cluster.up()
-    _print_usage(cluster, tools, detached=args.detach)
-    if args.detach:
+    try:
+        _print_usage(cluster, tools, detached=args.detach)
+        if args.detach:
+            return 0
+        return run_foreground(cluster, _say)
+    except KeyboardInterrupt:
+        _say("stopping")
+        cluster.stop()
         return 0
-    return run_foreground(cluster, _say)
 
 
 def _print_usage(cluster, tools: dict[str, Path], *, detached: bool) -> None:

@@ -8,7 +8,6 @@ binary that cannot be found or built fails the run instead of skipping tests.
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,17 +57,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         dev.up()
     except DevError as error:
         pytest.fail(f"the local control plane did not come up: {error}")
-    helm_home = state_dir / "helm-client"
-    helm_env = {
-        **os.environ,
-        "KUBECONFIG": str(dev.kubeconfig),
-        "HELM_CACHE_HOME": str(helm_home / "cache"),
-        "HELM_CONFIG_HOME": str(helm_home / "config"),
-        "HELM_DATA_HOME": str(helm_home / "data"),
-    }
     try:
-        yield Cluster(state_dir=state_dir, kubeconfig=dev.kubeconfig, tools=tools,
-                      helm_env=helm_env)
+        yield Cluster.of(dev, tools)
     finally:
         children = list(dev.supervisor.children)
         dev.stop()

@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from lostromos.dev.cluster import DevCluster
+
 
 @dataclass
 class Cluster:
@@ -24,13 +26,19 @@ class Cluster:
     state_dir: Path
     kubeconfig: Path
     tools: dict[str, Path]
-    helm_env: dict[str, str]
+    env: dict[str, str]
+
+    @classmethod
+    def of(cls, dev: DevCluster, tools: dict[str, Path]) -> Cluster:
+        return cls(state_dir=dev.state_dir, kubeconfig=dev.kubeconfig, tools=tools,
+                   env=dev.client_env())
 
     def kubectl(self, *args: str, stdin: str | None = None, check: bool = True,
                 timeout: float = 120) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [str(self.tools["kubectl"]), f"--kubeconfig={self.kubeconfig}", *args],
-            input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
+            input=stdin, capture_output=True, text=True, timeout=timeout, check=False,
+            env=self.env)
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed:\n{result.stderr}")
         return result
@@ -50,7 +58,7 @@ class Cluster:
 
     def helm(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run([str(self.tools["helm"]), *args], capture_output=True,
-                                text=True, env=self.helm_env, timeout=120, check=False)
+                                text=True, env=self.env, timeout=120, check=False)
         if check and result.returncode != 0:
             raise AssertionError(f"helm {' '.join(args)} failed:\n{result.stderr}")
         return result

@@ -9,12 +9,14 @@ all answering from the charts loaded once in the master before forking.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
 import ssl
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +53,64 @@ class ServeOptions:
     keepalive: int = 30  # the API server reuses connections to webhooks
 
 
+# A client gets this many seconds for the TLS handshake, and again for sending
+# each request; every blocking write must make progress within it too. The API
+# server gives a webhook 30 s at most for everything, and sends a review in
+# one go: a peer slower than this is not the API server.
+IO_TIMEOUT_SECONDS = 10.0
+
+
+class BoundedSSLSocket(ssl.SSLSocket):
+    """An SSL socket whose blocking operations cannot hang a worker thread.
+
+    gunicorn's threaded worker does the handshake and reads a request in a pool
+    thread on a blocking socket with no timeout, so a client that connects and
+    goes quiet, or trickles a byte at a time, holds that thread for good; enough
+    of them and the webhook stops answering, and with failurePolicy Fail so does
+    every write of a bound kind. gunicorn calls setblocking(True) before it
+    reads each request: from there the request has IO_TIMEOUT_SECONDS to
+    arrive, and a peer that misses the deadline is treated as one that left.
+    """
+
+    _read_deadline = 0.0
+
+    def setblocking(self, flag: bool) -> None:
+        if flag:
+            self._read_deadline = time.monotonic() + IO_TIMEOUT_SECONDS
+            self.settimeout(IO_TIMEOUT_SECONDS)
+        else:
+            super().setblocking(False)
+
+    def do_handshake(self, block: bool = False) -> None:
+        self.setblocking(True)
+        try:
+            super().do_handshake(block)
+        except TimeoutError:
+            raise ConnectionResetError(errno.ECONNRESET, "TLS handshake timed out") from None
+
+    def _time_left(self) -> float:
+        remaining = self._read_deadline - time.monotonic()
+        if remaining > 0 and self.gettimeout() is not None:
+            self.settimeout(remaining)
+        return remaining
+
+    def recv(self, buflen: int = 1024, flags: int = 0) -> bytes:
+        if self._time_left() <= 0:
+            return b""  # the parser sees a client that went away
+        try:
+            return super().recv(buflen, flags)
+        except TimeoutError:
+            return b""
+
+    def recv_into(self, buffer: Any, nbytes: int | None = None, flags: int = 0) -> int:
+        if self._time_left() <= 0:
+            return 0
+        try:
+            return super().recv_into(buffer, nbytes, flags)  # type: ignore[arg-type]
+        except TimeoutError:
+            return 0
+
+
 class ServingTLS:
     """Builds the TLS context of one worker: TLS 1.2 or newer, our certificate.
 
@@ -71,6 +131,7 @@ class ServingTLS:
     def build(self) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.sslsocket_class = BoundedSSLSocket
         context.load_cert_chain(certfile=str(self.certfile), keyfile=str(self.keyfile))
         return context
 

@@ -255,10 +255,25 @@ class DevCluster:
         result = subprocess.run(
             [str(self.options.tools["kubectl"]), f"--kubeconfig={self.kubeconfig}", *args],
             input=stdin, capture_output=True, text=True, timeout=120, check=False,
+            env=self.client_env(),
         )
         if check and result.returncode != 0:
             raise DevError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
         return result
+
+    def client_env(self) -> dict[str, str]:
+        """Environment for kubectl and helm against this cluster. Their discovery
+        caches (keyed by host and port, and ports change on every start) go in
+        the state folder, not in ~/.kube/cache."""
+        helm_home = self.state_dir / "helm"
+        return {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "KUBECACHEDIR": str(self.state_dir / "kube-cache"),
+            "HELM_CACHE_HOME": str(helm_home / "cache"),
+            "HELM_CONFIG_HOME": str(helm_home / "config"),
+            "HELM_DATA_HOME": str(helm_home / "data"),
+        }
 
     def _install_crds(self) -> None:
         self.say(f"installing CRDs from {self.options.crds_dir}")
@@ -318,14 +333,7 @@ class DevCluster:
 
     def _start_controller(self) -> None:
         self.ports.controller = free_port()
-        helm_home = self.state_dir / "helm"
-        env = {
-            **os.environ,
-            "KUBECONFIG": str(self.kubeconfig),
-            "HELM_CACHE_HOME": str(helm_home / "cache"),
-            "HELM_CONFIG_HOME": str(helm_home / "config"),
-            "HELM_DATA_HOME": str(helm_home / "data"),
-        }
+        env = self.client_env()
         argv = [
             sys.executable, "-m", "lostromos", "controller",
             "--config", str(self.options.bindings_path),

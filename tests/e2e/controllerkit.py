@@ -121,8 +121,7 @@ class ControllerProcess:
         self.process: subprocess.Popen | None = None
 
     def start(self, *, wait_ready: bool = True) -> ControllerProcess:
-        env = {**os.environ, **{k: v for k, v in self.cluster.helm_env.items()
-                                if k.startswith(("HELM_", "KUBECONFIG"))}}
+        env = self.cluster.env
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "lostromos", "controller",

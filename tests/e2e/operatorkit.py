@@ -47,18 +47,15 @@ class OperatorCluster(Cluster):
         options = DevOptions(state_dir=state_dir, bindings_path=ROOT / "lostromos.yaml",
                              crds_dir=ROOT / "crds", examples_dir=None, tools=tools)
         self.dev = DevCluster(options, say=lambda line: print(f"[operator] {line}", flush=True))
-        helm_home = state_dir / "helm-admin"
         super().__init__(state_dir=state_dir, kubeconfig=self.dev.kubeconfig, tools=tools,
-                         helm_env={**os.environ, "KUBECONFIG": str(self.dev.kubeconfig),
-                                   **_helm_homes(helm_home)})
+                         env=self.dev.client_env())
         self.namespace_name = ""
 
     # -- lifecycle ---------------------------------------------------------------
 
     def start(self) -> None:
         # Only the control plane: lostromos itself is started below, as the chart runs it.
-        self.dev._start_etcd()
-        self.dev._start_apiserver()
+        self.dev.start_control_plane()
 
     def stop(self) -> list[Child]:
         children = list(self.dev.supervisor.children)
@@ -126,7 +123,7 @@ class OperatorCluster(Cluster):
                     stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(self.tools["kubectl"]), f"--kubeconfig={kubeconfig}", *args],
                               input=stdin, capture_output=True, text=True, timeout=60,
-                              check=False)
+                              check=False, env=self.env)
 
     def can_i(self, service_account: str, *args: str) -> bool:
         identity = f"system:serviceaccount:{self.namespace_name}:{service_account}"
@@ -178,8 +175,7 @@ class OperatorCluster(Cluster):
                 "--health-bind", f"127.0.0.1:{port}", "--leader-elect",
                 "--lease-namespace", self.namespace_name, "--lease-name", CONTROLLER_SA,
                 "--resync-seconds", "5", *extra]
-        env = {**os.environ, "KUBECONFIG": str(kubeconfig),
-               **_helm_homes(self.state_dir / "helm-controller")}
+        env = {**self.env, "KUBECONFIG": str(kubeconfig)}
         child = self.dev.supervisor.start("controller", argv, env)
         eventually(lambda: _status(f"http://127.0.0.1:{port}/readyz") == 200, timeout=60,
                    message="controller ready")
@@ -204,8 +200,3 @@ def _status(url: str, context: ssl.SSLContext | None = None) -> int:
         return error.code
     except (OSError, ssl.SSLError):
         return 0
-
-
-def _helm_homes(root: Path) -> dict[str, str]:
-    return {"HELM_CACHE_HOME": str(root / "cache"), "HELM_CONFIG_HOME": str(root / "config"),
-            "HELM_DATA_HOME": str(root / "data")}

@@ -349,7 +349,6 @@ def test_bad_start_up_input_is_one_clear_line(cluster: Cluster, tmp_path: Path, 
 
 
 def test_helm_missing_is_one_clear_line(cluster: Cluster, tmp_path: Path) -> None:
-    import os
     import subprocess
     import sys
 
@@ -375,11 +374,7 @@ def test_the_api_server_going_away_is_survived(tmp_path: Path, controllers) -> N
     dev = DevCluster(options, say=lambda line: None)
     dev.start_control_plane()
     try:
-        own = Cluster(state_dir=dev.state_dir, kubeconfig=dev.kubeconfig, tools=tools,
-                      helm_env={**os.environ, "KUBECONFIG": str(dev.kubeconfig),
-                                "HELM_CACHE_HOME": str(tmp_path / "hc"),
-                                "HELM_CONFIG_HOME": str(tmp_path / "hf"),
-                                "HELM_DATA_HOME": str(tmp_path / "hd")})
+        own = Cluster.of(dev, tools)
         kind = BoundKind(own, tmp_path)
         controller = controller_for(own, kind, tmp_path, controllers).start()
         kind.create("before", "default")

@@ -4,7 +4,6 @@ a second start on a used state folder, and one-line errors instead of tracebacks
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from lostromos import toolchain
+from lostromos.dev.cluster import DevCluster, DevOptions
 from lostromos.dev.processes import Child
 from tests.support import Cluster, eventually
 
@@ -33,8 +33,9 @@ def children(state_dir: Path) -> list[Child]:
 
 def as_cluster(state_dir: Path) -> Cluster:
     tools = toolchain.ensure()
-    return Cluster(state_dir=state_dir, kubeconfig=state_dir / "kubeconfig", tools=tools,
-                   helm_env={**os.environ, "KUBECONFIG": str(state_dir / "kubeconfig")})
+    options = DevOptions(state_dir=state_dir, bindings_path=ROOT / "lostromos.yaml",
+                         crds_dir=ROOT / "crds", examples_dir=None, tools=tools)
+    return Cluster.of(DevCluster(options, say=lambda line: None), tools)
 
 
 def site_ready(cluster: Cluster, name: str) -> bool:

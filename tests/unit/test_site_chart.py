@@ -28,7 +28,7 @@ MINIMAL = {"domain": "a.example.com", "adminEmail": "a@example.com"}
 
 
 @pytest.fixture(scope="module")
-def helm_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     # Keep helm's cache/config/data out of the developer's home directory.
     home = tmp_path_factory.mktemp("helm-home")
     return {
@@ -71,8 +71,8 @@ class Helm:
 
 
 @pytest.fixture
-def helm(helm_binary: Path, helm_env: dict[str, str], tmp_path: Path) -> Helm:
-    return Helm(helm_binary, helm_env, tmp_path)
+def helm(helm_binary: Path, env: dict[str, str], tmp_path: Path) -> Helm:
+    return Helm(helm_binary, env, tmp_path)
 
 
 def example_spec(name: str) -> dict:
