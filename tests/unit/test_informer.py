@@ -1,0 +1,83 @@
+"""The informer's event handling: bookmarks, deletions, 410 Gone, stale updates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.informer import Gone, Informer, slim
+from lostromos.config import Binding, ChartRef
+
+
+def site(name: str, version: str, **extra: Any) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": "default", "resourceVersion": version,
+                         **extra}, "spec": {}}
+
+
+class FakeApi:
+    def __init__(self, items: list[dict[str, Any]]) -> None:
+        self.items = items
+
+    def list_cluster_custom_object(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return {"items": self.items, "metadata": {"resourceVersion": "100"}}
+
+
+@pytest.fixture
+def informer() -> tuple[Informer, list[str]]:
+    keys: list[str] = []
+    binding = Binding(name="site", group="hosting.example.com", version="v1", kind="Site",
+                      plural="sites", chart=ChartRef(path=Path("charts/site")))
+    api = FakeApi([site("a", "10"), site("b", "11")])
+    return Informer(api, binding, keys.append), keys  # type: ignore[arg-type]
+
+
+def test_list_fills_the_store_and_queues_every_key_including_vanished_ones(informer) -> None:
+    inf, keys = informer
+    inf.update(site("gone", "5"))
+    assert inf._list() == "100"
+    assert sorted(inf.all_keys()) == ["default/a", "default/b"]
+    assert sorted(keys) == ["default/a", "default/b", "default/gone"]
+    assert inf.synced
+
+
+def test_events_update_the_store_and_queue_the_key(informer) -> None:
+    inf, keys = informer
+    inf._list()
+    keys.clear()
+    assert inf._handle({"type": "MODIFIED", "raw_object": site("a", "20")}, "100") == "20"
+    assert inf.get("default/a")["metadata"]["resourceVersion"] == "20"
+    assert inf._handle({"type": "DELETED", "raw_object": site("b", "21")}, "20") == "21"
+    assert inf.get("default/b") is None
+    assert keys == ["default/a", "default/b"]
+
+
+def test_bookmarks_advance_the_version_without_work(informer) -> None:
+    inf, keys = informer
+    bookmark = {"type": "BOOKMARK", "raw_object": {"metadata": {"resourceVersion": "500"}}}
+    assert inf._handle(bookmark, "100") == "500"
+    assert keys == []
+
+
+def test_410_gone_means_relist(informer) -> None:
+    inf, _ = informer
+    with pytest.raises(Gone):
+        inf._handle({"type": "ERROR", "raw_object": {"code": 410, "message": "too old"}}, "1")
+    with pytest.raises(RuntimeError, match="watch error"):
+        inf._handle({"type": "ERROR", "raw_object": {"code": 500, "message": "boom"}}, "1")
+
+
+def test_a_write_of_our_own_is_not_undone_by_an_older_event(informer) -> None:
+    inf, _ = informer
+    inf.update(site("a", "30"))
+    inf._handle({"type": "MODIFIED", "raw_object": site("a", "25")}, "100")
+    assert inf.get("default/a")["metadata"]["resourceVersion"] == "30"
+
+
+def test_the_store_keeps_no_managed_fields_or_last_applied_copy() -> None:
+    obj = site("a", "1", managedFields=[{"manager": "kubectl"}], annotations={
+        "kubectl.kubernetes.io/last-applied-configuration": "{...}", "team": "blue"})
+    slimmed = slim(obj)
+    assert "managedFields" not in slimmed["metadata"]
+    assert slimmed["metadata"]["annotations"] == {"team": "blue"}
