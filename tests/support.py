@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from controller.status import READY, condition
 from lostromos.dev.cluster import DevCluster
 
 
@@ -70,6 +71,12 @@ class Cluster:
     def namespace(self, name: str) -> str:
         self.kubectl("create", "namespace", name)
         return name
+
+
+def is_ready(obj: dict[str, Any] | None) -> bool:
+    """The object's Ready condition is True (read as kubectl wait would)."""
+    ready = condition((obj or {}).get("status"), READY) or {}
+    return ready.get("status") == "True"
 
 
 def eventually(probe: Callable[[], Any], *, timeout: float = 60, interval: float = 0.25,

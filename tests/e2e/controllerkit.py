@@ -25,7 +25,8 @@ from typing import Any
 
 import yaml
 
-from tests.support import Cluster, eventually
+from controller.status import condition
+from tests.support import Cluster, eventually, is_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 GROUP = "e2e.lostromos.dev"
@@ -92,20 +93,13 @@ class BoundKind:
         return self.cluster.get(self.resource, name, namespace)
 
     def condition(self, name: str, namespace: str, kind: str) -> dict[str, Any] | None:
-        obj = self.get(name, namespace) or {}
-        for item in (obj.get("status") or {}).get("conditions", []):
-            if item["type"] == kind:
-                return item
-        return None
+        return condition((self.get(name, namespace) or {}).get("status"), kind)
 
     def ready(self, name: str, namespace: str, revision: int | None = None) -> bool:
-        condition = self.condition(name, namespace, "Ready") or {}
-        if condition.get("status") != "True":
+        obj = self.get(name, namespace)
+        if not is_ready(obj):
             return False
-        if revision is None:
-            return True
-        obj = self.get(name, namespace) or {}
-        return obj.get("status", {}).get("release", {}).get("revision") == revision
+        return revision is None or obj["status"].get("release", {}).get("revision") == revision
 
 
 class ControllerProcess:

@@ -40,7 +40,7 @@ def generate(tmp_path: Path, chart: Path, group: str, mode: str) -> Path:
 
 def established(cluster: Cluster, name: str) -> bool:
     crd = json.loads(cluster.kubectl("get", "crd", name, "-o", "json").stdout)
-    conditions = {c["type"]: c["status"] for c in crd.get("status", {}).get("conditions", [])}
+    conditions = {c["type"]: c["status"] for c in (crd.get("status") or {}).get("conditions") or []}
     assert conditions.get("NonStructuralSchema") != "True", conditions
     return conditions.get("Established") == "True"
 

@@ -160,7 +160,8 @@ def test_a_new_chart_rolls_out_and_halts_on_failures(
     assert 2 <= len(failed) <= 2 + 2
     assert len(halted) >= len(names) - 4
     assert all(cluster.releases(namespace)[n]["revision"] == "1" for n in halted)
-    assert controller.metric("lostromos_rollout_releases", state="failed") == len(failed)
+    # Upgrades, not objects: a failed release may have been retried before the halt.
+    assert controller.metric("lostromos_rollout_releases", state="failed") >= len(failed)
 
     # Chart 1.2.0 fixes it: the rollout restarts and reaches every release.
     (kind.chart / "templates" / "broken.yaml").unlink()

@@ -14,7 +14,7 @@ import pytest
 from lostromos import toolchain
 from lostromos.dev.cluster import DevCluster, DevOptions
 from lostromos.dev.processes import Child
-from tests.support import Cluster, eventually
+from tests.support import Cluster, eventually, is_ready
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,9 +39,7 @@ def as_cluster(state_dir: Path) -> Cluster:
 
 
 def site_ready(cluster: Cluster, name: str) -> bool:
-    obj = cluster.get("site", name)
-    conditions = ((obj or {}).get("status") or {}).get("conditions", [])
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+    return is_ready(cluster.get("site", name))
 
 
 def test_detached_up_reuse_refusal_down_and_restart(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from tests.e2e.operatorkit import (
     OperatorCluster,
     health,
 )
-from tests.support import eventually
+from tests.support import eventually, is_ready
 
 pytestmark = pytest.mark.e2e
 NAMESPACE = "lostromos-system"
@@ -74,10 +74,7 @@ def site(namespace: str, name: str, **spec: Any) -> dict[str, Any]:
 
 def ready_revision(cluster: OperatorCluster, namespace: str, name: str) -> int | None:
     obj = cluster.get("site", name, namespace)
-    for condition in ((obj or {}).get("status") or {}).get("conditions", []):
-        if condition["type"] == "Ready" and condition["status"] == "True":
-            return int(obj["status"]["release"]["revision"])
-    return None
+    return int(obj["status"]["release"]["revision"]) if is_ready(obj) else None
 
 
 def test_the_certs_sidecar_filled_its_secret_and_both_ca_bundles(deployed: Deployed) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support import Cluster, eventually
+from tests.support import Cluster, eventually, is_ready
 
 pytestmark = pytest.mark.e2e
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -29,12 +29,7 @@ def site(namespace: str, name: str, **spec: Any) -> dict[str, Any]:
 
 def ready(cluster: Cluster, namespace: str, name: str) -> dict[str, Any] | None:
     obj = cluster.get("site", name, namespace)
-    if obj is None:
-        return None
-    for condition in (obj.get("status") or {}).get("conditions", []):
-        if condition["type"] == "Ready" and condition["status"] == "True":
-            return obj
-    return None
+    return obj if is_ready(obj) else None
 
 
 def test_valid_site_is_defaulted_and_installed(cluster: Cluster) -> None:
