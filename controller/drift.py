@@ -103,7 +103,8 @@ class DriftChecker:
             if location is None:
                 continue
             present: set[tuple[str, str]] = set()
-            for metadata in self._list_metadata(api_version, *location):
+            namespaces = sorted({namespace for namespace, _ in wanted})
+            for metadata in self._list_metadata(api_version, *location, namespaces):
                 identity = (metadata.get("namespace", ""), metadata.get("name", ""))
                 present.add(identity)
                 owner = wanted.get(identity)
@@ -126,17 +127,28 @@ class DriftChecker:
                  if r.get("kind") == kind and "/" not in r.get("name", "")), None)
         return self._plurals[cache_key]
 
-    def _list_metadata(self, api_version: str, plural: str,
-                       namespaced: bool) -> Iterator[dict[str, Any]]:
-        del namespaced  # one cluster-wide LIST serves every namespace
+    def _list_metadata(self, api_version: str, plural: str, namespaced: bool,
+                       namespaces: list[str]) -> Iterator[dict[str, Any]]:
+        """One cluster-wide LIST; where RBAC allows only some namespaces (the chart's
+        releaseNamespaces), one LIST in each namespace that has releases."""
         base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+        try:
+            yield from self._pages(f"{base}/{plural}")
+            return
+        except ApiException as error:
+            if error.status != 403 or not namespaced:
+                raise
+        for namespace in namespaces:
+            yield from self._pages(f"{base}/namespaces/{namespace}/{plural}")
+
+    def _pages(self, path: str) -> Iterator[dict[str, Any]]:
         token = ""
         while True:
             query = [("labelSelector", "app.kubernetes.io/managed-by=Helm"),
                      ("limit", str(PAGE_SIZE))]
             if token:
                 query.append(("continue", token))
-            page = self._get_json(f"{base}/{plural}", query, accept=METADATA_LIST)
+            page = self._get_json(path, query, accept=METADATA_LIST)
             for item in page.get("items") or ():
                 yield item.get("metadata") or {}
             token = (page.get("metadata") or {}).get("continue") or ""

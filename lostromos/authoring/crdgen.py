@@ -191,8 +191,23 @@ STATUS_SCHEMA: dict[str, Any] = {
                 "chart": _string("Chart name."),
                 "chartVersion": _string("Chart version deployed."),
                 "digest": _string("Digest of the chart content and values last deployed."),
+                "chartDigest": _string("Digest of the chart content last deployed; differs "
+                                       "from the binding's chart during a rollout."),
                 "lastDeployed": _string("When the release was last deployed.",
                                         format="date-time"),
+                "resources": {
+                    "type": "array",
+                    "description": "The objects the release consists of (checked for drift).",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "apiVersion": _string("API version of the object."),
+                            "kind": _string("Kind of the object."),
+                            "namespace": _string("Namespace of the object."),
+                            "name": _string("Name of the object."),
+                        },
+                    },
+                },
             },
         },
     },

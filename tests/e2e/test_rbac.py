@@ -56,6 +56,11 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
         _, keeper_port = cluster.start_keeper("certs", webhook_config, cert_dir)
         eventually(lambda: health(keeper_port)[0] == 200, timeout=60, message="certs ready")
         bindings = cluster.bindings_file(state_dir / "lostromos.yaml")
+        # Drift checks every 2 s instead of 5 min, so the test sees one run on this RBAC.
+        document = yaml.safe_load(bindings.read_text())
+        for binding in document["bindings"]:
+            binding["driftCheckSeconds"] = 2
+        bindings.write_text(yaml.safe_dump(document))
         _, url = cluster.start_webhook(bindings, cert_dir)
         cluster.point_webhooks_at(url)
         cluster.start_controller(bindings, controller_config)
@@ -115,6 +120,11 @@ def test_site_workflow_runs_on_the_charts_rbac_alone(deployed: Deployed) -> None
     events = cluster.kubectl("get", "events", "-n", namespace,
                              "--field-selector", "involvedObject.name=blog").stdout
     assert "Upgraded" in events
+
+    # Drift repair works with namespace-scoped rights only (releaseNamespaces).
+    cluster.kubectl("delete", "service", "blog", "-n", namespace)
+    eventually(lambda: cluster.get("service", "blog", namespace) is not None, timeout=120,
+               message="deleted Service restored by the drift check")
 
     cluster.kubectl("delete", "site", "blog", "-n", namespace, "--wait=false")
     eventually(lambda: cluster.get("site", "blog", namespace) is None, timeout=120,

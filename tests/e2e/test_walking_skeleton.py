@@ -55,6 +55,10 @@ def test_valid_site_is_defaulted_and_installed(cluster: Cluster) -> None:
     assert release["name"] == "blog"
     assert release["revision"] == 1
     assert release["chart"] == "site"
+    # What rollouts and drift checks read back survives the CRD's status schema.
+    assert release["chartDigest"].startswith("sha256:") or len(release["chartDigest"]) >= 16
+    kinds = {resource["kind"] for resource in release["resources"]}
+    assert {"Deployment", "Service", "ConfigMap", "PersistentVolumeClaim"} <= kinds
     assert installed["status"]["observedGeneration"] == installed["metadata"]["generation"]
     assert "lostromos.dev/helm-release" in installed["metadata"]["finalizers"]
 

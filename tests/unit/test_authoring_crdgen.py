@@ -259,7 +259,7 @@ def test_site_crd_names_status_and_columns() -> None:
     assert PRESERVE not in status  # the controller's status, exactly
     release = status["properties"]["release"]["properties"]
     assert set(release) == {"name", "namespace", "revision", "status", "chart", "chartVersion",
-                            "digest", "lastDeployed"}
+                            "digest", "chartDigest", "lastDeployed", "resources"}
     assert release["revision"]["type"] == "integer"
     spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
     assert spec["properties"]["php"]["properties"]["version"]["description"].startswith(
