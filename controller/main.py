@@ -45,6 +45,7 @@ class ControllerOptions:
     helm: Path | None = None
     health_bind: str = "0.0.0.0:8080"
     log_format: str = "text"
+    log_level: str = "info"
     resync_seconds: float = 600.0
     leader_elect: bool = False
     lease_namespace: str = "default"
@@ -159,7 +160,7 @@ def _api_client(kubeconfig: Path | None) -> client.ApiClient:
 
 
 def run(options: ControllerOptions) -> int:
-    configure_logging(options.log_format)
+    configure_logging(options.log_format, options.log_level)
     try:
         bindings = load_bindings(options.bindings_path)
         engines = EngineRegistry(bindings, chart_cache=options.chart_cache)

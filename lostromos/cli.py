@@ -122,7 +122,7 @@ def cmd_webhook(args: argparse.Namespace) -> int:
     return serve(ServeOptions(
         bindings_path=args.config, bind=args.bind, certfile=args.tls_cert,
         keyfile=args.tls_key, workers=args.workers, threads=args.threads,
-        log_format=args.log_format,
+        log_format=args.log_format, log_level=args.log_level,
     ))
 
 
@@ -135,6 +135,7 @@ def cmd_controller(args: argparse.Namespace) -> int:
         helm=args.helm,
         health_bind=args.health_bind,
         log_format=args.log_format,
+        log_level=args.log_level,
         resync_seconds=args.resync_seconds,
         leader_elect=args.leader_elect,
         lease_namespace=args.lease_namespace,
@@ -151,6 +152,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, default=Path("lostromos.yaml"),
                         help="bindings file (default: ./lostromos.yaml)")
     parser.add_argument("--log-format", choices=("text", "json"), default="text")
+    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
+                        default="info")
 
 
 def build_parser() -> argparse.ArgumentParser:
