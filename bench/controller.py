@@ -22,7 +22,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,16 +38,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from lostromos import toolchain  # noqa: E402
-from lostromos.dev.cluster import DevCluster, DevOptions  # noqa: E402
+from lostromos.dev.cluster import DevCluster, DevOptions, free_port  # noqa: E402
 
 GROUP, VERSION, KIND, PLURAL = "bench.lostromos.dev", "v1", "Site", "sites"
 PAGE_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def crd() -> dict[str, Any]:

@@ -23,7 +23,6 @@ import os
 import pstats
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -42,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from certs.authority import create_ca, issue_serving_cert, write_pair  # noqa: E402
 from lostromos.config import load_bindings  # noqa: E402
+from lostromos.dev.cluster import free_port  # noqa: E402
 from lostromos.engines import EngineRegistry  # noqa: E402
 from webhook.review import ReviewHandler  # noqa: E402
 
@@ -122,12 +122,6 @@ def build_loadgen() -> Path:
     subprocess.run(["go", "build", "-o", str(LOADGEN_BINARY), "."], cwd=LOADGEN_SOURCE,
                    check=True, env={**os.environ, "GOTOOLCHAIN": "local", "CGO_ENABLED": "0"})
     return LOADGEN_BINARY
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def pinned(argv: list[str], cpu: int | None) -> list[str]:

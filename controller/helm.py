@@ -204,8 +204,3 @@ class Helm:
                  timeout_seconds: int) -> None:
         self._run("rollback", ["rollback", release, str(revision), "--namespace", namespace,
                                "--timeout", f"{timeout_seconds}s"], timeout=timeout_seconds + 30)
-
-    def history(self, release: str, namespace: str) -> list[dict[str, Any]]:
-        output = self._run("history", ["history", release, "--namespace", namespace,
-                                       "--output", "json", "--max", "20"], timeout=60)
-        return list(json.loads(output))

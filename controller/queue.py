@@ -125,14 +125,6 @@ class WorkQueue:
         with self._lock:
             return len(self._ready)
 
-    def depth(self) -> dict[str, int]:
-        with self._lock:
-            return {
-                "ready": len(self._ready),
-                "processing": len(self._processing),
-                "waiting": len(self._waiting_until),
-            }
-
     def shutdown(self) -> None:
         """Stop handing out delayed keys; workers drain what is ready, then get ShutDown."""
         with self._lock:

@@ -303,15 +303,17 @@ def _load_values_yaml(data: bytes, where: Path) -> dict:
         if not isinstance(document, dict):
             kind = type(document).__name__
             raise ChartError(f"{where}: expected a mapping at the top, got {kind}")
-        values = _merge_documents(values, _string_keys(document))
+        values = merge_maps(values, _string_keys(document))
     return values
 
 
-def _merge_documents(base: dict, update: dict) -> dict:
+def merge_maps(base: dict, update: dict) -> dict:
+    """Helm's MergeMaps (how values files and overrides layer): maps merge, the rest
+    replaces. Returns a new map; neither argument is changed."""
     merged = dict(base)
     for key, value in update.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge_documents(merged[key], value)
+            merged[key] = merge_maps(merged[key], value)
         else:
             merged[key] = value
     return merged

@@ -102,11 +102,12 @@ def _print_usage(cluster, tools: dict[str, Path], *, detached: bool) -> None:
 
 
 def cmd_dev_down(args: argparse.Namespace) -> int:
-    from lostromos.dev.cluster import DevCluster, DevOptions
+    from lostromos.dev.processes import Supervisor
 
-    options = DevOptions(state_dir=args.state_dir, bindings_path=Path(), crds_dir=Path(),
-                         examples_dir=None, tools={})
-    if DevCluster(options, _say).down():
+    supervisor = Supervisor(args.state_dir.resolve())
+    running = supervisor.running()
+    supervisor.stop_all()  # also clears a stale record of children that already died
+    if running:
         _say(f"stopped the dev cluster in {args.state_dir}")
     else:
         _say(f"no dev cluster is running in {args.state_dir}")
@@ -223,23 +224,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
+    """The user's mistakes: each is reported as one line and exit code 2."""
+    from certs.commands import CERTS_ERRORS
+    from lostromos.authoring.commands import AUTHORING_ERRORS
+    from lostromos.charts import ChartError
     from lostromos.config import ConfigError
     from lostromos.dev.cluster import DevError
 
-    errors: list[type[BaseException]] = [ConfigError, DevError, toolchain.ToolchainError]
-    from lostromos.authoring.commands import AUTHORING_ERRORS
-
-    errors.extend(AUTHORING_ERRORS)
-    from certs.commands import CERTS_ERRORS
-
-    errors.extend(CERTS_ERRORS)
-    try:
-        from lostromos.charts import ChartError
-    except ImportError:  # pragma: no cover - during bootstrap only
-        pass
-    else:
-        errors.append(ChartError)
-    return tuple(errors)
+    return (ConfigError, ChartError, DevError, toolchain.ToolchainError, *AUTHORING_ERRORS,
+            *CERTS_ERRORS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lostromos.charts import Chart
+from lostromos.charts import Chart, merge_maps
 from lostromos.coalesce import ChartNode, CoalesceError, coalesce_values, process_dependencies
 from lostromos.defaults import DefaultFiller, SchemaView, deprecated_paths, escape_pointer
 from lostromos.schema_compile import CompiledSchema, compile_schema
@@ -68,7 +68,7 @@ class ValuesEngine:
 
     def user_values(self, spec: Mapping) -> dict:
         """The values to give helm (-f) for this spec: the spec with overrides merged over it."""
-        return _merge_maps(copy.deepcopy(dict(spec)), copy.deepcopy(self.overrides))
+        return merge_maps(copy.deepcopy(dict(spec)), copy.deepcopy(self.overrides))
 
     def coalesce(self, spec: Mapping) -> dict:
         """Helm's coalesced values for this spec. Raises ValueError where Helm would fail."""
@@ -222,16 +222,6 @@ def _helm_numbers(value: Any) -> Any:
             elif isinstance(child, dict | list):
                 stack.append(child)
     return value
-
-
-def _merge_maps(base: dict, update: dict) -> dict:
-    # Helm's MergeMaps (how -f files and --set layers merge): maps merge, the rest replaces
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            base[key] = _merge_maps(base[key], value)
-        else:
-            base[key] = value
-    return base
 
 
 def helm_values_document(values: Mapping) -> str:

@@ -4,6 +4,18 @@ against what a cluster already stores."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class AuthoringError(Exception):
     """Bad input to an authoring command: one line naming the file or object and the problem."""
+
+
+def read_text(path: Path, what: str = "file") -> str:
+    """A user's file as text, or AuthoringError in one line."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise AuthoringError(f"{path}: {what} not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise AuthoringError(f"{path}: cannot read: {error}") from None

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from lostromos.authoring import AuthoringError
+from lostromos.authoring import AuthoringError, read_text
 from lostromos.charts import Chart
 from lostromos.config import Binding, Bindings, yaml_location
 from lostromos.engines import EngineRegistry
@@ -52,12 +52,7 @@ class Verdict:
 def read_objects(paths: Iterable[Path]) -> list[SourceObject]:
     objects: list[SourceObject] = []
     for path in paths:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise AuthoringError(f"{path}: file not found") from None
-        except (OSError, UnicodeDecodeError) as error:
-            raise AuthoringError(f"{path}: cannot read: {error}") from None
+        text = read_text(path)
         try:
             documents = list(yaml.safe_load_all(text))
         except yaml.YAMLError as error:

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from lostromos.authoring import AuthoringError
+from lostromos.authoring import AuthoringError, read_text
 from lostromos.authoring.convert import json_type
 from lostromos.config import yaml_location
 
@@ -38,12 +38,7 @@ class CommentedValues:
 
 
 def read_values(path: Path) -> CommentedValues:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise AuthoringError(f"{path}: values.yaml not found") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise AuthoringError(f"{path}: cannot read: {error}") from None
+    text = read_text(path, "values.yaml")
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         values = yaml.safe_load(text)

@@ -9,6 +9,7 @@ through the API server, not merely started.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -17,13 +18,12 @@ import socket
 import ssl
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -59,7 +59,6 @@ class Endpoints:
     apiserver: int = 0
     webhook: int = 0
     controller: int = 0
-    extra: dict[str, int] = field(default_factory=dict)
 
 
 def free_port() -> int:
@@ -118,14 +117,6 @@ class DevCluster:
         self.supervisor.stop("kube-apiserver")
         time.sleep(down_seconds)
         self._start_apiserver(port=self.ports.apiserver)
-
-    def down(self) -> bool:
-        """Stop a (detached) cluster. False when nothing was running."""
-        if not self.supervisor.running():
-            self.supervisor.stop_all()
-            return False
-        self.supervisor.stop_all()
-        return True
 
     def watch(self, stop: threading.Event) -> Child | None:
         """Block until `stop` is set or a child dies; return the dead child."""
@@ -227,8 +218,6 @@ class DevCluster:
         return context
 
     def _write_kubeconfig(self) -> None:
-        import base64
-
         def b64(path: Path) -> str:
             return base64.b64encode(path.read_bytes()).decode()
 
@@ -384,6 +373,3 @@ def run_foreground(cluster: DevCluster, say: Say) -> int:
 def default_state_dir() -> Path:
     return Path(os.environ.get("LOSTROMOS_STATE_DIR") or Path.cwd() / ".lostromos" / "dev")
 
-
-def scratch_state_dir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="lostromos-dev-"))

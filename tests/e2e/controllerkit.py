@@ -15,10 +15,8 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -26,17 +24,12 @@ from typing import Any
 import yaml
 
 from controller.status import condition
+from lostromos.dev.cluster import free_port
 from tests.support import Cluster, eventually, is_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 GROUP = "e2e.lostromos.dev"
 _counter = itertools.count(1)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class BoundKind:
@@ -180,10 +173,6 @@ class ControllerProcess:
             self.process.wait(timeout=30)
 
 
-def releases(cluster: Cluster, namespace: str) -> dict[str, dict[str, Any]]:
-    return cluster.releases(namespace)
-
-
 def wait_all(predicate, names: list[str], *, timeout: float = 180, message: str = "") -> None:
     eventually(lambda: all(predicate(name) for name in names), timeout=timeout,
                interval=0.5, message=message or "all objects")
@@ -194,8 +183,3 @@ def lease_holder(cluster: Cluster, namespace: str, name: str) -> str | None:
     if result.returncode != 0:
         return None
     return json.loads(result.stdout)["spec"].get("holderIdentity")
-
-
-def wait_seconds(seconds: float) -> None:
-    """A deliberate pause where a test must let a period elapse (never asserted on)."""
-    time.sleep(seconds)

@@ -27,6 +27,7 @@ import pytest
 from test_webhook_app import VALID_SPEC, site_review
 
 from certs.authority import create_ca, issue_serving_cert, write_pair
+from lostromos.dev.cluster import free_port
 from webhook.__main__ import parse_options
 from webhook.server import ServeOptions, ServingTLS, serve
 
@@ -87,12 +88,6 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     (directory / "ca.pem").write_bytes(ca.cert_pem)
     write_pair(serving, directory / "tls.crt", directory / "tls.key")
     return Pki(directory / "ca.pem", directory / "tls.crt", directory / "tls.key")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def webhook_command(config: Path, port: int, pki: Pki, *extra: str) -> list[str]:
