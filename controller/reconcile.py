@@ -17,7 +17,6 @@ import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from kubernetes import client
@@ -25,11 +24,11 @@ from kubernetes.client.exceptions import ApiException
 
 from controller import status as conditions
 from controller.events import EventRecorder
-from controller.helm import PENDING_STATES, Helm, HelmError, Release
 from controller.informer import Informer, Key
 from controller.rollout import Rollout
 from lostromos.config import Binding
 from lostromos.engines import EngineRegistry
+from lostromos.helmengine import PENDING_STATES, ChartSource, HelmEngine, HelmError, Release
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +65,7 @@ class Reconciler:
         *,
         api: client.CustomObjectsApi,
         engines: EngineRegistry,
-        helm: Helm,
+        helm: HelmEngine,
         events: EventRecorder,
         rollout: Rollout,
         dry_run: bool = False,
@@ -170,7 +169,8 @@ class Reconciler:
             return Result()
         log.info("%s release", action, extra=self._context(obj, release))
         try:
-            installed = self._upgrade_install(obj, release, engine.chart.path, values)
+            installed = self._upgrade_install(
+                obj, release, ChartSource(engine.chart.path, engine.chart.digest), values)
         except HelmError as error:
             if chart_upgrade:
                 self.rollout.finish(engine.digest, succeeded=False)
@@ -182,7 +182,7 @@ class Reconciler:
                        "Repaired" if repair else None)
         return Result()
 
-    def _upgrade_install(self, obj: dict[str, Any], release: str, chart: Path,
+    def _upgrade_install(self, obj: dict[str, Any], release: str, chart: ChartSource,
                          values: dict[str, Any]) -> Release:
         namespace = obj["metadata"]["namespace"]
 

@@ -133,7 +133,7 @@ def cmd_controller(args: argparse.Namespace) -> int:
     return run(ControllerOptions(
         bindings_path=args.config,
         kubeconfig=args.kubeconfig,
-        helm=args.helm,
+        helm_engine=args.helm_engine,
         health_bind=args.health_bind,
         log_format=args.log_format,
         log_level=args.log_level,
@@ -204,7 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(ctl)
     ctl.add_argument("--kubeconfig", type=Path, default=None,
                      help="default: in-cluster config, then $KUBECONFIG")
-    ctl.add_argument("--helm", type=Path, default=None, help="helm binary (default: PATH)")
+    ctl.add_argument("--helm-engine", type=Path, default=None,
+                     help="Helm engine binary (default: the toolchain build, then "
+                          "lostromos-helm-engine on PATH)")
     ctl.add_argument("--health-bind", default="0.0.0.0:8080")
     ctl.add_argument("--resync-seconds", type=float, default=600.0)
     ctl.add_argument("--leader-elect", action="store_true",

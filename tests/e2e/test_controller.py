@@ -342,7 +342,8 @@ def test_bad_start_up_input_is_one_clear_line(cluster: Cluster, tmp_path: Path, 
     path.write_text(bindings)
     result = subprocess.run(
         [sys.executable, "-m", "lostromos", "controller", "--config", str(path),
-         "--kubeconfig", str(cluster.kubeconfig), "--helm", str(cluster.tools["helm"])],
+         "--kubeconfig", str(cluster.kubeconfig),
+         "--helm-engine", str(cluster.tools["helm-engine"])],
         capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 2
     assert expected in result.stderr
