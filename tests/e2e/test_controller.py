@@ -159,7 +159,8 @@ def test_a_new_chart_rolls_out_and_halts_on_failures(
     # The samples it took to decide, plus at most the upgrades already in flight.
     assert 2 <= len(failed) <= 2 + 2
     assert len(halted) >= len(names) - 4
-    assert all(cluster.releases(namespace)[n]["revision"] == "1" for n in halted)
+    releases = cluster.releases(namespace)
+    assert all(releases[n]["revision"] == "1" for n in halted), (releases, halted, failed)
     # Upgrades, not objects: a failed release may have been retried before the halt.
     assert controller.metric("lostromos_rollout_releases", state="failed") >= len(failed)
 

@@ -162,7 +162,9 @@ type restGetter struct {
 
 var _ genericclioptions.RESTClientGetter = (*restGetter)(nil)
 
-func (g *restGetter) ToRESTConfig() (*rest.Config, error) { return g.config, nil }
+// ToRESTConfig returns a copy: Helm's client factory sets the API path and group
+// version on the configuration it is given, and actions run concurrently.
+func (g *restGetter) ToRESTConfig() (*rest.Config, error) { return rest.CopyConfig(g.config), nil }
 
 func (g *restGetter) ToDiscoveryClient() (discovery.CachedDiscoveryInterface, error) {
 	return g.cluster.discovery, nil
