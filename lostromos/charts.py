@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from lostromos.config import yaml_location
-from lostromos.semver_range import is_compatible, parse_version
+from lostromos.values.semver_range import is_compatible, parse_version
 
 _ALIAS = re.compile(r"^[a-zA-Z0-9_-]+$")
 
@@ -337,7 +337,7 @@ def _key_text(key: Any) -> str:
 
 
 def _load_schema(data: bytes, where: Path) -> dict | bool:
-    from lostromos.schema_compile import SchemaProblem, check_schema
+    from lostromos.values.schema_compile import SchemaProblem, check_schema
 
     try:
         schema = json.loads(data.decode("utf-8"))

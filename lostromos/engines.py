@@ -17,7 +17,7 @@ from pathlib import Path
 from lostromos.chartrepo import default_cache_dir, fetch_chart
 from lostromos.charts import ChartError, chart_digest, load_chart
 from lostromos.config import Binding, Bindings
-from lostromos.values import ValuesEngine
+from lostromos.values.engine import ValuesEngine
 
 
 @dataclass

@@ -26,7 +26,7 @@ from lostromos.authoring import AuthoringError, read_text
 from lostromos.charts import Chart
 from lostromos.config import Binding, Bindings, yaml_location
 from lostromos.engines import EngineRegistry
-from lostromos.values import ValuesEngine
+from lostromos.values.engine import ValuesEngine
 
 
 @dataclass(frozen=True)

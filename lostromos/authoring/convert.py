@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from lostromos.authoring.refs import CYCLE, REFS, SchemaDocument
-from lostromos.schema_compile import DRAFT_VERSION, SchemaProblem, base_validator_for
+from lostromos.values.schema_compile import DRAFT_VERSION, SchemaProblem, base_validator_for
 
 Mode = Literal["webhook", "full"]
 MODES: tuple[Mode, ...] = ("webhook", "full")

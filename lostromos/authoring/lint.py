@@ -19,7 +19,7 @@ from lostromos.authoring.convert import SchemaConverter, path_text
 from lostromos.authoring.infer import CommentedValues, read_values
 from lostromos.authoring.refs import CYCLE, REFS, SchemaDocument
 from lostromos.charts import Chart
-from lostromos.values import ValuesEngine
+from lostromos.values.engine import ValuesEngine
 
 Severity = Literal["error", "warning", "info"]
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from lostromos.values import ValuesEngine, helm_values_document
+from lostromos.values.engine import ValuesEngine, helm_values_document
 
 
 @dataclass

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from schema_strategies import SchemaValues, junk
 
 from lostromos.charts import load_chart
-from lostromos.values import ValuesEngine
+from lostromos.values.engine import ValuesEngine
 
 CHARTS = Path(__file__).resolve().parents[1] / "charts"
 EXAMPLES = int(os.environ.get("LOSTROMOS_DIFF_EXAMPLES", "60"))

@@ -8,7 +8,7 @@ import pytest
 from chartkit import add_subchart, make_chart
 
 from lostromos.charts import load_chart
-from lostromos.values import MAX_NESTING, ValuesEngine, Violation
+from lostromos.values.engine import MAX_NESTING, ValuesEngine, Violation
 
 D7 = "http://json-schema.org/draft-07/schema#"
 

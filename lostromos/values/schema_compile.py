@@ -10,13 +10,13 @@ here, with the evidence in that library's source:
 - ``format``: asserted for drafts 4/6/7, annotation only for 2019-09 and
   2020-12 (objcompiler.go ``assertFormat``: ``draftVersion < 2019``; Helm never
   calls ``AssertFormat``). Formats follow the library's own checks
-  (lostromos.go_formats), unknown formats pass.
+  (lostromos.values.go_formats), unknown formats pass.
 - Numbers: Helm hands the validator float64 values and compares them as exact
   decimals (big.Rat of the shortest decimal form), so 0.3 is a multiple of
   0.1 and integers above 2**53 lose precision first. An integral number is
   an "integer" in every draft.
 - ``pattern``/``patternProperties`` are Go regular expressions
-  (lostromos.go_regex).
+  (lostromos.values.go_regex).
 - ``urn:`` references Helm cannot resolve are treated as ``true``.
 """
 
@@ -37,7 +37,7 @@ from jsonschema import validators as jsonschema_validators
 from jsonschema.exceptions import ValidationError, best_match
 from referencing._core import Resolver  # the type is not re-exported at the top level
 
-from lostromos import go_formats, go_regex
+from lostromos.values import go_formats, go_regex
 
 BASE_URI = "file:///values.schema.json"
 _NOT_SUBSCHEMAS = frozenset({"enum", "const", "default", "examples"})

@@ -40,8 +40,8 @@ from typing import Any
 import referencing
 import referencing.exceptions
 
-from lostromos import go_regex
-from lostromos.schema_compile import CompiledSchema, Resolver
+from lostromos.values import go_regex
+from lostromos.values.schema_compile import CompiledSchema, Resolver
 
 MAX_DEPTH = 200
 _MAX_EXPANSION = 32

@@ -15,9 +15,9 @@ from typing import Any
 
 from jsonschema.exceptions import ValidationError, best_match
 
-from lostromos import go_regex
-from lostromos.schema_compile import CompiledSchema
-from lostromos.violations import MISSING, Violation, format_path, short_repr
+from lostromos.values import go_regex
+from lostromos.values.schema_compile import CompiledSchema
+from lostromos.values.violations import MISSING, Violation, format_path, short_repr
 
 Path = tuple[str | int, ...]
 

@@ -1,8 +1,8 @@
 """The one values engine: a spec is Helm user values; coalesce, validate, default.
 
 The webhook, the controller and the CLI all call this, so they cannot disagree
-with each other, and it follows Helm v4.3.1 (lostromos.coalesce,
-lostromos.schema_compile) so they do not disagree with Helm either: a spec
+with each other, and it follows Helm v4.3.1 (lostromos.values.coalesce,
+lostromos.values.schema_compile) so they do not disagree with Helm either: a spec
 validate() accepts is one ``helm install``/``upgrade --install``/``template``
 accepts with the same values (``user_values(spec)`` written to a file and
 passed with ``-f``), and a spec it refuses is one Helm refuses.
@@ -26,11 +26,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from lostromos.charts import Chart, merge_maps
-from lostromos.coalesce import ChartNode, CoalesceError, coalesce_values, process_dependencies
-from lostromos.defaults import DefaultFiller, SchemaView, deprecated_paths, escape_pointer
-from lostromos.schema_compile import CompiledSchema, compile_schema
-from lostromos.schema_errors import violations_from
-from lostromos.violations import Violation, format_path, short_repr, sorted_unique
+from lostromos.values.coalesce import (
+    ChartNode,
+    CoalesceError,
+    coalesce_values,
+    process_dependencies,
+)
+from lostromos.values.defaults import DefaultFiller, SchemaView, deprecated_paths, escape_pointer
+from lostromos.values.schema_compile import CompiledSchema, compile_schema
+from lostromos.values.schema_errors import violations_from
+from lostromos.values.violations import Violation, format_path, short_repr, sorted_unique
 
 __all__ = ["MAX_NESTING", "Defaulted", "ValuesEngine", "Violation"]
 
@@ -115,7 +120,7 @@ class ValuesEngine:
     # --- defaults and deprecations ------------------------------------------------
 
     def default(self, spec: Mapping) -> Defaulted:
-        """Schema defaults for what neither spec nor values.yaml supplies (lostromos.defaults)."""
+        """Schema defaults for what neither spec nor values.yaml supplies (values.defaults)."""
         filled = copy.deepcopy(dict(spec))
         if hostile_input_problems(spec):
             return Defaulted(values=filled, patch=[])

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from urllib.parse import unquote
 
-from lostromos import go_regex
+from lostromos.values import go_regex
 
 _DIGITS = re.compile(rb"^[+-]?[0-9]+$")
 

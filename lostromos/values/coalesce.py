@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lostromos.charts import Chart, DependencySpec
-from lostromos.semver_range import is_compatible
+from lostromos.values.semver_range import is_compatible
 
 GLOBAL_KEY = "global"
 
