@@ -37,7 +37,7 @@ from lostromos.values.schema_compile import CompiledSchema, compile_schema
 from lostromos.values.schema_errors import violations_from
 from lostromos.values.violations import Violation, format_path, short_repr, sorted_unique
 
-__all__ = ["MAX_NESTING", "Defaulted", "ValuesEngine", "Violation"]
+__all__ = ["MAX_NESTING", "Defaulted", "SpecVerdict", "ValuesEngine", "Violation"]
 
 MAX_NESTING = 100
 _FLOAT64_EXACT = 2**53
@@ -47,6 +47,12 @@ _FLOAT64_EXACT = 2**53
 class Defaulted:
     values: dict
     patch: list[dict]
+
+
+@dataclass(frozen=True)
+class SpecVerdict:
+    violations: list[Violation]
+    deprecations: list[str]
 
 
 class ValuesEngine:
@@ -83,22 +89,30 @@ class ValuesEngine:
     # --- validation -------------------------------------------------------------
 
     def validate(self, spec: Any) -> list[Violation]:
+        return self.verdict(spec).violations
+
+    def verdict(self, spec: Any, root: str = "spec") -> SpecVerdict:
+        """Every violation of the spec and every deprecated field it uses, from one pass
+        over the chart's dependencies."""
         if not isinstance(spec, Mapping):
-            return [Violation((), "must be an object", short_repr(spec))]
+            return SpecVerdict([Violation((), "must be an object", short_repr(spec))], [])
         problems = hostile_input_problems(spec)
         if problems:
-            return sorted_unique(problems)
+            return SpecVerdict(sorted_unique(problems), [])
         try:
             user = _helm_numbers(self.user_values(spec))
             tree = process_dependencies(self.chart, user)
             values = _helm_numbers(coalesce_values(tree, user))
             violations: list[Violation] = []
             self._validate_tree(tree, values, (), violations)
+            deprecations = self._deprecation_messages(tree, spec, root)
         except CoalesceError as error:
-            return [Violation((), str(error), "")]
+            return SpecVerdict([Violation((), str(error), "")], [])
         except RecursionError:
-            return [Violation((), f"values are nested too deeply (more than {MAX_NESTING} levels)")]
-        return sorted_unique(violations)
+            return SpecVerdict(
+                [Violation((), f"values are nested too deeply (more than {MAX_NESTING} levels)")],
+                [])
+        return SpecVerdict(sorted_unique(violations), deprecations)
 
     def _validate_tree(self, node: ChartNode, values: dict, prefix: tuple,
                        out: list[Violation]) -> None:
@@ -162,11 +176,13 @@ class ValuesEngine:
             return []
         try:
             tree = process_dependencies(self.chart, self.user_values(spec))
-            found = self._deprecations_tree(tree, dict(spec), ())
+            return self._deprecation_messages(tree, spec, root)
         except (CoalesceError, RecursionError):
             return []
+
+    def _deprecation_messages(self, tree: ChartNode, spec: Mapping, root: str) -> list[str]:
         messages = []
-        for path, why in found:
+        for path, why in self._deprecations_tree(tree, dict(spec), ()):
             where = format_path(path, root)
             messages.append(f"{where} is deprecated: {why}" if why else f"{where} is deprecated")
         return sorted(set(messages))
