@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from lostromos.values.engine import helm_values_document
+from lostromos.helmvalues import helm_values_document
 
 MAX_MESSAGE = 800
 PENDING_STATES = frozenset({"pending-install", "pending-upgrade", "pending-rollback"})

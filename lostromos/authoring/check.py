@@ -31,9 +31,12 @@ from lostromos.admission import (
 )
 from lostromos.authoring import AuthoringError, read_text
 from lostromos.charts import Chart, ChartError
-from lostromos.config import Binding, Bindings, yaml_location
+from lostromos.config import Binding, Bindings
 from lostromos.engines import EngineRegistry
+from lostromos.helmvalues import helm_values_document
+from lostromos.releases import release_name
 from lostromos.values.engine import ValuesEngine
+from lostromos.yamltext import yaml_location
 
 
 @dataclass(frozen=True)
@@ -152,11 +155,10 @@ def render_manifests(verdict: Verdict, engine: ValuesEngine, helm: Path, workdir
     assert verdict.admitted is not None
     metadata = verdict.admitted["metadata"]
     binding = verdict.binding
-    release = binding.release.release_name(name=str(metadata.get("name", "")),
-                                           namespace=metadata["namespace"], kind=binding.kind,
-                                           binding=binding.name)
+    release = release_name(binding, metadata)
     values_file = workdir / f"{metadata['namespace']}-{metadata.get('name', 'object')}.json"
-    values_file.write_text(json.dumps(engine.user_values(verdict.admitted.get("spec") or {})))
+    values_file.write_text(helm_values_document(engine.user_values(
+        verdict.admitted.get("spec") or {})), encoding="utf-8")
     command = [str(helm), "template", release, str(engine.chart.path),
                "--namespace", metadata["namespace"], "--values", str(values_file)]
     try:

@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lostromos.charts import Chart, DependencySpec
 from lostromos.values.semver_range import is_compatible
+
+if TYPE_CHECKING:  # lostromos.charts imports merge_maps from here
+    from lostromos.charts import Chart, DependencySpec
 
 GLOBAL_KEY = "global"
 
@@ -159,8 +161,16 @@ def _coalesce_chart_values(node: ChartNode, values: dict, prefix: str, merge: bo
             values[key] = default
 
 
-def coalesce_tables(dest: dict, src: dict) -> dict:
-    return _coalesce_tables(dest, src, merge=False)
+def merge_maps(base: dict, update: dict) -> dict:
+    """Helm's MergeMaps (how values files and overrides layer): maps merge, the rest
+    replaces. Returns a new map; neither argument is changed."""
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_maps(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def merge_tables(dest: dict, src: dict) -> dict:

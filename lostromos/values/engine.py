@@ -33,7 +33,7 @@ from lostromos.values.coalesce import (
     process_dependencies,
 )
 from lostromos.values.defaults import DefaultFiller, SchemaView, deprecated_paths, escape_pointer
-from lostromos.values.schema_compile import CompiledSchema, compile_schema
+from lostromos.values.schema_compile import CompiledSchema
 from lostromos.values.schema_errors import violations_from
 from lostromos.values.violations import Violation, format_path, short_repr, sorted_unique
 
@@ -61,15 +61,15 @@ class ValuesEngine:
     def __init__(self, chart: Chart, overrides: Mapping | None = None) -> None:
         self.chart = chart
         self.overrides: dict = copy.deepcopy(dict(overrides or {}))
-        canonical = json.dumps(self.overrides, sort_keys=True, default=str)
+        canonical = canonical_overrides(self.overrides)
         self.digest = hashlib.sha256(f"{chart.digest}\n{canonical}".encode()).hexdigest()
         self._compiled: dict[str, CompiledSchema] = {}
         self._views: dict[str, SchemaView] = {}
         self._compile_tree(chart)
 
     def _compile_tree(self, chart: Chart) -> None:
-        if chart.digest not in self._compiled and chart.schema is not None:
-            compiled = compile_schema(chart.schema)
+        compiled = chart.compiled_schema
+        if chart.digest not in self._compiled and compiled is not None:
             self._compiled[chart.digest] = compiled
             self._views[chart.digest] = SchemaView(compiled)
         for sub in chart.loaded_subcharts:
@@ -198,6 +198,11 @@ class ValuesEngine:
         return found
 
 
+def canonical_overrides(overrides: Mapping | None) -> str:
+    """The same text for the same overrides, whatever their key order."""
+    return json.dumps(dict(overrides or {}), sort_keys=True, default=str)
+
+
 def hostile_input_problems(spec: Any) -> list[Violation]:
     """Keys that are not strings, non-finite or out-of-range numbers, absurd nesting."""
     problems: list[Violation] = []
@@ -245,24 +250,7 @@ def _helm_numbers(value: Any) -> Any:
     return value
 
 
-def helm_values_document(values: Mapping) -> str:
-    """JSON text for `helm -f` that Helm's YAML reader reads back exactly.
-
-    YAML forbids some characters raw (controls, surrogates) and Helm's reader
-    rejects \\u escapes of characters outside the BMP, so: characters beyond
-    the BMP are written raw (UTF-8), everything YAML cannot hold raw is escaped.
-    """
-    return _UNPRINTABLE.sub(
-        lambda match: f"\\u{ord(match.group()):04x}",
-        json.dumps(values, ensure_ascii=False, allow_nan=False),
-    )
-
-
 _SURROGATE = re.compile("[\ud800-\udfff]")
-# what YAML 1.1 does not allow unescaped in a document (besides tab and newline)
-_UNPRINTABLE = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]"
-)
 
 
 def _is_int(value: Any) -> bool:

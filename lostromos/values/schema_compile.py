@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+from typing import Any, Protocol
 
 import jsonschema
 import referencing
@@ -35,12 +35,27 @@ import referencing.exceptions
 import referencing.jsonschema
 from jsonschema import validators as jsonschema_validators
 from jsonschema.exceptions import ValidationError, best_match
-from referencing._core import Resolver  # the type is not re-exported at the top level
 
 from lostromos.values import go_formats, go_regex
 
 BASE_URI = "file:///values.schema.json"
 _NOT_SUBSCHEMAS = frozenset({"enum", "const", "default", "examples"})
+
+
+class Resolved(Protocol):
+    """What referencing's Resolver.lookup returns (the class is not public API)."""
+
+    @property
+    def contents(self) -> Any: ...
+    @property
+    def resolver(self) -> Resolver: ...
+
+
+class Resolver(Protocol):
+    """referencing's Resolver as far as lostromos uses it; referencing exports only
+    Registry, Resource, Specification and Anchor, so the type is described here."""
+
+    def lookup(self, ref: str) -> Resolved: ...
 
 
 class SchemaProblem(ValueError):
@@ -170,6 +185,7 @@ class CompiledSchema:
     validator: Any  # a jsonschema validator instance over the translated schema
     draft: int
     original_patterns: dict[str, str]  # translated pattern -> pattern as written
+    registry: referencing.Registry  # what the validator resolves $ref against
 
     def iter_errors(self, instance: Any) -> Iterator[ValidationError]:
         return self.validator.iter_errors(instance)
@@ -177,10 +193,6 @@ class CompiledSchema:
     @property
     def schema(self) -> Any:
         return self.validator.schema
-
-    @property
-    def registry(self) -> referencing.Registry:
-        return self.validator._registry
 
     def resolver(self) -> Resolver:
         return self.registry.resolver(base_uri=BASE_URI)
@@ -213,7 +225,7 @@ def compile_schema(schema: Any) -> CompiledSchema:
     checker = GO_FORMAT_CHECKER if DRAFT_VERSION[base] < 2019 else None
     validator = _HELM_CLASSES[base](translated, registry=registry, format_checker=checker)
     compiled = CompiledSchema(validator=validator, draft=DRAFT_VERSION[base],
-                              original_patterns=patterns)
+                              original_patterns=patterns, registry=registry)
     _check_references(translated, "", compiled.resolver())
     return compiled
 

@@ -12,7 +12,8 @@ from typing import Any
 
 import yaml
 
-from lostromos.values.engine import ValuesEngine, helm_values_document
+from lostromos.helmvalues import helm_values_document
+from lostromos.values.engine import ValuesEngine
 
 
 @dataclass
