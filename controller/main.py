@@ -15,12 +15,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from kubernetes import client, config
-from kubernetes.config.config_exception import ConfigException
+from kubernetes import client
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from controller.drift import DriftChecker
 from controller.events import EventRecorder
-from controller.health import HealthServer
 from controller.helm import Helm, HelmMissing, find_helm
 from controller.informer import Informer
 from controller.leader import LeaderElector, LeaseConfig
@@ -29,10 +28,13 @@ from controller.queue import ShutDown, WorkQueue
 from controller.reconcile import ReconcileError, Reconciler
 from controller.rollout import Rollout
 from controller.status import READY, condition
+from lostromos import kube
 from lostromos.charts import ChartError
 from lostromos.config import Binding, ConfigError, load_bindings
 from lostromos.engines import EngineRegistry
+from lostromos.kube import KubeConfigError
 from lostromos.logs import configure_logging
+from lostromos.probes import ProbeServer, Readiness
 
 log = logging.getLogger("lostromos.controller")
 DRAIN_SECONDS = 60.0
@@ -149,16 +151,6 @@ class BindingController:
         return finished
 
 
-def _api_client(kubeconfig: Path | None) -> client.ApiClient:
-    if kubeconfig is not None:
-        return config.new_client_from_config(config_file=str(kubeconfig))
-    try:
-        config.load_incluster_config()
-        return client.ApiClient()
-    except ConfigException:
-        return config.new_client_from_config()
-
-
 def run(options: ControllerOptions) -> int:
     configure_logging(options.log_format, options.log_level)
     try:
@@ -166,8 +158,8 @@ def run(options: ControllerOptions) -> int:
         engines = EngineRegistry(bindings, chart_cache=options.chart_cache)
         engines.check_all()
         helm_binary = find_helm(options.helm)
-        api_client = _api_client(options.kubeconfig)
-    except (ConfigError, ChartError, HelmMissing, ConfigException, OSError) as error:
+        api_client = kube.api_client(options.kubeconfig)
+    except (ConfigError, ChartError, HelmMissing, KubeConfigError, OSError) as error:
         print(f"lostromos controller: {error}", file=sys.stderr)
         return 2
 
@@ -189,8 +181,14 @@ def run(options: ControllerOptions) -> int:
         standby = elector is not None and not elector.leading.is_set()
         return standby or all(c.informer.synced for c in controllers)
 
-    health = HealthServer(options.health_bind, metrics, ready=ready,
-                          snapshots=lambda: [c.snapshot() for c in controllers])
+    def readiness() -> Readiness:
+        return Readiness(True) if ready() else Readiness(False, "informers not synced")
+
+    def metrics_text() -> tuple[bytes, str]:
+        metrics.update([c.snapshot() for c in controllers])
+        return generate_latest(metrics.registry), CONTENT_TYPE_LATEST
+
+    health = ProbeServer(options.health_bind, readiness, metrics=metrics_text, name="health")
     health.start()
 
     def start_all() -> None:

@@ -183,17 +183,17 @@ class StoredProblem:
 
 def list_stored_objects(binding: Binding, kubeconfig: Path | None) -> list[dict]:
     """Every object of the binding's kind in every namespace."""
-    from kubernetes import client, config
+    from kubernetes import client
     from kubernetes.client.exceptions import ApiException
-    from kubernetes.config.config_exception import ConfigException
     from urllib3.exceptions import HTTPError
 
+    from lostromos.kube import KubeConfigError
+    from lostromos.kube import api_client as kube_client
+
     try:
-        api_client = config.new_client_from_config(
-            config_file=str(kubeconfig) if kubeconfig else None)
-    except (ConfigException, OSError, TypeError) as error:
-        where = kubeconfig or "the default kubeconfig"
-        raise AuthoringError(f"cannot use {where}: {error}") from None
+        api_client = kube_client(kubeconfig)
+    except KubeConfigError as error:
+        raise AuthoringError(str(error)) from None
     api = client.CustomObjectsApi(api_client)
     items: list[dict] = []
     token = None
