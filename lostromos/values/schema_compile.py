@@ -198,12 +198,8 @@ class CompiledSchema:
         return self.registry.resolver(base_uri=BASE_URI)
 
 
-def check_schema(schema: Any) -> None:
-    """Raise SchemaProblem (JSON pointer + message) when Helm could not compile the schema."""
-    compile_schema(schema)
-
-
 def compile_schema(schema: Any) -> CompiledSchema:
+    """Raises SchemaProblem (JSON pointer + message) where Helm could not compile it."""
     base = base_validator_for(schema)
     meta = base(base.META_SCHEMA, format_checker=GO_FORMAT_CHECKER)
     try:
