@@ -45,8 +45,8 @@ _FLOAT64_EXACT = 2**53
 
 @dataclass(frozen=True)
 class Defaulted:
-    values: dict
-    patch: list[dict]
+    values: dict[str, Any]
+    patch: list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -58,9 +58,9 @@ class SpecVerdict:
 class ValuesEngine:
     """Compiled once per chart (and overrides); every method is safe to call from many threads."""
 
-    def __init__(self, chart: Chart, overrides: Mapping | None = None) -> None:
+    def __init__(self, chart: Chart, overrides: Mapping[str, Any] | None = None) -> None:
         self.chart = chart
-        self.overrides: dict = copy.deepcopy(dict(overrides or {}))
+        self.overrides: dict[str, Any] = copy.deepcopy(dict(overrides or {}))
         canonical = canonical_overrides(self.overrides)
         self.digest = hashlib.sha256(f"{chart.digest}\n{canonical}".encode()).hexdigest()
         self._compiled: dict[str, CompiledSchema] = {}
@@ -77,11 +77,11 @@ class ValuesEngine:
 
     # --- values ---------------------------------------------------------------
 
-    def user_values(self, spec: Mapping) -> dict:
+    def user_values(self, spec: Mapping[str, Any]) -> dict[str, Any]:
         """The values to give helm (-f) for this spec: the spec with overrides merged over it."""
         return merge_maps(copy.deepcopy(dict(spec)), copy.deepcopy(self.overrides))
 
-    def coalesce(self, spec: Mapping) -> dict:
+    def coalesce(self, spec: Mapping[str, Any]) -> dict[str, Any]:
         """Helm's coalesced values for this spec. Raises ValueError where Helm would fail."""
         user = self.user_values(spec)
         return coalesce_values(process_dependencies(self.chart, user), user)
@@ -114,7 +114,7 @@ class ValuesEngine:
                 [])
         return SpecVerdict(sorted_unique(violations), deprecations)
 
-    def _validate_tree(self, node: ChartNode, values: dict, prefix: tuple,
+    def _validate_tree(self, node: ChartNode, values: dict[str, Any], prefix: tuple[Any, ...],
                        out: list[Violation]) -> None:
         # ValidateAgainstSchema: this chart's schema on its values, then each subchart
         compiled = self._compiled.get(node.chart.digest)
@@ -133,12 +133,12 @@ class ValuesEngine:
 
     # --- defaults and deprecations ------------------------------------------------
 
-    def default(self, spec: Mapping) -> Defaulted:
+    def default(self, spec: Mapping[str, Any]) -> Defaulted:
         """Schema defaults for what neither spec nor values.yaml supplies (values.defaults)."""
         filled = copy.deepcopy(dict(spec))
         if hostile_input_problems(spec):
             return Defaulted(values=filled, patch=[])
-        operations: list[dict] = []
+        operations: list[dict[str, Any]] = []
         try:
             user = self.user_values(spec)
             tree = process_dependencies(self.chart, user)
@@ -149,13 +149,13 @@ class ValuesEngine:
         return Defaulted(values=filled, patch=operations)
 
     def _default_tree(  # noqa: PLR0917
-        self, node: ChartNode, target: dict, effective: Any, pointer: str,
-        operations: list[dict], record: bool,
+        self, node: ChartNode, target: dict[str, Any], effective: Any, pointer: str,
+        operations: list[dict[str, Any]], record: bool,
     ) -> None:
         view = self._views.get(node.chart.digest)
-        filler = DefaultFiller(view, operations) if view is not None else None
-        if filler is not None:
-            filler.fill_object(view.root, target, effective, pointer, record)
+        if view is not None:
+            DefaultFiller(view, operations).fill_object(view.root, target, effective, pointer,
+                                                        record)
         for dep in node.dependencies:
             sub_effective = effective.get(dep.name) if isinstance(effective, dict) else None
             here = f"{pointer}/{escape_pointer(dep.name)}"
@@ -164,14 +164,14 @@ class ValuesEngine:
                     self._default_tree(dep, target[dep.name], sub_effective, here, operations,
                                        record)
                 continue
-            partial: dict = {}
+            partial: dict[str, Any] = {}
             self._default_tree(dep, partial, sub_effective, here, operations, record=False)
             if partial:
                 target[dep.name] = partial
                 if record:
                     operations.append({"op": "add", "path": here, "value": copy.deepcopy(partial)})
 
-    def deprecations(self, spec: Mapping, root: str = "spec") -> list[str]:
+    def deprecations(self, spec: Mapping[str, Any], root: str = "spec") -> list[str]:
         if not isinstance(spec, Mapping) or hostile_input_problems(spec):
             return []
         try:
@@ -180,14 +180,16 @@ class ValuesEngine:
         except (CoalesceError, RecursionError):
             return []
 
-    def _deprecation_messages(self, tree: ChartNode, spec: Mapping, root: str) -> list[str]:
+    def _deprecation_messages(self, tree: ChartNode, spec: Mapping[str, Any],
+                              root: str) -> list[str]:
         messages = []
         for path, why in self._deprecations_tree(tree, dict(spec), ()):
             where = format_path(path, root)
             messages.append(f"{where} is deprecated: {why}" if why else f"{where} is deprecated")
         return sorted(set(messages))
 
-    def _deprecations_tree(self, node: ChartNode, values: Any, prefix: tuple) -> list:
+    def _deprecations_tree(self, node: ChartNode, values: Any,
+                           prefix: tuple[Any, ...]) -> list[Any]:
         found = []
         view = self._views.get(node.chart.digest)
         if view is not None:
@@ -198,7 +200,7 @@ class ValuesEngine:
         return found
 
 
-def canonical_overrides(overrides: Mapping | None) -> str:
+def canonical_overrides(overrides: Mapping[str, Any] | None) -> str:
     """The same text for the same overrides, whatever their key order."""
     return json.dumps(dict(overrides or {}), sort_keys=True, default=str)
 
@@ -206,7 +208,7 @@ def canonical_overrides(overrides: Mapping | None) -> str:
 def hostile_input_problems(spec: Any) -> list[Violation]:
     """Keys that are not strings, non-finite or out-of-range numbers, absurd nesting."""
     problems: list[Violation] = []
-    stack: list[tuple[Any, tuple, int]] = [(spec, (), 0)]
+    stack: list[tuple[Any, tuple[Any, ...], int]] = [(spec, (), 0)]
     while stack:
         value, path, depth = stack.pop()
         if depth > MAX_NESTING:

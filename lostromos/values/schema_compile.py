@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import jsonschema
 import referencing
@@ -65,7 +65,7 @@ class SchemaProblem(ValueError):
         self.message = message
 
 
-_DRAFTS: dict[str, type[jsonschema.protocols.Validator]] = {
+_DRAFTS: dict[str, ValidatorClass] = {
     "json-schema.org/schema": jsonschema.Draft202012Validator,
     "json-schema.org/draft/2020-12/schema": jsonschema.Draft202012Validator,
     "json-schema.org/draft/2019-09/schema": jsonschema.Draft201909Validator,
@@ -73,7 +73,8 @@ _DRAFTS: dict[str, type[jsonschema.protocols.Validator]] = {
     "json-schema.org/draft-06/schema": jsonschema.Draft6Validator,
     "json-schema.org/draft-04/schema": jsonschema.Draft4Validator,
 }
-DRAFT_VERSION = {
+ValidatorClass = type[jsonschema.protocols.Validator]
+DRAFT_VERSION: dict[ValidatorClass, int] = {
     jsonschema.Draft202012Validator: 2020, jsonschema.Draft201909Validator: 2019,
     jsonschema.Draft7Validator: 7, jsonschema.Draft6Validator: 6, jsonschema.Draft4Validator: 4,
 }
@@ -110,11 +111,12 @@ def _exact(number: Any) -> Fraction:
 
 
 def _is_number(validator: Any, instance: Any) -> bool:
-    return validator.is_type(instance, "number")
+    return bool(validator.is_type(instance, "number"))
 
 
-def _bound(keyword: str, fails: Callable[[Fraction, Fraction], bool]) -> Callable:
-    def check(validator: Any, limit: Any, instance: Any, schema: dict) -> Iterator[ValidationError]:
+def _bound(keyword: str, fails: Callable[[Fraction, Fraction], bool]) -> Callable[..., Any]:
+    def check(validator: Any, limit: Any, instance: Any,
+              schema: dict[str, Any]) -> Iterator[ValidationError]:
         if isinstance(limit, bool) or not _is_number(validator, instance):
             return
         if fails(_exact(instance), _exact(limit)):
@@ -122,8 +124,9 @@ def _bound(keyword: str, fails: Callable[[Fraction, Fraction], bool]) -> Callabl
     return check
 
 
-def _draft4_bound(keyword: str, exclusive_key: str, below: bool) -> Callable:
-    def check(validator: Any, limit: Any, instance: Any, schema: dict) -> Iterator[ValidationError]:
+def _draft4_bound(keyword: str, exclusive_key: str, below: bool) -> Callable[..., Any]:
+    def check(validator: Any, limit: Any, instance: Any,
+              schema: dict[str, Any]) -> Iterator[ValidationError]:
         if not _is_number(validator, instance):
             return
         value, bound = _exact(instance), _exact(limit)
@@ -138,7 +141,7 @@ def _draft4_bound(keyword: str, exclusive_key: str, below: bool) -> Callable:
 
 
 def _multiple_of(
-    validator: Any, step: Any, instance: Any, schema: dict
+    validator: Any, step: Any, instance: Any, schema: dict[str, Any]
 ) -> Iterator[ValidationError]:
     if not _is_number(validator, instance) or isinstance(step, bool) or step == 0:
         return
@@ -152,9 +155,9 @@ def _is_integer(checker: Any, instance: Any) -> bool:
     return isinstance(instance, int) or (isinstance(instance, float) and instance.is_integer())
 
 
-def _helm_validator_class(base: type) -> type:
+def _helm_validator_class(base: ValidatorClass) -> ValidatorClass:
     version = DRAFT_VERSION[base]
-    overrides: dict[str, Callable] = {"multipleOf": _multiple_of}
+    overrides: dict[str, Callable[..., Any]] = {"multipleOf": _multiple_of}
     if version == 4:
         overrides["minimum"] = _draft4_bound("minimum", "exclusiveMinimum", below=True)
         overrides["maximum"] = _draft4_bound("maximum", "exclusiveMaximum", below=False)
@@ -164,7 +167,9 @@ def _helm_validator_class(base: type) -> type:
         overrides["exclusiveMinimum"] = _bound("exclusiveMinimum", lambda v, b: v <= b)
         overrides["exclusiveMaximum"] = _bound("exclusiveMaximum", lambda v, b: v >= b)
     type_checker = base.TYPE_CHECKER.redefine("integer", _is_integer)
-    return jsonschema_validators.extend(base, validators=overrides, type_checker=type_checker)
+    extended = jsonschema_validators.extend(  # type: ignore[no-untyped-call]  # untyped in the stubs
+        base, validators=overrides, type_checker=type_checker)
+    return cast(ValidatorClass, extended)
 
 
 _HELM_CLASSES = {base: _helm_validator_class(base) for base in DRAFT_VERSION}
@@ -175,7 +180,8 @@ def _retrieve(uri: str) -> referencing.Resource:
         return referencing.Resource.from_contents(
             True, default_specification=referencing.jsonschema.DRAFT202012
         )
-    raise referencing.exceptions.NoSuchResource(ref=uri)
+    # referencing's attrs classes take their fields as keywords; mypy cannot see that
+    raise referencing.exceptions.NoSuchResource(ref=uri)  # type: ignore[call-arg]
 
 
 @dataclass(frozen=True)
@@ -188,7 +194,8 @@ class CompiledSchema:
     registry: referencing.Registry  # what the validator resolves $ref against
 
     def iter_errors(self, instance: Any) -> Iterator[ValidationError]:
-        return self.validator.iter_errors(instance)
+        errors: Iterator[ValidationError] = self.validator.iter_errors(instance)
+        return errors
 
     @property
     def schema(self) -> Any:
@@ -217,7 +224,8 @@ def compile_schema(schema: Any) -> CompiledSchema:
         base.META_SCHEMA["$schema"], default=referencing.jsonschema.DRAFT202012
     )
     resource = referencing.Resource.from_contents(translated, default_specification=specification)
-    registry = referencing.Registry(retrieve=_retrieve).with_resource(BASE_URI, resource)
+    registry = referencing.Registry(  # type: ignore[call-arg]  # attrs keywords, as above
+        retrieve=_retrieve).with_resource(BASE_URI, resource)
     checker = GO_FORMAT_CHECKER if DRAFT_VERSION[base] < 2019 else None
     validator = _HELM_CLASSES[base](translated, registry=registry, format_checker=checker)
     compiled = CompiledSchema(validator=validator, draft=DRAFT_VERSION[base],
@@ -232,7 +240,7 @@ def _translate_patterns(node: Any, pointer: str, patterns: dict[str, str]) -> An
                 for i, item in enumerate(node)]
     if not isinstance(node, dict):
         return node
-    result: dict = {}
+    result: dict[str, Any] = {}
     for key, value in node.items():
         where = f"{pointer}/{_escape(key)}"
         if key in _NOT_SUBSCHEMAS:
