@@ -33,7 +33,7 @@ from lostromos.charts import ChartError
 from lostromos.config import Binding, ConfigError, load_bindings
 from lostromos.engines import EngineRegistry
 from lostromos.kube import KubeConfigError
-from lostromos.logs import configure_logging
+from lostromos.logs import LogFormat, configure_logging
 from lostromos.probes import ProbeServer, Readiness
 
 log = logging.getLogger("lostromos.controller")
@@ -46,7 +46,7 @@ class ControllerOptions:
     kubeconfig: Path | None = None
     helm: Path | None = None
     health_bind: str = "0.0.0.0:8080"
-    log_format: str = "text"
+    log_format: LogFormat = "text"
     log_level: str = "info"
     resync_seconds: float = 600.0
     leader_elect: bool = False
@@ -116,7 +116,7 @@ class BindingController:
                 return
             if key is None:
                 continue
-            self._process(key)
+            self._process(str(key))
 
     def _process(self, key: str) -> None:
         started = time.monotonic()

@@ -18,6 +18,7 @@ import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import yaml
 
@@ -115,7 +116,7 @@ def _review(registry: EngineRegistry, binding: Binding, source: SourceObject,
     admitted = {**obj, "spec": mutated.spec} if mutated.patch else obj
     validated = _decide("validate", registry, binding, admitted, number)
     return Verdict(source, binding, description, validated.allowed, _message(validated),
-                   list(mutated.patch), list(validated.warnings),
+                   [dict(op) for op in mutated.patch], list(validated.warnings),
                    admitted if validated.allowed else None)
 
 
@@ -199,9 +200,10 @@ def list_stored_objects(binding: Binding, kubeconfig: Path | None) -> list[dict]
     token = None
     try:
         while True:
-            page = api.list_cluster_custom_object(
+            # the client declares `object`; a custom-object list is decoded JSON
+            page = cast(dict[str, Any], api.list_cluster_custom_object(
                 binding.group, binding.version, binding.plural, limit=500,
-                **({"_continue": token} if token else {}))
+                **({"_continue": token} if token else {})))
             items += page.get("items", [])
             token = (page.get("metadata") or {}).get("continue")
             if not token:

@@ -69,7 +69,8 @@ def _coverage(document: SchemaDocument, node: Any, values: CommentedValues, path
         return []
     active = active | set(flat.get(REFS, ()))
     here = _value_at(values.values, path)
-    properties = flat.get("properties") if isinstance(flat.get("properties"), dict) else {}
+    listed = flat.get("properties")
+    properties: dict[str, Any] = listed if isinstance(listed, dict) else {}
     required = set(flat.get("required") or ())
     findings: list[Finding] = []
     for name, child in properties.items():
