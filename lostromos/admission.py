@@ -45,7 +45,6 @@ BAD_REQUEST_CODE, BAD_REQUEST_REASON = 400, "BadRequest"
 INTERNAL_CODE, INTERNAL_REASON = 500, "InternalError"
 
 
-
 @dataclass(frozen=True)
 class GroupVersionKind:
     group: str

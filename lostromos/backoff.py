@@ -14,8 +14,9 @@ from collections.abc import Callable
 _MAX_DOUBLINGS = 60  # past any cap; keeps 2**n a small integer
 
 
-def backoff_delay(attempt: int, *, base: float, cap: float,
-                  jitter: Callable[[], float] | None = random.random) -> float:
+def backoff_delay(
+    attempt: int, *, base: float, cap: float, jitter: Callable[[], float] | None = random.random
+) -> float:
     """The delay before retry `attempt` (1 for the first): base * 2**(attempt-1), at most
     `cap`; `jitter` (uniform in [0, 1)) scales it into [d/2, d], None keeps it exact."""
     delay = min(cap, base * 2 ** min(max(attempt - 1, 0), _MAX_DOUBLINGS))

@@ -36,8 +36,14 @@ MetricsSource = Callable[[], tuple[bytes, str]]
 class ProbeServer:
     """Binds at construction (so a bad address fails at start-up); serves after start()."""
 
-    def __init__(self, bind: str, readiness: Callable[[], Readiness], *,
-                 metrics: MetricsSource | None = None, name: str = "probes") -> None:
+    def __init__(
+        self,
+        bind: str,
+        readiness: Callable[[], Readiness],
+        *,
+        metrics: MetricsSource | None = None,
+        name: str = "probes",
+    ) -> None:
         host, _, port = bind.rpartition(":")
 
         class Handler(BaseHTTPRequestHandler):

@@ -40,8 +40,10 @@ def release_name_problem(name: str) -> str | None:
     if len(name) > MAX_RELEASE_NAME:
         return f"is {len(name)} characters; Helm allows at most {MAX_RELEASE_NAME}"
     if not _VALID_NAME.fullmatch(name):
-        return ("is not one Helm accepts: lowercase letters, digits, '-' and '.', "
-                "starting and ending with a letter or digit")
+        return (
+            "is not one Helm accepts: lowercase letters, digits, '-' and '.', "
+            "starting and ending with a letter or digit"
+        )
     return None
 
 

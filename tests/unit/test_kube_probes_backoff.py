@@ -45,8 +45,11 @@ def get(server: ProbeServer, path: str) -> tuple[int, str, bytes]:
 @pytest.fixture
 def probes() -> Any:
     state = {"readiness": Readiness(False, "informers not synced", {"failures": 2})}
-    server = ProbeServer("127.0.0.1:0", lambda: state["readiness"],
-                         metrics=lambda: (b"up 1\n", "text/plain; version=0.0.4")).start()
+    server = ProbeServer(
+        "127.0.0.1:0",
+        lambda: state["readiness"],
+        metrics=lambda: (b"up 1\n", "text/plain; version=0.0.4"),
+    ).start()
     yield server, state
     server.stop()
 
@@ -59,7 +62,9 @@ def test_probe_bodies_are_the_webhooks_json(probes: Any) -> None:
     assert json.loads(body) == {"ready": False, "reason": "informers not synced", "failures": 2}
     state["readiness"] = Readiness(True)
     assert (get(server, "/readyz")[0], json.loads(get(server, "/readyz")[2])) == (
-        200, {"ready": True})
+        200,
+        {"ready": True},
+    )
     assert get(server, "/metrics") == (200, "text/plain; version=0.0.4", b"up 1\n")
     assert get(server, "/nope")[0] == 404
 
@@ -76,17 +81,22 @@ def test_no_metrics_endpoint_unless_given() -> None:
 
 
 def kubeconfig(path: Path, server: str) -> Path:
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "k", "cluster": {"server": server}}],
-        "users": [{"name": "u", "user": {"token": "t"}}],
-        "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "c",
+                "clusters": [{"name": "k", "cluster": {"server": server}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
+            }
+        )
+    )
     return path
 
 
-def test_a_named_kubeconfig_is_used_and_the_global_default_is_left_alone(
-        tmp_path: Path) -> None:
+def test_a_named_kubeconfig_is_used_and_the_global_default_is_left_alone(tmp_path: Path) -> None:
     before = client.Configuration.get_default_copy().host
     api = api_client(kubeconfig(tmp_path / "config", "https://10.1.2.3:6443"))
     assert api.configuration.host == "https://10.1.2.3:6443"
@@ -94,13 +104,17 @@ def test_a_named_kubeconfig_is_used_and_the_global_default_is_left_alone(
 
 
 def test_without_a_kubeconfig_outside_a_pod_the_default_kubeconfig_is_used(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from kubernetes.config import kube_config
 
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     # the client library reads $KUBECONFIG once, when it is imported
-    monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION",
-                        str(kubeconfig(tmp_path / "config", "https://10.9.9.9")))
+    monkeypatch.setattr(
+        kube_config,
+        "KUBE_CONFIG_DEFAULT_LOCATION",
+        str(kubeconfig(tmp_path / "config", "https://10.9.9.9")),
+    )
     assert api_client().configuration.host == "https://10.9.9.9"
 
 

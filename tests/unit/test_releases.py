@@ -19,9 +19,16 @@ def binding(template: str = "{name}") -> Binding:
     document = {
         "apiVersion": "lostromos.dev/v1alpha1",
         "kind": "Bindings",
-        "bindings": [{"group": "hosting.example.com", "version": "v1", "kind": "Site",
-                      "plural": "sites", "chart": {"path": "charts/site"},
-                      "release": {"name": template}}],
+        "bindings": [
+            {
+                "group": "hosting.example.com",
+                "version": "v1",
+                "kind": "Site",
+                "plural": "sites",
+                "chart": {"path": "charts/site"},
+                "release": {"name": template},
+            }
+        ],
     }
     return parse_bindings(document, Path("/nonexistent/lostromos.yaml")).bindings[0]
 
@@ -71,5 +78,6 @@ def test_denial_names_the_name_the_template_and_the_rule() -> None:
     assert release_name_denial(binding("wp-{name}"), metadata) is None  # 53: allowed
     assert release_name_denial(binding("wpx-{name}"), metadata) == (
         f'metadata.name: release name "wpx-{"b" * 50}" (from template "wpx-{{name}}") '
-        "is 54 characters; Helm allows at most 53")
+        "is 54 characters; Helm allows at most 53"
+    )
     assert release_name_denial(binding(), metadata) is None
