@@ -190,19 +190,6 @@ def write_file(path: Path, content: bytes, mode: int = CERT_FILE_MODE) -> None:
     _write_atomic(Path(path), content, mode)
 
 
-def read_pair(cert_path: Path, key_path: Path) -> KeyPair:
-    try:
-        return KeyPair(cert_pem=Path(cert_path).read_bytes(), key_pem=Path(key_path).read_bytes())
-    except OSError as error:
-        raise CertError(f"{error.filename}: cannot read: {error.strerror}") from None
-
-
-def expires_within(cert_pem: bytes, delta: timedelta) -> bool:
-    """True when the certificate is no longer valid ``delta`` from now (time to rotate)."""
-    certificate = load_certificate(cert_pem)
-    return certificate.not_valid_after_utc <= datetime.now(UTC) + delta
-
-
 def load_certificate(cert_pem: bytes) -> x509.Certificate:
     try:
         return x509.load_pem_x509_certificate(cert_pem)

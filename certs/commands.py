@@ -14,18 +14,18 @@ traceback; under --watch the process stays up, not ready, and retries.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import signal
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from certs.authority import CertError
 from certs.keeper import CertKeeper, EnsureResult, KeeperOptions, SecretRef
 from certs.material import RenewalPolicy, ServingIdentity, certificate_names, parse_secret
+from lostromos.backoff import backoff_delay
+from lostromos.probes import ProbeServer, Readiness
 
 log = logging.getLogger("lostromos.certs")
 CERTS_ERRORS: tuple[type[BaseException], ...] = (CertError,)
@@ -118,19 +118,12 @@ def keeper_options(args: argparse.Namespace) -> KeeperOptions:
 
 
 def api_client(kubeconfig: Path | None):  # -> kubernetes.client.ApiClient
-    from kubernetes import client, config
-    from kubernetes.config.config_exception import ConfigException
+    from lostromos.kube import KubeConfigError
+    from lostromos.kube import api_client as kube_client
 
     try:
-        if kubeconfig is not None:
-            return config.new_client_from_config(config_file=str(kubeconfig))
-        try:
-            configuration = client.Configuration()
-            config.load_incluster_config(client_configuration=configuration)
-            return client.ApiClient(configuration)
-        except ConfigException:
-            return config.new_client_from_config()
-    except (ConfigException, OSError) as error:
+        return kube_client(kubeconfig)
+    except KubeConfigError as error:
         raise CertError(f"no usable Kubernetes client configuration: {error}") from None
 
 
@@ -247,7 +240,8 @@ def watch(keeper: CertKeeper, stop: threading.Event, *, check_interval: float,
                 log.error(message)
                 last_error = message
             failures += 1
-            delay = min(FIRST_RETRY_SECONDS * 2 ** (failures - 1), check_interval)
+            delay = backoff_delay(failures, base=FIRST_RETRY_SECONDS, cap=check_interval,
+                                  jitter=None)
         except Exception as error:  # a bug: say it once with its traceback, stay up, retry
             message = f"unexpected error: {type(error).__name__}: {error}"
             health.ready, health.reason, health.failures = False, message, failures + 1
@@ -264,43 +258,17 @@ def watch(keeper: CertKeeper, stop: threading.Event, *, check_interval: float,
             delay = check_interval
         stop.wait(delay)
     if server is not None:
-        server.shutdown()
-        server.server_close()
+        server.stop()
     return 0
 
 
-def _health_server(bind: str, health: KeeperHealth) -> ThreadingHTTPServer:
-    host, _, port = bind.rpartition(":")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path == "/healthz":
-                self._send(200, {"status": "ok"})
-            elif self.path == "/readyz":
-                if health.ready:
-                    self._send(200, {"ready": True})
-                else:
-                    self._send(503, {"ready": False, "reason": health.reason,
-                                     "failures": health.failures})
-            else:
-                self._send(404, {"error": "not found"})
-
-        def _send(self, code: int, payload: dict) -> None:
-            body = json.dumps(payload).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass  # a probe every few seconds is not news
+def _health_server(bind: str, health: KeeperHealth) -> ProbeServer:
+    def readiness() -> Readiness:
+        return Readiness(health.ready, health.reason, {"failures": health.failures})
 
     try:
-        server = ThreadingHTTPServer((host or "0.0.0.0", int(port)), Handler)  # noqa: S104
+        server = ProbeServer(bind, readiness, name="certs-health")
     except (OSError, ValueError) as error:
         raise CertError(f"--health-bind {bind}: {getattr(error, 'strerror', None) or error}") \
             from None
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="certs-health", daemon=True).start()
-    return server
+    return server.start()

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from kubernetes.client import AdmissionregistrationV1Api
 from kubernetes.client.exceptions import ApiException
 
 from certs.authority import CertError, load_certificate
@@ -28,10 +27,10 @@ class AdmissionApi(Protocol):
 
     def read_mutating_webhook_configuration(self, name: str) -> Any: ...
     def read_validating_webhook_configuration(self, name: str) -> Any: ...
-    def patch_mutating_webhook_configuration(self, name: str, body: Any, **kwargs: Any) -> Any: ...
-    def patch_validating_webhook_configuration(
-        self, name: str, body: Any, **kwargs: Any
-    ) -> Any: ...
+    def patch_mutating_webhook_configuration(self, name: str, body: Any, *,
+                                             _content_type: str | None = ...) -> Any: ...
+    def patch_validating_webhook_configuration(self, name: str, body: Any, *,
+                                               _content_type: str | None = ...) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -43,24 +42,15 @@ class ConfigurationPatch:
     operations: list[dict[str, Any]]
 
 
-def inject_ca_bundle(
-    api_client: Any, ca_pem: bytes, *, mutating: Sequence[str], validating: Sequence[str]
-) -> None:
-    """Set clientConfig.caBundle of every webhook in the named configurations to ``ca_pem``.
-
-    ``api_client`` is a kubernetes.client.ApiClient. Every configuration is
-    read before any is patched, so a missing one fails the whole call with a
-    CertError naming it and nothing is half done.
-    """
-    inject_with_api(
-        AdmissionregistrationV1Api(api_client), ca_pem, mutating=mutating, validating=validating
-    )
-
-
 def inject_with_api(
     api: AdmissionApi, ca_pem: bytes, *, mutating: Sequence[str], validating: Sequence[str]
 ) -> list[ConfigurationPatch]:
-    """inject_ca_bundle on an already built admission API; returns the patches sent."""
+    """Set clientConfig.caBundle of every webhook in the named configurations to ``ca_pem``
+    (``api`` is an AdmissionregistrationV1Api); returns the patches sent.
+
+    Every configuration is read before any is patched, so a missing one fails
+    the whole call with a CertError naming it and nothing is half done.
+    """
     load_certificate(ca_pem)  # refuse to install something that is not a certificate
     bundle = base64.b64encode(ca_pem).decode("ascii")
     wanted = [(MUTATING, name) for name in mutating] + [(VALIDATING, name) for name in validating]

@@ -240,7 +240,7 @@ def switches_ca(material: CertMaterial) -> bool:
     return serving is not None and not issued_by(serving.certificate, material.ca.certificate)
 
 
-def _decode(data: Mapping[str, str] | None) -> dict[str, bytes]:
+def _decode(data: Mapping[str, str | bytes] | None) -> dict[str, bytes]:
     decoded: dict[str, bytes] = {}
     for key, value in (data or {}).items():
         try:

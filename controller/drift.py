@@ -108,7 +108,7 @@ class DriftChecker:
                 identity = (metadata.get("namespace", ""), metadata.get("name", ""))
                 present.add(identity)
                 owner = wanted.get(identity)
-                if owner is not None and changed_by_others(metadata.get("managedFields")):
+                if owner is not None and changed_by_others(metadata.get("managedFields") or ()):
                     drifted.add(owner)
             drifted.update(owner for identity, owner in wanted.items() if identity not in present)
         if drifted:
@@ -165,4 +165,5 @@ class DriftChecker:
         response.read()
         if not 200 <= response.status < 300:
             raise ApiException(status=response.status, reason=response.reason)
-        return json.loads(response.data)
+        listed: dict[str, Any] = json.loads(response.data or b"{}")
+        return listed

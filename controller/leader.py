@@ -36,6 +36,8 @@ class LeaseConfig:
 
 
 def _now_micro() -> str:
+    # The Lease's MicroTime as text: the client's models declare datetime, but send a
+    # string as it is, and this keeps the microseconds exactly as client-go writes them.
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -85,11 +87,12 @@ class LeaderElector:
         self.leading.clear()
         try:
             lease = self._get()
-            if lease is None or lease.spec.holder_identity != self.config.identity:
+            if lease is None or lease.spec is None or (
+                    lease.spec.holder_identity != self.config.identity):
                 return
             lease.spec.holder_identity = None
             lease.spec.lease_duration_seconds = 1
-            lease.spec.renew_time = _now_micro()
+            lease.spec.renew_time = _now_micro()  # type: ignore[assignment]  # see _now_micro
             self.api.replace_namespaced_lease(self.config.name, self.config.namespace, lease)
             log.info("released leadership", extra={"lease": self.config.name})
         except (ApiException, urllib3.exceptions.HTTPError, OSError) as error:
@@ -116,10 +119,12 @@ class LeaderElector:
                     spec=client.V1LeaseSpec(
                         holder_identity=cfg.identity,
                         lease_duration_seconds=int(cfg.lease_seconds),
-                        acquire_time=now, renew_time=now, lease_transitions=0)))
+                        acquire_time=now, renew_time=now,  # type: ignore[arg-type]
+                        lease_transitions=0)))
                 self._remember(None)
                 return True
-            spec = lease.spec
+            spec = lease.spec or client.V1LeaseSpec()
+            lease.spec = spec
             record = {"holder": spec.holder_identity, "renew": str(spec.renew_time),
                       "duration": spec.lease_duration_seconds}
             if record != self._observed:
@@ -132,11 +137,11 @@ class LeaderElector:
             if holder != cfg.identity and not expired:
                 return False
             if holder != cfg.identity:
-                spec.acquire_time = now
+                spec.acquire_time = now  # type: ignore[assignment]
                 spec.lease_transitions = (spec.lease_transitions or 0) + 1
             spec.holder_identity = cfg.identity
             spec.lease_duration_seconds = int(cfg.lease_seconds)
-            spec.renew_time = now
+            spec.renew_time = now  # type: ignore[assignment]
             # replace carries resourceVersion: of two racing candidates, one gets 409.
             self.api.replace_namespaced_lease(cfg.name, cfg.namespace, lease)
             self._remember({"holder": cfg.identity, "renew": now,

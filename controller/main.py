@@ -15,12 +15,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from kubernetes import client, config
-from kubernetes.config.config_exception import ConfigException
+from kubernetes import client
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from controller.drift import DriftChecker
 from controller.events import EventRecorder
-from controller.health import HealthServer
 from controller.informer import Informer
 from controller.leader import LeaderElector, LeaseConfig
 from controller.metrics import BindingSnapshot, ControllerMetrics
@@ -28,11 +27,14 @@ from controller.queue import ShutDown, WorkQueue
 from controller.reconcile import ReconcileError, Reconciler
 from controller.rollout import Rollout
 from controller.status import READY, condition
+from lostromos import kube
 from lostromos.charts import ChartError
 from lostromos.config import Binding, Bindings, ConfigError, load_bindings
 from lostromos.engines import EngineRegistry
 from lostromos.helmengine import HelmEngine, HelmError, RunningEngine, find_engine
-from lostromos.logs import configure_logging
+from lostromos.kube import KubeConfigError
+from lostromos.logs import LogFormat, configure_logging
+from lostromos.probes import ProbeServer, Readiness
 
 log = logging.getLogger("lostromos.controller")
 DRAIN_SECONDS = 60.0
@@ -44,7 +46,7 @@ class ControllerOptions:
     kubeconfig: Path | None = None
     helm_engine: Path | None = None
     health_bind: str = "0.0.0.0:8080"
-    log_format: str = "text"
+    log_format: LogFormat = "text"
     log_level: str = "info"
     resync_seconds: float = 600.0
     leader_elect: bool = False
@@ -114,7 +116,7 @@ class BindingController:
                 return
             if key is None:
                 continue
-            self._process(key)
+            self._process(str(key))
 
     def _process(self, key: str) -> None:
         started = time.monotonic()
@@ -149,16 +151,6 @@ class BindingController:
         return finished
 
 
-def _api_client(kubeconfig: Path | None) -> client.ApiClient:
-    if kubeconfig is not None:
-        return config.new_client_from_config(config_file=str(kubeconfig))
-    try:
-        config.load_incluster_config()
-        return client.ApiClient()
-    except ConfigException:
-        return config.new_client_from_config()
-
-
 def run(options: ControllerOptions) -> int:
     configure_logging(options.log_format, options.log_level)
     try:
@@ -166,8 +158,8 @@ def run(options: ControllerOptions) -> int:
         engines = EngineRegistry(bindings, chart_cache=options.chart_cache)
         engines.check_all()
         engine_binary = find_engine(options.helm_engine)
-        api_client = _api_client(options.kubeconfig)
-    except (ConfigError, ChartError, HelmError, ConfigException, OSError) as error:
+        api_client = kube.api_client(options.kubeconfig)
+    except (ConfigError, ChartError, HelmError, KubeConfigError, OSError) as error:
         print(f"lostromos controller: {error}", file=sys.stderr)
         return 2
 
@@ -202,8 +194,14 @@ def _run(options: ControllerOptions, bindings: Bindings, *, engines: EngineRegis
         standby = elector is not None and not elector.leading.is_set()
         return standby or all(c.informer.synced for c in controllers)
 
-    health = HealthServer(options.health_bind, metrics, ready=ready,
-                          snapshots=lambda: [c.snapshot() for c in controllers])
+    def readiness() -> Readiness:
+        return Readiness(True) if ready() else Readiness(False, "informers not synced")
+
+    def metrics_text() -> tuple[bytes, str]:
+        metrics.update([c.snapshot() for c in controllers])
+        return generate_latest(metrics.registry), CONTENT_TYPE_LATEST
+
+    health = ProbeServer(options.health_bind, readiness, metrics=metrics_text, name="health")
     health.start()
 
     def start_all() -> None:

@@ -17,6 +17,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Hashable
 
+from lostromos.backoff import backoff_delay
+
 
 class ShutDown(Exception):
     """The queue was shut down; workers should exit."""
@@ -76,10 +78,8 @@ class WorkQueue:
         with self._lock:
             failures = self._failures.get(key, 0)
             self._failures[key] = failures + 1
-        delay = min(self._max_delay, self._base_delay * (2 ** min(failures, 30)))
-        # Full jitter in [delay/2, delay]: thousands of keys failing together (the
-        # API server went away) must not come back in lockstep.
-        delay = delay * (0.5 + 0.5 * self._jitter())
+        delay = backoff_delay(failures + 1, base=self._base_delay, cap=self._max_delay,
+                              jitter=self._jitter)
         self.add_after(key, delay)
         return delay
 

@@ -22,8 +22,10 @@ from typing import Any
 
 import yaml
 
-from lostromos.config import yaml_location
-from lostromos.semver_range import is_compatible, parse_version
+from lostromos.values.coalesce import merge_maps
+from lostromos.values.schema_compile import CompiledSchema, SchemaProblem, compile_schema
+from lostromos.values.semver_range import parse_version
+from lostromos.yamltext import yaml_location
 
 _ALIAS = re.compile(r"^[a-zA-Z0-9_-]+$")
 
@@ -52,24 +54,14 @@ class Chart:
     path: Path
     values: dict
     schema: dict | bool | None
-    dependencies: tuple[Subchart, ...]
     digest: str
     # Chart.yaml dependencies; None when Chart.yaml lists none (Helm treats
     # "none listed" differently from "listed", so the distinction is kept).
     requirements: tuple[DependencySpec, ...] | None = None
     # every loaded chart under charts/, before aliases and conditions apply
     loaded_subcharts: tuple[Chart, ...] = field(default=(), repr=False)
-
-
-@dataclass(frozen=True)
-class Subchart:
-    """A subchart as its parent sees it when every condition is true."""
-
-    scope: str  # alias or name: the key its values live under
-    chart: Chart
-    condition: str = ""
-    tags: tuple[str, ...] = ()
-    listed: bool = True  # False for a chart in charts/ that Chart.yaml does not mention
+    # the schema compiled once, when the chart is loaded (the values engine uses it)
+    compiled_schema: CompiledSchema | None = field(default=None, repr=False, compare=False)
 
 
 def load_chart(path: str | Path) -> Chart:
@@ -151,9 +143,10 @@ def _load_files(files: dict[str, bytes], display: Path, chart_path: Path) -> Cha
     values: dict = {}
     if "values.yaml" in files:
         values = _load_values_yaml(files["values.yaml"], display / "values.yaml")
-    schema = None
+    schema, compiled = None, None
     if "values.schema.json" in files:
-        schema = _load_schema(files["values.schema.json"], display / "values.schema.json")
+        schema, compiled = _load_schema(files["values.schema.json"],
+                                        display / "values.schema.json")
 
     loaded = _load_subcharts(files, display)
     _check_requirements_present(requirements, loaded, display / "Chart.yaml")
@@ -165,10 +158,10 @@ def _load_files(files: dict[str, bytes], display: Path, chart_path: Path) -> Cha
         path=chart_path,
         values=values,
         schema=schema,
-        dependencies=_subcharts(requirements, loaded),
         digest=_digest(files),
         requirements=requirements,
         loaded_subcharts=loaded,
+        compiled_schema=compiled,
     )
 
 
@@ -250,26 +243,6 @@ def _check_requirements_present(
         )
 
 
-def _subcharts(
-    requirements: tuple[DependencySpec, ...] | None, loaded: tuple[Chart, ...]
-) -> tuple[Subchart, ...]:
-    """Subcharts with every condition taken as true, in Helm's order."""
-    result: list[Subchart] = []
-    specs = requirements or ()
-    for chart in loaded:
-        if not any(s.name == chart.name and is_compatible(s.version, chart.version) for s in specs):
-            result.append(Subchart(scope=chart.name, chart=chart, listed=False))
-    for spec in specs:
-        for chart in loaded:
-            if chart.name == spec.name and is_compatible(spec.version, chart.version):
-                result.append(Subchart(
-                    scope=spec.alias or spec.name, chart=chart,
-                    condition=spec.condition, tags=spec.tags,
-                ))
-                break
-    return tuple(result)
-
-
 class _ValuesLoader(yaml.SafeLoader):
     """YAML as Helm's loader reads it: timestamps stay strings."""
 
@@ -307,18 +280,6 @@ def _load_values_yaml(data: bytes, where: Path) -> dict:
     return values
 
 
-def merge_maps(base: dict, update: dict) -> dict:
-    """Helm's MergeMaps (how values files and overrides layer): maps merge, the rest
-    replaces. Returns a new map; neither argument is changed."""
-    merged = dict(base)
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = merge_maps(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
 def _string_keys(value: Any) -> Any:
     # Helm converts YAML to JSON, so every mapping key becomes a string
     if isinstance(value, dict):
@@ -336,9 +297,7 @@ def _key_text(key: Any) -> str:
     return str(key)
 
 
-def _load_schema(data: bytes, where: Path) -> dict | bool:
-    from lostromos.schema_compile import SchemaProblem, check_schema
-
+def _load_schema(data: bytes, where: Path) -> tuple[dict | bool, CompiledSchema]:
     try:
         schema = json.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
@@ -350,8 +309,7 @@ def _load_schema(data: bytes, where: Path) -> dict | bool:
     if not isinstance(schema, dict | bool):
         raise ChartError(f"{where}: a schema must be a JSON object or boolean")
     try:
-        check_schema(schema)
+        return schema, compile_schema(schema)
     except SchemaProblem as problem:
         raise ChartError(f"{where}#{problem.pointer}: {problem.message}") from None
-    return schema
 

@@ -35,6 +35,8 @@ from typing import Any
 
 import yaml
 
+from lostromos.yamltext import yaml_location
+
 API_VERSION = "lostromos.dev/v1alpha1"
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
@@ -382,12 +384,3 @@ def _non_negative_int(value: Any, key: str, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigError(f"{where}: {key} {value!r} must be zero or a positive integer")
     return value
-
-
-def yaml_location(error: yaml.YAMLError) -> str:
-    """'line L, column C: problem' for a YAML error, as every lostromos message says it."""
-    mark = getattr(error, "problem_mark", None)
-    problem = getattr(error, "problem", None) or str(error)
-    if mark is None:
-        return problem
-    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"

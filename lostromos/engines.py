@@ -17,7 +17,7 @@ from pathlib import Path
 from lostromos.chartrepo import default_cache_dir, fetch_chart
 from lostromos.charts import ChartError, chart_digest, load_chart
 from lostromos.config import Binding, Bindings
-from lostromos.values import ValuesEngine
+from lostromos.values.engine import ValuesEngine, canonical_overrides
 
 
 @dataclass
@@ -37,8 +37,9 @@ class EngineRegistry:
         self._clock = clock
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
-        # engines shared by bindings with the same chart content and overrides
-        self._by_digest: dict[str, ValuesEngine] = {}
+        # engines shared by bindings with the same chart content and overrides, so a
+        # chart is loaded and its schemas compiled once however many bindings use it
+        self._by_source: dict[tuple[str, str], ValuesEngine] = {}
 
     def engine_for(self, binding: Binding) -> ValuesEngine:
         """The engine for the binding's chart as on disk now (give or take recheck_seconds)."""
@@ -54,10 +55,15 @@ class EngineRegistry:
             if entry is not None and entry.chart_digest == digest:
                 entry.checked_at = now
                 return entry.engine
-        engine = self._build(binding)
+        source = (digest, canonical_overrides(binding.overrides))
+        with self._lock:
+            engine = self._by_source.get(source)
+        if engine is None:
+            engine = ValuesEngine(load_chart(path), binding.overrides)
+            with self._lock:
+                engine = self._by_source.setdefault(source, engine)
         with self._lock:
             self._entries[binding.name] = _Entry(engine, digest, now)
-            self._by_digest[engine.digest] = engine
         return engine
 
     def chart_path(self, binding: Binding) -> Path:
@@ -78,10 +84,3 @@ class EngineRegistry:
                 self.engine_for(binding)
             except ChartError as error:
                 raise ChartError(f"binding {binding.name!r}: {error}") from None
-
-    def _build(self, binding: Binding) -> ValuesEngine:
-        chart = load_chart(self.chart_path(binding))
-        engine = ValuesEngine(chart, binding.overrides)
-        with self._lock:
-            shared = self._by_digest.get(engine.digest)
-        return shared if shared is not None else engine

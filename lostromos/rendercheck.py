@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lostromos.admission import CheckUnavailable, SpecContext
 from lostromos.config import Binding
 from lostromos.helmengine import ChartSource, Confinement, HelmEngine, HelmError, trim
 
@@ -27,10 +28,6 @@ PLACEHOLDER_RELEASE = "release-name"  # what `helm template` calls an unnamed re
 _LOCATION = re.compile(r"(?P<path>[\w.-]+(?:/[\w.-]+)*/templates/[^\s:()\"<>]+):\d+(?::\d+)?")
 _NIL = re.compile(r"at <([^>]+)>: nil pointer evaluating")
 _EXECUTION = re.compile(r"execution error at \([^)]*\): (.*)$", re.S)
-
-
-class RenderUnavailable(RuntimeError):
-    """The engine could not give a verdict in time: admission must deny, retryably."""
 
 
 @dataclass(frozen=True)
@@ -48,16 +45,29 @@ def confinement_for(binding: Binding, namespace: str) -> Confinement:
 
 
 class RenderCheck:
-    """Renders a chart through the engine and turns failures into denial lines."""
+    """Renders a chart through the engine and turns failures into denial lines.
+
+    As an admission SpecCheck it renders only for bindings with
+    `admission.render` on (the default)."""
 
     def __init__(self, helm: HelmEngine, *, timeout_seconds: float = RENDER_TIMEOUT_SECONDS):
         self.helm = helm
         self.timeout_seconds = timeout_seconds
 
+    def __call__(self, context: SpecContext) -> list[str]:
+        if not context.binding.admission.render:
+            return []
+        chart = context.engine.chart
+        namespace = context.request.namespace or "default"
+        return self.problems(RenderRequest(
+            binding=context.binding, chart=ChartSource(chart.path, chart.digest),
+            chart_name=chart.name, release=context.release, namespace=namespace,
+            values=context.engine.user_values(context.spec)))
+
     def problems(self, request: RenderRequest) -> list[str]:
         """Denial lines (empty: it renders and stays in its namespace).
 
-        Raises RenderUnavailable when the engine cannot answer in time.
+        Raises CheckUnavailable when the engine cannot answer in time.
         """
         try:
             self.helm.render(request.chart, request.release or PLACEHOLDER_RELEASE,
@@ -66,7 +76,7 @@ class RenderCheck:
                              timeout_seconds=self.timeout_seconds)
         except HelmError as error:
             if error.retryable or error.code in ("unavailable", "timeout"):
-                raise RenderUnavailable(error.message) from None
+                raise CheckUnavailable(error.message) from None
             if error.code == "confinement":
                 return confinement_lines(error.violations)
             return [f"spec: the chart cannot render these values: "

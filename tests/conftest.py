@@ -9,7 +9,7 @@ binary that cannot be found or built fails the run instead of skipping tests.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,22 @@ from lostromos.helmengine import HelmEngine, RunningEngine
 from tests.support import Cluster
 
 ROOT = Path(__file__).resolve().parent.parent
+# What needs the pinned helm, kubectl, Go or an API server: these fixtures, and every
+# test in these folders. Such tests carry the `cluster` marker, so that
+# `pytest -m "not cluster"` is the fast loop with none of them.
+CLUSTER_FIXTURES = frozenset({"helm_binary", "kubectl_binary", "cluster"})
+CLUSTER_FOLDERS = (ROOT / "tests" / "e2e", ROOT / "tests" / "differential")
+
+
+def needs_cluster(path: Path, fixture_names: Iterable[str]) -> bool:
+    return (any(path.is_relative_to(folder) for folder in CLUSTER_FOLDERS)
+            or not CLUSTER_FIXTURES.isdisjoint(fixture_names))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if needs_cluster(item.path, getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.cluster)
 
 
 def _tool(name: str) -> Path:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from time import monotonic, perf_counter
 from typing import Any, Protocol
@@ -16,10 +17,9 @@ from typing import Any, Protocol
 from flask import Flask, Response, request
 from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 
-from lostromos.rendercheck import RenderCheck
-from webhook.admission import error_body
+from lostromos.admission import NO_CHECKS, SpecCheck
 from webhook.metrics import WebhookMetrics
-from webhook.review import Endpoint, EngineSource, ReviewHandler, ReviewOutcome
+from webhook.review import Endpoint, EngineSource, ReviewHandler, ReviewOutcome, error_body
 
 # The API server refuses request bodies over 3 MiB itself, so no real review is larger.
 DEFAULT_MAX_BODY_BYTES = 3 * 1024 * 1024
@@ -55,18 +55,19 @@ def create_app(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     metrics_multiprocess_dir: str | Path | None = None,
-    render: RenderCheck | None = None,
+    checks: Sequence[SpecCheck] = NO_CHECKS,
 ) -> Flask:
     """Build the webhook app over `registry` (a lostromos.engines.EngineRegistry).
 
     `metrics_multiprocess_dir` is for gunicorn with several workers: see
-    webhook.metrics.enable_multiprocess.
+    webhook.metrics.enable_multiprocess. `checks` are the extra checks /validate
+    runs on the defaulted spec (lostromos.admission.SpecCheck).
     """
     app = Flask("webhook")
     # Werkzeug enforces this for a declared Content-Length and for chunked bodies.
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
     not_ready_reason = _check_charts(registry)
-    handler = ReviewHandler(registry, render=render)
+    handler = ReviewHandler(registry, checks)
     metrics = WebhookMetrics(metrics_multiprocess_dir)
 
     def read_body() -> bytes | ReviewOutcome:

@@ -1,69 +1,57 @@
-"""Deciding one AdmissionReview: which binding, which engine, allow or deny.
+"""AdmissionReview v1 over HTTP bodies: bytes in, lostromos.admission.decide, bytes out.
 
 `ReviewHandler.handle()` takes the raw body and returns the HTTP answer, so
-every input a client can send - well-formed or not - is decided here, with
-no web framework in the way. It never raises: bad input is a 400 with a JSON
-error body, a spec that breaks the chart's schema is a denial naming every
-violation, and our own failures are denials too (logged with a traceback).
+every input a client can send - well-formed or not - is answered here, with
+no web framework in the way. It never raises: a body that is not a v1
+AdmissionReview is a 400 with a JSON error body; the decision itself is
+lostromos.admission's; our own failures are denials too (logged with a
+traceback). This module adds only the wire shape, metrics labels and logs.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
-from collections.abc import Mapping
+import math
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
-from lostromos.charts import ChartError
-from lostromos.config import Binding, Bindings
-from lostromos.helmengine import ChartSource
-from lostromos.rendercheck import RenderCheck, RenderRequest, RenderUnavailable
-from webhook.admission import (
+from lostromos.admission import (
     BAD_REQUEST_CODE,
     BAD_REQUEST_REASON,
-    INTERNAL_CODE,
-    INTERNAL_REASON,
-    INVALID_CODE,
-    INVALID_REASON,
+    NO_CHECKS,
     AdmissionRequest,
     AdmissionResponse,
-    BadReview,
-    TooDeep,
-    allow,
-    decode_json,
+    Endpoint,
+    EngineSource,
+    GroupVersionKind,
+    SpecCheck,
+    chart_denial,
+    decide,
     deny,
-    error_body,
-    invalid_message,
-    parse_review,
-    spec_patch,
+    internal_denial,
+    too_deep,
 )
+from lostromos.charts import ChartError
 
-Endpoint = Literal["mutate", "validate"]
-UNAVAILABLE_CODE = 503
-UNAVAILABLE_REASON = "ServiceUnavailable"
+__all__ = ["Endpoint", "EngineSource", "ReviewHandler", "ReviewOutcome"]
+
+ADMISSION_API_VERSION = "admission.k8s.io/v1"
+REVIEW_KIND = "AdmissionReview"
+CHECKED_OPERATIONS = frozenset({"CREATE", "UPDATE"})
+KNOWN_OPERATIONS = CHECKED_OPERATIONS | {"DELETE", "CONNECT"}
+
 Verdict = Literal["allowed", "denied", "error"]
 UNBOUND_KIND = "unbound"  # metrics label for kinds no binding serves: bounds label cardinality
 
 log = logging.getLogger("lostromos.webhook")
 
 
-class SpecEngine(Protocol):
-    """What the webhook needs from lostromos.values.ValuesEngine."""
-
-    chart: Any
-
-    def validate(self, spec: Any) -> list[Any]: ...
-    def default(self, spec: Mapping[str, Any]) -> Any: ...
-    def deprecations(self, spec: Mapping[str, Any]) -> list[str]: ...
-    def user_values(self, spec: Mapping[str, Any]) -> dict[str, Any]: ...
-
-
-class EngineSource(Protocol):
-    """What the webhook needs from lostromos.engines.EngineRegistry."""
-
-    @property
-    def bindings(self) -> Bindings: ...
-    def engine_for(self, binding: Binding) -> SpecEngine: ...
+class BadReview(ValueError):
+    """The body is not an AdmissionReview v1 request this webhook can answer."""
 
 
 @dataclass(frozen=True)
@@ -84,11 +72,14 @@ def _is_json(content_type: str | None) -> bool:
 
 
 class ReviewHandler:
-    """Answers /mutate and /validate for the kinds bound in `engines.bindings`."""
+    """Answers /mutate and /validate for the kinds bound in `engines.bindings`.
 
-    def __init__(self, engines: EngineSource, *, render: RenderCheck | None = None) -> None:
+    `checks` are the extra checks /validate runs on the defaulted spec
+    (lostromos.admission.SpecCheck)."""
+
+    def __init__(self, engines: EngineSource, checks: Sequence[SpecCheck] = NO_CHECKS) -> None:
         self._engines = engines
-        self._render = render
+        self._checks = tuple(checks)
 
     def handle(self, endpoint: Endpoint, content_type: str | None, body: bytes) -> ReviewOutcome:
         if not _is_json(content_type):
@@ -103,35 +94,27 @@ class ReviewHandler:
             response = deny(error.uid, BAD_REQUEST_CODE, BAD_REQUEST_REASON,
                             "the object nests too deeply to be checked; lostromos refuses "
                             "values nested more than a few hundred levels")
-            return ReviewOutcome(200, response.encode(), "denied", UNBOUND_KIND)
+            return ReviewOutcome(200, encode_response(response), "denied", UNBOUND_KIND)
         except BadReview as error:
             return _bad_input(str(error))
         kind_label = self._kind_label(request)
         try:
-            response = self._admit(endpoint, request)
+            response = decide(request, self._engines, endpoint, self._checks)
         except ChartError as error:
             log.error("chart for %s cannot be loaded: %s", request.kind, error,
                       extra=_log_fields(request, endpoint))
-            response = deny(
-                request.uid, INTERNAL_CODE, INTERNAL_REASON,
-                f"lostromos cannot check {request.describe_object()}: the chart bound to "
-                f"{request.kind.kind} cannot be loaded: {error}",
-            )
+            response = chart_denial(request, error)
         except RecursionError:
-            response = _too_deep(request)
+            response = too_deep(request)
         except Exception as error:  # our bug, not the user's: deny, keep the worker alive
             log.exception("checking %s failed", request.describe_object(),
                           extra=_log_fields(request, endpoint))
-            response = deny(
-                request.uid, INTERNAL_CODE, INTERNAL_REASON,
-                f"lostromos could not check {request.describe_object()}: internal error "
-                f"({type(error).__name__}); the webhook log has the details",
-            )
+            response = internal_denial(request, error)
         try:
-            encoded = response.encode()
+            encoded = encode_response(response)
         except RecursionError:  # a patch carrying a deeply nested value
-            response = _too_deep(request)
-            encoded = response.encode()
+            response = too_deep(request)
+            encoded = encode_response(response)
         if response.allowed:
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("allowed %s", request.describe_object(),
@@ -146,92 +129,156 @@ class ReviewHandler:
         return ReviewOutcome(200, encoded, verdict, kind_label)
 
     def _kind_label(self, request: AdmissionRequest) -> str:
-        binding = self._engines.bindings.find(*_gvk(request))
+        kind = request.kind
+        binding = self._engines.bindings.find(kind.group, kind.version, kind.kind)
         return binding.kind if binding is not None else UNBOUND_KIND
 
-    def _admit(self, endpoint: Endpoint, request: AdmissionRequest) -> AdmissionResponse:
-        if request.operation not in ("CREATE", "UPDATE"):
-            return allow(request.uid)  # DELETE and CONNECT carry no spec to check
-        if request.sub_resource == "status":
-            return allow(request.uid)  # the controller writes status; users can't change spec
-        if request.is_deleting_without_spec_change():
-            return allow(request.uid)
-        binding = self._engines.bindings.find(*_gvk(request))
-        if binding is None:
-            return deny(request.uid, BAD_REQUEST_CODE, BAD_REQUEST_REASON,
-                        f"no lostromos binding serves {request.kind}")
-        engine = self._engines.engine_for(binding)
-        if endpoint == "mutate":
-            return _mutate(request, engine)
-        render = self._render if binding.admission.render else None
-        return _validate(request, engine, binding, render)
+
+# --- reading requests ---------------------------------------------------------------
 
 
-def _mutate(request: AdmissionRequest, engine: SpecEngine) -> AdmissionResponse:
-    # Warnings are left to /validate so kubectl prints each of them once.
-    if not request.has_spec:
-        defaulted = engine.default({})
-        return allow(request.uid, patch=spec_patch((), had_spec=False,
-                                                   defaulted_spec=defaulted.values))
-    if not isinstance(request.spec, dict):
-        return allow(request.uid)  # nothing to default inside; /validate denies it
-    defaulted = engine.default(request.spec)
-    return allow(request.uid, patch=spec_patch(defaulted.patch, had_spec=True,
-                                               defaulted_spec=defaulted.values))
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
 
 
-def _validate(request: AdmissionRequest, engine: SpecEngine, binding: Binding,
-              render: RenderCheck | None) -> AdmissionResponse:
-    spec = request.spec
-    lines = [violation.describe("spec") for violation in engine.validate(spec)]
-    if not isinstance(spec, dict):
-        if not lines:  # the engine promises a violation here; never admit a non-object spec
-            lines = [f"spec: must be an object, got {_json_type(spec)}"]
-        return deny(request.uid, INVALID_CODE, INVALID_REASON,
-                    invalid_message(request.describe_object(), lines))
-    warnings = engine.deprecations(spec)
-    if not lines and render is not None:
-        try:
-            lines = render.problems(_render_request(request, engine, binding, spec))
-        except RenderUnavailable as error:
-            return deny(request.uid, UNAVAILABLE_CODE, UNAVAILABLE_REASON,
-                        f"lostromos cannot check {request.describe_object()} right now: "
-                        f"{error}; nothing was stored, try again", warnings=warnings)
-    if lines:
-        return deny(request.uid, INVALID_CODE, INVALID_REASON,
-                    invalid_message(request.describe_object(), lines), warnings=warnings)
-    return allow(request.uid, warnings=warnings)
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        # 1e999 parses as infinity, which could never be written back as JSON.
+        raise ValueError(f"number {text[:40]} is out of range")
+    return number
 
 
-def _render_request(request: AdmissionRequest, engine: SpecEngine, binding: Binding,
-                    spec: Mapping[str, Any]) -> RenderRequest:
-    chart = engine.chart
-    release = binding.release.release_name(
-        name=request.object_name or "", namespace=request.namespace or "",
-        kind=binding.kind, binding=binding.name)
-    return RenderRequest(binding=binding, chart=ChartSource(chart.path, chart.digest),
-                         chart_name=chart.name, release=release,
-                         namespace=request.namespace or "default",
-                         values=engine.user_values(spec))
+class TooDeep(BadReview):
+    """The body nests deeper than Python's JSON parser goes; `uid` is the request's
+    uid when it could still be read from the start of the body."""
+
+    def __init__(self, message: str, uid: str | None) -> None:
+        super().__init__(message)
+        self.uid = uid
 
 
-def _too_deep(request: AdmissionRequest) -> AdmissionResponse:
-    return deny(request.uid, BAD_REQUEST_CODE, BAD_REQUEST_REASON,
-                f"{request.describe_object()} cannot be checked: its spec nests too deeply")
+# The API server writes AdmissionRequest fields in declaration order: uid first.
+_REQUEST_UID = re.compile(
+    rb'^\s*\{.{0,200}?"request"\s*:\s*\{\s*"uid"\s*:\s*"([0-9A-Za-z-]{1,64})"', re.DOTALL)
 
 
-def _gvk(request: AdmissionRequest) -> tuple[str, str, str]:
-    return (request.kind.group, request.kind.version, request.kind.kind)
+def decode_json(body: bytes) -> Any:
+    """Strict JSON: UTF-8 only, no NaN/Infinity, nesting bounded by the recursion limit."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise BadReview(f"request body is not valid UTF-8 (byte {error.start})") from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    except RecursionError:
+        found = _REQUEST_UID.match(body[:4096])
+        raise TooDeep("request body nests too deeply to be an AdmissionReview",
+                      found.group(1).decode() if found else None) from None
+    except json.JSONDecodeError as error:
+        raise BadReview(f"request body is not JSON: {error.msg} at line {error.lineno}, "
+                        f"column {error.colno}") from None
+    except ValueError as error:  # oversized integers, NaN, out-of-range numbers
+        raise BadReview(f"request body is not usable JSON: {error}") from None
 
 
-def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
+def _string(container: Mapping[str, Any], key: str, where: str, *, required: bool) -> str:
+    value = container.get(key)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value):
+        raise BadReview(f"{where}.{key} must be a non-empty string")
+    return value
+
+
+def parse_review(document: Any) -> AdmissionRequest:
+    """Check the AdmissionReview envelope and return its request; raises BadReview."""
+    if not isinstance(document, dict):
+        raise BadReview("request body must be a JSON object (an AdmissionReview)")
+    api_version, kind = document.get("apiVersion"), document.get("kind")
+    if kind != REVIEW_KIND:
+        raise BadReview(f"kind must be {REVIEW_KIND!r}, got {_short(kind)}")
+    if api_version != ADMISSION_API_VERSION:
+        raise BadReview(
+            f"apiVersion {_short(api_version)} is not supported: only {ADMISSION_API_VERSION} "
+            'is (set admissionReviewVersions: ["v1"] in the webhook configuration)'
+        )
+    request = document.get("request")
+    if not isinstance(request, dict):
+        raise BadReview("AdmissionReview has no request object")
+    uid = _string(request, "uid", "request", required=True)
+    gvk = request.get("kind")
+    if not isinstance(gvk, dict):
+        raise BadReview("request.kind must be an object with group, version and kind")
+    group_version_kind = GroupVersionKind(
+        group=_string(gvk, "group", "request.kind", required=False),
+        version=_string(gvk, "version", "request.kind", required=True),
+        kind=_string(gvk, "kind", "request.kind", required=True),
+    )
+    operation = _string(request, "operation", "request", required=True)
+    if operation not in KNOWN_OPERATIONS:
+        raise BadReview(f"request.operation {_short(operation)} is not one of "
+                        f"{', '.join(sorted(KNOWN_OPERATIONS))}")
+    dry_run = request.get("dryRun", False)
+    if not isinstance(dry_run, bool | None):
+        raise BadReview("request.dryRun must be true or false")
+    parsed = AdmissionRequest(
+        uid=uid,
+        kind=group_version_kind,
+        operation=operation,
+        sub_resource=_string(request, "subResource", "request", required=False),
+        name=_string(request, "name", "request", required=False),
+        namespace=_string(request, "namespace", "request", required=False),
+        object=request.get("object"),
+        old_object=request.get("oldObject"),
+        dry_run=bool(dry_run),
+    )
+    if operation in CHECKED_OPERATIONS and not isinstance(parsed.object, dict):
+        raise BadReview(f"request.object must be an object for {operation}")
+    return parsed
+
+
+# --- writing responses --------------------------------------------------------------
+
+
+def to_review(response: AdmissionResponse) -> dict[str, Any]:
+    """The exact v1 wire shape of a response."""
+    answer: dict[str, Any] = {"uid": response.uid, "allowed": response.allowed}
+    if response.denial is not None:
+        answer["status"] = {
+            "code": response.denial.code,
+            "reason": response.denial.reason,
+            "message": response.denial.message,
+        }
+    if response.patch:
+        encoded = json.dumps(list(response.patch), separators=(",", ":")).encode()
+        answer["patchType"] = "JSONPatch"
+        answer["patch"] = base64.b64encode(encoded).decode("ascii")
+    if response.warnings:
+        answer["warnings"] = list(response.warnings)
+    return {"apiVersion": ADMISSION_API_VERSION, "kind": REVIEW_KIND, "response": answer}
+
+
+def encode_response(response: AdmissionResponse) -> bytes:
+    return json.dumps(to_review(response), separators=(",", ":")).encode()
+
+
+def error_body(message: str, uid: str | None = None) -> bytes:
+    """The JSON body of an HTTP error answer (never an AdmissionReview)."""
+    body: dict[str, str] = {"error": message}
+    if uid:
+        body["uid"] = uid
+    return json.dumps(body).encode()
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """A bounded description of a given value; containers by type only (they may be huge)."""
+    if value is None or isinstance(value, bool | int | float):
+        return json.dumps(value)
     if isinstance(value, str):
-        return "a string"
-    return "an array" if isinstance(value, list) else type(value).__name__
+        text = json.dumps(value[:limit])
+        return text if len(value) <= limit else text[:-1] + '..."'
+    return "an object" if isinstance(value, dict) else "an array"
 
 
 def _bad_input(message: str) -> ReviewOutcome:

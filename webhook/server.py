@@ -209,11 +209,12 @@ def serve(options: ServeOptions) -> int:
     def load_app() -> Any:
         # Runs in each worker after the fork: the registry (charts loaded and
         # validators compiled in the master) is inherited, not rebuilt.
-        render = None
+        checks = []
         if engine is not None:
-            render = RenderCheck(HelmEngine(EngineClient(engine.socket_path, connect_wait=2.0)))
+            checks.append(RenderCheck(HelmEngine(EngineClient(engine.socket_path,
+                                                              connect_wait=2.0))))
         app = create_app(registry, max_body_bytes=options.max_body_bytes,
-                         metrics_multiprocess_dir=metrics_dir, render=render)
+                         metrics_multiprocess_dir=metrics_dir, checks=checks)
         # Everything built so far lives as long as the worker. Left to the
         # collector, each full collection walks all of it again: a pause of
         # tens of milliseconds in the middle of someone's kubectl apply.

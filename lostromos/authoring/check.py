@@ -1,9 +1,10 @@
 """`lostromos check`: objects judged offline exactly as the webhook would judge them,
 and stored objects judged against a chart that is not rolled out yet.
 
-Offline, each object goes through the webhook's own review handler (the same
-code the API server calls) as a dry-run CREATE: /mutate first, the patch
-applied, then /validate on the result, which is the order the API server uses.
+Offline, each object goes through the webhook's own decision
+(lostromos.admission.decide, the code behind the API server's calls) as a
+dry-run CREATE: /mutate first, then /validate on the defaulted object, which
+is the order the API server uses.
 Against a cluster, every stored object of a binding's kind is validated by the
 values engine built from the new chart, as the controller will validate it
 once the new chart is live.
@@ -11,22 +12,32 @@ once the new chart is live.
 
 from __future__ import annotations
 
-import base64
 import copy
 import json
 import subprocess
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
+from lostromos.admission import (
+    AdmissionRequest,
+    AdmissionResponse,
+    Endpoint,
+    GroupVersionKind,
+    chart_denial,
+    decide,
+)
 from lostromos.authoring import AuthoringError, read_text
-from lostromos.charts import Chart
-from lostromos.config import Binding, Bindings, yaml_location
+from lostromos.charts import Chart, ChartError
+from lostromos.config import Binding, Bindings
 from lostromos.engines import EngineRegistry
-from lostromos.values import ValuesEngine
+from lostromos.helmvalues import helm_values_document
+from lostromos.releases import release_name
+from lostromos.values.engine import ValuesEngine
+from lostromos.yamltext import yaml_location
 
 
 @dataclass(frozen=True)
@@ -85,86 +96,50 @@ def binding_for(bindings: Bindings, source: SourceObject) -> Binding:
 
 
 def check_objects(registry: EngineRegistry, objects: list[SourceObject]) -> list[Verdict]:
-    from webhook.review import ReviewHandler
-
-    handler = ReviewHandler(registry)
     verdicts = []
     for number, source in enumerate(objects, start=1):
         binding = binding_for(registry.bindings, source)
-        verdicts.append(_review(handler, binding, source, number))
+        verdicts.append(_review(registry, binding, source, number))
     return verdicts
 
 
-def _review(handler: Any, binding: Binding, source: SourceObject, number: int) -> Verdict:
+def _review(registry: EngineRegistry, binding: Binding, source: SourceObject,
+            number: int) -> Verdict:
     obj = copy.deepcopy(source.document)
     metadata = obj.setdefault("metadata", {})
     metadata.setdefault("namespace", "default")
     name = str(metadata.get("name") or metadata.get("generateName") or "")
     description = f"{binding.kind} {metadata['namespace']}/{name}"
-    mutated = _ask(handler, "mutate", binding, obj, number)
-    patch = _decode_patch(mutated)
-    if not mutated.get("allowed", False):
+    mutated = _decide("mutate", registry, binding, obj, number)
+    if not mutated.allowed:
         return Verdict(source, binding, description, False, _message(mutated))
-    admitted = apply_patch(obj, patch)
-    validated = _ask(handler, "validate", binding, admitted, number)
-    return Verdict(source, binding, description, bool(validated.get("allowed")),
-                   _message(validated), patch, list(validated.get("warnings") or []),
-                   admitted if validated.get("allowed") else None)
+    admitted = {**obj, "spec": mutated.spec} if mutated.patch else obj
+    validated = _decide("validate", registry, binding, admitted, number)
+    return Verdict(source, binding, description, validated.allowed, _message(validated),
+                   [dict(op) for op in mutated.patch], list(validated.warnings),
+                   admitted if validated.allowed else None)
 
 
-def _ask(handler: Any, endpoint: str, binding: Binding, obj: dict, number: int) -> dict:
-    review = {
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": f"lostromos-check-{number}",
-            "kind": {"group": binding.group, "version": binding.version, "kind": binding.kind},
-            "resource": {"group": binding.group, "version": binding.version,
-                         "resource": binding.plural},
-            "operation": "CREATE",
-            "name": obj["metadata"].get("name", ""),
-            "namespace": obj["metadata"]["namespace"],
-            "object": obj,
-            "dryRun": True,
-        },
-    }
-    outcome = handler.handle(endpoint, "application/json", json.dumps(review).encode())
-    answer = json.loads(outcome.body)
-    if outcome.http_status != 200:
-        raise AuthoringError(f"{obj['metadata'].get('name')}: the webhook refused the review: "
-                             f"{answer.get('error')}")
-    return answer["response"]
+def _decide(endpoint: Endpoint, registry: EngineRegistry, binding: Binding, obj: dict,
+            number: int) -> AdmissionResponse:
+    """The webhook's decision for a dry-run CREATE of `obj`, as the API server asks it."""
+    request = AdmissionRequest(
+        uid=f"lostromos-check-{number}",
+        kind=GroupVersionKind(binding.group, binding.version, binding.kind),
+        operation="CREATE",
+        name=str(obj["metadata"].get("name") or ""),
+        namespace=obj["metadata"]["namespace"],
+        object=obj,
+        dry_run=True,
+    )
+    try:
+        return decide(request, registry, endpoint)
+    except ChartError as error:
+        return chart_denial(request, error)
 
 
-def _decode_patch(response: Mapping[str, Any]) -> list[dict]:
-    encoded = response.get("patch")
-    return json.loads(base64.b64decode(encoded)) if encoded else []
-
-
-def _message(response: Mapping[str, Any]) -> str:
-    return str((response.get("status") or {}).get("message", ""))
-
-
-def apply_patch(document: dict, patch: list[dict]) -> dict:
-    """Apply the add/replace/remove operations the webhook sends (RFC 6902)."""
-    result = copy.deepcopy(document)
-    for operation in patch:
-        tokens = [t.replace("~1", "/").replace("~0", "~") for t in operation["path"].split("/")[1:]]
-        parent: Any = result
-        for token in tokens[:-1]:
-            parent = parent[int(token)] if isinstance(parent, list) else parent[token]
-        last = tokens[-1]
-        if operation["op"] == "remove":
-            del parent[int(last) if isinstance(parent, list) else last]
-        elif isinstance(parent, list):
-            index = len(parent) if last == "-" else int(last)
-            if operation["op"] == "add":
-                parent.insert(index, copy.deepcopy(operation["value"]))
-            else:
-                parent[index] = copy.deepcopy(operation["value"])
-        else:
-            parent[last] = copy.deepcopy(operation["value"])
-    return result
+def _message(response: AdmissionResponse) -> str:
+    return response.denial.message if response.denial is not None else ""
 
 
 def format_verdict(verdict: Verdict) -> str:
@@ -181,11 +156,10 @@ def render_manifests(verdict: Verdict, engine: ValuesEngine, helm: Path, workdir
     assert verdict.admitted is not None
     metadata = verdict.admitted["metadata"]
     binding = verdict.binding
-    release = binding.release.release_name(name=str(metadata.get("name", "")),
-                                           namespace=metadata["namespace"], kind=binding.kind,
-                                           binding=binding.name)
+    release = release_name(binding, metadata)
     values_file = workdir / f"{metadata['namespace']}-{metadata.get('name', 'object')}.json"
-    values_file.write_text(json.dumps(engine.user_values(verdict.admitted.get("spec") or {})))
+    values_file.write_text(helm_values_document(engine.user_values(
+        verdict.admitted.get("spec") or {})), encoding="utf-8")
     command = [str(helm), "template", release, str(engine.chart.path),
                "--namespace", metadata["namespace"], "--values", str(values_file)]
     try:
@@ -210,25 +184,26 @@ class StoredProblem:
 
 def list_stored_objects(binding: Binding, kubeconfig: Path | None) -> list[dict]:
     """Every object of the binding's kind in every namespace."""
-    from kubernetes import client, config
+    from kubernetes import client
     from kubernetes.client.exceptions import ApiException
-    from kubernetes.config.config_exception import ConfigException
     from urllib3.exceptions import HTTPError
 
+    from lostromos.kube import KubeConfigError
+    from lostromos.kube import api_client as kube_client
+
     try:
-        api_client = config.new_client_from_config(
-            config_file=str(kubeconfig) if kubeconfig else None)
-    except (ConfigException, OSError, TypeError) as error:
-        where = kubeconfig or "the default kubeconfig"
-        raise AuthoringError(f"cannot use {where}: {error}") from None
+        api_client = kube_client(kubeconfig)
+    except KubeConfigError as error:
+        raise AuthoringError(str(error)) from None
     api = client.CustomObjectsApi(api_client)
     items: list[dict] = []
     token = None
     try:
         while True:
-            page = api.list_cluster_custom_object(
+            # the client declares `object`; a custom-object list is decoded JSON
+            page = cast(dict[str, Any], api.list_cluster_custom_object(
                 binding.group, binding.version, binding.plural, limit=500,
-                **({"_continue": token} if token else {}))
+                **({"_continue": token} if token else {})))
             items += page.get("items", [])
             token = (page.get("metadata") or {}).get("continue")
             if not token:

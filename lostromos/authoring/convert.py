@@ -24,10 +24,10 @@ when Helm renders.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 from lostromos.authoring.refs import CYCLE, REFS, SchemaDocument
-from lostromos.schema_compile import DRAFT_VERSION, SchemaProblem, base_validator_for
+from lostromos.values.schema_compile import DRAFT_VERSION, SchemaProblem, base_validator_for
 
 Mode = Literal["webhook", "full"]
 MODES: tuple[Mode, ...] = ("webhook", "full")
@@ -374,7 +374,7 @@ def _child(here: Any, name: str) -> Any:
     return MISSING
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 

@@ -129,8 +129,7 @@ class _Comparer:
 
     def _objects(self, old: dict, new: dict, path: tuple, old_active: frozenset[str],
                  new_active: frozenset[str]) -> None:
-        old_props = old.get("properties") if isinstance(old.get("properties"), dict) else {}
-        new_props = new.get("properties") if isinstance(new.get("properties"), dict) else {}
+        old_props, new_props = _properties(old), _properties(new)
         new_closed = new.get("additionalProperties") is False
         if new_closed and old.get("additionalProperties") is not False:
             self._add(True, path, "no longer accepts keys the schema does not list")
@@ -187,3 +186,6 @@ def _value_at(values: dict, path: tuple) -> Any:
     return current
 
 
+def _properties(schema: dict[str, Any]) -> dict[str, Any]:
+    properties = schema.get("properties")
+    return properties if isinstance(properties, dict) else {}

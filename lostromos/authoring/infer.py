@@ -19,7 +19,7 @@ import yaml
 
 from lostromos.authoring import AuthoringError, read_text
 from lostromos.authoring.convert import json_type
-from lostromos.config import yaml_location
+from lostromos.yamltext import yaml_location
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 _COMMENT = re.compile(r"^\s*#\s?(.*)$")

@@ -19,7 +19,7 @@ from lostromos.authoring.convert import SchemaConverter, path_text
 from lostromos.authoring.infer import CommentedValues, read_values
 from lostromos.authoring.refs import CYCLE, REFS, SchemaDocument
 from lostromos.charts import Chart
-from lostromos.values import ValuesEngine
+from lostromos.values.engine import ValuesEngine
 
 Severity = Literal["error", "warning", "info"]
 
@@ -69,7 +69,8 @@ def _coverage(document: SchemaDocument, node: Any, values: CommentedValues, path
         return []
     active = active | set(flat.get(REFS, ()))
     here = _value_at(values.values, path)
-    properties = flat.get("properties") if isinstance(flat.get("properties"), dict) else {}
+    listed = flat.get("properties")
+    properties: dict[str, Any] = listed if isinstance(listed, dict) else {}
     required = set(flat.get("required") or ())
     findings: list[Finding] = []
     for name, child in properties.items():

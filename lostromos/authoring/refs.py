@@ -22,10 +22,6 @@ def unescape(token: str) -> str:
     return token.replace("~1", "/").replace("~0", "~")
 
 
-def escape(token: str | int) -> str:
-    return str(token).replace("~", "~0").replace("/", "~1")
-
-
 class SchemaDocument:
     """One schema document whose local references can be looked up by pointer or anchor."""
 

@@ -32,7 +32,7 @@ from certs.authority import create_ca, issue_serving_cert, write_pair
 from lostromos.config import load_bindings
 from lostromos.dev.pki import ClusterPki
 from lostromos.dev.processes import Child, Supervisor
-from lostromos.webhookconfig import client_config, webhook_configurations
+from lostromos.dev.webhookconfig import client_config, webhook_configurations
 
 Say = Callable[[str], None]
 

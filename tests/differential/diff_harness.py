@@ -13,7 +13,8 @@ from typing import Any
 import yaml
 
 from lostromos.helmengine import ChartSource, HelmEngine, HelmError
-from lostromos.values import ValuesEngine, helm_values_document
+from lostromos.helmvalues import helm_values_document
+from lostromos.values.engine import ValuesEngine
 
 
 @dataclass

@@ -23,7 +23,7 @@ from schema_strategies import SchemaValues, junk
 
 from lostromos.charts import load_chart
 from lostromos.helmengine import HelmEngine
-from lostromos.values import ValuesEngine
+from lostromos.values.engine import ValuesEngine
 
 CHARTS = Path(__file__).resolve().parents[1] / "charts"
 EXAMPLES = int(os.environ.get("LOSTROMOS_DIFF_EXAMPLES", "60"))

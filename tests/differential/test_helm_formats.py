@@ -14,8 +14,8 @@ from pathlib import Path
 from diff_harness import write_values
 
 from lostromos.charts import load_chart
-from lostromos.go_formats import FORMATS
-from lostromos.values import ValuesEngine
+from lostromos.values.engine import ValuesEngine
+from lostromos.values.go_formats import FORMATS
 
 CANDIDATES = [
     "", "a", "-", "P1D", "P1W", "PT", "P1Y2M3DT4H5M6S", "P1M1Y", "PT1.5S", "10.0.0.1",

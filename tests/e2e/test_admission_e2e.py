@@ -240,3 +240,17 @@ def test_nesting_beyond_the_json_parser_is_refused_and_the_webhook_survives(
     # The API server accepts this nesting and passes it on; the user must learn why
     # the Site is refused, not that a webhook call failed.
     assert "nest" in result.stderr and "deep" in result.stderr, result.stderr[:2000]
+
+
+def test_site_whose_release_name_helm_refuses_is_denied_at_apply(cluster: Cluster) -> None:
+    namespace = cluster.namespace("adm-release-name")
+    name = "s" * 54  # a valid Kubernetes name, one character too long for a Helm release
+
+    result = cluster.apply(site(namespace, name), check=False)
+
+    assert result.returncode != 0
+    assert DENIED in result.stderr
+    assert (f'metadata.name: release name "{name}" (from template "{{name}}") is 54 characters; '
+            "Helm allows at most 53") in result.stderr
+    assert cluster.get("site", name, namespace) is None
+    assert_webhook_still_answers(cluster, namespace, "s" * 53)

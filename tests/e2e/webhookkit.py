@@ -20,7 +20,7 @@ import yaml
 
 from lostromos.config import load_bindings
 from lostromos.dev.cluster import free_port
-from lostromos.webhookconfig import client_config, webhook_configurations
+from lostromos.dev.webhookconfig import client_config, webhook_configurations
 from tests.support import Cluster, eventually
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -35,17 +36,29 @@ def add_subchart(parent: Path, name: str, **kwargs: Any) -> Path:
     return make_chart(parent / "charts", name, **kwargs)
 
 
-def apply_patch(document: Any, patch: list[dict]) -> Any:
-    """Apply RFC 6902 'add' operations (all the engine emits)."""
-    for operation in patch:
-        assert operation["op"] == "add"
-        tokens = [t.replace("~1", "/").replace("~0", "~") for t in operation["path"].split("/")[1:]]
+def _pointer(path: str) -> list[str]:
+    assert path == "" or path.startswith("/"), path
+    return [part.replace("~1", "/").replace("~0", "~") for part in path.split("/")[1:]]
+
+
+def apply_patch(document: Any, ops: list[dict[str, Any]]) -> Any:
+    """Apply RFC 6902 add/replace/remove (what a defaulting webhook sends) to a copy."""
+    document = copy.deepcopy(document)
+    for op in ops:
+        *parents, last = _pointer(op["path"])
         target = document
-        for token in tokens[:-1]:
-            target = target[int(token)] if isinstance(target, list) else target[token]
-        last = tokens[-1]
-        if isinstance(target, list):
-            target.insert(len(target) if last == "-" else int(last), operation["value"])
+        for part in parents:
+            target = target[int(part)] if isinstance(target, list) else target[part]
+        if op["op"] == "add":
+            if isinstance(target, list):
+                target.insert(len(target) if last == "-" else int(last), op["value"])
+            else:
+                target[last] = copy.deepcopy(op["value"])
+        elif op["op"] == "replace":
+            assert (int(last) < len(target)) if isinstance(target, list) else last in target
+            target[int(last) if isinstance(target, list) else last] = op["value"]
+        elif op["op"] == "remove":
+            del target[int(last) if isinstance(target, list) else last]
         else:
-            target[last] = operation["value"]
+            raise AssertionError(f"unexpected op {op}")
     return document

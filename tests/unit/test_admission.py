@@ -1,4 +1,4 @@
-"""AdmissionReview v1 parsing and response building (webhook.admission)."""
+"""AdmissionReview v1 parsing and response building (webhook.review, lostromos.admission)."""
 
 from __future__ import annotations
 
@@ -8,19 +8,23 @@ from typing import Any
 
 import pytest
 
-from webhook.admission import (
+from lostromos.admission import (
     AdmissionRequest,
     AdmissionResponse,
-    BadReview,
     Denial,
     GroupVersionKind,
     allow,
-    decode_json,
     deny,
-    error_body,
     invalid_message,
-    parse_review,
     spec_patch,
+)
+from webhook.review import (
+    BadReview,
+    decode_json,
+    encode_response,
+    error_body,
+    parse_review,
+    to_review,
 )
 
 SITE = {"group": "hosting.example.com", "version": "v1", "kind": "Site"}
@@ -197,7 +201,7 @@ def test_finalizer_removal_on_a_deleting_object_is_recognised() -> None:
 
 
 def test_allowed_response_has_the_exact_v1_shape() -> None:
-    assert allow("abc").to_review() == {
+    assert to_review(allow("abc")) == {
         "apiVersion": "admission.k8s.io/v1",
         "kind": "AdmissionReview",
         "response": {"uid": "abc", "allowed": True},
@@ -207,7 +211,7 @@ def test_allowed_response_has_the_exact_v1_shape() -> None:
 def test_denied_response_carries_a_status() -> None:
     response = deny("abc", 422, "Invalid", "Site \"blog\" is invalid:\nspec: bad",
                     warnings=["w"])
-    assert response.to_review()["response"] == {
+    assert to_review(response)["response"] == {
         "uid": "abc",
         "allowed": False,
         "status": {"code": 422, "reason": "Invalid",
@@ -218,7 +222,7 @@ def test_denied_response_carries_a_status() -> None:
 
 def test_patch_is_base64_json_with_patch_type() -> None:
     ops = [{"op": "add", "path": "/spec/replicas", "value": 1}]
-    wire = json.loads(allow("abc", patch=ops).encode())
+    wire = json.loads(encode_response(allow("abc", patch=ops)))
     assert wire["response"]["patchType"] == "JSONPatch"
     assert json.loads(base64.b64decode(wire["response"]["patch"])) == ops
     assert "status" not in wire["response"]
@@ -226,8 +230,8 @@ def test_patch_is_base64_json_with_patch_type() -> None:
 
 def test_response_encodes_strings_json_cannot_hold_raw() -> None:
     # a lone surrogate arrives from "\ud800" in the request and must be written back escaped
-    encoded = AdmissionResponse(uid="a", allowed=False,
-                                denial=Denial(422, "Invalid", "bad \ud800")).encode()
+    encoded = encode_response(AdmissionResponse(uid="a", allowed=False,
+                                denial=Denial(422, "Invalid", "bad \ud800")))
     assert json.loads(encoded)["response"]["status"]["message"] == "bad \ud800"
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lostromos.authoring.check import apply_patch, invalid_under
+from lostromos.authoring.check import invalid_under
 from lostromos.charts import load_chart
 from lostromos.cli import main
 from lostromos.config import load_bindings
@@ -95,19 +95,6 @@ def test_bad_arguments_are_one_line_and_exit_2(
     assert main(["check", "--config", BINDINGS, *argv]) == 2
     err = capsys.readouterr().err
     assert complaint in err and err.count("\n") == 1
-
-
-def test_apply_patch_follows_rfc_6902_paths() -> None:
-    document = {"spec": {"a/b": {}, "list": [1, 3]}}
-    patched = apply_patch(document, [
-        {"op": "add", "path": "/spec/a~1b/c", "value": 1},
-        {"op": "add", "path": "/spec/list/1", "value": 2},
-        {"op": "add", "path": "/spec/list/-", "value": 4},
-        {"op": "replace", "path": "/spec/list/0", "value": 0},
-        {"op": "remove", "path": "/spec/list/3"},
-    ])
-    assert patched == {"spec": {"a/b": {"c": 1}, "list": [0, 2, 3]}}
-    assert document == {"spec": {"a/b": {}, "list": [1, 3]}}
 
 
 def test_invalid_under_a_stricter_chart_names_every_reason(tmp_path: Path) -> None:

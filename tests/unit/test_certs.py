@@ -21,7 +21,7 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
 from certs import authority
-from certs.authority import CertError, KeyPair, create_ca, expires_within, issue_serving_cert
+from certs.authority import CertError, KeyPair, create_ca, issue_serving_cert
 from certs.inject import JSON_PATCH, inject_with_api
 
 SERVICE_NAMES = ["lostromos-webhook.lostromos.svc", "localhost"]
@@ -110,14 +110,6 @@ def test_serving_cert_never_outlives_its_ca() -> None:
     assert leaf.not_valid_after_utc == short_ca.certificate.not_valid_after_utc
 
 
-def test_expires_within(ca: KeyPair) -> None:
-    leaf = issue_serving_cert(ca, ["localhost"], valid_days=10).cert_pem
-    assert not expires_within(leaf, timedelta(days=9))
-    assert expires_within(leaf, timedelta(days=10, minutes=1))
-    assert expires_within(leaf, timedelta(days=30))
-    assert not expires_within(ca.cert_pem, timedelta(days=3000))
-
-
 def test_bad_requests_are_refused_with_a_clear_error(ca: KeyPair) -> None:
     with pytest.raises(CertError, match="at least one DNS name"):
         issue_serving_cert(ca, [])
@@ -126,7 +118,7 @@ def test_bad_requests_are_refused_with_a_clear_error(ca: KeyPair) -> None:
     with pytest.raises(CertError, match="valid_days 0"):
         create_ca(valid_days=0)
     with pytest.raises(CertError, match="not a PEM certificate"):
-        expires_within(b"garbage", timedelta(days=1))
+        authority.load_certificate(b"garbage")
 
 
 def test_write_pair_modes_and_content(tmp_path: Path, serving: KeyPair) -> None:
@@ -136,7 +128,6 @@ def test_write_pair_modes_and_content(tmp_path: Path, serving: KeyPair) -> None:
     assert key_path.read_bytes() == serving.key_pem
     assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
     assert stat.S_IMODE(cert_path.stat().st_mode) == 0o644
-    assert authority.read_pair(cert_path, key_path) == serving
 
 
 def test_write_pair_tightens_an_existing_loose_key_file(

@@ -18,20 +18,22 @@ def test_loads_metadata_values_schema_and_subcharts() -> None:
     assert (chart.name, chart.version) == ("umbrella", "0.1.0")
     assert chart.values["global"]["domain"] == "example.com"
     assert chart.schema["$schema"].startswith("http://json-schema.org/draft-07")
-    scopes = [(sub.scope, sub.chart.name, sub.listed) for sub in chart.dependencies]
-    assert scopes == [
-        ("metrics", "metrics", False), ("db", "database", True),
-        ("replica", "database", True), ("cache", "cache", True),
+    assert [sub.name for sub in chart.loaded_subcharts] == ["cache", "database", "metrics"]
+    assert chart.requirements is not None
+    listed = [(spec.name, spec.alias, spec.condition, spec.tags) for spec in chart.requirements]
+    assert listed == [
+        ("database", "db", "db.enabled", ()), ("database", "replica", "replica.enabled", ()),
+        ("cache", "", "cache.enabled", ("extras",)),
     ]
-    assert chart.dependencies[1].condition == "db.enabled"
-    assert chart.dependencies[3].tags == ("extras",)
+    assert chart.compiled_schema is not None and chart.compiled_schema.draft == 7
 
 
 def test_chart_without_values_or_schema(tmp_path: Path) -> None:
     path = make_chart(tmp_path)
     (path / "values.yaml").unlink()
     chart = load_chart(path)
-    assert chart.values == {} and chart.schema is None and chart.dependencies == ()
+    assert chart.values == {} and chart.schema is None and chart.loaded_subcharts == ()
+    assert chart.compiled_schema is None
 
 
 def test_values_yaml_keeps_timestamps_as_text_and_merges_documents(tmp_path: Path) -> None:
@@ -58,7 +60,7 @@ def test_loads_tgz_subchart(tmp_path: Path) -> None:
     (parent / "charts").mkdir()
     (parent / "charts" / "child-1.0.0.tgz").write_bytes(buffer.getvalue())
     chart = load_chart(parent)
-    assert [(s.scope, s.chart.values) for s in chart.dependencies] == [("child", {"x": 1})]
+    assert [(s.name, s.values) for s in chart.loaded_subcharts] == [("child", {"x": 1})]
 
 
 @pytest.mark.parametrize(

@@ -89,3 +89,23 @@ def test_concurrent_callers_get_one_working_engine(tmp_path: Path) -> None:
         thread.join()
     assert len(results) == 16 and len({digest for digest, _ in results}) == 1
     assert all(refused for _, refused in results)
+
+
+def test_a_chart_is_loaded_and_compiled_once_for_every_binding_using_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import lostromos.charts
+
+    compiled: list[object] = []
+    real_compile = lostromos.charts.compile_schema
+
+    def counting_compile(schema: object) -> object:
+        compiled.append(schema)
+        return real_compile(schema)
+
+    monkeypatch.setattr(lostromos.charts, "compile_schema", counting_compile)
+    path = make_chart(tmp_path, schema={"properties": {"a": {"type": "integer"}}})
+    site, blog = binding(path), binding(path, name="blog")
+    registry = registry_for(site, blog)
+    assert registry.engine_for(site) is registry.engine_for(blog)
+    assert registry.engine_for(site).validate({"a": "x"})
+    assert len(compiled) == 1

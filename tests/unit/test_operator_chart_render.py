@@ -1,5 +1,5 @@
 """The operator chart as helm renders it: the webhook configurations agree with
-lostromos.webhookconfig, RBAC has no wildcard and names what it can, the values
+lostromos.dev.webhookconfig, RBAC has no wildcard and names what it can, the values
 schema refuses nonsense, and the chart's CRDs and bindings match the repository's."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from lostromos.config import parse_bindings
-from lostromos.webhookconfig import client_config, webhook_configurations
+from lostromos.dev.webhookconfig import client_config, webhook_configurations
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "lostromos"

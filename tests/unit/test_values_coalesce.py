@@ -8,7 +8,7 @@ import pytest
 from chartkit import add_subchart, make_chart
 
 from lostromos.charts import load_chart
-from lostromos.values import ValuesEngine
+from lostromos.values.engine import ValuesEngine
 
 
 def engine_for(path: Path, overrides: dict | None = None) -> ValuesEngine:

@@ -8,7 +8,7 @@ from pathlib import Path
 from chartkit import add_subchart, apply_patch, make_chart
 
 from lostromos.charts import load_chart
-from lostromos.values import ValuesEngine
+from lostromos.values.engine import ValuesEngine
 
 
 def engine(tmp_path: Path, schema, values: dict | None = None) -> ValuesEngine:

@@ -8,7 +8,7 @@ import pytest
 from chartkit import add_subchart, make_chart
 
 from lostromos.charts import load_chart
-from lostromos.values import MAX_NESTING, ValuesEngine, Violation
+from lostromos.values.engine import MAX_NESTING, ValuesEngine, Violation
 
 D7 = "http://json-schema.org/draft-07/schema#"
 
@@ -167,3 +167,24 @@ def test_describe_formats_paths() -> None:
         'spec.plugins[0]["odd.key"]: 1 is not allowed: must be of type string')
     assert Violation((), "missing required property \"a\"").describe("Site/x spec") == (
         'Site/x spec: missing required property "a"')
+
+
+def test_verdict_processes_dependencies_once_for_violations_and_deprecations(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import lostromos.values.engine as engine_module
+
+    schema = {"type": "object", "properties": {
+        "old": {"type": "integer", "deprecated": True}, "n": {"type": "integer"}}}
+    subject = engine(tmp_path, schema)
+    calls: list[object] = []
+    real = engine_module.process_dependencies
+
+    def counting(chart: object, values: dict) -> object:
+        calls.append(chart)
+        return real(chart, values)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine_module, "process_dependencies", counting)
+    verdict = subject.verdict({"old": 1, "n": "x"})
+    assert len(calls) == 1
+    assert [v.describe() for v in verdict.violations] == messages(subject, {"old": 1, "n": "x"})
+    assert verdict.deprecations == ["spec.old is deprecated"]

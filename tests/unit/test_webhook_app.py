@@ -7,13 +7,13 @@ EngineRegistry with the real charts/site chart bound by lostromos.yaml.
 from __future__ import annotations
 
 import base64
-import copy
 import io
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from chartkit import apply_patch
 from flask import Flask
 from flask.testing import FlaskClient
 from test_webhook_fakes import FakeRegistry
@@ -91,36 +91,6 @@ def assert_json_error(reply: Any, status: int = 400) -> str:
     body = reply.get_json()
     assert isinstance(body["error"], str) and body["error"]
     return body["error"]
-
-
-# -- a tiny RFC 6902 applier, enough for what a defaulting webhook sends -------------------
-
-
-def _pointer(path: str) -> list[str]:
-    assert path == "" or path.startswith("/"), path
-    return [part.replace("~1", "/").replace("~0", "~") for part in path.split("/")[1:]]
-
-
-def apply_patch(document: Any, ops: list[dict[str, Any]]) -> Any:
-    document = copy.deepcopy(document)
-    for op in ops:
-        *parents, last = _pointer(op["path"])
-        target = document
-        for part in parents:
-            target = target[int(part)] if isinstance(target, list) else target[part]
-        if op["op"] == "add":
-            if isinstance(target, list):
-                target.insert(len(target) if last == "-" else int(last), op["value"])
-            else:
-                target[last] = copy.deepcopy(op["value"])
-        elif op["op"] == "replace":
-            assert (int(last) < len(target)) if isinstance(target, list) else last in target
-            target[int(last) if isinstance(target, list) else last] = op["value"]
-        elif op["op"] == "remove":
-            del target[int(last) if isinstance(target, list) else last]
-        else:
-            raise AssertionError(f"unexpected op {op}")
-    return document
 
 
 def test_patch_applier_follows_rfc_6902() -> None:

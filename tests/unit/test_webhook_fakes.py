@@ -1,6 +1,6 @@
 """A small stand-in for the values engine, shared by the webhook and admission tests.
 
-It follows the interface of lostromos.values/lostromos.engines with a few fixed
+It follows the interface of lostromos.values.engine/lostromos.engines with a few fixed
 rules, so the webhook's own logic can be tested without any chart. The last
 test checks the fake keeps its promises (it would mislead every other test if not).
 """
@@ -38,6 +38,12 @@ class FakeViolation:
 class FakeDefaulted:
     values: dict
     patch: list[dict]
+
+
+@dataclass(frozen=True)
+class FakeVerdict:
+    violations: list[FakeViolation]
+    deprecations: list[str]
 
 
 @dataclass
@@ -89,6 +95,10 @@ class FakeEngine:
             php["workers"] = 8
             patch.append({"op": "add", "path": "/php/workers", "value": 8})
         return FakeDefaulted(values=values, patch=patch)
+
+    def verdict(self, spec: Any) -> FakeVerdict:
+        violations = self.validate(spec)
+        return FakeVerdict(violations, self.deprecations(spec) if isinstance(spec, dict) else [])
 
     def deprecations(self, spec: Mapping[str, Any]) -> list[str]:
         self._maybe_fail("deprecations")

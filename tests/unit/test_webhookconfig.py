@@ -6,7 +6,7 @@ import base64
 from pathlib import Path
 
 from lostromos.config import load_bindings
-from lostromos.webhookconfig import client_config, webhook_configurations
+from lostromos.dev.webhookconfig import client_config, webhook_configurations
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,13 +10,13 @@ here, with the evidence in that library's source:
 - ``format``: asserted for drafts 4/6/7, annotation only for 2019-09 and
   2020-12 (objcompiler.go ``assertFormat``: ``draftVersion < 2019``; Helm never
   calls ``AssertFormat``). Formats follow the library's own checks
-  (lostromos.go_formats), unknown formats pass.
+  (lostromos.values.go_formats), unknown formats pass.
 - Numbers: Helm hands the validator float64 values and compares them as exact
   decimals (big.Rat of the shortest decimal form), so 0.3 is a multiple of
   0.1 and integers above 2**53 lose precision first. An integral number is
   an "integer" in every draft.
 - ``pattern``/``patternProperties`` are Go regular expressions
-  (lostromos.go_regex).
+  (lostromos.values.go_regex).
 - ``urn:`` references Helm cannot resolve are treated as ``true``.
 """
 
@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+from typing import Any, Protocol, cast
 
 import jsonschema
 import referencing
@@ -35,12 +35,27 @@ import referencing.exceptions
 import referencing.jsonschema
 from jsonschema import validators as jsonschema_validators
 from jsonschema.exceptions import ValidationError, best_match
-from referencing._core import Resolver  # the type is not re-exported at the top level
 
-from lostromos import go_formats, go_regex
+from lostromos.values import go_formats, go_regex
 
 BASE_URI = "file:///values.schema.json"
 _NOT_SUBSCHEMAS = frozenset({"enum", "const", "default", "examples"})
+
+
+class Resolved(Protocol):
+    """What referencing's Resolver.lookup returns (the class is not public API)."""
+
+    @property
+    def contents(self) -> Any: ...
+    @property
+    def resolver(self) -> Resolver: ...
+
+
+class Resolver(Protocol):
+    """referencing's Resolver as far as lostromos uses it; referencing exports only
+    Registry, Resource, Specification and Anchor, so the type is described here."""
+
+    def lookup(self, ref: str) -> Resolved: ...
 
 
 class SchemaProblem(ValueError):
@@ -50,7 +65,7 @@ class SchemaProblem(ValueError):
         self.message = message
 
 
-_DRAFTS: dict[str, type[jsonschema.protocols.Validator]] = {
+_DRAFTS: dict[str, ValidatorClass] = {
     "json-schema.org/schema": jsonschema.Draft202012Validator,
     "json-schema.org/draft/2020-12/schema": jsonschema.Draft202012Validator,
     "json-schema.org/draft/2019-09/schema": jsonschema.Draft201909Validator,
@@ -58,7 +73,8 @@ _DRAFTS: dict[str, type[jsonschema.protocols.Validator]] = {
     "json-schema.org/draft-06/schema": jsonschema.Draft6Validator,
     "json-schema.org/draft-04/schema": jsonschema.Draft4Validator,
 }
-DRAFT_VERSION = {
+ValidatorClass = type[jsonschema.protocols.Validator]
+DRAFT_VERSION: dict[ValidatorClass, int] = {
     jsonschema.Draft202012Validator: 2020, jsonschema.Draft201909Validator: 2019,
     jsonschema.Draft7Validator: 7, jsonschema.Draft6Validator: 6, jsonschema.Draft4Validator: 4,
 }
@@ -95,11 +111,12 @@ def _exact(number: Any) -> Fraction:
 
 
 def _is_number(validator: Any, instance: Any) -> bool:
-    return validator.is_type(instance, "number")
+    return bool(validator.is_type(instance, "number"))
 
 
-def _bound(keyword: str, fails: Callable[[Fraction, Fraction], bool]) -> Callable:
-    def check(validator: Any, limit: Any, instance: Any, schema: dict) -> Iterator[ValidationError]:
+def _bound(keyword: str, fails: Callable[[Fraction, Fraction], bool]) -> Callable[..., Any]:
+    def check(validator: Any, limit: Any, instance: Any,
+              schema: dict[str, Any]) -> Iterator[ValidationError]:
         if isinstance(limit, bool) or not _is_number(validator, instance):
             return
         if fails(_exact(instance), _exact(limit)):
@@ -107,8 +124,9 @@ def _bound(keyword: str, fails: Callable[[Fraction, Fraction], bool]) -> Callabl
     return check
 
 
-def _draft4_bound(keyword: str, exclusive_key: str, below: bool) -> Callable:
-    def check(validator: Any, limit: Any, instance: Any, schema: dict) -> Iterator[ValidationError]:
+def _draft4_bound(keyword: str, exclusive_key: str, below: bool) -> Callable[..., Any]:
+    def check(validator: Any, limit: Any, instance: Any,
+              schema: dict[str, Any]) -> Iterator[ValidationError]:
         if not _is_number(validator, instance):
             return
         value, bound = _exact(instance), _exact(limit)
@@ -123,7 +141,7 @@ def _draft4_bound(keyword: str, exclusive_key: str, below: bool) -> Callable:
 
 
 def _multiple_of(
-    validator: Any, step: Any, instance: Any, schema: dict
+    validator: Any, step: Any, instance: Any, schema: dict[str, Any]
 ) -> Iterator[ValidationError]:
     if not _is_number(validator, instance) or isinstance(step, bool) or step == 0:
         return
@@ -137,9 +155,9 @@ def _is_integer(checker: Any, instance: Any) -> bool:
     return isinstance(instance, int) or (isinstance(instance, float) and instance.is_integer())
 
 
-def _helm_validator_class(base: type) -> type:
+def _helm_validator_class(base: ValidatorClass) -> ValidatorClass:
     version = DRAFT_VERSION[base]
-    overrides: dict[str, Callable] = {"multipleOf": _multiple_of}
+    overrides: dict[str, Callable[..., Any]] = {"multipleOf": _multiple_of}
     if version == 4:
         overrides["minimum"] = _draft4_bound("minimum", "exclusiveMinimum", below=True)
         overrides["maximum"] = _draft4_bound("maximum", "exclusiveMaximum", below=False)
@@ -149,7 +167,9 @@ def _helm_validator_class(base: type) -> type:
         overrides["exclusiveMinimum"] = _bound("exclusiveMinimum", lambda v, b: v <= b)
         overrides["exclusiveMaximum"] = _bound("exclusiveMaximum", lambda v, b: v >= b)
     type_checker = base.TYPE_CHECKER.redefine("integer", _is_integer)
-    return jsonschema_validators.extend(base, validators=overrides, type_checker=type_checker)
+    extended = jsonschema_validators.extend(  # type: ignore[no-untyped-call]  # untyped in the stubs
+        base, validators=overrides, type_checker=type_checker)
+    return cast(ValidatorClass, extended)
 
 
 _HELM_CLASSES = {base: _helm_validator_class(base) for base in DRAFT_VERSION}
@@ -160,7 +180,8 @@ def _retrieve(uri: str) -> referencing.Resource:
         return referencing.Resource.from_contents(
             True, default_specification=referencing.jsonschema.DRAFT202012
         )
-    raise referencing.exceptions.NoSuchResource(ref=uri)
+    # referencing's attrs classes take their fields as keywords; mypy cannot see that
+    raise referencing.exceptions.NoSuchResource(ref=uri)  # type: ignore[call-arg]
 
 
 @dataclass(frozen=True)
@@ -170,28 +191,22 @@ class CompiledSchema:
     validator: Any  # a jsonschema validator instance over the translated schema
     draft: int
     original_patterns: dict[str, str]  # translated pattern -> pattern as written
+    registry: referencing.Registry  # what the validator resolves $ref against
 
     def iter_errors(self, instance: Any) -> Iterator[ValidationError]:
-        return self.validator.iter_errors(instance)
+        errors: Iterator[ValidationError] = self.validator.iter_errors(instance)
+        return errors
 
     @property
     def schema(self) -> Any:
         return self.validator.schema
 
-    @property
-    def registry(self) -> referencing.Registry:
-        return self.validator._registry
-
     def resolver(self) -> Resolver:
         return self.registry.resolver(base_uri=BASE_URI)
 
 
-def check_schema(schema: Any) -> None:
-    """Raise SchemaProblem (JSON pointer + message) when Helm could not compile the schema."""
-    compile_schema(schema)
-
-
 def compile_schema(schema: Any) -> CompiledSchema:
+    """Raises SchemaProblem (JSON pointer + message) where Helm could not compile it."""
     base = base_validator_for(schema)
     meta = base(base.META_SCHEMA, format_checker=GO_FORMAT_CHECKER)
     try:
@@ -209,11 +224,12 @@ def compile_schema(schema: Any) -> CompiledSchema:
         base.META_SCHEMA["$schema"], default=referencing.jsonschema.DRAFT202012
     )
     resource = referencing.Resource.from_contents(translated, default_specification=specification)
-    registry = referencing.Registry(retrieve=_retrieve).with_resource(BASE_URI, resource)
+    registry = referencing.Registry(  # type: ignore[call-arg]  # attrs keywords, as above
+        retrieve=_retrieve).with_resource(BASE_URI, resource)
     checker = GO_FORMAT_CHECKER if DRAFT_VERSION[base] < 2019 else None
     validator = _HELM_CLASSES[base](translated, registry=registry, format_checker=checker)
     compiled = CompiledSchema(validator=validator, draft=DRAFT_VERSION[base],
-                              original_patterns=patterns)
+                              original_patterns=patterns, registry=registry)
     _check_references(translated, "", compiled.resolver())
     return compiled
 
@@ -224,7 +240,7 @@ def _translate_patterns(node: Any, pointer: str, patterns: dict[str, str]) -> An
                 for i, item in enumerate(node)]
     if not isinstance(node, dict):
         return node
-    result: dict = {}
+    result: dict[str, Any] = {}
     for key, value in node.items():
         where = f"{pointer}/{_escape(key)}"
         if key in _NOT_SUBSCHEMAS:

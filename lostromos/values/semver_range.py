@@ -20,9 +20,14 @@ _CONSTRAINT = re.compile(
     rf"^\s*(=|!=|>=|=>|<=|=<|>|<|~>|~|\^)?\s*v?({_PART})(?:\.({_PART}))?(?:\.({_PART}))?"
     r"(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?\s*$"
 )
-_HYPHEN = re.compile(r"^\s*(\S+)\s+-\s+(\S+)\s*$")
+# Masterminds' cvRegex: a version in a constraint, wildcards allowed
+_CV = (r"v?[0-9xX*]+(?:\.[0-9xX*]+)?(?:\.[0-9xX*]+)?"
+       r"(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?")
+# "A - B" anywhere in a group means ">= A, <= B" (Masterminds' rewriteRange)
+_HYPHEN = re.compile(rf"\s*({_CV})\s+-\s+({_CV})\s*")
 
-Version = tuple[int, int, int, tuple]
+# major, minor, patch and a sort key for the prerelease
+Version = tuple[int, int, int, tuple[object, ...]]
 
 
 def parse_version(text: str) -> Version | None:
@@ -33,7 +38,7 @@ def parse_version(text: str) -> Version | None:
     return (int(major), int(minor or 0), int(patch or 0), _pre_key(pre))
 
 
-def _pre_key(pre: str | None) -> tuple:
+def _pre_key(pre: str | None) -> tuple[object, ...]:
     # A release sorts after every prerelease of the same version.
     if not pre:
         return (1,)
@@ -51,12 +56,8 @@ def is_compatible(constraint: str, version: str) -> bool:
 
 
 def _check_group(group: str, version: Version) -> bool:
-    hyphen = _HYPHEN.match(group)
-    if hyphen:
-        parts = [f">={hyphen.group(1)}", f"<={hyphen.group(2)}"]
-    else:
-        parts = [p for p in re.split(r"[\s,]+", group.strip()) if p]
-        parts = _join_operators(parts)
+    group = _HYPHEN.sub(lambda m: f" >={m.group(1)}, <={m.group(2)} ", group)
+    parts = _join_operators([p for p in re.split(r"[\s,]+", group.strip()) if p])
     if not parts:
         raise ValueError("empty constraint")
     has_pre = any("-" in p.lstrip("v<>=!~^") for p in parts)
@@ -76,7 +77,7 @@ def _join_operators(parts: list[str]) -> list[str]:
     return joined
 
 
-def _check_one(text: str, version: Version) -> bool:  # noqa: PLR0911
+def _check_one(text: str, version: Version) -> bool:
     match = _CONSTRAINT.match(text)
     if match is None:
         raise ValueError(text)
@@ -84,36 +85,52 @@ def _check_one(text: str, version: Version) -> bool:  # noqa: PLR0911
     op = {"=>": ">=", "=<": "<=", "~>": "~"}.get(op or "=", op or "=")
     wild = [n is None or n in "xX*" for n in nums]
     values = [0 if w else int(n) for n, w in zip(nums, wild, strict=True)]
-    base: Version = (*values, _pre_key(pre))  # type: ignore[assignment]
-    core = version[:3]
-    if op == "=" and any(wild):
-        fixed = wild.index(True)
-        return core[:fixed] == tuple(values[:fixed])
-    if op == "!=" and any(wild):
-        fixed = wild.index(True)
-        return core[:fixed] != tuple(values[:fixed])
+    base: Version = (values[0], values[1], values[2], _pre_key(pre))
     if op == "~":
-        upper = (values[0] + 1, 0, 0) if wild[1] else (values[0], values[1] + 1, 0)
-        return base <= version and core < upper
+        return _tilde(values, wild, base, version)
     if op == "^":
-        if values[0] > 0 or wild[1]:
-            upper = (values[0] + 1, 0, 0)
-        elif values[1] > 0 or wild[2]:
-            upper = (0, values[1] + 1, 0)
-        else:
-            upper = (0, 0, values[2] + 1)
-        return base <= version and core < upper
-    if op in (">", "<=") and any(wild):
-        fixed = wild.index(True)
-        bumped = [*values[:fixed], 0, 0, 0][:3]
-        if fixed:
-            bumped[fixed - 1] += 1
-        else:
-            return op == "<="
-        ceiling: Version = (*bumped, (0,))  # type: ignore[assignment]
-        return version >= ceiling if op == ">" else version < ceiling
+        return _caret(values, wild, base, version)
+    if any(wild) and op in ("=", "!=", ">", "<="):
+        return _open_ended(op, values, wild.index(True), base, version)
     comparisons = {
         "=": version == base, "!=": version != base, ">": version > base,
         ">=": version >= base, "<": version < base, "<=": version <= base,
     }
     return comparisons[op]
+
+
+def _tilde(values: list[int], wild: list[bool], base: Version, version: Version) -> bool:
+    first_wild = wild.index(True) if any(wild) else 3
+    if values == [0, 0, 0] and first_wild in (0, 3):
+        return base <= version  # ~0.0.0 and ~* accept every version (>= 0.0.0)
+    upper = (values[0] + 1, 0, 0) if wild[1] else (values[0], values[1] + 1, 0)
+    return base <= version and version[:3] < upper
+
+
+def _caret(values: list[int], wild: list[bool], base: Version, version: Version) -> bool:
+    if values[0] > 0 or wild[1]:
+        upper = (values[0] + 1, 0, 0)
+    elif values[1] > 0 or wild[2]:
+        upper = (0, values[1] + 1, 0)
+    else:
+        upper = (0, 0, values[2] + 1)
+    return base <= version and version[:3] < upper
+
+
+def _open_ended(op: str, values: list[int], fixed: int, base: Version,
+                version: Version) -> bool:
+    """=, !=, > and <= against a version with wildcards from part `fixed` on."""
+    core = version[:3]
+    if op == "=":
+        return core[:fixed] == tuple(values[:fixed])
+    if op == "!=":
+        if core[:fixed] != tuple(values[:fixed]):
+            return True
+        # "!=4.1-alpha" (patch left open) still tells prereleases apart
+        return fixed == 2 and version[3] != base[3]
+    if not fixed:
+        return op == "<="
+    bumped = [*values[:fixed], 0, 0, 0][:3]
+    bumped[fixed - 1] += 1
+    ceiling: Version = (bumped[0], bumped[1], bumped[2], (0,))
+    return version >= ceiling if op == ">" else version < ceiling

@@ -15,9 +15,9 @@ from typing import Any
 
 from jsonschema.exceptions import ValidationError, best_match
 
-from lostromos import go_regex
-from lostromos.schema_compile import CompiledSchema
-from lostromos.violations import MISSING, Violation, format_path, short_repr
+from lostromos.values import go_regex
+from lostromos.values.schema_compile import CompiledSchema
+from lostromos.values.violations import MISSING, Violation, format_path, short_repr
 
 Path = tuple[str | int, ...]
 
@@ -34,12 +34,13 @@ def _convert(error: ValidationError, prefix: Path, compiled: CompiledSchema) -> 
     keyword = error.validator
     instance = error.instance
     if keyword == "required":
-        for name in error.validator_value:
+        for name in _listed(error.validator_value):
             if isinstance(instance, dict) and name not in instance:
                 yield Violation((*path, name), MISSING, "")
         return
     if keyword == "additionalProperties" and isinstance(instance, dict):
-        allowed = sorted((error.schema.get("properties") or {}).keys())
+        schema = error.schema if isinstance(error.schema, dict) else {}
+        allowed = sorted((schema.get("properties") or {}).keys())
         for name in _additional(instance, error.schema):
             hint = f" (known: {', '.join(allowed)})" if allowed else ""
             # The value is beside the point: the name itself is what is wrong.
@@ -48,7 +49,14 @@ def _convert(error: ValidationError, prefix: Path, compiled: CompiledSchema) -> 
     yield Violation(path, _message(error, compiled), short_repr(instance))
 
 
-def _additional(instance: dict, schema: dict) -> list[str]:
+def _listed(value: object) -> list[Any]:
+    """A keyword's value that should be a list (`required`); anything else lists nothing."""
+    return value if isinstance(value, list) else []
+
+
+def _additional(instance: dict[str, Any], schema: object) -> list[str]:
+    if not isinstance(schema, dict):
+        return list(instance)
     properties = schema.get("properties") or {}
     patterns = schema.get("patternProperties") or {}
     return [
@@ -124,7 +132,8 @@ def _closest(error: ValidationError) -> ValidationError | None:
     if not candidates:
         return None
     fewest = min(candidates, key=len)
-    return best_match(fewest)
+    best: ValidationError | None = best_match(fewest)
+    return best
 
 
 def _alternatives(error: ValidationError, compiled: CompiledSchema) -> str:
@@ -137,7 +146,7 @@ def _alternatives(error: ValidationError, compiled: CompiledSchema) -> str:
     relative = tuple(best.absolute_path)[len(error.absolute_path):]
     detail = _message(best, compiled)
     if best.validator == "required":
-        missing = [n for n in best.validator_value if isinstance(best.instance, dict)
+        missing = [n for n in _listed(best.validator_value) if isinstance(best.instance, dict)
                    and n not in best.instance]
         detail = f"missing required property {json.dumps(missing[0])}" if missing else detail
     if best.validator == "additionalProperties" and isinstance(best.instance, dict):

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from urllib.parse import unquote
 
-from lostromos import go_regex
+from lostromos.values import go_regex
 
 _DIGITS = re.compile(rb"^[+-]?[0-9]+$")
 
@@ -166,10 +166,11 @@ def _date(text: str) -> bool:
 def _time_bytes(raw: bytes) -> bool:  # noqa: PLR0911, PLR0912 - a straight port of Go's checks
     if len(raw) < 9 or raw[2:3] != b":" or raw[5:6] != b":":
         return False
-    parts = [_atoi(token) for token in raw[:8].split(b":", 2)]
-    if len(parts) != 3 or any(p is None or p < 0 for p in parts):
+    parsed = [_atoi(token) for token in raw[:8].split(b":", 2)]
+    parts = [p for p in parsed if p is not None and p >= 0]
+    if len(parts) != 3 or len(parsed) != 3:
         return False
-    hour, minute, second = parts  # type: ignore[misc]
+    hour, minute, second = parts
     if hour > 23 or minute > 59 or second > 60:
         return False
     rest = raw[8:]
@@ -190,10 +191,11 @@ def _time_bytes(raw: bytes) -> bool:  # noqa: PLR0911, PLR0912 - a straight port
         rest = rest[1:]
         if rest[2:3] != b":":
             return False
-        offset = [_atoi(token) for token in rest.split(b":", 1)]
-        if any(o is None or o < 0 for o in offset):
+        parsed = [_atoi(token) for token in rest.split(b":", 1)]
+        offset = [o for o in parsed if o is not None and o >= 0]
+        if len(offset) != 2 or len(parsed) != 2:
             return False
-        zone_hour, zone_minute = offset  # type: ignore[misc]
+        zone_hour, zone_minute = offset
         if zone_hour > 23 or zone_minute > 59:
             return False
         minutes = hour * 60 + minute + sign * (zone_hour * 60 + zone_minute)

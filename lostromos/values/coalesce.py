@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
-from lostromos.charts import Chart, DependencySpec
-from lostromos.semver_range import is_compatible
+from lostromos.values.semver_range import is_compatible
+
+if TYPE_CHECKING:  # lostromos.charts imports merge_maps from here
+    from lostromos.charts import Chart, DependencySpec
 
 GLOBAL_KEY = "global"
 
@@ -58,7 +60,7 @@ class ChartNode:
 
     name: str
     chart: Chart
-    values: dict
+    values: dict[str, Any]
     dependencies: list[ChartNode] = field(default_factory=list)
     requirements: list[Requirement] | None = None
 
@@ -83,26 +85,27 @@ class ChartNode:
         )
 
 
-def is_table(value: Any) -> bool:
+def is_table(value: Any) -> TypeGuard[dict[str, Any]]:
     return isinstance(value, dict)
 
 
-def coalesce_values(node: ChartNode, values: dict) -> dict:
+def coalesce_values(node: ChartNode, values: dict[str, Any]) -> dict[str, Any]:
     """CoalesceValues: user values over the chart (and subchart) defaults."""
     return _coalesce(node, copy.deepcopy(values), "", merge=False)
 
 
-def merge_values(node: ChartNode, values: dict | None) -> dict:
+def merge_values(node: ChartNode, values: dict[str, Any] | None) -> dict[str, Any]:
     """MergeValues: like coalesce_values but nulls are kept."""
     return _coalesce(node, copy.deepcopy(values or {}), "", merge=True)
 
 
-def _coalesce(node: ChartNode, dest: dict, prefix: str, merge: bool) -> dict:
+def _coalesce(node: ChartNode, dest: dict[str, Any], prefix: str, merge: bool) -> dict[str, Any]:
     _coalesce_chart_values(node, dest, prefix, merge)
     return _coalesce_dependencies(node, dest, prefix, merge)
 
 
-def _coalesce_dependencies(node: ChartNode, dest: dict, prefix: str, merge: bool) -> dict:
+def _coalesce_dependencies(node: ChartNode, dest: dict[str, Any], prefix: str,
+                           merge: bool) -> dict[str, Any]:
     for sub in node.dependencies:
         if sub.name not in dest:
             dest[sub.name] = {}
@@ -117,7 +120,7 @@ def _coalesce_dependencies(node: ChartNode, dest: dict, prefix: str, merge: bool
     return dest
 
 
-def _coalesce_globals(dest: dict, src: dict) -> None:
+def _coalesce_globals(dest: dict[str, Any], src: dict[str, Any]) -> None:
     dest_globals = dest.get(GLOBAL_KEY, {}) if GLOBAL_KEY in dest else {}
     src_globals = src.get(GLOBAL_KEY, {}) if GLOBAL_KEY in src else {}
     if not is_table(dest_globals) or not is_table(src_globals):
@@ -138,7 +141,8 @@ def _coalesce_globals(dest: dict, src: dict) -> None:
     dest[GLOBAL_KEY] = dest_globals
 
 
-def _coalesce_chart_values(node: ChartNode, values: dict, prefix: str, merge: bool) -> None:
+def _coalesce_chart_values(node: ChartNode, values: dict[str, Any], prefix: str,
+                           merge: bool) -> None:
     chart_values = copy.deepcopy(node.values)
     for key, default in chart_values.items():
         if key in values:
@@ -159,15 +163,26 @@ def _coalesce_chart_values(node: ChartNode, values: dict, prefix: str, merge: bo
             values[key] = default
 
 
-def coalesce_tables(dest: dict, src: dict) -> dict:
-    return _coalesce_tables(dest, src, merge=False)
+def merge_maps(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """Helm's MergeMaps (how values files and overrides layer): maps merge, the rest
+    replaces. Returns a new map; neither argument is changed."""
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_maps(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
-def merge_tables(dest: dict, src: dict) -> dict:
-    return _coalesce_tables(dest, src, merge=True)
+def merge_tables(dest: dict[str, Any], src: dict[str, Any]) -> dict[str, Any]:
+    merged = _coalesce_tables(dest, src, merge=True)
+    assert merged is not None  # None only comes back for a None dest
+    return merged
 
 
-def _coalesce_tables(dest: dict | None, src: dict | None, merge: bool) -> dict | None:
+def _coalesce_tables(dest: dict[str, Any] | None, src: dict[str, Any] | None,
+                     merge: bool) -> dict[str, Any] | None:
     """coalesceTablesFullKey: dest (higher precedence) receives src."""
     if src is None:
         return dest
@@ -189,7 +204,7 @@ def _coalesce_tables(dest: dict | None, src: dict | None, merge: bool) -> dict |
     return dest
 
 
-def _clean_nils(table: dict) -> None:
+def _clean_nils(table: dict[str, Any]) -> None:
     for key in [k for k, v in table.items() if v is None]:
         del table[key]
     for value in table.values():
@@ -204,7 +219,7 @@ def _concat(prefix: str, name: str) -> str:
 # --- dependency processing (ProcessDependencies) ---------------------------------
 
 
-def process_dependencies(chart: Chart, values: dict) -> ChartNode:
+def process_dependencies(chart: Chart, values: dict[str, Any]) -> ChartNode:
     """The chart tree Helm renders for these user values (conditions, aliases, imports)."""
     root = ChartNode.from_chart(chart)
     _process_enabled(root, values, "")
@@ -212,7 +227,7 @@ def process_dependencies(chart: Chart, values: dict) -> ChartNode:
     return root
 
 
-def _process_enabled(node: ChartNode, values: dict, path: str) -> None:
+def _process_enabled(node: ChartNode, values: dict[str, Any], path: str) -> None:
     if node.requirements is None:
         return
     requirements = node.requirements
@@ -253,7 +268,7 @@ def _alias_dependency(loaded: list[ChartNode], req: Requirement) -> ChartNode | 
     return None
 
 
-def _apply_tags(requirements: list[Requirement], values: dict) -> None:
+def _apply_tags(requirements: list[Requirement], values: dict[str, Any]) -> None:
     tags = values.get("tags")
     if not is_table(tags):
         return
@@ -269,7 +284,7 @@ def _apply_tags(requirements: list[Requirement], values: dict) -> None:
             req.enabled = True
 
 
-def _apply_conditions(requirements: list[Requirement], values: dict, path: str) -> None:
+def _apply_conditions(requirements: list[Requirement], values: dict[str, Any], path: str) -> None:
     for req in requirements:
         for condition in req.condition.strip().split(","):
             if not condition:
@@ -280,7 +295,7 @@ def _apply_conditions(requirements: list[Requirement], values: dict, path: str) 
                 break
 
 
-def path_value(values: dict, dotted: str) -> tuple[bool, Any]:
+def path_value(values: dict[str, Any], dotted: str) -> tuple[bool, Any]:
     """Values.PathValue: a non-table value at a dotted path."""
     *tables, last = dotted.split(".")
     current: Any = values
@@ -293,13 +308,14 @@ def path_value(values: dict, dotted: str) -> tuple[bool, Any]:
     return False, None
 
 
-def table_at(values: dict, dotted: str) -> dict | None:
+def table_at(values: dict[str, Any], dotted: str) -> dict[str, Any] | None:
     current: Any = values
     for name in dotted.split("."):
         if not is_table(current) or not is_table(current.get(name)):
             return None
         current = current[name]
-    return current
+    table: dict[str, Any] = current
+    return table
 
 
 def _process_import_values_tree(node: ChartNode) -> None:
@@ -312,7 +328,7 @@ def _process_import_values(node: ChartNode) -> None:
     if node.requirements is None:
         return
     merged = merge_values(node, None)
-    imported: dict = {}
+    imported: dict[str, Any] = {}
     for req in node.requirements:
         for entry in req.import_values:
             if is_table(entry):
@@ -330,10 +346,10 @@ def _process_import_values(node: ChartNode) -> None:
     node.values = merge_tables(copy.deepcopy(merged), imported)
 
 
-def _path_to_map(path: str, data: dict) -> dict:
+def _path_to_map(path: str, data: dict[str, Any]) -> dict[str, Any]:
     if path == ".":
         return data
-    result: dict = data
+    result: dict[str, Any] = data
     for name in reversed(path.split(".")):
         result = {name: result}
     return result

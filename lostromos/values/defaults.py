@@ -40,13 +40,13 @@ from typing import Any
 import referencing
 import referencing.exceptions
 
-from lostromos import go_regex
-from lostromos.schema_compile import CompiledSchema, Resolver
+from lostromos.values import go_regex
+from lostromos.values.schema_compile import CompiledSchema, Resolver
 
 MAX_DEPTH = 200
 _MAX_EXPANSION = 32
 
-Scope = tuple[dict, Resolver]
+Scope = tuple[dict[str, Any], Resolver]
 
 
 def escape_pointer(token: str | int) -> str:
@@ -94,7 +94,7 @@ class SchemaView:
         for node, resolver in scopes:
             properties = node.get("properties")
             matched = isinstance(properties, dict) and name in properties
-            if matched:
+            if matched and isinstance(properties, dict):
                 found += self.expand(properties[name], resolver)
             if not loose:
                 continue
@@ -132,10 +132,10 @@ class DefaultFiller:
     """Fills defaults into `spec` in place and records the minimal JSON Patch."""
 
     view: SchemaView
-    operations: list[dict]
+    operations: list[dict[str, Any]]
 
     def fill_object(  # noqa: PLR0917
-        self, scopes: list[Scope], target: dict, effective: Any, pointer: str,
+        self, scopes: list[Scope], target: dict[str, Any], effective: Any, pointer: str,
         record: bool, depth: int = 0,
     ) -> None:
         if depth > MAX_DEPTH:
@@ -156,7 +156,7 @@ class DefaultFiller:
             elif has_effective:
                 # No default of its own: fill only what has a default inside it.
                 if isinstance(effective_value, dict):
-                    partial: dict = {}
+                    partial: dict[str, Any] = {}
                     self.fill_object(sub, partial, effective_value, here, False, depth + 1)
                     if partial:
                         self._add(target, name, partial, here, record)
@@ -183,7 +183,8 @@ class DefaultFiller:
                 self.fill_value(self.view.item(scopes, index), item, item_effective,
                                 f"{pointer}/{index}", record, depth + 1)
 
-    def _add(self, target: dict, name: str, value: Any, pointer: str, record: bool) -> None:
+    def _add(self, target: dict[str, Any], name: str, value: Any, pointer: str,
+             record: bool) -> None:
         target[name] = value
         if record:
             self.operations.append({"op": "add", "path": pointer, "value": copy.deepcopy(value)})

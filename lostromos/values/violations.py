@@ -62,7 +62,7 @@ def short_repr(value: Any, limit: int = MAX_GIVEN_CHARS) -> str:
     return text
 
 
-def sort_key(violation: Violation) -> tuple:
+def sort_key(violation: Violation) -> tuple[Any, ...]:
     return (
         tuple((0, part, "") if isinstance(part, int) else (1, 0, part) for part in violation.path),
         violation.message,

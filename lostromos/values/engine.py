@@ -1,8 +1,8 @@
 """The one values engine: a spec is Helm user values; coalesce, validate, default.
 
 The webhook, the controller and the CLI all call this, so they cannot disagree
-with each other, and it follows Helm v4.3.1 (lostromos.coalesce,
-lostromos.schema_compile) so they do not disagree with Helm either: a spec
+with each other, and it follows Helm v4.3.1 (lostromos.values.coalesce,
+lostromos.values.schema_compile) so they do not disagree with Helm either: a spec
 validate() accepts is one ``helm install``/``upgrade --install``/``template``
 accepts with the same values (``user_values(spec)`` written to a file and
 passed with ``-f``), and a spec it refuses is one Helm refuses.
@@ -26,13 +26,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from lostromos.charts import Chart, merge_maps
-from lostromos.coalesce import ChartNode, CoalesceError, coalesce_values, process_dependencies
-from lostromos.defaults import DefaultFiller, SchemaView, deprecated_paths, escape_pointer
-from lostromos.schema_compile import CompiledSchema, compile_schema
-from lostromos.schema_errors import violations_from
-from lostromos.violations import Violation, format_path, short_repr, sorted_unique
+from lostromos.values.coalesce import (
+    ChartNode,
+    CoalesceError,
+    coalesce_values,
+    process_dependencies,
+)
+from lostromos.values.defaults import DefaultFiller, SchemaView, deprecated_paths, escape_pointer
+from lostromos.values.schema_compile import CompiledSchema
+from lostromos.values.schema_errors import violations_from
+from lostromos.values.violations import Violation, format_path, short_repr, sorted_unique
 
-__all__ = ["MAX_NESTING", "Defaulted", "ValuesEngine", "Violation"]
+__all__ = ["MAX_NESTING", "Defaulted", "SpecVerdict", "ValuesEngine", "Violation"]
 
 MAX_NESTING = 100
 _FLOAT64_EXACT = 2**53
@@ -40,25 +45,31 @@ _FLOAT64_EXACT = 2**53
 
 @dataclass(frozen=True)
 class Defaulted:
-    values: dict
-    patch: list[dict]
+    values: dict[str, Any]
+    patch: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class SpecVerdict:
+    violations: list[Violation]
+    deprecations: list[str]
 
 
 class ValuesEngine:
     """Compiled once per chart (and overrides); every method is safe to call from many threads."""
 
-    def __init__(self, chart: Chart, overrides: Mapping | None = None) -> None:
+    def __init__(self, chart: Chart, overrides: Mapping[str, Any] | None = None) -> None:
         self.chart = chart
-        self.overrides: dict = copy.deepcopy(dict(overrides or {}))
-        canonical = json.dumps(self.overrides, sort_keys=True, default=str)
+        self.overrides: dict[str, Any] = copy.deepcopy(dict(overrides or {}))
+        canonical = canonical_overrides(self.overrides)
         self.digest = hashlib.sha256(f"{chart.digest}\n{canonical}".encode()).hexdigest()
         self._compiled: dict[str, CompiledSchema] = {}
         self._views: dict[str, SchemaView] = {}
         self._compile_tree(chart)
 
     def _compile_tree(self, chart: Chart) -> None:
-        if chart.digest not in self._compiled and chart.schema is not None:
-            compiled = compile_schema(chart.schema)
+        compiled = chart.compiled_schema
+        if chart.digest not in self._compiled and compiled is not None:
             self._compiled[chart.digest] = compiled
             self._views[chart.digest] = SchemaView(compiled)
         for sub in chart.loaded_subcharts:
@@ -66,11 +77,11 @@ class ValuesEngine:
 
     # --- values ---------------------------------------------------------------
 
-    def user_values(self, spec: Mapping) -> dict:
+    def user_values(self, spec: Mapping[str, Any]) -> dict[str, Any]:
         """The values to give helm (-f) for this spec: the spec with overrides merged over it."""
         return merge_maps(copy.deepcopy(dict(spec)), copy.deepcopy(self.overrides))
 
-    def coalesce(self, spec: Mapping) -> dict:
+    def coalesce(self, spec: Mapping[str, Any]) -> dict[str, Any]:
         """Helm's coalesced values for this spec. Raises ValueError where Helm would fail."""
         user = self.user_values(spec)
         return coalesce_values(process_dependencies(self.chart, user), user)
@@ -78,24 +89,32 @@ class ValuesEngine:
     # --- validation -------------------------------------------------------------
 
     def validate(self, spec: Any) -> list[Violation]:
+        return self.verdict(spec).violations
+
+    def verdict(self, spec: Any, root: str = "spec") -> SpecVerdict:
+        """Every violation of the spec and every deprecated field it uses, from one pass
+        over the chart's dependencies."""
         if not isinstance(spec, Mapping):
-            return [Violation((), "must be an object", short_repr(spec))]
+            return SpecVerdict([Violation((), "must be an object", short_repr(spec))], [])
         problems = hostile_input_problems(spec)
         if problems:
-            return sorted_unique(problems)
+            return SpecVerdict(sorted_unique(problems), [])
         try:
             user = _helm_numbers(self.user_values(spec))
             tree = process_dependencies(self.chart, user)
             values = _helm_numbers(coalesce_values(tree, user))
             violations: list[Violation] = []
             self._validate_tree(tree, values, (), violations)
+            deprecations = self._deprecation_messages(tree, spec, root)
         except CoalesceError as error:
-            return [Violation((), str(error), "")]
+            return SpecVerdict([Violation((), str(error), "")], [])
         except RecursionError:
-            return [Violation((), f"values are nested too deeply (more than {MAX_NESTING} levels)")]
-        return sorted_unique(violations)
+            return SpecVerdict(
+                [Violation((), f"values are nested too deeply (more than {MAX_NESTING} levels)")],
+                [])
+        return SpecVerdict(sorted_unique(violations), deprecations)
 
-    def _validate_tree(self, node: ChartNode, values: dict, prefix: tuple,
+    def _validate_tree(self, node: ChartNode, values: dict[str, Any], prefix: tuple[Any, ...],
                        out: list[Violation]) -> None:
         # ValidateAgainstSchema: this chart's schema on its values, then each subchart
         compiled = self._compiled.get(node.chart.digest)
@@ -114,12 +133,12 @@ class ValuesEngine:
 
     # --- defaults and deprecations ------------------------------------------------
 
-    def default(self, spec: Mapping) -> Defaulted:
-        """Schema defaults for what neither spec nor values.yaml supplies (lostromos.defaults)."""
+    def default(self, spec: Mapping[str, Any]) -> Defaulted:
+        """Schema defaults for what neither spec nor values.yaml supplies (values.defaults)."""
         filled = copy.deepcopy(dict(spec))
         if hostile_input_problems(spec):
             return Defaulted(values=filled, patch=[])
-        operations: list[dict] = []
+        operations: list[dict[str, Any]] = []
         try:
             user = self.user_values(spec)
             tree = process_dependencies(self.chart, user)
@@ -130,13 +149,13 @@ class ValuesEngine:
         return Defaulted(values=filled, patch=operations)
 
     def _default_tree(  # noqa: PLR0917
-        self, node: ChartNode, target: dict, effective: Any, pointer: str,
-        operations: list[dict], record: bool,
+        self, node: ChartNode, target: dict[str, Any], effective: Any, pointer: str,
+        operations: list[dict[str, Any]], record: bool,
     ) -> None:
         view = self._views.get(node.chart.digest)
-        filler = DefaultFiller(view, operations) if view is not None else None
-        if filler is not None:
-            filler.fill_object(view.root, target, effective, pointer, record)
+        if view is not None:
+            DefaultFiller(view, operations).fill_object(view.root, target, effective, pointer,
+                                                        record)
         for dep in node.dependencies:
             sub_effective = effective.get(dep.name) if isinstance(effective, dict) else None
             here = f"{pointer}/{escape_pointer(dep.name)}"
@@ -145,28 +164,32 @@ class ValuesEngine:
                     self._default_tree(dep, target[dep.name], sub_effective, here, operations,
                                        record)
                 continue
-            partial: dict = {}
+            partial: dict[str, Any] = {}
             self._default_tree(dep, partial, sub_effective, here, operations, record=False)
             if partial:
                 target[dep.name] = partial
                 if record:
                     operations.append({"op": "add", "path": here, "value": copy.deepcopy(partial)})
 
-    def deprecations(self, spec: Mapping, root: str = "spec") -> list[str]:
+    def deprecations(self, spec: Mapping[str, Any], root: str = "spec") -> list[str]:
         if not isinstance(spec, Mapping) or hostile_input_problems(spec):
             return []
         try:
             tree = process_dependencies(self.chart, self.user_values(spec))
-            found = self._deprecations_tree(tree, dict(spec), ())
+            return self._deprecation_messages(tree, spec, root)
         except (CoalesceError, RecursionError):
             return []
+
+    def _deprecation_messages(self, tree: ChartNode, spec: Mapping[str, Any],
+                              root: str) -> list[str]:
         messages = []
-        for path, why in found:
+        for path, why in self._deprecations_tree(tree, dict(spec), ()):
             where = format_path(path, root)
             messages.append(f"{where} is deprecated: {why}" if why else f"{where} is deprecated")
         return sorted(set(messages))
 
-    def _deprecations_tree(self, node: ChartNode, values: Any, prefix: tuple) -> list:
+    def _deprecations_tree(self, node: ChartNode, values: Any,
+                           prefix: tuple[Any, ...]) -> list[Any]:
         found = []
         view = self._views.get(node.chart.digest)
         if view is not None:
@@ -177,10 +200,15 @@ class ValuesEngine:
         return found
 
 
+def canonical_overrides(overrides: Mapping[str, Any] | None) -> str:
+    """The same text for the same overrides, whatever their key order."""
+    return json.dumps(dict(overrides or {}), sort_keys=True, default=str)
+
+
 def hostile_input_problems(spec: Any) -> list[Violation]:
     """Keys that are not strings, non-finite or out-of-range numbers, absurd nesting."""
     problems: list[Violation] = []
-    stack: list[tuple[Any, tuple, int]] = [(spec, (), 0)]
+    stack: list[tuple[Any, tuple[Any, ...], int]] = [(spec, (), 0)]
     while stack:
         value, path, depth = stack.pop()
         if depth > MAX_NESTING:
@@ -224,24 +252,7 @@ def _helm_numbers(value: Any) -> Any:
     return value
 
 
-def helm_values_document(values: Mapping) -> str:
-    """JSON text for `helm -f` that Helm's YAML reader reads back exactly.
-
-    YAML forbids some characters raw (controls, surrogates) and Helm's reader
-    rejects \\u escapes of characters outside the BMP, so: characters beyond
-    the BMP are written raw (UTF-8), everything YAML cannot hold raw is escaped.
-    """
-    return _UNPRINTABLE.sub(
-        lambda match: f"\\u{ord(match.group()):04x}",
-        json.dumps(values, ensure_ascii=False, allow_nan=False),
-    )
-
-
 _SURROGATE = re.compile("[\ud800-\udfff]")
-# what YAML 1.1 does not allow unescaped in a document (besides tab and newline)
-_UNPRINTABLE = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]"
-)
 
 
 def _is_int(value: Any) -> bool:
