@@ -55,7 +55,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     generate.add_argument("--group", help="API group, with --chart")
     generate.add_argument("--kind", help="CamelCase kind, with --chart")
     generate.add_argument("--version", default="v1", help="API version, with --chart (v1)")
-    generate.add_argument("--plural", help="with --chart (default: lowercase kind + s)")
+    generate.add_argument("--plural", help="with --chart (default: the English plural of the "
+                          "kind, in lowercase; required when that is ambiguous)")
     generate.add_argument("--short-name", action="append", default=[], dest="short_names")
     generate.add_argument("--category", action="append", default=[], dest="categories")
     generate.add_argument(
@@ -194,6 +195,7 @@ def cmd_crd_generate(args: argparse.Namespace) -> int:
 
 def _crd_targets(args: argparse.Namespace) -> list:
     from lostromos.authoring.crdgen import CrdTarget
+    from lostromos.authoring.plurals import plural_of_kind
     from lostromos.charts import load_chart
     from lostromos.config import load_bindings
 
@@ -202,9 +204,13 @@ def _crd_targets(args: argparse.Namespace) -> list:
                    if not value]
         if missing:
             raise AuthoringError(f"--chart needs {' and '.join(missing)}")
+        plural = args.plural or plural_of_kind(args.kind)
+        if plural is None:
+            raise AuthoringError(f"cannot tell the English plural of {args.kind!r}: "
+                                 "pass --plural (a CRD's plural can never change)")
         chart = load_chart(args.chart)
         return [CrdTarget(group=args.group, version=args.version, kind=args.kind,
-                          plural=args.plural or f"{args.kind.lower()}s",
+                          plural=plural,
                           singular=args.kind.lower(), short_names=tuple(args.short_names),
                           categories=tuple(args.categories), chart=chart)]
     bindings = load_bindings(args.config)
