@@ -161,8 +161,9 @@ class ValuesEngine:
         except (CoalesceError, RecursionError):
             return []
         messages = []
-        for path, why in found:
+        for path, description in found:
             where = format_path(path, root)
+            why = re.sub(r"^\s*deprecated\s*[:.-]\s*", "", description, flags=re.IGNORECASE)
             messages.append(f"{where} is deprecated: {why}" if why else f"{where} is deprecated")
         return sorted(set(messages))
 
