@@ -27,6 +27,7 @@ from controller.leader import LeaderElector, LeaseConfig
 from controller.metrics import BindingSnapshot, ControllerMetrics
 from controller.queue import ShutDown, WorkQueue
 from controller.reconcile import ReconcileError, Reconciler
+from controller.retrylog import RetryLog
 from controller.rollout import Rollout
 from controller.status import READY, condition
 from lostromos.charts import ChartError
@@ -76,6 +77,7 @@ class BindingController:
         self.drift = DriftChecker(api_client, self.informer, self._repair,
                                   binding.drift_check_seconds)
         self.threads: list[threading.Thread] = []
+        self.failures = RetryLog(log, binding.kind)
 
     def _repair(self, key: str) -> None:
         self.reconciler.request_repair(key)
@@ -121,17 +123,13 @@ class BindingController:
         outcome = "success"
         try:
             result = self.reconciler.reconcile(key)
-        except ReconcileError as error:
+        except Exception as error:
             outcome = "error"
             delay = self.queue.add_rate_limited(key)
-            log.info("reconcile failed, retrying in %.1fs: %s", delay, error,
-                     extra={"kind": self.binding.kind, "object": key})
-        except Exception:
-            outcome = "error"
-            delay = self.queue.add_rate_limited(key)
-            log.exception("reconcile crashed, retrying in %.1fs", delay,
-                          extra={"kind": self.binding.kind, "object": key})
+            self.failures.failed(key, error, delay, self._release(key),
+                                 expected=isinstance(error, ReconcileError))
         else:
+            self.failures.succeeded(key, self._release(key))
             self.queue.forget(key)
             if result.requeue_after is not None:
                 self.queue.add_after(key, result.requeue_after)
@@ -139,6 +137,10 @@ class BindingController:
             self.queue.done(key)
             self.metrics.observe_reconcile(self.binding.name, outcome,
                                            time.monotonic() - started)
+
+    def _release(self, key: str) -> str | None:
+        obj = self.informer.get(key)
+        return self.reconciler.release_name(obj) if obj is not None else None
 
     def drain(self, timeout: float) -> bool:
         self.informer.stop()

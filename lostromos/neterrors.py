@@ -5,7 +5,7 @@ object at 0x7f...>`): what was reached and why it failed, as kubectl says it."""
 from __future__ import annotations
 
 from kubernetes.client.exceptions import ApiException
-from urllib3.exceptions import MaxRetryError, ProtocolError
+from urllib3.exceptions import HTTPError, MaxRetryError, ProtocolError
 
 
 def _root_cause(error: BaseException) -> BaseException:
@@ -45,3 +45,10 @@ def brief_error(error: BaseException) -> str:
         return _cause_text(error)
     text = str(error).splitlines()[0] if str(error) else ""
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def is_transient(error: BaseException) -> bool:
+    """A failure to reach the API server, or one it asks us to retry: no bug, no traceback."""
+    if isinstance(error, ApiException):
+        return error.status in (429, 500, 502, 503, 504) or error.status == 0
+    return isinstance(error, HTTPError | OSError)
