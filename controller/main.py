@@ -86,16 +86,17 @@ class BindingController:
     def snapshot(self) -> BindingSnapshot:
         target = self.engines.engine_for(self.binding).digest
         states: dict[str, int] = {}
-        behind = 0
+        behind = not_ready = 0
         for obj in self.informer.objects():
             status = obj.get("status") or {}
             ready = condition(status, READY) or {}
             state = ready.get("reason") or "Pending"
             states[state] = states.get(state, 0) + 1
+            not_ready += ready.get("status") != "True"
             recorded = (status.get("release") or {}).get("chartDigest")
             behind += recorded is not None and recorded != target
         return BindingSnapshot(self.binding.name, len(self.queue), len(self.informer),
-                               states, self.rollout.progress(), behind)
+                               states, self.rollout.progress(), behind, not_ready)
 
     def start(self, stop: threading.Event) -> None:
         name = self.binding.name
