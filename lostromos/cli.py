@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -93,25 +94,50 @@ def cmd_dev_up(args: argparse.Namespace) -> int:
         return 0
 
 
+def shell_env(state_dir: Path, tools: dict[str, Path]) -> list[str]:
+    """The exports that make a fresh shell talk to the dev cluster with the pinned
+    kubectl and helm, and find `lostromos` itself (it lives in the project's venv,
+    which no fresh shell has on PATH)."""
+    own_bin = Path(sys.executable).parent
+    bin_dirs = dict.fromkeys([str(tools["kubectl"].parent), str(tools["helm"].parent),
+                              str(own_bin)])
+    path = ":".join(shlex.quote(d) for d in bin_dirs)
+    return [f"export KUBECONFIG={shlex.quote(str(state_dir.resolve() / 'kubeconfig'))}",
+            f'export PATH={path}:"$PATH"']
+
+
 def _print_usage(cluster, tools: dict[str, Path], *, detached: bool) -> None:
-    bin_dir = tools["kubectl"].parent
+    state_dir = cluster.state_dir.resolve()
     lines = [
         "",
         "lostromos is up: kube-apiserver, etcd, webhook and controller are running.",
-        "In another shell:",
+        "In another shell (kubectl, helm and lostromos on PATH):",
         "",
-        f"  export KUBECONFIG={cluster.kubeconfig}",
-        f'  export PATH="{bin_dir}:$PATH"   # the pinned kubectl and helm',
+        *(f"  {line}" for line in shell_env(state_dir, tools)),
         "  kubectl get sites",
         "  helm list -A",
         "",
-        f"Logs: {cluster.state_dir / 'logs'}",
+        f"Logs: {state_dir / 'logs'}",
     ]
     if detached:
-        lines.append(f"Stop it with: lostromos dev down --state-dir {cluster.state_dir}")
+        lostromos = Path(sys.executable).parent / "lostromos"
+        lines.append(f"Stop it with: {shlex.quote(str(lostromos))} dev down --state-dir "
+                     f"{shlex.quote(str(state_dir))}")
     else:
         lines.append("Press Ctrl-C to stop everything.")
     print("\n".join(lines), flush=True)
+
+
+def cmd_dev_env(args: argparse.Namespace) -> int:
+    tools = {}
+    for name in ("kubectl", "helm"):
+        found = toolchain.find(name)
+        if found is None:
+            _say(f"error: {name} is not built yet: run `./dev up` first")
+            return EXIT_USAGE
+        tools[name] = found
+    print("\n".join(shell_env(args.state_dir, tools)))
+    return 0
 
 
 def cmd_dev_down(args: argparse.Namespace) -> int:
@@ -204,6 +230,10 @@ def _add_local_commands(commands: argparse._SubParsersAction) -> None:
     up.add_argument("--detach", action="store_true",
                     help="return once everything is ready and leave it running")
     up.set_defaults(handler=cmd_dev_up)
+    env = dev_commands.add_parser(
+        "env", help="print the exports for a shell: eval \"$(lostromos dev env)\"")
+    env.add_argument("--state-dir", type=Path, default=default_state_dir(), help=state_help)
+    env.set_defaults(handler=cmd_dev_env)
     down = dev_commands.add_parser("down", help="stop a detached dev cluster")
     down.add_argument("--state-dir", type=Path, default=default_state_dir(), help=state_help)
     down.set_defaults(handler=cmd_dev_down)
