@@ -47,6 +47,13 @@ def cmd_toolchain_path(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_completion(args: argparse.Namespace) -> int:
+    from lostromos.completion import SCRIPTS
+
+    sys.stdout.write(SCRIPTS[args.shell])
+    return 0
+
+
 def cmd_version(args: argparse.Namespace) -> int:
     from lostromos.output import emit
     from lostromos.version import build_info
@@ -253,6 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
         "version", help="print the version and the pinned helm, Kubernetes and etcd")
     add_output_flag(version)
     version.set_defaults(handler=cmd_version)
+    completion = commands.add_parser(
+        "completion", help="print a shell completion script: source <(lostromos completion bash)")
+    completion.add_argument("shell", choices=("bash", "zsh"), help="the shell to complete in")
+    completion.set_defaults(handler=cmd_completion)
 
     _add_local_commands(commands)
 
@@ -311,7 +322,13 @@ def _known_errors() -> tuple[type[BaseException], ...]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from lostromos.completion import COMPLETE, candidates
+
     parser = build_parser()
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == [COMPLETE]:  # asked by the completion script, not by a person
+        print("\n".join(candidates(parser, words[1:])))
+        return 0
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
