@@ -14,6 +14,7 @@ from prometheus_client import (
 )
 
 from controller.rollout import RolloutProgress
+from lostromos.version import build_info_gauge
 
 
 @dataclass(frozen=True)
@@ -102,15 +103,3 @@ class ControllerMetrics:
                 self.rollout.labels(snap.binding, state).set(count)
             self.rollout_halted.labels(snap.binding).set(1 if progress.halted else 0)
 
-
-def build_info_gauge(registry: CollectorRegistry) -> Gauge:
-    """`lostromos_build_info{version, helm_version, kubernetes_version, python_version} 1`,
-    the `*_build_info` every Prometheus exporter offers, to join versions onto alerts."""
-    from lostromos.version import build_info
-
-    info = build_info()
-    gauge = Gauge("lostromos_build_info", "The running lostromos build (always 1).",
-                  ["version", "helm_version", "kubernetes_version", "python_version"],
-                  registry=registry)
-    gauge.labels(info.version, info.helm, info.kubernetes, info.python).set(1)
-    return gauge

@@ -6,6 +6,9 @@ from __future__ import annotations
 import platform
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Gauge
 
 from lostromos import toolchain
 
@@ -40,3 +43,14 @@ def build_info() -> BuildInfo:
     return BuildInfo(version=own, helm=pinned.get("helm", UNKNOWN),
                      kubernetes=pinned.get("kube-apiserver", UNKNOWN),
                      etcd=pinned.get("etcd", UNKNOWN), python=platform.python_version())
+
+
+def build_info_gauge(registry: CollectorRegistry, **options: Any) -> Gauge:
+    """`lostromos_build_info{version, helm_version, kubernetes_version, python_version} 1`,
+    the `*_build_info` every Prometheus exporter offers, to join versions onto alerts."""
+    info = build_info()
+    gauge = Gauge("lostromos_build_info", "The running lostromos build (always 1).",
+                  ["version", "helm_version", "kubernetes_version", "python_version"],
+                  registry=registry, **options)
+    gauge.labels(info.version, info.helm, info.kubernetes, info.python).set(1)
+    return gauge

@@ -127,3 +127,8 @@ def test_the_drift_check_itself_can_fail() -> None:
     assert metric_names('sum(rate(lostromos_no_such_metric_total{a="b"}[5m]))') == {
         "lostromos_no_such_metric_total"}
     assert "lostromos_no_such_metric_total" not in exported_names()
+
+
+def test_the_webhook_exports_build_info_too() -> None:
+    body, _ = WebhookMetrics().render()
+    assert b"lostromos_build_info{" in body
