@@ -192,3 +192,16 @@ def test_operator_docs_list_only_exported_metrics() -> None:
     listed = {name for row in table for name in row if name}
     assert "lostromos_build_info" in listed
     assert listed - exported_names() == set()
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/users.md"])
+def test_the_denial_shown_is_the_real_one(doc: str, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    shown = [line for line in (ROOT / doc).read_text().splitlines()
+             if line.startswith("spec.") and ": " in line]
+    assert shown, f"{doc} shows no denial"
+    monkeypatch.chdir(ROOT)
+    main(["check", "examples/invalid/site-bad.yaml"])
+    real = [line.strip() for line in capsys.readouterr().out.splitlines()
+            if line.strip().startswith("spec.")]
+    assert shown == real
