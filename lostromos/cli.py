@@ -321,6 +321,14 @@ def _known_errors() -> tuple[type[BaseException], ...]:
             *CERTS_ERRORS)
 
 
+def _cluster_errors() -> tuple[type[BaseException], ...]:
+    """The API server unreachable or refusing: one line, never urllib3's traceback."""
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError
+
+    return (HTTPError, ApiException)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from lostromos.completion import COMPLETE, candidates
 
@@ -335,6 +343,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except _known_errors() as error:
         _say(f"error: {error}")
+        return EXIT_USAGE
+    except _cluster_errors() as error:
+        from lostromos.neterrors import brief_error
+
+        reached = hasattr(error, "status")  # an ApiException: the server answered
+        _say(f"error: {'the API server answered' if reached else 'cannot reach the cluster:'} "
+             f"{brief_error(error)}")
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

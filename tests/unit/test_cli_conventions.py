@@ -154,3 +154,17 @@ def test_an_unreachable_cluster_is_one_line_without_urllib3(
     err = capsys.readouterr().err
     assert err == ("lostromos: error: cannot reach the cluster: connection refused "
                    "(https://127.0.0.1:1)\n")
+
+
+def test_any_command_reports_an_unreachable_cluster_in_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1",
+                                                "insecure-skip-tls-verify": True}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}]}))
+    assert main(["certs", "status", "--secret", "ops/tls", "--kubeconfig", str(kubeconfig)]) == 2
+    assert capsys.readouterr().err == ("lostromos: error: cannot reach the cluster: "
+                                       "connection refused (https://127.0.0.1:1)\n")
