@@ -21,6 +21,7 @@ from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
 from lostromos.config import Binding
+from lostromos.neterrors import brief_error
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +218,4 @@ def _newer(first: dict[str, Any], second: dict[str, Any]) -> bool:
 
 
 def _brief(error: BaseException) -> str:
-    if isinstance(error, ApiException):
-        return f"{error.status} {error.reason}"
-    return f"{type(error).__name__}: {error}"
+    return brief_error(error)

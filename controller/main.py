@@ -25,6 +25,7 @@ from controller.leader import LeaderElector, LeaseConfig
 from controller.metrics import BindingSnapshot, ControllerMetrics
 from controller.queue import ShutDown, WorkQueue
 from controller.reconcile import ReconcileError, Reconciler
+from controller.retrylog import RetryLog
 from controller.rollout import Rollout
 from controller.status import READY, condition
 from lostromos import kube
@@ -78,6 +79,7 @@ class BindingController:
         self.drift = DriftChecker(api_client, self.informer, self._repair,
                                   binding.drift_check_seconds)
         self.threads: list[threading.Thread] = []
+        self.failures = RetryLog(log, binding.kind)
 
     def _repair(self, key: str) -> None:
         self.reconciler.request_repair(key)
@@ -86,16 +88,17 @@ class BindingController:
     def snapshot(self) -> BindingSnapshot:
         target = self.engines.engine_for(self.binding).digest
         states: dict[str, int] = {}
-        behind = 0
+        behind = not_ready = 0
         for obj in self.informer.objects():
             status = obj.get("status") or {}
             ready = condition(status, READY) or {}
             state = ready.get("reason") or "Pending"
             states[state] = states.get(state, 0) + 1
+            not_ready += ready.get("status") != "True"
             recorded = (status.get("release") or {}).get("chartDigest")
             behind += recorded is not None and recorded != target
         return BindingSnapshot(self.binding.name, len(self.queue), len(self.informer),
-                               states, self.rollout.progress(), behind)
+                               states, self.rollout.progress(), behind, not_ready)
 
     def start(self, stop: threading.Event) -> None:
         name = self.binding.name
@@ -123,17 +126,13 @@ class BindingController:
         outcome = "success"
         try:
             result = self.reconciler.reconcile(key)
-        except ReconcileError as error:
+        except Exception as error:
             outcome = "error"
             delay = self.queue.add_rate_limited(key)
-            log.info("reconcile failed, retrying in %.1fs: %s", delay, error,
-                     extra={"kind": self.binding.kind, "object": key})
-        except Exception:
-            outcome = "error"
-            delay = self.queue.add_rate_limited(key)
-            log.exception("reconcile crashed, retrying in %.1fs", delay,
-                          extra={"kind": self.binding.kind, "object": key})
+            self.failures.failed(key, error, delay, self._release(key),
+                                 expected=isinstance(error, ReconcileError))
         else:
+            self.failures.succeeded(key, self._release(key))
             self.queue.forget(key)
             if result.requeue_after is not None:
                 self.queue.add_after(key, result.requeue_after)
@@ -141,6 +140,10 @@ class BindingController:
             self.queue.done(key)
             self.metrics.observe_reconcile(self.binding.name, outcome,
                                            time.monotonic() - started)
+
+    def _release(self, key: str) -> str | None:
+        obj = self.informer.get(key)
+        return self.reconciler.release_name(obj) if obj is not None else None
 
     def drain(self, timeout: float) -> bool:
         self.informer.stop()
@@ -166,6 +169,7 @@ def run(options: ControllerOptions) -> int:
     metrics = ControllerMetrics()
     engine = RunningEngine(engine_binary, kubeconfig=options.kubeconfig,
                            on_call=metrics.count_helm_call,
+                           observe=metrics.observe_helm_action,
                            on_restart=metrics.count_engine_restart)
     try:
         with engine as helm:

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    PLATFORM_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+)
 
 from controller.rollout import RolloutProgress
+from lostromos.version import build_info_gauge
 
 
 @dataclass(frozen=True)
@@ -19,11 +27,29 @@ class BindingSnapshot:
     releases_by_state: dict[str, int]
     rollout: RolloutProgress
     behind_chart: int
+    not_ready: int = 0
+
+
+# Helm actions take from a second (a no-op upgrade) to the action's timeout (minutes).
+HELM_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600)
+HELM_OUTCOMES = ("success", "failure", "timeout")
 
 
 class ControllerMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        # What every Prometheus exporter offers: CPU, memory, open files, start time, GC.
+        ProcessCollector(registry=self.registry)
+        self.registry.register(PLATFORM_COLLECTOR)
+        self.build_info = build_info_gauge(self.registry)
+        self.helm_duration = Histogram(
+            "lostromos_helm_action_duration_seconds",
+            "Time of one Helm action (install, upgrade, uninstall, rollback, ...) by outcome.",
+            ["action", "outcome"], registry=self.registry, buckets=HELM_BUCKETS)
+        self.not_ready = Gauge(
+            "lostromos_objects_not_ready",
+            "Bound objects whose Ready condition is not True.",
+            ["binding"], registry=self.registry)
         self.reconciles = Counter(
             "lostromos_reconciles_total", "Reconciles by binding and outcome.",
             ["binding", "outcome"], registry=self.registry)
@@ -64,11 +90,16 @@ class ControllerMetrics:
     def count_engine_restart(self) -> None:
         self.engine_restarts.inc()
 
+    def observe_helm_action(self, action: str, outcome: str, seconds: float) -> None:
+        """One finished Helm action; outcome is one of HELM_OUTCOMES."""
+        self.helm_duration.labels(action, outcome).observe(seconds)
+
     def update(self, snapshots: list[BindingSnapshot]) -> None:
         self.releases.clear()
         for snap in snapshots:
             self.queue_depth.labels(snap.binding).set(snap.queue_depth)
             self.objects.labels(snap.binding).set(snap.objects)
+            self.not_ready.labels(snap.binding).set(snap.not_ready)
             for state, count in snap.releases_by_state.items():
                 self.releases.labels(snap.binding, state).set(count)
             progress = snap.rollout
@@ -77,3 +108,4 @@ class ControllerMetrics:
                                  ("behind", snap.behind_chart)):
                 self.rollout.labels(snap.binding, state).set(count)
             self.rollout_halted.labels(snap.binding).set(1 if progress.halted else 0)
+

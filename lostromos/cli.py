@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -46,6 +47,26 @@ def cmd_toolchain_path(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_completion(args: argparse.Namespace) -> int:
+    from lostromos.completion import SCRIPTS
+
+    sys.stdout.write(SCRIPTS[args.shell])
+    return 0
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    from lostromos.output import emit
+    from lostromos.version import build_info
+
+    info = build_info()
+    if args.output != "text":
+        emit(info.as_dict(), args.output)
+        return 0
+    for name, value in info.as_dict().items():
+        print(f"{name + ':':12} {value}")
+    return 0
+
+
 # -- dev cluster -----------------------------------------------------------------
 
 
@@ -80,25 +101,50 @@ def cmd_dev_up(args: argparse.Namespace) -> int:
         return 0
 
 
+def shell_env(state_dir: Path, tools: dict[str, Path]) -> list[str]:
+    """The exports that make a fresh shell talk to the dev cluster with the pinned
+    kubectl and helm, and find `lostromos` itself (it lives in the project's venv,
+    which no fresh shell has on PATH)."""
+    own_bin = Path(sys.executable).parent
+    bin_dirs = dict.fromkeys([str(tools["kubectl"].parent), str(tools["helm"].parent),
+                              str(own_bin)])
+    path = ":".join(shlex.quote(d) for d in bin_dirs)
+    return [f"export KUBECONFIG={shlex.quote(str(state_dir.resolve() / 'kubeconfig'))}",
+            f'export PATH={path}:"$PATH"']
+
+
 def _print_usage(cluster, tools: dict[str, Path], *, detached: bool) -> None:
-    bin_dir = tools["kubectl"].parent
+    state_dir = cluster.state_dir.resolve()
     lines = [
         "",
         "lostromos is up: kube-apiserver, etcd, webhook and controller are running.",
-        "In another shell:",
+        "In another shell (kubectl, helm and lostromos on PATH):",
         "",
-        f"  export KUBECONFIG={cluster.kubeconfig}",
-        f'  export PATH="{bin_dir}:$PATH"   # the pinned kubectl and helm',
+        *(f"  {line}" for line in shell_env(state_dir, tools)),
         "  kubectl get sites",
         "  helm list -A",
         "",
-        f"Logs: {cluster.state_dir / 'logs'}",
+        f"Logs: {state_dir / 'logs'}",
     ]
     if detached:
-        lines.append(f"Stop it with: lostromos dev down --state-dir {cluster.state_dir}")
+        lostromos = Path(sys.executable).parent / "lostromos"
+        lines.append(f"Stop it with: {shlex.quote(str(lostromos))} dev down --state-dir "
+                     f"{shlex.quote(str(state_dir))}")
     else:
         lines.append("Press Ctrl-C to stop everything.")
     print("\n".join(lines), flush=True)
+
+
+def cmd_dev_env(args: argparse.Namespace) -> int:
+    tools = {}
+    for name in ("kubectl", "helm"):
+        found = toolchain.find(name)
+        if found is None:
+            _say(f"error: {name} is not built yet: run `./dev up` first")
+            return EXIT_USAGE
+        tools[name] = found
+    print("\n".join(shell_env(args.state_dir, tools)))
+    return 0
 
 
 def cmd_dev_down(args: argparse.Namespace) -> int:
@@ -152,17 +198,16 @@ def cmd_controller(args: argparse.Namespace) -> int:
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, default=Path("lostromos.yaml"),
                         help="bindings file (default: ./lostromos.yaml)")
-    parser.add_argument("--log-format", choices=("text", "json"), default="text")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text",
+                        help="text for people, json (one object per line) for log "
+                             "collectors (default: text)")
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
-                        default="info")
+                        default="info", help="least severe level logged (default: info)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_local_commands(commands: argparse._SubParsersAction) -> None:
+    """`toolchain` and `dev`: what a developer runs on their own machine."""
     from lostromos.dev.cluster import default_state_dir
-
-    parser = argparse.ArgumentParser(
-        prog="lostromos", description="Turn any Helm chart into a Kubernetes API.")
-    commands = parser.add_subparsers(dest="command", required=True)
 
     tc = commands.add_parser("toolchain", help="the pinned kube-apiserver, etcd, kubectl, helm")
     tc_commands = tc.add_subparsers(dest="toolchain_command", required=True)
@@ -173,31 +218,67 @@ def build_parser() -> argparse.ArgumentParser:
     tc_commands.add_parser("versions", help="print the pinned versions").set_defaults(
         handler=cmd_toolchain_versions)
     path = tc_commands.add_parser("path", help="print where a built binary is")
-    path.add_argument("tool", choices=toolchain.TOOL_NAMES)
+    path.add_argument("tool", choices=toolchain.TOOL_NAMES, help="the binary to locate")
     path.set_defaults(handler=cmd_toolchain_path)
 
     dev = commands.add_parser("dev", help="the whole system on a local API server")
     dev_commands = dev.add_subparsers(dest="dev_command", required=True)
     up = dev_commands.add_parser("up", help="start etcd, kube-apiserver, webhook, controller")
-    up.add_argument("--state-dir", type=Path, default=default_state_dir())
-    up.add_argument("--config", type=Path, default=Path("lostromos.yaml"))
-    up.add_argument("--crds", type=Path, default=Path("crds"))
-    up.add_argument("--examples", type=Path, default=Path("examples"))
-    up.add_argument("--no-examples", dest="examples", action="store_const", const=None)
+    state_help = "where the cluster keeps its state and logs (default: %(default)s)"
+    up.add_argument("--state-dir", type=Path, default=default_state_dir(), help=state_help)
+    up.add_argument("--config", type=Path, default=Path("lostromos.yaml"),
+                    help="bindings file (default: ./lostromos.yaml)")
+    up.add_argument("--crds", type=Path, default=Path("crds"),
+                    help="folder of CRDs to install (default: ./crds)")
+    up.add_argument("--examples", type=Path, default=Path("examples"),
+                    help="folder of objects to apply once ready (default: ./examples)")
+    up.add_argument("--no-examples", dest="examples", action="store_const", const=None,
+                    help="apply no example objects")
     up.add_argument("--detach", action="store_true",
                     help="return once everything is ready and leave it running")
     up.set_defaults(handler=cmd_dev_up)
+    env = dev_commands.add_parser(
+        "env", help="print the exports for a shell: eval \"$(lostromos dev env)\"")
+    env.add_argument("--state-dir", type=Path, default=default_state_dir(), help=state_help)
+    env.set_defaults(handler=cmd_dev_env)
     down = dev_commands.add_parser("down", help="stop a detached dev cluster")
-    down.add_argument("--state-dir", type=Path, default=default_state_dir())
+    down.add_argument("--state-dir", type=Path, default=default_state_dir(), help=state_help)
     down.set_defaults(handler=cmd_dev_down)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from lostromos.output import add_output_flag
+    from lostromos.version import build_info
+
+    parser = argparse.ArgumentParser(
+        prog="lostromos", description="Turn any Helm chart into a Kubernetes API.")
+    parser.add_argument("--version", action="version", version=build_info().short(),
+                        help="print the version and the pinned helm and Kubernetes, then exit")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    version = commands.add_parser(
+        "version", help="print the version and the pinned helm, Kubernetes and etcd")
+    add_output_flag(version)
+    version.set_defaults(handler=cmd_version)
+    completion = commands.add_parser(
+        "completion", help="print a shell completion script: source <(lostromos completion bash)")
+    completion.add_argument("shell", choices=("bash", "zsh"), help="the shell to complete in")
+    completion.set_defaults(handler=cmd_completion)
+
+    _add_local_commands(commands)
 
     webhook = commands.add_parser("webhook", help="serve the admission webhook over TLS")
     _add_common(webhook)
-    webhook.add_argument("--bind", default="0.0.0.0:8443")
-    webhook.add_argument("--tls-cert", type=Path, required=True)
-    webhook.add_argument("--tls-key", type=Path, required=True)
-    webhook.add_argument("--workers", type=int, default=2)
-    webhook.add_argument("--threads", type=int, default=4)
+    webhook.add_argument("--bind", default="0.0.0.0:8443",
+                         help="HOST:PORT to serve HTTPS on (default: 0.0.0.0:8443)")
+    webhook.add_argument("--tls-cert", type=Path, required=True,
+                         help="serving certificate (PEM), reloaded when it changes")
+    webhook.add_argument("--tls-key", type=Path, required=True,
+                         help="the certificate's private key (PEM)")
+    webhook.add_argument("--workers", type=int, default=2,
+                         help="gunicorn worker processes (default: 2)")
+    webhook.add_argument("--threads", type=int, default=4,
+                         help="threads per worker (default: 4)")
     webhook.add_argument("--helm-engine", type=Path, default=None,
                          help="Helm engine binary for render checks (default: the toolchain "
                               "build, then lostromos-helm-engine on PATH)")
@@ -210,12 +291,17 @@ def build_parser() -> argparse.ArgumentParser:
     ctl.add_argument("--helm-engine", type=Path, default=None,
                      help="Helm engine binary (default: the toolchain build, then "
                           "lostromos-helm-engine on PATH)")
-    ctl.add_argument("--health-bind", default="0.0.0.0:8080")
-    ctl.add_argument("--resync-seconds", type=float, default=600.0)
+    ctl.add_argument("--health-bind", default="0.0.0.0:8080",
+                     help="HOST:PORT for /healthz, /readyz and /metrics (default: 0.0.0.0:8080)")
+    ctl.add_argument("--resync-seconds", type=float, default=600.0,
+                     help="reconcile every object at least this often (default: 600)")
     ctl.add_argument("--leader-elect", action="store_true",
                      help="run as one of several replicas: only the Lease holder works")
-    ctl.add_argument("--lease-namespace", default=os.environ.get("POD_NAMESPACE", "default"))
-    ctl.add_argument("--lease-name", default="lostromos-controller")
+    ctl.add_argument("--lease-namespace", default=os.environ.get("POD_NAMESPACE", "default"),
+                     help="namespace of the leader-election Lease (default: $POD_NAMESPACE, "
+                          "then default)")
+    ctl.add_argument("--lease-name", default="lostromos-controller",
+                     help="name of the leader-election Lease (default: lostromos-controller)")
     ctl.add_argument("--chart-cache", type=Path, default=None,
                      help="where repository charts are unpacked (default: ~/.cache/lostromos)")
     ctl.add_argument("--dry-run", action="store_true",
@@ -240,14 +326,35 @@ def _known_errors() -> tuple[type[BaseException], ...]:
             *CERTS_ERRORS)
 
 
+def _cluster_errors() -> tuple[type[BaseException], ...]:
+    """The API server unreachable or refusing: one line, never urllib3's traceback."""
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError
+
+    return (HTTPError, ApiException)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from lostromos.completion import COMPLETE, candidates
+
     parser = build_parser()
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == [COMPLETE]:  # asked by the completion script, not by a person
+        print("\n".join(candidates(parser, words[1:])))
+        return 0
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
     except _known_errors() as error:
         _say(f"error: {error}")
+        return EXIT_USAGE
+    except _cluster_errors() as error:
+        from lostromos.neterrors import brief_error
+
+        reached = hasattr(error, "status")  # an ApiException: the server answered
+        _say(f"error: {'the API server answered' if reached else 'cannot reach the cluster:'} "
+             f"{brief_error(error)}")
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

@@ -337,13 +337,13 @@ class HelmEngine:
     def _call(self, op: str, timeout: float, **params: Any) -> dict[str, Any]:
         self._on_call(op)
         started = time.monotonic()
-        outcome = "error"
+        outcome = "failure"
         try:
             result = self.client.call(op, timeout, **params)
             outcome = "success"
             return result
         except HelmError as error:
-            outcome = error.code
+            outcome = "timeout" if error.timed_out else "failure"
             raise
         finally:
             self._observe(op, outcome, time.monotonic() - started)

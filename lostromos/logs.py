@@ -95,3 +95,6 @@ def configure_logging(
             root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level)
+    # urllib3 warns on each of its own connection retries, with its internals in the
+    # message; the callers log the failure once, in a sentence a person can act on.
+    logging.getLogger("urllib3").setLevel(max(level, logging.ERROR))

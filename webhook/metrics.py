@@ -15,6 +15,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
+from lostromos.version import build_info_gauge
+
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Admission calls are sub-millisecond to a few milliseconds; the API server gives up at 10 s.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 10.0)
@@ -56,6 +58,8 @@ class WebhookMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self._own,
         )
+        # Every worker writes the same 1: "max" reports it once, not once per worker.
+        build_info_gauge(self._own, multiprocess_mode="max")
         if multiprocess_dir is None:
             self._exposed = self._own
         else:

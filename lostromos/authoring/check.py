@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import json
 import subprocess
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,15 +64,17 @@ class Verdict:
 def read_objects(paths: Iterable[Path]) -> list[SourceObject]:
     objects: list[SourceObject] = []
     for path in paths:
-        text = read_text(path)
+        from_stdin = str(path) == "-"  # as `kubectl apply -f -`
+        text = sys.stdin.read() if from_stdin else read_text(path)
+        name = "stdin" if from_stdin else str(path)
         try:
             documents = list(yaml.safe_load_all(text))
         except yaml.YAMLError as error:
-            raise AuthoringError(f"{path}: not valid YAML: {yaml_location(error)}") from None
+            raise AuthoringError(f"{name}: not valid YAML: {yaml_location(error)}") from None
         for number, document in enumerate(documents, start=1):
             if document is None:
                 continue
-            where = f"{path} (document {number})"
+            where = f"{name} (document {number})"
             if not isinstance(document, dict):
                 raise AuthoringError(f"{where}: expected a Kubernetes object (a mapping)")
             is_list = str(document.get("kind", "")).endswith("List")
@@ -151,6 +154,25 @@ def format_verdict(verdict: Verdict) -> str:
     return "\n".join(lines)
 
 
+def verdict_data(verdict: Verdict, manifests: str | None = None) -> dict[str, Any]:
+    """A verdict as plain data, for `check -o json|yaml`."""
+    metadata = verdict.source.document.get("metadata") or {}
+    data: dict[str, Any] = {
+        "source": verdict.source.where,
+        "binding": verdict.binding.name,
+        "kind": verdict.binding.kind,
+        "namespace": metadata.get("namespace", "default"),
+        "name": metadata.get("name") or metadata.get("generateName") or "",
+        "allowed": verdict.allowed,
+        "message": verdict.message,
+        "patch": verdict.patch,
+        "warnings": verdict.warnings,
+    }
+    if manifests is not None:
+        data["manifests"] = manifests
+    return data
+
+
 def render_manifests(verdict: Verdict, engine: ValuesEngine, helm: Path, workdir: Path) -> str:
     """What `helm template` produces for an admitted object, as the controller would install it."""
     assert verdict.admitted is not None
@@ -190,6 +212,7 @@ def list_stored_objects(binding: Binding, kubeconfig: Path | None) -> list[dict]
 
     from lostromos.kube import KubeConfigError
     from lostromos.kube import api_client as kube_client
+    from lostromos.neterrors import brief_error
 
     try:
         api_client = kube_client(kubeconfig)
@@ -216,7 +239,7 @@ def list_stored_objects(binding: Binding, kubeconfig: Path | None) -> list[dict]
         raise AuthoringError(f"listing {binding.crd_name} failed: {error.status} "
                              f"{error.reason}") from None
     except HTTPError as error:
-        raise AuthoringError(f"cannot reach the cluster: {error}") from None
+        raise AuthoringError(f"cannot reach the cluster: {brief_error(error)}") from None
     finally:
         api_client.close()
     return items

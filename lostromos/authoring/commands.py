@@ -13,10 +13,12 @@ import os
 import shutil
 import sys
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
 from lostromos.authoring import AuthoringError
 from lostromos.authoring.convert import MODES
+from lostromos.output import add_output_flag, emit
 
 AUTHORING_ERRORS: tuple[type[BaseException], ...] = (AuthoringError,)
 
@@ -35,12 +37,16 @@ def register(commands: argparse._SubParsersAction) -> None:
     lint = schema_commands.add_parser(
         "lint", help="check the schema against values.yaml and what a CRD can express")
     lint.add_argument("chart", type=Path, metavar="CHART", help="chart directory")
+    lint.add_argument("--strict", action="store_true",
+                      help="fail on warnings too (default: only errors fail, as `helm lint`)")
+    add_output_flag(lint)
     lint.set_defaults(handler=cmd_schema_lint)
 
     diff = schema_commands.add_parser(
         "diff", help="list the breaking and compatible changes between two chart versions")
-    diff.add_argument("old", type=Path, metavar="OLD_CHART")
-    diff.add_argument("new", type=Path, metavar="NEW_CHART")
+    diff.add_argument("old", type=Path, metavar="OLD_CHART", help="the chart version in use")
+    diff.add_argument("new", type=Path, metavar="NEW_CHART", help="the chart version to compare")
+    add_output_flag(diff)
     diff.set_defaults(handler=cmd_schema_diff)
 
     crd = commands.add_parser("crd", help="CustomResourceDefinitions for bound kinds")
@@ -54,10 +60,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     generate.add_argument("--chart", type=Path, help="a chart directory, instead of bindings")
     generate.add_argument("--group", help="API group, with --chart")
     generate.add_argument("--kind", help="CamelCase kind, with --chart")
-    generate.add_argument("--version", default="v1", help="API version, with --chart (v1)")
-    generate.add_argument("--plural", help="with --chart (default: lowercase kind + s)")
-    generate.add_argument("--short-name", action="append", default=[], dest="short_names")
-    generate.add_argument("--category", action="append", default=[], dest="categories")
+    generate.add_argument("--version", default="v1", help="API version, with --chart (default: v1)")
+    generate.add_argument("--plural", help="with --chart (default: the English plural of the "
+                          "kind, in lowercase; required when that is ambiguous)")
+    generate.add_argument("--short-name", action="append", default=[], dest="short_names",
+                          help="with --chart: a short name for kubectl (repeatable; default: none)")
+    generate.add_argument("--category", action="append", default=[], dest="categories",
+                          help="with --chart: a category such as `all` (repeatable; default: none)")
     generate.add_argument(
         "--validation", choices=MODES, default="webhook",
         help="webhook: the API server keeps the spec as given and the webhook judges it "
@@ -70,7 +79,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     check = commands.add_parser(
         "check", help="judge objects as the webhook would, or stored objects under a new chart")
-    check.add_argument("objects", type=Path, nargs="*", metavar="OBJECT.yaml")
+    check.add_argument("objects", type=Path, nargs="*", metavar="OBJECT.yaml",
+                       help="files of objects (multi-document YAML or Lists); - reads stdin")
     check.add_argument("--config", type=Path, default=Path("lostromos.yaml"),
                        help="bindings file (default: ./lostromos.yaml)")
     check.add_argument("--render", action="store_true",
@@ -81,6 +91,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     check.add_argument("--chart", type=Path, help="the new chart, with --against-cluster")
     check.add_argument("--binding", help="the binding whose objects to check")
     check.add_argument("--kubeconfig", type=Path, help="default: $KUBECONFIG, then ~/.kube/config")
+    add_output_flag(check)
     check.set_defaults(handler=cmd_check)
 
 
@@ -133,13 +144,18 @@ def cmd_schema_lint(args: argparse.Namespace) -> int:
 
     chart = load_chart(args.chart)
     findings = lint_chart(chart)
+    failed = has_errors(findings, strict=args.strict)
+    counts = {severity: sum(f.severity == severity for f in findings)
+              for severity in ("error", "warning", "info")}
+    if args.output != "text":
+        emit({"chart": chart.name, "version": chart.version, "passed": not failed,
+              "findings": [asdict(f) for f in findings]}, args.output)
+        return 1 if failed else 0
     for finding in findings:
         print(finding.describe())
-    problems = has_errors(findings)
-    print(f"{chart.name} {chart.version}: "
-          f"{sum(f.severity != 'info' for f in findings)} problem(s), "
-          f"{sum(f.severity == 'info' for f in findings)} note(s)")
-    return 1 if problems else 0
+    print(f"{chart.name} {chart.version}: {counts['error']} error(s), "
+          f"{counts['warning']} warning(s), {counts['info']} note(s)")
+    return 1 if failed else 0
 
 
 def cmd_schema_diff(args: argparse.Namespace) -> int:
@@ -148,9 +164,14 @@ def cmd_schema_diff(args: argparse.Namespace) -> int:
 
     old, new = load_chart(args.old), load_chart(args.new)
     changes = diff_charts(old, new)
+    breaking = sum(change.breaking for change in changes)
+    if args.output != "text":
+        emit({"old": {"chart": old.name, "version": old.version},
+              "new": {"chart": new.name, "version": new.version},
+              "changes": [asdict(c) for c in changes]}, args.output)
+        return 1 if breaking else 0
     for change in changes:
         print(change.describe())
-    breaking = sum(change.breaking for change in changes)
     print(f"{old.name} {old.version} -> {new.name} {new.version}: {breaking} breaking, "
           f"{len(changes) - breaking} compatible change(s)")
     return 1 if breaking else 0
@@ -194,6 +215,7 @@ def cmd_crd_generate(args: argparse.Namespace) -> int:
 
 def _crd_targets(args: argparse.Namespace) -> list:
     from lostromos.authoring.crdgen import CrdTarget
+    from lostromos.authoring.plurals import plural_of_kind
     from lostromos.charts import load_chart
     from lostromos.config import load_bindings
 
@@ -202,9 +224,13 @@ def _crd_targets(args: argparse.Namespace) -> list:
                    if not value]
         if missing:
             raise AuthoringError(f"--chart needs {' and '.join(missing)}")
+        plural = args.plural or plural_of_kind(args.kind)
+        if plural is None:
+            raise AuthoringError(f"cannot tell the English plural of {args.kind!r}: "
+                                 "pass --plural (a CRD's plural can never change)")
         chart = load_chart(args.chart)
         return [CrdTarget(group=args.group, version=args.version, kind=args.kind,
-                          plural=args.plural or f"{args.kind.lower()}s",
+                          plural=plural,
                           singular=args.kind.lower(), short_names=tuple(args.short_names),
                           categories=tuple(args.categories), chart=chart)]
     bindings = load_bindings(args.config)
@@ -232,6 +258,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         format_verdict,
         read_objects,
         render_manifests,
+        verdict_data,
     )
     from lostromos.config import load_bindings
     from lostromos.engines import EngineRegistry
@@ -240,13 +267,24 @@ def cmd_check(args: argparse.Namespace) -> int:
     registry.check_all()
     verdicts = check_objects(registry, read_objects(args.objects))
     helm = _helm(args.helm) if args.render else None
+    denied = sum(not verdict.allowed for verdict in verdicts)
     with tempfile.TemporaryDirectory(prefix="lostromos-check-") as workdir:
+        results = []
         for verdict in verdicts:
-            print(format_verdict(verdict))
+            manifests = None
             if helm is not None and verdict.allowed:
                 engine = registry.engine_for(verdict.binding)
-                print(render_manifests(verdict, engine, helm, Path(workdir)), end="")
-    denied = sum(not verdict.allowed for verdict in verdicts)
+                manifests = render_manifests(verdict, engine, helm, Path(workdir))
+            if args.output != "text":
+                results.append(verdict_data(verdict, manifests))
+                continue
+            print(format_verdict(verdict))
+            if manifests is not None:
+                print(manifests, end="")
+    if args.output != "text":
+        emit({"allowed": len(verdicts) - denied, "denied": denied, "objects": results},
+             args.output)
+        return 1 if denied else 0
     print(f"{len(verdicts) - denied} allowed, {denied} denied")
     return 1 if denied else 0
 
@@ -282,6 +320,10 @@ def _check_cluster(args: argparse.Namespace) -> int:
                                      if os.environ.get("KUBECONFIG") else None)
     stored = list_stored_objects(binding, kubeconfig)
     problems = invalid_under(chart, binding, stored)
+    if args.output != "text":
+        emit({"binding": binding.name, "chart": chart.name, "version": chart.version,
+              "checked": len(stored), "invalid": [asdict(p) for p in problems]}, args.output)
+        return 1 if problems else 0
     for problem in problems:
         print(f"{problem.description} would become invalid:")
         for reason in problem.reasons:

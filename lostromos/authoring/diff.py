@@ -36,7 +36,22 @@ def diff_charts(old: Chart, new: Chart) -> list[SchemaChange]:
     comparer = _Comparer(SchemaDocument(old.schema or {}), SchemaDocument(new.schema or {}),
                          new.values)
     comparer.compare(old.schema or {}, new.schema or {}, (), frozenset(), frozenset())
-    return sorted(set(comparer.changes), key=lambda c: (not c.breaking, c.where, c.message))
+    return sorted(strongest_per_property(comparer.changes),
+                  key=lambda c: (not c.breaking, c.where, c.message))
+
+
+def strongest_per_property(changes: list[SchemaChange]) -> list[SchemaChange]:
+    """One change per property: its breaking findings if it has any (a compatible
+    side effect of a breaking change is noise), else its compatible ones, joined."""
+    by_where: dict[str, list[SchemaChange]] = {}
+    for change in changes:
+        by_where.setdefault(change.where, []).append(change)
+    merged = []
+    for where, found in by_where.items():
+        breaking = any(change.breaking for change in found)
+        messages = sorted({c.message for c in found if c.breaking == breaking})
+        merged.append(SchemaChange(breaking, where, "; ".join(messages)))
+    return merged
 
 
 def _show(value: Any) -> str:
@@ -137,16 +152,17 @@ class _Comparer:
             if name not in new_props:
                 self._add(new_closed, (*path, name), "property removed" + (
                     "" if new_closed else " (still accepted as an unlisted key)"))
-        for name in new_props:
-            if name not in old_props:
-                self._add(False, (*path, name), "new optional property")
         old_required = set(old.get("required") or ())
+        new_required = set(new.get("required") or ())
+        for name in new_props:
+            if name not in old_props and name not in new_required:
+                self._add(False, (*path, name), "new optional property")
         here = _value_at(self.new_values, path)
-        for name in sorted(set(new.get("required") or ()) - old_required):
+        for name in sorted(new_required - old_required):
             supplied = isinstance(here, dict) and name in here
             self._add(not supplied, (*path, name), "now required" + (
                 " (the new values.yaml supplies it)" if supplied else ""))
-        for name in sorted(old_required - set(new.get("required") or ())):
+        for name in sorted(old_required - new_required):
             self._add(False, (*path, name), "no longer required")
         for name in old_props.keys() & new_props.keys():
             self.compare(old_props[name], new_props[name], (*path, name), old_active, new_active)

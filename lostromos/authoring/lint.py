@@ -108,5 +108,7 @@ def _value_at(values: dict, path: tuple) -> Any:
     return current
 
 
-def has_errors(findings: list[Finding]) -> bool:
-    return any(finding.severity != "info" for finding in findings)
+def has_errors(findings: list[Finding], *, strict: bool = False) -> bool:
+    """Should lint fail? On errors; on warnings too when strict (as `helm lint --strict`)."""
+    failing = {"error", "warning"} if strict else {"error"}
+    return any(finding.severity in failing for finding in findings)

@@ -204,7 +204,9 @@ def deprecated_paths(
                 continue
             sub = view.property(scopes, name, loose=True)
             marked = [node for node, _ in sub if node.get("deprecated") is True]
-            if marked:
+            # A flag turned off (or left at its default) uses nothing deprecated.
+            if marked and child is not None and child is not False and not any(
+                    "default" in node and node["default"] == child for node, _ in sub):
                 described = [n.get("description") for n, _ in sub if n.get("description")]
                 yield (*path, name), str(described[0]) if described else ""
             yield from deprecated_paths(view, child, (*path, name), sub, depth + 1)

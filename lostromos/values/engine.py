@@ -183,8 +183,9 @@ class ValuesEngine:
     def _deprecation_messages(self, tree: ChartNode, spec: Mapping[str, Any],
                               root: str) -> list[str]:
         messages = []
-        for path, why in self._deprecations_tree(tree, dict(spec), ()):
+        for path, description in self._deprecations_tree(tree, dict(spec), ()):
             where = format_path(path, root)
+            why = re.sub(r"^\s*deprecated\s*[:.-]\s*", "", description, flags=re.IGNORECASE)
             messages.append(f"{where} is deprecated: {why}" if why else f"{where} is deprecated")
         return sorted(set(messages))
 

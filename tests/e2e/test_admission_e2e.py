@@ -50,7 +50,10 @@ def test_deprecated_field_prints_a_warning_and_is_admitted(cluster: Cluster) -> 
 
     warnings = [line for line in result.stderr.splitlines() if line.startswith("Warning:")]
     assert warnings, f"kubectl printed no warning:\n{result.stderr}"
-    assert any("spec.php.legacyMode is deprecated" in line for line in warnings), warnings
+    # said once, without "deprecated: Deprecated:"
+    assert warnings == ["Warning: spec.php.legacyMode is deprecated: turned on the PHP 7 "
+                        "compatibility shim. Replaced by php.version; choose a supported "
+                        "version instead. This field is ignored in chart 2.0.0."], warnings
     stored = cluster.get("site", "legacy", namespace)
     assert stored is not None
     assert stored["spec"]["php"] == {"version": "8.2", "legacyMode": True, "workers": 8,
@@ -60,6 +63,12 @@ def test_deprecated_field_prints_a_warning_and_is_admitted(cluster: Cluster) -> 
 def test_site_without_deprecated_fields_prints_no_warning(cluster: Cluster) -> None:
     namespace = cluster.namespace("adm-no-warning")
     result = cluster.apply(site(namespace, "modern"))
+    assert "Warning:" not in result.stderr
+
+
+def test_a_deprecated_flag_set_to_false_prints_no_warning(cluster: Cluster) -> None:
+    namespace = cluster.namespace("adm-flag-off")
+    result = cluster.apply(site(namespace, "off", php={"version": "8.3", "legacyMode": False}))
     assert "Warning:" not in result.stderr
 
 

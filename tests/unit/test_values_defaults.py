@@ -145,3 +145,18 @@ def test_deprecations_name_the_path_and_reason(tmp_path: Path) -> None:
     ]
     # only what the user set, not what values.yaml sets
     assert engine_.deprecations({}) == []
+
+
+def test_a_deprecated_flag_turned_off_or_at_its_default_is_not_reported(tmp_path: Path) -> None:
+    schema = {"properties": {"php": {"properties": {
+        "legacyMode": {"deprecated": True, "type": "boolean",
+                       "description": "Deprecated: turned on the PHP 7 shim."},
+        "shim": {"deprecated": True, "default": "none"}}}}}
+    engine_ = engine(tmp_path, schema)
+    assert engine_.deprecations({"php": {"legacyMode": False, "shim": "none"}}) == []
+    assert engine_.deprecations({"php": {"legacyMode": None}}) == []
+    # said once, without repeating the word the description starts with
+    assert engine_.deprecations({"php": {"legacyMode": True, "shim": "php7"}}) == [
+        "spec.php.legacyMode is deprecated: turned on the PHP 7 shim.",
+        "spec.php.shim is deprecated",
+    ]

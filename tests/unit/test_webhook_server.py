@@ -192,6 +192,10 @@ def test_metrics_add_up_every_worker(server: RunningServer) -> None:
     for _ in range(12):  # new connections, so both workers take some
         server.review("/mutate", site_review(VALID_SPEC))
     assert mutate_count() - before == 12
+    _, _, body = server.request("GET", "/metrics")
+    build_info = [line for line in body.decode().splitlines()
+                  if line.startswith("lostromos_build_info{")]
+    assert len(build_info) == 1 and build_info[0].endswith(" 1.0")  # once, not per worker
 
 
 # -- TLS --------------------------------------------------------------------------------
