@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from lostromos.charts import load_chart
-from lostromos.values import ValuesEngine
+from lostromos.values.engine import ValuesEngine
 from tests.unit.test_operator_chart_render import documents
 
 ROOT = Path(__file__).resolve().parents[2]
