@@ -118,13 +118,10 @@ def cmd_dev_down(args: argparse.Namespace) -> int:
 
 
 def cmd_webhook(args: argparse.Namespace) -> int:
-    from webhook.server import ServeOptions, serve
+    from webhook.options import options_from
+    from webhook.server import serve
 
-    return serve(ServeOptions(
-        bindings_path=args.config, bind=args.bind, certfile=args.tls_cert,
-        keyfile=args.tls_key, workers=args.workers, threads=args.threads,
-        log_format=args.log_format, log_level=args.log_level,
-    ))
+    return serve(options_from(args))
 
 
 def cmd_controller(args: argparse.Namespace) -> int:
@@ -191,13 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
     down.add_argument("--state-dir", type=Path, default=default_state_dir())
     down.set_defaults(handler=cmd_dev_down)
 
+    from webhook.options import add_arguments as add_webhook_arguments
+
     webhook = commands.add_parser("webhook", help="serve the admission webhook over TLS")
-    _add_common(webhook)
-    webhook.add_argument("--bind", default="0.0.0.0:8443")
-    webhook.add_argument("--tls-cert", type=Path, required=True)
-    webhook.add_argument("--tls-key", type=Path, required=True)
-    webhook.add_argument("--workers", type=int, default=2)
-    webhook.add_argument("--threads", type=int, default=4)
+    add_webhook_arguments(webhook)
     webhook.set_defaults(handler=cmd_webhook)
 
     ctl = commands.add_parser("controller", help="converge bound objects into Helm releases")

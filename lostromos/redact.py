@@ -147,16 +147,16 @@ _BUILT: dict[tuple[str, tuple[str, ...]], Redactor] = {}
 _BUILT_MAX = 256
 
 
-def redactor_for(chart: Chart, sensitive_paths: Sequence[str] = ()) -> Redactor:
+def redactor_for(chart: Chart | None, sensitive_paths: Sequence[str] = ()) -> Redactor:
     """The redactor of a chart (writeOnly) and a binding's `sensitivePaths`.
 
     Built once per chart content: the key is the chart's digest, so a cached
-    redactor is never stale.
+    redactor is never stale. Without a chart, only `sensitive_paths` count.
     """
-    key = (chart.digest, tuple(sensitive_paths))
+    key = (chart.digest if chart is not None else "", tuple(sensitive_paths))
     built = _BUILT.get(key)
     if built is None:
-        patterns = write_only_paths(chart)
+        patterns = write_only_paths(chart) if chart is not None else set()
         patterns.update(parse_sensitive_path(text) for text in sensitive_paths)
         built = Redactor(frozenset(patterns))
         if len(_BUILT) >= _BUILT_MAX:

@@ -146,6 +146,12 @@ _REQUEST_UID = re.compile(
     rb'^\s*\{.{0,200}?"request"\s*:\s*\{\s*"uid"\s*:\s*"([0-9A-Za-z-]{1,64})"', re.DOTALL)
 
 
+def find_request_uid(body: bytes) -> str | None:
+    """The request's uid read from the start of the body, without parsing the rest."""
+    found = _REQUEST_UID.match(body[:4096])
+    return found.group(1).decode() if found else None
+
+
 def decode_json(body: bytes) -> Any:
     """Strict JSON: UTF-8 only, no NaN/Infinity, nesting bounded by the recursion limit."""
     try:
@@ -155,9 +161,8 @@ def decode_json(body: bytes) -> Any:
     try:
         return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except RecursionError:
-        found = _REQUEST_UID.match(body[:4096])
         raise TooDeep("request body nests too deeply to be an AdmissionReview",
-                      found.group(1).decode() if found else None) from None
+                      find_request_uid(body)) from None
     except json.JSONDecodeError as error:
         raise BadReview(f"request body is not JSON: {error.msg} at line {error.lineno}, "
                         f"column {error.colno}") from None
@@ -226,6 +231,8 @@ class Denial:
     code: int
     reason: str
     message: str
+    # What the log says instead of `message` when that quotes the user's values.
+    log_message: str = ""
 
 
 @dataclass(frozen=True)
@@ -264,8 +271,9 @@ def allow(uid: str, *, patch: Sequence[Mapping[str, Any]] = (),
 
 
 def deny(uid: str, code: int, reason: str, message: str, *,
-         warnings: Iterable[str] = ()) -> AdmissionResponse:
-    return AdmissionResponse(uid=uid, allowed=False, denial=Denial(code, reason, message),
+         warnings: Iterable[str] = (), log_message: str = "") -> AdmissionResponse:
+    return AdmissionResponse(uid=uid, allowed=False,
+                             denial=Denial(code, reason, message, log_message),
                              warnings=tuple(warnings))
 
 

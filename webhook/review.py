@@ -14,8 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from lostromos.charts import ChartError
+from lostromos.charts import Chart, ChartError
 from lostromos.config import Binding, Bindings
+from lostromos.redact import log_texts, redactor_for
 from webhook.admission import (
     BAD_REQUEST_CODE,
     BAD_REQUEST_REASON,
@@ -35,6 +36,7 @@ from webhook.admission import (
     parse_review,
     spec_patch,
 )
+from webhook.limits import too_many_values
 
 Endpoint = Literal["mutate", "validate"]
 Verdict = Literal["allowed", "denied", "error"]
@@ -46,6 +48,8 @@ log = logging.getLogger("lostromos.webhook")
 class SpecEngine(Protocol):
     """What the webhook needs from lostromos.values.ValuesEngine."""
 
+    @property
+    def chart(self) -> Chart | None: ...  # for its writeOnly properties
     def validate(self, spec: Any) -> list[Any]: ...
     def default(self, spec: Mapping[str, Any]) -> Any: ...
     def deprecations(self, spec: Mapping[str, Any]) -> list[str]: ...
@@ -79,8 +83,9 @@ def _is_json(content_type: str | None) -> bool:
 class ReviewHandler:
     """Answers /mutate and /validate for the kinds bound in `engines.bindings`."""
 
-    def __init__(self, engines: EngineSource) -> None:
+    def __init__(self, engines: EngineSource, *, max_spec_values: int | None = None) -> None:
         self._engines = engines
+        self._max_spec_values = max_spec_values
 
     def handle(self, endpoint: Endpoint, content_type: str | None, body: bytes) -> ReviewOutcome:
         if not _is_json(content_type):
@@ -100,7 +105,7 @@ class ReviewHandler:
             return _bad_input(str(error))
         kind_label = self._kind_label(request)
         try:
-            response = self._admit(endpoint, request)
+            response = self._over_limit(request) or self._admit(endpoint, request)
         except ChartError as error:
             log.error("chart for %s cannot be loaded: %s", request.kind, error,
                       extra=_log_fields(request, endpoint))
@@ -132,7 +137,7 @@ class ReviewHandler:
         denial = response.denial
         fields = _log_fields(request, endpoint)
         if denial is not None:
-            fields["denial"] = denial.message
+            fields["denial"] = denial.log_message or denial.message  # never the user's values
         log.info("denied %s", request.describe_object(), extra=fields)
         verdict: Verdict = "error" if denial and denial.code >= 500 else "denied"
         return ReviewOutcome(200, encoded, verdict, kind_label)
@@ -140,6 +145,16 @@ class ReviewHandler:
     def _kind_label(self, request: AdmissionRequest) -> str:
         binding = self._engines.bindings.find(*_gvk(request))
         return binding.kind if binding is not None else UNBOUND_KIND
+
+    def _over_limit(self, request: AdmissionRequest) -> AdmissionResponse | None:
+        if (self._max_spec_values is None or request.operation not in ("CREATE", "UPDATE")
+                or request.sub_resource == "status" or request.is_deleting_without_spec_change()):
+            return None
+        problem = too_many_values(request.spec, self._max_spec_values)
+        if problem is None:
+            return None
+        return deny(request.uid, INVALID_CODE, INVALID_REASON,
+                    invalid_message(request.describe_object(), [problem]))
 
     def _admit(self, endpoint: Endpoint, request: AdmissionRequest) -> AdmissionResponse:
         if request.operation not in ("CREATE", "UPDATE"):
@@ -155,7 +170,7 @@ class ReviewHandler:
         engine = self._engines.engine_for(binding)
         if endpoint == "mutate":
             return _mutate(request, engine)
-        return _validate(request, engine)
+        return _validate(request, engine, binding)
 
 
 def _mutate(request: AdmissionRequest, engine: SpecEngine) -> AdmissionResponse:
@@ -171,18 +186,23 @@ def _mutate(request: AdmissionRequest, engine: SpecEngine) -> AdmissionResponse:
                                                defaulted_spec=defaulted.values))
 
 
-def _validate(request: AdmissionRequest, engine: SpecEngine) -> AdmissionResponse:
+def _validate(request: AdmissionRequest, engine: SpecEngine,
+              binding: Binding) -> AdmissionResponse:
     spec = request.spec
-    lines = [violation.describe("spec") for violation in engine.validate(spec)]
+    violations = engine.validate(spec)
+    # The author sees their values, secrets excepted; the log sees none (lostromos.redact).
+    lines = redactor_for(engine.chart, binding.sensitive_paths).describe_all(violations)
+    logged = invalid_message(request.describe_object(), log_texts(violations))
     if not isinstance(spec, dict):
         if not lines:  # the engine promises a violation here; never admit a non-object spec
             lines = [f"spec: must be an object, got {_json_type(spec)}"]
         return deny(request.uid, INVALID_CODE, INVALID_REASON,
-                    invalid_message(request.describe_object(), lines))
+                    invalid_message(request.describe_object(), lines), log_message=logged)
     warnings = engine.deprecations(spec)
     if lines:
         return deny(request.uid, INVALID_CODE, INVALID_REASON,
-                    invalid_message(request.describe_object(), lines), warnings=warnings)
+                    invalid_message(request.describe_object(), lines), warnings=warnings,
+                    log_message=logged)
     return allow(request.uid, warnings=warnings)
 
 

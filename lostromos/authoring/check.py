@@ -26,6 +26,7 @@ from lostromos.authoring import AuthoringError, read_text
 from lostromos.charts import Chart
 from lostromos.config import Binding, Bindings, yaml_location
 from lostromos.engines import EngineRegistry
+from lostromos.redact import redactor_for
 from lostromos.values import ValuesEngine
 
 
@@ -250,6 +251,7 @@ def list_stored_objects(binding: Binding, kubeconfig: Path | None) -> list[dict]
 def invalid_under(chart: Chart, binding: Binding, stored: list[dict]) -> list[StoredProblem]:
     """The stored objects the new chart's schema refuses, with every reason."""
     engine = ValuesEngine(chart, binding.overrides)
+    redactor = redactor_for(chart, binding.sensitive_paths)
     problems = []
     for obj in sorted(stored, key=lambda o: (o["metadata"].get("namespace", ""),
                                             o["metadata"].get("name", ""))):
@@ -258,6 +260,6 @@ def invalid_under(chart: Chart, binding: Binding, stored: list[dict]) -> list[St
         if violations:
             problems.append(StoredProblem(
                 f"{binding.kind} {metadata.get('namespace', '')}/{metadata.get('name', '')}",
-                [violation.describe("spec") for violation in violations]))
+                redactor.describe_all(violations)))
     return problems
 
