@@ -29,6 +29,8 @@ ANY = "*"  # one key or one list index
 _MAX_REF_DEPTH = 32
 _SUBSCHEMA_LISTS = ("allOf", "anyOf", "oneOf")
 _SUBSCHEMAS = ("not", "if", "then", "else")
+# Shorter values (a port, "yes") would blank out unrelated words of a message.
+_MIN_SCRUBBED = 4
 _INDEX = re.compile(r"\[(\*|[0-9]+)\]")
 
 Pattern = tuple[str, ...]
@@ -128,6 +130,37 @@ class Redactor:
 
     def describe_all(self, violations: Iterable[Violation], root: str = "spec") -> list[str]:
         return [self.describe(violation, root) for violation in violations]
+
+
+    def sensitive_values(self, spec: Any) -> list[str]:
+        """The text of every scalar of `spec` at a sensitive path, longest first."""
+        found: set[str] = set()
+        stack: list[tuple[tuple[str | int, ...], Any]] = [((), spec)]
+        while stack:
+            path, value = stack.pop()
+            if isinstance(value, Mapping):
+                stack.extend(((*path, str(key)), item) for key, item in value.items())
+            elif isinstance(value, list):
+                stack.extend(((*path, index), item) for index, item in enumerate(value))
+            elif value is not None and not isinstance(value, bool) and self._under(path):
+                text = str(value)
+                if len(text) >= _MIN_SCRUBBED:
+                    found.add(text)
+        return sorted(found, key=len, reverse=True)
+
+    def scrub(self, text: str, spec: Any) -> str:
+        """`text` (a Helm error, say) with every sensitive value of `spec` in it `<redacted>`.
+
+        For messages lostromos does not build itself: a chart's `fail` or Helm's own
+        schema error may quote a value.
+        """
+        for value in self.sensitive_values(spec):
+            text = text.replace(value, REDACTED)
+        return text
+
+    def _under(self, path: Sequence[str | int]) -> bool:
+        return any(len(path) >= len(pattern) and _related(pattern, path)
+                   for pattern in self.patterns)
 
 
 def _related(pattern: Pattern, path: Sequence[str | int]) -> bool:

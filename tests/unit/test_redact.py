@@ -95,3 +95,15 @@ def test_a_violation_above_a_secret_is_redacted_too() -> None:
 def test_log_text_never_carries_the_value() -> None:
     violation = Violation(("replicas",), "must be of type integer", '"three"')
     assert log_text(violation) == "spec.replicas: must be of type integer"
+
+
+def test_scrub_removes_sensitive_values_from_free_text() -> None:
+    redactor = Redactor(frozenset({("db", "password"), ("tokens", "*")}))
+    spec = {"db": {"password": "hunter2", "host": "db.local"}, "tokens": {"a": "tok-123"},
+            "port": 5432}
+    helm_error = ("execution error at (web/templates/db.yaml:3:4): password hunter2 is weak; "
+                  "host db.local; token tok-123; port 5432")
+    assert redactor.scrub(helm_error, spec) == (
+        "execution error at (web/templates/db.yaml:3:4): password <redacted> is weak; "
+        "host db.local; token <redacted>; port 5432")
+    assert redactor.sensitive_values(spec) == ["hunter2", "tok-123"]
