@@ -38,7 +38,10 @@ READ_CHUNK = 256 * 1024
 _HEAD_END = b"\r\n\r\n"
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*([0-9]{1,12})[ \t]*(?=\r\n|$)",
                              re.IGNORECASE)
-_TRANSFER_ENCODING = re.compile(rb"\r\ntransfer-encoding[ \t]*:", re.IGNORECASE)
+# A chunked body, or one the client sends only after "100 Continue", is read by the
+# thread (bounded by the socket's deadline): the API server sends neither.
+_READ_IN_THREAD = re.compile(rb"\r\n(transfer-encoding[ \t]*:|expect[ \t]*:[ \t]*100-continue)",
+                             re.IGNORECASE)
 
 
 class RequestTooLarge(ValueError):
@@ -49,9 +52,8 @@ def request_complete(buffer: bytes | bytearray, *, max_body_bytes: int) -> bool:
     """Whether `buffer` holds a whole request head and enough of its body.
 
     A body longer than `max_body_bytes` only needs one byte past the limit for
-    the app to refuse it. A chunked body is left to the thread to read (bounded
-    by the socket's own deadline): the API server always sends a Content-Length.
-    Raises RequestTooLarge for a head without end.
+    the app to refuse it. A chunked or expected-continue body is left to the
+    thread. Raises RequestTooLarge for a head without end.
     """
     end = buffer.find(_HEAD_END)
     if end < 0:
@@ -59,7 +61,7 @@ def request_complete(buffer: bytes | bytearray, *, max_body_bytes: int) -> bool:
             raise RequestTooLarge(f"request head is longer than {MAX_HEAD_BYTES} bytes")
         return False
     head = bytes(buffer[:end])
-    if _TRANSFER_ENCODING.search(head):
+    if _READ_IN_THREAD.search(head):
         return True
     found = _CONTENT_LENGTH.search(head)
     length = int(found.group(1)) if found else 0
