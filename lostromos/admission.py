@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from lostromos.config import Binding, Bindings
+from lostromos.redact import log_texts, redactor_for
 from lostromos.releases import release_name, release_name_denial
 
 Endpoint = Literal["mutate", "validate"]
@@ -128,6 +129,8 @@ class Denial:
     code: int
     reason: str
     message: str
+    # What the log says instead of `message` when that quotes the user's values.
+    log_message: str = ""
 
 
 @dataclass(frozen=True)
@@ -153,8 +156,9 @@ def allow(uid: str, *, patch: Sequence[Mapping[str, Any]] = (),
 
 
 def deny(uid: str, code: int, reason: str, message: str, *,
-         warnings: Iterable[str] = ()) -> AdmissionResponse:
-    return AdmissionResponse(uid=uid, allowed=False, denial=Denial(code, reason, message),
+         warnings: Iterable[str] = (), log_message: str = "") -> AdmissionResponse:
+    return AdmissionResponse(uid=uid, allowed=False,
+                             denial=Denial(code, reason, message, log_message),
                              warnings=tuple(warnings))
 
 
@@ -284,11 +288,15 @@ def _verdict(request: AdmissionRequest, binding: Binding, engine: SpecEngine,
     lines = [name_problem] if name_problem else []
     spec = request.spec
     verdict = engine.verdict(spec)
-    lines += [violation.describe("spec") for violation in verdict.violations]
+    # The author sees their values, secrets excepted; the log sees none (lostromos.redact).
+    lines += redactor_for(engine.chart, binding.sensitive_paths).describe_all(
+        verdict.violations)
+    logged = [*lines[:1 if name_problem else 0], *log_texts(verdict.violations)]
     if not isinstance(spec, dict):
         if not verdict.violations:  # the engine promises one; never admit a non-object spec
             lines.append(f"spec: must be an object, got {_json_type(spec)}")
-        return _invalid(request, lines, ())
+            logged.append(lines[-1])
+        return _invalid(request, lines, (), logged)
     warnings = verdict.deprecations
     if not lines and checks:
         # In the API server's order /mutate has filled the defaults already; filling
@@ -305,14 +313,18 @@ def _verdict(request: AdmissionRequest, binding: Binding, engine: SpecEngine,
                         f"lostromos cannot check {request.describe_object()} right now: "
                         f"{error}; nothing was stored, try again", warnings=warnings)
     if lines:
-        return _invalid(request, lines, warnings)
+        # Check lines (a render failure) may quote values: the log gets a count.
+        extra = len(lines) - len(logged)
+        return _invalid(request, lines, warnings,
+                        [*logged, *([f"{extra} problem(s) from render checks"] if extra else [])])
     return allow(request.uid, warnings=warnings, spec=spec)
 
 
-def _invalid(request: AdmissionRequest, lines: list[str],
-             warnings: Iterable[str]) -> AdmissionResponse:
+def _invalid(request: AdmissionRequest, lines: list[str], warnings: Iterable[str],
+             logged: list[str]) -> AdmissionResponse:
     return deny(request.uid, INVALID_CODE, INVALID_REASON,
-                invalid_message(request.describe_object(), lines), warnings=warnings)
+                invalid_message(request.describe_object(), lines), warnings=warnings,
+                log_message=invalid_message(request.describe_object(), logged))
 
 
 def too_deep(request: AdmissionRequest) -> AdmissionResponse:

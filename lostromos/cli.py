@@ -164,13 +164,10 @@ def cmd_dev_down(args: argparse.Namespace) -> int:
 
 
 def cmd_webhook(args: argparse.Namespace) -> int:
-    from webhook.server import ServeOptions, serve
+    from webhook.options import options_from
+    from webhook.server import serve
 
-    return serve(ServeOptions(
-        bindings_path=args.config, bind=args.bind, certfile=args.tls_cert,
-        keyfile=args.tls_key, workers=args.workers, threads=args.threads,
-        log_format=args.log_format, log_level=args.log_level, helm_engine=args.helm_engine,
-    ))
+    return serve(options_from(args))
 
 
 def cmd_controller(args: argparse.Namespace) -> int:
@@ -267,21 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_local_commands(commands)
 
+    from webhook.options import add_arguments as add_webhook_arguments
+
     webhook = commands.add_parser("webhook", help="serve the admission webhook over TLS")
-    _add_common(webhook)
-    webhook.add_argument("--bind", default="0.0.0.0:8443",
-                         help="HOST:PORT to serve HTTPS on (default: 0.0.0.0:8443)")
-    webhook.add_argument("--tls-cert", type=Path, required=True,
-                         help="serving certificate (PEM), reloaded when it changes")
-    webhook.add_argument("--tls-key", type=Path, required=True,
-                         help="the certificate's private key (PEM)")
-    webhook.add_argument("--workers", type=int, default=2,
-                         help="gunicorn worker processes (default: 2)")
-    webhook.add_argument("--threads", type=int, default=4,
-                         help="threads per worker (default: 4)")
-    webhook.add_argument("--helm-engine", type=Path, default=None,
-                         help="Helm engine binary for render checks (default: the toolchain "
-                              "build, then lostromos-helm-engine on PATH)")
+    add_webhook_arguments(webhook)
     webhook.set_defaults(handler=cmd_webhook)
 
     ctl = commands.add_parser("controller", help="converge bound objects into Helm releases")

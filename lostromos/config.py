@@ -20,6 +20,8 @@ A bindings file looks like this (paths are relative to the file itself)::
         rollout: {maxInFlight: 10, maxFailureRatio: 0.2, minSamples: 5}
         # Optional: how often release objects are checked for drift (0: never).
         driftCheckSeconds: 300
+        # Optional: values shown as <redacted> in denials, status, Events, `check`.
+        sensitivePaths: [db.password, users[*].token]
 
 Everything here is plain data; loading it never touches the cluster or the
 chart, so a broken bindings file fails fast with one clear message.
@@ -42,6 +44,7 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 _KIND = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 _VERSION = re.compile(r"^v[0-9]+((alpha|beta)[0-9]+)?$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 RELEASE_NAME_FIELDS = frozenset({"name", "namespace", "kind", "binding"})
 
 
@@ -57,6 +60,10 @@ class ChartRef:
     repository: str | None = None
     name: str | None = None
     version: str | None = None
+    # A repository chart's sha256 (hex), checked against the archive and the index.
+    digest: str | None = None
+    # Accept a repository chart no digest vouches for (neither the index nor `digest`).
+    insecure_skip_digest: bool = False
 
     def describe(self) -> str:
         if self.path is not None:
@@ -143,6 +150,9 @@ class Binding:
     # Helm actions run as this ServiceAccount of the object's namespace, so that
     # namespace's RBAC bounds what the chart (and `lookup`) can touch.
     service_account_name: str | None = None
+    # Values paths (db.password, users[*].token) shown as <redacted> to people, like
+    # schema properties marked writeOnly; logs never show any value.
+    sensitive_paths: tuple[str, ...] = ()
 
     @property
     def api_version(self) -> str:
@@ -216,6 +226,7 @@ def _parse_binding(entry: Any, where: str, base: Path) -> Binding:
         "name", "group", "version", "kind", "plural", "singular", "shortNames",
         "categories", "chart", "release", "overrides", "concurrency", "selector", "rollout",
         "driftCheckSeconds", "admission", "clusterScopedKinds", "serviceAccountName",
+        "sensitivePaths",
     }
     unknown = sorted(set(entry) - known)
     if unknown:
@@ -249,6 +260,7 @@ def _parse_binding(entry: Any, where: str, base: Path) -> Binding:
             None if entry.get("serviceAccountName") is None else
             _check(entry["serviceAccountName"], "serviceAccountName", where, _DNS_SUBDOMAIN,
                    "a ServiceAccount name")),
+        sensitive_paths=_sensitive_paths(entry, where),
     )
     return binding
 
@@ -265,6 +277,18 @@ def _parse_admission(value: Any, where: str) -> AdmissionPolicy:
     return AdmissionPolicy(render=render)
 
 
+def _sensitive_paths(entry: dict, where: str) -> tuple[str, ...]:
+    from lostromos.redact import parse_sensitive_path  # redact reads charts, which read us
+
+    paths = _str_list(entry, "sensitivePaths", where)
+    for path in paths:
+        try:
+            parse_sensitive_path(path)
+        except ValueError as error:
+            raise ConfigError(f"{where}: sensitivePaths: {error}") from None
+    return paths
+
+
 def _parse_chart(value: Any, where: str, base: Path) -> ChartRef:
     if isinstance(value, str):
         value = {"path": value}
@@ -278,9 +302,22 @@ def _parse_chart(value: Any, where: str, base: Path) -> ChartRef:
             f"{where}: 'chart' needs 'path', or 'repository', 'name' and 'version' "
             f"(missing {', '.join(missing)})"
         )
+    unknown = sorted(set(value) - {"repository", "name", "version", "digest",
+                                   "insecureSkipDigest"})
+    if unknown:
+        raise ConfigError(f"{where}: chart: unknown field(s) {', '.join(unknown)}")
+    digest = value.get("digest")
+    if digest is not None:
+        digest = str(digest).removeprefix("sha256:").lower()
+        if not _SHA256.match(digest):
+            raise ConfigError(f"{where}: chart.digest {value['digest']!r} is not a sha256 "
+                              "digest (64 hex digits, optionally prefixed sha256:)")
+    skip = value.get("insecureSkipDigest", False)
+    if not isinstance(skip, bool):
+        raise ConfigError(f"{where}: chart.insecureSkipDigest must be true or false")
     return ChartRef(
         repository=str(value["repository"]), name=str(value["name"]),
-        version=str(value["version"]),
+        version=str(value["version"]), digest=digest, insecure_skip_digest=skip,
     )
 
 

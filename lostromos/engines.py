@@ -73,7 +73,9 @@ class EngineRegistry:
             return ref.path
         assert ref.repository and ref.name and ref.version  # guaranteed by the config parser
         try:
-            return fetch_chart(ref.repository, ref.name, ref.version, self.chart_cache)
+            return fetch_chart(ref.repository, ref.name, ref.version, self.chart_cache,
+                               digest=ref.digest,
+                               insecure_skip_digest=ref.insecure_skip_digest)
         except ChartError as error:
             raise ChartError(f"binding {binding.name!r}: {error}") from None
 

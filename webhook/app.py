@@ -17,12 +17,19 @@ from typing import Any, Protocol
 from flask import Flask, Response, request
 from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 
-from lostromos.admission import NO_CHECKS, SpecCheck
+from lostromos.admission import BAD_REQUEST_CODE, BAD_REQUEST_REASON, NO_CHECKS, SpecCheck, deny
+from webhook.budget import ReviewBudget, ReviewOverBudget
 from webhook.metrics import WebhookMetrics
-from webhook.review import Endpoint, EngineSource, ReviewHandler, ReviewOutcome, error_body
+from webhook.options import DEFAULT_MAX_BODY_BYTES
+from webhook.review import (
+    Endpoint,
+    EngineSource,
+    ReviewHandler,
+    ReviewOutcome,
+    error_body,
+    find_request_uid,
+)
 
-# The API server refuses request bodies over 3 MiB itself, so no real review is larger.
-DEFAULT_MAX_BODY_BYTES = 3 * 1024 * 1024
 JSON = "application/json"
 DISCARD_SECONDS = 5.0
 DISCARD_CHUNK = 256 * 1024
@@ -56,18 +63,23 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     metrics_multiprocess_dir: str | Path | None = None,
     checks: Sequence[SpecCheck] = NO_CHECKS,
+    review_seconds: float | None = None,
+    max_spec_values: int | None = None,
 ) -> Flask:
     """Build the webhook app over `registry` (a lostromos.engines.EngineRegistry).
 
     `metrics_multiprocess_dir` is for gunicorn with several workers: see
     webhook.metrics.enable_multiprocess. `checks` are the extra checks /validate
-    runs on the defaulted spec (lostromos.admission.SpecCheck).
+    runs on the defaulted spec (lostromos.admission.SpecCheck). `review_seconds` is
+    the time and CPU budget of one review (webhook.budget), `max_spec_values` how
+    many values a spec may hold (webhook.limits); None leaves them unbounded.
     """
     app = Flask("webhook")
     # Werkzeug enforces this for a declared Content-Length and for chunked bodies.
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
     not_ready_reason = _check_charts(registry)
-    handler = ReviewHandler(registry, checks)
+    handler = ReviewHandler(registry, checks, max_spec_values=max_spec_values)
+    budget = ReviewBudget(review_seconds) if review_seconds is not None else None
     metrics = WebhookMetrics(metrics_multiprocess_dir)
 
     def read_body() -> bytes | ReviewOutcome:
@@ -88,13 +100,19 @@ def create_app(
             return _too_large(max_body_bytes, request.environ)
         return bytes(body)
 
+    def decide(endpoint: Endpoint, body: bytes) -> ReviewOutcome:
+        if budget is None:
+            return handler.handle(endpoint, request.content_type, body)
+        try:
+            with budget.limit():
+                return handler.handle(endpoint, request.content_type, body)
+        except ReviewOverBudget:
+            return _over_budget(body, budget.seconds, endpoint)
+
     def review(endpoint: Endpoint) -> Response:
         started = perf_counter()
         body = read_body()
-        outcome = (
-            body if isinstance(body, ReviewOutcome)
-            else handler.handle(endpoint, request.content_type, body)
-        )
+        outcome = body if isinstance(body, ReviewOutcome) else decide(endpoint, body)
         metrics.observe(endpoint, outcome.kind, outcome.verdict, perf_counter() - started)
         return Response(outcome.body, status=outcome.http_status, content_type=JSON)
 
@@ -136,6 +154,19 @@ def create_app(
         return _json_response({"error": f"internal error ({type(error).__name__})"}, 500)
 
     return app
+
+
+def _over_budget(body: bytes, seconds: float, endpoint: Endpoint) -> ReviewOutcome:
+    uid = find_request_uid(body)
+    log.warning("review stopped after its budget of %s s", seconds,
+                extra={"uid": uid, "endpoint": endpoint})
+    message = (f"lostromos stopped checking this object after {seconds:g} s, the webhook's "
+               "time and CPU budget for one review: its spec is too large or too complex to "
+               "check in time (see Limits in docs/operators.md)")
+    if uid is None:
+        return ReviewOutcome(400, error_body(message), "error")
+    return ReviewOutcome(200, deny(uid, BAD_REQUEST_CODE, BAD_REQUEST_REASON, message).encode(),
+                         "denied")
 
 
 def _too_large(max_body_bytes: int, environ: dict[str, Any]) -> ReviewOutcome:

@@ -22,6 +22,8 @@ from typing import Any, Literal
 from lostromos.admission import (
     BAD_REQUEST_CODE,
     BAD_REQUEST_REASON,
+    INVALID_CODE,
+    INVALID_REASON,
     NO_CHECKS,
     AdmissionRequest,
     AdmissionResponse,
@@ -33,9 +35,11 @@ from lostromos.admission import (
     decide,
     deny,
     internal_denial,
+    invalid_message,
     too_deep,
 )
 from lostromos.charts import ChartError
+from webhook.limits import too_many_values
 
 __all__ = ["Endpoint", "EngineSource", "ReviewHandler", "ReviewOutcome"]
 
@@ -77,9 +81,11 @@ class ReviewHandler:
     `checks` are the extra checks /validate runs on the defaulted spec
     (lostromos.admission.SpecCheck)."""
 
-    def __init__(self, engines: EngineSource, checks: Sequence[SpecCheck] = NO_CHECKS) -> None:
+    def __init__(self, engines: EngineSource, checks: Sequence[SpecCheck] = NO_CHECKS, *,
+                 max_spec_values: int | None = None) -> None:
         self._engines = engines
         self._checks = tuple(checks)
+        self._max_spec_values = max_spec_values
 
     def handle(self, endpoint: Endpoint, content_type: str | None, body: bytes) -> ReviewOutcome:
         if not _is_json(content_type):
@@ -99,7 +105,8 @@ class ReviewHandler:
             return _bad_input(str(error))
         kind_label = self._kind_label(request)
         try:
-            response = decide(request, self._engines, endpoint, self._checks)
+            response = self._over_limit(request) or decide(
+                request, self._engines, endpoint, self._checks)
         except ChartError as error:
             log.error("chart for %s cannot be loaded: %s", request.kind, error,
                       extra=_log_fields(request, endpoint))
@@ -123,10 +130,21 @@ class ReviewHandler:
         denial = response.denial
         fields = _log_fields(request, endpoint)
         if denial is not None:
-            fields["denial"] = denial.message
+            fields["denial"] = denial.log_message or denial.message  # never the user's values
         log.info("denied %s", request.describe_object(), extra=fields)
         verdict: Verdict = "error" if denial and denial.code >= 500 else "denied"
         return ReviewOutcome(200, encoded, verdict, kind_label)
+
+    def _over_limit(self, request: AdmissionRequest) -> AdmissionResponse | None:
+        """A spec too big to check within the review's budget, refused up front."""
+        if (self._max_spec_values is None or request.operation not in ("CREATE", "UPDATE")
+                or request.sub_resource == "status" or request.is_deleting_without_spec_change()):
+            return None
+        problem = too_many_values(request.spec, self._max_spec_values)
+        if problem is None:
+            return None
+        return deny(request.uid, INVALID_CODE, INVALID_REASON,
+                    invalid_message(request.describe_object(), [problem]))
 
     def _kind_label(self, request: AdmissionRequest) -> str:
         kind = request.kind
@@ -163,6 +181,12 @@ _REQUEST_UID = re.compile(
     rb'^\s*\{.{0,200}?"request"\s*:\s*\{\s*"uid"\s*:\s*"([0-9A-Za-z-]{1,64})"', re.DOTALL)
 
 
+def find_request_uid(body: bytes) -> str | None:
+    """The request's uid read from the start of the body, without parsing the rest."""
+    found = _REQUEST_UID.match(body[:4096])
+    return found.group(1).decode() if found else None
+
+
 def decode_json(body: bytes) -> Any:
     """Strict JSON: UTF-8 only, no NaN/Infinity, nesting bounded by the recursion limit."""
     try:
@@ -172,9 +196,8 @@ def decode_json(body: bytes) -> Any:
     try:
         return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except RecursionError:
-        found = _REQUEST_UID.match(body[:4096])
         raise TooDeep("request body nests too deeply to be an AdmissionReview",
-                      found.group(1).decode() if found else None) from None
+                      find_request_uid(body)) from None
     except json.JSONDecodeError as error:
         raise BadReview(f"request body is not JSON: {error.msg} at line {error.lineno}, "
                         f"column {error.colno}") from None

@@ -3,13 +3,13 @@
 `serve()` refuses to start - one line on stderr, exit status 2 - when the
 bindings file or a bound chart is broken, so a bad chart never reaches a
 running webhook. Otherwise it runs gunicorn in the foreground: a master
-process and `workers` forked processes of `threads` threads each (gthread),
-all answering from the charts loaded once in the master before forking.
+process and `workers` forked processes of `threads` threads each (gthread,
+with the TLS handshake and request reading moved into its poller: see
+webhook.worker), all answering from the charts loaded once in the master before forking.
 """
 
 from __future__ import annotations
 
-import errno
 import gc
 import logging
 import os
@@ -19,7 +19,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,76 +29,50 @@ from lostromos.charts import ChartError
 from lostromos.config import ConfigError, load_bindings
 from lostromos.engines import EngineRegistry
 from lostromos.helmengine import EngineClient, EngineProcess, HelmEngine, HelmError, find_engine
-from lostromos.logs import LogFormat, configure_logging
+from lostromos.logs import configure_logging
 from lostromos.rendercheck import RenderCheck
-from webhook.app import DEFAULT_MAX_BODY_BYTES, create_app
+from webhook.app import create_app
 from webhook.certreload import ReloadingContext
 from webhook.metrics import enable_multiprocess, forget_process
+from webhook.options import DEFAULT_IO_TIMEOUT_SECONDS, ServeOptions
+from webhook.worker import PollingTLSWorker
+
+__all__ = ["ServeOptions", "ServingTLS", "serve"]
 
 EXIT_REFUSED = 2
 log = logging.getLogger("lostromos.webhook")
 
 
-@dataclass(kw_only=True)
-class ServeOptions:
-    bindings_path: Path
-    bind: str = "127.0.0.1:8443"
-    certfile: Path
-    keyfile: Path
-    workers: int = 2
-    threads: int = 4
-    log_format: LogFormat = "text"
-    log_level: str = "info"
-    access_log: bool = False  # one line per request is too chatty at hundreds per second
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    graceful_timeout: int = 20  # in-flight reviews finish; the API server waits 10 s at most
-    keepalive: int = 30  # the API server reuses connections to webhooks
-    helm_engine: Path | None = None  # default: the toolchain build, then PATH
-
-
-# A client gets this many seconds for the TLS handshake, and again for sending
-# each request; every blocking write must make progress within it too. The API
-# server gives a webhook 30 s at most for everything, and sends a review in
-# one go: a peer slower than this is not the API server.
-IO_TIMEOUT_SECONDS = 10.0
-
-
 class BoundedSSLSocket(ssl.SSLSocket):
-    """An SSL socket whose blocking operations cannot hang a worker thread.
+    """An SSL socket whose blocking reads and writes cannot hang a worker thread.
 
-    gunicorn's threaded worker does the handshake and reads a request in a pool
-    thread on a blocking socket with no timeout, so a client that connects and
-    goes quiet, or trickles a byte at a time, holds that thread for good; enough
-    of them and the webhook stops answering, and with failurePolicy Fail so does
-    every write of a bound kind. gunicorn calls setblocking(True) before it
-    reads each request: from there the request has IO_TIMEOUT_SECONDS to
-    arrive, and a peer that misses the deadline is treated as one that left.
+    The handshake and the first read of each request happen in the poller
+    (webhook.worker), but a thread still reads what is left of a chunked body
+    and writes the answer on a blocking socket. gunicorn calls setblocking(True)
+    before it reads each request: from there the request has `io_timeout`
+    seconds, and a peer that misses the deadline is treated as one that left.
     """
 
+    io_timeout = DEFAULT_IO_TIMEOUT_SECONDS
     _read_deadline = 0.0
 
     def setblocking(self, flag: bool) -> None:
         if flag:
-            self._read_deadline = time.monotonic() + IO_TIMEOUT_SECONDS
-            self.settimeout(IO_TIMEOUT_SECONDS)
+            self._read_deadline = time.monotonic() + self.io_timeout
+            self.settimeout(self.io_timeout)
         else:
             super().setblocking(False)
 
-    def do_handshake(self, block: bool = False) -> None:
-        self.setblocking(True)
-        try:
-            super().do_handshake(block)
-        except TimeoutError:
-            raise ConnectionResetError(errno.ECONNRESET, "TLS handshake timed out") from None
-
-    def _time_left(self) -> float:
+    def _deadline_passed(self) -> bool:
+        if not self.gettimeout():  # non-blocking, in the poller: no deadline of ours
+            return False
         remaining = self._read_deadline - time.monotonic()
-        if remaining > 0 and self.gettimeout() is not None:
+        if remaining > 0:
             self.settimeout(remaining)
-        return remaining
+        return remaining <= 0
 
     def recv(self, buflen: int = 1024, flags: int = 0) -> bytes:
-        if self._time_left() <= 0:
+        if self._deadline_passed():
             return b""  # the parser sees a client that went away
         try:
             return super().recv(buflen, flags)
@@ -107,7 +80,7 @@ class BoundedSSLSocket(ssl.SSLSocket):
             return b""
 
     def recv_into(self, buffer: Any, nbytes: int | None = None, flags: int = 0) -> int:
-        if self._time_left() <= 0:
+        if self._deadline_passed():
             return 0
         try:
             return super().recv_into(buffer, nbytes, flags)  # type: ignore[arg-type]
@@ -125,17 +98,20 @@ class ServingTLS:
     a restart and without touching connections already open.
     """
 
-    def __init__(self, certfile: Path, keyfile: Path, *, check_seconds: float = 1.0) -> None:
+    def __init__(self, certfile: Path, keyfile: Path, *, check_seconds: float = 1.0,
+                 io_timeout: float = DEFAULT_IO_TIMEOUT_SECONDS) -> None:
         self.certfile = certfile
         self.keyfile = keyfile
         self.check_seconds = check_seconds
+        self._socket_class = type("BoundedSSLSocket", (BoundedSSLSocket,),
+                                  {"io_timeout": io_timeout})
         self._reloading: ReloadingContext | None = None
         self._built_in_pid = 0
 
     def build(self) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.sslsocket_class = BoundedSSLSocket
+        context.sslsocket_class = self._socket_class
         context.load_cert_chain(certfile=str(self.certfile), keyfile=str(self.keyfile))
         return context
 
@@ -182,7 +158,7 @@ class _WebhookApplication(BaseApplication):
 def serve(options: ServeOptions) -> int:
     """Run the webhook until SIGTERM; 0 after a graceful stop, 2 when refusing to start."""
     configure_logging(options.log_format, options.log_level)
-    tls = ServingTLS(options.certfile, options.keyfile)
+    tls = ServingTLS(options.certfile, options.keyfile, io_timeout=options.io_timeout)
     try:
         registry = _load_registry(options.bindings_path)
         tls.build()  # a missing or mismatched certificate stops us here, not in every worker
@@ -214,7 +190,9 @@ def serve(options: ServeOptions) -> int:
             checks.append(RenderCheck(HelmEngine(EngineClient(engine.socket_path,
                                                               connect_wait=2.0))))
         app = create_app(registry, max_body_bytes=options.max_body_bytes,
-                         metrics_multiprocess_dir=metrics_dir, checks=checks)
+                         metrics_multiprocess_dir=metrics_dir, checks=checks,
+                         review_seconds=options.review_seconds,
+                         max_spec_values=options.max_spec_values)
         # Everything built so far lives as long as the worker. Left to the
         # collector, each full collection walks all of it again: a pause of
         # tens of milliseconds in the middle of someone's kubectl apply.
@@ -228,8 +206,10 @@ def serve(options: ServeOptions) -> int:
     settings: dict[str, Any] = {
         "bind": [options.bind],
         "workers": options.workers,
-        "worker_class": "gthread",
+        "worker_class": type("Worker", (PollingTLSWorker,), {
+            "io_timeout": options.io_timeout, "max_body_bytes": options.max_body_bytes}),
         "threads": options.threads,
+        "worker_connections": options.max_connections,
         "certfile": str(options.certfile),
         "keyfile": str(options.keyfile),
         "ssl_context": tls.gunicorn_hook(),

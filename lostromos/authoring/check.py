@@ -36,6 +36,7 @@ from lostromos.charts import Chart, ChartError
 from lostromos.config import Binding, Bindings
 from lostromos.engines import EngineRegistry
 from lostromos.helmvalues import helm_values_document
+from lostromos.redact import redactor_for
 from lostromos.releases import release_name
 from lostromos.values.engine import ValuesEngine
 from lostromos.yamltext import yaml_location
@@ -248,6 +249,7 @@ def list_stored_objects(binding: Binding, kubeconfig: Path | None) -> list[dict]
 def invalid_under(chart: Chart, binding: Binding, stored: list[dict]) -> list[StoredProblem]:
     """The stored objects the new chart's schema refuses, with every reason."""
     engine = ValuesEngine(chart, binding.overrides)
+    redactor = redactor_for(chart, binding.sensitive_paths)
     problems = []
     for obj in sorted(stored, key=lambda o: (o["metadata"].get("namespace", ""),
                                             o["metadata"].get("name", ""))):
@@ -256,6 +258,6 @@ def invalid_under(chart: Chart, binding: Binding, stored: list[dict]) -> list[St
         if violations:
             problems.append(StoredProblem(
                 f"{binding.kind} {metadata.get('namespace', '')}/{metadata.get('name', '')}",
-                [violation.describe("spec") for violation in violations]))
+                redactor.describe_all(violations)))
     return problems
 

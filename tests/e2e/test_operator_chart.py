@@ -48,8 +48,9 @@ def test_default_chart_is_applied_as_it_is(cluster: OperatorCluster) -> None:
     kinds = sorted({document["kind"] for document in documents})
     assert kinds == sorted([
         "ClusterRole", "ClusterRoleBinding", "ConfigMap", "CustomResourceDefinition",
-        "Deployment", "MutatingWebhookConfiguration", "PodDisruptionBudget", "Role",
-        "RoleBinding", "Secret", "Service", "ServiceAccount", "ValidatingWebhookConfiguration"])
+        "Deployment", "MutatingWebhookConfiguration", "NetworkPolicy", "PodDisruptionBudget",
+        "Role", "RoleBinding", "Secret", "Service", "ServiceAccount",
+        "ValidatingWebhookConfiguration"])
     for document in documents:
         assert stored(cluster, document) is not None, document["metadata"]["name"]
 

@@ -85,3 +85,128 @@ def test_tampered_archive_is_refused(repository: tuple[str, Path], tmp_path: Pat
 def test_unreachable_repository_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ChartError, match=re.escape("cannot fetch http://127.0.0.1:9/index.yaml")):
         fetch_chart("http://127.0.0.1:9", "web", "1.0.0", tmp_path)
+
+
+def serve_archive(served: Path, archive: bytes, *, digest: str | None) -> None:
+    """Replace the repository's web 1.2.3 with `archive`, its index entry with `digest`."""
+    (served / "web-1.2.3.tgz").write_bytes(archive)
+    entry: dict = {"name": "web", "version": "1.2.3", "urls": ["web-1.2.3.tgz"]}
+    if digest is not None:
+        entry["digest"] = digest
+    (served / "index.yaml").write_text(yaml.safe_dump({"apiVersion": "v1",
+                                                       "entries": {"web": [entry]}}))
+
+
+def test_a_chart_no_digest_vouches_for_is_refused(repository: tuple[str, Path],
+                                                  tmp_path: Path) -> None:
+    url, served = repository
+    archive = (served / "web-1.2.3.tgz").read_bytes()
+    serve_archive(served, archive, digest=None)
+    with pytest.raises(ChartError, match=r"no digest vouches for this chart.*insecureSkipDigest"):
+        fetch_chart(url, "web", "1.2.3", tmp_path / "cache")
+    assert not any((tmp_path / "cache").glob("web-*"))
+    pinned = hashlib.sha256(archive).hexdigest()
+    assert (fetch_chart(url, "web", "1.2.3", tmp_path / "cache", digest=pinned)
+            / "Chart.yaml").is_file()
+    assert (fetch_chart(url, "web", "1.2.3", tmp_path / "cache", insecure_skip_digest=True)
+            / "Chart.yaml").is_file()
+
+
+def test_a_pinned_digest_must_match(repository: tuple[str, Path], tmp_path: Path) -> None:
+    url, _ = repository
+    with pytest.raises(ChartError, match="is not the digest the binding pins"):
+        fetch_chart(url, "web", "1.2.3", tmp_path, digest="0" * 64)
+
+
+def test_an_unverified_download_is_not_reused_for_a_verified_binding(
+        repository: tuple[str, Path], tmp_path: Path) -> None:
+    url, served = repository
+    serve_archive(served, (served / "web-1.2.3.tgz").read_bytes(), digest=None)
+    fetch_chart(url, "web", "1.2.3", tmp_path, insecure_skip_digest=True)
+    with pytest.raises(ChartError, match="no digest vouches"):
+        fetch_chart(url, "web", "1.2.3", tmp_path)
+
+
+class Zeros(io.RawIOBase):
+    """`size` zero bytes, made as they are read (a bomb must not be built in memory)."""
+
+    def __init__(self, size: int) -> None:
+        self.left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        count = min(len(buffer), self.left)
+        buffer[:count] = bytes(count)
+        self.left -= count
+        return count
+
+
+def bomb(member_sizes: list[int]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=9) as tar:
+        chart_yaml = b"apiVersion: v2\nname: web\nversion: 1.2.3\n"
+        info = tarfile.TarInfo("web/Chart.yaml")
+        info.size = len(chart_yaml)
+        tar.addfile(info, io.BytesIO(chart_yaml))
+        for number, size in enumerate(member_sizes):
+            info = tarfile.TarInfo(f"web/templates/f{number}.yaml")
+            info.size = size
+            tar.addfile(info, io.BufferedReader(Zeros(size), buffer_size=1 << 20))
+    return buffer.getvalue()
+
+
+def disk_bytes(root: Path) -> int:
+    return sum(path.stat().st_size for path in root.rglob("*") if path.is_file())
+
+
+def test_an_archive_that_inflates_to_301_mb_is_refused_without_writing_it(
+        repository: tuple[str, Path], tmp_path: Path) -> None:
+    url, served = repository
+    archive = bomb([301 * 1024 * 1024])
+    assert len(archive) < 400 * 1024  # the 312 KB archive of the report
+    serve_archive(served, archive, digest=hashlib.sha256(archive).hexdigest())
+    with pytest.raises(ChartError, match=r"f0.yaml unpacks to 315621376 bytes; lostromos "
+                                         r"unpacks at most 5242880 a file"):
+        fetch_chart(url, "web", "1.2.3", tmp_path / "cache")
+    assert disk_bytes(tmp_path / "cache") == 0
+
+
+def test_many_files_adding_up_past_the_cap_are_refused(
+        repository: tuple[str, Path], tmp_path: Path) -> None:
+    url, served = repository
+    archive = bomb([5 * 1024 * 1024] * 14)  # each allowed, together past 64 MiB
+    serve_archive(served, archive, digest=hashlib.sha256(archive).hexdigest())
+    with pytest.raises(ChartError, match="unpacks to more than 67108864 bytes"):
+        fetch_chart(url, "web", "1.2.3", tmp_path / "cache")
+    assert disk_bytes(tmp_path / "cache") == 0
+
+
+def test_too_many_files_are_refused(repository: tuple[str, Path], tmp_path: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from lostromos import chartrepo
+
+    monkeypatch.setattr(chartrepo, "MAX_FILES", 20)  # the same check, a smaller archive
+    url, served = repository
+    archive = bomb([1] * 20)
+    serve_archive(served, archive, digest=hashlib.sha256(archive).hexdigest())
+    with pytest.raises(ChartError, match="holds more than 20 files"):
+        fetch_chart(url, "web", "1.2.3", tmp_path / "cache")
+
+
+def test_a_top_level_symlink_is_a_clear_error(repository: tuple[str, Path],
+                                              tmp_path: Path) -> None:
+    url, served = repository
+    buffer = io.BytesIO()
+    chart = make_chart(tmp_path / "real", "web")
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        tar.add(chart, arcname="real")
+        link = tarfile.TarInfo("web")
+        link.type = tarfile.SYMTYPE
+        link.linkname = "real"
+        tar.addfile(link)
+    archive = buffer.getvalue()
+    serve_archive(served, archive, digest=hashlib.sha256(archive).hexdigest())
+    with pytest.raises(ChartError, match="top level 'web' is a symbolic link"):
+        fetch_chart(url, "web", "1.2.3", tmp_path / "cache")

@@ -70,3 +70,26 @@ def test_unreadable_files_say_where(tmp_path: Path) -> None:
     broken.write_text("bindings:\n  - kind: Site\n   group: x\n")
     with pytest.raises(ConfigError, match=r"line 3, column 4"):
         load_bindings(broken)
+
+
+def test_repository_chart_digest_and_insecure_skip_digest() -> None:
+    chart = {"repository": "https://charts.example.com", "name": "web", "version": "1.0.0"}
+    digest = "AB" * 32
+    pinned = parse_bindings(minimal(chart={**chart, "digest": f"sha256:{digest}"}),
+                            Path("b.yaml")).bindings[0].chart
+    assert (pinned.digest, pinned.insecure_skip_digest) == (digest.lower(), False)
+    skip = parse_bindings(minimal(chart={**chart, "insecureSkipDigest": True}),
+                          Path("b.yaml")).bindings[0].chart
+    assert (skip.digest, skip.insecure_skip_digest) == (None, True)
+    with pytest.raises(ConfigError, match=r"chart\.digest 'abc' is not a sha256 digest"):
+        parse_bindings(minimal(chart={**chart, "digest": "abc"}), Path("b.yaml"))
+    with pytest.raises(ConfigError, match=r"chart: unknown field\(s\) verify"):
+        parse_bindings(minimal(chart={**chart, "verify": True}), Path("b.yaml"))
+
+
+def test_sensitive_paths() -> None:
+    binding = parse_bindings(minimal(sensitivePaths=["db.password", "users[*].token"]),
+                             Path("b.yaml")).bindings[0]
+    assert binding.sensitive_paths == ("db.password", "users[*].token")
+    with pytest.raises(ConfigError, match=r"sensitivePaths: 'db\.\.password' is not a values path"):
+        parse_bindings(minimal(sensitivePaths=["db..password"]), Path("b.yaml"))

@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
+from lostromos.cli import build_parser
 from lostromos.config import parse_bindings
 from lostromos.dev.webhookconfig import client_config, webhook_configurations
+from webhook.options import options_from
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "lostromos"
@@ -218,6 +220,8 @@ def test_deployments_probes_and_leader_election(helm_binary: Path) -> None:
 @pytest.mark.parametrize(("setting", "field"), [
     ("certs.mode=vault", "certs"),
     ("webhook.timeoutSeconds=60", "timeoutSeconds"),
+    ("webhook.reviewSeconds=soon", "reviewSeconds"),
+    ("webhook.networkPolicy.enabled=maybe", "enabled"),
     ("controller.rbac.chartResources[0].verbs={*}", "verbs"),
     ("bindings[0].chart.path=relative/site", "bindings"),
     ("surprise=1", "surprise"),
@@ -256,3 +260,48 @@ def test_default_bindings_match_the_repository_and_the_image(helm_binary: Path) 
     for binding in chart_bindings:
         relative = binding.chart.path.relative_to("/opt/lostromos")
         assert f"COPY {relative}/ {binding.chart.path}/" in dockerfile
+
+
+def test_the_webhook_container_runs_the_tested_command(helm_binary: Path) -> None:
+    webhook = one(documents(helm_binary), "Deployment", "lostromos-webhook")
+    args = webhook["spec"]["template"]["spec"]["containers"][0]["args"]
+    options = options_from(build_parser().parse_args(args))  # exits on an unknown flag
+    assert options.bind == "0.0.0.0:8443"
+    assert options.review_seconds == 7.0  # 70% of timeoutSeconds (10)
+    assert options.max_spec_values == 10_000
+    assert options.max_connections == 4096
+
+
+def test_review_budget_stays_below_the_api_server_timeout(helm_binary: Path) -> None:
+    def review_seconds(*settings: str) -> str:
+        webhook = one(documents(helm_binary, *settings), "Deployment", "lostromos-webhook")
+        args = webhook["spec"]["template"]["spec"]["containers"][0]["args"]
+        return next(a for a in args if a.startswith("--review-seconds=")).split("=", 1)[1]
+
+    assert review_seconds("webhook.timeoutSeconds=3") == "2.1"
+    assert review_seconds("webhook.reviewSeconds=5") == "5"
+    result = render(helm_binary, "webhook.reviewSeconds=10", check=False)
+    assert result.returncode != 0
+    assert "webhook.reviewSeconds (10) must be below webhook.timeoutSeconds (10)" in (
+        result.stderr)
+
+
+def test_network_policy_guards_the_webhook_port(helm_binary: Path, tmp_path: Path) -> None:
+    docs = documents(helm_binary)
+    policy = one(docs, "NetworkPolicy", "lostromos-webhook")
+    webhook = one(docs, "Deployment", "lostromos-webhook")
+    assert policy["spec"]["podSelector"]["matchLabels"] == (
+        webhook["spec"]["selector"]["matchLabels"])
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    https, probes = policy["spec"]["ingress"]
+    assert https == {"ports": [{"port": "https", "protocol": "TCP"}]}
+    assert probes == {"ports": [{"port": "certs-health", "protocol": "TCP"}]}
+
+    peers = [{"ipBlock": {"cidr": "10.0.0.0/24"}}]
+    narrowed = one(documents(helm_binary, values={"webhook": {"networkPolicy": {
+        "enabled": True, "from": peers}}}, tmp_path=tmp_path), "NetworkPolicy",
+        "lostromos-webhook")
+    assert narrowed["spec"]["ingress"][0]["from"] == peers
+
+    off = documents(helm_binary, "webhook.networkPolicy.enabled=false")
+    assert not [d for d in off if d["kind"] == "NetworkPolicy"]

@@ -53,6 +53,7 @@ class FakeEngine:
 
     fail_with: BaseException | None = None
     calls: list[str] = field(default_factory=list)
+    chart: Any = None  # no chart schema: nothing is writeOnly
 
     def _maybe_fail(self, method: str) -> None:
         self.calls.append(method)

@@ -27,8 +27,9 @@ import pytest
 from test_webhook_app import VALID_SPEC, site_review
 
 from certs.authority import create_ca, issue_serving_cert, write_pair
+from lostromos.cli import build_parser
 from lostromos.dev.cluster import free_port
-from webhook.__main__ import parse_options
+from webhook.options import options_from
 from webhook.server import ServeOptions, ServingTLS, serve
 
 REPO = Path(__file__).resolve().parents[2]
@@ -177,6 +178,56 @@ def test_keep_alive_connection_serves_many_reviews(server: RunningServer) -> Non
             assert json.loads(reply.read())["response"]["uid"] == str(index)
     finally:
         connection.close()
+
+
+def open_stalled_connections(server: RunningServer, count: int) -> list[socket.socket]:
+    """Idle TCP, a TLS record cut short, and TLS with half a request head, in turns."""
+    opened: list[socket.socket] = []
+    for index in range(count):
+        raw = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        if index % 3 == 1:
+            raw.sendall(b"\x16\x03\x01\x02")  # the start of a ClientHello, never finished
+        elif index % 3 == 2:
+            raw = server.client_context().wrap_socket(raw, server_hostname="localhost")
+            raw.sendall(b"POST /validate HTTP/1.1\r\nHost: x\r\nContent-Le")
+        opened.append(raw)
+    return opened
+
+
+def test_stalled_connections_do_not_hold_the_threads(server: RunningServer) -> None:
+    # 60 connections against 2 workers x 2 threads: each one would hold a
+    # thread for seconds if threads waited for handshakes and requests.
+    stalled = open_stalled_connections(server, 60)
+    try:
+        for index in range(10):
+            started = time.monotonic()
+            connection = http.client.HTTPSConnection("127.0.0.1", server.port, timeout=2,
+                                                     context=server.client_context())
+            try:
+                connection.request("POST", "/validate",
+                                   json.dumps(site_review(VALID_SPEC, uid=f"busy-{index}")),
+                                   {"Content-Type": "application/json"})
+                reply = json.loads(connection.getresponse().read())
+            finally:
+                connection.close()
+            assert reply["response"] == {"uid": f"busy-{index}", "allowed": True}
+            assert time.monotonic() - started < 2
+    finally:
+        for held in stalled:
+            held.close()
+
+
+def test_a_stalled_connection_is_closed_after_the_io_timeout(server: RunningServer) -> None:
+    stalled = open_stalled_connections(server, 3)
+    try:
+        started = time.monotonic()
+        for held in stalled:
+            held.settimeout(15)
+            assert held.recv(1024) == b""  # closed by the server, nothing answered
+        assert time.monotonic() - started < 10  # --io-timeout defaults to 5 s
+    finally:
+        for held in stalled:
+            held.close()
 
 
 def test_metrics_add_up_every_worker(server: RunningServer) -> None:
@@ -384,8 +435,9 @@ def test_serving_tls_requires_tls_1_2_and_builds_once_per_process(pki: Pki) -> N
 
 
 def test_command_line_options() -> None:
-    options = parse_options(["--config", "b.yaml", "--tls-cert", "c.pem", "--tls-key", "k.pem",
-                             "--workers", "3", "--log-format", "json"])
+    options = options_from(build_parser().parse_args([
+        "webhook", "--config", "b.yaml", "--tls-cert", "c.pem", "--tls-key", "k.pem",
+        "--workers", "3", "--log-format", "json"]))
     assert options == ServeOptions(bindings_path=Path("b.yaml"), certfile=Path("c.pem"),
                                    keyfile=Path("k.pem"), workers=3, log_format="json")
     assert options.bind == "127.0.0.1:8443"

@@ -101,3 +101,17 @@ Helm's release Secrets, and what the bound charts create. */}}
 {{ toYaml . }}
 {{- end }}
 {{- end -}}
+
+{{/* The webhook's budget per review: below the API server's timeout, so a review
+is denied with its reason before the API server gives up on it. */}}
+{{- define "lostromos.reviewSeconds" -}}
+{{- $timeout := .Values.webhook.timeoutSeconds -}}
+{{- $review := .Values.webhook.reviewSeconds -}}
+{{- if eq (toString $review) "" -}}
+{{- divf (mulf $timeout 7) 10 -}}
+{{- else if ge (float64 $review) (float64 $timeout) -}}
+{{- fail (printf "webhook.reviewSeconds (%v) must be below webhook.timeoutSeconds (%v)" $review $timeout) -}}
+{{- else -}}
+{{- $review -}}
+{{- end -}}
+{{- end -}}

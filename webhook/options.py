@@ -1,0 +1,112 @@
+"""The webhook's options and its one command line (`lostromos webhook`).
+
+`python -m webhook` is the same parser under another name, so the command the
+tests run is the command the chart ships. This module imports neither Flask
+nor gunicorn: building the `lostromos` parser stays cheap.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from lostromos.logs import LOG_FORMATS, LogFormat
+
+# The API server refuses request bodies over 3 MiB itself, so no real review is larger.
+DEFAULT_MAX_BODY_BYTES = 3 * 1024 * 1024
+# The webhook configurations give the API server's call 10 s (webhookconfig.py and
+# the chart's webhook.timeoutSeconds): a review must be answered well before that.
+DEFAULT_REVIEW_SECONDS = 7.0
+# 60,000 list items took 7-18 s of CPU; a real Site has a few dozen values.
+DEFAULT_MAX_SPEC_VALUES = 10_000
+# Idle connections wait in each worker's poller, not in a thread: holding
+# thousands of them costs a file descriptor and a few kilobytes each.
+DEFAULT_MAX_CONNECTIONS = 4096
+# The TLS handshake and each request (head and body) must arrive within this.
+# The API server sends a review in one go; a peer slower than this is not it.
+DEFAULT_IO_TIMEOUT_SECONDS = 5.0
+
+
+@dataclass(kw_only=True)
+class ServeOptions:
+    bindings_path: Path
+    bind: str = "127.0.0.1:8443"
+    certfile: Path
+    keyfile: Path
+    workers: int = 2
+    threads: int = 4
+    log_format: LogFormat = "text"
+    log_level: str = "info"
+    access_log: bool = False  # one line per request is too chatty at hundreds per second
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    graceful_timeout: int = 20  # in-flight reviews finish; the API server waits 10 s at most
+    keepalive: int = 30  # the API server reuses connections to webhooks
+    max_connections: int = DEFAULT_MAX_CONNECTIONS  # per worker process
+    io_timeout: float = DEFAULT_IO_TIMEOUT_SECONDS
+    review_seconds: float = DEFAULT_REVIEW_SECONDS
+    max_spec_values: int = DEFAULT_MAX_SPEC_VALUES
+    helm_engine: Path | None = None  # for render checks; default: the toolchain build, then PATH
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Every flag of the webhook command, with the defaults ServeOptions has."""
+    parser.add_argument("--config", type=Path, default=Path("lostromos.yaml"),
+                        help="bindings file (default: ./lostromos.yaml)")
+    parser.add_argument("--bind", default="127.0.0.1:8443",
+                        help="address:port to listen on (default: 127.0.0.1:8443; "
+                             "in a pod, 0.0.0.0:PORT)")
+    parser.add_argument("--tls-cert", type=Path, required=True)
+    parser.add_argument("--tls-key", type=Path, required=True)
+    parser.add_argument("--workers", type=_positive_int, default=2)
+    parser.add_argument("--threads", type=_positive_int, default=4,
+                        help="threads per worker that compute reviews")
+    parser.add_argument("--log-format", choices=LOG_FORMATS, default="text")
+    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
+                        default="info")
+    parser.add_argument("--access-log", action="store_true",
+                        help="log one line per request (off by default)")
+    parser.add_argument("--max-body-bytes", type=_positive_int, default=DEFAULT_MAX_BODY_BYTES)
+    parser.add_argument("--graceful-timeout", type=_positive_int, default=20)
+    parser.add_argument("--max-connections", type=_positive_int,
+                        default=DEFAULT_MAX_CONNECTIONS,
+                        help="open connections per worker, idle ones included")
+    parser.add_argument("--io-timeout", type=_positive_float,
+                        default=DEFAULT_IO_TIMEOUT_SECONDS,
+                        help="seconds for a TLS handshake, and for each request to arrive")
+    parser.add_argument("--review-seconds", type=_positive_float,
+                        default=DEFAULT_REVIEW_SECONDS,
+                        help="time and CPU budget of one review; keep it under the "
+                             "webhook configurations' timeoutSeconds")
+    parser.add_argument("--max-spec-values", type=_positive_int,
+                        default=DEFAULT_MAX_SPEC_VALUES,
+                        help="values (scalars, lists and maps) a spec may hold")
+    parser.add_argument("--helm-engine", type=Path, default=None,
+                        help="Helm engine binary for render checks (default: the toolchain "
+                             "build, then lostromos-helm-engine on PATH)")
+
+
+def options_from(args: argparse.Namespace) -> ServeOptions:
+    return ServeOptions(
+        bindings_path=args.config, bind=args.bind, certfile=args.tls_cert, keyfile=args.tls_key,
+        workers=args.workers, threads=args.threads, log_format=args.log_format,
+        log_level=args.log_level, access_log=args.access_log,
+        max_body_bytes=args.max_body_bytes, graceful_timeout=args.graceful_timeout,
+        max_connections=args.max_connections, io_timeout=args.io_timeout,
+        review_seconds=args.review_seconds, max_spec_values=args.max_spec_values,
+        helm_engine=args.helm_engine,
+    )
