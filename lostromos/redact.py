@@ -57,8 +57,12 @@ def _chart_paths(chart: Chart, prefix: Pattern, found: set[Pattern], depth: int)
         _walk(chart.schema, chart.schema, prefix, found, depth=0)
     if depth > _MAX_REF_DEPTH:
         return
-    for sub in chart.dependencies:
-        _chart_paths(sub.chart, (*prefix, sub.scope), found, depth + 1)
+    for sub in chart.loaded_subcharts:
+        # A subchart's values live under its name, and under each alias it is listed with.
+        scopes = {spec.alias or spec.name for spec in chart.requirements or ()
+                  if spec.name == sub.name} or {sub.name}
+        for scope in scopes:
+            _chart_paths(sub, (*prefix, scope), found, depth + 1)
 
 
 def _walk(node: Any, root: Mapping[str, Any], path: Pattern, found: set[Pattern],

@@ -26,6 +26,7 @@ from webhook.review import (
     EngineSource,
     ReviewHandler,
     ReviewOutcome,
+    encode_response,
     error_body,
     find_request_uid,
 )
@@ -165,7 +166,7 @@ def _over_budget(body: bytes, seconds: float, endpoint: Endpoint) -> ReviewOutco
                "check in time (see Limits in docs/operators.md)")
     if uid is None:
         return ReviewOutcome(400, error_body(message), "error")
-    return ReviewOutcome(200, deny(uid, BAD_REQUEST_CODE, BAD_REQUEST_REASON, message).encode(),
+    return ReviewOutcome(200, encode_response(deny(uid, BAD_REQUEST_CODE, BAD_REQUEST_REASON, message)),
                          "denied")
 
 

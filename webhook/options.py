@@ -70,31 +70,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bind", default="127.0.0.1:8443",
                         help="address:port to listen on (default: 127.0.0.1:8443; "
                              "in a pod, 0.0.0.0:PORT)")
-    parser.add_argument("--tls-cert", type=Path, required=True)
-    parser.add_argument("--tls-key", type=Path, required=True)
-    parser.add_argument("--workers", type=_positive_int, default=2)
+    parser.add_argument("--tls-cert", type=Path, required=True,
+                        help="serving certificate (PEM), reloaded when it changes")
+    parser.add_argument("--tls-key", type=Path, required=True,
+                        help="the certificate's private key (PEM)")
+    parser.add_argument("--workers", type=_positive_int, default=2,
+                        help="gunicorn worker processes (default: 2)")
     parser.add_argument("--threads", type=_positive_int, default=4,
-                        help="threads per worker that compute reviews")
-    parser.add_argument("--log-format", choices=LOG_FORMATS, default="text")
+                        help="threads per worker that compute reviews (default: 4)")
+    parser.add_argument("--log-format", choices=LOG_FORMATS, default="text",
+                        help="text for people, json for log pipelines (default: text)")
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
-                        default="info")
+                        default="info", help="log level (default: info)")
     parser.add_argument("--access-log", action="store_true",
                         help="log one line per request (off by default)")
-    parser.add_argument("--max-body-bytes", type=_positive_int, default=DEFAULT_MAX_BODY_BYTES)
-    parser.add_argument("--graceful-timeout", type=_positive_int, default=20)
+    parser.add_argument("--max-body-bytes", type=_positive_int, default=DEFAULT_MAX_BODY_BYTES,
+                        help=f"largest request body (default: {DEFAULT_MAX_BODY_BYTES})")
+    parser.add_argument("--graceful-timeout", type=_positive_int, default=20,
+                        help="seconds in-flight reviews get after SIGTERM (default: 20)")
     parser.add_argument("--max-connections", type=_positive_int,
                         default=DEFAULT_MAX_CONNECTIONS,
-                        help="open connections per worker, idle ones included")
+                        help="open connections per worker, idle ones included "
+                             f"(default: {DEFAULT_MAX_CONNECTIONS})")
     parser.add_argument("--io-timeout", type=_positive_float,
                         default=DEFAULT_IO_TIMEOUT_SECONDS,
-                        help="seconds for a TLS handshake, and for each request to arrive")
+                        help="seconds for a TLS handshake, and for each request to arrive "
+                             f"(default: {DEFAULT_IO_TIMEOUT_SECONDS:g})")
     parser.add_argument("--review-seconds", type=_positive_float,
                         default=DEFAULT_REVIEW_SECONDS,
                         help="time and CPU budget of one review; keep it under the "
-                             "webhook configurations' timeoutSeconds")
+                             "webhook configurations' timeoutSeconds "
+                             f"(default: {DEFAULT_REVIEW_SECONDS:g})")
     parser.add_argument("--max-spec-values", type=_positive_int,
                         default=DEFAULT_MAX_SPEC_VALUES,
-                        help="values (scalars, lists and maps) a spec may hold")
+                        help="values (scalars, lists and maps) a spec may hold "
+                             f"(default: {DEFAULT_MAX_SPEC_VALUES})")
     parser.add_argument("--helm-engine", type=Path, default=None,
                         help="Helm engine binary for render checks (default: the toolchain "
                              "build, then lostromos-helm-engine on PATH)")
