@@ -63,6 +63,7 @@ def cmd_dev_up(args: argparse.Namespace) -> int:
         crds_dir=args.crds.resolve(),
         examples_dir=args.examples.resolve() if args.examples else None,
         tools=tools,
+        controllers=args.controllers,
     )
     cluster = DevCluster(options, _say)
     # Until run_foreground takes over, SIGTERM is handled like Ctrl-C: whatever
@@ -141,6 +142,9 @@ def cmd_controller(args: argparse.Namespace) -> int:
         leader_elect=args.leader_elect,
         lease_namespace=args.lease_namespace,
         lease_name=args.lease_name,
+        shards=args.shards,
+        server_side_shards=args.server_side_shards,
+        lease_seconds=args.lease_seconds,
         dry_run=args.dry_run,
         chart_cache=args.chart_cache,
     ))
@@ -155,6 +159,20 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-format", choices=("text", "json"), default="text")
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
                         default="info")
+
+
+def _add_scale_flags(up: argparse.ArgumentParser, ctl: argparse.ArgumentParser) -> None:
+    up.add_argument("--controllers", type=int, default=1, metavar="N",
+                    help="controller processes; more than one run sharded (default 1)")
+    ctl.add_argument("--shards", action="store_true",
+                     help="run as one of several replicas that all work, each on its own "
+                          "hash ranges of metadata.uid (one Lease per replica)")
+    ctl.add_argument("--no-server-side-shards", dest="server_side_shards",
+                     action="store_false",
+                     help="with --shards, filter by hash in the controller even if the API "
+                          "server supports shardSelector")
+    ctl.add_argument("--lease-seconds", type=float, default=15.0,
+                     help="with --shards: how long a silent replica keeps its ranges")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -210,7 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     ctl.add_argument("--leader-elect", action="store_true",
                      help="run as one of several replicas: only the Lease holder works")
     ctl.add_argument("--lease-namespace", default=os.environ.get("POD_NAMESPACE", "default"))
-    ctl.add_argument("--lease-name", default="lostromos-controller")
+    ctl.add_argument("--lease-name", default="lostromos-controller",
+                     help="the leader Lease, or with --shards the ring's name (Lease prefix)")
+    _add_scale_flags(up, ctl)
     ctl.add_argument("--chart-cache", type=Path, default=None,
                      help="where repository charts are unpacked (default: ~/.cache/lostromos)")
     ctl.add_argument("--dry-run", action="store_true",
