@@ -72,6 +72,12 @@ class RingView:
     dead: set[str] = field(default_factory=set)
 
 
+def _brief(error: BaseException) -> str:
+    if isinstance(error, ApiException):
+        return f"{error.status} {error.reason}"
+    return f"{type(error).__name__}: {error}"
+
+
 def _now_micro() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -94,25 +100,27 @@ class Membership:
         """
         cfg = self.config
         started = self.clock()
-        body = client.V1Lease(
-            metadata=client.V1ObjectMeta(
-                name=cfg.lease_name, namespace=cfg.namespace,
-                labels={RING_LABEL: cfg.ring},
-                annotations={HELD_ANNOTATION: hashring.encode(held)}),
-            spec=client.V1LeaseSpec(holder_identity=cfg.identity,
-                                    lease_duration_seconds=int(cfg.lease_seconds),
-                                    renew_time=_now_micro()))
+        now = _now_micro()
+        labels = {RING_LABEL: cfg.ring}
+        annotations = {HELD_ANNOTATION: hashring.encode(held)}
+        spec = {"holderIdentity": cfg.identity, "leaseDurationSeconds": int(cfg.lease_seconds),
+                "renewTime": now}
         try:
             try:
-                # The Lease is this replica's alone: a blind replace is safe.
-                self.api.replace_namespaced_lease(cfg.lease_name, cfg.namespace, body)
+                # The Lease is this replica's alone: a patch needs no resourceVersion.
+                self.api.patch_namespaced_lease(cfg.lease_name, cfg.namespace, {
+                    "metadata": {"labels": labels, "annotations": annotations}, "spec": spec})
             except ApiException as error:
                 if error.status != 404:
                     raise
-                body.spec.acquire_time = body.spec.renew_time
-                self.api.create_namespaced_lease(cfg.namespace, body)
+                self.api.create_namespaced_lease(cfg.namespace, client.V1Lease(
+                    metadata=client.V1ObjectMeta(name=cfg.lease_name, namespace=cfg.namespace,
+                                                 labels=labels, annotations=annotations),
+                    spec=client.V1LeaseSpec(holder_identity=cfg.identity,
+                                            lease_duration_seconds=int(cfg.lease_seconds),
+                                            acquire_time=now, renew_time=now)))
         except TRANSIENT as error:
-            log.debug("ring lease renewal failed: %s", error)
+            log.warning("ring lease renewal failed: %s", _brief(error))
             return False
         # Measured from before the request: the earliest moment anyone can
         # have seen this renewal, so the renew deadline is never overstated.

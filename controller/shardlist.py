@@ -4,8 +4,12 @@ Where the API server has the ShardedListAndWatch feature gate on, the request
 carries `shardSelector` and the server sends only this replica's share, for
 the list and for every watch event. Support is detected, not configured: a
 server that applied the selector echoes it back in the list's
-`metadata.shardInfo.selector`; one that did not (gate off, older server)
-returns the whole collection without it. Either way every item and event
+`metadata.shardInfo.selector`. Custom resources are listed as unstructured
+lists, which in 1.37 carry no shardInfo even though the server filters them,
+so a list without the echo is followed by one probe: a LIST with a selector
+the server must refuse (start above end). A server that filters parses the
+selector and refuses it; one that does not (gate off, older server) ignores
+the parameter and answers 200. Either way every item and event
 also passes the same hash on this side, so what reaches the store is
 identical with and without server support; only the traffic differs.
 """
@@ -34,6 +38,11 @@ _QUERY = {
 }
 
 
+# Start above end: a server that reads shardSelector must refuse it.
+PROBE_SELECTOR = ("shardRange(object.metadata.uid, '0x0000000000000001', "
+                  "'0x0000000000000000')")
+
+
 def _wire(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
@@ -56,6 +65,7 @@ class ShardWatch:
         self._restart_hooks: list[Callable[[], None]] = []
         self._lock = threading.Lock()
         self._watching: frozenset[int] = frozenset()
+        self._path = ""
 
     # -- the set being watched ---------------------------------------------------
 
@@ -92,8 +102,9 @@ class ShardWatch:
         wanted = hashring.selector(self._watching)
         if self.supported is not False and wanted:
             query.append(("shardSelector", wanted))
+        self._path = f"/apis/{group}/{version}/{plural}"
         method, url, headers, body, post = self.api_client.param_serialize(
-            "GET", f"/apis/{group}/{version}/{plural}", query_params=query,
+            "GET", self._path, query_params=query,
             header_params={"Accept": "application/json"}, auth_settings=["BearerToken"])
         response = self.api_client.call_api(method, url, headers, body, post)
         if not 200 <= response.status < 300:
@@ -110,9 +121,19 @@ class ShardWatch:
 
     def _detect(self, listing: dict[str, Any], wanted: str) -> None:
         echoed = ((listing.get("metadata") or {}).get("shardInfo") or {}).get("selector")
-        self.supported = echoed == wanted
+        self.supported = echoed == wanted if echoed else self._refuses_a_bad_selector()
         if self.supported:
             log.info("the API server filters lists and watches by hash range (shardSelector)")
         else:
             log.info("the API server ignores shardSelector (feature gate ShardedListAndWatch "
                      "off?): filtering by hash range in the controller instead")
+
+    def _refuses_a_bad_selector(self) -> bool:
+        path = self._path
+        query = [("limit", "1"), ("shardSelector", PROBE_SELECTOR)]
+        method, url, headers, body, post = self.api_client.param_serialize(
+            "GET", path, query_params=query, header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"])
+        response = self.api_client.call_api(method, url, headers, body, post)
+        text = response.read() or b""
+        return not 200 <= response.status < 300 and b"shard selector" in text

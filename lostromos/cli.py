@@ -145,6 +145,7 @@ def cmd_controller(args: argparse.Namespace) -> int:
         shards=args.shards,
         server_side_shards=args.server_side_shards,
         lease_seconds=args.lease_seconds,
+        identity=args.identity,
         dry_run=args.dry_run,
         chart_cache=args.chart_cache,
     ))
@@ -173,6 +174,8 @@ def _add_scale_flags(up: argparse.ArgumentParser, ctl: argparse.ArgumentParser) 
                           "server supports shardSelector")
     ctl.add_argument("--lease-seconds", type=float, default=15.0,
                      help="with --shards: how long a silent replica keeps its ranges")
+    ctl.add_argument("--identity", default=os.environ.get("POD_NAME", ""),
+                     help="this replica's name in Leases (default: $POD_NAME, else host-pid)")
 
 
 def build_parser() -> argparse.ArgumentParser:
