@@ -143,6 +143,7 @@ class RingRollout:
                     state = RingRolloutState(target=target)
                 state.slots = {who: n for who, n in state.slots.items()
                                if who != self.identity and not self.is_dead(who)}
+                state.slots[self.identity] = self._mine
                 self._apply_unsent(state, target)
                 answer = change(state)
                 state.slots[self.identity] = self._mine
