@@ -132,6 +132,8 @@ class Informer:
                 if resource_version is None:
                     resource_version = self._list()
                     last_resync = time.monotonic()
+                    if self._restart.is_set():
+                        continue  # the buckets changed during the list
                 resource_version = self._watch_once(resource_version, stop)
                 failures = 0
                 if time.monotonic() - last_resync >= self.resync_seconds:

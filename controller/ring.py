@@ -51,6 +51,7 @@ class Ring:
         watch = ShardWatch(self.api_client, self.coordinator.serving,
                            server_side=self.server_side)
         self.coordinator.on_change(watch.buckets_changed)
+        self.coordinator.on_tick(watch.restart_if_stale)
         rollout = RingRollout(binding.name, binding.rollout, self.coordination,
                               namespace=self.config.namespace, ring=self.config.ring,
                               identity=self.config.identity,

@@ -81,6 +81,12 @@ class ShardWatch:
         for hook in self._restart_hooks:
             hook()
 
+    def restart_if_stale(self) -> None:
+        """Called every ring tick: a restart can race with a list or a watch that
+        was just starting, so one that did not take is asked for again."""
+        if self._watching != self._buckets():
+            self.buckets_changed()
+
     def accepts(self, obj: dict[str, Any]) -> bool:
         uid = (obj.get("metadata") or {}).get("uid")
         return isinstance(uid, str) and hashring.bucket_of(uid) in self._watching

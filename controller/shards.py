@@ -91,6 +91,7 @@ class Coordinator:
         self._in_flight: Counter[int] = Counter()
         self._lock = threading.Lock()
         self._listeners: list[Callable[[], None]] = []
+        self._tick_listeners: list[Callable[[], None]] = []
         self._stopping = False
 
     # -- workers ---------------------------------------------------------------
@@ -120,12 +121,18 @@ class Coordinator:
         """Called (from the ring thread) whenever the served buckets change."""
         self._listeners.append(listener)
 
+    def on_tick(self, listener: Callable[[], None]) -> None:
+        """Called (from the ring thread) after every tick."""
+        self._tick_listeners.append(listener)
+
     # -- the loop --------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set() and not self._stopping:
             try:
                 self.tick()
+                for listener in self._tick_listeners:
+                    listener()
             except Exception:  # a bug here must not silently end membership
                 log.exception("ring tick crashed")
             stop.wait(self.config.retry_period)
