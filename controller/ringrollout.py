@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -37,6 +38,10 @@ log = logging.getLogger(__name__)
 STATE_ANNOTATION = "lostromos.dev/rollout"
 RING_LABEL = "lostromos.dev/ring"
 ATTEMPTS = 8
+# A full or halted gate is believed this long before it is read again: keys
+# waiting for a slot come back every few seconds, thousands of them in a big
+# rollout, and each would otherwise cost a read.
+FULL_GATE_SECONDS = 1.0
 TRANSIENT = (ApiException, urllib3.exceptions.HTTPError, OSError, ValueError)
 
 
@@ -74,7 +79,8 @@ class RingRollout:
 
     def __init__(self, binding: str, policy: RolloutPolicy, api: client.CoordinationV1Api, *,
                  namespace: str, ring: str, identity: str,
-                 is_dead: Callable[[str], bool]) -> None:
+                 is_dead: Callable[[str], bool],
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.binding = binding
         self.policy = policy
         self.api = api
@@ -85,14 +91,22 @@ class RingRollout:
         self.is_dead = is_dead
         self._lock = threading.Lock()
         self._mine = 0                       # this replica's upgrades in flight
-        self._unsent = {"upgraded": 0, "failed": 0, "target": ""}
+        # Results not yet written to the record (its write failed), for one target.
+        self._unsent = RingRolloutState()
         self._last = RingRolloutState()
         self.max_in_flight_seen = 0          # the ring-wide count right after each slot taken
+        self.clock = clock
+        self._read_at = float("-inf")
 
     # -- the Rollout interface --------------------------------------------------
 
     def begin(self, target: str) -> bool:
         with self._lock:
+            last = self._last
+            if (last.target == target and self.clock() - self._read_at < FULL_GATE_SECONDS
+                    and (last.halted or last.in_flight >= self.policy.max_in_flight)):
+                return False
+
             def take(state: RingRolloutState) -> bool:
                 if state.halted or state.in_flight >= self.policy.max_in_flight:
                     return False
@@ -109,9 +123,12 @@ class RingRollout:
     def finish(self, target: str, *, succeeded: bool) -> None:
         with self._lock:
             self._mine = max(0, self._mine - 1)
-            if self._unsent["target"] != target:
-                self._unsent = {"upgraded": 0, "failed": 0, "target": target}
-            self._unsent["upgraded" if succeeded else "failed"] += 1
+            if self._unsent.target != target:
+                self._unsent = RingRolloutState(target=target)
+            if succeeded:
+                self._unsent.upgraded += 1
+            else:
+                self._unsent.failed += 1
             self._update(target, lambda state: True)
 
     def halted(self, target: str) -> bool:
@@ -148,9 +165,11 @@ class RingRollout:
                 answer = change(state)
                 state.slots[self.identity] = self._mine
                 self._judge(state)
-                lease.metadata.annotations = {**(lease.metadata.annotations or {}),
-                                              STATE_ANNOTATION: state.dump()}
-                self.api.replace_namespaced_lease(self.name, self.namespace, lease)
+                written = (lease.metadata.annotations or {}).get(STATE_ANNOTATION)
+                if state.dump() != written:  # a refused slot changes nothing: no write
+                    lease.metadata.annotations = {**(lease.metadata.annotations or {}),
+                                                  STATE_ANNOTATION: state.dump()}
+                    self.api.replace_namespaced_lease(self.name, self.namespace, lease)
             except ApiException as error:
                 self._mine = mine_before
                 if error.status == 409:
@@ -161,15 +180,16 @@ class RingRollout:
                 self._mine = mine_before
                 log.warning("rollout record not updated: %s", error)
                 return None
-            self._unsent = {"upgraded": 0, "failed": 0, "target": target}
+            self._unsent = RingRolloutState(target=target)
             self._last = state
+            self._read_at = self.clock()
             return answer
         return None
 
     def _apply_unsent(self, state: RingRolloutState, target: str) -> None:
-        if self._unsent["target"] == target:
-            state.upgraded += int(self._unsent["upgraded"])
-            state.failed += int(self._unsent["failed"])
+        if self._unsent.target == target:
+            state.upgraded += self._unsent.upgraded
+            state.failed += self._unsent.failed
 
     def _judge(self, state: RingRolloutState) -> None:
         done = state.upgraded + state.failed

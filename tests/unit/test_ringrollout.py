@@ -21,6 +21,7 @@ class FakeLeases:
         self.lock = threading.Lock()
         self.conflicts = 0
         self.fail = False
+        self.reads = self.writes = 0
 
     def _bump(self, lease: client.V1Lease) -> client.V1Lease:
         self.version += 1
@@ -30,6 +31,7 @@ class FakeLeases:
 
     def read_namespaced_lease(self, name: str, namespace: str) -> client.V1Lease:
         with self.lock:
+            self.reads += 1
             if self.fail:
                 raise ApiException(status=503, reason="Unavailable")
             if name not in self.leases:
@@ -45,6 +47,7 @@ class FakeLeases:
     def replace_namespaced_lease(self, name: str, namespace: str,
                                  body: client.V1Lease) -> client.V1Lease:
         with self.lock:
+            self.writes += 1
             if self.leases[name].metadata.resource_version != body.metadata.resource_version:
                 self.conflicts += 1
                 raise ApiException(status=409, reason="Conflict")
@@ -59,9 +62,17 @@ POLICY = RolloutPolicy(max_in_flight=3, max_failure_ratio=0.5, min_samples=4)
 
 
 def replica(api: FakeLeases, identity: str, dead: set[str] | None = None,
-            policy: RolloutPolicy = POLICY) -> RingRollout:
-    return RingRollout("site", policy, api, namespace="ops", ring="ring",  # type: ignore[arg-type]
-                       identity=identity, is_dead=lambda who: who in (dead or set()))
+            clock: list[float] | None = None) -> RingRollout:
+    now = clock if clock is not None else [0.0]
+    # The clock moves on by itself, so the full-gate shortcut stays out of the way
+    # unless a test holds it still.
+    def tick() -> float:
+        if clock is None:
+            now[0] += 10
+        return now[0]
+    return RingRollout("site", POLICY, api, namespace="ops", ring="ring",  # type: ignore[arg-type]
+                       identity=identity, is_dead=lambda who: who in (dead or set()),
+                       clock=tick)
 
 
 def test_the_limit_holds_across_replicas() -> None:
@@ -133,3 +144,21 @@ def test_an_unreachable_record_means_not_now_and_heals_on_the_next_write() -> No
     assert a.begin("v2")              # ...until the next write carries it
     state = api.state("ring-rollout-site")
     assert state.slots == {"a": 1} and state.upgraded == 1
+
+
+def test_a_full_gate_costs_no_write_and_is_not_reread_at_once() -> None:
+    api = FakeLeases()
+    clock = [0.0]
+    a, b = replica(api, "a"), replica(api, "b", clock=clock)
+    for _ in range(3):
+        assert a.begin("v2")
+    writes = api.writes
+    assert not b.begin("v2")
+    assert api.writes == writes  # refused: nothing to write
+    reads = api.reads
+    for _ in range(50):
+        assert not b.begin("v2")
+    assert api.reads == reads  # believed full for a second
+    a.finish("v2", succeeded=True)
+    clock[0] += 1.5
+    assert b.begin("v2")
