@@ -233,7 +233,7 @@ def run(options: ControllerOptions) -> int:
             # One tick first, so the informers' first list already asks for this
             # replica's buckets instead of listing everything.
             ring.coordinator.tick()
-            ring.start(stop)
+            ring.start()
         for controller in controllers:
             controller.start(stop)
         log.info("controller started", extra={"bindings": [b.name for b in bindings.bindings]})

@@ -58,9 +58,8 @@ class Ring:
                               is_dead=self.membership.is_dead)
         return BindingShare(self.coordinator, watch, rollout)
 
-    def start(self, stop: threading.Event) -> None:
-        threading.Thread(target=self.coordinator.run, args=(stop,), name="ring",
-                         daemon=True).start()
+    def start(self) -> None:
+        threading.Thread(target=self.coordinator.run, name="ring", daemon=True).start()
 
     @property
     def joined(self) -> bool:

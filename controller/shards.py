@@ -93,6 +93,7 @@ class Coordinator:
         self._listeners: list[Callable[[], None]] = []
         self._tick_listeners: list[Callable[[], None]] = []
         self._stopping = False
+        self._left = threading.Event()
 
     # -- workers ---------------------------------------------------------------
 
@@ -127,15 +128,17 @@ class Coordinator:
 
     # -- the loop --------------------------------------------------------------
 
-    def run(self, stop: threading.Event) -> None:
-        while not stop.is_set() and not self._stopping:
+    def run(self) -> None:
+        """Tick until `leave`: also while the process drains after SIGTERM, so its
+        Lease stays fresh and nobody takes its buckets while helm calls finish."""
+        while not self._left.is_set():
             try:
                 self.tick()
                 for listener in self._tick_listeners:
                     listener()
             except Exception:  # a bug here must not silently end membership
                 log.exception("ring tick crashed")
-            stop.wait(self.config.retry_period)
+            self._left.wait(self.config.retry_period)
 
     def tick(self) -> None:
         if self._deadline_passed():
@@ -164,6 +167,7 @@ class Coordinator:
             self._set(replace(self.state, serving=frozenset()))
 
     def leave(self) -> None:
+        self._left.set()
         self.membership.leave()
 
     # -- internals -------------------------------------------------------------

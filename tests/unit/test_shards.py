@@ -231,9 +231,15 @@ def test_stop_serving_refuses_new_keys_and_leave_deletes_the_lease() -> None:
     membership = FakeMembership("a", table)
     coordinator = Coordinator(membership)  # type: ignore[arg-type]
     coordinator.tick()
+    held = coordinator.state.held
     coordinator.stop_serving()
     assert coordinator.begin({"metadata": {"uid": "x"}}) is None
+    membership.now = 8.0
     coordinator.tick()
     assert coordinator.serving() == frozenset()
+    # Draining: the Lease is still renewed with every bucket held, so nobody
+    # starts on them while in-flight helm calls finish.
+    assert membership.last_renewed == 8.0 and table["a"] == held
     coordinator.leave()
     assert "a" not in table
+    coordinator.run()  # returns at once once left
