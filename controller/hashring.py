@@ -8,7 +8,9 @@ The controller uses exactly that hash, so a client-side filter and the
 server's filter select the same objects.
 
 The hash space is cut into BUCKETS equal, contiguous buckets, and each bucket
-goes to the live member with the highest rendezvous weight for it. Why not N
+goes to the live member with the highest rendezvous weight for it (a
+blake2b hash of member and bucket: only the object hash must be the
+server's). Why not N
 contiguous ranges, one per member: every join or leave would shift every
 boundary and move up to half of all objects. Rendezvous moves only what must
 move (a joiner takes about 1/(N+1) of the buckets, from everyone; a leaver's
