@@ -211,7 +211,8 @@ def measure_replicas(dev: DevCluster, api: client.CustomObjectsApi, workdir: Pat
     try:
         for member in ring:
             member.start()
-        while serving(ring) < 256:
+        # Settled: the whole space served, and by every replica (not one that started first).
+        while serving(ring) < 256 or not all(serving([member]) for member in ring):
             time.sleep(0.2)
         cpu_before = [member.cpu_seconds() for member in ring]
         create_objects(api, namespace, [f"s{i:05d}" for i in range(count)])
