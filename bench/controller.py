@@ -1,6 +1,7 @@
 """How fast the controller converges many objects, and what a resync costs.
 
     uv run python bench/controller.py [--counts 100,1000] [--concurrency 16] [--memory 6000]
+    uv run python bench/controller.py --replicas 1,2,3 [--counts 300]
 
 On a control plane of its own (real etcd, kube-apiserver and helm, built by
 `lostromos toolchain build`), with the example site chart:
@@ -11,6 +12,13 @@ On a control plane of its own (real etcd, kube-apiserver and helm, built by
    the queue is drained, and the controller's resident memory;
 3. with --memory N: add objects until N exist (installed as fast as the
    controller goes) and report resident memory after the resync of all N.
+
+With --replicas N,...: for each N, N sharded controllers (--shards) on a
+fresh namespace: objects per second for the first count, and per replica its
+share of installs, the watch events it received and its CPU seconds (on 2
+cores throughput cannot scale with N; events and CPU per replica should fall
+as 1/N); then kill -9 of one replica and the handoff time until the
+survivors serve the whole hash space.
 
 Prints one table. Nothing here is asserted: numbers go in the notes.
 """
@@ -59,20 +67,21 @@ def crd() -> dict[str, Any]:
 
 
 class Controller:
-    def __init__(self, workdir: Path, dev: DevCluster, helm: Path, bindings: Path) -> None:
+    def __init__(self, workdir: Path, dev: DevCluster, helm: Path, bindings: Path,
+                 *extra: str, name: str = "controller") -> None:
         self.workdir, self.kubeconfig, self.env = workdir, dev.kubeconfig, dev.client_env()
-        self.helm, self.bindings = helm, bindings
+        self.helm, self.bindings, self.extra, self.name = helm, bindings, extra, name
         self.port = free_port()
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
         env = self.env
-        log = open(self.workdir / "controller.log", "ab")  # noqa: SIM115 - lives with the process
+        log = open(self.workdir / f"{self.name}.log", "ab")  # noqa: SIM115 - lives with the process
         self.process = subprocess.Popen(
             [sys.executable, "-m", "lostromos", "controller", "--config", str(self.bindings),
              "--kubeconfig", str(self.kubeconfig), "--helm-engine", str(self.helm),
              "--health-bind", f"127.0.0.1:{self.port}", "--resync-seconds", "3600",
-             "--log-format", "json"],
+             "--log-format", "json", *self.extra],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -89,6 +98,11 @@ class Controller:
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             self.process.wait(timeout=120)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=30)
 
     def metric(self, name: str, label: str = "") -> float:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics",
@@ -180,6 +194,50 @@ def measure_memory(dev: DevCluster, api: client.CustomObjectsApi, controller: Co
     ]
 
 
+def measure_replicas(dev: DevCluster, api: client.CustomObjectsApi, workdir: Path,
+                     helm: Path, bindings: Path, *, replicas: int, count: int,
+                     timeout: float) -> list[tuple[str, str]]:
+    """N sharded controllers: a burst of `count` objects, then kill -9 of one of them."""
+    namespace = f"ring-{replicas}"
+    dev.kubectl("create", "namespace", namespace)
+    ring = [Controller(workdir, dev, helm, bindings, "--shards", "--lease-namespace", namespace,
+                       "--lease-name", namespace, "--lease-seconds", "15",
+                       "--identity", f"{namespace}-r{n}", name=f"{namespace}-r{n}")
+            for n in range(replicas)]
+
+    def serving(members: list[Controller]) -> float:
+        return sum(member.metric("lostromos_shard_buckets") for member in members)
+
+    try:
+        for member in ring:
+            member.start()
+        # Settled: the whole space served, and by every replica (not one that started first).
+        while serving(ring) < 256 or not all(serving([member]) for member in ring):
+            time.sleep(0.2)
+        cpu_before = [member.cpu_seconds() for member in ring]
+        create_objects(api, namespace, [f"s{i:05d}" for i in range(count)])
+        elapsed = wait_ready(api, namespace, count, timeout)
+        shown = f"{elapsed:.1f} s ({count / elapsed:.1f}/s)" if elapsed else "timed out"
+        rows = [(f"{replicas} replica(s), {count} new objects: all Ready", shown)]
+        for n, member in enumerate(ring):
+            installs = member.metric("lostromos_helm_calls_total", 'action="upgrade"')
+            rows.append((f"  replica {n}: installs, watch events, CPU",
+                         f"{installs:.0f} ({installs / count:.0%}), "
+                         f"{member.metric('lostromos_shard_watch_events'):.0f}, "
+                         f"{member.cpu_seconds() - cpu_before[n]:.1f} s"))
+        if replicas > 1:
+            ring[0].kill()
+            killed = time.monotonic()
+            while serving(ring[1:]) < 256:
+                time.sleep(0.2)
+            rows.append(("  kill -9 of one replica: survivors serve every range",
+                         f"after {time.monotonic() - killed:.1f} s (lease 15 s)"))
+        return rows
+    finally:
+        for member in ring:
+            member.stop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--counts", default="100,1000")
@@ -187,6 +245,8 @@ def main() -> int:
     parser.add_argument("--memory", type=int, default=0,
                         help="also report memory with this many objects (e.g. 6000)")
     parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument("--replicas", default="",
+                        help="sharded runs instead: replica counts, e.g. 1,2,3")
     args = parser.parse_args()
     counts = [int(c) for c in args.counts.split(",") if c]
 
@@ -207,7 +267,13 @@ def main() -> int:
         dev.kubectl("apply", "-f", "-", stdin=json.dumps(crd()))
         dev.kubectl("wait", "--for=condition=Established", f"crd/{PLURAL}.{GROUP}")
         api = client.CustomObjectsApi(config.new_client_from_config(str(dev.kubeconfig)))
-        controller.start()
+        for replicas in [int(n) for n in args.replicas.split(",") if n]:
+            rows += measure_replicas(dev, api, workdir, tools["helm"], bindings,
+                                     replicas=replicas, count=counts[0], timeout=args.timeout)
+        if args.replicas:
+            counts = []
+        else:
+            controller.start()
         total = 0
         for count in counts:
             namespace = f"burst-{count}"
@@ -223,28 +289,37 @@ def main() -> int:
             rows.append((f"  helm calls, controller CPU for those {count}",
                          f"{controller.metric('lostromos_helm_calls_total') - helm_before:.0f}, "
                          f"{controller.cpu_seconds() - cpu_before:.1f} s"))
-        resync = measure_resync(controller, total)
-        rows += [
-            (f"full resync of {total} unchanged objects: helm calls", f"{resync['helm']:.0f}"),
-            ("  controller CPU / wall time, start to drained queue",
-             f"{resync['cpu']:.1f} s / {resync['seconds']:.1f} s"),
-            (f"  controller resident memory with {total} objects", f"{resync['rss']:.0f} MiB"),
-        ]
-        if args.memory > total:
+        if counts:
+            rows += _resync_rows(controller, total)
+        if args.memory > total and counts:
             rows += measure_memory(dev, api, controller, existing=total, wanted=args.memory,
                                    timeout=args.timeout)
     finally:
         controller.stop()
         dev.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+    _print(rows, args.concurrency)
+    return 0
+
+
+def _resync_rows(controller: Controller, total: int) -> list[tuple[str, str]]:
+    resync = measure_resync(controller, total)
+    return [
+        (f"full resync of {total} unchanged objects: helm calls", f"{resync['helm']:.0f}"),
+        ("  controller CPU / wall time, start to drained queue",
+         f"{resync['cpu']:.1f} s / {resync['seconds']:.1f} s"),
+        (f"  controller resident memory with {total} objects", f"{resync['rss']:.0f} MiB"),
+    ]
+
+
+def _print(rows: list[tuple[str, str]], concurrency: int) -> None:
     width = max(len(label) for label, _ in rows)
-    print(f"\ncontroller benchmark: {os.cpu_count()} CPUs, concurrency {args.concurrency}, "
+    print(f"\ncontroller benchmark: {os.cpu_count()} CPUs, concurrency {concurrency}, "
           f"chart charts/site, helm {toolchain.tool_versions()['helm']}")
     print(f"{'measure':<{width}}  value")
     print(f"{'-' * width}  {'-' * 24}")
     for label, value in rows:
         print(f"{label:<{width}}  {value}")
-    return 0
 
 
 if __name__ == "__main__":

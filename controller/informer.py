@@ -10,6 +10,7 @@ sees an object, only a key, so it always reads the newest state.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
@@ -20,6 +21,7 @@ from typing import Any
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
+from controller.shardlist import ShardWatch
 from lostromos.config import Binding
 from lostromos.neterrors import brief_error
 
@@ -63,6 +65,7 @@ class Informer:
         *,
         resync_seconds: float = 600.0,
         label_selector: str | None = None,
+        shard: ShardWatch | None = None,
     ) -> None:
         self.api = api
         self.binding = binding
@@ -73,6 +76,12 @@ class Informer:
         self._lock = threading.Lock()
         self._synced = threading.Event()
         self._watch: watch.Watch | None = None
+        # Sharded: only this replica's hash buckets, relisted when they change.
+        self.shard = shard
+        self._list_fn = shard or api.list_cluster_custom_object
+        self._restart = threading.Event()
+        if shard is not None:
+            shard.on_restart(self.restart)
 
     # -- store ----------------------------------------------------------------
 
@@ -95,6 +104,8 @@ class Informer:
 
     def update(self, obj: dict[str, Any]) -> None:
         """Record an object the controller itself just wrote (newer than the watch may be)."""
+        if self.shard is not None and not self.shard.accepts(obj):
+            return  # a bucket this replica gave up meanwhile: not its object to keep
         key = object_key(obj)
         with self._lock:
             current = self._store.get(key)
@@ -115,10 +126,15 @@ class Informer:
         resource_version: str | None = None
         last_resync = time.monotonic()
         while not stop.is_set():
+            if self._restart.is_set():
+                self._restart.clear()
+                resource_version = None
             try:
                 if resource_version is None:
                     resource_version = self._list()
                     last_resync = time.monotonic()
+                    if self._restart.is_set():
+                        continue  # the buckets changed during the list
                 resource_version = self._watch_once(resource_version, stop)
                 failures = 0
                 if time.monotonic() - last_resync >= self.resync_seconds:
@@ -128,6 +144,8 @@ class Informer:
                 log.info("watch expired, relisting", extra={"kind": self.binding.kind})
                 resource_version = None
             except Exception as error:
+                if self._restart.is_set():
+                    continue  # the watch was cut on purpose: relist at once
                 failures += 1
                 delay = min(30.0, 0.5 * 2 ** min(failures, 6)) * (0.5 + random.random() / 2)  # noqa: S311
                 log.warning("watch failed, retrying in %.1fs: %s", delay, _brief(error),
@@ -140,12 +158,20 @@ class Informer:
         if self._watch is not None:
             self._watch.stop()
 
+    def restart(self) -> None:
+        """List and watch again now (the replica's buckets changed)."""
+        self._restart.set()
+        response = getattr(self._watch, "_resp", None)
+        if response is not None:
+            with contextlib.suppress(Exception):
+                response.shutdown()  # wakes the thread blocked reading the stream
+
     def _list(self) -> str:
         b = self.binding
         kwargs: dict[str, Any] = {}
         if self.label_selector:
             kwargs["label_selector"] = self.label_selector
-        listing = self.api.list_cluster_custom_object(b.group, b.version, b.plural, **kwargs)
+        listing = self._list_fn(b.group, b.version, b.plural, **kwargs)
         items = {object_key(item): slim(item) for item in listing.get("items") or ()}
         with self._lock:
             vanished = set(self._store) - set(items)
@@ -172,10 +198,10 @@ class Informer:
             kwargs["label_selector"] = self.label_selector
         try:
             stream = self._watch.stream(
-                self.api.list_cluster_custom_object, b.group, b.version, b.plural, **kwargs
+                self._list_fn, b.group, b.version, b.plural, **kwargs
             )
             for event in stream:
-                if stop.is_set():
+                if stop.is_set() or self._restart.is_set():
                     break
                 resource_version = self._handle(event, resource_version)
         except ApiException as error:
@@ -196,6 +222,10 @@ class Informer:
         new_version = (obj.get("metadata") or {}).get("resourceVersion") or resource_version
         if kind == "BOOKMARK":
             return new_version
+        if self.shard is not None:
+            self.shard.count_event()
+            if not self.shard.accepts(obj):
+                return new_version
         key = object_key(obj)
         with self._lock:
             if kind == "DELETED":

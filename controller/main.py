@@ -22,10 +22,13 @@ from controller.drift import DriftChecker
 from controller.events import EventRecorder
 from controller.informer import Informer
 from controller.leader import LeaderElector, LeaseConfig
+from controller.membership import MemberConfig
 from controller.metrics import BindingSnapshot, ControllerMetrics
 from controller.queue import ShutDown, WorkQueue
 from controller.reconcile import ReconcileError, Reconciler
 from controller.retrylog import RetryLog
+from controller.ring import BindingShare, Ring
+from controller.ringrollout import RingRollout
 from controller.rollout import Rollout
 from controller.status import READY, condition
 from lostromos import kube
@@ -56,6 +59,10 @@ class ControllerOptions:
     identity: str = ""
     dry_run: bool = False
     chart_cache: Path | None = None
+    # Sharding: every replica works on its own hash buckets of metadata.uid.
+    shards: bool = False
+    server_side_shards: bool = True
+    lease_seconds: float = 15.0
 
 
 class BindingController:
@@ -63,15 +70,18 @@ class BindingController:
 
     def __init__(self, binding: Binding, api_client: client.ApiClient, *,
                  engines: EngineRegistry, helm: HelmEngine, metrics: ControllerMetrics,
-                 resync_seconds: float, dry_run: bool) -> None:
+                 resync_seconds: float, dry_run: bool, share: BindingShare | None = None) -> None:
         self.binding = binding
         self.queue = WorkQueue()
         self.metrics = metrics
         self.engines = engines
+        self.share = share
         custom = client.CustomObjectsApi(api_client)
         self.informer = Informer(custom, binding, self.queue.add, resync_seconds=resync_seconds,
-                                 label_selector=binding.selector.labels)
-        self.rollout = Rollout(binding.name, binding.rollout)
+                                 label_selector=binding.selector.labels,
+                                 shard=share.watch if share else None)
+        self.rollout: Rollout | RingRollout = share.rollout if share else Rollout(
+            binding.name, binding.rollout)
         self.reconciler = Reconciler(
             binding, self.informer, api=custom, engines=engines, helm=helm,
             events=EventRecorder(client.CoreV1Api(api_client), dry_run=dry_run),
@@ -98,7 +108,8 @@ class BindingController:
             recorded = (status.get("release") or {}).get("chartDigest")
             behind += recorded is not None and recorded != target
         return BindingSnapshot(self.binding.name, len(self.queue), len(self.informer),
-                               states, self.rollout.progress(), behind, not_ready)
+                               states, self.rollout.progress(), behind, not_ready,
+                               self.share.snapshot() if self.share else None)
 
     def start(self, stop: threading.Event) -> None:
         name = self.binding.name
@@ -122,6 +133,22 @@ class BindingController:
             self._process(str(key))
 
     def _process(self, key: str) -> None:
+        if self.share is None:
+            self._reconcile(key)
+            return
+        obj = self.informer.get(key)
+        bucket = None if obj is None else self.share.coordinator.begin(obj)
+        if obj is not None and bucket is None:
+            self.queue.forget(key)  # another replica's bucket, or one being handed over
+            self.queue.done(key)
+            return
+        try:
+            self._reconcile(key)
+        finally:
+            if bucket is not None:
+                self.share.coordinator.end(bucket)
+
+    def _reconcile(self, key: str) -> None:
         started = time.monotonic()
         outcome = "success"
         try:
@@ -166,6 +193,11 @@ def run(options: ControllerOptions) -> int:
         print(f"lostromos controller: {error}", file=sys.stderr)
         return 2
 
+    if options.shards and options.leader_elect:
+        print("lostromos controller: --shards and --leader-elect exclude each other "
+              "(sharded replicas all work; leader election is for one active replica)",
+              file=sys.stderr)
+        return 2
     metrics = ControllerMetrics()
     engine = RunningEngine(engine_binary, kubeconfig=options.kubeconfig,
                            on_call=metrics.count_helm_call,
@@ -182,9 +214,11 @@ def run(options: ControllerOptions) -> int:
 
 def _run(options: ControllerOptions, bindings: Bindings, *, engines: EngineRegistry,
          helm: HelmEngine, api_client: client.ApiClient, metrics: ControllerMetrics) -> int:
+    ring = _ring(options, api_client)
     controllers = [
         BindingController(binding, api_client, engines=engines, helm=helm, metrics=metrics,
-                          resync_seconds=options.resync_seconds, dry_run=options.dry_run)
+                          resync_seconds=options.resync_seconds, dry_run=options.dry_run,
+                          share=ring.share(binding) if ring else None)
         for binding in bindings.bindings
     ]
     stop = threading.Event()
@@ -196,7 +230,8 @@ def _run(options: ControllerOptions, bindings: Bindings, *, engines: EngineRegis
         # A standby is ready: it is healthy and waiting for the Lease. A leader is
         # ready once every informer has listed its kind.
         standby = elector is not None and not elector.leading.is_set()
-        return standby or all(c.informer.synced for c in controllers)
+        joined = ring is None or ring.joined
+        return standby or (joined and all(c.informer.synced for c in controllers))
 
     def readiness() -> Readiness:
         return Readiness(True) if ready() else Readiness(False, "informers not synced")
@@ -209,6 +244,11 @@ def _run(options: ControllerOptions, bindings: Bindings, *, engines: EngineRegis
     health.start()
 
     def start_all() -> None:
+        if ring is not None:
+            # One tick first, so the informers' first list already asks for this
+            # replica's buckets instead of listing everything.
+            ring.coordinator.tick()
+            ring.start()
         for controller in controllers:
             controller.start(stop)
         log.info("controller started", extra={"bindings": [b.name for b in bindings.bindings]})
@@ -220,7 +260,11 @@ def _run(options: ControllerOptions, bindings: Bindings, *, engines: EngineRegis
     else:
         kept_leadership = elector.run(stop, start_all)
     log.info("stopping: draining in-flight work")
+    if ring is not None:
+        ring.stop_serving()
     drained = all(controller.drain(DRAIN_SECONDS) for controller in controllers)
+    if ring is not None:
+        ring.leave()  # after the drain: deleting the Lease releases every bucket
     if elector is not None and kept_leadership:
         elector.release()
     health.stop()
@@ -231,9 +275,23 @@ def _run(options: ControllerOptions, bindings: Bindings, *, engines: EngineRegis
     return 0 if kept_leadership else 1
 
 
+def _identity(options: ControllerOptions) -> str:
+    return options.identity or f"{socket.gethostname()}-{os.getpid()}"
+
+
+def _ring(options: ControllerOptions, api_client: client.ApiClient) -> Ring | None:
+    if not options.shards:
+        return None
+    lease = options.lease_seconds
+    return Ring(api_client, MemberConfig(
+        namespace=options.lease_namespace, ring=options.lease_name, identity=_identity(options),
+        lease_seconds=lease, renew_deadline=lease * 2 / 3, retry_period=max(0.5, lease / 7.5)),
+        server_side=options.server_side_shards)
+
+
 def _elector(options: ControllerOptions, api_client: client.ApiClient) -> LeaderElector | None:
     if not options.leader_elect:
         return None
-    identity = options.identity or f"{socket.gethostname()}-{os.getpid()}"
+    identity = _identity(options)
     return LeaderElector(client.CoordinationV1Api(api_client), LeaseConfig(
         namespace=options.lease_namespace, name=options.lease_name, identity=identity))

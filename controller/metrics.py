@@ -18,6 +18,18 @@ from lostromos.version import build_info_gauge
 
 
 @dataclass(frozen=True)
+class ShardSnapshot:
+    """One replica's share of the ring, as a scrape reports it for one binding."""
+
+    buckets: int
+    ranges: int
+    members: int
+    watch_events: int
+    server_side: bool
+    ring_in_flight_max: int
+
+
+@dataclass(frozen=True)
 class BindingSnapshot:
     """What a scrape reports about one binding, read from its queue, store and rollout."""
 
@@ -28,6 +40,7 @@ class BindingSnapshot:
     rollout: RolloutProgress
     behind_chart: int
     not_ready: int = 0
+    shard: ShardSnapshot | None = None
 
 
 # Helm actions take from a second (a no-op upgrade) to the action's timeout (minutes).
@@ -80,6 +93,27 @@ class ControllerMetrics:
             "lostromos_rollout_halted", "1 when the current chart rollout halted on failures.",
             ["binding"], registry=self.registry)
 
+        self.shard_buckets = Gauge(
+            "lostromos_shard_buckets", "Hash buckets (of 256) this replica serves.",
+            ["binding"], registry=self.registry)
+        self.shard_ranges = Gauge(
+            "lostromos_shard_ranges", "Contiguous hash ranges this replica serves.",
+            ["binding"], registry=self.registry)
+        self.shard_members = Gauge(
+            "lostromos_shard_members", "Live controller replicas in the ring, as seen here.",
+            ["binding"], registry=self.registry)
+        self.shard_events = Gauge(
+            "lostromos_shard_watch_events", "Watch events received since start (bookmarks "
+            "excluded): with server-side sharding, only this replica's share.",
+            ["binding"], registry=self.registry)
+        self.shard_server_side = Gauge(
+            "lostromos_shard_server_side", "1 when the API server filters by hash range.",
+            ["binding"], registry=self.registry)
+        self.ring_in_flight_max = Gauge(
+            "lostromos_rollout_ring_in_flight_max",
+            "Most chart upgrades in flight across the whole ring, seen when taking a slot.",
+            ["binding"], registry=self.registry)
+
     def observe_reconcile(self, binding: str, outcome: str, seconds: float) -> None:
         self.reconciles.labels(binding, outcome).inc()
         self.duration.labels(binding).observe(seconds)
@@ -108,4 +142,13 @@ class ControllerMetrics:
                                  ("behind", snap.behind_chart)):
                 self.rollout.labels(snap.binding, state).set(count)
             self.rollout_halted.labels(snap.binding).set(1 if progress.halted else 0)
+            if snap.shard is not None:
+                self._update_shard(snap.binding, snap.shard)
 
+    def _update_shard(self, binding: str, shard: ShardSnapshot) -> None:
+        self.shard_buckets.labels(binding).set(shard.buckets)
+        self.shard_ranges.labels(binding).set(shard.ranges)
+        self.shard_members.labels(binding).set(shard.members)
+        self.shard_events.labels(binding).set(shard.watch_events)
+        self.shard_server_side.labels(binding).set(1 if shard.server_side else 0)
+        self.ring_in_flight_max.labels(binding).set(shard.ring_in_flight_max)

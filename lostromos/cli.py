@@ -84,6 +84,7 @@ def cmd_dev_up(args: argparse.Namespace) -> int:
         crds_dir=args.crds.resolve(),
         examples_dir=args.examples.resolve() if args.examples else None,
         tools=tools,
+        controllers=args.controllers,
     )
     cluster = DevCluster(options, _say)
     # Until run_foreground takes over, SIGTERM is handled like Ctrl-C: whatever
@@ -184,6 +185,10 @@ def cmd_controller(args: argparse.Namespace) -> int:
         leader_elect=args.leader_elect,
         lease_namespace=args.lease_namespace,
         lease_name=args.lease_name,
+        shards=args.shards,
+        server_side_shards=args.server_side_shards,
+        lease_seconds=args.lease_seconds,
+        identity=args.identity,
         dry_run=args.dry_run,
         chart_cache=args.chart_cache,
     ))
@@ -200,6 +205,21 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
                              "collectors (default: text)")
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
                         default="info", help="least severe level logged (default: info)")
+
+
+def _add_shard_flags(ctl: argparse.ArgumentParser) -> None:
+    ctl.add_argument("--shards", action="store_true",
+                     help="run as one of several replicas that all work, each on its own "
+                          "hash ranges of metadata.uid (one Lease per replica)")
+    ctl.add_argument("--no-server-side-shards", dest="server_side_shards",
+                     action="store_false",
+                     help="with --shards, filter by hash in the controller even if the API "
+                          "server supports shardSelector")
+    ctl.add_argument("--lease-seconds", type=float, default=15.0,
+                     help="with --shards: how long a silent replica keeps its ranges "
+                          "(default: 15)")
+    ctl.add_argument("--identity", default=os.environ.get("POD_NAME", ""),
+                     help="this replica's name in Leases (default: $POD_NAME, else host-pid)")
 
 
 def _add_local_commands(commands: argparse._SubParsersAction) -> None:
@@ -231,6 +251,8 @@ def _add_local_commands(commands: argparse._SubParsersAction) -> None:
                     help="folder of objects to apply once ready (default: ./examples)")
     up.add_argument("--no-examples", dest="examples", action="store_const", const=None,
                     help="apply no example objects")
+    up.add_argument("--controllers", type=int, default=1, metavar="N",
+                    help="controller processes; more than one run sharded (default 1)")
     up.add_argument("--detach", action="store_true",
                     help="return once everything is ready and leave it running")
     up.set_defaults(handler=cmd_dev_up)
@@ -288,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "then default)")
     ctl.add_argument("--lease-name", default="lostromos-controller",
                      help="name of the leader-election Lease (default: lostromos-controller)")
+    _add_shard_flags(ctl)
     ctl.add_argument("--chart-cache", type=Path, default=None,
                      help="where repository charts are unpacked (default: ~/.cache/lostromos)")
     ctl.add_argument("--dry-run", action="store_true",

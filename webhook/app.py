@@ -166,7 +166,8 @@ def _over_budget(body: bytes, seconds: float, endpoint: Endpoint) -> ReviewOutco
                "check in time (see Limits in docs/operators.md)")
     if uid is None:
         return ReviewOutcome(400, error_body(message), "error")
-    return ReviewOutcome(200, encode_response(deny(uid, BAD_REQUEST_CODE, BAD_REQUEST_REASON, message)),
+    denial = deny(uid, BAD_REQUEST_CODE, BAD_REQUEST_REASON, message)
+    return ReviewOutcome(200, encode_response(denial),
                          "denied")
 
 

@@ -23,7 +23,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -50,6 +50,10 @@ class DevOptions:
     tools: dict[str, Path]
     start_timeout: float = 120.0
     controller_args: Sequence[str] = ()
+    # More than one runs them sharded: each works on its own hash ranges.
+    controllers: int = 1
+    # The API server's sharded LIST and WATCH (alpha in the pinned 1.37).
+    sharded_list_watch: bool = True
 
 
 @dataclass
@@ -59,6 +63,7 @@ class Endpoints:
     apiserver: int = 0
     webhook: int = 0
     controller: int = 0
+    controllers: list[int] = field(default_factory=list)
 
 
 def free_port() -> int:
@@ -201,6 +206,7 @@ class DevCluster:
             "--disable-admission-plugins=ServiceAccount,StorageObjectInUseProtection",
             "--profiling=false",
             "--v=1",
+            f"--feature-gates=ShardedListAndWatch={str(self.options.sharded_list_watch).lower()}",
         ]
         self._write_kubeconfig()
         context = self._api_tls_context()
@@ -321,23 +327,28 @@ class DevCluster:
         return True
 
     def _start_controller(self) -> None:
-        self.ports.controller = free_port()
+        count = max(1, self.options.controllers)
+        self.ports.controllers = [free_port() for _ in range(count)]
+        self.ports.controller = self.ports.controllers[0]
         env = self.client_env()
-        argv = [
-            sys.executable, "-m", "lostromos", "controller",
-            "--config", str(self.options.bindings_path),
-            "--kubeconfig", str(self.kubeconfig),
-            "--helm-engine", str(self.options.tools["helm-engine"]),
-            "--health-bind", f"127.0.0.1:{self.ports.controller}",
-            *self.options.controller_args,
-        ]
+        for index, port in enumerate(self.ports.controllers):
+            argv = [
+                sys.executable, "-m", "lostromos", "controller",
+                "--config", str(self.options.bindings_path),
+                "--kubeconfig", str(self.kubeconfig),
+                "--helm-engine", str(self.options.tools["helm-engine"]),
+                "--health-bind", f"127.0.0.1:{port}",
+                *(["--shards"] if count > 1 else []),
+                *self.options.controller_args,
+            ]
 
-        def ready() -> bool:
-            url = f"http://127.0.0.1:{self.ports.controller}/readyz"
-            with urllib.request.urlopen(url, timeout=2) as answer:
-                return answer.status == 200
+            def ready(port: int = port) -> bool:
+                url = f"http://127.0.0.1:{port}/readyz"
+                with urllib.request.urlopen(url, timeout=2) as answer:
+                    return answer.status == 200
 
-        self._start("controller", argv, ready, env)
+            self._start("controller" if index == 0 else f"controller-{index + 1}", argv,
+                        ready, env)
 
     def _apply_examples(self) -> None:
         examples = self.options.examples_dir

@@ -106,6 +106,7 @@ class ControllerProcess:
         self.extra = extra
         self.port = free_port()
         self.process: subprocess.Popen | None = None
+        self.identity = ""
 
     def start(self, *, wait_ready: bool = True) -> ControllerProcess:
         env = self.cluster.env
@@ -183,3 +184,86 @@ def lease_holder(cluster: Cluster, namespace: str, name: str) -> str | None:
     if result.returncode != 0:
         return None
     return json.loads(result.stdout)["spec"].get("holderIdentity")
+
+
+# -- many objects, several replicas ------------------------------------------------
+
+
+def create_many(kind: BoundKind, names: list[str], namespace: str, **spec: Any) -> None:
+    """One kubectl process for all of them: a burst, as a deploy tool would make it."""
+    items = [kind.manifest(name, namespace, **spec) for name in names]
+    for start in range(0, len(items), 200):
+        kind.cluster.apply({"apiVersion": "v1", "kind": "List",
+                            "items": items[start:start + 200]})
+
+
+def list_objects(kind: BoundKind, namespace: str) -> list[dict[str, Any]]:
+    result = kind.cluster.kubectl("get", kind.resource, "-n", namespace, "-o", "json")
+    return json.loads(result.stdout)["items"]
+
+
+def count_ready(kind: BoundKind, namespace: str, chart_version: str | None = None) -> int:
+    def done(obj: dict[str, Any]) -> bool:
+        release = (obj.get("status") or {}).get("release") or {}
+        return is_ready(obj) and chart_version in (None, release.get("chartVersion"))
+    return sum(1 for obj in list_objects(kind, namespace) if done(obj))
+
+
+def all_releases(cluster: Cluster, namespace: str, *extra: str) -> dict[str, dict[str, Any]]:
+    listing = json.loads(cluster.helm("list", "-n", namespace, "-o", "json", "--max", "100000",
+                                      *extra).stdout)
+    return {release["name"]: release for release in listing}
+
+
+class Ring:
+    """Sharded `lostromos controller` replicas of one BoundKind, with their own ring."""
+
+    def __init__(self, cluster: Cluster, kind: BoundKind, tmp_path: Path, namespace: str,
+                 *extra: str, lease_seconds: float = 6) -> None:
+        self.cluster, self.kind, self.tmp_path = cluster, kind, tmp_path
+        self.args = ("--shards", "--lease-namespace", namespace,
+                     "--lease-name", f"ring-{kind.plural}", "--lease-seconds",
+                     str(lease_seconds), *extra)
+        self.namespace = namespace
+        self.replicas: list[ControllerProcess] = []
+        self._names = itertools.count(1)
+
+    def add(self, count: int = 1, *, wait_ready: bool = True) -> list[ControllerProcess]:
+        started = []
+        for _ in range(count):
+            name = f"replica-{next(self._names)}"
+            process = ControllerProcess(self.cluster, self.kind,
+                                        self.tmp_path / f"{self.kind.plural}-{name}.log",
+                                        *self.args, "--identity", name)
+            process.identity = name
+            self.replicas.append(process)
+            started.append(process.start(wait_ready=False))
+        if wait_ready:
+            for process in started:
+                eventually(process.is_ready, timeout=90, message=f"{process.log_path} ready")
+        return started
+
+    def running(self) -> list[ControllerProcess]:
+        return [r for r in self.replicas if r.process and r.process.poll() is None]
+
+    def buckets(self) -> dict[str, int]:
+        binding = self.kind.plural[:-1]
+        return {r.identity: int(r.metric("lostromos_shard_buckets", binding=binding))
+                for r in self.running()}
+
+    def settled(self) -> bool:
+        """Every running replica serves its share and the shares cover the whole space."""
+        counts = self.buckets()
+        return sum(counts.values()) == 256 and all(counts.values())
+
+    def held(self) -> dict[str, frozenset[int]]:
+        from controller import hashring
+        result = self.cluster.kubectl("get", "lease", "-n", self.namespace, "-l",
+                                      f"lostromos.dev/ring=ring-{self.kind.plural}", "-o", "json")
+        return {lease["spec"]["holderIdentity"]: hashring.decode(
+            lease["metadata"].get("annotations", {}).get("lostromos.dev/held-buckets"))
+            for lease in json.loads(result.stdout)["items"]}
+
+    def stop_all(self) -> None:
+        for replica in self.replicas:
+            replica.stop_quietly()

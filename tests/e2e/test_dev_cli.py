@@ -66,12 +66,19 @@ def test_detached_up_reuse_refusal_down_and_restart(tmp_path: Path) -> None:
     assert not any(child.alive() for child in running)
 
     # A stopped state folder is reused: the Sites stored in etcd are still there.
-    restarted = lostromos("dev", "up", "--detach", "--no-examples", "--state-dir", str(state_dir))
+    # This time with two sharded controllers: each joins the ring with a Lease.
+    restarted = lostromos("dev", "up", "--detach", "--no-examples", "--controllers", "2",
+                          "--state-dir", str(state_dir))
     assert restarted.returncode == 0, restarted.stderr
     assert "reusing state folder" in restarted.stderr
     try:
-        names = as_cluster(state_dir).kubectl("get", "sites", "-o", "name").stdout.split()
+        assert {c.name for c in children(state_dir)} >= {"controller", "controller-2"}
+        cluster = as_cluster(state_dir)
+        names = cluster.kubectl("get", "sites", "-o", "name").stdout.split()
         assert sorted(names) == ["site.hosting.example.com/blog", "site.hosting.example.com/shop"]
+        members = cluster.kubectl("get", "lease", "-n", "default", "-l",
+                                  "lostromos.dev/ring=lostromos-controller", "-o", "name")
+        assert len(members.stdout.split()) == 2
     finally:
         lostromos("dev", "down", "--state-dir", str(state_dir))
 

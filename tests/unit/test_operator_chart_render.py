@@ -178,18 +178,26 @@ def test_controller_rbac_cluster_wide_or_per_release_namespace(helm_binary: Path
     resources = {r for rule in roles["shop"]["rules"] for r in rule["resources"]}
     assert resources == {"events", "secrets", "deployments", "services", "configmaps",
                          "persistentvolumeclaims", "ingresses"}
+    # Sharded replicas: a Lease each, named after the pod, so no resourceNames.
     leases = one(scoped, "Role", "lostromos-controller-leader-election")["rules"]
+    assert leases == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+         "verbs": ["get", "list", "update", "patch", "delete"]}]
+    leader = documents(helm_binary, "controller.sharding.enabled=false")
+    leases = one(leader, "Role", "lostromos-controller-leader-election")["rules"]
     assert leases == [
         {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
         {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
          "resourceNames": ["lostromos-controller"], "verbs": ["get", "update"]}]
 
 
-def test_deployments_probes_and_leader_election(helm_binary: Path) -> None:
+def test_deployments_probes_sharding_and_leader_election(helm_binary: Path) -> None:
     docs = documents(helm_binary)
     webhook = one(docs, "Deployment", "lostromos-webhook")
     controller = one(docs, "Deployment", "lostromos-controller")
-    assert webhook["spec"]["replicas"] == controller["spec"]["replicas"] == 2
+    assert webhook["spec"]["replicas"] == 2
+    assert controller["spec"]["replicas"] == 3
     container = webhook["spec"]["template"]["spec"]["containers"][0]
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "https",
                                                       "scheme": "HTTPS"}
@@ -203,12 +211,23 @@ def test_deployments_probes_and_leader_election(helm_binary: Path) -> None:
     assert pdb["spec"]["minAvailable"] == 1
 
     ctl = controller["spec"]["template"]["spec"]["containers"][0]
-    assert ctl["args"][:4] == ["controller", "--config=/etc/lostromos/lostromos.yaml",
-                               "--leader-elect", "--lease-namespace=$(POD_NAMESPACE)"]
+    assert ctl["args"][:6] == ["controller", "--config=/etc/lostromos/lostromos.yaml",
+                               "--shards", "--identity=$(POD_NAME)", "--lease-seconds=15",
+                               "--lease-namespace=$(POD_NAMESPACE)"]
+    pod_spec = controller["spec"]["template"]["spec"]
+    spread = pod_spec["topologySpreadConstraints"][0]
+    assert spread["topologyKey"] == "kubernetes.io/hostname"
+    assert spread["labelSelector"]["matchLabels"]["app.kubernetes.io/component"] == "controller"
+    controller_pdb = one(docs, "PodDisruptionBudget", "lostromos-controller")
+    assert controller_pdb["spec"]["maxUnavailable"] == 1
+    leader = one(documents(helm_binary, "controller.sharding.enabled=false"), "Deployment",
+                 "lostromos-controller")
+    assert leader["spec"]["template"]["spec"]["containers"][0]["args"][2] == "--leader-elect"
     assert ctl["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
     assert ctl["ports"][0]["containerPort"] == 8080
     env = {e["name"]: e for e in ctl["env"]}
     assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
     for deployment in (webhook, controller):
         pod = deployment["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
