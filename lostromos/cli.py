@@ -214,7 +214,7 @@ def _add_shard_flags(ctl: argparse.ArgumentParser) -> None:
     ctl.add_argument("--no-server-side-shards", dest="server_side_shards",
                      action="store_false",
                      help="with --shards, filter by hash in the controller even if the API "
-                          "server supports shardSelector")
+                          "server supports shardSelector (default: use it when supported, True)")
     ctl.add_argument("--lease-seconds", type=float, default=15.0,
                      help="with --shards: how long a silent replica keeps its ranges "
                           "(default: 15)")
