@@ -79,29 +79,33 @@ def prop(schema: dict, values: dict | None = None, **kw: Any) -> tuple[dict, lis
      {"type": "string", "minLength": 1, "maxLength": 5, "pattern": "^a", "nullable": True}),
     ({"type": ["string", "null"]}, {"type": "string", "nullable": True}),
     ({"type": ["integer", "number"]}, {"type": "number", "nullable": True}),
-    ({"const": "on"}, {"type": "string", "enum": ["on"], "nullable": True}),
-    ({"enum": [1, 2.0, None]}, {"type": "integer", "enum": [1, 2], "nullable": True}),
+    ({"const": "on"}, {"type": "string", "enum": ["on", None], "nullable": True}),
+    ({"enum": [1, 2.0, None]}, {"type": "integer", "enum": [1, 2, None], "nullable": True}),
     ({"type": "integer", "exclusiveMinimum": 0, "maximum": 9},
      {"type": "integer", "minimum": 0, "exclusiveMinimum": True, "maximum": 9, "nullable": True}),
     ({"type": "integer", "minimum": 5, "exclusiveMinimum": 0},
      {"type": "integer", "minimum": 5, "nullable": True}),
     ({"type": "integer", "multipleOf": 5}, {"type": "integer", "multipleOf": 5, "nullable": True}),
     ({"type": "array", "items": {"type": "string"}, "minItems": 1},
-     {"type": "array", "items": {"type": "string"}, "minItems": 1, "nullable": True}),
+     {"type": "array", "items": {"type": "string", "nullable": True}, "minItems": 1,
+      "nullable": True}),
     ({"type": "array"}, {"type": "array", "items": {PRESERVE: True}, "nullable": True}),
     ({"type": "object"}, {"type": "object", PRESERVE: True, "nullable": True}),
     ({"type": "object", "additionalProperties": {"type": "integer"}},
-     {"type": "object", "additionalProperties": {"type": "integer"}, "nullable": True}),
+     {"type": "object", "additionalProperties": {"type": "integer", "nullable": True},
+      "nullable": True}),
     ({"type": "object", "additionalProperties": False, "properties": {"a": {"type": "string"}},
       "required": ["a"]},
      {"type": "object", "properties": {"a": {"type": "string", "nullable": True}},
       "required": ["a"], "nullable": True}),
+    # no type: `properties` constrains objects only, every other value passes
     ({"properties": {"a": {"type": "boolean"}}},
-     {"type": "object", "properties": {"a": {"type": "boolean", "nullable": True}},
-      PRESERVE: True, "nullable": True}),
+     {"properties": {"a": {"type": "boolean", "nullable": True}}, PRESERVE: True,
+      "nullable": True}),
+    ({"minLength": 2}, {PRESERVE: True, "nullable": True}),
     ({"type": ["integer", "string"]}, {"x-kubernetes-int-or-string": True, "nullable": True}),
-    ({}, {PRESERVE: True}),
-    ({"type": ["boolean", "object"]}, {PRESERVE: True}),
+    ({}, {PRESERVE: True, "nullable": True}),
+    ({"type": ["boolean", "object"]}, {PRESERVE: True, "nullable": True}),
     ({"anyOf": [{"type": "string"}, {"type": "integer"}]},
      {"x-kubernetes-int-or-string": True, "nullable": True}),
     ({"type": "string", "anyOf": [{"pattern": "^a"}, {"enum": ["b"]}]},
@@ -145,7 +149,7 @@ def test_a_recursive_ref_is_cut_and_reported() -> None:
     spec, notes = convert(schema)
     assert structural_problems(spec) == []
     items = spec["properties"]["root"]["properties"]["children"]["items"]
-    assert items == {"description": "A tree.", PRESERVE: True}
+    assert items == {"description": "A tree.", PRESERVE: True, "nullable": True}
     assert notes == ["spec.root.children[]: recursive $ref: kept as given below this point; "
                      "the webhook checks it"]
 
@@ -223,7 +227,8 @@ def test_webhook_mode_documents_every_property_and_judges_nothing() -> None:
     assert structural_problems(spec) == []
 
     def judged(node: dict) -> set[str]:
-        found = set(node) - {"description", "properties", "items", PRESERVE, "type"}
+        found = set(node) - {"description", "properties", "items", PRESERVE, "type",
+                             "nullable", "x-kubernetes-int-or-string"}
         items = [node["items"]] if "items" in node else []
         for child in [*node.get("properties", {}).values(), *items]:
             found |= judged(child)
