@@ -12,6 +12,7 @@ once the new chart is live.
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import json
 import subprocess
@@ -22,10 +23,10 @@ from typing import Any
 
 import yaml
 
-from lostromos.authoring import AuthoringError, read_text
+from lostromos.authoring import AuthoringError, crdsim, read_text
 from lostromos.charts import Chart
 from lostromos.config import Binding, Bindings, yaml_location
-from lostromos.engines import EngineRegistry
+from lostromos.engines import BindingLoadError, EngineRegistry
 from lostromos.values import ValuesEngine
 
 
@@ -84,28 +85,50 @@ def binding_for(bindings: Bindings, source: SourceObject) -> Binding:
     return binding
 
 
-def check_objects(registry: EngineRegistry, objects: list[SourceObject]) -> list[Verdict]:
+def check_objects(registry: EngineRegistry, objects: list[SourceObject],
+                  crd_mode: str | None = "webhook") -> list[Verdict]:
+    """Each object's verdict; with `crd_mode`, the API server's handling of the CRD that
+    `crd generate --validation CRD_MODE` makes is applied around the review (crdsim)."""
     from webhook.review import ReviewHandler
 
     handler = ReviewHandler(registry)
+    simulations: dict[str, crdsim.CrdSimulation | None] = {}
     verdicts = []
     for number, source in enumerate(objects, start=1):
         binding = binding_for(registry.bindings, source)
-        verdicts.append(_review(handler, binding, source, number))
+        if crd_mode is not None and binding.name not in simulations:
+            simulations[binding.name] = None
+            with contextlib.suppress(BindingLoadError):  # the review denies with the error
+                simulations[binding.name] = crdsim.simulation_for(
+                    binding, registry.engine_for(binding).chart, crd_mode)
+        verdicts.append(_review(handler, binding, source, number, simulations.get(binding.name)))
     return verdicts
 
 
-def _review(handler: Any, binding: Binding, source: SourceObject, number: int) -> Verdict:
+def _review(handler: Any, binding: Binding, source: SourceObject, number: int,
+            simulation: crdsim.CrdSimulation | None = None) -> Verdict:
     obj = copy.deepcopy(source.document)
     metadata = obj.setdefault("metadata", {})
     metadata.setdefault("namespace", "default")
     name = str(metadata.get("name") or metadata.get("generateName") or "")
     description = f"{binding.kind} {metadata['namespace']}/{name}"
+    if simulation is not None:
+        decoded = simulation.decode(obj)
+        if decoded.errors:
+            return Verdict(source, binding, description, False,
+                           f"strict decoding error: {', '.join(decoded.errors)}")
+        obj = decoded.obj
     mutated = _ask(handler, "mutate", binding, obj, number)
     patch = _decode_patch(mutated)
     if not mutated.get("allowed", False):
         return Verdict(source, binding, description, False, _message(mutated))
     admitted = apply_patch(obj, patch)
+    if simulation is not None:
+        checked = simulation.after_mutation(admitted)
+        if checked.errors:
+            return Verdict(source, binding, description, False, crdsim.invalid_message(
+                binding.kind, binding.group, name, checked.errors), patch)
+        admitted = checked.obj
     validated = _ask(handler, "validate", binding, admitted, number)
     return Verdict(source, binding, description, bool(validated.get("allowed")),
                    _message(validated), patch, list(validated.get("warnings") or []),

@@ -81,6 +81,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     check.add_argument("--chart", type=Path, help="the new chart, with --against-cluster")
     check.add_argument("--binding", help="the binding whose objects to check")
     check.add_argument("--kubeconfig", type=Path, help="default: $KUBECONFIG, then ~/.kube/config")
+    check.add_argument("--crd", choices=(*MODES, "none"), default="webhook",
+                       help="the CRD mode the cluster runs (crd generate --validation): its "
+                            "pruning, nulls and schema are applied as the API server applies "
+                            "them, so check answers what kubectl apply answers; none: the "
+                            "webhook's review alone (default: %(default)s)")
     check.set_defaults(handler=cmd_check)
 
 
@@ -237,8 +242,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     from lostromos.engines import EngineRegistry
 
     registry = EngineRegistry(load_bindings(args.config))
-    registry.check_all()
-    verdicts = check_objects(registry, read_objects(args.objects))
+    for error in registry.load_all():  # its objects are denied with it; the rest are judged
+        print(f"lostromos check: {error}", file=sys.stderr)
+    verdicts = check_objects(registry, read_objects(args.objects),
+                             None if args.crd == "none" else args.crd)
     helm = _helm(args.helm) if args.render else None
     with tempfile.TemporaryDirectory(prefix="lostromos-check-") as workdir:
         for verdict in verdicts:

@@ -18,7 +18,7 @@ EXAMPLES = ROOT / "examples"
 
 
 def test_a_valid_and_an_invalid_site(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["check", "--config", BINDINGS, str(EXAMPLES / "site.yaml"),
+    code = main(["check", "--config", BINDINGS, "--crd", "none", str(EXAMPLES / "site.yaml"),
                  str(EXAMPLES / "invalid" / "site-bad.yaml")])
     out = capsys.readouterr().out
     assert code == 1
@@ -27,6 +27,34 @@ def test_a_valid_and_an_invalid_site(capsys: pytest.CaptureFixture[str]) -> None
     for field in ("spec.replicas", "spec.php.version", "spec.theme", "spec.adminEmail"):
         assert field in out
     assert out.rstrip().endswith("1 allowed, 1 denied")
+
+
+def test_by_default_check_answers_what_the_api_server_answers(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # The webhook-mode CRD types spec.replicas: the API server refuses a string there
+    # before the validating webhook is asked, as kubectl apply shows.
+    code = main(["check", "--config", BINDINGS, str(EXAMPLES / "invalid" / "site-bad.yaml")])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert ('Site.hosting.example.com "broken" is invalid: [spec.replicas: Invalid value: '
+            "string: spec.replicas in body must be of type integer]") in out
+
+
+def test_nulls_reach_the_review_and_unknown_fields_follow_the_crd_mode(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    site = {"apiVersion": "hosting.example.com/v1", "kind": "Site",
+            "metadata": {"name": "nulled", "namespace": "team"},
+            "spec": {"domain": "a.example.com", "adminEmail": None, "extra": 1}}
+    path = tmp_path / "nulled.yaml"
+    path.write_text(yaml.safe_dump(site))
+    assert main(["check", "--config", BINDINGS, str(path)]) == 1
+    webhook = capsys.readouterr().out
+    # the null reaches the review (a pruned one would read "required property is missing")
+    assert "spec.adminEmail: null is not allowed: must be of type string" in webhook
+    assert "spec.extra: unknown field" in webhook
+    assert main(["check", "--config", BINDINGS, "--crd", "full", str(path)]) == 1
+    full = capsys.readouterr().out
+    assert 'strict decoding error: unknown field "spec.extra"' in full
 
 
 def test_patch_and_warnings_are_what_the_webhook_sends(
