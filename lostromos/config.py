@@ -125,6 +125,8 @@ class Binding:
     selector: Selector = field(default_factory=Selector)
     rollout: RolloutPolicy = field(default_factory=RolloutPolicy)
     drift_check_seconds: int = 300
+    # hosts whose schemas the chart's $refs may be fetched from, at load (lostromos.remote_refs)
+    remote_schema_hosts: tuple[str, ...] = ()
 
     @property
     def api_version(self) -> str:
@@ -197,7 +199,7 @@ def _parse_binding(entry: Any, where: str, base: Path) -> Binding:
     known = {
         "name", "group", "version", "kind", "plural", "singular", "shortNames",
         "categories", "chart", "release", "overrides", "concurrency", "selector", "rollout",
-        "driftCheckSeconds",
+        "driftCheckSeconds", "remoteSchemaHosts",
     }
     unknown = sorted(set(entry) - known)
     if unknown:
@@ -223,6 +225,7 @@ def _parse_binding(entry: Any, where: str, base: Path) -> Binding:
         rollout=_parse_rollout(entry.get("rollout", {}), where),
         drift_check_seconds=_non_negative_int(entry.get("driftCheckSeconds", 300),
                                               "driftCheckSeconds", where),
+        remote_schema_hosts=_str_list(entry, "remoteSchemaHosts", where),
     )
     return binding
 

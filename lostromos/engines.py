@@ -24,6 +24,7 @@ from pathlib import Path
 from lostromos.chartrepo import default_cache_dir, fetch_chart
 from lostromos.charts import ChartError, chart_digest, load_chart
 from lostromos.config import Binding, Bindings
+from lostromos.remote_refs import resolver_for
 from lostromos.values import ValuesEngine
 
 
@@ -133,7 +134,8 @@ class EngineRegistry:
         return errors
 
     def _build(self, binding: Binding) -> ValuesEngine:
-        chart = load_chart(self.chart_path(binding))
+        chart = load_chart(self.chart_path(binding), remote=resolver_for(
+            binding.remote_schema_hosts, self.chart_cache.parent / "schemas"))
         engine = ValuesEngine(chart, binding.overrides)
         with self._lock:
             shared = self._by_digest.get(engine.digest)

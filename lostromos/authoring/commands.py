@@ -43,6 +43,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     diff.add_argument("new", type=Path, metavar="NEW_CHART")
     diff.set_defaults(handler=cmd_schema_diff)
 
+    bundled = schema_commands.add_parser(
+        "bundle", help="print the chart's schema with its remote $refs fetched and inlined")
+    bundled.add_argument("chart", type=Path, metavar="CHART", help="chart directory")
+    bundled.add_argument("--allow-host", action="append", default=[], dest="hosts",
+                         metavar="HOST", help="fetch only from these hosts (repeatable; "
+                         "default: every host the schema refers to)")
+    bundled.set_defaults(handler=cmd_schema_bundle)
+
     crd = commands.add_parser("crd", help="CustomResourceDefinitions for bound kinds")
     crd_commands = crd.add_subparsers(dest="crd_command", required=True)
     generate = crd_commands.add_parser(
@@ -164,6 +172,13 @@ def cmd_schema_diff(args: argparse.Namespace) -> int:
 # --- crd ------------------------------------------------------------------------------
 
 
+def cmd_schema_bundle(args: argparse.Namespace) -> int:
+    from lostromos.authoring.bundle import bundled_schema
+
+    print(bundled_schema(args.chart, tuple(args.hosts)))
+    return 0
+
+
 def cmd_crd_generate(args: argparse.Namespace) -> int:
     from lostromos.authoring.crdgen import generate_crd
 
@@ -201,6 +216,7 @@ def _crd_targets(args: argparse.Namespace) -> list:
     from lostromos.authoring.crdgen import CrdTarget
     from lostromos.charts import load_chart
     from lostromos.config import load_bindings
+    from lostromos.remote_refs import resolver_for
 
     if args.chart is not None:
         missing = [flag for flag, value in (("--group", args.group), ("--kind", args.kind))
@@ -220,7 +236,8 @@ def _crd_targets(args: argparse.Namespace) -> list:
         if binding.chart.path is None:
             raise AuthoringError(f"binding {binding.name!r}: chart {binding.chart.describe()}: "
                                  "only local chart paths are supported")
-        targets.append(CrdTarget.for_binding(binding, load_chart(binding.chart.path)))
+        targets.append(CrdTarget.for_binding(binding, load_chart(
+            binding.chart.path, remote=resolver_for(binding.remote_schema_hosts))))
     return targets
 
 

@@ -372,7 +372,9 @@ class SchemaConverter:
             if not isinstance(branches, list):
                 continue
             kept = [_value_only(b, kind) for b in branches]
-            if all(branch is not None for branch in kept) and any(kept):
+            # oneOf fails when two branches match, so a looser branch would refuse more
+            lossy = keyword == "oneOf" and any(_lossy_enum(b, kind) for b in kept)
+            if all(branch is not None for branch in kept) and any(kept) and not lossy:
                 out[keyword] = kept
             else:
                 self._note(path, keyword,
@@ -380,7 +382,7 @@ class SchemaConverter:
         negated = flat.get("not")
         if negated is not None:
             branch = _value_only(negated, kind)
-            if branch:
+            if branch and not _lossy_enum(branch, kind):
                 out["not"] = branch
             else:
                 self._note(path, "not", "not expressible here; the webhook checks it")
@@ -407,6 +409,14 @@ def _child(here: Any, name: str) -> Any:
     if isinstance(here, dict) and name in here:
         return here[name]
     return MISSING
+
+
+def _lossy_enum(branch: dict | None, kind: str) -> bool:
+    """kube-openapi compares a number with an integer enum member after truncating it (42.5
+    matches 42): under `not` or `oneOf` such an enum would refuse values Helm accepts."""
+    values = (branch or {}).get("enum") or ()
+    return kind == "number" and any(isinstance(v, int) and not isinstance(v, bool)
+                                    for v in values)
 
 
 def _supplied(here: Any) -> bool:

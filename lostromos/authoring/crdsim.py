@@ -169,6 +169,14 @@ def _type_fits(value: Any, declared: str) -> bool:
     return found == declared
 
 
+def _in_enum(value: Any, allowed: Any) -> bool:
+    """kube-openapi's enum check: the value is converted to each member's Go type first, so a
+    float matches an integer member when it truncates to it (42.5 is "42")."""
+    if isinstance(allowed, int) and not isinstance(allowed, bool) and isinstance(value, float):
+        return int(value) == allowed
+    return _same(value, allowed)
+
+
 def _same(first: Any, second: Any) -> bool:
     if isinstance(first, bool) or isinstance(second, bool):
         return type(first) is type(second) and first == second
@@ -188,7 +196,7 @@ def validate(value: Any, schema: dict, where: str = "spec") -> list[str]:  # noq
         if declared and not schema.get("nullable"):
             problems.append(f"{where}: Invalid value: \"null\": {where} in body must be of "
                             f"type {declared}: \"null\"")
-        if isinstance(enum, list) and not any(_same(value, e) for e in enum):
+        if isinstance(enum, list) and not any(_in_enum(value, e) for e in enum):
             problems.append(f"{where}: Unsupported value: null")
         return problems
     if schema.get(INT_OR_STRING) and _json_type(value) not in ("integer", "string"):
@@ -196,7 +204,7 @@ def validate(value: Any, schema: dict, where: str = "spec") -> list[str]:  # noq
     if declared and not _type_fits(value, declared):
         return [f"{where}: Invalid value: {_json_type(value)}: {where} in body must be of "
                 f"type {declared}"]
-    if isinstance(enum, list) and not any(_same(value, e) for e in enum):
+    if isinstance(enum, list) and not any(_in_enum(value, e) for e in enum):
         problems.append(f"{where}: Unsupported value: {value!r}")
     problems += _bounds(value, schema, where)
     for keyword in ("anyOf", "oneOf"):

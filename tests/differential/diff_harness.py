@@ -10,9 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from lostromos.values import ValuesEngine, helm_values_document
+
+SUMMARY_KEY = pytest.StashKey[list[str]]()  # what the API-server differential reports
 
 
 @dataclass
