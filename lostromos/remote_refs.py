@@ -141,6 +141,24 @@ class RemoteResolver:
             raise RemoteRefError(f"{url}: not a JSON schema ({error})") from None
 
 
+def _absolute_refs(node: Any, base: str) -> Any:
+    """`node` with its references made absolute against `base`: the same targets, and tools
+    that read the schema's shape (the CRD generator) need no base-URI bookkeeping."""
+    if isinstance(node, list):
+        return [_absolute_refs(item, base) for item in node]
+    if not isinstance(node, dict):
+        return node
+    result = {}
+    for key, value in node.items():
+        if key == "$ref" and isinstance(value, str):
+            result[key] = urllib.parse.urljoin(base, value)
+        elif key in _NOT_SUBSCHEMAS:
+            result[key] = value
+        else:
+            result[key] = _absolute_refs(value, base)
+    return result
+
+
 def _id_key(schema: dict) -> tuple[str, str]:
     """Where a draft keeps embedded resources and what names them."""
     draft = str(schema.get("$schema", ""))
@@ -165,7 +183,7 @@ def bundle(schema: Any, resolver: RemoteResolver) -> Any:
             continue
         if len(fetched) >= MAX_DOCUMENTS:
             raise RemoteRefError(f"the schema reaches more than {MAX_DOCUMENTS} remote documents")
-        document = resolver.document(url)
+        document = _absolute_refs(resolver.document(url), url)
         fetched[url] = document
         pending += [found for found in remote_documents(document, url) if found not in fetched]
     container, id_key = _id_key(schema)
