@@ -363,8 +363,10 @@ class SchemaConverter:
             return  # an object values.yaml supplies is judged after coalescing: the webhook's
         kept = [_as(kind, value) for value in values if value is not None and _fits(value, kind)]
         if kept:
-            # Every node is nullable; kube-openapi checks a null against the enum too.
-            out["enum"] = [*kept, None]
+            # Every node is nullable, but kube-openapi refuses a null under any enum (even one
+            # listing null: it never matches). Value validations inside allOf are not run
+            # on a null, so the enum goes there: nulls pass, other values are checked.
+            out["allOf"] = [{"enum": kept}]
 
     def _junctors(self, flat: dict, kind: str, path: tuple, out: dict) -> None:
         for keyword in ("anyOf", "oneOf"):

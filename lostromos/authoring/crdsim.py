@@ -196,7 +196,9 @@ def validate(value: Any, schema: dict, where: str = "spec") -> list[str]:  # noq
         if declared and not schema.get("nullable"):
             problems.append(f"{where}: Invalid value: \"null\": {where} in body must be of "
                             f"type {declared}: \"null\"")
-        if isinstance(enum, list) and not any(_in_enum(value, e) for e in enum):
+        if isinstance(enum, list) and enum:
+            # kube-openapi converts the value to each member's type: a null never matches,
+            # not even a null member; junctors (allOf, anyOf, ...) are not run on a null.
             problems.append(f"{where}: Unsupported value: null")
         return problems
     if schema.get(INT_OR_STRING) and _json_type(value) not in ("integer", "string"):
@@ -207,6 +209,8 @@ def validate(value: Any, schema: dict, where: str = "spec") -> list[str]:  # noq
     if isinstance(enum, list) and not any(_in_enum(value, e) for e in enum):
         problems.append(f"{where}: Unsupported value: {value!r}")
     problems += _bounds(value, schema, where)
+    for branch in schema.get("allOf") or ():
+        problems += validate(value, branch, where)
     for keyword in ("anyOf", "oneOf"):
         branches = schema.get(keyword)
         if isinstance(branches, list) and branches:

@@ -205,15 +205,17 @@ def _object(chart: str, mode: str, index: int, spec: dict) -> dict:
 _CREATED = re.compile(r"^thing\.[^/]+/(case-\d+)$")
 
 
-def apiserver_verdicts(cluster: Cluster, objects: list[dict]) -> dict[str, bool]:
-    """Which objects a server-side dry-run create admits (JSON: exact for every value)."""
+def apiserver_verdicts(cluster: Cluster, objects: list[dict]) -> tuple[dict[str, bool], str]:
+    """Which objects a server-side dry-run create admits (JSON: exact for every value), and
+    kubectl's error output."""
     stream = json.dumps({"apiVersion": "v1", "kind": "List", "items": objects})
     result = cluster.kubectl("create", "--dry-run=server", "-o", "name", "-f", "-",
                              stdin=stream, check=False, timeout=600)
     created = {m.group(1) for line in result.stdout.splitlines()
                if (m := _CREATED.match(line.strip()))}
     assert "failed calling webhook" not in result.stderr, result.stderr[-2000:]
-    return {obj["metadata"]["name"]: obj["metadata"]["name"] in created for obj in objects}
+    verdicts = {obj["metadata"]["name"]: obj["metadata"]["name"] in created for obj in objects}
+    return verdicts, result.stderr
 
 
 def helm_verdicts(helm: Path, chart: DiffChart, path: Path, workdir: Path) -> list[bool]:
@@ -238,12 +240,14 @@ def test_the_api_server_gives_helms_verdict_and_check_gives_the_api_servers(
     problems = []
     for mode in MODES:
         objects = [_object(chart.name, mode, i, spec) for i, spec in enumerate(chart.cases)]
-        server = apiserver_verdicts(cluster, objects)
+        server, errors = apiserver_verdicts(cluster, objects)
         sources = [SourceObject(f"case {i}", obj) for i, obj in enumerate(objects)]
         checked = check_objects(registry, sources, mode)
         for index, (spec, obj) in enumerate(zip(chart.cases, objects, strict=True)):
             admitted = server[obj["metadata"]["name"]]
             label = f"{chart.name} {mode} {json.dumps(spec, sort_keys=True)}"
+            said = [line for line in errors.splitlines() if f'"case-{index}"' in line][:1]
+            label += f" ({said[0][-300:]})" if said and not admitted else ""
             if admitted and not helm[index]:
                 TALLY.false_admits[mode].append(label)
                 problems.append(f"false admit: {label}")

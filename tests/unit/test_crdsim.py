@@ -59,7 +59,12 @@ def test_validation_reads_nulls_like_kube_openapi() -> None:
     assert validate(None, {"type": "string", "nullable": True}) == []
     assert validate(None, {"type": "string", "nullable": True, "enum": ["a"]}) == [
         "spec: Unsupported value: null"]
-    assert validate(None, {"type": "string", "nullable": True, "enum": ["a", None]}) == []
+    # a null never matches an enum member, not even null; allOf is not run on a null
+    assert validate(None, {"type": "string", "nullable": True, "enum": ["a", None]}) == [
+        "spec: Unsupported value: null"]
+    assert validate(None, {"type": "string", "nullable": True, "allOf": [{"enum": ["a"]}]}) == []
+    assert validate("b", {"type": "string", "nullable": True, "allOf": [{"enum": ["a"]}]}) == [
+        "spec: Unsupported value: 'b'"]
     # a key holding null is present for `required`
     assert validate({"a": None}, {"type": "object", "required": ["a"], "properties": {
         "a": {"type": "string", "nullable": True}}}) == []
