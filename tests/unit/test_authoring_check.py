@@ -152,3 +152,27 @@ def test_invalid_under_a_stricter_chart_names_every_reason(tmp_path: Path) -> No
     assert len(reasons) == 2
     assert reasons[0] == "spec.adminEmail: required property is missing"
     assert reasons[1].startswith("spec.replicas: 30 is not allowed")
+
+
+def test_a_broken_binding_denies_its_objects_and_the_rest_are_judged(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = yaml.safe_load((ROOT / "lostromos.yaml").read_text())
+    site = config["bindings"][0]
+    site["chart"]["path"] = str(ROOT / "charts" / "site")
+    broken = {**site, "name": "blog", "group": "blogs.example.com", "kind": "Blog",
+              "plural": "blogs", "singular": "blog", "shortNames": [],
+              "chart": {"path": str(tmp_path / "missing")}}
+    config["bindings"] = [site, broken]
+    bindings = tmp_path / "lostromos.yaml"
+    bindings.write_text(yaml.safe_dump(config))
+    blog = {"apiVersion": "blogs.example.com/v1", "kind": "Blog",
+            "metadata": {"name": "b", "namespace": "default"}, "spec": {}}
+    (tmp_path / "blog.yaml").write_text(yaml.safe_dump(blog))
+    code = main(["check", "--config", str(bindings), str(EXAMPLES / "site.yaml"),
+                 str(tmp_path / "blog.yaml")])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "Site default/blog: allowed" in captured.out
+    assert "Blog default/b: denied" in captured.out
+    assert "chart directory not found" in captured.out
+    assert "lostromos check: binding 'blog':" in captured.err
