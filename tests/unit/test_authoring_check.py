@@ -30,14 +30,19 @@ def test_a_valid_and_an_invalid_site(capsys: pytest.CaptureFixture[str]) -> None
 
 
 def test_by_default_check_answers_what_the_api_server_answers(
-        capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # The webhook-mode CRD types spec.replicas: the API server refuses a string there
     # before the validating webhook is asked, as kubectl apply shows.
-    code = main(["check", "--config", BINDINGS, str(EXAMPLES / "invalid" / "site-bad.yaml")])
+    bad = yaml.safe_load((EXAMPLES / "invalid" / "site-bad.yaml").read_text())
+    bad["spec"]["replicas"] = "three"
+    path = tmp_path / "typed.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    assert main(["check", "--config", BINDINGS, str(path)]) == 1
     out = capsys.readouterr().out
-    assert code == 1
     assert ('Site.hosting.example.com "broken" is invalid: [spec.replicas: Invalid value: '
             "string: spec.replicas in body must be of type integer]") in out
+    assert main(["check", "--config", BINDINGS, "--crd", "none", str(path)]) == 1
+    assert 'spec.replicas: "three" is not allowed' in capsys.readouterr().out
 
 
 def test_nulls_reach_the_review_and_unknown_fields_follow_the_crd_mode(

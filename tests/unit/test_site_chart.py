@@ -234,7 +234,7 @@ def test_helm_refuses_a_site_without_domain_and_admin_email(helm: Helm) -> None:
 def test_helm_refuses_the_invalid_example_naming_every_problem(helm: Helm) -> None:
     stderr = helm.refusal(example_spec("invalid/site-bad.yaml"))
     assert "missing property 'adminEmail'" in stderr
-    assert "at '/replicas': got string, want integer" in stderr
+    assert "at '/replicas': minimum: got 0, want 1" in stderr
     assert "at '/php/version': value must be one of '8.1', '8.2', '8.3', '8.4'" in stderr
     assert "additional properties 'theme' not allowed" in stderr
 
