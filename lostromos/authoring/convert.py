@@ -9,9 +9,10 @@ Two modes, because two judges can look at a spec:
   the API server stores what the webhook admitted - and a bad spec is refused
   by the webhook with every problem named at once.
 - ``full``: the API server enforces whatever OpenAPI can say the way Helm
-  means it: types, enums, patterns, ranges, lengths, the formats both the API
-  server knows and the chart's draft asserts, defaults values.yaml does not
-  already supply, and unknown fields pruned where the chart closes an object.
+  means it: types, enums, patterns, ranges, lengths, defaults values.yaml does
+  not already supply, and unknown fields pruned where the chart closes an
+  object. Formats are left to the webhook: the API server's checks and Helm's
+  disagree at the edges.
   What cannot be expressed is left to the webhook, and each such place is
   reported as a ConversionNote.
 
@@ -224,9 +225,11 @@ class SchemaConverter:
         self._enum(flat, kind, here, out)
         if not (kind == "object" and _supplied(here)):
             self._junctors(flat, kind, path, out)
-        elif any(k in flat for k in ("anyOf", "oneOf", "not")):
-            self._note(path, "anyOf/oneOf/not on an object values.yaml supplies",
-                       "judged after coalescing; the webhook checks it")
+        else:
+            for keyword in ("anyOf", "oneOf", "not"):
+                if keyword in flat:
+                    self._note(path, keyword, "values.yaml supplies this object and Helm "
+                               "judges it after merging the spec in; the webhook checks it")
         self._default(flat, kind, path, here, out)
         return out
 
@@ -328,7 +331,11 @@ class SchemaConverter:
                            f"left out: draft {self.draft} treats format as an annotation and "
                            "Helm does not check it")
             elif chosen in APISERVER_FORMATS:
-                out["format"] = chosen
+                # Measured through the real API server: its checks and Helm's disagree at
+                # the edges (a leap second in date-time, "+1.2.3.4" as ipv4).
+                self._note(path, f"format {chosen!r}",
+                           "the API server checks it differently from Helm; the webhook "
+                           "checks it")
             else:
                 self._note(path, f"format {chosen!r}",
                            "the API server does not know it; the webhook checks it")
