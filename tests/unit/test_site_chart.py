@@ -383,8 +383,11 @@ def test_crd_matches_the_binding() -> None:
     columns = {c["name"]: (c["type"], c["jsonPath"]) for c in version["additionalPrinterColumns"]}
     assert columns == {
         "Ready": ("string", '.status.conditions[?(@.type=="Ready")].status'),
-        "Chart": ("string", ".status.release.chartVersion"),
+        "Reason": ("string", '.status.conditions[?(@.type=="Ready")].reason'),
+        "Chart": ("string", ".status.chart.version"),
+        "Deployed": ("string", ".status.release.chartVersion"),
         "Revision": ("integer", ".status.release.revision"),
+        "Message": ("string", '.status.conditions[?(@.type=="Ready")].message'),
         "Age": ("date", ".metadata.creationTimestamp"),
     }
     properties = version["schema"]["openAPIV3Schema"]["properties"]
