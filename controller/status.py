@@ -69,3 +69,16 @@ def same_conditions(first: Sequence[dict[str, Any]], second: Sequence[dict[str, 
     def strip(items: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         return [{k: v for k, v in c.items() if k != "lastTransitionTime"} for c in items]
     return strip(first) == strip(second)
+
+
+def desired_chart(chart: Any) -> dict[str, str]:
+    """`status.chart`: the chart the binding serves now (lostromos.charts.Chart), written with
+    every status update so `kubectl get` shows the target version even before a release exists."""
+    return {"name": str(chart.name), "version": str(chart.version)}
+
+
+def binding_unloadable(error: Exception) -> list[Condition]:
+    """The conditions of an object whose binding cannot be loaded
+    (lostromos.engines.BindingLoadError): not Ready, and why, for `kubectl get`."""
+    message = f"The binding's chart cannot be loaded, so this object is not reconciled: {error}"
+    return [Condition(READY, False, "BindingUnloadable", message)]

@@ -18,7 +18,7 @@ import re
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -26,6 +26,9 @@ from lostromos.values.coalesce import merge_maps
 from lostromos.values.schema_compile import CompiledSchema, SchemaProblem, compile_schema
 from lostromos.values.semver_range import parse_version
 from lostromos.yamltext import yaml_location
+
+if TYPE_CHECKING:
+    from lostromos.remote_refs import RemoteResolver
 
 _ALIAS = re.compile(r"^[a-zA-Z0-9_-]+$")
 
@@ -64,8 +67,12 @@ class Chart:
     compiled_schema: CompiledSchema | None = field(default=None, repr=False, compare=False)
 
 
-def load_chart(path: str | Path) -> Chart:
-    """Load a chart directory or .tgz archive. Raises ChartError with one clear line."""
+def load_chart(path: str | Path, *, remote: RemoteResolver | None = None) -> Chart:
+    """Load a chart directory or .tgz archive. Raises ChartError with one clear line.
+
+    With `remote`, the schemas' http(s) references are fetched through it and embedded
+    (lostromos.remote_refs); without, a remote reference is an error.
+    """
     chart_path = Path(path)
     if chart_path.is_dir():
         files = _read_directory(chart_path)
@@ -75,7 +82,7 @@ def load_chart(path: str | Path) -> Chart:
         raise ChartError(f"{chart_path}: chart directory not found")
     else:
         raise ChartError(f"{chart_path}: not a chart directory or .tgz archive")
-    return _load_files(files, chart_path, chart_path)
+    return _load_files(files, chart_path, chart_path, remote)
 
 
 def chart_digest(path: str | Path) -> str:
@@ -126,7 +133,8 @@ def _read_archive(data: bytes, where: str) -> dict[str, bytes]:
     return files
 
 
-def _load_files(files: dict[str, bytes], display: Path, chart_path: Path) -> Chart:
+def _load_files(files: dict[str, bytes], display: Path, chart_path: Path,
+                remote: RemoteResolver | None = None) -> Chart:
     if "Chart.yaml" not in files:
         raise ChartError(f"{display}: Chart.yaml is missing")
     metadata = _parse_yaml(files["Chart.yaml"], display / "Chart.yaml")
@@ -146,9 +154,9 @@ def _load_files(files: dict[str, bytes], display: Path, chart_path: Path) -> Cha
     schema, compiled = None, None
     if "values.schema.json" in files:
         schema, compiled = _load_schema(files["values.schema.json"],
-                                        display / "values.schema.json")
+                                        display / "values.schema.json", remote)
 
-    loaded = _load_subcharts(files, display)
+    loaded = _load_subcharts(files, display, remote)
     _check_requirements_present(requirements, loaded, display / "Chart.yaml")
     app_version = metadata.get("appVersion")
     return Chart(
@@ -206,7 +214,8 @@ def _parse_requirements(raw: Any, where: Path) -> tuple[DependencySpec, ...] | N
     return tuple(specs)
 
 
-def _load_subcharts(files: dict[str, bytes], display: Path) -> tuple[Chart, ...]:
+def _load_subcharts(files: dict[str, bytes], display: Path,
+                    remote: RemoteResolver | None) -> tuple[Chart, ...]:
     grouped: dict[str, dict[str, bytes]] = {}
     for name, data in files.items():
         if not name.startswith("charts/") or name.endswith(".prov"):
@@ -226,7 +235,7 @@ def _load_subcharts(files: dict[str, bytes], display: Path) -> tuple[Chart, ...]
         else:
             sub_files = {k: v for k, v in members.items() if k}
         try:
-            subcharts.append(_load_files(sub_files, where, where))
+            subcharts.append(_load_files(sub_files, where, where, remote))
         except ChartError as error:
             raise ChartError(f"{error} (subchart of {display})") from None
     return tuple(subcharts)
@@ -297,7 +306,10 @@ def _key_text(key: Any) -> str:
     return str(key)
 
 
-def _load_schema(data: bytes, where: Path) -> tuple[dict | bool, CompiledSchema]:
+def _load_schema(data: bytes, where: Path,
+                 remote: RemoteResolver | None) -> tuple[dict | bool, CompiledSchema]:
+    from lostromos.remote_refs import RemoteRefError, bundle
+
     try:
         schema = json.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
@@ -308,6 +320,11 @@ def _load_schema(data: bytes, where: Path) -> tuple[dict | bool, CompiledSchema]
         ) from None
     if not isinstance(schema, dict | bool):
         raise ChartError(f"{where}: a schema must be a JSON object or boolean")
+    if remote is not None:
+        try:
+            schema = bundle(schema, remote)
+        except RemoteRefError as error:
+            raise ChartError(f"{where}: {error}") from None
     try:
         return schema, compile_schema(schema)
     except SchemaProblem as problem:

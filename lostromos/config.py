@@ -153,6 +153,8 @@ class Binding:
     # Values paths (db.password, users[*].token) shown as <redacted> to people, like
     # schema properties marked writeOnly; logs never show any value.
     sensitive_paths: tuple[str, ...] = ()
+    # hosts whose schemas the chart's $refs may be fetched from, at load (lostromos.remote_refs)
+    remote_schema_hosts: tuple[str, ...] = ()
 
     @property
     def api_version(self) -> str:
@@ -226,7 +228,7 @@ def _parse_binding(entry: Any, where: str, base: Path) -> Binding:
         "name", "group", "version", "kind", "plural", "singular", "shortNames",
         "categories", "chart", "release", "overrides", "concurrency", "selector", "rollout",
         "driftCheckSeconds", "admission", "clusterScopedKinds", "serviceAccountName",
-        "sensitivePaths",
+        "sensitivePaths", "remoteSchemaHosts",
     }
     unknown = sorted(set(entry) - known)
     if unknown:
@@ -261,6 +263,7 @@ def _parse_binding(entry: Any, where: str, base: Path) -> Binding:
             _check(entry["serviceAccountName"], "serviceAccountName", where, _DNS_SUBDOMAIN,
                    "a ServiceAccount name")),
         sensitive_paths=_sensitive_paths(entry, where),
+        remote_schema_hosts=_str_list(entry, "remoteSchemaHosts", where),
     )
     return binding
 

@@ -12,11 +12,12 @@ once the new chart is live.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -24,17 +25,19 @@ from typing import Any, cast
 import yaml
 
 from lostromos.admission import (
+    NO_CHECKS,
     AdmissionRequest,
     AdmissionResponse,
     Endpoint,
     GroupVersionKind,
+    SpecCheck,
     chart_denial,
     decide,
 )
-from lostromos.authoring import AuthoringError, read_text
+from lostromos.authoring import AuthoringError, crdsim, read_text
 from lostromos.charts import Chart, ChartError
 from lostromos.config import Binding, Bindings
-from lostromos.engines import EngineRegistry
+from lostromos.engines import BindingLoadError, EngineRegistry
 from lostromos.helmvalues import helm_values_document
 from lostromos.redact import redactor_for
 from lostromos.releases import release_name
@@ -99,33 +102,58 @@ def binding_for(bindings: Bindings, source: SourceObject) -> Binding:
     return binding
 
 
-def check_objects(registry: EngineRegistry, objects: list[SourceObject]) -> list[Verdict]:
+def check_objects(registry: EngineRegistry, objects: list[SourceObject],
+                  crd_mode: str | None = "webhook",
+                  checks: Sequence[SpecCheck] = NO_CHECKS) -> list[Verdict]:
+    """Each object's verdict; with `crd_mode`, the API server's handling of the CRD that
+    `crd generate --validation CRD_MODE` makes is applied around the review (crdsim);
+    `checks` are the webhook's extra checks (its render check)."""
+    simulations: dict[str, crdsim.CrdSimulation | None] = {}
     verdicts = []
     for number, source in enumerate(objects, start=1):
         binding = binding_for(registry.bindings, source)
-        verdicts.append(_review(registry, binding, source, number))
+        if crd_mode is not None and binding.name not in simulations:
+            simulations[binding.name] = None
+            with contextlib.suppress(BindingLoadError):  # the review denies with the error
+                simulations[binding.name] = crdsim.simulation_for(
+                    binding, registry.engine_for(binding).chart, crd_mode)
+        verdicts.append(_review(registry, binding, source, number,
+                                simulations.get(binding.name), checks))
     return verdicts
 
 
-def _review(registry: EngineRegistry, binding: Binding, source: SourceObject,
-            number: int) -> Verdict:
+def _review(registry: EngineRegistry, binding: Binding, source: SourceObject,  # noqa: PLR0917
+            number: int, simulation: crdsim.CrdSimulation | None = None,
+            checks: Sequence[SpecCheck] = NO_CHECKS) -> Verdict:
     obj = copy.deepcopy(source.document)
     metadata = obj.setdefault("metadata", {})
     metadata.setdefault("namespace", "default")
     name = str(metadata.get("name") or metadata.get("generateName") or "")
     description = f"{binding.kind} {metadata['namespace']}/{name}"
+    if simulation is not None:
+        decoded = simulation.decode(obj)
+        if decoded.errors:
+            return Verdict(source, binding, description, False,
+                           f"strict decoding error: {', '.join(decoded.errors)}")
+        obj = decoded.obj
     mutated = _decide("mutate", registry, binding, obj, number)
     if not mutated.allowed:
         return Verdict(source, binding, description, False, _message(mutated))
+    patch = [dict(op) for op in mutated.patch]
     admitted = {**obj, "spec": mutated.spec} if mutated.patch else obj
-    validated = _decide("validate", registry, binding, admitted, number)
+    if simulation is not None:
+        checked = simulation.after_mutation(admitted)
+        if checked.errors:
+            return Verdict(source, binding, description, False, crdsim.invalid_message(
+                binding.kind, binding.group, name, checked.errors), patch)
+        admitted = checked.obj
+    validated = _decide("validate", registry, binding, admitted, number, checks)
     return Verdict(source, binding, description, validated.allowed, _message(validated),
-                   [dict(op) for op in mutated.patch], list(validated.warnings),
-                   admitted if validated.allowed else None)
+                   patch, list(validated.warnings), admitted if validated.allowed else None)
 
 
-def _decide(endpoint: Endpoint, registry: EngineRegistry, binding: Binding, obj: dict,
-            number: int) -> AdmissionResponse:
+def _decide(endpoint: Endpoint, registry: EngineRegistry, binding: Binding, obj: dict,  # noqa: PLR0917
+            number: int, checks: Sequence[SpecCheck] = NO_CHECKS) -> AdmissionResponse:
     """The webhook's decision for a dry-run CREATE of `obj`, as the API server asks it."""
     request = AdmissionRequest(
         uid=f"lostromos-check-{number}",
@@ -137,7 +165,7 @@ def _decide(endpoint: Endpoint, registry: EngineRegistry, binding: Binding, obj:
         dry_run=True,
     )
     try:
-        return decide(request, registry, endpoint)
+        return decide(request, registry, endpoint, checks)
     except ChartError as error:
         return chart_denial(request, error)
 

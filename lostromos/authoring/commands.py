@@ -49,6 +49,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_output_flag(diff)
     diff.set_defaults(handler=cmd_schema_diff)
 
+    bundled = schema_commands.add_parser(
+        "bundle", help="print the chart's schema with its remote $refs fetched and inlined")
+    bundled.add_argument("chart", type=Path, metavar="CHART", help="chart directory")
+    bundled.add_argument("--allow-host", action="append", default=[], dest="hosts",
+                         metavar="HOST", help="fetch only from these hosts (repeatable; "
+                         "default: every host the schema refers to)")
+    bundled.set_defaults(handler=cmd_schema_bundle)
+
     crd = commands.add_parser("crd", help="CustomResourceDefinitions for bound kinds")
     crd_commands = crd.add_subparsers(dest="crd_command", required=True)
     generate = crd_commands.add_parser(
@@ -92,6 +100,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     check.add_argument("--binding", help="the binding whose objects to check")
     check.add_argument("--kubeconfig", type=Path, help="default: $KUBECONFIG, then ~/.kube/config")
     add_output_flag(check)
+    check.add_argument("--crd", choices=(*MODES, "none"), default="webhook",
+                       help="the CRD mode the cluster runs (crd generate --validation): its "
+                            "pruning, nulls and schema are applied as the API server applies "
+                            "them, so check answers what kubectl apply answers; none: the "
+                            "webhook's review alone (default: %(default)s)")
     check.set_defaults(handler=cmd_check)
 
 
@@ -180,6 +193,13 @@ def cmd_schema_diff(args: argparse.Namespace) -> int:
 # --- crd ------------------------------------------------------------------------------
 
 
+def cmd_schema_bundle(args: argparse.Namespace) -> int:
+    from lostromos.authoring.bundle import bundled_schema
+
+    print(bundled_schema(args.chart, tuple(args.hosts)))
+    return 0
+
+
 def cmd_crd_generate(args: argparse.Namespace) -> int:
     from lostromos.authoring.crdgen import generate_crd
 
@@ -218,6 +238,7 @@ def _crd_targets(args: argparse.Namespace) -> list:
     from lostromos.authoring.plurals import plural_of_kind
     from lostromos.charts import load_chart
     from lostromos.config import load_bindings
+    from lostromos.remote_refs import resolver_for
 
     if args.chart is not None:
         missing = [flag for flag, value in (("--group", args.group), ("--kind", args.kind))
@@ -241,7 +262,8 @@ def _crd_targets(args: argparse.Namespace) -> list:
         if binding.chart.path is None:
             raise AuthoringError(f"binding {binding.name!r}: chart {binding.chart.describe()}: "
                                  "only local chart paths are supported")
-        targets.append(CrdTarget.for_binding(binding, load_chart(binding.chart.path)))
+        targets.append(CrdTarget.for_binding(binding, load_chart(
+            binding.chart.path, remote=resolver_for(binding.remote_schema_hosts))))
     return targets
 
 
@@ -264,8 +286,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     from lostromos.engines import EngineRegistry
 
     registry = EngineRegistry(load_bindings(args.config))
-    registry.check_all()
-    verdicts = check_objects(registry, read_objects(args.objects))
+    for error in registry.load_all():  # its objects are denied with it; the rest are judged
+        print(f"lostromos check: {error}", file=sys.stderr)
+    verdicts = check_objects(registry, read_objects(args.objects),
+                             None if args.crd == "none" else args.crd)
     helm = _helm(args.helm) if args.render else None
     denied = sum(not verdict.allowed for verdict in verdicts)
     with tempfile.TemporaryDirectory(prefix="lostromos-check-") as workdir:

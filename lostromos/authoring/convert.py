@@ -9,16 +9,30 @@ Two modes, because two judges can look at a spec:
   the API server stores what the webhook admitted - and a bad spec is refused
   by the webhook with every problem named at once.
 - ``full``: the API server enforces whatever OpenAPI can say the way Helm
-  means it: types, enums, patterns, ranges, lengths, the formats both the API
-  server knows and the chart's draft asserts, defaults values.yaml does not
-  already supply, and unknown fields pruned where the chart closes an object.
+  means it: types, enums, patterns, ranges, lengths, defaults values.yaml does
+  not already supply, and unknown fields pruned where the chart closes an
+  object. Formats are left to the webhook: the API server's checks and Helm's
+  disagree at the edges.
   What cannot be expressed is left to the webhook, and each such place is
   reported as a ConversionNote.
 
-Helm semantics shape a few choices: every property is ``nullable`` because a
-null in user values removes the key before Helm validates; a schema default is
-carried over only where values.yaml has nothing, since values.yaml wins over it
-when Helm renders.
+Both modes give every node its JSON type where the chart declares exactly one
+(so ``kubectl explain`` and ``kubectl get -o`` print types) and make every node
+``nullable``: the API server prunes a ``null`` under a non-nullable node before
+the webhook sees it, and a ``null`` the user writes means to Helm "delete the
+chart's default" (denied where the key is required). Enums gain ``null`` for the
+same reason. A type is only ever the one the chart declares (or the one its
+enum or typed ``anyOf`` branches imply): a bare ``properties`` or ``minLength``
+does not make a node an object or a string in JSON Schema, so it does not here.
+
+Full mode never refuses what Helm accepts. The API server sees the user's
+values before Helm coalesces them over values.yaml, so where the chart's
+coalesced defaults (values.yaml, subcharts, binding overrides) supply a key,
+``required`` for it is dropped, and object-level ``minProperties``, ``enum``
+and junctors are left to the webhook where values.yaml supplies that object.
+A schema default is carried over only where values.yaml has nothing (values.yaml
+wins when Helm renders), and only when it is valid against its own converted
+node (the API server refuses a CRD whose defaults fail their schema).
 """
 
 from __future__ import annotations
@@ -26,13 +40,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, TypeGuard
 
+from lostromos.authoring import crdsim
+from lostromos.authoring.crdsim import INT_OR_STRING, PRESERVE
 from lostromos.authoring.refs import CYCLE, REFS, SchemaDocument
 from lostromos.values.schema_compile import DRAFT_VERSION, SchemaProblem, base_validator_for
 
 Mode = Literal["webhook", "full"]
 MODES: tuple[Mode, ...] = ("webhook", "full")
-PRESERVE = "x-kubernetes-preserve-unknown-fields"
-INT_OR_STRING = "x-kubernetes-int-or-string"
 
 # The formats kube-apiserver validates (apiextensions JSONSchemaProps.format).
 APISERVER_FORMATS = frozenset({
@@ -51,13 +65,6 @@ _WEBHOOK_ONLY = {
     "dependentSchemas": "dependentSchemas", "dependencies": "dependencies",
     "propertyNames": "propertyNames", "unevaluatedProperties": "unevaluatedProperties",
     "unevaluatedItems": "unevaluatedItems", "contains": "contains",
-}
-_TYPE_HINTS = {
-    "object": ("properties", "additionalProperties", "patternProperties", "required",
-               "minProperties", "maxProperties"),
-    "array": ("items", "prefixItems", "minItems", "maxItems", "uniqueItems"),
-    "string": ("minLength", "maxLength", "pattern"),
-    "number": ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"),
 }
 MISSING = object()
 
@@ -104,6 +111,7 @@ class SchemaConverter:
     """Converts one chart schema; `convert()` returns the spec schema and the notes."""
 
     def __init__(self, schema: Any, values: dict, mode: Mode = "full") -> None:
+        """`values` are the chart's coalesced defaults: what Helm renders with an empty spec."""
         self.document = SchemaDocument(schema)
         self.values = values
         self.mode = mode
@@ -150,33 +158,52 @@ class SchemaConverter:
                     out["description"] = target["description"]
             self._note(path, "recursive $ref",
                        "kept as given below this point; the webhook checks it")
-            return {**out, PRESERVE: True}
+            return {**out, PRESERVE: True, "nullable": True}
         active = active | set(flat.pop(REFS, ()))
         if self.mode == "webhook":
-            return self._documented(flat, path, active, here, out)
-        return self._typed(flat, path, active, here, out)
+            converted = self._documented(flat, path, active, here, out)
+        else:
+            converted = self._typed(flat, path, active, here, out)
+        # A null the user writes must reach the webhook: Helm gives it a meaning.
+        converted["nullable"] = True
+        return converted
 
     def _documented(self, flat: dict, path: tuple, active: frozenset[str], here: Any,
                     out: dict) -> dict:
-        """Descriptions only: the node keeps any value, the webhook judges it."""
-        out[PRESERVE] = True
+        """Descriptions and the declared type: the webhook judges everything else."""
+        kinds, _ = self._types(flat, path, active)
+        if kinds == {"integer", "string"}:
+            out[INT_OR_STRING] = True
+            return out
+        kind = next(iter(kinds)) if len(kinds) == 1 else None
+        if kind is not None:
+            out["type"] = kind
+        if kind in (None, "object"):
+            out[PRESERVE] = True
+        self._children(flat, path, active, here, out, kind=kind)
+        return out
+
+    def _children(self, flat: dict, path: tuple, active: frozenset[str], here: Any,
+                  out: dict, *, kind: str | None) -> None:
+        """Documented child nodes, for a node whose own values the webhook judges."""
         properties = flat.get("properties")
-        if isinstance(properties, dict) and properties:
+        if kind in (None, "object") and isinstance(properties, dict) and properties:
             out["properties"] = {
                 name: self._node(child, (*path, name), active, _child(here, name))
                 for name, child in properties.items()
             }
         items = flat.get("items")
-        if isinstance(items, dict) and items:
+        if kind in (None, "array") and isinstance(items, dict) and items:
             out["items"] = self._node(items, (*path, "[]"), active, MISSING)
-        return out
+        elif kind == "array":
+            out["items"] = {PRESERVE: True, "nullable": True}
 
     def _typed(self, flat: dict, path: tuple, active: frozenset[str], here: Any,
                out: dict) -> dict:
         for keyword, construct in _WEBHOOK_ONLY.items():
             if keyword in flat:
                 self._note(path, construct, "not expressible in a CRD; the webhook checks it")
-        kinds, nullable = self._types(flat, path, active)
+        kinds, _ = self._types(flat, path, active)
         if kinds == {"integer", "string"}:
             out[INT_OR_STRING] = True
             self._note(path, "type integer or string",
@@ -187,17 +214,22 @@ class SchemaConverter:
             if kinds:
                 self._note(path, f"type {' or '.join(sorted(kinds))}",
                            "any value is kept; the webhook checks the type")
+            self._children(flat, path, active, here, out, kind=None)
             return out
         (kind,) = kinds
         out["type"] = kind
-        if nullable:
-            out["nullable"] = True
         converters = {"object": self._object, "array": self._array, "string": self._string,
                       "integer": self._number, "number": self._number}
         if kind in converters:
             converters[kind](flat, path, active, here, out)
-        self._enum(flat, kind, out)
-        self._junctors(flat, kind, path, out)
+        self._enum(flat, kind, here, out)
+        if not (kind == "object" and _supplied(here)):
+            self._junctors(flat, kind, path, out)
+        else:
+            for keyword in ("anyOf", "oneOf", "not"):
+                if keyword in flat:
+                    self._note(path, keyword, "values.yaml supplies this object and Helm "
+                               "judges it after merging the spec in; the webhook checks it")
         self._default(flat, kind, path, here, out)
         return out
 
@@ -212,14 +244,13 @@ class SchemaConverter:
         enum = flat["enum"] if isinstance(flat.get("enum"), list) else []
         nullable = "null" in kinds or None in enum or ("const" in flat and flat["const"] is None)
         kinds.discard("null")
-        if {"integer", "number"} <= kinds:
+        if "number" in kinds and "integer" in kinds:
             kinds.discard("integer")
         return kinds, nullable
 
     def _implied_types(self, flat: dict, active: frozenset[str]) -> set[str]:
-        for kind, keywords in _TYPE_HINTS.items():
-            if any(keyword in flat for keyword in keywords):
-                return {kind}
+        # Only what restricts the type itself: `properties` or `minLength` on an untyped
+        # node constrain objects or strings but let every other type through.
         values = flat["enum"] if isinstance(flat.get("enum"), list) else (
             [flat["const"]] if "const" in flat else [])
         kinds = {json_type(value) for value in values}
@@ -251,10 +282,8 @@ class SchemaConverter:
         if properties:
             out["properties"] = {}
             for name, child in properties.items():
-                converted = self._node(child, (*path, name), active, _child(here, name))
-                if "type" in converted or INT_OR_STRING in converted:
-                    converted["nullable"] = True  # null removes the key in Helm values
-                out["properties"][name] = converted
+                out["properties"][name] = self._node(child, (*path, name), active,
+                                                     _child(here, name))
             if isinstance(extra, dict) and extra:
                 self._note(path, "additionalProperties next to properties",
                            "other keys are kept as given; the webhook checks them")
@@ -264,10 +293,14 @@ class SchemaConverter:
             out[PRESERVE] = True
         elif isinstance(extra, dict):
             out["additionalProperties"] = self._node(extra, (*path, "*"), active, MISSING)
-        required = [name for name in flat.get("required") or () if isinstance(name, str)]
+        # The API server sees the spec before Helm coalesces it over values.yaml: a key
+        # values.yaml supplies is there for Helm even when the spec leaves it out.
+        required = [name for name in flat.get("required") or ()
+                    if isinstance(name, str) and _child(here, name) is MISSING]
         if required:
             out["required"] = sorted(set(required))
-        _copy_ints(flat, out, ("minProperties", "maxProperties"))
+        _copy_ints(flat, out, ("maxProperties",) if _supplied(here) else
+                   ("minProperties", "maxProperties"))
 
     def _array(self, flat: dict, path: tuple, active: frozenset[str], here: Any,
                out: dict) -> None:
@@ -298,7 +331,11 @@ class SchemaConverter:
                            f"left out: draft {self.draft} treats format as an annotation and "
                            "Helm does not check it")
             elif chosen in APISERVER_FORMATS:
-                out["format"] = chosen
+                # Measured through the real API server: its checks and Helm's disagree at
+                # the edges (a leap second in date-time, "+1.2.3.4" as ipv4).
+                self._note(path, f"format {chosen!r}",
+                           "the API server checks it differently from Helm; the webhook "
+                           "checks it")
             else:
                 self._note(path, f"format {chosen!r}",
                            "the API server does not know it; the webhook checks it")
@@ -325,15 +362,18 @@ class SchemaConverter:
                 self._note(path, f"multipleOf {step}",
                            "the API server divides in floating point; the webhook checks it")
 
-    def _enum(self, flat: dict, kind: str, out: dict) -> None:
+    def _enum(self, flat: dict, kind: str, here: Any, out: dict) -> None:
         values = flat["enum"] if isinstance(flat.get("enum"), list) else None
         if "const" in flat:
             values = [flat["const"]]
-        if values is None:
-            return
+        if values is None or (kind == "object" and _supplied(here)):
+            return  # an object values.yaml supplies is judged after coalescing: the webhook's
         kept = [_as(kind, value) for value in values if value is not None and _fits(value, kind)]
         if kept:
-            out["enum"] = kept
+            # Every node is nullable, but kube-openapi refuses a null under any enum (even one
+            # listing null: it never matches). Value validations inside allOf are not run
+            # on a null, so the enum goes there: nulls pass, other values are checked.
+            out["allOf"] = [{"enum": kept}]
 
     def _junctors(self, flat: dict, kind: str, path: tuple, out: dict) -> None:
         for keyword in ("anyOf", "oneOf"):
@@ -341,7 +381,9 @@ class SchemaConverter:
             if not isinstance(branches, list):
                 continue
             kept = [_value_only(b, kind) for b in branches]
-            if all(branch is not None for branch in kept) and any(kept):
+            # oneOf fails when two branches match, so a looser branch would refuse more
+            lossy = keyword == "oneOf" and any(_lossy_enum(b, kind) for b in kept)
+            if all(branch is not None for branch in kept) and any(kept) and not lossy:
                 out[keyword] = kept
             else:
                 self._note(path, keyword,
@@ -349,7 +391,7 @@ class SchemaConverter:
         negated = flat.get("not")
         if negated is not None:
             branch = _value_only(negated, kind)
-            if branch:
+            if branch and not _lossy_enum(branch, kind):
                 out["not"] = branch
             else:
                 self._note(path, "not", "not expressible here; the webhook checks it")
@@ -362,8 +404,12 @@ class SchemaConverter:
             self._note(path, "default", f"a {json_type(default)} does not fit type {kind}; "
                        "left out")
             return
-        if _pruned(default, out) != default:
+        if crdsim.prune(default, out) != default:
             self._note(path, "default", "names fields the CRD would prune; left out")
+            return
+        if crdsim.validate(_as(kind, default), out, path_text(path)):
+            # kube-apiserver refuses a CRD whose defaults fail their own schema.
+            self._note(path, "default", "not valid against its own schema; left out")
             return
         out["default"] = _as(kind, default)
 
@@ -372,6 +418,19 @@ def _child(here: Any, name: str) -> Any:
     if isinstance(here, dict) and name in here:
         return here[name]
     return MISSING
+
+
+def _lossy_enum(branch: dict | None, kind: str) -> bool:
+    """kube-openapi compares a number with an integer enum member after truncating it (42.5
+    matches 42): under `not` or `oneOf` such an enum would refuse values Helm accepts."""
+    values = (branch or {}).get("enum") or ()
+    return kind == "number" and any(isinstance(v, int) and not isinstance(v, bool)
+                                    for v in values)
+
+
+def _supplied(here: Any) -> bool:
+    """values.yaml supplies a non-empty object here, which Helm merges the spec's into."""
+    return isinstance(here, dict) and bool(here)
 
 
 def _is_number(value: Any) -> TypeGuard[int | float]:
@@ -408,20 +467,3 @@ def _value_only(branch: Any, kind: str) -> dict | None:
     if "enum" in kept and not all(_fits(v, kind) for v in kept["enum"]):
         return None
     return kept
-
-
-def _pruned(value: Any, schema: dict) -> Any:
-    """`value` as the API server stores it under `schema`: unknown object keys dropped."""
-    if schema.get(PRESERVE) or schema.get(INT_OR_STRING):
-        return value
-    if isinstance(value, dict) and schema.get("type") == "object":
-        properties = schema.get("properties")
-        if properties is not None:
-            return {k: _pruned(v, properties[k]) for k, v in value.items() if k in properties}
-        extra = schema.get("additionalProperties")
-        if isinstance(extra, dict):
-            return {k: _pruned(v, extra) for k, v in value.items()}
-        return {}
-    if isinstance(value, list) and isinstance(schema.get("items"), dict):
-        return [_pruned(item, schema["items"]) for item in value]
-    return value

@@ -7,7 +7,8 @@ The output is deterministic: the same chart and binding give the same bytes
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -15,6 +16,7 @@ import yaml
 from lostromos.authoring.convert import ConversionNote, Mode, SchemaConverter
 from lostromos.charts import Chart
 from lostromos.config import Binding
+from lostromos.values.engine import ValuesEngine
 
 YAML_WIDTH = 100
 
@@ -31,12 +33,14 @@ class CrdTarget:
     short_names: tuple[str, ...]
     categories: tuple[str, ...]
     chart: Chart
+    overrides: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def for_binding(cls, binding: Binding, chart: Chart) -> CrdTarget:
         return cls(group=binding.group, version=binding.version, kind=binding.kind,
                    plural=binding.plural, singular=binding.singular or binding.kind.lower(),
-                   short_names=binding.short_names, categories=binding.categories, chart=chart)
+                   short_names=binding.short_names, categories=binding.categories, chart=chart,
+                   overrides=binding.overrides)
 
     @property
     def name(self) -> str:
@@ -76,7 +80,7 @@ def generate_crd(target: CrdTarget, mode: Mode = "webhook") -> GeneratedCrd:
         f"Values for the {chart.name} chart, checked against its values.schema.json at "
         "admission."
     )
-    converter = SchemaConverter(chart.schema, chart.values, mode)
+    converter = SchemaConverter(chart.schema, supplied_values(target), mode)
     spec_schema, notes = converter.convert(spec_description)
     manifest = {
         "apiVersion": "apiextensions.k8s.io/v1",
@@ -104,7 +108,6 @@ def generate_crd(target: CrdTarget, mode: Mode = "webhook") -> GeneratedCrd:
                         f"A {target.kind} is one Helm release of the {chart.name} chart; "
                         "its spec is the chart's values."
                     ),
-                    "required": ["spec"],
                     "properties": {
                         "apiVersion": {"type": "string", "description":
                                        "Versioned schema of this representation of an object."},
@@ -121,6 +124,18 @@ def generate_crd(target: CrdTarget, mode: Mode = "webhook") -> GeneratedCrd:
     return GeneratedCrd(target=target, manifest=manifest, notes=tuple(notes), mode=mode)
 
 
+def supplied_values(target: CrdTarget) -> dict:
+    """What Helm renders with for an empty spec: values.yaml, subcharts and overrides coalesced.
+
+    A key found here is there for Helm whatever the spec leaves out, so the CRD
+    must not require it; a chart Helm cannot coalesce falls back to its values.yaml.
+    """
+    try:
+        return ValuesEngine(target.chart, target.overrides).coalesce({})
+    except (ValueError, RecursionError):
+        return dict(target.chart.values)
+
+
 def _names(target: CrdTarget) -> dict[str, Any]:
     names: dict[str, Any] = {
         "kind": target.kind,
@@ -135,11 +150,19 @@ def _names(target: CrdTarget) -> dict[str, Any]:
     return names
 
 
-PRINTER_COLUMNS: list[dict[str, str]] = [
-    {"name": "Ready", "type": "string",
-     "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
-    {"name": "Chart", "type": "string", "jsonPath": ".status.release.chartVersion"},
+_READY = '.status.conditions[?(@.type=="Ready")]'
+# Like Flux's: Ready with its reason, the chart version the object should run (shown
+# even when the install failed), and with -o wide what is deployed and Ready's message.
+PRINTER_COLUMNS: list[dict[str, Any]] = [
+    {"name": "Ready", "type": "string", "jsonPath": f"{_READY}.status"},
+    {"name": "Reason", "type": "string", "jsonPath": f"{_READY}.reason"},
+    {"name": "Chart", "type": "string", "jsonPath": ".status.chart.version",
+     "description": "The chart version the binding serves: what this object is installed "
+                    "or upgraded to."},
+    {"name": "Deployed", "type": "string", "jsonPath": ".status.release.chartVersion",
+     "priority": 1, "description": "The chart version of the deployed release."},
     {"name": "Revision", "type": "integer", "jsonPath": ".status.release.revision"},
+    {"name": "Message", "type": "string", "jsonPath": f"{_READY}.message", "priority": 1},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 
@@ -178,6 +201,16 @@ STATUS_SCHEMA: dict[str, Any] = {
                         "type": "integer", "format": "int64",
                         "description": "The metadata.generation the condition was set for."},
                 },
+            },
+        },
+        "chart": {
+            "type": "object",
+            "description": "The chart the binding serves now: what the controller installs "
+                           "or upgrades this object to (set before any Helm action, so it "
+                           "shows even when the install failed).",
+            "properties": {
+                "name": _string("Chart name."),
+                "version": _string("Chart version."),
             },
         },
         "release": {

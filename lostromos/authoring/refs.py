@@ -47,9 +47,10 @@ class SchemaDocument:
         """The node `reference` points at; AuthoringError when it is not inside this document."""
         base, _, fragment = reference.partition("#")
         if base:
-            if base in self._anchors:
-                return self._anchors[base]
-            raise AuthoringError(f"reference {reference!r} points outside the schema")
+            if base not in self._anchors:
+                raise AuthoringError(f"reference {reference!r} points outside the schema")
+            # an embedded resource (a bundled remote document): the pointer is inside it
+            return SchemaDocument(self._anchors[base]).lookup(f"#{fragment}")
         if fragment and not fragment.startswith("/"):
             if fragment in self._anchors:
                 return self._anchors[fragment]

@@ -22,6 +22,7 @@ here, with the evidence in that library's source:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -274,14 +275,21 @@ def _check_references(node: Any, pointer: str, resolver: Resolver) -> None:
         return
     if not isinstance(node, dict):
         return
+    resource_id = node.get("$id", node.get("id"))
+    if pointer and isinstance(resource_id, str) and "://" in resource_id:
+        # an embedded resource (a bundled remote document): its references are relative to it
+        with contextlib.suppress(referencing.exceptions.Unresolvable):
+            resolver = resolver.lookup(resource_id).resolver
     reference = node.get("$ref")
     if isinstance(reference, str):
-        if reference.startswith(("http://", "https://")):
-            raise SchemaProblem(f"{pointer}/$ref",
-                                f"remote reference {reference!r} is not supported")
         try:
-            resolver.lookup(reference)
+            resolver.lookup(reference)  # a remote document embedded by remote_refs resolves
         except referencing.exceptions.Unresolvable:
+            if reference.startswith(("http://", "https://")):
+                raise SchemaProblem(
+                    f"{pointer}/$ref", f"remote reference {reference!r} is not resolved: allow "
+                    "its host in the binding's remoteSchemaHosts, or inline it with `lostromos "
+                    "schema bundle`") from None
             raise SchemaProblem(f"{pointer}/$ref", f"cannot resolve {reference!r}") from None
     for key, value in node.items():
         if key not in _NOT_SUBSCHEMAS:

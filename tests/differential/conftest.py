@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from diff_harness import DiffStats
+from diff_harness import SUMMARY_KEY, DiffStats
 
 
 @pytest.fixture(scope="session")
@@ -22,3 +22,6 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     stats = config.stash.get(_STATS_KEY, None)
     if stats is not None and stats.cases:
         terminalreporter.write_line(stats.summary())
+    for text in config.stash.get(SUMMARY_KEY, []):
+        for line in text.splitlines():
+            terminalreporter.write_line(line)

@@ -10,11 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from lostromos.helmengine import ChartSource, HelmEngine, HelmError
 from lostromos.helmvalues import helm_values_document
 from lostromos.values.engine import ValuesEngine
+
+SUMMARY_KEY = pytest.StashKey[list[str]]()  # what the API-server differential reports
 
 
 @dataclass

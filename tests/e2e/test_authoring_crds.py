@@ -64,6 +64,10 @@ def test_every_generated_crd_is_accepted(cluster: Cluster, tmp_path: Path, chart
                     "explain", f"things.spec.{name}", f"--api-version={group}/v1",
                     check=False).stdout, timeout=30, message="explain")
                 assert node["description"].split()[0] in explained
+                # kubectl explain prints the chart's type in both modes (<Object> otherwise)
+                shown = {"object": "<Object>", "array": "<[]"}.get(
+                    node.get("type", ""), f"<{node.get('type')}>")
+                assert ("type" not in node) or shown in explained, (name, explained)
     finally:
         cluster.kubectl("delete", "crd", f"things.{group}", "--wait=false", check=False)
 
@@ -74,6 +78,17 @@ def test_kubectl_explain_shows_the_site_chart_descriptions(cluster: Cluster) -> 
     assert "PHP minor version the site runs on" in php
     name = cluster.kubectl("explain", "site.spec.plugins.name").stdout
     assert "Plugin slug as in the plugin directory" in name
+
+
+@pytest.mark.parametrize(("field", "shown"), [
+    ("site.spec.replicas", "<integer>"), ("site.spec.domain", "<string>"),
+    ("site.spec.php.version", "<string>"), ("site.spec.tls.enabled", "<boolean>"),
+    ("site.spec.plugins", "<[]Object>"), ("site.spec.php", "<Object>"),
+])
+def test_kubectl_explain_shows_the_types_of_the_shipped_crd(
+        cluster: Cluster, field: str, shown: str) -> None:
+    explained = cluster.kubectl("explain", field).stdout
+    assert f"FIELD: {field.rpartition('.')[2]} {shown}" in explained, explained
 
 
 def test_a_full_crd_enforces_the_schema_like_helm(cluster: Cluster, tmp_path: Path) -> None:

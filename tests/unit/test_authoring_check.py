@@ -18,7 +18,7 @@ EXAMPLES = ROOT / "examples"
 
 
 def test_a_valid_and_an_invalid_site(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["check", "--config", BINDINGS, str(EXAMPLES / "site.yaml"),
+    code = main(["check", "--config", BINDINGS, "--crd", "none", str(EXAMPLES / "site.yaml"),
                  str(EXAMPLES / "invalid" / "site-bad.yaml")])
     out = capsys.readouterr().out
     assert code == 1
@@ -27,6 +27,39 @@ def test_a_valid_and_an_invalid_site(capsys: pytest.CaptureFixture[str]) -> None
     for field in ("spec.replicas", "spec.php.version", "spec.theme", "spec.adminEmail"):
         assert field in out
     assert out.rstrip().endswith("1 allowed, 1 denied")
+
+
+def test_by_default_check_answers_what_the_api_server_answers(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The webhook-mode CRD types spec.replicas: the API server refuses a string there
+    # before the validating webhook is asked, as kubectl apply shows.
+    bad = yaml.safe_load((EXAMPLES / "invalid" / "site-bad.yaml").read_text())
+    bad["spec"]["replicas"] = "three"
+    path = tmp_path / "typed.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    assert main(["check", "--config", BINDINGS, str(path)]) == 1
+    out = capsys.readouterr().out
+    assert ('Site.hosting.example.com "broken" is invalid: [spec.replicas: Invalid value: '
+            "string: spec.replicas in body must be of type integer]") in out
+    assert main(["check", "--config", BINDINGS, "--crd", "none", str(path)]) == 1
+    assert 'spec.replicas: "three" is not allowed' in capsys.readouterr().out
+
+
+def test_nulls_reach_the_review_and_unknown_fields_follow_the_crd_mode(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    site = {"apiVersion": "hosting.example.com/v1", "kind": "Site",
+            "metadata": {"name": "nulled", "namespace": "team"},
+            "spec": {"domain": "a.example.com", "adminEmail": None, "extra": 1}}
+    path = tmp_path / "nulled.yaml"
+    path.write_text(yaml.safe_dump(site))
+    assert main(["check", "--config", BINDINGS, str(path)]) == 1
+    webhook = capsys.readouterr().out
+    # the null reaches the review (a pruned one would read "required property is missing")
+    assert "spec.adminEmail: null is not allowed: must be of type string" in webhook
+    assert "spec.extra: unknown field" in webhook
+    assert main(["check", "--config", BINDINGS, "--crd", "full", str(path)]) == 1
+    full = capsys.readouterr().out
+    assert 'strict decoding error: unknown field "spec.extra"' in full
 
 
 def test_patch_and_warnings_are_what_the_webhook_sends(
@@ -111,3 +144,27 @@ def test_invalid_under_a_stricter_chart_names_every_reason(tmp_path: Path) -> No
     assert len(reasons) == 2
     assert reasons[0] == "spec.adminEmail: required property is missing"
     assert reasons[1].startswith("spec.replicas: 30 is not allowed")
+
+
+def test_a_broken_binding_denies_its_objects_and_the_rest_are_judged(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = yaml.safe_load((ROOT / "lostromos.yaml").read_text())
+    site = config["bindings"][0]
+    site["chart"]["path"] = str(ROOT / "charts" / "site")
+    broken = {**site, "name": "blog", "group": "blogs.example.com", "kind": "Blog",
+              "plural": "blogs", "singular": "blog", "shortNames": [],
+              "chart": {"path": str(tmp_path / "missing")}}
+    config["bindings"] = [site, broken]
+    bindings = tmp_path / "lostromos.yaml"
+    bindings.write_text(yaml.safe_dump(config))
+    blog = {"apiVersion": "blogs.example.com/v1", "kind": "Blog",
+            "metadata": {"name": "b", "namespace": "default"}, "spec": {}}
+    (tmp_path / "blog.yaml").write_text(yaml.safe_dump(blog))
+    code = main(["check", "--config", str(bindings), str(EXAMPLES / "site.yaml"),
+                 str(tmp_path / "blog.yaml")])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "Site default/blog: allowed" in captured.out
+    assert "Blog default/b: denied" in captured.out
+    assert "chart directory not found" in captured.out
+    assert "lostromos check: binding 'blog':" in captured.err

@@ -11,7 +11,7 @@ from chartkit import make_chart
 
 from lostromos.charts import ChartError
 from lostromos.config import Binding, Bindings, ChartRef
-from lostromos.engines import EngineRegistry
+from lostromos.engines import BindingLoadError, EngineRegistry
 
 
 class FakeClock:
@@ -64,13 +64,42 @@ def test_overrides_are_part_of_the_engine(tmp_path: Path) -> None:
     assert engine.user_values({"image": "mine"}) == {"image": "locked"}
 
 
-def test_check_all_raises_for_a_broken_chart(tmp_path: Path) -> None:
+def test_a_broken_binding_breaks_only_itself(tmp_path: Path) -> None:
     good = binding(make_chart(tmp_path, "good"), name="good")
     broken_path = make_chart(tmp_path, "broken")
     (broken_path / "values.schema.json").write_text("{nope")
-    registry = registry_for(good, binding(broken_path, name="broken"))
+    broken = binding(broken_path, name="broken")
+    registry = registry_for(good, broken)
+    errors = registry.check_all()  # does not raise: "good" can still be served
+    assert [error.binding for error in errors] == ["broken"]
+    assert registry.engine_for(good).validate({}) == []
+    with pytest.raises(BindingLoadError,
+                       match=r"binding 'broken': .*values.schema.json: not valid JSON"):
+        registry.engine_for(broken)
+
+
+def test_check_all_raises_when_no_binding_can_be_served(tmp_path: Path) -> None:
+    broken_path = make_chart(tmp_path, "broken")
+    (broken_path / "values.schema.json").write_text("{nope")
+    registry = registry_for(binding(broken_path, name="broken"))
     with pytest.raises(ChartError, match=r"binding 'broken': .*values.schema.json: not valid JSON"):
         registry.check_all()
+
+
+def test_a_load_failure_is_remembered_and_retried_after_recheck(tmp_path: Path) -> None:
+    path = make_chart(tmp_path, "later")
+    (path / "values.schema.json").write_text("{nope")
+    clock = FakeClock()
+    later = binding(path, name="later")
+    registry = registry_for(later, clock=clock)
+    with pytest.raises(BindingLoadError):
+        registry.engine_for(later)
+    (path / "values.schema.json").write_text(json.dumps({"type": "object"}))
+    clock.now = 1.0
+    with pytest.raises(BindingLoadError):  # not reloaded on every request
+        registry.engine_for(later)
+    clock.now = 3.0
+    assert registry.engine_for(later).validate({}) == []
 
 
 def test_concurrent_callers_get_one_working_engine(tmp_path: Path) -> None:

@@ -234,7 +234,7 @@ def test_helm_refuses_a_site_without_domain_and_admin_email(helm: Helm) -> None:
 def test_helm_refuses_the_invalid_example_naming_every_problem(helm: Helm) -> None:
     stderr = helm.refusal(example_spec("invalid/site-bad.yaml"))
     assert "missing property 'adminEmail'" in stderr
-    assert "at '/replicas': got string, want integer" in stderr
+    assert "at '/replicas': minimum: got 0, want 1" in stderr
     assert "at '/php/version': value must be one of '8.1', '8.2', '8.3', '8.4'" in stderr
     assert "additional properties 'theme' not allowed" in stderr
 
@@ -383,8 +383,11 @@ def test_crd_matches_the_binding() -> None:
     columns = {c["name"]: (c["type"], c["jsonPath"]) for c in version["additionalPrinterColumns"]}
     assert columns == {
         "Ready": ("string", '.status.conditions[?(@.type=="Ready")].status'),
-        "Chart": ("string", ".status.release.chartVersion"),
+        "Reason": ("string", '.status.conditions[?(@.type=="Ready")].reason'),
+        "Chart": ("string", ".status.chart.version"),
+        "Deployed": ("string", ".status.release.chartVersion"),
         "Revision": ("integer", ".status.release.revision"),
+        "Message": ("string", '.status.conditions[?(@.type=="Ready")].message'),
         "Age": ("date", ".metadata.creationTimestamp"),
     }
     properties = version["schema"]["openAPIV3Schema"]["properties"]
