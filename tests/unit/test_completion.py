@@ -14,7 +14,7 @@ from lostromos.completion import candidates
 
 @pytest.mark.parametrize(("words", "expected"), [
     (["sch"], ["schema"]),
-    (["schema", ""], ["init", "lint", "diff"]),
+    (["schema", ""], ["init", "lint", "diff", "bundle"]),
     (["schema", "lint", "--s"], ["--strict"]),
     (["check", "-o", ""], ["text", "json", "yaml"]),
     (["check", "--output=j"], []),  # a value given with = is not a flag to complete
