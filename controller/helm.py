@@ -12,8 +12,8 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +28,13 @@ PENDING_STATES = frozenset({"pending-install", "pending-upgrade", "pending-rollb
 class HelmError(RuntimeError):
     """helm exited non-zero; `message` is helm's own error, trimmed."""
 
-    def __init__(self, action: str, message: str, *, timed_out: bool = False) -> None:
+    def __init__(self, action: str, message: str, *, timed_out: bool = False,
+                 retryable: bool = False) -> None:
         self.action = action
         self.message = trim(message)
         self.timed_out = timed_out
+        # True when helm itself could not be reached (not a verdict on the release).
+        self.retryable = retryable
         super().__init__(f"helm {action}: {self.message}")
 
 
@@ -54,9 +57,13 @@ class Release:
     chart_version: str
     last_deployed: str
     resources: tuple[dict[str, str], ...] = ()
+    # The release's own labels (kept on its storage Secret, not in helm's JSON).
+    labels: Mapping[str, str] = field(default_factory=dict)
+    first_deployed: str = ""  # when revision 1 was deployed
 
     @classmethod
-    def from_json(cls, document: Mapping[str, Any]) -> Release:
+    def from_json(cls, document: Mapping[str, Any],
+                  labels: Mapping[str, str] | None = None) -> Release:
         info = document.get("info") or {}
         metadata = (document.get("chart") or {}).get("metadata") or {}
         return cls(
@@ -67,6 +74,8 @@ class Release:
             chart_name=str(metadata.get("name", "")),
             chart_version=str(metadata.get("version", "")),
             last_deployed=str(info.get("last_deployed", "")),
+            first_deployed=str(info.get("first_deployed", "")),
+            labels=dict(labels or {}),
             resources=manifest_resources(str(document.get("manifest") or ""),
                                          str(document.get("namespace", ""))),
         )
@@ -118,8 +127,11 @@ class Helm:
         kubeconfig: Path | None = None,
         env: Mapping[str, str] | None = None,
         on_call: Callable[[str], None] = lambda action: None,
+        release_labels: Callable[[str, str], Mapping[str, str]] | None = None,
     ) -> None:
         self.binary = binary
+        # helm's JSON leaves the release's labels out; this reads them from storage.
+        self._release_labels = release_labels
         self._env = dict(os.environ if env is None else env)
         if kubeconfig is not None:
             self._env["KUBECONFIG"] = str(kubeconfig)
@@ -155,6 +167,8 @@ class Helm:
         wait: bool = False,
         version: str | None = None,
         repository: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        impersonate: str | None = None,
     ) -> Release:
         with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="values-") as values_file:
             # Values may hold secrets: a 0600 temp file, never the command line.
@@ -179,28 +193,60 @@ class Helm:
                 args += ["--version", version]
             if repository:
                 args += ["--repo", repository]
+            if labels:
+                args += ["--labels", ",".join(f"{k}={v}" for k, v in sorted(labels.items()))]
+            args += _as_user(impersonate)
             output = self._run("upgrade", args, timeout=timeout_seconds + 30)
-        return Release.from_json(json.loads(output))
+        return Release.from_json(json.loads(output), labels)
 
-    def uninstall(self, release: str, namespace: str, *, timeout_seconds: int) -> None:
+    def uninstall(self, release: str, namespace: str, *, timeout_seconds: int,
+                  impersonate: str | None = None) -> None:
         self._run(
             "uninstall",
             ["uninstall", release, "--namespace", namespace, "--ignore-not-found",
-             "--timeout", f"{timeout_seconds}s"],
+             "--timeout", f"{timeout_seconds}s", *_as_user(impersonate)],
             timeout=timeout_seconds + 30,
         )
 
-    def status(self, release: str, namespace: str) -> Release | None:
+    def status(self, release: str, namespace: str, *,
+               impersonate: str | None = None) -> Release | None:
         try:
             output = self._run("status", ["status", release, "--namespace", namespace,
-                                          "--output", "json"], timeout=60)
+                                          "--output", "json", *_as_user(impersonate)],
+                               timeout=60)
         except HelmError as error:
             if "not found" in error.message:
                 return None
             raise
-        return Release.from_json(json.loads(output))
+        labels = self._release_labels(release, namespace) if self._release_labels else {}
+        return Release.from_json(json.loads(output), labels)
 
     def rollback(self, release: str, namespace: str, revision: int, *,
-                 timeout_seconds: int) -> None:
+                 timeout_seconds: int, impersonate: str | None = None) -> None:
         self._run("rollback", ["rollback", release, str(revision), "--namespace", namespace,
-                               "--timeout", f"{timeout_seconds}s"], timeout=timeout_seconds + 30)
+                               "--timeout", f"{timeout_seconds}s", *_as_user(impersonate)],
+                  timeout=timeout_seconds + 30)
+
+
+def _as_user(impersonate: str | None) -> list[str]:
+    return ["--kube-as-user", impersonate] if impersonate else []
+
+
+# Labels helm itself keeps on a release's storage Secret; the rest are the release's own.
+HELM_STORAGE_LABELS = frozenset({"owner", "name", "status", "version", "createdAt",
+                                 "modifiedAt"})
+
+
+def newest_release_labels(label_sets: Iterable[Mapping[str, str]]) -> dict[str, str]:
+    """The release's own labels, from the labels of its storage Secrets (one per
+    revision, helm's secrets driver): those of the newest revision."""
+    newest: Mapping[str, str] = {}
+    newest_version = -1
+    for labels in label_sets:
+        try:
+            version = int(labels.get("version", ""))
+        except ValueError:
+            continue
+        if version > newest_version:
+            newest, newest_version = labels, version
+    return {k: str(v) for k, v in newest.items() if k not in HELM_STORAGE_LABELS}

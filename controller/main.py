@@ -21,7 +21,7 @@ from kubernetes.config.config_exception import ConfigException
 from controller.drift import DriftChecker
 from controller.events import EventRecorder
 from controller.health import HealthServer
-from controller.helm import Helm, HelmMissing, find_helm
+from controller.helm import Helm, HelmMissing, find_helm, newest_release_labels
 from controller.informer import Informer
 from controller.leader import LeaderElector, LeaseConfig
 from controller.metrics import BindingSnapshot, ControllerMetrics
@@ -69,17 +69,13 @@ class BindingController:
         self.informer = Informer(custom, binding, self.queue.add, resync_seconds=resync_seconds,
                                  label_selector=binding.selector.labels)
         self.rollout = Rollout(binding.name, binding.rollout)
+        self.drift = DriftChecker(api_client, self.informer, self.queue.add,
+                                  binding.drift_check_seconds)
         self.reconciler = Reconciler(
             binding, self.informer, api=custom, engines=engines, helm=helm,
             events=EventRecorder(client.CoreV1Api(api_client), dry_run=dry_run),
-            rollout=self.rollout, dry_run=dry_run)
-        self.drift = DriftChecker(api_client, self.informer, self._repair,
-                                  binding.drift_check_seconds)
+            rollout=self.rollout, drift=self.drift.observations, dry_run=dry_run)
         self.threads: list[threading.Thread] = []
-
-    def _repair(self, key: str) -> None:
-        self.reconciler.request_repair(key)
-        self.queue.add(key)
 
     def snapshot(self) -> BindingSnapshot:
         target = self.engines.engine_for(self.binding).digest
@@ -172,7 +168,15 @@ def run(options: ControllerOptions) -> int:
         return 2
 
     metrics = ControllerMetrics()
-    helm = Helm(helm_binary, kubeconfig=options.kubeconfig, on_call=metrics.count_helm_call)
+    core = client.CoreV1Api(api_client)
+
+    def release_labels(release: str, namespace: str) -> dict[str, str]:
+        secrets = core.list_namespaced_secret(namespace,
+                                              label_selector=f"owner=helm,name={release}")
+        return newest_release_labels((s.metadata.labels or {}) for s in secrets.items)
+
+    helm = Helm(helm_binary, kubeconfig=options.kubeconfig, on_call=metrics.count_helm_call,
+                release_labels=release_labels)
     controllers = [
         BindingController(binding, api_client, engines=engines, helm=helm, metrics=metrics,
                           resync_seconds=options.resync_seconds, dry_run=options.dry_run)
