@@ -124,9 +124,9 @@ def recorded_in_sync(obj: Mapping[str, Any], digest: str, release: str) -> bool:
             and status.get("observedGeneration") == generation)
 
 
-def observe(key: Key, *, binding: Binding, store: Store, engines: Engines,
-            helm: ReleaseReader, drift: DriftView, rollout: RolloutView,
-            read_release: bool = True) -> Observation:  # noqa: PLR0911 - stops when known
+def observe(  # noqa: PLR0911 - it stops as soon as the state is known
+        key: Key, *, binding: Binding, store: Store, engines: Engines, helm: ReleaseReader,
+        drift: DriftView, rollout: RolloutView, read_release: bool = True) -> Observation:
     obj = store.get(key)
     if obj is None:
         return Observation(key, None)
