@@ -171,17 +171,18 @@ class FakeApi:
         metadata["resourceVersion"] = str(int(metadata["resourceVersion"]) + 1)
         return obj
 
-    def patch_namespaced_custom_object(self, group: str, version: str, namespace: str,
-                                       plural: str, name: str, body: Any) -> Any:
+    def patch_namespaced_custom_object(  # noqa: PLR0917 - the kubernetes client's signature
+            self, group: str, version: str, namespace: str, plural: str, name: str,
+            body: Any) -> Any:
         obj = self._current(namespace, name)
         finalizers = list(body["metadata"]["finalizers"])
         obj["metadata"]["finalizers"] = finalizers
         self.finalizer_writes.append(finalizers)
         return obj
 
-    def patch_namespaced_custom_object_status(self, group: str, version: str,
-                                              namespace: str, plural: str, name: str,
-                                              body: Any) -> Any:
+    def patch_namespaced_custom_object_status(  # noqa: PLR0917
+            self, group: str, version: str, namespace: str, plural: str, name: str,
+            body: Any) -> Any:
         obj = self._current(namespace, name)
         obj["status"] = {**(obj.get("status") or {}), **body["status"]}
         self.status_writes.append(copy.deepcopy(body["status"]))
