@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from controller.drift import DriftChecker
 from controller.events import EventRecorder
 from controller.health import HealthServer
-from controller.helm import Helm, HelmMissing, find_helm, newest_release_labels
+from controller.helm import Helm, HelmError, HelmMissing, find_helm, newest_release_labels
 from controller.informer import Informer
 from controller.leader import LeaderElector, LeaseConfig
 from controller.metrics import BindingSnapshot, ControllerMetrics
@@ -171,8 +172,12 @@ def run(options: ControllerOptions) -> int:
     core = client.CoreV1Api(api_client)
 
     def release_labels(release: str, namespace: str) -> dict[str, str]:
-        secrets = core.list_namespaced_secret(namespace,
-                                              label_selector=f"owner=helm,name={release}")
+        try:
+            secrets = core.list_namespaced_secret(
+                namespace, label_selector=f"owner=helm,name={release}")
+        except (ApiException, OSError) as error:
+            raise HelmError("status", f"reading the labels of release {release}: {error}",
+                            retryable=True) from None
         return newest_release_labels((s.metadata.labels or {}) for s in secrets.items)
 
     helm = Helm(helm_binary, kubeconfig=options.kubeconfig, on_call=metrics.count_helm_call,

@@ -201,8 +201,8 @@ def decide(seen: Observation) -> Action:  # noqa: PLR0911, PLR0912 - one return 
 def _desired(engine: ValuesEngine, spec: Any, release: str) -> Desired:
     # The digest is taken over the values helm would be given, before any
     # validation: a spec that is not even a mapping still gets one.
-    values: Any = engine.user_values(spec) if isinstance(spec, Mapping) else (
-        {} if spec is None else spec)
+    spec = {} if spec is None else spec
+    values: Any = engine.user_values(spec) if isinstance(spec, Mapping) else spec
     return Desired(
         values=values if isinstance(values, dict) else {},
         digest=desired_digest(engine.digest, values, release),
