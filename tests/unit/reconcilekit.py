@@ -236,10 +236,15 @@ class World:
         assert found is not None, f"no {type_} condition"
         return found
 
-    def installed(self) -> dict[str, Any]:
-        """Install the object's release and return the object as stored afterwards."""
-        self.reconcile()
-        return self.obj()
+
+def in_sync_world(**site_changes: Any) -> World:
+    """An object whose release was installed by this controller, as stored afterwards."""
+    world = World(site(**site_changes))
+    world.reconcile()
+    world.helm.calls.clear()
+    world.events.recorded.clear()
+    world.engine.validations = 0
+    return world
 
 
 def release_policy(**changes: Any) -> ReleasePolicy:
