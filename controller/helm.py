@@ -7,6 +7,9 @@ so what the webhook admits is exactly what this installs.
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+import gzip
 import json
 import os
 import shutil
@@ -127,11 +130,12 @@ class Helm:
         kubeconfig: Path | None = None,
         env: Mapping[str, str] | None = None,
         on_call: Callable[[str], None] = lambda action: None,
-        release_labels: Callable[[str, str], Mapping[str, str]] | None = None,
+        release_storage: Callable[[str, str], StoredRelease | None] | None = None,
     ) -> None:
         self.binary = binary
-        # helm's JSON leaves the release's labels out; this reads them from storage.
-        self._release_labels = release_labels
+        # `helm status -o json` leaves out the release's labels and its chart; this
+        # reads them from the release's storage.
+        self._release_storage = release_storage
         self._env = dict(os.environ if env is None else env)
         if kubeconfig is not None:
             self._env["KUBECONFIG"] = str(kubeconfig)
@@ -218,8 +222,13 @@ class Helm:
             if "not found" in error.message:
                 return None
             raise
-        labels = self._release_labels(release, namespace) if self._release_labels else {}
-        return Release.from_json(json.loads(output), labels)
+        found = Release.from_json(json.loads(output))
+        stored = self._release_storage(release, namespace) if self._release_storage else None
+        if stored is None:
+            return found
+        return dataclasses.replace(found, labels=dict(stored.labels),
+                                   chart_name=found.chart_name or stored.chart_name,
+                                   chart_version=found.chart_version or stored.chart_version)
 
     def rollback(self, release: str, namespace: str, revision: int, *,
                  timeout_seconds: int, impersonate: str | None = None) -> None:
@@ -237,16 +246,35 @@ HELM_STORAGE_LABELS = frozenset({"owner", "name", "status", "version", "createdA
                                  "modifiedAt"})
 
 
-def newest_release_labels(label_sets: Iterable[Mapping[str, str]]) -> dict[str, str]:
-    """The release's own labels, from the labels of its storage Secrets (one per
-    revision, helm's secrets driver): those of the newest revision."""
-    newest: Mapping[str, str] = {}
+@dataclass(frozen=True)
+class StoredRelease:
+    """What helm's status JSON leaves out, from the newest storage Secret."""
+
+    labels: Mapping[str, str]
+    chart_name: str = ""
+    chart_version: str = ""
+
+
+def stored_release(secrets: Iterable[tuple[Mapping[str, str], str]]) -> StoredRelease | None:
+    """From (labels, data.release) of each storage Secret of one release (helm's
+    secrets driver: one per revision; the record is base64 of gzipped JSON, inside
+    the Secret's own base64): the newest revision's own labels and chart."""
+    newest: tuple[Mapping[str, str], str] | None = None
     newest_version = -1
-    for labels in label_sets:
+    for labels, data in secrets:
         try:
             version = int(labels.get("version", ""))
         except ValueError:
             continue
         if version > newest_version:
-            newest, newest_version = labels, version
-    return {k: str(v) for k, v in newest.items() if k not in HELM_STORAGE_LABELS}
+            newest, newest_version = (labels, data), version
+    if newest is None:
+        return None
+    labels, data = newest
+    own = {k: str(v) for k, v in labels.items() if k not in HELM_STORAGE_LABELS}
+    try:
+        record = json.loads(gzip.decompress(base64.b64decode(base64.b64decode(data))))
+        metadata = (record.get("chart") or {}).get("metadata") or {}
+    except (ValueError, OSError, AttributeError):
+        return StoredRelease(own)
+    return StoredRelease(own, str(metadata.get("name", "")), str(metadata.get("version", "")))

@@ -22,7 +22,14 @@ from kubernetes.config.config_exception import ConfigException
 from controller.drift import DriftChecker
 from controller.events import EventRecorder
 from controller.health import HealthServer
-from controller.helm import Helm, HelmError, HelmMissing, find_helm, newest_release_labels
+from controller.helm import (
+    Helm,
+    HelmError,
+    HelmMissing,
+    StoredRelease,
+    find_helm,
+    stored_release,
+)
 from controller.informer import Informer
 from controller.leader import LeaderElector, LeaseConfig
 from controller.metrics import BindingSnapshot, ControllerMetrics
@@ -171,17 +178,18 @@ def run(options: ControllerOptions) -> int:
     metrics = ControllerMetrics()
     core = client.CoreV1Api(api_client)
 
-    def release_labels(release: str, namespace: str) -> dict[str, str]:
+    def release_storage(release: str, namespace: str) -> StoredRelease | None:
         try:
             secrets = core.list_namespaced_secret(
                 namespace, label_selector=f"owner=helm,name={release}")
         except (ApiException, OSError) as error:
-            raise HelmError("status", f"reading the labels of release {release}: {error}",
+            raise HelmError("status", f"reading the storage of release {release}: {error}",
                             retryable=True) from None
-        return newest_release_labels((s.metadata.labels or {}) for s in secrets.items)
+        return stored_release(((s.metadata.labels or {}), (s.data or {}).get("release", ""))
+                              for s in secrets.items)
 
     helm = Helm(helm_binary, kubeconfig=options.kubeconfig, on_call=metrics.count_helm_call,
-                release_labels=release_labels)
+                release_storage=release_storage)
     controllers = [
         BindingController(binding, api_client, engines=engines, helm=helm, metrics=metrics,
                           resync_seconds=options.resync_seconds, dry_run=options.dry_run)
