@@ -70,7 +70,7 @@ class Controller:
         log = open(self.workdir / "controller.log", "ab")  # noqa: SIM115 - lives with the process
         self.process = subprocess.Popen(
             [sys.executable, "-m", "lostromos", "controller", "--config", str(self.bindings),
-             "--kubeconfig", str(self.kubeconfig), "--helm", str(self.helm),
+             "--kubeconfig", str(self.kubeconfig), "--helm-engine", str(self.helm),
              "--health-bind", f"127.0.0.1:{self.port}", "--resync-seconds", "3600",
              "--log-format", "json"],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -201,7 +201,7 @@ def main() -> int:
                                 crds_dir=ROOT / "crds", examples_dir=None, tools=tools),
                      say=lambda line: None)
     dev.start_control_plane()
-    controller = Controller(workdir, dev, tools["helm"], bindings)
+    controller = Controller(workdir, dev, tools["helm-engine"], bindings)
     rows: list[tuple[str, str]] = []
     try:
         dev.kubectl("apply", "-f", "-", stdin=json.dumps(crd()))

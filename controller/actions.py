@@ -17,12 +17,12 @@ from kubernetes.client.exceptions import ApiException
 
 from controller import status as conditions
 from controller.drift import DriftReport
-from controller.helm import HelmError, Release
 from controller.informer import Key
 from controller.observe import FINALIZER, Action, Desired, Observation
 from controller.ownership import Ownership, owner_labels
 from controller.rollout import RolloutProgress
 from lostromos.config import Binding
+from lostromos.helmengine import ChartSource, Confinement, HelmError, Release
 
 log = logging.getLogger("controller.reconcile")
 
@@ -46,12 +46,11 @@ class ReconcileError(RuntimeError):
 
 
 class HelmActions(Protocol):
-    def upgrade_install(self, release: str, namespace: str, chart: Path | str,
+    def upgrade_install(self, release: str, namespace: str, chart: ChartSource | Path,
                         values: Mapping[str, Any], *, timeout_seconds: int,
-                        wait: bool = False, version: str | None = None,
-                        repository: str | None = None,
-                        labels: Mapping[str, str] | None = None,
-                        impersonate: str | None = None) -> Release: ...
+                        wait: bool = False, labels: Mapping[str, str] | None = None,
+                        impersonate: str | None = None,
+                        confine: Confinement | None = None) -> Release: ...
 
     def uninstall(self, release: str, namespace: str, *, timeout_seconds: int,
                   impersonate: str | None = None) -> None: ...
@@ -247,7 +246,7 @@ class Actions:
         succeeded = False
         try:
             installed = self.helm.upgrade_install(
-                seen.release_name, seen.namespace, desired.chart_path, desired.values,
+                seen.release_name, seen.namespace, desired.chart, desired.values,
                 timeout_seconds=self.binding.release.timeout_seconds,
                 wait=self.binding.release.wait,
                 labels=owner_labels(self.binding, obj["metadata"]))

@@ -16,20 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from controller.drift import DriftChecker
 from controller.events import EventRecorder
 from controller.health import HealthServer
-from controller.helm import (
-    Helm,
-    HelmError,
-    HelmMissing,
-    StoredRelease,
-    find_helm,
-    stored_release,
-)
 from controller.informer import Informer
 from controller.leader import LeaderElector, LeaseConfig
 from controller.metrics import BindingSnapshot, ControllerMetrics
@@ -38,8 +29,9 @@ from controller.reconcile import ReconcileError, Reconciler
 from controller.rollout import Rollout
 from controller.status import READY, condition
 from lostromos.charts import ChartError
-from lostromos.config import Binding, ConfigError, load_bindings
+from lostromos.config import Binding, Bindings, ConfigError, load_bindings
 from lostromos.engines import EngineRegistry
+from lostromos.helmengine import HelmEngine, HelmError, RunningEngine, find_engine
 from lostromos.logs import configure_logging
 
 log = logging.getLogger("lostromos.controller")
@@ -50,7 +42,7 @@ DRAIN_SECONDS = 60.0
 class ControllerOptions:
     bindings_path: Path
     kubeconfig: Path | None = None
-    helm: Path | None = None
+    helm_engine: Path | None = None
     health_bind: str = "0.0.0.0:8080"
     log_format: str = "text"
     log_level: str = "info"
@@ -67,7 +59,7 @@ class BindingController:
     """Informer + queue + workers for one binding."""
 
     def __init__(self, binding: Binding, api_client: client.ApiClient, *,
-                 engines: EngineRegistry, helm: Helm, metrics: ControllerMetrics,
+                 engines: EngineRegistry, helm: HelmEngine, metrics: ControllerMetrics,
                  resync_seconds: float, dry_run: bool) -> None:
         self.binding = binding
         self.queue = WorkQueue()
@@ -169,27 +161,27 @@ def run(options: ControllerOptions) -> int:
         bindings = load_bindings(options.bindings_path)
         engines = EngineRegistry(bindings, chart_cache=options.chart_cache)
         engines.check_all()
-        helm_binary = find_helm(options.helm)
+        engine_binary = find_engine(options.helm_engine)
         api_client = _api_client(options.kubeconfig)
-    except (ConfigError, ChartError, HelmMissing, ConfigException, OSError) as error:
+    except (ConfigError, ChartError, HelmError, ConfigException, OSError) as error:
         print(f"lostromos controller: {error}", file=sys.stderr)
         return 2
 
     metrics = ControllerMetrics()
-    core = client.CoreV1Api(api_client)
+    engine = RunningEngine(engine_binary, kubeconfig=options.kubeconfig,
+                           on_call=metrics.count_helm_call,
+                           on_restart=metrics.count_engine_restart)
+    try:
+        with engine as helm:
+            return _run(options, bindings, engines=engines, helm=helm, api_client=api_client,
+                        metrics=metrics)
+    except HelmError as error:  # the engine did not start
+        print(f"lostromos controller: {error}", file=sys.stderr)
+        return 2
 
-    def release_storage(release: str, namespace: str) -> StoredRelease | None:
-        try:
-            secrets = core.list_namespaced_secret(
-                namespace, label_selector=f"owner=helm,name={release}")
-        except (ApiException, OSError) as error:
-            raise HelmError("status", f"reading the storage of release {release}: {error}",
-                            retryable=True) from None
-        return stored_release(((s.metadata.labels or {}), (s.data or {}).get("release", ""))
-                              for s in secrets.items)
 
-    helm = Helm(helm_binary, kubeconfig=options.kubeconfig, on_call=metrics.count_helm_call,
-                release_storage=release_storage)
+def _run(options: ControllerOptions, bindings: Bindings, *, engines: EngineRegistry,
+         helm: HelmEngine, api_client: client.ApiClient, metrics: ControllerMetrics) -> int:
     controllers = [
         BindingController(binding, api_client, engines=engines, helm=helm, metrics=metrics,
                           resync_seconds=options.resync_seconds, dry_run=options.dry_run)

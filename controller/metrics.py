@@ -32,8 +32,11 @@ class ControllerMetrics:
             ["binding"], registry=self.registry,
             buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300))
         self.helm_calls = Counter(
-            "lostromos_helm_calls_total", "helm invocations by action.",
+            "lostromos_helm_calls_total", "Helm actions sent to the Helm engine, by action.",
             ["action"], registry=self.registry)
+        self.engine_restarts = Counter(
+            "lostromos_helm_engine_restarts_total", "Times the Helm engine process was restarted.",
+            registry=self.registry)
         self.queue_depth = Gauge(
             "lostromos_queue_depth", "Keys waiting in a binding's work queue.",
             ["binding"], registry=self.registry)
@@ -57,6 +60,9 @@ class ControllerMetrics:
 
     def count_helm_call(self, action: str) -> None:
         self.helm_calls.labels(action).inc()
+
+    def count_engine_restart(self) -> None:
+        self.engine_restarts.inc()
 
     def update(self, snapshots: list[BindingSnapshot]) -> None:
         self.releases.clear()

@@ -20,15 +20,14 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 from controller.drift import DriftReport
-from controller.helm import PENDING_STATES, Release
 from controller.informer import Key
 from controller.ownership import Ownership, ownership, release_name, release_name_problem
 from lostromos.charts import ChartError
 from lostromos.config import Binding
+from lostromos.helmengine import PENDING_STATES, ChartSource, Release
 from lostromos.values import ValuesEngine
 
 FINALIZER = "lostromos.dev/helm-release"
@@ -75,8 +74,8 @@ class Desired:
 
     values: dict[str, Any]  # the spec with the binding's overrides merged over it
     digest: str  # chart content + overrides, values and release name, summed up
-    chart_digest: str
-    chart_path: Path
+    chart_digest: str  # engine digest: chart content and the binding's overrides
+    chart: ChartSource  # what the Helm engine installs (its cache key is the chart's digest)
     chart_name: str
 
 
@@ -206,7 +205,7 @@ def _desired(engine: ValuesEngine, spec: Any, release: str) -> Desired:
     return Desired(
         values=values if isinstance(values, dict) else {},
         digest=desired_digest(engine.digest, values, release),
-        chart_digest=engine.digest, chart_path=engine.chart.path,
+        chart_digest=engine.digest, chart=ChartSource(engine.chart.path, engine.chart.digest),
         chart_name=engine.chart.name)
 
 

@@ -21,8 +21,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from controller.helm import Release
 from lostromos.config import Binding
+from lostromos.helmengine import Release
 
 BINDING_LABEL = "lostromos.dev/binding"
 NAMESPACE_LABEL = "lostromos.dev/owner-namespace"

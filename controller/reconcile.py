@@ -32,10 +32,10 @@ from controller.actions import (
     RolloutGate,
 )
 from controller.drift import DriftObservations
-from controller.helm import HelmError
 from controller.informer import Informer, Key
 from controller.observe import FINALIZER, Engines, RolloutView, decide, observe
 from lostromos.config import Binding
+from lostromos.helmengine import HelmError
 
 __all__ = ["FINALIZER", "ReconcileError", "Reconciler", "Result"]
 

@@ -123,7 +123,7 @@ def cmd_webhook(args: argparse.Namespace) -> int:
     return serve(ServeOptions(
         bindings_path=args.config, bind=args.bind, certfile=args.tls_cert,
         keyfile=args.tls_key, workers=args.workers, threads=args.threads,
-        log_format=args.log_format, log_level=args.log_level,
+        log_format=args.log_format, log_level=args.log_level, helm_engine=args.helm_engine,
     ))
 
 
@@ -133,7 +133,7 @@ def cmd_controller(args: argparse.Namespace) -> int:
     return run(ControllerOptions(
         bindings_path=args.config,
         kubeconfig=args.kubeconfig,
-        helm=args.helm,
+        helm_engine=args.helm_engine,
         health_bind=args.health_bind,
         log_format=args.log_format,
         log_level=args.log_level,
@@ -198,13 +198,18 @@ def build_parser() -> argparse.ArgumentParser:
     webhook.add_argument("--tls-key", type=Path, required=True)
     webhook.add_argument("--workers", type=int, default=2)
     webhook.add_argument("--threads", type=int, default=4)
+    webhook.add_argument("--helm-engine", type=Path, default=None,
+                         help="Helm engine binary for render checks (default: the toolchain "
+                              "build, then lostromos-helm-engine on PATH)")
     webhook.set_defaults(handler=cmd_webhook)
 
     ctl = commands.add_parser("controller", help="converge bound objects into Helm releases")
     _add_common(ctl)
     ctl.add_argument("--kubeconfig", type=Path, default=None,
                      help="default: in-cluster config, then $KUBECONFIG")
-    ctl.add_argument("--helm", type=Path, default=None, help="helm binary (default: PATH)")
+    ctl.add_argument("--helm-engine", type=Path, default=None,
+                     help="Helm engine binary (default: the toolchain build, then "
+                          "lostromos-helm-engine on PATH)")
     ctl.add_argument("--health-bind", default="0.0.0.0:8080")
     ctl.add_argument("--resync-seconds", type=float, default=600.0)
     ctl.add_argument("--leader-elect", action="store_true",

@@ -110,6 +110,15 @@ class RolloutPolicy:
 
 
 @dataclass(frozen=True)
+class AdmissionPolicy:
+    """What the webhook checks beyond the values: `render` renders the chart with
+    the admitted values (as `helm template` does) and refuses what cannot render
+    or would write outside the object's namespace."""
+
+    render: bool = True
+
+
+@dataclass(frozen=True)
 class Binding:
     """One custom resource kind served by one chart."""
 
@@ -128,6 +137,13 @@ class Binding:
     selector: Selector = field(default_factory=Selector)
     rollout: RolloutPolicy = field(default_factory=RolloutPolicy)
     drift_check_seconds: int = 300
+    admission: AdmissionPolicy = field(default_factory=AdmissionPolicy)
+    # Kinds of cluster-scoped objects this chart may create; anything else a
+    # release renders must live in its object's namespace.
+    cluster_scoped_kinds: tuple[str, ...] = ()
+    # Helm actions run as this ServiceAccount of the object's namespace, so that
+    # namespace's RBAC bounds what the chart (and `lookup`) can touch.
+    service_account_name: str | None = None
 
     @property
     def api_version(self) -> str:
@@ -200,7 +216,7 @@ def _parse_binding(entry: Any, where: str, base: Path) -> Binding:
     known = {
         "name", "group", "version", "kind", "plural", "singular", "shortNames",
         "categories", "chart", "release", "overrides", "concurrency", "selector", "rollout",
-        "driftCheckSeconds",
+        "driftCheckSeconds", "admission", "clusterScopedKinds", "serviceAccountName",
     }
     unknown = sorted(set(entry) - known)
     if unknown:
@@ -226,8 +242,28 @@ def _parse_binding(entry: Any, where: str, base: Path) -> Binding:
         rollout=_parse_rollout(entry.get("rollout", {}), where),
         drift_check_seconds=_non_negative_int(entry.get("driftCheckSeconds", 300),
                                               "driftCheckSeconds", where),
+        admission=_parse_admission(entry.get("admission", {}), where),
+        cluster_scoped_kinds=tuple(
+            _check(kind, "clusterScopedKinds", where, _KIND, "a CamelCase kind such as Namespace")
+            for kind in _str_list(entry, "clusterScopedKinds", where)),
+        service_account_name=(
+            None if entry.get("serviceAccountName") is None else
+            _check(entry["serviceAccountName"], "serviceAccountName", where, _DNS_SUBDOMAIN,
+                   "a ServiceAccount name")),
     )
     return binding
+
+
+def _parse_admission(value: Any, where: str) -> AdmissionPolicy:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: admission must be a mapping")
+    unknown = sorted(set(value) - {"render"})
+    if unknown:
+        raise ConfigError(f"{where}: admission: unknown field(s) {', '.join(unknown)}")
+    render = value.get("render", True)
+    if not isinstance(render, bool):
+        raise ConfigError(f"{where}: admission.render must be true or false")
+    return AdmissionPolicy(render=render)
 
 
 def _parse_chart(value: Any, where: str, base: Path) -> ChartRef:

@@ -1,9 +1,12 @@
-"""The pinned Kubernetes toolchain: kube-apiserver, etcd, kubectl and helm.
+"""The pinned Kubernetes toolchain: kube-apiserver, etcd, kubectl, helm and the Helm engine.
 
-lostromos never downloads a prebuilt binary. The four programs are built from
+lostromos never downloads a prebuilt binary. The programs are built from
 their Go modules, pinned in ``tools/k8s/go.mod`` (the one place their versions
 are recorded), into a cache folder keyed by the content of go.mod, go.sum and
 the Go version, so a build happens once per pin and is skipped afterwards.
+The Helm engine (``tools/k8s/helmengine``, lostromos's own small Go program
+around Helm's library) lives in the same module, so it is built from exactly
+the Helm the helm CLI is; its cached binary is also keyed by its source.
 
 Users who already have binaries skip the build: ``LOSTROMOS_<TOOL>`` (for
 example ``LOSTROMOS_HELM``) names one binary explicitly, and
@@ -37,6 +40,8 @@ class Tool:
     package: str
     module: str
     envtest_asset: bool
+    # a folder of TOOLS_MODULE holding this tool's own source (None: built from a pin only)
+    source_dir: str | None = None
 
     @property
     def built_name(self) -> str:
@@ -56,6 +61,8 @@ TOOLS: tuple[Tool, ...] = (
     Tool("kube-apiserver", "k8s.io/kubernetes/cmd/kube-apiserver", "k8s.io/kubernetes", True),
     Tool("kubectl", "k8s.io/kubernetes/cmd/kubectl", "k8s.io/kubernetes", True),
     Tool("helm", "helm.sh/helm/v4/cmd/helm", "helm.sh/helm/v4", False),
+    Tool("helm-engine", "github.com/lostromos/lostromos/tools/k8s/helmengine",
+         "helm.sh/helm/v4", False, source_dir="helmengine"),
 )
 TOOL_NAMES = tuple(tool.name for tool in TOOLS)
 
@@ -120,6 +127,17 @@ def build_dir(module_dir: Path = TOOLS_MODULE) -> Path:
     return cache_root() / "k8s" / build_fingerprint(module_dir)
 
 
+def cached_name(t: Tool, module_dir: Path = TOOLS_MODULE) -> str:
+    """The file name in build_dir(): a tool with its own source is keyed by it too."""
+    if t.source_dir is None:
+        return t.name
+    digest = hashlib.sha256()
+    for path in sorted((module_dir / t.source_dir).rglob("*.go")):
+        digest.update(path.relative_to(module_dir).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes())
+    return f"{t.name}-{digest.hexdigest()[:12]}"
+
+
 def _executable(path: Path) -> bool:
     return path.is_file() and os.access(path, os.X_OK)
 
@@ -149,7 +167,7 @@ def find(name: str, environ: Mapping[str, str] | None = None) -> Path | None:
         return external
     if shutil.which("go") is None:
         return None
-    cached = build_dir() / t.name
+    cached = build_dir() / cached_name(t)
     return cached if _executable(cached) else None
 
 
@@ -180,10 +198,10 @@ def _build(missing: list[Tool], progress: Callable[[str], None]) -> dict[str, Pa
     with open(target / ".lock", "w") as lock:
         # Two processes (a test run and `dev up`) may ask at once: one builds.
         fcntl.flock(lock, fcntl.LOCK_EX)
-        todo = [t for t in missing if not _executable(target / t.name)]
+        todo = [t for t in missing if not _executable(target / cached_name(t))]
         if todo:
             _go_build(todo, target, progress)
-    return {t.name: target / t.name for t in missing}
+    return {t.name: target / cached_name(t) for t in missing}
 
 
 def _ldflags(versions: Mapping[str, str]) -> str:
@@ -232,7 +250,7 @@ def _go_build(todo: list[Tool], target: Path, progress: Callable[[str], None]) -
             f"go build failed (exit {process.returncode}): {tail[0]} (full log: {log_path})"
         )
     for t in todo:
-        os.replace(staging / t.built_name, target / t.name)
+        os.replace(staging / t.built_name, target / cached_name(t))
     shutil.rmtree(staging, ignore_errors=True)
     progress(f"built {names} in {time.monotonic() - started:.0f}s")
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from lostromos import toolchain
+from lostromos.helmengine import HelmEngine, RunningEngine
 from tests.support import Cluster
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +36,13 @@ def helm_binary() -> Path:
 @pytest.fixture(scope="session")
 def kubectl_binary() -> Path:
     return _tool("kubectl")
+
+
+@pytest.fixture(scope="session")
+def helm_engine() -> Iterator[HelmEngine]:
+    """The Helm engine with no cluster: renders as `helm template` does."""
+    with RunningEngine(_tool("helm-engine"), cluster=False) as engine:
+        yield engine
 
 
 @pytest.fixture(scope="session")

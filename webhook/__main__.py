@@ -28,12 +28,16 @@ def parse_options(argv: Sequence[str]) -> ServeOptions:
                         help="log one line per request (off by default)")
     parser.add_argument("--max-body-bytes", type=int, default=3 * 1024 * 1024)
     parser.add_argument("--graceful-timeout", type=int, default=20)
+    parser.add_argument("--helm-engine", type=Path, default=None,
+                        help="Helm engine binary for render checks (default: the toolchain "
+                             "build, then lostromos-helm-engine on PATH)")
     args = parser.parse_args(argv)
     return ServeOptions(
         bindings_path=args.config, bind=args.bind, certfile=args.tls_cert, keyfile=args.tls_key,
         workers=args.workers, threads=args.threads, log_format=args.log_format,
         log_level=args.log_level, access_log=args.access_log,
         max_body_bytes=args.max_body_bytes, graceful_timeout=args.graceful_timeout,
+        helm_engine=args.helm_engine,
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from flask import Flask, Response, request
 from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 
+from lostromos.rendercheck import RenderCheck
 from webhook.admission import error_body
 from webhook.metrics import WebhookMetrics
 from webhook.review import Endpoint, EngineSource, ReviewHandler, ReviewOutcome
@@ -54,6 +55,7 @@ def create_app(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     metrics_multiprocess_dir: str | Path | None = None,
+    render: RenderCheck | None = None,
 ) -> Flask:
     """Build the webhook app over `registry` (a lostromos.engines.EngineRegistry).
 
@@ -64,7 +66,7 @@ def create_app(
     # Werkzeug enforces this for a declared Content-Length and for chunked bodies.
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
     not_ready_reason = _check_charts(registry)
-    handler = ReviewHandler(registry)
+    handler = ReviewHandler(registry, render=render)
     metrics = WebhookMetrics(metrics_multiprocess_dir)
 
     def read_body() -> bytes | ReviewOutcome:

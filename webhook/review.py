@@ -16,6 +16,8 @@ from typing import Any, Literal, Protocol
 
 from lostromos.charts import ChartError
 from lostromos.config import Binding, Bindings
+from lostromos.helmengine import ChartSource
+from lostromos.rendercheck import RenderCheck, RenderRequest, RenderUnavailable
 from webhook.admission import (
     BAD_REQUEST_CODE,
     BAD_REQUEST_REASON,
@@ -37,6 +39,8 @@ from webhook.admission import (
 )
 
 Endpoint = Literal["mutate", "validate"]
+UNAVAILABLE_CODE = 503
+UNAVAILABLE_REASON = "ServiceUnavailable"
 Verdict = Literal["allowed", "denied", "error"]
 UNBOUND_KIND = "unbound"  # metrics label for kinds no binding serves: bounds label cardinality
 
@@ -46,9 +50,12 @@ log = logging.getLogger("lostromos.webhook")
 class SpecEngine(Protocol):
     """What the webhook needs from lostromos.values.ValuesEngine."""
 
+    chart: Any
+
     def validate(self, spec: Any) -> list[Any]: ...
     def default(self, spec: Mapping[str, Any]) -> Any: ...
     def deprecations(self, spec: Mapping[str, Any]) -> list[str]: ...
+    def user_values(self, spec: Mapping[str, Any]) -> dict[str, Any]: ...
 
 
 class EngineSource(Protocol):
@@ -79,8 +86,9 @@ def _is_json(content_type: str | None) -> bool:
 class ReviewHandler:
     """Answers /mutate and /validate for the kinds bound in `engines.bindings`."""
 
-    def __init__(self, engines: EngineSource) -> None:
+    def __init__(self, engines: EngineSource, *, render: RenderCheck | None = None) -> None:
         self._engines = engines
+        self._render = render
 
     def handle(self, endpoint: Endpoint, content_type: str | None, body: bytes) -> ReviewOutcome:
         if not _is_json(content_type):
@@ -155,7 +163,8 @@ class ReviewHandler:
         engine = self._engines.engine_for(binding)
         if endpoint == "mutate":
             return _mutate(request, engine)
-        return _validate(request, engine)
+        render = self._render if binding.admission.render else None
+        return _validate(request, engine, binding, render)
 
 
 def _mutate(request: AdmissionRequest, engine: SpecEngine) -> AdmissionResponse:
@@ -171,7 +180,8 @@ def _mutate(request: AdmissionRequest, engine: SpecEngine) -> AdmissionResponse:
                                                defaulted_spec=defaulted.values))
 
 
-def _validate(request: AdmissionRequest, engine: SpecEngine) -> AdmissionResponse:
+def _validate(request: AdmissionRequest, engine: SpecEngine, binding: Binding,
+              render: RenderCheck | None) -> AdmissionResponse:
     spec = request.spec
     lines = [violation.describe("spec") for violation in engine.validate(spec)]
     if not isinstance(spec, dict):
@@ -180,10 +190,29 @@ def _validate(request: AdmissionRequest, engine: SpecEngine) -> AdmissionRespons
         return deny(request.uid, INVALID_CODE, INVALID_REASON,
                     invalid_message(request.describe_object(), lines))
     warnings = engine.deprecations(spec)
+    if not lines and render is not None:
+        try:
+            lines = render.problems(_render_request(request, engine, binding, spec))
+        except RenderUnavailable as error:
+            return deny(request.uid, UNAVAILABLE_CODE, UNAVAILABLE_REASON,
+                        f"lostromos cannot check {request.describe_object()} right now: "
+                        f"{error}; nothing was stored, try again", warnings=warnings)
     if lines:
         return deny(request.uid, INVALID_CODE, INVALID_REASON,
                     invalid_message(request.describe_object(), lines), warnings=warnings)
     return allow(request.uid, warnings=warnings)
+
+
+def _render_request(request: AdmissionRequest, engine: SpecEngine, binding: Binding,
+                    spec: Mapping[str, Any]) -> RenderRequest:
+    chart = engine.chart
+    release = binding.release.release_name(
+        name=request.object_name or "", namespace=request.namespace or "",
+        kind=binding.kind, binding=binding.name)
+    return RenderRequest(binding=binding, chart=ChartSource(chart.path, chart.digest),
+                         chart_name=chart.name, release=release,
+                         namespace=request.namespace or "default",
+                         values=engine.user_values(spec))
 
 
 def _too_deep(request: AdmissionRequest) -> AdmissionResponse:

@@ -29,7 +29,9 @@ from gunicorn.glogging import Logger as GunicornLogger
 from lostromos.charts import ChartError
 from lostromos.config import ConfigError, load_bindings
 from lostromos.engines import EngineRegistry
+from lostromos.helmengine import EngineClient, EngineProcess, HelmEngine, HelmError, find_engine
 from lostromos.logs import LogFormat, configure_logging
+from lostromos.rendercheck import RenderCheck
 from webhook.app import DEFAULT_MAX_BODY_BYTES, create_app
 from webhook.certreload import ReloadingContext
 from webhook.metrics import enable_multiprocess, forget_process
@@ -52,6 +54,7 @@ class ServeOptions:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     graceful_timeout: int = 20  # in-flight reviews finish; the API server waits 10 s at most
     keepalive: int = 30  # the API server reuses connections to webhooks
+    helm_engine: Path | None = None  # default: the toolchain build, then PATH
 
 
 # A client gets this many seconds for the TLS handshake, and again for sending
@@ -189,6 +192,16 @@ def serve(options: ServeOptions) -> int:
         return _refuse(f"cannot load TLS certificate {options.certfile} and key "
                        f"{options.keyfile}: {getattr(error, 'strerror', None) or error}")
 
+    # One Helm engine per pod, started by the master and shared by every worker
+    # over its socket; only needed when some binding renders at admission.
+    engine: EngineProcess | None = None
+    if any(binding.admission.render for binding in registry.bindings.bindings):
+        try:
+            engine = EngineProcess(find_engine(options.helm_engine), cluster=False)
+            engine.start()
+        except HelmError as error:
+            return _refuse(error.message)
+
     master_pid = os.getpid()
     metrics_dir = tempfile.mkdtemp(prefix="lostromos-webhook-metrics-")
     enable_multiprocess(metrics_dir)
@@ -196,8 +209,11 @@ def serve(options: ServeOptions) -> int:
     def load_app() -> Any:
         # Runs in each worker after the fork: the registry (charts loaded and
         # validators compiled in the master) is inherited, not rebuilt.
+        render = None
+        if engine is not None:
+            render = RenderCheck(HelmEngine(EngineClient(engine.socket_path, connect_wait=2.0)))
         app = create_app(registry, max_body_bytes=options.max_body_bytes,
-                         metrics_multiprocess_dir=metrics_dir)
+                         metrics_multiprocess_dir=metrics_dir, render=render)
         # Everything built so far lives as long as the worker. Left to the
         # collector, each full collection walks all of it again: a pause of
         # tens of milliseconds in the middle of someone's kubectl apply.
@@ -236,6 +252,8 @@ def serve(options: ServeOptions) -> int:
     finally:
         if os.getpid() == master_pid:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+            if engine is not None:
+                engine.stop()
     return 0
 
 

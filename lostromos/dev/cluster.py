@@ -327,7 +327,7 @@ class DevCluster:
             sys.executable, "-m", "lostromos", "controller",
             "--config", str(self.options.bindings_path),
             "--kubeconfig", str(self.kubeconfig),
-            "--helm", str(self.options.tools["helm"]),
+            "--helm-engine", str(self.options.tools["helm-engine"]),
             "--health-bind", f"127.0.0.1:{self.ports.controller}",
             *self.options.controller_args,
         ]

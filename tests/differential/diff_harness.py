@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from lostromos.helmengine import ChartSource, HelmEngine, HelmError
 from lostromos.values import ValuesEngine, helm_values_document
 
 
@@ -20,6 +21,7 @@ class HelmVerdict:
     accepted: bool
     values: Any  # .Values as rendered by the chart's template (when accepted)
     error: str
+    manifest: str = ""  # helm template's stdout, byte for byte
 
 
 @dataclass
@@ -28,7 +30,7 @@ class Disagreement:
     values: Any
     ours: list[str]
     helm: str
-    kind: str  # "verdict" or "coalesce"
+    kind: str  # "verdict", "coalesce", or "render" (the Helm engine differs from helm template)
 
     def __str__(self) -> str:
         return (f"[{self.chart}] {self.kind} disagreement for values {json.dumps(self.values)}\n"
@@ -65,7 +67,19 @@ def helm_template(helm: Path, chart: Path, values_file: Path) -> HelmVerdict:
     for document in yaml.safe_load_all(result.stdout):
         if isinstance(document, dict) and document.get("metadata", {}).get("name") == "diff":
             rendered = json.loads(document["data"]["values"])
-    return HelmVerdict(True, rendered, "")
+    return HelmVerdict(True, rendered, "", result.stdout)
+
+
+def engine_render_differs(helm_engine: HelmEngine, chart: Path, values: dict,
+                          verdict: HelmVerdict) -> str | None:
+    """Why the engine's render is not exactly `helm template`'s, or None when it is."""
+    try:
+        rendered = helm_engine.render(ChartSource(chart), "diff", "default", values)
+    except HelmError as error:
+        return None if not verdict.accepted else f"engine refused what helm renders: {error}"
+    if not verdict.accepted:
+        return "engine rendered what helm refuses"
+    return None if rendered.manifest == verdict.manifest else "manifests differ"
 
 
 def write_values(values: Any, path: Path) -> None:
@@ -74,11 +88,16 @@ def write_values(values: Any, path: Path) -> None:
 
 def compare_case(  # noqa: PLR0917
     engine: ValuesEngine, helm: Path, chart: Path, values: dict,
-    workdir: Path, index: int,
+    workdir: Path, index: int, helm_engine: HelmEngine | None = None,
 ) -> tuple[bool, Disagreement | None]:
     values_file = workdir / f"values-{index}.json"
     write_values(engine.user_values(values), values_file)
     verdict = helm_template(helm, chart, values_file)
+    if helm_engine is not None:
+        differs = engine_render_differs(helm_engine, chart, engine.user_values(values), verdict)
+        if differs:
+            return verdict.accepted, Disagreement(chart.name, values, [differs],
+                                                  verdict.error, "render")
     ours = [v.describe() for v in engine.validate(values)]
     if (not ours) != verdict.accepted:
         return verdict.accepted, Disagreement(chart.name, values, ours, verdict.error, "verdict")
@@ -103,10 +122,11 @@ def _same_json(ours: Any, theirs: Any) -> bool:
 
 def run_cases(  # noqa: PLR0917
     engine: ValuesEngine, helm: Path, chart: Path, cases: list[dict],
-    workdir: Path, stats: DiffStats, workers: int = 4,
+    workdir: Path, stats: DiffStats, workers: int = 4, helm_engine: HelmEngine | None = None,
 ) -> list[Disagreement]:
     def one(item: tuple[int, dict]) -> Disagreement | None:
-        accepted, disagreement = compare_case(engine, helm, chart, item[1], workdir, item[0])
+        accepted, disagreement = compare_case(engine, helm, chart, item[1], workdir, item[0],
+                                              helm_engine)
         stats.record(accepted, disagreement)
         return disagreement
 

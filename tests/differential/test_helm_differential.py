@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from schema_strategies import SchemaValues, junk
 
 from lostromos.charts import load_chart
+from lostromos.helmengine import HelmEngine
 from lostromos.values import ValuesEngine
 
 CHARTS = Path(__file__).resolve().parents[1] / "charts"
@@ -152,8 +153,10 @@ EDGE_CASES: dict[str, list[dict]] = {
 
 @pytest.mark.parametrize("chart_name", sorted(STRATEGIES))
 def test_verdict_matches_helm(
-    chart_name: str, helm_binary: Path, diff_stats: DiffStats, tmp_path: Path
+    chart_name: str, helm_binary: Path, diff_stats: DiffStats, tmp_path: Path,
+    helm_engine: HelmEngine,
 ) -> None:
+    """...and the Helm engine renders every case byte for byte as `helm template` does."""
     chart_path = CHARTS / chart_name
     engine = ValuesEngine(load_chart(chart_path))
     generated: list[Any] = []
@@ -172,7 +175,8 @@ def test_verdict_matches_helm(
         if key not in seen:
             seen.add(key)
             cases.append(values)
-    disagreements = run_cases(engine, helm_binary, chart_path, cases, tmp_path, diff_stats)
+    disagreements = run_cases(engine, helm_binary, chart_path, cases, tmp_path, diff_stats,
+                              helm_engine=helm_engine)
     accepted = sum(1 for c in cases if not engine.validate(c))
     # the generated cases must exercise both verdicts, or the comparison proves little
     assert 0 < accepted < len(cases), f"{chart_name}: {accepted}/{len(cases)} accepted"

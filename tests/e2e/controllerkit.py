@@ -114,7 +114,7 @@ class ControllerProcess:
                 [sys.executable, "-m", "lostromos", "controller",
                  "--config", str(self.kind.bindings_path),
                  "--kubeconfig", str(self.cluster.kubeconfig),
-                 "--helm", str(self.cluster.tools["helm"]),
+                 "--helm-engine", str(self.cluster.tools["helm-engine"]),
                  "--health-bind", f"127.0.0.1:{self.port}",
                  "--resync-seconds", "30",
                  "--chart-cache", str(self.log_path.parent / "chart-cache"), *self.extra],

@@ -171,7 +171,7 @@ class OperatorCluster(Cluster):
                          extra: Sequence[str] = ()) -> tuple[Child, int]:
         port = free_port()
         argv = [sys.executable, "-m", "lostromos", "controller", "--config", str(bindings),
-                "--kubeconfig", str(kubeconfig), "--helm", str(self.tools["helm"]),
+                "--kubeconfig", str(kubeconfig), "--helm-engine", str(self.tools["helm-engine"]),
                 "--health-bind", f"127.0.0.1:{port}", "--leader-elect",
                 "--lease-namespace", self.namespace_name, "--lease-name", CONTROLLER_SA,
                 "--resync-seconds", "5", *extra]

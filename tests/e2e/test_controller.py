@@ -137,7 +137,8 @@ def test_a_new_chart_rolls_out_and_halts_on_failures(
     # The samples it took to decide, plus at most the upgrades already in flight.
     assert 2 <= len(failed) <= 2 + 2
     assert len(halted) >= len(names) - 4
-    assert all(cluster.releases(namespace)[n]["revision"] == "1" for n in halted)
+    releases = cluster.releases(namespace)
+    assert all(releases[n]["revision"] == "1" for n in halted), (releases, halted, failed)
     # Upgrades, not objects: a failed release may have been retried before the halt.
     assert controller.metric("lostromos_rollout_releases", state="failed") >= len(failed)
 
@@ -320,7 +321,8 @@ def test_bad_start_up_input_is_one_clear_line(cluster: Cluster, tmp_path: Path, 
     path.write_text(bindings)
     result = subprocess.run(
         [sys.executable, "-m", "lostromos", "controller", "--config", str(path),
-         "--kubeconfig", str(cluster.kubeconfig), "--helm", str(cluster.tools["helm"])],
+         "--kubeconfig", str(cluster.kubeconfig),
+         "--helm-engine", str(cluster.tools["helm-engine"])],
         capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 2
     assert expected in result.stderr
@@ -338,7 +340,7 @@ def test_helm_missing_is_one_clear_line(cluster: Cluster, tmp_path: Path) -> Non
         capture_output=True, text=True, timeout=60, check=False,
         env={**os.environ, "PATH": "/nonexistent"})
     assert result.returncode == 2
-    assert "helm is not on PATH" in result.stderr
+    assert "the Helm engine is not built" in result.stderr
 
 
 def test_the_api_server_going_away_is_survived(tmp_path: Path, controllers) -> None:

@@ -13,12 +13,12 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from controller.drift import DriftObservations
-from controller.helm import HelmError, Release
 from controller.informer import Informer
 from controller.observe import FINALIZER
 from controller.reconcile import Reconciler
 from controller.rollout import Rollout
 from lostromos.config import Binding, ChartRef, ReleasePolicy, RolloutPolicy
+from lostromos.helmengine import HelmError, Release
 from lostromos.violations import Violation
 
 UID = "0b7c6c1e-0000-4000-8000-000000000001"
@@ -64,13 +64,14 @@ def ours(uid: str = UID) -> dict[str, str]:
 class Chart:
     path: Path
     name: str
+    digest: str
 
 
 class FakeEngine:
     def __init__(self, digest: str = "chart-1", chart_name: str = "site",
                  invalid: bool = False) -> None:
         self.digest = digest
-        self.chart = Chart(Path("/charts/site"), chart_name)
+        self.chart = Chart(Path("/charts/site"), chart_name, "content-1")
         self.invalid = invalid
         self.validations = 0
 
@@ -104,12 +105,10 @@ class FakeHelm:
         if action in self.fail:
             raise self.fail[action]
 
-    def upgrade_install(self, release: str, namespace: str, chart: Path | str,
+    def upgrade_install(self, release: str, namespace: str, chart: Any,
                         values: Mapping[str, Any], *, timeout_seconds: int,
-                        wait: bool = False, version: str | None = None,
-                        repository: str | None = None,
-                        labels: Mapping[str, str] | None = None,
-                        impersonate: str | None = None) -> Release:
+                        wait: bool = False, labels: Mapping[str, str] | None = None,
+                        impersonate: str | None = None, confine: Any = None) -> Release:
         self.calls.append(("upgrade", release, dict(labels or {})))
         self._maybe_fail("upgrade")
         current = self.releases.get((release, namespace))

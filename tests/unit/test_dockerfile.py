@@ -153,12 +153,19 @@ def test_every_copy_source_exists_and_is_in_the_build_context(dockerfile: Docker
 def test_copy_from_names_an_earlier_stage_and_a_path_it_made(dockerfile: Dockerfile) -> None:
     stages = dockerfile.stages
     final = stages[-1]
-    origins = {origin: (sources, destination) for origin, sources, destination in copies(final)
-               if origin is not None}
-    assert set(origins) == {"helm", "python"}
+    from_stages = [(origin, sources, destination)
+                   for origin, sources, destination in copies(final) if origin is not None]
+    origins = {origin: (sources, destination) for origin, sources, destination in from_stages
+               if origin != "helm"}
+    assert {origin for origin, _, _ in from_stages} == {"helm", "python"}
     helm_stage, python_stage = stages[0], stages[1]
-    assert origins["helm"] == (["/out/helm"], "/usr/local/bin/helm")
+    from_helm = [(sources, destination) for origin, sources, destination in from_stages
+                 if origin == "helm"]
+    assert from_helm == [(["/out/helm"], "/usr/local/bin/helm"),
+                         (["/out/lostromos-helm-engine"], "/usr/local/bin/lostromos-helm-engine")]
     assert any("-o /out/helm" in run for run in helm_stage.all("RUN"))
+    assert any("-o /out/lostromos-helm-engine ./helmengine" in run
+               for run in helm_stage.all("RUN"))
     environment = " ".join(python_stage.all("ENV"))
     assert "UV_PROJECT_ENVIRONMENT=/opt/lostromos/venv" in environment
     assert origins["python"] == (["/opt/lostromos/venv"], "/opt/lostromos/venv")
@@ -169,7 +176,8 @@ def test_helm_is_the_pinned_one_built_static(dockerfile: Dockerfile) -> None:
     helm_stage = dockerfile.stages[0]
     args = dict(arg.partition("=")[::2] for arg in helm_stage.all("ARG"))
     assert args["HELM_VERSION"] == toolchain.tool_versions()["helm"]
-    assert helm_stage.all("COPY") == ["tools/k8s/go.mod tools/k8s/go.sum ./"]
+    assert helm_stage.all("COPY") == ["tools/k8s/go.mod tools/k8s/go.sum ./",
+                                      "tools/k8s/helmengine/ helmengine/"]
     assert "CGO_ENABLED=0" in " ".join(helm_stage.all("ENV"))
     build = " ".join(helm_stage.all("RUN"))
     assert "go build -trimpath" in build

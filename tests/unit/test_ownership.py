@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import datetime
-import gzip
-import json
 
 import pytest
 
 from controller.drift import DriftObservations
-from controller.helm import stored_release
 from controller.ownership import (
     Ownership,
     owner_labels,
@@ -76,34 +72,6 @@ def test_times_parse_as_the_api_server_and_helm_write_them() -> None:
     helm = parse_time("2026-01-01T10:00:00.123456789Z")
     assert helm == datetime.datetime(2026, 1, 1, 10, 0, 0, 123456, tzinfo=utc)
     assert parse_time("") is None
-
-
-def storage_data(chart: str) -> str:
-    """data.release of a storage Secret, encoded as helm's secrets driver does."""
-    record = json.dumps({"chart": {"metadata": {"name": chart, "version": "1.0.0"}}})
-    inner = base64.b64encode(gzip.compress(record.encode()))
-    return base64.b64encode(inner).decode()
-
-
-def test_the_stored_release_is_the_newest_revision_without_helms_own_labels() -> None:
-    found = stored_release([
-        ({"owner": "helm", "name": "blog", "version": "1", "status": "superseded"},
-         storage_data("old")),
-        ({"owner": "helm", "name": "blog", "version": "10", "status": "deployed",
-          "modifiedAt": "1796174059", "lostromos.dev/owner-uid": "u-2"}, storage_data("site")),
-        ({"owner": "helm", "name": "blog", "version": "9", "lostromos.dev/owner-uid": "u-1"},
-         storage_data("site")),
-        ({"version": "not-a-number", "lostromos.dev/owner-uid": "forged"}, ""),
-    ])
-    assert found is not None
-    assert found.labels == {"lostromos.dev/owner-uid": "u-2"}
-    assert (found.chart_name, found.chart_version) == ("site", "1.0.0")
-    assert stored_release([]) is None
-
-
-def test_an_unreadable_record_still_gives_the_labels() -> None:
-    found = stored_release([({"version": "1", "team": "blue"}, "not base64!")])
-    assert found is not None and found.labels == {"team": "blue"} and found.chart_name == ""
 
 
 def test_drift_observations_are_acknowledged_only_up_to_the_report_repaired() -> None:

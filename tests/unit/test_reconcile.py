@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from controller.actions import HALTED_RECHECK_SECONDS
-from controller.helm import HelmError
 from controller.observe import FINALIZER, Action, decide, observe
 from controller.reconcile import ReconcileError
 from lostromos.config import RolloutPolicy, Selector
+from lostromos.helmengine import HelmError
 from tests.unit.reconcilekit import (
     FakeEngine,
     World,

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from controller.actions import CONFLICT_RECHECK_SECONDS
-from controller.helm import HelmError
 from controller.reconcile import ReconcileError
+from lostromos.helmengine import HelmError
 from tests.unit.reconcilekit import (
     World,
     binding,

@@ -11,12 +11,29 @@ from lostromos import toolchain
 
 def test_versions_are_read_from_the_one_go_mod() -> None:
     versions = toolchain.tool_versions()
-    assert set(versions) == {"etcd", "kube-apiserver", "kubectl", "helm"}
+    assert set(versions) == {"etcd", "kube-apiserver", "kubectl", "helm", "helm-engine"}
     assert versions["kube-apiserver"] == versions["kubectl"]
     assert versions["helm"].startswith("v4.")
+    # the engine is built from the very Helm module the CLI is
+    assert versions["helm-engine"] == versions["helm"]
     text = (toolchain.TOOLS_MODULE / "go.mod").read_text()
     for tool in toolchain.TOOLS:
-        assert f"tool {tool.package}" in text
+        if tool.source_dir is None:
+            assert f"tool {tool.package}" in text
+        else:
+            assert (toolchain.TOOLS_MODULE / tool.source_dir / "main.go").is_file()
+
+
+def test_the_engine_binary_is_keyed_by_its_source(tmp_path: Path) -> None:
+    engine = toolchain.tool("helm-engine")
+    (tmp_path / "helmengine").mkdir()
+    source = tmp_path / "helmengine" / "main.go"
+    source.write_text("package main\n")
+    before = toolchain.cached_name(engine, tmp_path)
+    assert before.startswith("helm-engine-")
+    source.write_text("package main\n\nfunc main() {}\n")
+    assert toolchain.cached_name(engine, tmp_path) != before
+    assert toolchain.cached_name(toolchain.tool("helm"), tmp_path) == "helm"
 
 
 def test_go_build_output_names() -> None:
@@ -37,12 +54,14 @@ def test_explicit_paths_and_envtest_assets_skip_the_build(tmp_path: Path) -> Non
     for name in ("etcd", "kube-apiserver", "kubectl"):
         executable(assets / name)
     helm = executable(tmp_path / "my-helm")
-    environ = {"KUBEBUILDER_ASSETS": str(assets), "LOSTROMOS_HELM": str(helm)}
+    engine = executable(tmp_path / "my-engine")
+    environ = {"KUBEBUILDER_ASSETS": str(assets), "LOSTROMOS_HELM": str(helm),
+               "LOSTROMOS_HELM_ENGINE": str(engine)}
 
     paths = toolchain.ensure(environ=environ, progress=lambda line: None)
 
     assert paths == {"etcd": assets / "etcd", "kube-apiserver": assets / "kube-apiserver",
-                     "kubectl": assets / "kubectl", "helm": helm}
+                     "kubectl": assets / "kubectl", "helm": helm, "helm-engine": engine}
 
 
 def test_explicit_path_wins_over_envtest_assets(tmp_path: Path) -> None:

@@ -300,11 +300,12 @@ def test_sigterm_stops_gracefully_with_exit_0(pki: Pki, tmp_path: Path) -> None:
     temp_dir.mkdir()
     running = start_server(pki, tmp_path / "webhook.log", temp_dir=temp_dir)
     assert running.review("/validate", site_review(VALID_SPEC))["response"]["allowed"] is True
-    assert [path.name[:26] for path in temp_dir.iterdir()] == ["lostromos-webhook-metrics-"]
+    # the metrics directory, and the Helm engine's socket directory
+    assert sorted(path.name.split("-")[1] for path in temp_dir.iterdir()) == ["engine", "webhook"]
     running.process.send_signal(signal.SIGTERM)
     # A liveness bound: gunicorn may take its graceful timeout (20 s) on a loaded machine.
     assert running.process.wait(timeout=40) == 0
-    assert list(temp_dir.iterdir()) == []  # the metrics directory is cleaned up
+    assert list(temp_dir.iterdir()) == []  # both are cleaned up, the engine stopped
 
 
 def _refusal(command: list[str]) -> tuple[int, list[str]]:

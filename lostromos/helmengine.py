@@ -1,0 +1,452 @@
+"""The Helm engine: Helm's own library in one long-lived child process.
+
+The controller and the webhook each run one `helmengine` (built from the same
+pinned helm.sh/helm/v4 module as the helm CLI, see tools/k8s/helmengine) and
+talk to it over a Unix socket: one JSON request per line, one JSON answer per
+line (protocol version 1, documented in docs/engine.md). The process keeps
+loaded charts, Kubernetes connections and discovery between calls, so an
+install costs the API requests it makes and nothing else.
+
+`EngineProcess` starts and restarts the child; `EngineClient` is the
+connection pool and wire format; `HelmEngine` is the typed Helm actions API
+that the reconciler and admission call. Values travel only over the socket:
+nothing is written to disk.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("lostromos.helmengine")
+
+PROTOCOL_VERSION = 1
+MAX_MESSAGE = 800
+PENDING_STATES = frozenset({"pending-install", "pending-upgrade", "pending-rollback"})
+START_TIMEOUT_SECONDS = 30.0
+RESTART_BACKOFF_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
+# How long a call waits for a (re)starting engine's socket before giving up.
+CONNECT_WAIT_SECONDS = 5.0
+
+
+class HelmError(RuntimeError):
+    """A Helm action failed; `message` is Helm's own error, trimmed.
+
+    `code` is the engine's protocol code (render, confinement, pending, timeout,
+    not-found, chart, kube, helm, unavailable); `retryable` is True when the
+    engine itself was unreachable or died, so trying again is the fix.
+    """
+
+    def __init__(self, action: str, message: str, *, code: str = "helm",
+                 timed_out: bool = False, retryable: bool = False,
+                 violations: Sequence[Mapping[str, Any]] = ()) -> None:
+        self.action = action
+        self.message = trim(message)
+        self.code = code
+        self.timed_out = timed_out or code == "timeout"
+        self.retryable = retryable
+        self.violations = tuple(violations)
+        super().__init__(f"helm {action}: {self.message}")
+
+
+class EngineUnavailable(HelmError):
+    """The engine could not be reached, or stopped while answering."""
+
+    def __init__(self, action: str, message: str) -> None:
+        super().__init__(action, message, code="unavailable", retryable=True)
+
+
+def trim(message: str, limit: int = MAX_MESSAGE) -> str:
+    message = " ".join(message.replace("Error: ", "", 1).split())
+    return message if len(message) <= limit else message[: limit - 1] + "…"
+
+
+@dataclass(frozen=True)
+class ChartSource:
+    """A chart directory and the digest of its content (the engine's cache key)."""
+
+    path: Path
+    digest: str = ""
+
+
+@dataclass(frozen=True)
+class Confinement:
+    """What a release may write: its own namespace, and cluster-scoped objects
+    only of these kinds."""
+
+    namespace: str
+    cluster_scoped_kinds: tuple[str, ...] = ()
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"namespace": self.namespace, "clusterScopedKinds": list(self.cluster_scoped_kinds)}
+
+
+@dataclass(frozen=True)
+class Release:
+    name: str
+    namespace: str
+    revision: int
+    status: str
+    chart_name: str
+    chart_version: str
+    last_deployed: str
+    resources: tuple[dict[str, str], ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    first_deployed: str = ""
+
+    @classmethod
+    def from_wire(cls, document: Mapping[str, Any]) -> Release:
+        return cls(
+            name=str(document.get("name", "")),
+            namespace=str(document.get("namespace", "")),
+            revision=int(document.get("revision", 0)),
+            status=str(document.get("status", "unknown")),
+            chart_name=str(document.get("chart", "")),
+            chart_version=str(document.get("chartVersion", "")),
+            last_deployed=str(document.get("lastDeployed", "")),
+            first_deployed=str(document.get("firstDeployed", "")),
+            labels=dict(document.get("labels") or {}),
+            resources=tuple(
+                {key: str(item.get(key, "")) for key in ("apiVersion", "kind", "namespace", "name")}
+                for item in document.get("resources") or ()
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """`helm template` output, and the objects in it with their scope."""
+
+    manifest: str
+    objects: tuple[dict[str, str], ...]
+
+
+class EngineProcess:
+    """Runs the engine as a child of this process and restarts it when it dies.
+
+    The child exits when its stdin closes and is killed by the kernel when the
+    thread that started it exits (the supervisor thread, which lives as long as
+    this object), so it never outlives its parent.
+    """
+
+    def __init__(self, binary: Path, *, kubeconfig: Path | None = None,
+                 cluster: bool = True, log_level: str = "warn",
+                 on_restart: Callable[[], None] = lambda: None) -> None:
+        self.binary = binary
+        self._args = ["--log-level", log_level]
+        if not cluster:
+            self._args.append("--no-cluster")
+        elif kubeconfig is not None:
+            self._args += ["--kubeconfig", str(kubeconfig)]
+        self._dir = Path(tempfile.mkdtemp(prefix="lostromos-engine-"))
+        self.socket_path = self._dir / "engine.sock"
+        self._on_restart = on_restart
+        self._stopping = threading.Event()
+        self._ready = threading.Event()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._failure = ""
+        self._thread = threading.Thread(target=self._supervise, name="helm-engine", daemon=True)
+        self.restarts = 0
+
+    def start(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
+        """Start the engine; raise HelmError if it is not ready within `timeout`."""
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            self.stop()
+            raise HelmError("start", self._failure or f"the Helm engine {self.binary} was not "
+                            f"ready within {timeout:.0f}s", code="unavailable")
+
+    @property
+    def pid(self) -> int | None:
+        process = self._process
+        return process.pid if process is not None else None
+
+    def stop(self) -> None:
+        self._stopping.set()
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(15)
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def _supervise(self) -> None:
+        attempt = 0
+        while not self._stopping.is_set():
+            started = time.monotonic()
+            code = self._run_once()
+            if self._stopping.is_set():
+                return
+            self._ready.clear()
+            # A long healthy run resets the backoff; a crash loop slows down.
+            attempt = 0 if time.monotonic() - started > 60 else attempt + 1
+            delay = RESTART_BACKOFF_SECONDS[min(attempt, len(RESTART_BACKOFF_SECONDS) - 1)]
+            log.warning("Helm engine exited with code %s; restarting in %.1fs", code, delay)
+            self.restarts += 1
+            self._on_restart()
+            self._stopping.wait(delay)
+
+    def _run_once(self) -> int | None:
+        command = [str(self.binary), "--socket", str(self.socket_path), *self._args]
+        setpriv = shutil.which("setpriv")
+        if setpriv:
+            command = [setpriv, "--pdeathsig", "KILL", *command]
+        try:
+            process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        except OSError as error:
+            self._failure = f"cannot run the Helm engine {self.binary}: {error.strerror}"
+            return None
+        self._process = process
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        try:
+            hello = json.loads(line) if line else {}
+        except ValueError:
+            hello = {}
+        if hello.get("ready") and hello.get("protocol") == PROTOCOL_VERSION:
+            self._ready.set()
+        elif line or process.poll() is not None:
+            self._failure = (f"the Helm engine {self.binary} did not start (protocol "
+                             f"{hello.get('protocol', '?')}, want {PROTOCOL_VERSION})")
+            process.kill()
+        code = process.wait()
+        return code
+
+
+class EngineClient:
+    """A pool of connections to one engine socket; safe for many threads.
+
+    Each connection carries one request at a time. A pool belongs to the
+    process that made it: after a fork (gunicorn workers) it starts empty.
+    """
+
+    def __init__(self, socket_path: Path, *, connect_wait: float = CONNECT_WAIT_SECONDS) -> None:
+        self.socket_path = socket_path
+        self.connect_wait = connect_wait
+        self._lock = threading.Lock()
+        self._idle: list[tuple[socket.socket, Any]] = []
+        self._pid = os.getpid()
+        self._next_id = 0
+
+    def call(self, op: str, timeout: float, **params: Any) -> dict[str, Any]:
+        """Send one request; return its result or raise HelmError."""
+        connection = self._take(op)
+        with self._lock:
+            self._next_id += 1
+            request_id = self._next_id
+        sock, reader = connection
+        line = json.dumps({"id": request_id, "op": op, **params}, ensure_ascii=False,
+                          allow_nan=False, separators=(",", ":")).encode() + b"\n"
+        try:
+            sock.settimeout(timeout)
+            sock.sendall(line)
+            answer = reader.readline()
+        except TimeoutError:
+            self._discard(connection)
+            raise HelmError(op, f"the Helm engine gave no answer within {timeout:.0f}s",
+                            code="timeout", retryable=True) from None
+        except OSError as error:
+            self._discard(connection)
+            raise EngineUnavailable(op, f"the Helm engine connection failed during {op}: "
+                                    f"{error.strerror or error}") from None
+        if not answer:
+            self._discard(connection)
+            raise EngineUnavailable(op, f"the Helm engine stopped while running {op}; "
+                                    "it is restarted and the action will be retried")
+        self._give_back(connection)
+        document = json.loads(answer)
+        if document.get("ok"):
+            return dict(document.get("result") or {})
+        error = document.get("error") or {}
+        raise HelmError(op, str(error.get("message", "unknown error")),
+                        code=str(error.get("code", "helm")),
+                        violations=error.get("violations") or ())
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for sock, reader in idle:
+            reader.close()
+            sock.close()
+
+    def _take(self, op: str) -> tuple[socket.socket, Any]:
+        with self._lock:
+            if self._pid != os.getpid():
+                self._idle, self._pid = [], os.getpid()
+            if self._idle:
+                return self._idle.pop()
+        deadline = time.monotonic() + self.connect_wait
+        while True:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(str(self.socket_path))
+                return sock, sock.makefile("rb")
+            except OSError as error:
+                sock.close()
+                if time.monotonic() >= deadline:
+                    raise EngineUnavailable(op, f"the Helm engine is not reachable at "
+                                            f"{self.socket_path}: {error.strerror}") from None
+                time.sleep(0.05)
+
+    def _give_back(self, connection: tuple[socket.socket, Any]) -> None:
+        with self._lock:
+            if self._pid == os.getpid():
+                self._idle.append(connection)
+                return
+        self._discard(connection)
+
+    @staticmethod
+    def _discard(connection: tuple[socket.socket, Any]) -> None:
+        sock, reader = connection
+        reader.close()
+        sock.close()
+
+
+# Time the engine may take beyond an action's own Helm timeout before the
+# client stops waiting (Helm honours its timeout; this covers the wire).
+WIRE_MARGIN_SECONDS = 30.0
+
+
+class HelmEngine:
+    """Helm actions through the engine: what the reconciler and admission call."""
+
+    def __init__(self, client: EngineClient, *,
+                 on_call: Callable[[str], None] = lambda action: None,
+                 observe: Callable[[str, str, float], None] = lambda action, outcome, s: None,
+                 ) -> None:
+        self.client = client
+        self._on_call = on_call
+        self._observe = observe
+
+    def _call(self, op: str, timeout: float, **params: Any) -> dict[str, Any]:
+        self._on_call(op)
+        started = time.monotonic()
+        outcome = "error"
+        try:
+            result = self.client.call(op, timeout, **params)
+            outcome = "success"
+            return result
+        except HelmError as error:
+            outcome = error.code
+            raise
+        finally:
+            self._observe(op, outcome, time.monotonic() - started)
+
+    def render(self, chart: ChartSource, release: str, namespace: str,
+               values: Mapping[str, Any], *, confine: Confinement | None = None,
+               timeout_seconds: float = 10.0) -> Rendered:
+        result = self._call("render", timeout_seconds, chart=_chart(chart), release=release,
+                            namespace=namespace, values=values, timeoutSeconds=timeout_seconds,
+                            confine=confine.to_wire() if confine else None)
+        return Rendered(str(result.get("manifest", "")),
+                        tuple(dict(item) for item in result.get("objects") or ()))
+
+    def upgrade_install(
+        self, release: str, namespace: str, chart: ChartSource | Path,
+        values: Mapping[str, Any], *, timeout_seconds: int, wait: bool = False,
+        labels: Mapping[str, str] | None = None, impersonate: str | None = None,
+        confine: Confinement | None = None,
+    ) -> Release:
+        result = self._call(
+            "upgrade", timeout_seconds + WIRE_MARGIN_SECONDS, chart=_chart(chart),
+            release=release, namespace=namespace, values=values,
+            timeoutSeconds=timeout_seconds, wait=wait, labels=dict(labels or {}),
+            impersonate=impersonate or "", confine=confine.to_wire() if confine else None)
+        return Release.from_wire(result)
+
+    def status(self, release: str, namespace: str, *,
+               impersonate: str | None = None) -> Release | None:
+        try:
+            result = self._call("status", 60.0, release=release, namespace=namespace,
+                                impersonate=impersonate or "")
+        except HelmError as error:
+            if error.code == "not-found":
+                return None
+            raise
+        return Release.from_wire(result)
+
+    def uninstall(self, release: str, namespace: str, *, timeout_seconds: int,
+                  impersonate: str | None = None) -> None:
+        self._call("uninstall", timeout_seconds + WIRE_MARGIN_SECONDS, release=release,
+                   namespace=namespace, timeoutSeconds=timeout_seconds,
+                   impersonate=impersonate or "")
+
+    def rollback(self, release: str, namespace: str, revision: int, *,
+                 timeout_seconds: int, impersonate: str | None = None) -> None:
+        self._call("rollback", timeout_seconds + WIRE_MARGIN_SECONDS, release=release,
+                   namespace=namespace, revision=revision, timeoutSeconds=timeout_seconds,
+                   impersonate=impersonate or "")
+
+    def pull(self, name: str, destination: Path, *, repository: str = "",
+             version: str = "", timeout_seconds: float = 120.0) -> Path:
+        """`helm pull` into destination; returns the chart archive's path."""
+        result = self._call("pull", timeout_seconds, name=name, repository=repository,
+                            version=version, destination=str(destination))
+        return Path(str(result["archive"]))
+
+
+def _chart(chart: ChartSource | Path) -> dict[str, str]:
+    if isinstance(chart, ChartSource):
+        return {"path": str(chart.path.resolve()), "digest": chart.digest}
+    return {"path": str(Path(chart).resolve()), "digest": ""}
+
+
+def find_engine(explicit: Path | None = None) -> Path:
+    """The engine binary: an explicit path, LOSTROMOS_HELM_ENGINE, the toolchain
+    cache, or `lostromos-helm-engine` on PATH (where the image installs it)."""
+    from lostromos import toolchain
+
+    if explicit is not None:
+        if not (explicit.is_file() and os.access(explicit, os.X_OK)):
+            raise HelmError("start", f"Helm engine {explicit} is not an executable file",
+                            code="unavailable")
+        return explicit
+    try:
+        found = toolchain.find("helm-engine")
+    except toolchain.ToolchainError as error:
+        raise HelmError("start", str(error), code="unavailable") from None
+    if found is not None:
+        return found
+    on_path = shutil.which("lostromos-helm-engine")
+    if on_path is None:
+        raise HelmError("start", "the Helm engine is not built: run `lostromos toolchain build` "
+                        "or pass --helm-engine PATH", code="unavailable")
+    return Path(on_path)
+
+
+class RunningEngine:
+    """An engine process and its client, started together and stopped together."""
+
+    def __init__(self, binary: Path, *, kubeconfig: Path | None = None, cluster: bool = True,
+                 log_level: str = "warn",
+                 on_call: Callable[[str], None] = lambda action: None,
+                 observe: Callable[[str, str, float], None] = lambda action, outcome, s: None,
+                 on_restart: Callable[[], None] = lambda: None) -> None:
+        self.process = EngineProcess(binary, kubeconfig=kubeconfig, cluster=cluster,
+                                     log_level=log_level, on_restart=on_restart)
+        self.client = EngineClient(self.process.socket_path)
+        self.helm = HelmEngine(self.client, on_call=on_call, observe=observe)
+
+    def __enter__(self) -> HelmEngine:
+        self.process.start()
+        return self.helm
+
+    def __exit__(self, *exc: object) -> None:
+        self.client.close()
+        self.process.stop()

@@ -1,0 +1,113 @@
+"""The chart's templates as validation: render before admitting.
+
+A chart's schema is not its only judge: `required`, `fail` and nil-pointer
+guards in its templates refuse values too, and a template may put an object in
+another namespace. After the values verdict, admission renders the chart with
+the admitted values through the Helm engine (`helm template` semantics: no
+cluster, so `lookup` finds nothing) and refuses what cannot render, or what
+would be written outside the object's namespace, with Helm's own message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from lostromos.config import Binding
+from lostromos.helmengine import ChartSource, Confinement, HelmEngine, HelmError, trim
+
+# The API server gives a webhook at most its timeoutSeconds for everything; a
+# render of a usual chart takes milliseconds.
+RENDER_TIMEOUT_SECONDS = 5.0
+MAX_CAUSE = 300
+PLACEHOLDER_RELEASE = "release-name"  # what `helm template` calls an unnamed release
+
+_LOCATION = re.compile(r"(?P<path>[\w.-]+(?:/[\w.-]+)*/templates/[^\s:()\"<>]+):\d+(?::\d+)?")
+_NIL = re.compile(r"at <([^>]+)>: nil pointer evaluating")
+_EXECUTION = re.compile(r"execution error at \([^)]*\): (.*)$", re.S)
+
+
+class RenderUnavailable(RuntimeError):
+    """The engine could not give a verdict in time: admission must deny, retryably."""
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    binding: Binding
+    chart: ChartSource
+    chart_name: str
+    release: str
+    namespace: str
+    values: Mapping[str, Any]
+
+
+def confinement_for(binding: Binding, namespace: str) -> Confinement:
+    return Confinement(namespace=namespace, cluster_scoped_kinds=binding.cluster_scoped_kinds)
+
+
+class RenderCheck:
+    """Renders a chart through the engine and turns failures into denial lines."""
+
+    def __init__(self, helm: HelmEngine, *, timeout_seconds: float = RENDER_TIMEOUT_SECONDS):
+        self.helm = helm
+        self.timeout_seconds = timeout_seconds
+
+    def problems(self, request: RenderRequest) -> list[str]:
+        """Denial lines (empty: it renders and stays in its namespace).
+
+        Raises RenderUnavailable when the engine cannot answer in time.
+        """
+        try:
+            self.helm.render(request.chart, request.release or PLACEHOLDER_RELEASE,
+                             request.namespace, request.values,
+                             confine=confinement_for(request.binding, request.namespace),
+                             timeout_seconds=self.timeout_seconds)
+        except HelmError as error:
+            if error.retryable or error.code in ("unavailable", "timeout"):
+                raise RenderUnavailable(error.message) from None
+            if error.code == "confinement":
+                return confinement_lines(error.violations)
+            return [f"spec: the chart cannot render these values: "
+                    f"{describe_render_failure(request.chart_name, error.message)}"]
+        return []
+
+
+def describe_render_failure(chart_name: str, message: str) -> str:
+    """Helm's template error as a person reads it: the template, then the cause.
+
+    `site/templates/deployment.yaml:27:20 executing ... at <.Values.image.tag>:
+    nil pointer evaluating interface {}.tag` becomes
+    `templates/deployment.yaml: nil pointer evaluating .Values.image.tag`.
+    """
+    locations = _LOCATION.findall(message)
+    where = _strip_chart(locations[0], chart_name) if locations else ""
+    nil = _NIL.findall(message)
+    execution = _EXECUTION.search(message)
+    if nil:
+        cause = f"nil pointer evaluating {nil[-1]}"
+    elif execution:
+        cause = execution.group(1).strip()
+    else:
+        cause = message.removeprefix("template: ").strip()
+        if locations:
+            cause = cause.split(": ", 1)[-1] if ": " in cause else cause
+    cause = trim(cause, MAX_CAUSE)
+    return f"{where}: {cause}" if where else cause
+
+
+def confinement_lines(violations: Sequence[Mapping[str, Any]]) -> list[str]:
+    lines = []
+    for violation in violations:
+        obj = violation.get("object") or {}
+        namespace = obj.get("namespace") or ""
+        name = f"{namespace}/{obj.get('name', '')}" if namespace else str(obj.get("name", ""))
+        lines.append(f"spec: the chart would write {obj.get('kind', 'an object')} {name}: "
+                     f"{violation.get('rule', 'refused')}")
+    return lines
+
+
+def _strip_chart(path: str, chart_name: str) -> str:
+    prefix = f"{chart_name}/"
+    return path[len(prefix):] if path.startswith(prefix) else path

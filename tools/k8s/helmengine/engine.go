@@ -1,0 +1,398 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"helm.sh/helm/v4/pkg/action"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
+	"helm.sh/helm/v4/pkg/chart/v2/loader"
+	"helm.sh/helm/v4/pkg/cli"
+	"helm.sh/helm/v4/pkg/kube"
+	"helm.sh/helm/v4/pkg/registry"
+	ri "helm.sh/helm/v4/pkg/release"
+	rcommon "helm.sh/helm/v4/pkg/release/common"
+	release "helm.sh/helm/v4/pkg/release/v1"
+	"helm.sh/helm/v4/pkg/storage/driver"
+)
+
+// maxCachedCharts bounds the chart cache; a binding's chart changes rarely, and
+// an old digest is only needed until every release has moved off it.
+const maxCachedCharts = 64
+
+type engine struct {
+	cluster *cluster
+
+	mu     sync.Mutex
+	charts map[string]*cachedChart
+	tick   uint64
+}
+
+type cachedChart struct {
+	chart    *chart.Chart
+	lastUsed uint64
+}
+
+func newEngine(c *cluster) *engine {
+	return &engine{cluster: c, charts: map[string]*cachedChart{}}
+}
+
+// loadChart returns the chart for a digest, loading it from its path once.
+// The caller's digest names the content; a new digest means a new chart.
+func (e *engine) loadChart(ref chartRef) (*chart.Chart, error) {
+	if ref.Path == "" {
+		return nil, &failure{Code: codeBadRequest, Message: "chart.path is required"}
+	}
+	key := ref.Digest + "\x00" + ref.Path
+	e.mu.Lock()
+	e.tick++
+	if cached, ok := e.charts[key]; ok && ref.Digest != "" {
+		cached.lastUsed = e.tick
+		e.mu.Unlock()
+		return cached.chart, nil
+	}
+	e.mu.Unlock()
+	loaded, err := loader.Load(ref.Path)
+	if err != nil {
+		return nil, &failure{Code: codeChart, Message: fmt.Sprintf("loading chart %s: %v", ref.Path, err)}
+	}
+	if ref.Digest == "" {
+		return loaded, nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.charts[key] = &cachedChart{chart: loaded, lastUsed: e.tick}
+	if len(e.charts) > maxCachedCharts {
+		e.evictOldest()
+	}
+	return loaded, nil
+}
+
+func (e *engine) evictOldest() {
+	var oldestKey string
+	var oldest uint64 = ^uint64(0)
+	for key, cached := range e.charts {
+		if cached.lastUsed < oldest {
+			oldest, oldestKey = cached.lastUsed, key
+		}
+	}
+	delete(e.charts, oldestKey)
+}
+
+// configuration is a Helm action configuration for one namespace and identity,
+// over the shared clients, with the cluster's capabilities already known so no
+// action rediscovers the API.
+func (e *engine) configuration(namespace, impersonate string, confine *confinement) (*action.Configuration, *actionClient, error) {
+	getter, err := e.cluster.getter(impersonate, namespace)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg := action.NewConfiguration(action.ConfigurationSetLogger(slog.Default().Handler()))
+	if err := cfg.Init(getter, namespace, "secret"); err != nil {
+		return nil, nil, &failure{Code: codeKube, Message: err.Error()}
+	}
+	client, ok := cfg.KubeClient.(*kube.Client)
+	if !ok {
+		return nil, nil, &failure{Code: codeHelm, Message: "unexpected Helm kube client"}
+	}
+	client.Namespace = namespace
+	wrapped := &actionClient{Client: client, confine: confine}
+	cfg.KubeClient = wrapped
+	if cfg.Capabilities, err = e.cluster.capabilitiesFor(); err != nil {
+		return nil, nil, err
+	}
+	return cfg, wrapped, nil
+}
+
+// render is `helm template` for one release: no cluster, Helm's default
+// capabilities, and an output byte for byte what the pinned helm prints.
+func (e *engine) render(req *request) (any, error) {
+	ch, err := e.loadChart(req.Chart)
+	if err != nil {
+		return nil, err
+	}
+	if req.Release == "" || req.Namespace == "" {
+		return nil, &failure{Code: codeBadRequest, Message: "release and namespace are required"}
+	}
+	cfg := action.NewConfiguration(action.ConfigurationSetLogger(slog.Default().Handler()))
+	install := action.NewInstall(cfg)
+	install.DryRunStrategy = action.DryRunClient
+	install.ReleaseName = req.Release
+	install.Namespace = req.Namespace
+	install.Replace = true
+	ctx, cancel := timeoutContext(req.Timeout)
+	defer cancel()
+	out, err := install.RunWithContext(ctx, ch, valuesOf(req))
+	if err != nil {
+		return nil, classify(err, codeRender)
+	}
+	rel, err := asRelease(out)
+	if err != nil {
+		return nil, err
+	}
+	var manifest bytes.Buffer
+	fmt.Fprintln(&manifest, strings.TrimSpace(rel.Manifest))
+	for _, hook := range rel.Hooks {
+		fmt.Fprintf(&manifest, "---\n# Source: %s\n%s\n", hook.Path, hook.Manifest)
+	}
+	objects := e.manifestObjects(manifest.String(), req.Namespace)
+	if req.Confine != nil {
+		for _, crd := range ch.CRDObjects() {
+			objects = append(objects, e.manifestObjects(string(crd.File.Data), req.Namespace)...)
+		}
+	}
+	var violations []violation
+	for _, obj := range objects {
+		if v := req.Confine.check(obj); v != nil {
+			violations = append(violations, *v)
+		}
+	}
+	if err := refusal(violations); err != nil {
+		return nil, err
+	}
+	return map[string]any{"manifest": manifest.String(), "objects": objects}, nil
+}
+
+// upgrade is `helm upgrade --install` with lostromos's fixed semantics:
+// server-side apply, forced conflicts (the object is the source of truth),
+// optional kstatus wait, and the caller's release labels.
+func (e *engine) upgrade(req *request) (any, error) {
+	ch, err := e.loadChart(req.Chart)
+	if err != nil {
+		return nil, err
+	}
+	cfg, client, err := e.configuration(req.Namespace, req.Impersonate, req.Confine)
+	if err != nil {
+		return nil, err
+	}
+	history, err := cfg.Releases.History(req.Release)
+	if err != nil && !errors.Is(err, driver.ErrReleaseNotFound) {
+		return nil, classify(err, codeKube)
+	}
+	ctx, cancel := timeoutContext(req.Timeout)
+	defer cancel()
+	var out any
+	if len(history) == 0 || allUninstalled(history) {
+		install := action.NewInstall(cfg)
+		install.ReleaseName = req.Release
+		install.Namespace = req.Namespace
+		install.Replace = len(history) > 0
+		install.Timeout = timeout(req.Timeout)
+		install.WaitStrategy = waitStrategy(req.Wait)
+		install.ForceConflicts = true
+		install.DisableOpenAPIValidation = true // the API server validates every applied object
+		install.Labels = req.Labels
+		out, err = install.RunWithContext(ctx, ch, valuesOf(req))
+	} else {
+		upgrade := action.NewUpgrade(cfg)
+		upgrade.Namespace = req.Namespace
+		upgrade.Timeout = timeout(req.Timeout)
+		upgrade.WaitStrategy = waitStrategy(req.Wait)
+		upgrade.ForceConflicts = true
+		upgrade.Labels = req.Labels
+		out, err = upgrade.RunWithContext(ctx, req.Release, ch, valuesOf(req))
+	}
+	if refusal := client.refusal(); refusal != nil {
+		return nil, refusal
+	}
+	if err != nil {
+		return nil, classify(err, codeHelm)
+	}
+	rel, err := asRelease(out)
+	if err != nil {
+		return nil, err
+	}
+	return e.describe(rel), nil
+}
+
+func (e *engine) status(req *request) (any, error) {
+	cfg, _, err := e.configuration(req.Namespace, req.Impersonate, nil)
+	if err != nil {
+		return nil, err
+	}
+	last, err := cfg.Releases.Last(req.Release)
+	if err != nil {
+		return nil, classify(err, codeKube)
+	}
+	rel, err := asRelease(last)
+	if err != nil {
+		return nil, err
+	}
+	return e.describe(rel), nil
+}
+
+func (e *engine) uninstall(req *request) (any, error) {
+	cfg, _, err := e.configuration(req.Namespace, req.Impersonate, nil)
+	if err != nil {
+		return nil, err
+	}
+	uninstall := action.NewUninstall(cfg)
+	uninstall.IgnoreNotFound = true
+	uninstall.Timeout = timeout(req.Timeout)
+	uninstall.WaitStrategy = kube.HookOnlyStrategy
+	if _, err := uninstall.Run(req.Release); err != nil {
+		return nil, classify(err, codeHelm)
+	}
+	return map[string]any{}, nil
+}
+
+func (e *engine) rollback(req *request) (any, error) {
+	cfg, _, err := e.configuration(req.Namespace, req.Impersonate, nil)
+	if err != nil {
+		return nil, err
+	}
+	rollback := action.NewRollback(cfg)
+	rollback.Version = req.Revision
+	rollback.Timeout = timeout(req.Timeout)
+	rollback.WaitStrategy = kube.HookOnlyStrategy
+	rollback.ForceConflicts = true
+	if err := rollback.Run(req.Release); err != nil {
+		return nil, classify(err, codeHelm)
+	}
+	return map[string]any{}, nil
+}
+
+// describe is the release as callers see it: identity, state, owner labels
+// and the objects its manifest holds.
+func (e *engine) describe(rel *release.Release) map[string]any {
+	described := map[string]any{
+		"name": rel.Name, "namespace": rel.Namespace, "revision": rel.Version,
+		"labels":    rel.Labels,
+		"resources": e.manifestObjects(rel.Manifest, rel.Namespace),
+	}
+	if rel.Info != nil {
+		described["status"] = rel.Info.Status.String()
+		described["description"] = rel.Info.Description
+		described["firstDeployed"] = timestamp(rel.Info.FirstDeployed)
+		described["lastDeployed"] = timestamp(rel.Info.LastDeployed)
+	}
+	if rel.Chart != nil && rel.Chart.Metadata != nil {
+		described["chart"] = rel.Chart.Metadata.Name
+		described["chartVersion"] = rel.Chart.Metadata.Version
+	}
+	return described
+}
+
+func asRelease(out any) (*release.Release, error) {
+	switch rel := out.(type) {
+	case *release.Release:
+		return rel, nil
+	case release.Release:
+		return &rel, nil
+	default:
+		return nil, &failure{Code: codeHelm, Message: fmt.Sprintf("unexpected release type %T", out)}
+	}
+}
+
+// allUninstalled is true when the newest revision is an uninstalled one kept
+// as history: `helm upgrade --install` installs again over it.
+func allUninstalled(history []ri.Releaser) bool {
+	newest := 0
+	uninstalled := false
+	for _, item := range history {
+		rel, err := asRelease(item)
+		if err != nil || rel.Info == nil {
+			continue
+		}
+		if rel.Version > newest {
+			newest, uninstalled = rel.Version, rel.Info.Status == rcommon.StatusUninstalled
+		}
+	}
+	return uninstalled
+}
+
+// classify maps Helm's errors to protocol codes; fallback is the code for
+// anything unrecognised in this operation.
+func classify(err error, fallback string) error {
+	var f *failure
+	if errors.As(err, &f) {
+		return f
+	}
+	message := err.Error()
+	switch {
+	case errors.Is(err, driver.ErrReleaseNotFound):
+		return &failure{Code: codeNotFound, Message: message}
+	case errors.Is(err, context.DeadlineExceeded) || strings.Contains(message, "context deadline exceeded"):
+		return &failure{Code: codeTimeout, Message: message}
+	case strings.Contains(message, "another operation (install/upgrade/rollback) is in progress"):
+		return &failure{Code: codePending, Message: message}
+	case strings.Contains(message, "rendering template") || strings.HasPrefix(message, "template: ") ||
+		strings.Contains(message, "execution error at"):
+		return &failure{Code: codeRender, Message: message}
+	}
+	return &failure{Code: fallback, Message: message}
+}
+
+func valuesOf(req *request) map[string]any {
+	if req.Values == nil {
+		return map[string]any{}
+	}
+	return req.Values
+}
+
+func timeout(seconds float64) time.Duration {
+	if seconds <= 0 {
+		return 5 * time.Minute
+	}
+	return time.Duration(seconds * float64(time.Second))
+}
+
+func timeoutContext(seconds float64) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), timeout(seconds)+5*time.Second)
+}
+
+func waitStrategy(wait bool) kube.WaitStrategy {
+	if wait {
+		return kube.StatusWatcherStrategy
+	}
+	return kube.HookOnlyStrategy
+}
+
+func timestamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// pull is `helm pull`: a chart from an HTTP repository (repository + name) or
+// an OCI registry (name is oci://...), written as an archive into destination,
+// verified against its provenance file when a keyring is configured. Unpacking
+// and digest checks are the caller's.
+func (e *engine) pull(req *request) (any, error) {
+	if req.Name == "" || req.Destination == "" {
+		return nil, &failure{Code: codeBadRequest, Message: "name and destination are required"}
+	}
+	registryClient, err := registry.NewClient()
+	if err != nil {
+		return nil, &failure{Code: codeChart, Message: "registry client: " + err.Error()}
+	}
+	cfg := action.NewConfiguration(action.ConfigurationSetLogger(slog.Default().Handler()))
+	cfg.RegistryClient = registryClient
+	pull := action.NewPull(action.WithConfig(cfg))
+	pull.Settings = cli.New()
+	pull.RepoURL = req.Repository
+	pull.Version = req.Version
+	pull.DestDir = req.Destination
+	if _, err := pull.Run(req.Name); err != nil {
+		return nil, &failure{Code: codeChart, Message: err.Error()}
+	}
+	entries, err := os.ReadDir(req.Destination)
+	if err != nil {
+		return nil, &failure{Code: codeChart, Message: err.Error()}
+	}
+	for _, entry := range entries {
+		if strings.HasSuffix(entry.Name(), ".tgz") {
+			return map[string]any{"archive": filepath.Join(req.Destination, entry.Name())}, nil
+		}
+	}
+	return nil, &failure{Code: codeChart, Message: "helm pull wrote no chart archive"}
+}
