@@ -97,8 +97,15 @@ def test_a_status_release_name_cannot_aim_at_another_objects_release(
 
     patch_status(cluster, kind, "attacker", namespace, "victim")
     kind.create("attacker", namespace, replicas=4)  # the attacker's values, for "victim"
-    eventually(lambda: kind.ready("attacker", namespace, revision=2), timeout=90,
-               message="the attacker's own release upgraded")
+    def upgraded() -> bool:
+        obj = kind.get("attacker", namespace) or {}
+        return kind.ready("attacker", namespace) and (
+            (obj.get("status") or {}).get("observedGeneration") == obj["metadata"]["generation"])
+
+    eventually(upgraded, timeout=90, message="the attacker's own release upgraded")
+    replicas = cluster.kubectl("get", "deployment", "attacker", "-n", namespace,
+                               "-o", "jsonpath={.spec.replicas}").stdout
+    assert replicas == "4"
     assert kind.get("attacker", namespace)["status"]["release"]["name"] == "attacker"
     assert cluster.releases(namespace)["victim"]["revision"] == "1"
     assert objects_of(cluster, namespace, "victim") == before
