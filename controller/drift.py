@@ -5,8 +5,11 @@ for each kind a binding's releases contain, one paginated, metadata-only LIST
 of the Helm-managed objects of that kind (no bodies, nothing kept between
 checks). An object a release should have but that is missing, or whose newest
 write by anyone but helm is newer than helm's own (read from managedFields,
-status writes excluded), marks its Site for a repair: a forced
-`helm upgrade`, which re-applies the release and recreates what was deleted.
+status writes excluded), is recorded as a drift observation of its object and
+the object's key is queued. The reconciler reads the observation as part of
+the object's state (drifted), repairs with a `helm upgrade` that re-applies the
+release and recreates what was deleted, and acknowledges exactly the
+observation it repaired: one found while the repair ran stays for the next.
 
 Why a period and not a watch: a watch on every kind of every chart holds a
 connection per kind and wakes on every status update of every Deployment in
@@ -21,6 +24,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import urllib3
@@ -39,6 +43,53 @@ METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v
 PAGE_SIZE = 500
 
 ResourceId = tuple[str, str, str, str]  # apiVersion, kind, namespace, name
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    """One drift check found this object's release changed; `check` numbers the checks."""
+
+    check: int
+
+
+class DriftObservations:
+    """What the drift checker saw, per object key, until a repair acknowledges it.
+
+    Thread-safe: the checker writes, reconcile workers read and acknowledge.
+    Reading does not consume: a repair that fails leaves the observation in
+    place, so the retry is still a repair.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reports: dict[Key, DriftReport] = {}
+        self._checks = 0
+
+    def record(self, keys: Iterable[Key]) -> None:
+        with self._lock:
+            self._checks += 1
+            for key in keys:
+                self._reports[key] = DriftReport(self._checks)
+
+    def get(self, key: Key) -> DriftReport | None:
+        with self._lock:
+            return self._reports.get(key)
+
+    def acknowledge(self, key: Key, report: DriftReport) -> None:
+        """The release was re-applied after `report` was made."""
+        with self._lock:
+            current = self._reports.get(key)
+            if current is not None and current.check <= report.check:
+                del self._reports[key]
+
+    def forget(self, key: Key) -> None:
+        """The object is gone: nothing is left to repair."""
+        with self._lock:
+            self._reports.pop(key, None)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._reports)
 
 
 def release_resources(status: dict[str, Any] | None) -> list[ResourceId]:
@@ -71,6 +122,7 @@ class DriftChecker:
         self.api_client = api_client
         self.informer = informer
         self.on_drift = on_drift
+        self.observations = DriftObservations()
         self.period_seconds = period_seconds
         self._plurals: dict[tuple[str, str], tuple[str, bool] | None] = {}
 
@@ -86,6 +138,7 @@ class DriftChecker:
             except Exception:  # a bug here must not end drift checking for good
                 log.exception("drift check crashed, retrying next period")
                 continue
+            self.observations.record(drifted)
             for key in drifted:
                 self.on_drift(key)
 

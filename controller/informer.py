@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 Key = str
 WATCH_TIMEOUT_SECONDS = 300
+PAGE_SIZE = 500
 
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -167,12 +168,22 @@ class Informer:
                 response.shutdown()  # wakes the thread blocked reading the stream
 
     def _list(self) -> str:
+        """One consistent snapshot, page by page: every page of a paged LIST is served
+        from the first page's resourceVersion, and no page holds more than PAGE_SIZE
+        objects, so thousands of objects never arrive as one huge response."""
         b = self.binding
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"limit": PAGE_SIZE}
         if self.label_selector:
             kwargs["label_selector"] = self.label_selector
-        listing = self._list_fn(b.group, b.version, b.plural, **kwargs)
-        items = {object_key(item): slim(item) for item in listing.get("items") or ()}
+        items: dict[Key, dict[str, Any]] = {}
+        token = ""
+        while True:
+            page_kwargs = {**kwargs, "_continue": token} if token else kwargs
+            listing = self._list_fn(b.group, b.version, b.plural, **page_kwargs)
+            items.update((object_key(item), slim(item)) for item in listing.get("items") or ())
+            token = (listing.get("metadata") or {}).get("continue") or ""
+            if not token:
+                break
         with self._lock:
             vanished = set(self._store) - set(items)
             self._store = items

@@ -82,18 +82,14 @@ class BindingController:
                                  shard=share.watch if share else None)
         self.rollout: Rollout | RingRollout = share.rollout if share else Rollout(
             binding.name, binding.rollout)
+        self.drift = DriftChecker(api_client, self.informer, self.queue.add,
+                                  binding.drift_check_seconds)
         self.reconciler = Reconciler(
             binding, self.informer, api=custom, engines=engines, helm=helm,
             events=EventRecorder(client.CoreV1Api(api_client), dry_run=dry_run),
-            rollout=self.rollout, dry_run=dry_run)
-        self.drift = DriftChecker(api_client, self.informer, self._repair,
-                                  binding.drift_check_seconds)
+            rollout=self.rollout, drift=self.drift.observations, dry_run=dry_run)
         self.threads: list[threading.Thread] = []
         self.failures = RetryLog(log, binding.kind)
-
-    def _repair(self, key: str) -> None:
-        self.reconciler.request_repair(key)
-        self.queue.add(key)
 
     def snapshot(self) -> BindingSnapshot:
         target = self.engines.engine_for(self.binding).digest

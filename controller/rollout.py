@@ -55,6 +55,13 @@ class Rollout:
             self._in_flight += 1
             return True
 
+    def would_admit(self, target: str) -> bool:
+        """Would `begin(target)` succeed now? A look only: nothing is taken."""
+        with self._lock:
+            if target != self._target:
+                return True  # a new chart starts a new rollout with every slot free
+            return not self._halted and self._in_flight < self.policy.max_in_flight
+
     def finish(self, target: str, *, succeeded: bool) -> None:
         with self._lock:
             if target != self._target:

@@ -2,6 +2,12 @@
 
 lastTransitionTime changes only when a condition's status flips, as the
 Kubernetes API conventions ask, so `kubectl wait` and dashboards can trust it.
+
+The kstatus conventions (what `kubectl wait`, helm's watcher, Flux and Argo CD
+read): `Reconciling` is True while a Helm action runs; `Stalled` is True when
+the controller will not get further without a change (an invalid spec, a
+release that belongs to someone else, a halted rollout); `Ready` sums it up,
+and is Unknown while the outcome is not yet known.
 """
 
 from __future__ import annotations
@@ -12,18 +18,24 @@ from dataclasses import dataclass
 from typing import Any
 
 READY = "Ready"
+RECONCILING = "Reconciling"
+STALLED = "Stalled"
 RELEASED = "Released"
 INVALID = "Invalid"
 RELEASE_FAILED = "ReleaseFailed"
-CONDITION_TYPES = (READY, RELEASED, INVALID, RELEASE_FAILED)
+CONDITION_TYPES = (READY, RECONCILING, STALLED, RELEASED, INVALID, RELEASE_FAILED)
 
 
 @dataclass(frozen=True)
 class Condition:
     type: str
-    status: bool
+    status: bool | None  # None: Unknown
     reason: str
     message: str = ""
+
+    @property
+    def status_text(self) -> str:
+        return "Unknown" if self.status is None else "True" if self.status else "False"
 
 
 def now_rfc3339() -> str:
@@ -38,7 +50,7 @@ def merge_conditions(
     """The full condition list after applying `updates`, keeping unrelated ones."""
     by_type = {c.get("type"): dict(c) for c in existing or () if isinstance(c, dict)}
     for update in updates:
-        status = "True" if update.status else "False"
+        status = update.status_text
         previous = by_type.get(update.type)
         transition = (
             previous.get("lastTransitionTime")

@@ -11,7 +11,7 @@ A bindings file looks like this (paths are relative to the file itself)::
         kind: Site
         plural: sites
         chart: {path: charts/site}
-        release: {name: "{name}", timeout: 300}
+        release: {name: "{name}", timeout: 300, adopt: false}
         overrides: {}
         concurrency: 4
         # Optional: which objects this controller serves (Lostromos's filter).
@@ -78,6 +78,9 @@ class ReleasePolicy:
     name_template: str = "{name}"
     timeout_seconds: int = 300
     wait: bool = False
+    # Take over an existing release that records no owner (installed by hand or
+    # by another tool). Off: such a release is refused as someone else's.
+    adopt: bool = False
 
     def release_name(self, *, name: str, namespace: str, kind: str, binding: str) -> str:
         return self.name_template.format(
@@ -155,6 +158,12 @@ class Binding:
     sensitive_paths: tuple[str, ...] = ()
     # hosts whose schemas the chart's $refs may be fetched from, at load (lostromos.remote_refs)
     remote_schema_hosts: tuple[str, ...] = ()
+
+    def helm_user(self, namespace: str) -> str | None:
+        """Whom Helm actions for an object in `namespace` impersonate (None: ourselves)."""
+        if self.service_account_name is None:
+            return None
+        return f"system:serviceaccount:{namespace}:{self.service_account_name}"
 
     @property
     def api_version(self) -> str:
@@ -327,6 +336,12 @@ def _parse_chart(value: Any, where: str, base: Path) -> ChartRef:
 def _parse_release(value: Any, where: str) -> ReleasePolicy:
     if not isinstance(value, dict):
         raise ConfigError(f"{where}: 'release' must be a mapping")
+    unknown = sorted(set(value) - {"name", "timeout", "wait", "adopt"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown field(s) release.{', release.'.join(unknown)}")
+    adopt = value.get("adopt", False)
+    if not isinstance(adopt, bool):
+        raise ConfigError(f"{where}: release.adopt {adopt!r} must be true or false")
     template = str(value.get("name", "{name}"))
     try:
         fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
@@ -341,6 +356,7 @@ def _parse_release(value: Any, where: str) -> ReleasePolicy:
         name_template=template,
         timeout_seconds=_positive_int(value.get("timeout", 300), "release.timeout", where),
         wait=bool(value.get("wait", False)),
+        adopt=adopt,
     )
 
 

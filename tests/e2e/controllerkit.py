@@ -174,6 +174,15 @@ class ControllerProcess:
             self.process.wait(timeout=30)
 
 
+def controller_for(cluster: Cluster, kind: BoundKind, tmp_path: Path,
+                   controllers: list[ControllerProcess], *extra: str) -> ControllerProcess:
+    """A controller for `kind`, registered with the test's `controllers` fixture."""
+    process = ControllerProcess(cluster, kind, tmp_path / f"controller-{len(controllers)}.log",
+                                *extra)
+    controllers.append(process)
+    return process
+
+
 def wait_all(predicate, names: list[str], *, timeout: float = 180, message: str = "") -> None:
     eventually(lambda: all(predicate(name) for name in names), timeout=timeout,
                interval=0.5, message=message or "all objects")

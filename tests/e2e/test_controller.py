@@ -14,35 +14,13 @@ import pytest
 
 from tests.e2e.controllerkit import (
     BoundKind,
-    ControllerProcess,
+    controller_for,
     lease_holder,
     wait_all,
 )
 from tests.support import Cluster, eventually, serve_repository
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> str:
-    name = "ctl-" + request.node.name.removeprefix("test_").replace("_", "-")[:50].rstrip("-")
-    return cluster.namespace(name)
-
-
-@pytest.fixture
-def controllers(tmp_path: Path):
-    started: list[ControllerProcess] = []
-    yield started
-    for controller in started:
-        controller.stop_quietly()
-
-
-def controller_for(cluster: Cluster, kind: BoundKind, tmp_path: Path,
-                   controllers: list[ControllerProcess], *extra: str) -> ControllerProcess:
-    process = ControllerProcess(cluster, kind, tmp_path / f"controller-{len(controllers)}.log",
-                                *extra)
-    controllers.append(process)
-    return process
 
 
 def test_kill9_during_a_burst_then_restart_converges(

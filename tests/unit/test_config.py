@@ -36,6 +36,12 @@ def test_release_name_template_supports_a_prefix() -> None:
                                binding="site") == "wp-team-a-blog"
 
 
+def test_adopting_unowned_releases_is_off_unless_the_binding_says_so() -> None:
+    assert parse_bindings(minimal(), Path("b.yaml")).bindings[0].release.adopt is False
+    adopting = parse_bindings(minimal(release={"adopt": True}), Path("b.yaml"))
+    assert adopting.bindings[0].release.adopt is True
+
+
 @pytest.mark.parametrize(
     ("document", "expected"),
     [
@@ -50,6 +56,8 @@ def test_release_name_template_supports_a_prefix() -> None:
         (minimal(release={"name": "{namespace}"}), "must use {name}"),
         (minimal(release={"name": "{name}-{nope}"}), "must use {name}"),
         (minimal(concurrency=0), "concurrency 0 must be a positive integer"),
+        (minimal(release={"adopt": "yes"}), "release.adopt 'yes' must be true or false"),
+        (minimal(release={"adpot": True}), "unknown field(s) release.adpot"),
         (minimal(colour="blue"), "unknown field(s) colour"),
         ({"bindings": [minimal()["bindings"][0]] * 2}, "used twice"),
     ],

@@ -81,3 +81,35 @@ def test_the_store_keeps_no_managed_fields_or_last_applied_copy() -> None:
     slimmed = slim(obj)
     assert "managedFields" not in slimmed["metadata"]
     assert slimmed["metadata"]["annotations"] == {"team": "blue"}
+
+
+class PagedApi:
+    """Serves a LIST in pages of `limit`, as the API server does with `continue`."""
+
+    def __init__(self, items: list[dict[str, Any]]) -> None:
+        self.items = items
+        self.requests: list[dict[str, Any]] = []
+
+    def list_cluster_custom_object(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        self.requests.append(kwargs)
+        start = int(kwargs.get("_continue") or 0)
+        end = start + kwargs["limit"]
+        metadata = {"resourceVersion": "700"}
+        if end < len(self.items):
+            metadata["continue"] = str(end)
+        return {"items": self.items[start:end], "metadata": metadata}
+
+
+def test_the_list_is_paged_and_every_page_reaches_the_store(monkeypatch) -> None:
+    from controller import informer as informer_module
+
+    monkeypatch.setattr(informer_module, "PAGE_SIZE", 2)
+    keys: list[str] = []
+    binding = Binding(name="site", group="hosting.example.com", version="v1", kind="Site",
+                      plural="sites", chart=ChartRef(path=Path("charts/site")))
+    api = PagedApi([site(f"s{i}", str(i)) for i in range(5)])
+    inf = Informer(api, binding, keys.append, label_selector="tier=gold")  # type: ignore[arg-type]
+    assert inf._list() == "700"
+    assert len(inf) == 5 and len(keys) == 5
+    assert [r.get("_continue") for r in api.requests] == [None, "2", "4"]
+    assert all(r["limit"] == 2 and r["label_selector"] == "tier=gold" for r in api.requests)

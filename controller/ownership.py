@@ -1,0 +1,130 @@
+"""Which release an object may touch: its name, and whether the release is its own.
+
+The release name comes from the object's metadata and the binding's template
+only. Status is never read here: anyone with `status` rights can write it, so
+a name or an owner taken from status would let them aim helm at any release.
+
+Ownership is recorded on the release itself, as Helm release labels (stored on
+the release's storage Secret, which only helm and the controller write): the
+binding, and the object's namespace, name and UID. A release is this object's
+when its owner-uid label is this object's UID. A release without owner labels
+is taken over only when the binding says `release.adopt: true`, or once, when
+it carries the marks of a release made by an earlier lostromos (see
+`legacy_marks`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from lostromos.config import Binding
+from lostromos.helmengine import Release
+
+BINDING_LABEL = "lostromos.dev/binding"
+NAMESPACE_LABEL = "lostromos.dev/owner-namespace"
+NAME_LABEL = "lostromos.dev/owner-name"
+UID_LABEL = "lostromos.dev/owner-uid"
+OWNER_LABELS = (BINDING_LABEL, NAMESPACE_LABEL, NAME_LABEL, UID_LABEL)
+
+# Helm's own rule (pkg/chartutil ValidateReleaseName): a DNS-1123 label of at
+# most 53 characters, leaving room for the suffixes charts add to it.
+MAX_RELEASE_NAME = 53
+_RELEASE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def release_name(binding: Binding, metadata: Mapping[str, Any]) -> str:
+    """The release name for an object: its metadata through the binding's template."""
+    return binding.release.release_name(
+        name=str(metadata.get("name", "")), namespace=str(metadata.get("namespace", "")),
+        kind=binding.kind, binding=binding.name)
+
+
+def release_name_problem(name: str) -> str | None:
+    """Why Helm would refuse `name` as a release name, naming the rule; None if it is fine."""
+    if len(name) > MAX_RELEASE_NAME:
+        return (f"release name {name!r} is {len(name)} characters long; Helm allows at most "
+                f"{MAX_RELEASE_NAME}")
+    if not _RELEASE_NAME.match(name):
+        return (f"release name {name!r} is not a lowercase DNS label (a-z, 0-9 and '-', "
+                "starting and ending with a letter or digit)")
+    return None
+
+
+def owner_labels(binding: Binding, metadata: Mapping[str, Any]) -> dict[str, str]:
+    """The labels every install and upgrade puts on the release."""
+    return {
+        BINDING_LABEL: binding.name,
+        NAMESPACE_LABEL: str(metadata.get("namespace", "")),
+        NAME_LABEL: str(metadata.get("name", "")),
+        UID_LABEL: str(metadata.get("uid", "")),
+    }
+
+
+class Ownership(enum.Enum):
+    ABSENT = "absent"  # no release of that name: installing is safe
+    OURS = "ours"  # owner-uid is this object's UID
+    ADOPTABLE = "adoptable"  # no owner labels, and the binding or lostromos's marks allow it
+    FOREIGN = "foreign"  # someone else's: touch nothing
+
+
+def ownership(release: Release | None, binding: Binding, metadata: Mapping[str, Any], *,
+              chart_name: str, had_finalizer: bool) -> Ownership:
+    if release is None:
+        return Ownership.ABSENT
+    labels = release.labels
+    uid = str(metadata.get("uid") or "")
+    if UID_LABEL in labels:
+        return Ownership.OURS if uid and labels[UID_LABEL] == uid else Ownership.FOREIGN
+    if any(label in labels for label in OWNER_LABELS):
+        return Ownership.FOREIGN  # half a record of an owner is not an invitation
+    if binding.release.adopt:
+        return Ownership.ADOPTABLE
+    if legacy_marks(release, binding, metadata, chart_name=chart_name,
+                    had_finalizer=had_finalizer):
+        return Ownership.ADOPTABLE
+    return Ownership.FOREIGN
+
+
+def legacy_marks(release: Release, binding: Binding, metadata: Mapping[str, Any], *,
+                 chart_name: str, had_finalizer: bool) -> bool:
+    """Was this unlabeled release made by an earlier lostromos for this very object?
+
+    Earlier versions wrote no owner labels, but every release they made has
+    four marks together: the object already carried lostromos's finalizer
+    (added before the first install, so an object lostromos never handled has
+    none); the release name is the object's computed name; the chart is the
+    binding's chart; and the release was first deployed after the object was
+    created. creationTimestamp is set by the API server, so a release someone
+    installed before the object existed cannot pass. The first upgrade writes
+    the owner labels, so this is decided once per release.
+    """
+    if not had_finalizer:
+        return False
+    if release.name != release_name(binding, metadata) or release.chart_name != chart_name:
+        return False
+    created = parse_time(str(metadata.get("creationTimestamp") or ""))
+    first = parse_time(release.first_deployed)
+    if created is None or first is None:
+        return False
+    # creationTimestamp has whole seconds: compare at that precision.
+    return first.replace(microsecond=0) >= created
+
+
+def parse_time(text: str) -> datetime.datetime | None:
+    """RFC 3339 as the API server and Helm write it (Helm adds nanoseconds)."""
+    if not text:
+        return None
+    text = text.strip().replace("Z", "+00:00")
+    match = re.match(r"^(.*T\d\d:\d\d:\d\d)(\.\d+)?(.*)$", text)
+    if match is None:
+        return None
+    fraction = (match.group(2) or "")[:7]  # Python takes at most microseconds
+    try:
+        parsed = datetime.datetime.fromisoformat(match.group(1) + fraction + match.group(3))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)

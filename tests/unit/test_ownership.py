@@ -1,0 +1,90 @@
+"""Release names from metadata only, owner labels, and the legacy-adoption marks."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+from controller.drift import DriftObservations
+from controller.ownership import (
+    Ownership,
+    owner_labels,
+    ownership,
+    parse_time,
+    release_name,
+    release_name_problem,
+)
+from tests.unit.reconcilekit import UID, binding, release, release_policy, site
+
+
+def test_the_release_name_comes_from_metadata_and_the_template_only() -> None:
+    obj = site("blog", status={"release": {"name": "victim"}})
+    assert release_name(binding(), obj["metadata"]) == "blog"
+    templated = binding(release=release_policy(name_template="{binding}-{namespace}-{name}"))
+    assert release_name(templated, obj["metadata"]) == "site-team-a-blog"
+
+
+@pytest.mark.parametrize(("name", "rule"), [
+    ("a" * 54, "at most 53"),
+    ("--kube-as-group=system:masters", "not a lowercase DNS label"),
+    ("Blog", "not a lowercase DNS label"),
+    ("blog-", "not a lowercase DNS label"),
+    ("a.b", "not a lowercase DNS label"),
+])
+def test_names_helm_would_refuse_name_the_rule(name: str, rule: str) -> None:
+    problem = release_name_problem(name)
+    assert problem is not None and rule in problem
+
+
+def test_good_names_have_no_problem() -> None:
+    assert release_name_problem("a" * 53) is None
+    assert release_name_problem("blog-2") is None
+
+
+def test_owner_labels_record_binding_namespace_name_and_uid() -> None:
+    assert owner_labels(binding(), site()["metadata"]) == {
+        "lostromos.dev/binding": "site", "lostromos.dev/owner-namespace": "team-a",
+        "lostromos.dev/owner-name": "blog", "lostromos.dev/owner-uid": UID}
+
+
+def test_an_object_without_a_uid_owns_nothing() -> None:
+    metadata = {**site()["metadata"], "uid": ""}
+    found = release(labels={"lostromos.dev/owner-uid": ""})
+    assert ownership(found, binding(), metadata, chart_name="site",
+                     had_finalizer=True) is Ownership.FOREIGN
+
+
+def test_legacy_marks_compare_at_whole_seconds() -> None:
+    metadata = site()["metadata"]  # created 10:00:00Z
+    def owner(first: str) -> Ownership:
+        return ownership(release(labels={}, first_deployed=first), binding(), metadata,
+                         chart_name="site", had_finalizer=True)
+    assert owner("2026-01-01T10:00:00.5Z") is Ownership.ADOPTABLE  # the same second
+    assert owner("2026-01-01T11:00:00+01:00") is Ownership.ADOPTABLE  # 10:00:00Z
+    assert owner("2026-01-01T09:59:59.999999999Z") is Ownership.FOREIGN
+    assert owner("not a time") is Ownership.FOREIGN
+
+
+def test_times_parse_as_the_api_server_and_helm_write_them() -> None:
+    utc = datetime.UTC
+    assert parse_time("2026-01-01T10:00:00Z") == datetime.datetime(2026, 1, 1, 10, tzinfo=utc)
+    helm = parse_time("2026-01-01T10:00:00.123456789Z")
+    assert helm == datetime.datetime(2026, 1, 1, 10, 0, 0, 123456, tzinfo=utc)
+    assert parse_time("") is None
+
+
+def test_drift_observations_are_acknowledged_only_up_to_the_report_repaired() -> None:
+    store = DriftObservations()
+    store.record(["ns/a", "ns/b"])
+    first = store.get("ns/a")
+    assert first is not None
+    store.record(["ns/a"])  # found again while the first repair ran
+    store.acknowledge("ns/a", first)
+    assert store.get("ns/a") is not None
+    latest = store.get("ns/a")
+    assert latest is not None
+    store.acknowledge("ns/a", latest)
+    assert store.get("ns/a") is None
+    store.forget("ns/b")
+    assert len(store) == 0

@@ -1,0 +1,304 @@
+"""Every state -> action pair of the reconciler, with fakes for helm and the API."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from controller.actions import HALTED_RECHECK_SECONDS
+from controller.observe import FINALIZER, Action, decide, observe
+from controller.reconcile import ReconcileError
+from lostromos.config import RolloutPolicy, Selector
+from lostromos.helmengine import HelmError
+from tests.unit.reconcilekit import (
+    FakeEngine,
+    World,
+    binding,
+    in_sync_world,
+    ours,
+    release,
+    release_policy,
+    site,
+)
+
+# -- nothing ----------------------------------------------------------------------
+
+
+def test_a_gone_object_is_nothing_and_its_drift_report_is_dropped() -> None:
+    world = World()
+    world.drift.record(["team-a/blog"])
+    assert world.reconcile().requeue_after is None
+    assert world.helm.calls == [] and world.drift.get("team-a/blog") is None
+
+
+def test_an_object_the_selector_does_not_serve_is_nothing() -> None:
+    world = World(site(finalizer=False), bound=binding(
+        selector=Selector(annotation_key="lostromos.dev/controller", annotation_value="eu")))
+    world.reconcile()
+    assert world.helm.calls == [] and world.api.status_writes == []
+    assert world.api.finalizer_writes == []
+
+
+def test_in_sync_costs_no_validation_and_no_helm_call() -> None:
+    world = in_sync_world()
+    for _ in range(3):  # a resync, and the echo of our own status write
+        world.reconcile()
+    assert world.helm.calls == []
+    assert world.engine.validations == 0
+    assert world.api.status_writes[-1]["release"]["revision"] == 1  # nothing written since
+
+
+def test_in_sync_is_decided_from_the_digest_not_from_the_schema() -> None:
+    world = in_sync_world()
+    world.engine.invalid = True  # a schema check would now fail; the digest is unchanged
+    world.reconcile()
+    assert world.helm.calls == [] and world.engine.validations == 0
+
+
+# -- stall ------------------------------------------------------------------------
+
+
+def test_an_invalid_spec_stalls_with_no_helm_call_and_one_event() -> None:
+    world = World(site(finalizer=False), engine=FakeEngine(invalid=True))
+    world.reconcile()
+    world.reconcile()
+    assert world.helm.calls == []
+    assert world.condition("Ready")["status"] == "False"
+    assert world.condition("Invalid")["reason"] == "SchemaViolation"
+    assert world.condition("Stalled")["status"] == "True"
+    assert "spec.replicas" in world.condition("Invalid")["message"]
+    assert world.events.reasons() == ["InvalidSpec"]
+
+
+def test_an_invalid_release_name_stalls_naming_the_rule() -> None:
+    long_name = "a" * 54
+    world = World(site(long_name, finalizer=False))
+    world.reconcile(f"team-a/{long_name}")
+    assert world.helm.calls == []
+    invalid = world.condition("Invalid", f"team-a/{long_name}")
+    assert invalid["reason"] == "InvalidReleaseName"
+    assert "54 characters long; Helm allows at most 53" in invalid["message"]
+
+
+def test_a_name_template_that_makes_no_dns_label_stalls() -> None:
+    world = World(site("blog", finalizer=False),
+                  bound=binding(release=release_policy(name_template="{name}_{kind}")))
+    world.reconcile()
+    assert world.helm.calls == []
+    assert "not a lowercase DNS label" in world.condition("Invalid")["message"]
+
+
+# -- install ----------------------------------------------------------------------
+
+
+def test_absent_and_valid_installs_with_owner_labels_and_a_finalizer() -> None:
+    world = World(site(finalizer=False))
+    assert world.reconcile().requeue_after is None
+    assert world.helm.actions() == ["status", "upgrade"]
+    assert world.helm.calls[1][2] == ours()
+    assert world.api.finalizer_writes == [[FINALIZER]]
+    stored = world.obj()
+    assert stored["status"]["release"]["name"] == "blog"
+    assert world.condition("Ready")["status"] == "True"
+    assert world.condition("Reconciling")["status"] == "False"
+    assert world.condition("Stalled")["status"] == "False"
+    assert world.events.reasons() == ["Installed"]
+    # Reconciling was True, and Ready Unknown, while helm ran.
+    running = world.api.status_writes[0]["conditions"]
+    assert {c["type"]: c["status"] for c in running}["Reconciling"] == "True"
+    assert {c["type"]: c["status"] for c in running}["Ready"] == "Unknown"
+
+
+# -- upgrade ----------------------------------------------------------------------
+
+
+def test_out_of_sync_and_ours_upgrades_with_owner_labels() -> None:
+    world = in_sync_world()
+    changed = world.obj()
+    changed["metadata"] = {**changed["metadata"], "generation": 2, "resourceVersion": "99"}
+    changed["spec"] = {"domain": "new.example.com"}
+    world.informer.update(changed)
+    world.reconcile()
+    assert world.helm.actions() == ["status", "upgrade"]
+    assert world.helm.calls[1][2] == ours()
+    assert world.obj()["status"]["release"]["revision"] == 2
+    assert world.events.reasons() == ["Upgraded"]
+
+
+def test_a_failed_upgrade_is_retried_with_the_reason_in_status() -> None:
+    world = World(site())
+    world.helm.fail["upgrade"] = HelmError("upgrade", "Error: boom", timed_out=True)
+    with pytest.raises(ReconcileError, match="boom"):
+        world.reconcile()
+    assert world.condition("ReleaseFailed")["reason"] == "Timeout"
+    assert world.condition("Ready")["reason"] == "ReleaseFailed"
+    assert world.condition("Reconciling")["status"] == "False"
+    assert world.events.reasons() == ["ReleaseFailed"]
+
+
+def test_helm_unreachable_is_retried_without_blaming_the_release() -> None:
+    world = World(site())
+    world.helm.fail["upgrade"] = HelmError("upgrade", "engine gone", retryable=True)
+    with pytest.raises(ReconcileError):
+        world.reconcile()
+    assert world.events.reasons() == []
+
+
+def test_a_failing_status_read_is_a_retry_not_a_crash() -> None:
+    world = World(site())
+    world.helm.fail["status"] = HelmError("status", "cluster unreachable")
+    with pytest.raises(ReconcileError, match="reading the release"):
+        world.reconcile()
+    assert world.helm.changes() == []
+
+
+# -- recover ----------------------------------------------------------------------
+
+
+def test_a_pending_upgrade_of_ours_is_rolled_back_then_upgraded() -> None:
+    world = World(site())
+    world.helm.releases[("blog", "team-a")] = release(
+        revision=3, status="pending-upgrade", labels=ours())
+    assert world.reconcile().requeue_after == 0
+    assert world.helm.changes() == [("rollback", "blog", 2)]
+    assert world.events.reasons() == ["Recovered"]
+    world.reconcile()
+    assert world.helm.actions()[-1] == "upgrade"
+    assert world.condition("Ready")["status"] == "True"
+
+
+def test_a_pending_install_of_ours_is_removed_then_installed() -> None:
+    world = World(site())
+    world.helm.releases[("blog", "team-a")] = release(status="pending-install", labels=ours())
+    world.reconcile()
+    assert world.helm.changes() == [("uninstall", "blog", None)]
+    world.reconcile()
+    assert world.obj()["status"]["release"]["revision"] == 1
+
+
+# -- repair -----------------------------------------------------------------------
+
+
+def test_a_drift_report_makes_an_in_sync_object_a_repair_acknowledged_on_success() -> None:
+    world = in_sync_world()
+    world.drift.record(["team-a/blog"])
+    world.reconcile()
+    assert world.helm.actions() == ["status", "upgrade"]
+    assert world.events.reasons() == ["Repaired"]
+    assert world.drift.get("team-a/blog") is None
+    world.reconcile()
+    assert world.helm.actions() == ["status", "upgrade"]  # nothing more to do
+
+
+def test_a_failed_repair_stays_a_repair() -> None:
+    world = in_sync_world()
+    world.drift.record(["team-a/blog"])
+    world.helm.fail["upgrade"] = HelmError("upgrade", "boom")
+    with pytest.raises(ReconcileError):
+        world.reconcile()
+    assert world.drift.get("team-a/blog") is not None
+    del world.helm.fail["upgrade"]
+    world.reconcile()
+    assert world.helm.actions().count("upgrade") == 2
+    assert world.drift.get("team-a/blog") is None
+
+
+def test_drift_found_while_a_repair_ran_is_kept_for_the_next_one() -> None:
+    world = in_sync_world()
+    world.drift.record(["team-a/blog"])
+    seen = observe("team-a/blog", binding=world.binding, store=world.informer,
+                   engines=world.reconciler.engines, helm=world.helm, drift=world.drift,
+                   rollout=world.rollout)
+    world.drift.record(["team-a/blog"])  # the next check, while helm was busy
+    world.reconciler.actions.run(decide(seen), seen)
+    assert world.drift.get("team-a/blog") is not None
+
+
+# -- rollout gate -----------------------------------------------------------------
+
+
+def chart_changed(world: World, digest: str = "chart-2") -> None:
+    world.engine.digest = digest
+    world.helm.calls.clear()
+
+
+def test_a_shut_rollout_gate_holds_with_no_helm_call() -> None:
+    world = in_sync_world()
+    world.rollout.policy = RolloutPolicy(max_in_flight=1)
+    assert world.rollout.begin("chart-2")  # another release holds the one slot
+    chart_changed(world)
+    assert world.reconcile().requeue_after == 2.0
+    assert world.helm.calls == []
+
+
+def test_a_halted_rollout_stalls_the_object_on_its_old_chart() -> None:
+    world = in_sync_world()
+    world.rollout.policy = RolloutPolicy(max_in_flight=5, max_failure_ratio=0.1, min_samples=1)
+    world.rollout.begin("chart-2")
+    world.rollout.finish("chart-2", succeeded=False)
+    chart_changed(world)
+    assert world.reconcile().requeue_after == HALTED_RECHECK_SECONDS
+    assert world.helm.calls == []
+    assert world.condition("ReleaseFailed")["reason"] == "RolloutHalted"
+    assert world.condition("Stalled")["reason"] == "RolloutHalted"
+
+
+def test_a_chart_upgrade_takes_and_returns_a_rollout_slot() -> None:
+    world = in_sync_world()
+    chart_changed(world)
+    world.reconcile()
+    assert world.helm.actions() == ["status", "upgrade"]
+    progress = world.rollout.progress()
+    assert (progress.upgraded, progress.in_flight) == (1, 0)
+
+
+# -- dry run ----------------------------------------------------------------------
+
+
+def test_dry_run_says_what_it_would_do_and_does_nothing(caplog) -> None:
+    world = World(site(finalizer=False), dry_run=True)
+    with caplog.at_level(logging.INFO):
+        world.reconcile()
+    assert "dry run: would install release" in caplog.text
+    assert world.helm.calls == [] and world.api.status_writes == []
+    assert world.api.finalizer_writes == []
+
+
+# -- the decision table alone ------------------------------------------------------
+
+
+def test_decide_covers_every_state() -> None:
+    world = World(site())
+    world.helm.releases[("blog", "team-a")] = release(labels=ours())
+    seen = observe("team-a/blog", binding=world.binding, store=world.informer,
+                   engines=world.reconciler.engines, helm=world.helm, drift=world.drift,
+                   rollout=world.rollout)
+    assert decide(seen) is Action.UPGRADE
+    assert seen.owner is not None and seen.release_read
+    assert decide(seen.__class__("k", None)) is Action.NOTHING
+    import dataclasses
+
+    def with_(**changes: Any) -> Action:
+        return decide(dataclasses.replace(seen, **changes))
+
+    assert with_(filtered=True) is Action.NOTHING
+    assert with_(in_sync=True) is Action.NOTHING
+    assert with_(problems=("spec.x: bad",)) is Action.STALL
+    assert with_(name_problem="too long") is Action.STALL
+    assert with_(rollout_open=False) is Action.HOLD
+    assert with_(release=None, owner=type(seen.owner).ABSENT) is Action.INSTALL
+    assert with_(owner=type(seen.owner).FOREIGN) is Action.REFUSE
+    assert with_(release=release(status="pending-rollback", labels=ours())) is Action.RECOVER
+    assert with_(drift=world.drift.get("x") or _report()) is Action.REPAIR
+    assert with_(deleting=True) is Action.UNINSTALL
+    assert with_(deleting=True, owner=type(seen.owner).FOREIGN) is Action.RELEASE_FINALIZER
+    assert with_(deleting=True, had_finalizer=False) is Action.NOTHING
+    assert with_(deleting=True, name_problem="bad") is Action.RELEASE_FINALIZER
+
+
+def _report() -> Any:
+    from controller.drift import DriftReport
+
+    return DriftReport(1)
