@@ -54,21 +54,41 @@ PAGE_TICKS = os.sysconf("SC_CLK_TCK")
 
 def crd() -> dict[str, Any]:
     return {
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
         "metadata": {"name": f"{PLURAL}.{GROUP}"},
-        "spec": {"group": GROUP, "scope": "Namespaced",
-                 "names": {"kind": KIND, "plural": PLURAL, "singular": "site"},
-                 "versions": [{"name": VERSION, "served": True, "storage": True,
-                               "subresources": {"status": {}},
-                               "schema": {"openAPIV3Schema": {
-                                   "type": "object",
-                                   "x-kubernetes-preserve-unknown-fields": True}}}]},
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {"kind": KIND, "plural": PLURAL, "singular": "site"},
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "x-kubernetes-preserve-unknown-fields": True,
+                        }
+                    },
+                }
+            ],
+        },
     }
 
 
 class Controller:
-    def __init__(self, workdir: Path, dev: DevCluster, helm: Path, bindings: Path,
-                 *extra: str, name: str = "controller") -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        dev: DevCluster,
+        helm: Path,
+        bindings: Path,
+        *extra: str,
+        name: str = "controller",
+    ) -> None:
         self.workdir, self.kubeconfig, self.env = workdir, dev.kubeconfig, dev.client_env()
         self.helm, self.bindings, self.extra, self.name = helm, bindings, extra, name
         self.port = free_port()
@@ -78,16 +98,36 @@ class Controller:
         env = self.env
         log = open(self.workdir / f"{self.name}.log", "ab")  # noqa: SIM115 - lives with the process
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "lostromos", "controller", "--config", str(self.bindings),
-             "--kubeconfig", str(self.kubeconfig), "--helm-engine", str(self.helm),
-             "--health-bind", f"127.0.0.1:{self.port}", "--resync-seconds", "3600",
-             "--log-format", "json", *self.extra],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+            [
+                sys.executable,
+                "-m",
+                "lostromos",
+                "controller",
+                "--config",
+                str(self.bindings),
+                "--kubeconfig",
+                str(self.kubeconfig),
+                "--helm-engine",
+                str(self.helm),
+                "--health-bind",
+                f"127.0.0.1:{self.port}",
+                "--resync-seconds",
+                "3600",
+                "--log-format",
+                "json",
+                *self.extra,
+            ],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz",
-                                            timeout=1) as answer:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{self.port}/readyz", timeout=1
+                ) as answer:
                     if answer.status == 200:
                         return
             except OSError:
@@ -105,8 +145,7 @@ class Controller:
         self.process.wait(timeout=30)
 
     def metric(self, name: str, label: str = "") -> float:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics",
-                                    timeout=10) as answer:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=10) as answer:
             text = answer.read().decode()
         total = 0.0
         for line in text.splitlines():
@@ -130,9 +169,12 @@ class Controller:
 
 def create_objects(api: client.CustomObjectsApi, namespace: str, names: list[str]) -> None:
     def create(name: str) -> None:
-        body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": KIND,
-                "metadata": {"name": name, "namespace": namespace},
-                "spec": {"domain": f"{name}.example.com", "adminEmail": "ops@example.com"}}
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": KIND,
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"domain": f"{name}.example.com", "adminEmail": "ops@example.com"},
+        }
         api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
 
     with ThreadPoolExecutor(8) as pool:
@@ -149,8 +191,9 @@ def count_ready(api: client.CustomObjectsApi, namespace: str) -> int:
     return ready
 
 
-def wait_ready(api: client.CustomObjectsApi, namespace: str, count: int,
-               timeout: float) -> float | None:
+def wait_ready(
+    api: client.CustomObjectsApi, namespace: str, count: int, timeout: float
+) -> float | None:
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         if count_ready(api, namespace) >= count:
@@ -176,8 +219,15 @@ def measure_resync(controller: Controller, total: int) -> dict[str, float]:
     }
 
 
-def measure_memory(dev: DevCluster, api: client.CustomObjectsApi, controller: Controller,
-                   *, existing: int, wanted: int, timeout: float) -> list[tuple[str, str]]:
+def measure_memory(
+    dev: DevCluster,
+    api: client.CustomObjectsApi,
+    controller: Controller,
+    *,
+    existing: int,
+    wanted: int,
+    timeout: float,
+) -> list[tuple[str, str]]:
     """Add objects until `wanted` exist, then measure a full resync of all of them."""
     namespace = "memory"
     dev.kubectl("create", "namespace", namespace)
@@ -188,22 +238,47 @@ def measure_memory(dev: DevCluster, api: client.CustomObjectsApi, controller: Co
     return [
         (f"{extra} more objects Ready", f"{elapsed:.0f} s" if elapsed else "timed out"),
         (f"full resync of {wanted} unchanged objects: helm calls", f"{resync['helm']:.0f}"),
-        ("  controller CPU / wall time, start to drained queue",
-         f"{resync['cpu']:.1f} s / {resync['seconds']:.1f} s"),
+        (
+            "  controller CPU / wall time, start to drained queue",
+            f"{resync['cpu']:.1f} s / {resync['seconds']:.1f} s",
+        ),
         (f"  controller resident memory with {wanted} objects", f"{resync['rss']:.0f} MiB"),
     ]
 
 
-def measure_replicas(dev: DevCluster, api: client.CustomObjectsApi, workdir: Path,
-                     helm: Path, bindings: Path, *, replicas: int, count: int,
-                     timeout: float) -> list[tuple[str, str]]:
+def measure_replicas(
+    dev: DevCluster,
+    api: client.CustomObjectsApi,
+    workdir: Path,
+    helm: Path,
+    bindings: Path,
+    *,
+    replicas: int,
+    count: int,
+    timeout: float,
+) -> list[tuple[str, str]]:
     """N sharded controllers: a burst of `count` objects, then kill -9 of one of them."""
     namespace = f"ring-{replicas}"
     dev.kubectl("create", "namespace", namespace)
-    ring = [Controller(workdir, dev, helm, bindings, "--shards", "--lease-namespace", namespace,
-                       "--lease-name", namespace, "--lease-seconds", "15",
-                       "--identity", f"{namespace}-r{n}", name=f"{namespace}-r{n}")
-            for n in range(replicas)]
+    ring = [
+        Controller(
+            workdir,
+            dev,
+            helm,
+            bindings,
+            "--shards",
+            "--lease-namespace",
+            namespace,
+            "--lease-name",
+            namespace,
+            "--lease-seconds",
+            "15",
+            "--identity",
+            f"{namespace}-r{n}",
+            name=f"{namespace}-r{n}",
+        )
+        for n in range(replicas)
+    ]
 
     def serving(members: list[Controller]) -> float:
         return sum(member.metric("lostromos_shard_buckets") for member in members)
@@ -221,17 +296,25 @@ def measure_replicas(dev: DevCluster, api: client.CustomObjectsApi, workdir: Pat
         rows = [(f"{replicas} replica(s), {count} new objects: all Ready", shown)]
         for n, member in enumerate(ring):
             installs = member.metric("lostromos_helm_calls_total", 'action="upgrade"')
-            rows.append((f"  replica {n}: installs, watch events, CPU",
-                         f"{installs:.0f} ({installs / count:.0%}), "
-                         f"{member.metric('lostromos_shard_watch_events'):.0f}, "
-                         f"{member.cpu_seconds() - cpu_before[n]:.1f} s"))
+            rows.append(
+                (
+                    f"  replica {n}: installs, watch events, CPU",
+                    f"{installs:.0f} ({installs / count:.0%}), "
+                    f"{member.metric('lostromos_shard_watch_events'):.0f}, "
+                    f"{member.cpu_seconds() - cpu_before[n]:.1f} s",
+                )
+            )
         if replicas > 1:
             ring[0].kill()
             killed = time.monotonic()
             while serving(ring[1:]) < 256:
                 time.sleep(0.2)
-            rows.append(("  kill -9 of one replica: survivors serve every range",
-                         f"after {time.monotonic() - killed:.1f} s (lease 15 s)"))
+            rows.append(
+                (
+                    "  kill -9 of one replica: survivors serve every range",
+                    f"after {time.monotonic() - killed:.1f} s (lease 15 s)",
+                )
+            )
         return rows
     finally:
         for member in ring:
@@ -242,24 +325,50 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--counts", default="100,1000")
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--memory", type=int, default=0,
-                        help="also report memory with this many objects (e.g. 6000)")
+    parser.add_argument(
+        "--memory",
+        type=int,
+        default=0,
+        help="also report memory with this many objects (e.g. 6000)",
+    )
     parser.add_argument("--timeout", type=float, default=1800)
-    parser.add_argument("--replicas", default="",
-                        help="sharded runs instead: replica counts, e.g. 1,2,3")
+    parser.add_argument(
+        "--replicas", default="", help="sharded runs instead: replica counts, e.g. 1,2,3"
+    )
     args = parser.parse_args()
     counts = [int(c) for c in args.counts.split(",") if c]
 
     tools = toolchain.ensure()
     workdir = Path(tempfile.mkdtemp(prefix="lostromos-bench-"))
     bindings = workdir / "bindings.yaml"
-    bindings.write_text(yaml.safe_dump({"bindings": [{
-        "name": "site", "group": GROUP, "version": VERSION, "kind": KIND, "plural": PLURAL,
-        "chart": {"path": str(ROOT / "charts" / "site")}, "concurrency": args.concurrency,
-        "driftCheckSeconds": 0}]}))
-    dev = DevCluster(DevOptions(state_dir=workdir / "cluster", bindings_path=bindings,
-                                crds_dir=ROOT / "crds", examples_dir=None, tools=tools),
-                     say=lambda line: None)
+    bindings.write_text(
+        yaml.safe_dump(
+            {
+                "bindings": [
+                    {
+                        "name": "site",
+                        "group": GROUP,
+                        "version": VERSION,
+                        "kind": KIND,
+                        "plural": PLURAL,
+                        "chart": {"path": str(ROOT / "charts" / "site")},
+                        "concurrency": args.concurrency,
+                        "driftCheckSeconds": 0,
+                    }
+                ]
+            }
+        )
+    )
+    dev = DevCluster(
+        DevOptions(
+            state_dir=workdir / "cluster",
+            bindings_path=bindings,
+            crds_dir=ROOT / "crds",
+            examples_dir=None,
+            tools=tools,
+        ),
+        say=lambda line: None,
+    )
     dev.start_control_plane()
     controller = Controller(workdir, dev, tools["helm-engine"], bindings)
     rows: list[tuple[str, str]] = []
@@ -268,8 +377,16 @@ def main() -> int:
         dev.kubectl("wait", "--for=condition=Established", f"crd/{PLURAL}.{GROUP}")
         api = client.CustomObjectsApi(config.new_client_from_config(str(dev.kubeconfig)))
         for replicas in [int(n) for n in args.replicas.split(",") if n]:
-            rows += measure_replicas(dev, api, workdir, tools["helm"], bindings,
-                                     replicas=replicas, count=counts[0], timeout=args.timeout)
+            rows += measure_replicas(
+                dev,
+                api,
+                workdir,
+                tools["helm"],
+                bindings,
+                replicas=replicas,
+                count=counts[0],
+                timeout=args.timeout,
+            )
         if args.replicas:
             counts = []
         else:
@@ -286,14 +403,19 @@ def main() -> int:
             shown = f"{elapsed:.1f} s" if elapsed is not None else "timed out"
             rate = f" ({count / elapsed:.1f}/s)" if elapsed else ""
             rows.append((f"{count} new objects: all Ready", shown + rate))
-            rows.append((f"  helm calls, controller CPU for those {count}",
-                         f"{controller.metric('lostromos_helm_calls_total') - helm_before:.0f}, "
-                         f"{controller.cpu_seconds() - cpu_before:.1f} s"))
+            rows.append(
+                (
+                    f"  helm calls, controller CPU for those {count}",
+                    f"{controller.metric('lostromos_helm_calls_total') - helm_before:.0f}, "
+                    f"{controller.cpu_seconds() - cpu_before:.1f} s",
+                )
+            )
         if counts:
             rows += _resync_rows(controller, total)
         if args.memory > total and counts:
-            rows += measure_memory(dev, api, controller, existing=total, wanted=args.memory,
-                                   timeout=args.timeout)
+            rows += measure_memory(
+                dev, api, controller, existing=total, wanted=args.memory, timeout=args.timeout
+            )
     finally:
         controller.stop()
         dev.stop()
@@ -306,16 +428,20 @@ def _resync_rows(controller: Controller, total: int) -> list[tuple[str, str]]:
     resync = measure_resync(controller, total)
     return [
         (f"full resync of {total} unchanged objects: helm calls", f"{resync['helm']:.0f}"),
-        ("  controller CPU / wall time, start to drained queue",
-         f"{resync['cpu']:.1f} s / {resync['seconds']:.1f} s"),
+        (
+            "  controller CPU / wall time, start to drained queue",
+            f"{resync['cpu']:.1f} s / {resync['seconds']:.1f} s",
+        ),
         (f"  controller resident memory with {total} objects", f"{resync['rss']:.0f} MiB"),
     ]
 
 
 def _print(rows: list[tuple[str, str]], concurrency: int) -> None:
     width = max(len(label) for label, _ in rows)
-    print(f"\ncontroller benchmark: {os.cpu_count()} CPUs, concurrency {concurrency}, "
-          f"chart charts/site, helm {toolchain.tool_versions()['helm']}")
+    print(
+        f"\ncontroller benchmark: {os.cpu_count()} CPUs, concurrency {concurrency}, "
+        f"chart charts/site, helm {toolchain.tool_versions()['helm']}"
+    )
     print(f"{'measure':<{width}}  value")
     print(f"{'-' * width}  {'-' * 24}")
     for label, value in rows:

@@ -80,20 +80,30 @@ def admission_review(operation: str = "CREATE") -> dict[str, Any]:
     applied = json.dumps(site, separators=(",", ":"))
     obj = copy.deepcopy(site)
     obj["metadata"] = {
-        "name": "blog", "namespace": "default", "generation": 1,
+        "name": "blog",
+        "namespace": "default",
+        "generation": 1,
         "uid": "5f1d2c1e-8a53-4c4e-9d1a-2f0b7b6c9e10",
         "creationTimestamp": "2025-01-01T00:00:00Z",
         "annotations": {"kubectl.kubernetes.io/last-applied-configuration": applied + "\n"},
-        "managedFields": [{
-            "apiVersion": "hosting.example.com/v1", "fieldsType": "FieldsV1",
-            "manager": "kubectl-client-side-apply", "operation": "Update",
-            "time": "2025-01-01T00:00:00Z",
-            "fieldsV1": {
-                "f:metadata": {"f:annotations": {
-                    ".": {}, "f:kubectl.kubernetes.io/last-applied-configuration": {}}},
-                "f:spec": {".": {}, "f:adminEmail": {}, "f:domain": {}, "f:plugins": {}},
-            },
-        }],
+        "managedFields": [
+            {
+                "apiVersion": "hosting.example.com/v1",
+                "fieldsType": "FieldsV1",
+                "manager": "kubectl-client-side-apply",
+                "operation": "Update",
+                "time": "2025-01-01T00:00:00Z",
+                "fieldsV1": {
+                    "f:metadata": {
+                        "f:annotations": {
+                            ".": {},
+                            "f:kubectl.kubernetes.io/last-applied-configuration": {},
+                        }
+                    },
+                    "f:spec": {".": {}, "f:adminEmail": {}, "f:domain": {}, "f:plugins": {}},
+                },
+            }
+        ],
     }
     gvk = {"group": "hosting.example.com", "version": "v1", "kind": "Site"}
     resource = {"group": "hosting.example.com", "version": "v1", "resource": "sites"}
@@ -102,14 +112,26 @@ def admission_review(operation: str = "CREATE") -> dict[str, Any]:
         "kind": "AdmissionReview",
         "request": {
             "uid": "0b5b0e6e-4f57-4d43-a8b5-3c6f0d7e2a11",
-            "kind": gvk, "resource": resource, "requestKind": gvk, "requestResource": resource,
-            "name": "blog", "namespace": "default", "operation": operation,
-            "userInfo": {"username": "kubernetes-admin", "groups": ["system:masters",
-                                                                    "system:authenticated"]},
-            "object": obj, "oldObject": None, "dryRun": False,
-            "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions",
-                        "fieldManager": "kubectl-client-side-apply",
-                        "fieldValidation": "Strict"},
+            "kind": gvk,
+            "resource": resource,
+            "requestKind": gvk,
+            "requestResource": resource,
+            "name": "blog",
+            "namespace": "default",
+            "operation": operation,
+            "userInfo": {
+                "username": "kubernetes-admin",
+                "groups": ["system:masters", "system:authenticated"],
+            },
+            "object": obj,
+            "oldObject": None,
+            "dryRun": False,
+            "options": {
+                "apiVersion": "meta.k8s.io/v1",
+                "kind": "CreateOptions",
+                "fieldManager": "kubectl-client-side-apply",
+                "fieldValidation": "Strict",
+            },
         },
     }
 
@@ -119,8 +141,12 @@ def admission_review(operation: str = "CREATE") -> dict[str, Any]:
 
 def build_loadgen() -> Path:
     LOADGEN_BINARY.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["go", "build", "-o", str(LOADGEN_BINARY), "."], cwd=LOADGEN_SOURCE,
-                   check=True, env={**os.environ, "GOTOOLCHAIN": "local", "CGO_ENABLED": "0"})
+    subprocess.run(
+        ["go", "build", "-o", str(LOADGEN_BINARY), "."],
+        cwd=LOADGEN_SOURCE,
+        check=True,
+        env={**os.environ, "GOTOOLCHAIN": "local", "CGO_ENABLED": "0"},
+    )
     return LOADGEN_BINARY
 
 
@@ -134,20 +160,40 @@ class Server:
     def __init__(self, work: Path, settings: Settings) -> None:
         ca = create_ca("bench-ca")
         write_pair(ca, work / "ca.crt", work / "ca.key")
-        write_pair(issue_serving_cert(ca, ["localhost"], ["127.0.0.1"]),
-                   work / "tls.crt", work / "tls.key")
+        write_pair(
+            issue_serving_cert(ca, ["localhost"], ["127.0.0.1"]), work / "tls.crt", work / "tls.key"
+        )
         self.ca_file = work / "ca.crt"
         self.port = free_port()
         self.url = f"https://127.0.0.1:{self.port}"
         self.log_path = work / "webhook.log"
-        argv = [sys.executable, "-m", "lostromos", "webhook", "--config", str(BINDINGS),
-                "--bind", f"127.0.0.1:{self.port}", "--tls-cert", str(work / "tls.crt"),
-                "--tls-key", str(work / "tls.key"), "--workers", str(settings.workers),
-                "--threads", str(settings.threads)]
+        argv = [
+            sys.executable,
+            "-m",
+            "lostromos",
+            "webhook",
+            "--config",
+            str(BINDINGS),
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--tls-cert",
+            str(work / "tls.crt"),
+            "--tls-key",
+            str(work / "tls.key"),
+            "--workers",
+            str(settings.workers),
+            "--threads",
+            str(settings.threads),
+        ]
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
-                pinned(argv, 0 if settings.pin else None), cwd=ROOT, stdout=log,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+                pinned(argv, 0 if settings.pin else None),
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         self.context = ssl.create_default_context(cafile=str(self.ca_file))
 
     def wait_ready(self, timeout: float = 60) -> None:
@@ -156,8 +202,9 @@ class Server:
             if self.process.poll() is not None:
                 raise SystemExit(f"the webhook exited:\n{self.log_path.read_text()}")
             try:
-                with urllib.request.urlopen(f"{self.url}/readyz", context=self.context,
-                                            timeout=2) as answer:
+                with urllib.request.urlopen(
+                    f"{self.url}/readyz", context=self.context, timeout=2
+                ) as answer:
                     if answer.status == 200:
                         return
             except OSError:
@@ -165,8 +212,12 @@ class Server:
         raise SystemExit(f"the webhook did not become ready:\n{self.log_path.read_text()}")
 
     def post(self, path: str, body: bytes) -> dict[str, Any]:
-        request = urllib.request.Request(f"{self.url}{path}", data=body, method="POST",
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{self.url}{path}",
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, context=self.context, timeout=10) as answer:
             return json.loads(answer.read())
 
@@ -209,14 +260,30 @@ def check_answers(server: Server, body: bytes) -> None:
         raise SystemExit(f"unexpected answers: validate={validated} mutate={mutated}")
 
 
-def run_rate(loadgen: Path, server: Server, body_file: Path, *, endpoint: str, rate: int,
-             settings: Settings) -> RateResult:
-    argv = [str(loadgen), "-url", f"{server.url}/{endpoint}", "-ca", str(server.ca_file),
-            "-body", str(body_file), "-rate", str(rate), "-duration", f"{settings.duration}s",
-            "-warmup", f"{settings.warmup}s", "-connections", str(settings.connections)]
+def run_rate(
+    loadgen: Path, server: Server, body_file: Path, *, endpoint: str, rate: int, settings: Settings
+) -> RateResult:
+    argv = [
+        str(loadgen),
+        "-url",
+        f"{server.url}/{endpoint}",
+        "-ca",
+        str(server.ca_file),
+        "-body",
+        str(body_file),
+        "-rate",
+        str(rate),
+        "-duration",
+        f"{settings.duration}s",
+        "-warmup",
+        f"{settings.warmup}s",
+        "-connections",
+        str(settings.connections),
+    ]
     cpu_before, wall_before = server.cpu_seconds(), time.monotonic()
-    finished = subprocess.run(pinned(argv, 1 if settings.pin else None), capture_output=True,
-                              text=True, check=False)
+    finished = subprocess.run(
+        pinned(argv, 1 if settings.pin else None), capture_output=True, text=True, check=False
+    )
     cpu_used = server.cpu_seconds() - cpu_before
     wall = time.monotonic() - wall_before
     if finished.returncode != 0:
@@ -257,10 +324,14 @@ def engine_rows(body: bytes, seconds: float, profile: bool) -> list[tuple[str, f
         ("engine.validate(spec)", lambda: engine.validate(spec)),
         ("engine.default(spec)", lambda: engine.default(spec)),
         ("default + validate + deprecations", both),
-        ("review handler /validate (parse+answer)",
-         lambda: handler.handle("validate", "application/json", body)),
-        ("review handler /mutate (parse+answer)",
-         lambda: handler.handle("mutate", "application/json", body)),
+        (
+            "review handler /validate (parse+answer)",
+            lambda: handler.handle("validate", "application/json", body),
+        ),
+        (
+            "review handler /mutate (parse+answer)",
+            lambda: handler.handle("mutate", "application/json", body),
+        ),
     ]
     if profile:
         profiler = cProfile.Profile()
@@ -284,36 +355,50 @@ def machine_description() -> str:
             model = line.split(":", 1)[1].strip()
             break
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
-    return (f"{os.cpu_count()} CPUs ({model}), Python {sys.version.split()[0]}, "
-            f"load average before the run {load}")
+    return (
+        f"{os.cpu_count()} CPUs ({model}), Python {sys.version.split()[0]}, "
+        f"load average before the run {load}"
+    )
 
 
 def print_http_table(results: Sequence[RateResult], settings: Settings) -> None:
-    placement = ("server pinned to CPU 0 (taskset -c 0), load generator to CPU 1"
-                 if settings.pin else "no CPU pinning: server and load generator share CPUs")
-    print(f"\nHTTPS, open loop: gunicorn gthread {settings.workers} workers x "
-          f"{settings.threads} threads; {placement}; {settings.connections} keep-alive "
-          f"connections; {settings.duration:g} s per row after {settings.warmup:g} s warm-up")
+    placement = (
+        "server pinned to CPU 0 (taskset -c 0), load generator to CPU 1"
+        if settings.pin
+        else "no CPU pinning: server and load generator share CPUs"
+    )
+    print(
+        f"\nHTTPS, open loop: gunicorn gthread {settings.workers} workers x "
+        f"{settings.threads} threads; {placement}; {settings.connections} keep-alive "
+        f"connections; {settings.duration:g} s per row after {settings.warmup:g} s warm-up"
+    )
     print("latency = from the scheduled send time to the last byte of the answer (ms)")
-    header = (f"{'endpoint':<10}{'rate':>6}{'achieved':>10}{'p50':>8}{'p90':>8}{'p99':>8}"
-              f"{'p99.9':>8}{'max':>8}{'svc p99':>9}{'cpu':>6}{'errors':>8}  target")
+    header = (
+        f"{'endpoint':<10}{'rate':>6}{'achieved':>10}{'p50':>8}{'p90':>8}{'p99':>8}"
+        f"{'p99.9':>8}{'max':>8}{'svc p99':>9}{'cpu':>6}{'errors':>8}  target"
+    )
     print(header)
     print("-" * len(header))
     for result in results:
         measured = result.measured
         latency, service = measured["latency_ms"], measured["service_ms"]
-        bad = measured["errors"] + sum(count for status, count in measured["status_counts"].items()
-                                       if status != "200")
+        bad = measured["errors"] + sum(
+            count for status, count in measured["status_counts"].items() if status != "200"
+        )
         verdict = ""
         if result.rate == 500:
             verdict = "met" if latency["p99"] <= 3.0 and not bad else "MISSED"
-        print(f"/{result.endpoint:<9}{result.rate:>6}{measured['achieved_rate']:>10.1f}"
-              f"{latency['p50']:>8.2f}{latency['p90']:>8.2f}{latency['p99']:>8.2f}"
-              f"{latency['p999']:>8.2f}{latency['max']:>8.2f}{service['p99']:>9.2f}"
-              f"{result.server_cpu:>6.2f}{bad:>8}  {verdict}")
-    print(f"target ({TARGET}); cpu = server CPU cores used; svc p99 = from actual send; "
-          f"{results[0].measured['tls_version'] if results else ''}, "
-          f"{results[0].measured['protocol'] if results else ''}")
+        print(
+            f"/{result.endpoint:<9}{result.rate:>6}{measured['achieved_rate']:>10.1f}"
+            f"{latency['p50']:>8.2f}{latency['p90']:>8.2f}{latency['p99']:>8.2f}"
+            f"{latency['p999']:>8.2f}{latency['max']:>8.2f}{service['p99']:>9.2f}"
+            f"{result.server_cpu:>6.2f}{bad:>8}  {verdict}"
+        )
+    print(
+        f"target ({TARGET}); cpu = server CPU cores used; svc p99 = from actual send; "
+        f"{results[0].measured['tls_version'] if results else ''}, "
+        f"{results[0].measured['protocol'] if results else ''}"
+    )
 
 
 def print_engine_table(rows: Sequence[tuple[str, float]]) -> None:
@@ -329,27 +414,42 @@ def parse_settings(argv: Sequence[str]) -> Settings:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per rate")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds first")
-    parser.add_argument("--rates", default="100,250,500,1000",
-                        help="comma-separated requests per second")
+    parser.add_argument(
+        "--rates", default="100,250,500,1000", help="comma-separated requests per second"
+    )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker")
-    parser.add_argument("--connections", type=int, default=4,
-                        help="keep-alive connections of the load generator")
+    parser.add_argument(
+        "--connections", type=int, default=4, help="keep-alive connections of the load generator"
+    )
     parser.add_argument("--endpoints", default="validate,mutate")
-    parser.add_argument("--pin", action=argparse.BooleanOptionalAction,
-                        default=(os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None,
-                        help="server on CPU 0, load generator on CPU 1 (default when possible)")
-    parser.add_argument("--engine-seconds", type=float, default=2.0,
-                        help="seconds per in-process measurement")
-    parser.add_argument("--profile", action="store_true",
-                        help="print a cProfile of the review handler (no HTTP)")
+    parser.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=(os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None,
+        help="server on CPU 0, load generator on CPU 1 (default when possible)",
+    )
+    parser.add_argument(
+        "--engine-seconds", type=float, default=2.0, help="seconds per in-process measurement"
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="print a cProfile of the review handler (no HTTP)"
+    )
     parser.add_argument("--skip-http", action="store_true", help="only the in-process table")
     args = parser.parse_args(argv)
     rates = () if args.skip_http else tuple(int(rate) for rate in args.rates.split(",") if rate)
-    return Settings(duration=args.duration, warmup=args.warmup, rates=rates,
-                    workers=args.workers, threads=args.threads, connections=args.connections,
-                    endpoints=tuple(e for e in args.endpoints.split(",") if e), pin=args.pin,
-                    engine_seconds=args.engine_seconds, profile=args.profile)
+    return Settings(
+        duration=args.duration,
+        warmup=args.warmup,
+        rates=rates,
+        workers=args.workers,
+        threads=args.threads,
+        connections=args.connections,
+        endpoints=tuple(e for e in args.endpoints.split(",") if e),
+        pin=args.pin,
+        engine_seconds=args.engine_seconds,
+        profile=args.profile,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -370,11 +470,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"request body: {len(body)} bytes (a Site CREATE as kubectl apply sends it)")
                 for endpoint in settings.endpoints:
                     for rate in settings.rates:
-                        result = run_rate(loadgen, server, body_file, endpoint=endpoint, rate=rate,
-                                          settings=settings)
+                        result = run_rate(
+                            loadgen,
+                            server,
+                            body_file,
+                            endpoint=endpoint,
+                            rate=rate,
+                            settings=settings,
+                        )
                         results.append(result)
-                        print(f"  /{endpoint} at {rate} rps: p99 "
-                              f"{result.measured['latency_ms']['p99']:.2f} ms", flush=True)
+                        print(
+                            f"  /{endpoint} at {rate} rps: p99 "
+                            f"{result.measured['latency_ms']['p99']:.2f} ms",
+                            flush=True,
+                        )
             finally:
                 server.stop()
         print_http_table(results, settings)

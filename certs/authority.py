@@ -71,9 +71,15 @@ def create_ca(common_name: str = "lostromos-ca", valid_days: int = 3650) -> KeyP
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=True, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -123,17 +129,21 @@ def issue_serving_cert(
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                crl_sign=False, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
-        .add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
-        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
             critical=False,
@@ -143,8 +153,9 @@ def issue_serving_cert(
     return _pair(certificate, key)
 
 
-def issue_client_cert(ca: KeyPair, user: str, groups: Sequence[str],
-                      valid_days: int = 365) -> KeyPair:
+def issue_client_cert(
+    ca: KeyPair, user: str, groups: Sequence[str], valid_days: int = 365
+) -> KeyPair:
     """A client certificate the API server maps to `user` in `groups` (O= entries)."""
     _check_valid_days(valid_days)
     key = ec.generate_private_key(ec.SECP256R1())
@@ -160,8 +171,12 @@ def issue_client_cert(ca: KeyPair, user: str, groups: Sequence[str],
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(not_before)
-        .not_valid_after(min(not_before + CLOCK_SKEW + timedelta(days=valid_days),
-                             ca.certificate.not_valid_after_utc))
+        .not_valid_after(
+            min(
+                not_before + CLOCK_SKEW + timedelta(days=valid_days),
+                ca.certificate.not_valid_after_utc,
+            )
+        )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
         .sign(ca.private_key, hashes.SHA256())
@@ -170,8 +185,9 @@ def issue_client_cert(ca: KeyPair, user: str, groups: Sequence[str],
 
 
 def private_key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def write_pair(pair: KeyPair, cert_path: Path, key_path: Path) -> None:
@@ -198,8 +214,9 @@ def load_certificate(cert_pem: bytes) -> x509.Certificate:
 
 
 def _pair(certificate: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> KeyPair:
-    return KeyPair(cert_pem=certificate.public_bytes(serialization.Encoding.PEM),
-                   key_pem=private_key_pem(key))
+    return KeyPair(
+        cert_pem=certificate.public_bytes(serialization.Encoding.PEM), key_pem=private_key_pem(key)
+    )
 
 
 def _check_valid_days(valid_days: int) -> None:

@@ -38,69 +38,146 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     ensure = sub.add_parser("ensure", help="create or load certificates, inject the caBundle")
     _keeper_arguments(ensure)
-    ensure.add_argument("--watch", action="store_true",
-                        help="keep running: re-check every --check-interval, renew before "
-                             "expiry, answer /healthz and /readyz on --health-bind")
-    ensure.add_argument("--check-interval", type=float, default=60.0, metavar="SECONDS",
-                        help="with --watch: seconds between checks (default: 60)")
-    ensure.add_argument("--health-bind", default=None, metavar="HOST:PORT",
-                        help="with --watch: serve /healthz and /readyz here")
+    ensure.add_argument(
+        "--watch",
+        action="store_true",
+        help="keep running: re-check every --check-interval, renew before "
+        "expiry, answer /healthz and /readyz on --health-bind",
+    )
+    ensure.add_argument(
+        "--check-interval",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="with --watch: seconds between checks (default: 60)",
+    )
+    ensure.add_argument(
+        "--health-bind",
+        default=None,
+        metavar="HOST:PORT",
+        help="with --watch: serve /healthz and /readyz here",
+    )
     ensure.set_defaults(handler=cmd_ensure)
 
     rotate = sub.add_parser("rotate", help="issue a new serving certificate now")
     _keeper_arguments(rotate)
-    rotate.add_argument("--ca", action="store_true",
-                        help="also replace the CA; the old one stays trusted meanwhile")
+    rotate.add_argument(
+        "--ca", action="store_true", help="also replace the CA; the old one stays trusted meanwhile"
+    )
     rotate.set_defaults(handler=cmd_rotate)
 
     reset = sub.add_parser("reset", help="empty the Secret: new certificates on the next check")
-    reset.add_argument("--secret", required=True, metavar="NAMESPACE/NAME",
-                       help="the Secret to empty")
-    reset.add_argument("--kubeconfig", type=Path, default=None,
-                       help="default: in-cluster service account, then $KUBECONFIG")
+    reset.add_argument(
+        "--secret", required=True, metavar="NAMESPACE/NAME", help="the Secret to empty"
+    )
+    reset.add_argument(
+        "--kubeconfig",
+        type=Path,
+        default=None,
+        help="default: in-cluster service account, then $KUBECONFIG",
+    )
     reset.set_defaults(handler=cmd_reset)
 
     status = sub.add_parser("status", help="print the CAs and serving certificate of a Secret")
-    status.add_argument("--secret", required=True, metavar="NAMESPACE/NAME",
-                        help="the Secret to read")
-    status.add_argument("--kubeconfig", type=Path, default=None,
-                        help="default: in-cluster service account, then $KUBECONFIG")
+    status.add_argument(
+        "--secret", required=True, metavar="NAMESPACE/NAME", help="the Secret to read"
+    )
+    status.add_argument(
+        "--kubeconfig",
+        type=Path,
+        default=None,
+        help="default: in-cluster service account, then $KUBECONFIG",
+    )
     status.set_defaults(handler=cmd_status)
 
 
 def _keeper_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--secret", required=True, metavar="NAMESPACE/NAME",
-                        help="the Secret holding ca.crt, ca.key, tls.crt, tls.key")
-    parser.add_argument("--service", default=None,
-                        help="the webhook's Service: its DNS names go into the certificate")
-    parser.add_argument("--namespace", default=None,
-                        help="the Service's namespace (default: the Secret's)")
-    parser.add_argument("--cluster-domain", default="cluster.local",
-                        help="the cluster's DNS domain, for the Service's names "
-                             "(default: cluster.local)")
-    parser.add_argument("--dns-name", action="append", default=[], metavar="NAME",
-                        help="another DNS name for the certificate (repeatable)")
-    parser.add_argument("--ip-address", action="append", default=[], metavar="IP",
-                        help="an IP address for the certificate (repeatable)")
-    parser.add_argument("--mutating", action="append", default=[], metavar="NAME",
-                        help="a MutatingWebhookConfiguration to give the caBundle (repeatable)")
-    parser.add_argument("--validating", action="append", default=[], metavar="NAME",
-                        help="a ValidatingWebhookConfiguration to give the caBundle")
-    parser.add_argument("--cert-dir", type=Path, default=None,
-                        help="write ca.crt, tls.crt and tls.key here for the webhook")
-    parser.add_argument("--serving-days", type=int, default=365,
-                        help="validity of a new serving certificate (default: 365)")
-    parser.add_argument("--ca-days", type=int, default=3650,
-                        help="validity of a new CA (default: 3650)")
-    parser.add_argument("--renew-before-days", type=int, default=30,
-                        help="renew a certificate this long before it expires (default: 30)")
-    parser.add_argument("--propagation-seconds", type=float, default=5.0,
-                        help="wait after a caBundle change before serving a certificate "
-                             "from a new CA (default: 5)")
-    parser.add_argument("--kubeconfig", type=Path, default=None,
-                        help="default: in-cluster service account, then $KUBECONFIG")
-    parser.add_argument("--log-format", choices=("text", "json"), default="text",
-                        help="text for people, json for log collectors (default: text)")
+    parser.add_argument(
+        "--secret",
+        required=True,
+        metavar="NAMESPACE/NAME",
+        help="the Secret holding ca.crt, ca.key, tls.crt, tls.key",
+    )
+    parser.add_argument(
+        "--service",
+        default=None,
+        help="the webhook's Service: its DNS names go into the certificate",
+    )
+    parser.add_argument(
+        "--namespace", default=None, help="the Service's namespace (default: the Secret's)"
+    )
+    parser.add_argument(
+        "--cluster-domain",
+        default="cluster.local",
+        help="the cluster's DNS domain, for the Service's names (default: cluster.local)",
+    )
+    parser.add_argument(
+        "--dns-name",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another DNS name for the certificate (repeatable)",
+    )
+    parser.add_argument(
+        "--ip-address",
+        action="append",
+        default=[],
+        metavar="IP",
+        help="an IP address for the certificate (repeatable)",
+    )
+    parser.add_argument(
+        "--mutating",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a MutatingWebhookConfiguration to give the caBundle (repeatable)",
+    )
+    parser.add_argument(
+        "--validating",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a ValidatingWebhookConfiguration to give the caBundle",
+    )
+    parser.add_argument(
+        "--cert-dir",
+        type=Path,
+        default=None,
+        help="write ca.crt, tls.crt and tls.key here for the webhook",
+    )
+    parser.add_argument(
+        "--serving-days",
+        type=int,
+        default=365,
+        help="validity of a new serving certificate (default: 365)",
+    )
+    parser.add_argument(
+        "--ca-days", type=int, default=3650, help="validity of a new CA (default: 3650)"
+    )
+    parser.add_argument(
+        "--renew-before-days",
+        type=int,
+        default=30,
+        help="renew a certificate this long before it expires (default: 30)",
+    )
+    parser.add_argument(
+        "--propagation-seconds",
+        type=float,
+        default=5.0,
+        help="wait after a caBundle change before serving a certificate from a new CA (default: 5)",
+    )
+    parser.add_argument(
+        "--kubeconfig",
+        type=Path,
+        default=None,
+        help="default: in-cluster service account, then $KUBECONFIG",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="text for people, json for log collectors (default: text)",
+    )
 
 
 def keeper_options(args: argparse.Namespace) -> KeeperOptions:
@@ -111,21 +188,33 @@ def keeper_options(args: argparse.Namespace) -> KeeperOptions:
         if value < 1:
             raise CertError(f"{flag} {value} must be at least 1")
     if args.renew_before_days < 0 or args.renew_before_days >= args.serving_days:
-        raise CertError(f"--renew-before-days {args.renew_before_days} must be between 0 and "
-                        f"--serving-days ({args.serving_days})")
+        raise CertError(
+            f"--renew-before-days {args.renew_before_days} must be between 0 and "
+            f"--serving-days ({args.serving_days})"
+        )
     if args.service is not None:
         identity = ServingIdentity.for_service(
-            args.service, args.namespace or secret.namespace,
-            cluster_domain=args.cluster_domain, extra_dns_names=args.dns_name,
-            ip_addresses=args.ip_address)
+            args.service,
+            args.namespace or secret.namespace,
+            cluster_domain=args.cluster_domain,
+            extra_dns_names=args.dns_name,
+            ip_addresses=args.ip_address,
+        )
     else:
         identity = ServingIdentity(tuple(args.dns_name), tuple(args.ip_address))
     return KeeperOptions(
-        secret=secret, identity=identity, mutating=tuple(args.mutating),
+        secret=secret,
+        identity=identity,
+        mutating=tuple(args.mutating),
         validating=tuple(args.validating),
-        policy=RenewalPolicy(ca_days=args.ca_days, serving_days=args.serving_days,
-                             renew_before=timedelta(days=args.renew_before_days)),
-        cert_dir=args.cert_dir, propagation_seconds=args.propagation_seconds)
+        policy=RenewalPolicy(
+            ca_days=args.ca_days,
+            serving_days=args.serving_days,
+            renew_before=timedelta(days=args.renew_before_days),
+        ),
+        cert_dir=args.cert_dir,
+        propagation_seconds=args.propagation_seconds,
+    )
 
 
 def api_client(kubeconfig: Path | None):  # -> kubernetes.client.ApiClient
@@ -151,11 +240,11 @@ def cmd_ensure(args: argparse.Namespace) -> int:
         _report(keeper.ensure())
         return 0
     stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set())
-                for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)
+    }
     try:
-        return watch(keeper, stop, check_interval=args.check_interval,
-                     health_bind=args.health_bind)
+        return watch(keeper, stop, check_interval=args.check_interval, health_bind=args.health_bind)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -187,10 +276,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     secret = SecretRef.parse(args.secret)
     try:
         found = client.CoreV1Api(api_client(args.kubeconfig)).read_namespaced_secret(
-            secret.name, secret.namespace)
+            secret.name, secret.namespace
+        )
     except ApiException as error:
-        raise CertError(f"cannot read Secret {secret}: HTTP {error.status} {error.reason}") \
-            from None
+        raise CertError(
+            f"cannot read Secret {secret}: HTTP {error.status} {error.reason}"
+        ) from None
     data = {k: base64.b64decode(v) for k, v in (found.data or {}).items()}
     material = parse_secret(data, str(secret))
     if material is None:
@@ -201,15 +292,19 @@ def cmd_status(args: argparse.Namespace) -> int:
     for index, pem in enumerate(material.trusted):
         ca = x509.load_pem_x509_certificate(pem)
         role = "signing CA" if index == 0 else "trusted CA"
-        print(f"{role:16} {ca.subject.rfc4514_string()}  expires "
-              f"{ca.not_valid_after_utc:%Y-%m-%d %H:%M}Z")
+        print(
+            f"{role:16} {ca.subject.rfc4514_string()}  expires "
+            f"{ca.not_valid_after_utc:%Y-%m-%d %H:%M}Z"
+        )
     if material.serving is None:
         print("serving          none yet")
     else:
         serving = material.serving.certificate
         dns, ips = certificate_names(serving)
-        print(f"serving          expires {serving.not_valid_after_utc:%Y-%m-%d %H:%M}Z  "
-              f"names {', '.join(sorted(dns | ips))}")
+        print(
+            f"serving          expires {serving.not_valid_after_utc:%Y-%m-%d %H:%M}Z  "
+            f"names {', '.join(sorted(dns | ips))}"
+        )
     return 0
 
 
@@ -220,8 +315,10 @@ def _report(result: EnsureResult) -> None:
         print(f"certificates: {changes}")
         return
     expires = serving.certificate.not_valid_after_utc
-    print(f"certificates in place ({changes}); the serving certificate expires "
-          f"{expires:%Y-%m-%d %H:%M}Z")
+    print(
+        f"certificates in place ({changes}); the serving certificate expires "
+        f"{expires:%Y-%m-%d %H:%M}Z"
+    )
 
 
 # -- the sidecar loop ----------------------------------------------------------------------
@@ -234,8 +331,9 @@ class KeeperHealth:
     failures: int = 0  # checks failed in a row
 
 
-def watch(keeper: CertKeeper, stop: threading.Event, *, check_interval: float,
-          health_bind: str | None) -> int:
+def watch(
+    keeper: CertKeeper, stop: threading.Event, *, check_interval: float, health_bind: str | None
+) -> int:
     """ensure() until `stop`; errors are logged once each and make /readyz answer 503."""
     health = KeeperHealth()
     server = _health_server(health_bind, health) if health_bind else None
@@ -251,8 +349,9 @@ def watch(keeper: CertKeeper, stop: threading.Event, *, check_interval: float,
                 log.error(message)
                 last_error = message
             failures += 1
-            delay = backoff_delay(failures, base=FIRST_RETRY_SECONDS, cap=check_interval,
-                                  jitter=None)
+            delay = backoff_delay(
+                failures, base=FIRST_RETRY_SECONDS, cap=check_interval, jitter=None
+            )
         except Exception as error:  # a bug: say it once with its traceback, stay up, retry
             message = f"unexpected error: {type(error).__name__}: {error}"
             health.ready, health.reason, health.failures = False, message, failures + 1
@@ -280,6 +379,7 @@ def _health_server(bind: str, health: KeeperHealth) -> ProbeServer:
     try:
         server = ProbeServer(bind, readiness, name="certs-health")
     except (OSError, ValueError) as error:
-        raise CertError(f"--health-bind {bind}: {getattr(error, 'strerror', None) or error}") \
-            from None
+        raise CertError(
+            f"--health-bind {bind}: {getattr(error, 'strerror', None) or error}"
+        ) from None
     return server.start()

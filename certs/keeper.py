@@ -44,8 +44,10 @@ from certs.material import (
 log = logging.getLogger("lostromos.certs")
 REQUEST_TIMEOUT = 15
 MAX_CONFLICTS = 5
-SECRET_LABELS = {"app.kubernetes.io/name": "lostromos",
-                 "app.kubernetes.io/component": "webhook-certificates"}
+SECRET_LABELS = {
+    "app.kubernetes.io/name": "lostromos",
+    "app.kubernetes.io/component": "webhook-certificates",
+}
 
 
 @dataclass(frozen=True)
@@ -91,9 +93,14 @@ class _Conflict(Exception):
 
 
 class CertKeeper:
-    def __init__(self, api_client: client.ApiClient, options: KeeperOptions, *,
-                 clock: Callable[[], datetime] = utc_now,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        api_client: client.ApiClient,
+        options: KeeperOptions,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.core = client.CoreV1Api(api_client)
         self.admission = client.AdmissionregistrationV1Api(api_client)
         self.server = api_client.configuration.host
@@ -122,8 +129,9 @@ class CertKeeper:
                 reasons.extend(ca_plan.reasons)
             material = ca_plan.material
             injected = self._inject(material.bundle_pem) or injected
-            serving_plan = plan_serving(material, options.identity, options.policy, now,
-                                        force=force_serving)
+            serving_plan = plan_serving(
+                material, options.identity, options.policy, now, force=force_serving
+            )
             if serving_plan.serving_changed:
                 if switches_ca(material):
                     # The API server learns the new bundle through its own watch: give it
@@ -138,50 +146,77 @@ class CertKeeper:
             material = serving_plan.material
             files_written = self._write_files(material)
             if written or injected or files_written:
-                log.info("certificates in place", extra={
-                    "secret": str(options.secret), "changed": reasons,
-                    "expires": _expiry(material)})
+                log.info(
+                    "certificates in place",
+                    extra={
+                        "secret": str(options.secret),
+                        "changed": reasons,
+                        "expires": _expiry(material),
+                    },
+                )
             return EnsureResult(material, written, injected, files_written, tuple(reasons))
-        raise CertError(f"Secret {options.secret} kept changing while it was being renewed "
-                        f"({MAX_CONFLICTS} attempts); try again")
+        raise CertError(
+            f"Secret {options.secret} kept changing while it was being renewed "
+            f"({MAX_CONFLICTS} attempts); try again"
+        )
 
     def reset(self) -> None:
         """Empty the Secret so the next ensure() issues a new CA and serving certificate."""
         secret = self._read_secret()
         secret.data = None
-        self._call(f"cannot update Secret {self.options.secret}",
-                   self.core.replace_namespaced_secret, self.options.secret.name,
-                   self.options.secret.namespace, secret)
+        self._call(
+            f"cannot update Secret {self.options.secret}",
+            self.core.replace_namespaced_secret,
+            self.options.secret.name,
+            self.options.secret.namespace,
+            secret,
+        )
 
     # -- the Secret -----------------------------------------------------------
 
     def _read_secret(self) -> client.V1Secret:
         ref = self.options.secret
         try:
-            return self._call(f"cannot read Secret {ref}", self.core.read_namespaced_secret,
-                              ref.name, ref.namespace)
+            return self._call(
+                f"cannot read Secret {ref}",
+                self.core.read_namespaced_secret,
+                ref.name,
+                ref.namespace,
+            )
         except _NotFound:
             pass
         body = client.V1Secret(
-            metadata=client.V1ObjectMeta(name=ref.name, namespace=ref.namespace,
-                                         labels=SECRET_LABELS),
-            type="Opaque")
+            metadata=client.V1ObjectMeta(
+                name=ref.name, namespace=ref.namespace, labels=SECRET_LABELS
+            ),
+            type="Opaque",
+        )
         try:
-            return self._call(f"Secret {ref} does not exist and cannot be created "
-                              f"(the chart creates it; install it again, or create it with "
-                              f"`kubectl create secret generic {ref.name} -n {ref.namespace}`)",
-                              self.core.create_namespaced_secret, ref.namespace, body)
+            return self._call(
+                f"Secret {ref} does not exist and cannot be created "
+                f"(the chart creates it; install it again, or create it with "
+                f"`kubectl create secret generic {ref.name} -n {ref.namespace}`)",
+                self.core.create_namespaced_secret,
+                ref.namespace,
+                body,
+            )
         except _NotFound:
-            raise CertError(f"namespace {ref.namespace!r} of Secret {ref} does not exist") \
-                from None
+            raise CertError(f"namespace {ref.namespace!r} of Secret {ref} does not exist") from None
 
     def _write_secret(self, secret: client.V1Secret, material: CertMaterial) -> client.V1Secret:
         # `secret` carries the resourceVersion we read: replace is a compare-and-swap.
-        secret.data = {key: base64.b64encode(value).decode("ascii")
-                       for key, value in material.secret_data().items()}
+        secret.data = {
+            key: base64.b64encode(value).decode("ascii")
+            for key, value in material.secret_data().items()
+        }
         ref = self.options.secret
-        return self._call(f"cannot update Secret {ref}", self.core.replace_namespaced_secret,
-                          ref.name, ref.namespace, secret)
+        return self._call(
+            f"cannot update Secret {ref}",
+            self.core.replace_namespaced_secret,
+            ref.name,
+            ref.namespace,
+            secret,
+        )
 
     # -- the API server and the disk ---------------------------------------------
 
@@ -190,8 +225,9 @@ class CertKeeper:
         if not options.mutating and not options.validating:
             return False
         try:
-            sent = inject_with_api(self.admission, bundle, mutating=options.mutating,
-                                   validating=options.validating)
+            sent = inject_with_api(
+                self.admission, bundle, mutating=options.mutating, validating=options.validating
+            )
         except (urllib3.exceptions.HTTPError, OSError) as error:
             raise CertError(self._unreachable(error)) from None
         return bool(sent)
@@ -200,16 +236,20 @@ class CertKeeper:
         directory = self.options.cert_dir
         if directory is None or material.serving is None:
             return False
-        wanted = {CA_CERT: material.bundle_pem, TLS_CERT: material.serving.cert_pem,
-                  TLS_KEY: material.serving.key_pem}
+        wanted = {
+            CA_CERT: material.bundle_pem,
+            TLS_CERT: material.serving.cert_pem,
+            TLS_KEY: material.serving.key_pem,
+        }
         if all(_read_or_none(directory / name) == content for name, content in wanted.items()):
             return False
         try:
             write_file(directory / CA_CERT, material.bundle_pem)
             write_pair(material.serving, directory / TLS_CERT, directory / TLS_KEY)
         except OSError as error:
-            raise CertError(f"cannot write certificates to {directory}: "
-                            f"{error.strerror or error}") from None
+            raise CertError(
+                f"cannot write certificates to {directory}: {error.strerror or error}"
+            ) from None
         return True
 
     def _call(self, what: str, method: Callable[..., Any], *args: Any) -> Any:

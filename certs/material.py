@@ -35,9 +35,7 @@ CA_CERT, CA_KEY, TLS_CERT, TLS_KEY = "ca.crt", "ca.key", "tls.crt", "tls.key"
 SECRET_KEYS = (CA_CERT, CA_KEY, TLS_CERT, TLS_KEY)
 # The newest CA and the one before it: enough for an overlap, never a growing list.
 MAX_TRUSTED_CAS = 2
-_PEM_CERT = re.compile(
-    rb"-----BEGIN CERTIFICATE-----\r?\n.+?\r?\n-----END CERTIFICATE-----", re.S
-)
+_PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----\r?\n.+?\r?\n-----END CERTIFICATE-----", re.S)
 
 
 class BrokenSecret(CertError):
@@ -52,9 +50,15 @@ class ServingIdentity:
     ip_addresses: tuple[str, ...] = ()
 
     @classmethod
-    def for_service(cls, service: str, namespace: str, *, cluster_domain: str = "cluster.local",
-                    extra_dns_names: Sequence[str] = (),
-                    ip_addresses: Sequence[str] = ()) -> ServingIdentity:
+    def for_service(
+        cls,
+        service: str,
+        namespace: str,
+        *,
+        cluster_domain: str = "cluster.local",
+        extra_dns_names: Sequence[str] = (),
+        ip_addresses: Sequence[str] = (),
+    ) -> ServingIdentity:
         """Every name a client can use for the Service; the API server uses <svc>.<ns>.svc."""
         names = [service, f"{service}.{namespace}", f"{service}.{namespace}.svc"]
         if cluster_domain:
@@ -117,12 +121,13 @@ def parse_secret(data: Mapping[str, bytes] | None, where: str) -> CertMaterial |
     Raises BrokenSecret naming the Secret and the key for anything half there or
     unreadable: lostromos never silently replaces certificates someone put there.
     """
-    present = {key: value for key, value in (data or {}).items()
-               if key in SECRET_KEYS and value}
+    present = {key: value for key, value in (data or {}).items() if key in SECRET_KEYS and value}
     if not present:
         return None
-    hint = (f"fix it, or empty it to have new certificates issued: "
-            f"lostromos certs reset --secret {where}")
+    hint = (
+        f"fix it, or empty it to have new certificates issued: "
+        f"lostromos certs reset --secret {where}"
+    )
     missing = [key for key in (CA_CERT, CA_KEY) if key not in present]
     if missing:
         raise BrokenSecret(f"Secret {where} has no {' or '.join(missing)}; {hint}")
@@ -136,8 +141,10 @@ def parse_secret(data: Mapping[str, bytes] | None, where: str) -> CertMaterial |
         try:
             x509.load_pem_x509_certificate(pem)
         except ValueError as error:
-            raise BrokenSecret(f"Secret {where}: {CA_CERT} certificate {index + 1} is not "
-                               f"readable: {error}; {hint}") from None
+            raise BrokenSecret(
+                f"Secret {where}: {CA_CERT} certificate {index + 1} is not "
+                f"readable: {error}; {hint}"
+            ) from None
     ca = KeyPair(cert_pem=trusted[0], key_pem=present[CA_KEY])
     _check_pair(ca, f"Secret {where}: {CA_CERT} (first certificate) and {CA_KEY}", hint)
     serving = None
@@ -153,22 +160,26 @@ def _check_pair(pair: KeyPair, what: str, hint: str) -> None:
     except CertError as error:
         raise BrokenSecret(f"{what}: {error}; {hint}") from None
     if _public_bytes(certificate.public_key()) != _public_bytes(key.public_key()):
-        raise BrokenSecret(f"{what} do not belong together (the key does not match the "
-                           f"certificate); {hint}")
+        raise BrokenSecret(
+            f"{what} do not belong together (the key does not match the certificate); {hint}"
+        )
 
 
 def _public_bytes(public_key: object) -> bytes:
     return public_key.public_bytes(  # type: ignore[attr-defined]
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
-def plan_ca(current: CertMaterial | None, policy: RenewalPolicy, now: datetime, *,
-            force: bool = False) -> Plan:
+def plan_ca(
+    current: CertMaterial | None, policy: RenewalPolicy, now: datetime, *, force: bool = False
+) -> Plan:
     """Phase one: the CA and the trusted bundle. The serving pair is left as it is."""
     if current is None:
         ca = create_ca("lostromos-webhook-ca", policy.ca_days)
-        return Plan(CertMaterial(trusted=(ca.cert_pem,), ca=ca), ca_changed=True,
-                    reasons=("no CA yet",))
+        return Plan(
+            CertMaterial(trusted=(ca.cert_pem,), ca=ca), ca_changed=True, reasons=("no CA yet",)
+        )
     reasons: list[str] = []
     if force:
         reasons.append("CA rotation requested")
@@ -177,30 +188,42 @@ def plan_ca(current: CertMaterial | None, policy: RenewalPolicy, now: datetime, 
     if reasons:
         ca = create_ca("lostromos-webhook-ca", policy.ca_days)
         trusted = (ca.cert_pem, *_unexpired(current.trusted, now))[:MAX_TRUSTED_CAS]
-        return Plan(replace(current, trusted=trusted, ca=ca), ca_changed=True,
-                    reasons=tuple(reasons))
+        return Plan(
+            replace(current, trusted=trusted, ca=ca), ca_changed=True, reasons=tuple(reasons)
+        )
     trusted = tuple(_unexpired(current.trusted, now)) or (current.ca.cert_pem,)
     if trusted != current.trusted:
-        return Plan(replace(current, trusted=trusted), ca_changed=True,
-                    reasons=("expired CA dropped from the bundle",))
+        return Plan(
+            replace(current, trusted=trusted),
+            ca_changed=True,
+            reasons=("expired CA dropped from the bundle",),
+        )
     return Plan(current)
 
 
-def plan_serving(current: CertMaterial, identity: ServingIdentity, policy: RenewalPolicy,
-                 now: datetime, *, force: bool = False) -> Plan:
+def plan_serving(
+    current: CertMaterial,
+    identity: ServingIdentity,
+    policy: RenewalPolicy,
+    now: datetime,
+    *,
+    force: bool = False,
+) -> Plan:
     """Phase two: a serving certificate from the current CA with the wanted names."""
     reasons = serving_problems(current, identity, policy, now)
     if force:
         reasons.insert(0, "rotation requested")
     if not reasons:
         return Plan(current)
-    serving = issue_serving_cert(current.ca, identity.dns_names, identity.ip_addresses,
-                                 valid_days=policy.serving_days)
+    serving = issue_serving_cert(
+        current.ca, identity.dns_names, identity.ip_addresses, valid_days=policy.serving_days
+    )
     return Plan(replace(current, serving=serving), serving_changed=True, reasons=tuple(reasons))
 
 
-def serving_problems(material: CertMaterial, identity: ServingIdentity,
-                     policy: RenewalPolicy, now: datetime) -> list[str]:
+def serving_problems(
+    material: CertMaterial, identity: ServingIdentity, policy: RenewalPolicy, now: datetime
+) -> list[str]:
     """Why the serving certificate must be replaced; empty when it is fine."""
     if material.serving is None:
         return ["no serving certificate yet"]
@@ -226,21 +249,25 @@ def issued_by(certificate: x509.Certificate, ca: x509.Certificate) -> bool:
 def certificate_names(certificate: x509.Certificate) -> tuple[frozenset[str], frozenset[str]]:
     try:
         alt_names = certificate.extensions.get_extension_for_class(
-            x509.SubjectAlternativeName).value
+            x509.SubjectAlternativeName
+        ).value
     except x509.ExtensionNotFound:
         return frozenset(), frozenset()
-    return (frozenset(alt_names.get_values_for_type(x509.DNSName)),
-            frozenset(str(address) for address in alt_names.get_values_for_type(x509.IPAddress)))
+    return (
+        frozenset(alt_names.get_values_for_type(x509.DNSName)),
+        frozenset(str(address) for address in alt_names.get_values_for_type(x509.IPAddress)),
+    )
 
 
 def _normalised(identity: ServingIdentity) -> tuple[frozenset[str], frozenset[str]]:
-    return (frozenset(identity.dns_names),
-            frozenset(str(ip_address(address)) for address in identity.ip_addresses))
+    return (
+        frozenset(identity.dns_names),
+        frozenset(str(ip_address(address)) for address in identity.ip_addresses),
+    )
 
 
 def _unexpired(pems: Sequence[bytes], now: datetime) -> list[bytes]:
-    return [pem for pem in pems
-            if x509.load_pem_x509_certificate(pem).not_valid_after_utc > now]
+    return [pem for pem in pems if x509.load_pem_x509_certificate(pem).not_valid_after_utc > now]
 
 
 def utc_now() -> datetime:

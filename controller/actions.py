@@ -47,20 +47,37 @@ class ReconcileError(RuntimeError):
 
 
 class HelmActions(Protocol):
-    def upgrade_install(self, release: str, namespace: str, chart: ChartSource | Path,
-                        values: Mapping[str, Any], *, timeout_seconds: int,
-                        wait: bool = False, labels: Mapping[str, str] | None = None,
-                        impersonate: str | None = None,
-                        confine: Confinement | None = None) -> Release: ...
+    def upgrade_install(
+        self,
+        release: str,
+        namespace: str,
+        chart: ChartSource | Path,
+        values: Mapping[str, Any],
+        *,
+        timeout_seconds: int,
+        wait: bool = False,
+        labels: Mapping[str, str] | None = None,
+        impersonate: str | None = None,
+        confine: Confinement | None = None,
+    ) -> Release: ...
 
-    def uninstall(self, release: str, namespace: str, *, timeout_seconds: int,
-                  impersonate: str | None = None) -> None: ...
+    def uninstall(
+        self, release: str, namespace: str, *, timeout_seconds: int, impersonate: str | None = None
+    ) -> None: ...
 
-    def status(self, release: str, namespace: str, *,
-               impersonate: str | None = None) -> Release | None: ...
+    def status(
+        self, release: str, namespace: str, *, impersonate: str | None = None
+    ) -> Release | None: ...
 
-    def rollback(self, release: str, namespace: str, revision: int, *,
-                 timeout_seconds: int, impersonate: str | None = None) -> None: ...
+    def rollback(
+        self,
+        release: str,
+        namespace: str,
+        revision: int,
+        *,
+        timeout_seconds: int,
+        impersonate: str | None = None,
+    ) -> None: ...
 
 
 class ObjectApi(Protocol):
@@ -68,17 +85,16 @@ class ObjectApi(Protocol):
 
     # The kubernetes client's own (positional) signatures.
     def patch_namespaced_custom_object(  # noqa: PLR0917
-            self, group: str, version: str, namespace: str, plural: str, name: str,
-            body: Any) -> Any: ...
+        self, group: str, version: str, namespace: str, plural: str, name: str, body: Any
+    ) -> Any: ...
 
     def patch_namespaced_custom_object_status(  # noqa: PLR0917
-            self, group: str, version: str, namespace: str, plural: str, name: str,
-            body: Any) -> Any: ...
+        self, group: str, version: str, namespace: str, plural: str, name: str, body: Any
+    ) -> Any: ...
 
 
 class Events(Protocol):
-    def record(self, obj: dict[str, Any], event_type: str, reason: str,
-               message: str) -> None: ...
+    def record(self, obj: dict[str, Any], event_type: str, reason: str, message: str) -> None: ...
 
 
 class StoreWriter(Protocol):
@@ -102,9 +118,18 @@ class RolloutGate(Protocol):
 
 
 class Actions:
-    def __init__(self, binding: Binding, *, api: ObjectApi, helm: HelmActions,
-                 events: Events, store: StoreWriter, drift: DriftAcknowledger,
-                 rollout: RolloutGate, dry_run: bool = False) -> None:
+    def __init__(
+        self,
+        binding: Binding,
+        *,
+        api: ObjectApi,
+        helm: HelmActions,
+        events: Events,
+        store: StoreWriter,
+        drift: DriftAcknowledger,
+        rollout: RolloutGate,
+        dry_run: bool = False,
+    ) -> None:
         self.binding = binding
         self.api = api
         self.helm = helm
@@ -114,10 +139,15 @@ class Actions:
         self.rollout = rollout
         self.dry_run = dry_run
         self._units: dict[Action, Callable[[Observation], Result]] = {
-            Action.NOTHING: self.nothing, Action.INSTALL: self.install,
-            Action.UPGRADE: self.upgrade, Action.REPAIR: self.repair,
-            Action.RECOVER: self.recover, Action.REFUSE: self.refuse, Action.HOLD: self.hold,
-            Action.STALL: self.stall, Action.UNINSTALL: self.uninstall,
+            Action.NOTHING: self.nothing,
+            Action.INSTALL: self.install,
+            Action.UPGRADE: self.upgrade,
+            Action.REPAIR: self.repair,
+            Action.RECOVER: self.recover,
+            Action.REFUSE: self.refuse,
+            Action.HOLD: self.hold,
+            Action.STALL: self.stall,
+            Action.UNINSTALL: self.uninstall,
             Action.RELEASE_FINALIZER: self.release_finalizer,
         }
 
@@ -148,41 +178,62 @@ class Actions:
         per key, and helm dies with its controller: it was abandoned by a crash."""
         current = seen.release
         assert current is not None and seen.obj is not None  # decide() saw a pending release
-        obj = self._reconciling(self._ensure_finalizer(seen.obj), "Recovering",
-                                f"Recovering release {current.name} left {current.status}")
+        obj = self._reconciling(
+            self._ensure_finalizer(seen.obj),
+            "Recovering",
+            f"Recovering release {current.name} left {current.status}",
+        )
         timeout = self.binding.release.timeout_seconds
         try:
             if current.revision <= 1:
-                self.helm.uninstall(current.name, seen.namespace, timeout_seconds=timeout,
-                                    impersonate=self.binding.helm_user(seen.namespace))
+                self.helm.uninstall(
+                    current.name,
+                    seen.namespace,
+                    timeout_seconds=timeout,
+                    impersonate=self.binding.helm_user(seen.namespace),
+                )
             else:
-                self.helm.rollback(current.name, seen.namespace, current.revision - 1,
-                                   timeout_seconds=timeout,
-                                   impersonate=self.binding.helm_user(seen.namespace))
+                self.helm.rollback(
+                    current.name,
+                    seen.namespace,
+                    current.revision - 1,
+                    timeout_seconds=timeout,
+                    impersonate=self.binding.helm_user(seen.namespace),
+                )
         except HelmError as error:
             self._failed(obj, seen, error)
             raise ReconcileError(str(error)) from error
-        self.events.record(obj, "Warning", "Recovered",
-                           f"Release {current.name} was left {current.status} at revision "
-                           f"{current.revision}; recovered it before retrying")
+        self.events.record(
+            obj,
+            "Warning",
+            "Recovered",
+            f"Release {current.name} was left {current.status} at revision "
+            f"{current.revision}; recovered it before retrying",
+        )
         log.warning("recovered release left %s", current.status, extra=self._context(seen))
         return Result(requeue_after=0)  # the next reconcile installs or upgrades
 
     def refuse(self, seen: Observation) -> Result:
         assert seen.obj is not None
-        message = (f'release "{seen.release_name}" in {seen.namespace} exists and belongs '
-                   "to something else")
+        message = (
+            f'release "{seen.release_name}" in {seen.namespace} exists and belongs '
+            "to something else"
+        )
         ready = conditions.condition(seen.obj.get("status"), conditions.READY) or {}
         already = ready.get("reason") == "ReleaseConflict" and ready.get("status") == "False"
-        self._write_status(seen.obj, [
-            Condition(conditions.READY, False, "ReleaseConflict", message),
-            Condition(conditions.STALLED, True, "ReleaseConflict", message),
-            Condition(conditions.RECONCILING, False, "ReleaseConflict"),
-        ])
+        self._write_status(
+            seen.obj,
+            [
+                Condition(conditions.READY, False, "ReleaseConflict", message),
+                Condition(conditions.STALLED, True, "ReleaseConflict", message),
+                Condition(conditions.RECONCILING, False, "ReleaseConflict"),
+            ],
+        )
         if not already:  # one event for the conflict, not one per look
             self.events.record(seen.obj, "Warning", "ReleaseConflict", message)
-            log.warning("release belongs to something else, not touching it",
-                        extra=self._context(seen))
+            log.warning(
+                "release belongs to something else, not touching it", extra=self._context(seen)
+            )
         return Result(requeue_after=CONFLICT_RECHECK_SECONDS)
 
     def hold(self, seen: Observation) -> Result:
@@ -200,12 +251,15 @@ class Actions:
             problems, reason = list(seen.problems), "SchemaViolation"
         message = "; ".join(problems)
         invalid = conditions.condition(seen.obj.get("status"), conditions.INVALID) or {}
-        self._write_status(seen.obj, [
-            Condition(conditions.READY, False, "Invalid", message),
-            Condition(conditions.STALLED, True, reason, message),
-            Condition(conditions.RECONCILING, False, reason),
-            Condition(conditions.INVALID, True, reason, message),
-        ])
+        self._write_status(
+            seen.obj,
+            [
+                Condition(conditions.READY, False, "Invalid", message),
+                Condition(conditions.STALLED, True, reason, message),
+                Condition(conditions.RECONCILING, False, reason),
+                Condition(conditions.INVALID, True, reason, message),
+            ],
+        )
         if invalid.get("status") != "True":
             self.events.record(seen.obj, "Warning", "InvalidSpec", message)
             log.info("spec is invalid, not installing", extra=self._context(seen))
@@ -214,22 +268,29 @@ class Actions:
     def uninstall(self, seen: Observation) -> Result:
         assert seen.obj is not None
         try:
-            self.helm.uninstall(seen.release_name, seen.namespace,
-                                timeout_seconds=self.binding.release.timeout_seconds,
-                                impersonate=self.binding.helm_user(seen.namespace))
+            self.helm.uninstall(
+                seen.release_name,
+                seen.namespace,
+                timeout_seconds=self.binding.release.timeout_seconds,
+                impersonate=self.binding.helm_user(seen.namespace),
+            )
         except HelmError as error:
             self.events.record(seen.obj, "Warning", "UninstallFailed", error.message)
             raise ReconcileError(str(error)) from error
-        self.events.record(seen.obj, "Normal", "Uninstalled",
-                           f"Uninstalled release {seen.release_name}")
+        self.events.record(
+            seen.obj, "Normal", "Uninstalled", f"Uninstalled release {seen.release_name}"
+        )
         log.info("uninstalled release", extra=self._context(seen))
         return self.release_finalizer(seen)
 
     def release_finalizer(self, seen: Observation) -> Result:
         assert seen.obj is not None
         if seen.owner is Ownership.FOREIGN:
-            log.info("deleting an object whose release belongs to something else: "
-                     "leaving the release alone", extra=self._context(seen))
+            log.info(
+                "deleting an object whose release belongs to something else: "
+                "leaving the release alone",
+                extra=self._context(seen),
+            )
         finalizers = seen.obj["metadata"].get("finalizers") or []
         self._patch_finalizers(seen.obj, [f for f in finalizers if f != FINALIZER])
         self.drift.forget(seen.key)
@@ -241,23 +302,29 @@ class Actions:
         desired = seen.desired
         assert desired is not None and seen.obj is not None
         obj = self._ensure_finalizer(seen.obj)
-        obj = self._reconciling(obj, verb.removesuffix("ed") + "ing",
-                                f"Running helm upgrade --install for release "
-                                f"{seen.release_name}")
+        obj = self._reconciling(
+            obj,
+            verb.removesuffix("ed") + "ing",
+            f"Running helm upgrade --install for release {seen.release_name}",
+        )
         if gated and not self.rollout.begin(desired.chart_digest):
             return Result(requeue_after=ROLLOUT_WAIT_SECONDS)  # the last slot went meanwhile
         log.info("%s release", _VERBS[verb], extra=self._context(seen))
         succeeded = False
         try:
             installed = self.helm.upgrade_install(
-                seen.release_name, seen.namespace, desired.chart, desired.values,
+                seen.release_name,
+                seen.namespace,
+                desired.chart,
+                desired.values,
                 timeout_seconds=self.binding.release.timeout_seconds,
                 wait=self.binding.release.wait,
                 labels=owner_labels(self.binding, obj["metadata"]),
                 # what the chart renders stays in the object's namespace, and the API
                 # server bounds the rest by the binding's ServiceAccount there
                 impersonate=self.binding.helm_user(seen.namespace),
-                confine=confinement_for(self.binding, seen.namespace))
+                confine=confinement_for(self.binding, seen.namespace),
+            )
             succeeded = True
         except HelmError as error:
             self._failed(obj, seen, error)
@@ -279,12 +346,18 @@ class Actions:
     def _patch_finalizers(self, obj: dict[str, Any], finalizers: list[str]) -> dict[str, Any]:
         metadata = obj["metadata"]
         # resourceVersion makes this a compare-and-swap: a stale view gets 409 and a retry.
-        body = {"metadata": {"finalizers": finalizers,
-                             "resourceVersion": metadata["resourceVersion"]}}
+        body = {
+            "metadata": {"finalizers": finalizers, "resourceVersion": metadata["resourceVersion"]}
+        }
         try:
             updated = self.api.patch_namespaced_custom_object(
-                self.binding.group, self.binding.version, metadata["namespace"],
-                self.binding.plural, metadata["name"], body)
+                self.binding.group,
+                self.binding.version,
+                metadata["namespace"],
+                self.binding.plural,
+                metadata["name"],
+                body,
+            )
         except ApiException as error:
             if error.status == 404:
                 return obj
@@ -293,23 +366,29 @@ class Actions:
         return dict(updated)
 
     def _reconciling(self, obj: dict[str, Any], reason: str, message: str) -> dict[str, Any]:
-        return self._write_status(obj, [
-            Condition(conditions.READY, None, "Progressing", message),
-            Condition(conditions.RECONCILING, True, reason, message),
-            Condition(conditions.STALLED, False, reason),
-        ])
+        return self._write_status(
+            obj,
+            [
+                Condition(conditions.READY, None, "Progressing", message),
+                Condition(conditions.RECONCILING, True, reason, message),
+                Condition(conditions.STALLED, False, reason),
+            ],
+        )
 
     def _failed(self, obj: dict[str, Any], seen: Observation, error: HelmError) -> None:
         if error.retryable:
             return  # helm could not be reached: says nothing about the release
         reason = "Timeout" if error.timed_out else "HelmError"
-        self._write_status(obj, [
-            Condition(conditions.READY, False, "ReleaseFailed", error.message),
-            Condition(conditions.RECONCILING, False, "ReleaseFailed"),
-            Condition(conditions.STALLED, False, "Retrying", "Retrying with backoff"),
-            Condition(conditions.RELEASE_FAILED, True, reason, error.message),
-            Condition(conditions.INVALID, False, "Valid"),
-        ])
+        self._write_status(
+            obj,
+            [
+                Condition(conditions.READY, False, "ReleaseFailed", error.message),
+                Condition(conditions.RECONCILING, False, "ReleaseFailed"),
+                Condition(conditions.STALLED, False, "Retrying", "Retrying with backoff"),
+                Condition(conditions.RELEASE_FAILED, True, reason, error.message),
+                Condition(conditions.INVALID, False, "Valid"),
+            ],
+        )
         self.events.record(obj, "Warning", "ReleaseFailed", error.message)
         log.warning("helm failed: %s", error.message, extra=self._context(seen))
 
@@ -318,46 +397,65 @@ class Actions:
         if failing.get("status") == "True" and failing.get("reason") != "RolloutHalted":
             return  # its own failure (helm's message) says more than the halt would
         progress = self.rollout.progress()
-        message = (f"The rollout of a new chart to this binding's releases halted after "
-                   f"{progress.failed} of {progress.upgraded + progress.failed} upgrades failed; "
-                   "this release keeps its current chart until the chart changes again")
-        self._write_status(obj, [
-            Condition(conditions.STALLED, True, "RolloutHalted", message),
-            Condition(conditions.RELEASE_FAILED, True, "RolloutHalted", message)])
+        message = (
+            f"The rollout of a new chart to this binding's releases halted after "
+            f"{progress.failed} of {progress.upgraded + progress.failed} upgrades failed; "
+            "this release keeps its current chart until the chart changes again"
+        )
+        self._write_status(
+            obj,
+            [
+                Condition(conditions.STALLED, True, "RolloutHalted", message),
+                Condition(conditions.RELEASE_FAILED, True, "RolloutHalted", message),
+            ],
+        )
 
-    def _released(self, obj: dict[str, Any], release: Release, desired: Desired,
-                  verb: str) -> None:
+    def _released(self, obj: dict[str, Any], release: Release, desired: Desired, verb: str) -> None:
         if verb == "Installed" and release.revision != 1:
             verb = "Upgraded"
-        message = (f"{verb} release {release.name} revision {release.revision} "
-                   f"(chart {release.chart_name}-{release.chart_version})")
+        message = (
+            f"{verb} release {release.name} revision {release.revision} "
+            f"(chart {release.chart_name}-{release.chart_version})"
+        )
         deployed = release.status == "deployed"
-        self._write_status(obj, [
-            Condition(conditions.READY, deployed, "Deployed" if deployed else "NotDeployed",
-                      message),
-            Condition(conditions.RECONCILING, False, verb),
-            Condition(conditions.STALLED, False, verb),
-            Condition(conditions.RELEASED, deployed, verb, message),
-            Condition(conditions.INVALID, False, "Valid"),
-            Condition(conditions.RELEASE_FAILED, False, "Deployed"),
-        ], release={
-            "name": release.name,
-            "namespace": release.namespace,
-            "revision": release.revision,
-            "status": release.status,
-            "chart": release.chart_name,
-            "chartVersion": release.chart_version,
-            "digest": desired.digest,
-            "chartDigest": desired.chart_digest,
-            "lastDeployed": release.last_deployed,
-            "resources": list(release.resources),
-        })
+        self._write_status(
+            obj,
+            [
+                Condition(
+                    conditions.READY, deployed, "Deployed" if deployed else "NotDeployed", message
+                ),
+                Condition(conditions.RECONCILING, False, verb),
+                Condition(conditions.STALLED, False, verb),
+                Condition(conditions.RELEASED, deployed, verb, message),
+                Condition(conditions.INVALID, False, "Valid"),
+                Condition(conditions.RELEASE_FAILED, False, "Deployed"),
+            ],
+            release={
+                "name": release.name,
+                "namespace": release.namespace,
+                "revision": release.revision,
+                "status": release.status,
+                "chart": release.chart_name,
+                "chartVersion": release.chart_version,
+                "digest": desired.digest,
+                "chartDigest": desired.chart_digest,
+                "lastDeployed": release.last_deployed,
+                "resources": list(release.resources),
+            },
+        )
         self.events.record(obj, "Normal", verb, message)
-        log.info(message, extra={"kind": self.binding.kind, "release": release.name,
-                                 "namespace": release.namespace})
+        log.info(
+            message,
+            extra={
+                "kind": self.binding.kind,
+                "release": release.name,
+                "namespace": release.namespace,
+            },
+        )
 
-    def _write_status(self, obj: dict[str, Any], updates: list[Condition],
-                      release: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _write_status(
+        self, obj: dict[str, Any], updates: list[Condition], release: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         metadata = obj["metadata"]
         current = obj.get("status") or {}
         generation = metadata.get("generation", 0)
@@ -365,13 +463,21 @@ class Actions:
         status: dict[str, Any] = {"observedGeneration": generation, "conditions": merged}
         if release is not None:
             status["release"] = release
-        if (current.get("observedGeneration") == generation and release is None
-                and conditions.same_conditions(current.get("conditions") or [], merged)):
+        if (
+            current.get("observedGeneration") == generation
+            and release is None
+            and conditions.same_conditions(current.get("conditions") or [], merged)
+        ):
             return obj
         try:
             updated = self.api.patch_namespaced_custom_object_status(
-                self.binding.group, self.binding.version, metadata["namespace"],
-                self.binding.plural, metadata["name"], {"status": status})
+                self.binding.group,
+                self.binding.version,
+                metadata["namespace"],
+                self.binding.plural,
+                metadata["name"],
+                {"status": status},
+            )
         except ApiException as error:
             if error.status == 404:
                 return obj
@@ -381,5 +487,9 @@ class Actions:
 
     def _context(self, seen: Observation) -> dict[str, Any]:
         metadata = (seen.obj or {}).get("metadata") or {}
-        return {"kind": self.binding.kind, "namespace": metadata.get("namespace"),
-                "object": metadata.get("name"), "release": seen.release_name or None}
+        return {
+            "kind": self.binding.kind,
+            "namespace": metadata.get("namespace"),
+            "object": metadata.get("name"),
+            "release": seen.release_name or None,
+        }

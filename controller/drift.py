@@ -97,8 +97,14 @@ def release_resources(status: dict[str, Any] | None) -> list[ResourceId]:
     found: list[ResourceId] = []
     for item in release.get("resources") or ():
         if isinstance(item, dict):
-            found.append((str(item.get("apiVersion", "")), str(item.get("kind", "")),
-                          str(item.get("namespace", "")), str(item.get("name", ""))))
+            found.append(
+                (
+                    str(item.get("apiVersion", "")),
+                    str(item.get("kind", "")),
+                    str(item.get("namespace", "")),
+                    str(item.get("name", "")),
+                )
+            )
     return found
 
 
@@ -117,8 +123,13 @@ def changed_by_others(managed_fields: Iterable[dict[str, Any]]) -> bool:
 
 
 class DriftChecker:
-    def __init__(self, api_client: client.ApiClient, informer: Informer,
-                 on_drift: Callable[[Key], None], period_seconds: float) -> None:
+    def __init__(
+        self,
+        api_client: client.ApiClient,
+        informer: Informer,
+        on_drift: Callable[[Key], None],
+        period_seconds: float,
+    ) -> None:
         self.api_client = api_client
         self.informer = informer
         self.on_drift = on_drift
@@ -165,8 +176,11 @@ class DriftChecker:
                     drifted.add(owner)
             drifted.update(owner for identity, owner in wanted.items() if identity not in present)
         if drifted:
-            log.info("drift found in %d release(s)", len(drifted),
-                     extra={"objects": sorted(drifted)[:20]})
+            log.info(
+                "drift found in %d release(s)",
+                len(drifted),
+                extra={"objects": sorted(drifted)[:20]},
+            )
         return sorted(drifted)
 
     def _resource(self, api_version: str, kind: str) -> tuple[str, bool] | None:
@@ -176,12 +190,18 @@ class DriftChecker:
             path = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
             listing = self._get_json(path, [])
             self._plurals[cache_key] = next(
-                ((r["name"], bool(r.get("namespaced"))) for r in listing.get("resources") or ()
-                 if r.get("kind") == kind and "/" not in r.get("name", "")), None)
+                (
+                    (r["name"], bool(r.get("namespaced")))
+                    for r in listing.get("resources") or ()
+                    if r.get("kind") == kind and "/" not in r.get("name", "")
+                ),
+                None,
+            )
         return self._plurals[cache_key]
 
-    def _list_metadata(self, api_version: str, plural: str, namespaced: bool,
-                       namespaces: list[str]) -> Iterator[dict[str, Any]]:
+    def _list_metadata(
+        self, api_version: str, plural: str, namespaced: bool, namespaces: list[str]
+    ) -> Iterator[dict[str, Any]]:
         """One cluster-wide LIST; where RBAC allows only some namespaces (the chart's
         releaseNamespaces), one LIST in each namespace that has releases."""
         base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
@@ -197,8 +217,10 @@ class DriftChecker:
     def _pages(self, path: str) -> Iterator[dict[str, Any]]:
         token = ""
         while True:
-            query = [("labelSelector", "app.kubernetes.io/managed-by=Helm"),
-                     ("limit", str(PAGE_SIZE))]
+            query = [
+                ("labelSelector", "app.kubernetes.io/managed-by=Helm"),
+                ("limit", str(PAGE_SIZE)),
+            ]
             if token:
                 query.append(("continue", token))
             page = self._get_json(path, query, accept=METADATA_LIST)
@@ -208,13 +230,17 @@ class DriftChecker:
             if not token:
                 return
 
-    def _get_json(self, path: str, query: list[tuple[str, str]],
-                  accept: str = "application/json") -> dict[str, Any]:
+    def _get_json(
+        self, path: str, query: list[tuple[str, str]], accept: str = "application/json"
+    ) -> dict[str, Any]:
         method, url, headers, body, post = self.api_client.param_serialize(
-            "GET", path, query_params=query, header_params={"Accept": accept},
-            auth_settings=["BearerToken"])
-        response = self.api_client.call_api(method, url, headers, body, post,
-                                            _request_timeout=60)
+            "GET",
+            path,
+            query_params=query,
+            header_params={"Accept": accept},
+            auth_settings=["BearerToken"],
+        )
+        response = self.api_client.call_api(method, url, headers, body, post, _request_timeout=60)
         response.read()
         if not 200 <= response.status < 300:
             raise ApiException(status=response.status, reason=response.reason)

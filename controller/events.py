@@ -72,8 +72,13 @@ class _Lru(OrderedDict):
 
 
 class EventRecorder:
-    def __init__(self, core: client.CoreV1Api, *, dry_run: bool = False,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        core: client.CoreV1Api,
+        *,
+        dry_run: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.core = core
         self.dry_run = dry_run
         self.instance = socket.gethostname()
@@ -90,14 +95,18 @@ class EventRecorder:
         involved = (obj.get("kind"), namespace, metadata.get("name"), metadata.get("uid"))
         with self._lock:
             now = self.clock()
-            message, same_as = self._aggregate(involved, event_type, reason,
-                                               message[:MESSAGE_LIMIT], now)
+            message, same_as = self._aggregate(
+                involved, event_type, reason, message[:MESSAGE_LIMIT], now
+            )
             allowed = self._allow(involved, now)
             key = (*involved, event_type, reason, same_as)
             previous = self._written.get(key)
         if not allowed:
-            log.debug("event %s dropped: too many events for this object", reason,
-                      extra={"object": f"{namespace}/{metadata.get('name')}"})
+            log.debug(
+                "event %s dropped: too many events for this object",
+                reason,
+                extra={"object": f"{namespace}/{metadata.get('name')}"},
+            )
             return
         if previous is not None and now - previous.last_seen > AGGREGATION_SECONDS:
             previous = None
@@ -110,14 +119,19 @@ class EventRecorder:
             if written is None:
                 written = self._create(obj, namespace, (event_type, reason, message), now)
         except (ApiException, HTTPError, OSError) as error:
-            log.warning("could not record event %s: %s", reason, brief_error(error),
-                        extra={"object": f"{namespace}/{metadata.get('name')}"})
+            log.warning(
+                "could not record event %s: %s",
+                reason,
+                brief_error(error),
+                extra={"object": f"{namespace}/{metadata.get('name')}"},
+            )
             return
         with self._lock:
             self._written.remember(key, written)
 
-    def _aggregate(self, involved: tuple, event_type: str, reason: str, message: str,
-                   now: float) -> tuple[str, str]:
+    def _aggregate(
+        self, involved: tuple, event_type: str, reason: str, message: str, now: float
+    ) -> tuple[str, str]:
         """The message to write, and what makes it the same event as an earlier one."""
         seen: dict[str, float] = self._messages.get((*involved, event_type, reason)) or {}
         seen = {text: when for text, when in seen.items() if now - when <= AGGREGATION_SECONDS}
@@ -143,24 +157,30 @@ class EventRecorder:
         """Count the repeat on the Event already written; None if it is gone (expired)."""
         count = previous.count + 1
         try:
-            self.core.patch_namespaced_event(previous.name, previous.namespace, {
-                "count": count, "lastTimestamp": now_rfc3339(), "message": message})
+            self.core.patch_namespaced_event(
+                previous.name,
+                previous.namespace,
+                {"count": count, "lastTimestamp": now_rfc3339(), "message": message},
+            )
         except ApiException as error:
             if error.status == 404:
                 return None
             raise
         return _Written(previous.name, previous.namespace, count, previous.first_timestamp, now)
 
-    def _create(self, obj: dict[str, Any], namespace: str, what: tuple[str, str, str],
-                now: float) -> _Written:
+    def _create(
+        self, obj: dict[str, Any], namespace: str, what: tuple[str, str, str], now: float
+    ) -> _Written:
         event_type, reason, message = what
         metadata = obj.get("metadata") or {}
         timestamp = now_rfc3339()
         body = {
             "apiVersion": "v1",
             "kind": "Event",
-            "metadata": {"generateName": f"{metadata.get('name', 'object')}.",
-                         "namespace": namespace},
+            "metadata": {
+                "generateName": f"{metadata.get('name', 'object')}.",
+                "namespace": namespace,
+            },
             "involvedObject": {
                 "apiVersion": obj.get("apiVersion"),
                 "kind": obj.get("kind"),

@@ -96,8 +96,10 @@ def _hex(value: int) -> str:
 
 def selector(buckets: Iterable[int]) -> str:
     """The shardSelector for these buckets ('' for none: the caller must not list)."""
-    return " || ".join(f"shardRange({SHARD_FIELD}, '{_hex(start)}', '{_hex(end)}')"
-                       for start, end in ranges(buckets))
+    return " || ".join(
+        f"shardRange({SHARD_FIELD}, '{_hex(start)}', '{_hex(end)}')"
+        for start, end in ranges(buckets)
+    )
 
 
 def encode(buckets: Iterable[int]) -> str:
@@ -124,7 +126,9 @@ def decode(text: str | None) -> frozenset[int]:
 
 def moved(before: Mapping[str, frozenset[int]], after: Mapping[str, frozenset[int]]) -> int:
     """How many buckets changed owner between two assignments."""
+
     def owner_map(assignment: Mapping[str, frozenset[int]]) -> dict[int, str]:
         return {bucket: member for member, owned in assignment.items() for bucket in owned}
+
     first, second = owner_map(before), owner_map(after)
     return sum(1 for bucket in range(BUCKETS) if first.get(bucket) != second.get(bucket))

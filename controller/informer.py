@@ -149,8 +149,12 @@ class Informer:
                     continue  # the watch was cut on purpose: relist at once
                 failures += 1
                 delay = min(30.0, 0.5 * 2 ** min(failures, 6)) * (0.5 + random.random() / 2)  # noqa: S311
-                log.warning("watch failed, retrying in %.1fs: %s", delay, _brief(error),
-                            extra={"kind": self.binding.kind})
+                log.warning(
+                    "watch failed, retrying in %.1fs: %s",
+                    delay,
+                    _brief(error),
+                    extra={"kind": self.binding.kind},
+                )
                 if isinstance(error, ApiException) and error.status == 410:
                     resource_version = None
                 stop.wait(delay)
@@ -208,9 +212,7 @@ class Informer:
         if self.label_selector:
             kwargs["label_selector"] = self.label_selector
         try:
-            stream = self._watch.stream(
-                self._list_fn, b.group, b.version, b.plural, **kwargs
-            )
+            stream = self._watch.stream(self._list_fn, b.group, b.version, b.plural, **kwargs)
             for event in stream:
                 if stop.is_set() or self._restart.is_set():
                     break
@@ -253,7 +255,8 @@ def _newer(first: dict[str, Any], second: dict[str, Any]) -> bool:
     """Is `first` a later version of the object than `second`?"""
     try:
         return int(first["metadata"]["resourceVersion"]) > int(
-            second["metadata"]["resourceVersion"])
+            second["metadata"]["resourceVersion"]
+        )
     except (KeyError, TypeError, ValueError):
         return False
 

@@ -42,8 +42,12 @@ def _now_micro() -> str:
 
 
 class LeaderElector:
-    def __init__(self, api: client.CoordinationV1Api, config: LeaseConfig,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        api: client.CoordinationV1Api,
+        config: LeaseConfig,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.api = api
         self.config = config
         self.clock = clock
@@ -68,8 +72,9 @@ class LeaderElector:
         else:
             return True
         self.leading.set()
-        log.info("became leader", extra={"lease": self.config.name,
-                                         "identity": self.config.identity})
+        log.info(
+            "became leader", extra={"lease": self.config.name, "identity": self.config.identity}
+        )
         on_started()
         last_renewed = self.clock()
         while not stop.wait(self.config.retry_period):
@@ -77,8 +82,10 @@ class LeaderElector:
                 last_renewed = self.clock()
             elif self.clock() - last_renewed > self.config.renew_deadline:
                 self.leading.clear()
-                log.error("lost leadership: could not renew the lease in time",
-                          extra={"lease": self.config.name})
+                log.error(
+                    "lost leadership: could not renew the lease in time",
+                    extra={"lease": self.config.name},
+                )
                 return False
         return True
 
@@ -87,8 +94,11 @@ class LeaderElector:
         self.leading.clear()
         try:
             lease = self._get()
-            if lease is None or lease.spec is None or (
-                    lease.spec.holder_identity != self.config.identity):
+            if (
+                lease is None
+                or lease.spec is None
+                or (lease.spec.holder_identity != self.config.identity)
+            ):
                 return
             lease.spec.holder_identity = None
             lease.spec.lease_duration_seconds = 1
@@ -114,25 +124,33 @@ class LeaderElector:
         try:
             lease = self._get()
             if lease is None:
-                self.api.create_namespaced_lease(cfg.namespace, client.V1Lease(
-                    metadata=client.V1ObjectMeta(name=cfg.name, namespace=cfg.namespace),
-                    spec=client.V1LeaseSpec(
-                        holder_identity=cfg.identity,
-                        lease_duration_seconds=int(cfg.lease_seconds),
-                        acquire_time=now, renew_time=now,  # type: ignore[arg-type]
-                        lease_transitions=0)))
+                self.api.create_namespaced_lease(
+                    cfg.namespace,
+                    client.V1Lease(
+                        metadata=client.V1ObjectMeta(name=cfg.name, namespace=cfg.namespace),
+                        spec=client.V1LeaseSpec(
+                            holder_identity=cfg.identity,
+                            lease_duration_seconds=int(cfg.lease_seconds),
+                            acquire_time=now,
+                            renew_time=now,  # type: ignore[arg-type]
+                            lease_transitions=0,
+                        ),
+                    ),
+                )
                 self._remember(None)
                 return True
             spec = lease.spec or client.V1LeaseSpec()
             lease.spec = spec
-            record = {"holder": spec.holder_identity, "renew": str(spec.renew_time),
-                      "duration": spec.lease_duration_seconds}
+            record = {
+                "holder": spec.holder_identity,
+                "renew": str(spec.renew_time),
+                "duration": spec.lease_duration_seconds,
+            }
             if record != self._observed:
                 self._remember(record)
             holder = spec.holder_identity
-            expired = (
-                not holder
-                or self.clock() - self._observed_at > (spec.lease_duration_seconds or 0)
+            expired = not holder or self.clock() - self._observed_at > (
+                spec.lease_duration_seconds or 0
             )
             if holder != cfg.identity and not expired:
                 return False
@@ -144,8 +162,9 @@ class LeaderElector:
             spec.renew_time = now  # type: ignore[assignment]
             # replace carries resourceVersion: of two racing candidates, one gets 409.
             self.api.replace_namespaced_lease(cfg.name, cfg.namespace, lease)
-            self._remember({"holder": cfg.identity, "renew": now,
-                            "duration": int(cfg.lease_seconds)})
+            self._remember(
+                {"holder": cfg.identity, "renew": now, "duration": int(cfg.lease_seconds)}
+            )
             return True
         except (ApiException, urllib3.exceptions.HTTPError, OSError) as error:
             log.debug("lease attempt failed: %s", error)

@@ -24,6 +24,7 @@ from controller.informer import Informer
 from controller.leader import LeaderElector, LeaseConfig
 from controller.membership import MemberConfig
 from controller.metrics import BindingSnapshot, ControllerMetrics
+from controller.ownership import release_name
 from controller.queue import ShutDown, WorkQueue
 from controller.reconcile import ReconcileError, Reconciler
 from controller.retrylog import RetryLog
@@ -68,26 +69,49 @@ class ControllerOptions:
 class BindingController:
     """Informer + queue + workers for one binding."""
 
-    def __init__(self, binding: Binding, api_client: client.ApiClient, *,
-                 engines: EngineRegistry, helm: HelmEngine, metrics: ControllerMetrics,
-                 resync_seconds: float, dry_run: bool, share: BindingShare | None = None) -> None:
+    def __init__(
+        self,
+        binding: Binding,
+        api_client: client.ApiClient,
+        *,
+        engines: EngineRegistry,
+        helm: HelmEngine,
+        metrics: ControllerMetrics,
+        resync_seconds: float,
+        dry_run: bool,
+        share: BindingShare | None = None,
+    ) -> None:
         self.binding = binding
         self.queue = WorkQueue()
         self.metrics = metrics
         self.engines = engines
         self.share = share
         custom = client.CustomObjectsApi(api_client)
-        self.informer = Informer(custom, binding, self.queue.add, resync_seconds=resync_seconds,
-                                 label_selector=binding.selector.labels,
-                                 shard=share.watch if share else None)
-        self.rollout: Rollout | RingRollout = share.rollout if share else Rollout(
-            binding.name, binding.rollout)
-        self.drift = DriftChecker(api_client, self.informer, self.queue.add,
-                                  binding.drift_check_seconds)
+        self.informer = Informer(
+            custom,
+            binding,
+            self.queue.add,
+            resync_seconds=resync_seconds,
+            label_selector=binding.selector.labels,
+            shard=share.watch if share else None,
+        )
+        self.rollout: Rollout | RingRollout = (
+            share.rollout if share else Rollout(binding.name, binding.rollout)
+        )
+        self.drift = DriftChecker(
+            api_client, self.informer, self.queue.add, binding.drift_check_seconds
+        )
         self.reconciler = Reconciler(
-            binding, self.informer, api=custom, engines=engines, helm=helm,
+            binding,
+            self.informer,
+            api=custom,
+            engines=engines,
+            helm=helm,
             events=EventRecorder(client.CoreV1Api(api_client), dry_run=dry_run),
-            rollout=self.rollout, drift=self.drift.observations, dry_run=dry_run)
+            rollout=self.rollout,  # type: ignore[arg-type]  # RingRollout duck-types Rollout
+            drift=self.drift.observations,
+            dry_run=dry_run,
+        )
         self.threads: list[threading.Thread] = []
         self.failures = RetryLog(log, binding.kind)
 
@@ -103,18 +127,25 @@ class BindingController:
             not_ready += ready.get("status") != "True"
             recorded = (status.get("release") or {}).get("chartDigest")
             behind += recorded is not None and recorded != target
-        return BindingSnapshot(self.binding.name, len(self.queue), len(self.informer),
-                               states, self.rollout.progress(), behind, not_ready,
-                               self.share.snapshot() if self.share else None)
+        return BindingSnapshot(
+            self.binding.name,
+            len(self.queue),
+            len(self.informer),
+            states,
+            self.rollout.progress(),
+            behind,
+            not_ready,
+            self.share.snapshot() if self.share else None,
+        )
 
     def start(self, stop: threading.Event) -> None:
         name = self.binding.name
         for target, label in ((self.informer.run, "informer"), (self.drift.run, "drift")):
-            threading.Thread(target=target, args=(stop,), name=f"{label}-{name}",
-                             daemon=True).start()
+            threading.Thread(
+                target=target, args=(stop,), name=f"{label}-{name}", daemon=True
+            ).start()
         for index in range(self.binding.concurrency):
-            worker = threading.Thread(target=self._work, name=f"worker-{name}-{index}",
-                                      daemon=True)
+            worker = threading.Thread(target=self._work, name=f"worker-{name}-{index}", daemon=True)
             worker.start()
             self.threads.append(worker)
 
@@ -152,8 +183,9 @@ class BindingController:
         except Exception as error:
             outcome = "error"
             delay = self.queue.add_rate_limited(key)
-            self.failures.failed(key, error, delay, self._release(key),
-                                 expected=isinstance(error, ReconcileError))
+            self.failures.failed(
+                key, error, delay, self._release(key), expected=isinstance(error, ReconcileError)
+            )
         else:
             self.failures.succeeded(key, self._release(key))
             self.queue.forget(key)
@@ -161,12 +193,11 @@ class BindingController:
                 self.queue.add_after(key, result.requeue_after)
         finally:
             self.queue.done(key)
-            self.metrics.observe_reconcile(self.binding.name, outcome,
-                                           time.monotonic() - started)
+            self.metrics.observe_reconcile(self.binding.name, outcome, time.monotonic() - started)
 
     def _release(self, key: str) -> str | None:
         obj = self.informer.get(key)
-        return self.reconciler.release_name(obj) if obj is not None else None
+        return release_name(self.binding, obj["metadata"]) if obj is not None else None
 
     def drain(self, timeout: float) -> bool:
         self.informer.stop()
@@ -190,36 +221,62 @@ def run(options: ControllerOptions) -> int:
         return 2
 
     if options.shards and options.leader_elect:
-        print("lostromos controller: --shards and --leader-elect exclude each other "
-              "(sharded replicas all work; leader election is for one active replica)",
-              file=sys.stderr)
+        print(
+            "lostromos controller: --shards and --leader-elect exclude each other "
+            "(sharded replicas all work; leader election is for one active replica)",
+            file=sys.stderr,
+        )
         return 2
     metrics = ControllerMetrics()
-    engine = RunningEngine(engine_binary, kubeconfig=options.kubeconfig,
-                           on_call=metrics.count_helm_call,
-                           observe=metrics.observe_helm_action,
-                           on_restart=metrics.count_engine_restart)
+    engine = RunningEngine(
+        engine_binary,
+        kubeconfig=options.kubeconfig,
+        on_call=metrics.count_helm_call,
+        observe=metrics.observe_helm_action,
+        on_restart=metrics.count_engine_restart,
+    )
     try:
         with engine as helm:
-            return _run(options, bindings, engines=engines, helm=helm, api_client=api_client,
-                        metrics=metrics)
+            return _run(
+                options,
+                bindings,
+                engines=engines,
+                helm=helm,
+                api_client=api_client,
+                metrics=metrics,
+            )
     except HelmError as error:  # the engine did not start
         print(f"lostromos controller: {error}", file=sys.stderr)
         return 2
 
 
-def _run(options: ControllerOptions, bindings: Bindings, *, engines: EngineRegistry,
-         helm: HelmEngine, api_client: client.ApiClient, metrics: ControllerMetrics) -> int:
+def _run(
+    options: ControllerOptions,
+    bindings: Bindings,
+    *,
+    engines: EngineRegistry,
+    helm: HelmEngine,
+    api_client: client.ApiClient,
+    metrics: ControllerMetrics,
+) -> int:
     ring = _ring(options, api_client)
     controllers = [
-        BindingController(binding, api_client, engines=engines, helm=helm, metrics=metrics,
-                          resync_seconds=options.resync_seconds, dry_run=options.dry_run,
-                          share=ring.share(binding) if ring else None)
+        BindingController(
+            binding,
+            api_client,
+            engines=engines,
+            helm=helm,
+            metrics=metrics,
+            resync_seconds=options.resync_seconds,
+            dry_run=options.dry_run,
+            share=ring.share(binding) if ring else None,
+        )
         for binding in bindings.bindings
     ]
     stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set())
-                for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)
+    }
     elector = _elector(options, api_client)
 
     def ready() -> bool:
@@ -279,15 +336,25 @@ def _ring(options: ControllerOptions, api_client: client.ApiClient) -> Ring | No
     if not options.shards:
         return None
     lease = options.lease_seconds
-    return Ring(api_client, MemberConfig(
-        namespace=options.lease_namespace, ring=options.lease_name, identity=_identity(options),
-        lease_seconds=lease, renew_deadline=lease * 2 / 3, retry_period=max(0.5, lease / 7.5)),
-        server_side=options.server_side_shards)
+    return Ring(
+        api_client,
+        MemberConfig(
+            namespace=options.lease_namespace,
+            ring=options.lease_name,
+            identity=_identity(options),
+            lease_seconds=lease,
+            renew_deadline=lease * 2 / 3,
+            retry_period=max(0.5, lease / 7.5),
+        ),
+        server_side=options.server_side_shards,
+    )
 
 
 def _elector(options: ControllerOptions, api_client: client.ApiClient) -> LeaderElector | None:
     if not options.leader_elect:
         return None
     identity = _identity(options)
-    return LeaderElector(client.CoordinationV1Api(api_client), LeaseConfig(
-        namespace=options.lease_namespace, name=options.lease_name, identity=identity))
+    return LeaderElector(
+        client.CoordinationV1Api(api_client),
+        LeaseConfig(namespace=options.lease_namespace, name=options.lease_name, identity=identity),
+    )

@@ -83,8 +83,12 @@ def _now_micro() -> str:
 
 
 class Membership:
-    def __init__(self, api: client.CoordinationV1Api, config: MemberConfig,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        api: client.CoordinationV1Api,
+        config: MemberConfig,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.api = api
         self.config = config
         self.clock = clock
@@ -103,22 +107,39 @@ class Membership:
         now = _now_micro()
         labels = {RING_LABEL: cfg.ring}
         annotations = {HELD_ANNOTATION: hashring.encode(held)}
-        spec = {"holderIdentity": cfg.identity, "leaseDurationSeconds": int(cfg.lease_seconds),
-                "renewTime": now}
+        spec = {
+            "holderIdentity": cfg.identity,
+            "leaseDurationSeconds": int(cfg.lease_seconds),
+            "renewTime": now,
+        }
         try:
             try:
                 # The Lease is this replica's alone: a patch needs no resourceVersion.
-                self.api.patch_namespaced_lease(cfg.lease_name, cfg.namespace, {
-                    "metadata": {"labels": labels, "annotations": annotations}, "spec": spec})
+                self.api.patch_namespaced_lease(
+                    cfg.lease_name,
+                    cfg.namespace,
+                    {"metadata": {"labels": labels, "annotations": annotations}, "spec": spec},
+                )
             except ApiException as error:
                 if error.status != 404:
                     raise
-                self.api.create_namespaced_lease(cfg.namespace, client.V1Lease(
-                    metadata=client.V1ObjectMeta(name=cfg.lease_name, namespace=cfg.namespace,
-                                                 labels=labels, annotations=annotations),
-                    spec=client.V1LeaseSpec(holder_identity=cfg.identity,
-                                            lease_duration_seconds=int(cfg.lease_seconds),
-                                            acquire_time=now, renew_time=now)))
+                self.api.create_namespaced_lease(
+                    cfg.namespace,
+                    client.V1Lease(
+                        metadata=client.V1ObjectMeta(
+                            name=cfg.lease_name,
+                            namespace=cfg.namespace,
+                            labels=labels,
+                            annotations=annotations,
+                        ),
+                        spec=client.V1LeaseSpec(
+                            holder_identity=cfg.identity,
+                            lease_duration_seconds=int(cfg.lease_seconds),
+                            acquire_time=now,
+                            renew_time=now,
+                        ),
+                    ),
+                )
         except TRANSIENT as error:
             log.warning("ring lease renewal failed: %s", _brief(error))
             return False
@@ -130,8 +151,9 @@ class Membership:
     def view(self) -> RingView:
         """List the ring's Leases; raises on API errors (the caller skips the tick)."""
         cfg = self.config
-        listing = self.api.list_namespaced_lease(cfg.namespace,
-                                                 label_selector=f"{RING_LABEL}={cfg.ring}")
+        listing = self.api.list_namespaced_lease(
+            cfg.namespace, label_selector=f"{RING_LABEL}={cfg.ring}"
+        )
         now = self.clock()
         view = RingView()
         present: set[str] = set()
@@ -178,9 +200,12 @@ class Membership:
         try:
             # The precondition keeps a Lease that was renewed meanwhile.
             self.api.delete_namespaced_lease(
-                seen.name, self.config.namespace,
+                seen.name,
+                self.config.namespace,
                 body=client.V1DeleteOptions(
-                    preconditions=client.V1Preconditions(resource_version=version)))
+                    preconditions=client.V1Preconditions(resource_version=version)
+                ),
+            )
             log.info("deleted the expired ring lease %s", seen.name)
         except TRANSIENT as error:
             log.debug("could not delete expired lease %s: %s", seen.name, error)

@@ -58,61 +58,108 @@ class ControllerMetrics:
         self.helm_duration = Histogram(
             "lostromos_helm_action_duration_seconds",
             "Time of one Helm action (install, upgrade, uninstall, rollback, ...) by outcome.",
-            ["action", "outcome"], registry=self.registry, buckets=HELM_BUCKETS)
+            ["action", "outcome"],
+            registry=self.registry,
+            buckets=HELM_BUCKETS,
+        )
         self.not_ready = Gauge(
             "lostromos_objects_not_ready",
             "Bound objects whose Ready condition is not True.",
-            ["binding"], registry=self.registry)
+            ["binding"],
+            registry=self.registry,
+        )
         self.reconciles = Counter(
-            "lostromos_reconciles_total", "Reconciles by binding and outcome.",
-            ["binding", "outcome"], registry=self.registry)
+            "lostromos_reconciles_total",
+            "Reconciles by binding and outcome.",
+            ["binding", "outcome"],
+            registry=self.registry,
+        )
         self.duration = Histogram(
-            "lostromos_reconcile_duration_seconds", "Time spent in one reconcile.",
-            ["binding"], registry=self.registry,
-            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300))
+            "lostromos_reconcile_duration_seconds",
+            "Time spent in one reconcile.",
+            ["binding"],
+            registry=self.registry,
+            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300),
+        )
         self.helm_calls = Counter(
-            "lostromos_helm_calls_total", "Helm actions sent to the Helm engine, by action.",
-            ["action"], registry=self.registry)
+            "lostromos_helm_calls_total",
+            "Helm actions sent to the Helm engine, by action.",
+            ["action"],
+            registry=self.registry,
+        )
         self.engine_restarts = Counter(
-            "lostromos_helm_engine_restarts_total", "Times the Helm engine process was restarted.",
-            registry=self.registry)
+            "lostromos_helm_engine_restarts_total",
+            "Times the Helm engine process was restarted.",
+            registry=self.registry,
+        )
         self.queue_depth = Gauge(
-            "lostromos_queue_depth", "Keys waiting in a binding's work queue.",
-            ["binding"], registry=self.registry)
+            "lostromos_queue_depth",
+            "Keys waiting in a binding's work queue.",
+            ["binding"],
+            registry=self.registry,
+        )
         self.objects = Gauge(
-            "lostromos_objects", "Bound objects in the informer's store.",
-            ["binding"], registry=self.registry)
+            "lostromos_objects",
+            "Bound objects in the informer's store.",
+            ["binding"],
+            registry=self.registry,
+        )
         self.releases = Gauge(
-            "lostromos_releases", "Bound objects by the reason of their Ready condition.",
-            ["binding", "state"], registry=self.registry)
+            "lostromos_releases",
+            "Bound objects by the reason of their Ready condition.",
+            ["binding", "state"],
+            registry=self.registry,
+        )
         self.rollout = Gauge(
             "lostromos_rollout_releases",
             "The current chart rollout: releases upgraded, failed, in flight, still behind.",
-            ["binding", "state"], registry=self.registry)
+            ["binding", "state"],
+            registry=self.registry,
+        )
         self.rollout_halted = Gauge(
-            "lostromos_rollout_halted", "1 when the current chart rollout halted on failures.",
-            ["binding"], registry=self.registry)
+            "lostromos_rollout_halted",
+            "1 when the current chart rollout halted on failures.",
+            ["binding"],
+            registry=self.registry,
+        )
 
         self.shard_buckets = Gauge(
-            "lostromos_shard_buckets", "Hash buckets (of 256) this replica serves.",
-            ["binding"], registry=self.registry)
+            "lostromos_shard_buckets",
+            "Hash buckets (of 256) this replica serves.",
+            ["binding"],
+            registry=self.registry,
+        )
         self.shard_ranges = Gauge(
-            "lostromos_shard_ranges", "Contiguous hash ranges this replica serves.",
-            ["binding"], registry=self.registry)
+            "lostromos_shard_ranges",
+            "Contiguous hash ranges this replica serves.",
+            ["binding"],
+            registry=self.registry,
+        )
         self.shard_members = Gauge(
-            "lostromos_shard_members", "Live controller replicas in the ring, as seen here.",
-            ["binding"], registry=self.registry)
+            "lostromos_shard_members",
+            "Live controller replicas in the ring, as seen here.",
+            ["binding"],
+            registry=self.registry,
+        )
         self.shard_events = Gauge(
-            "lostromos_shard_watch_events", "Watch events received since start (bookmarks "
+            "lostromos_shard_watch_events",
+            "Watch events received since start (bookmarks "
             "excluded): with server-side sharding, only this replica's share.",
-            ["binding"], registry=self.registry)
+            ["binding"],
+            registry=self.registry,
+        )
         self.shard_server_side = Gauge(
-            "lostromos_shard_server_side", "1 when the API server filters by hash range.",
-            ["binding"], registry=self.registry)
+            "lostromos_shard_server_side",
+            "1 when the API server filters by hash range.",
+            ["binding"],
+            registry=self.registry,
+        )
         self.ring_in_flight_max = Gauge(
             "lostromos_rollout_ring_in_flight_max",
             "Most chart upgrades in flight across the whole ring, seen when taking a slot.",
-            ["binding"], registry=self.registry)
+            ["binding"],
+            registry=self.registry,
+        )
 
     def observe_reconcile(self, binding: str, outcome: str, seconds: float) -> None:
         self.reconciles.labels(binding, outcome).inc()
@@ -137,9 +184,12 @@ class ControllerMetrics:
             for state, count in snap.releases_by_state.items():
                 self.releases.labels(snap.binding, state).set(count)
             progress = snap.rollout
-            for state, count in (("upgraded", progress.upgraded), ("failed", progress.failed),
-                                 ("in_flight", progress.in_flight),
-                                 ("behind", snap.behind_chart)):
+            for state, count in (
+                ("upgraded", progress.upgraded),
+                ("failed", progress.failed),
+                ("in_flight", progress.in_flight),
+                ("behind", snap.behind_chart),
+            ):
                 self.rollout.labels(snap.binding, state).set(count)
             self.rollout_halted.labels(snap.binding).set(1 if progress.halted else 0)
             if snap.shard is not None:

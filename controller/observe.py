@@ -56,8 +56,9 @@ class Engines(Protocol):
 
 
 class ReleaseReader(Protocol):
-    def status(self, release: str, namespace: str, *,
-               impersonate: str | None = None) -> Release | None: ...
+    def status(
+        self, release: str, namespace: str, *, impersonate: str | None = None
+    ) -> Release | None: ...
 
 
 class DriftView(Protocol):
@@ -118,14 +119,25 @@ def recorded_in_sync(obj: Mapping[str, Any], digest: str, release: str) -> bool:
     status = obj.get("status") or {}
     recorded = status.get("release") or {}
     generation = (obj.get("metadata") or {}).get("generation", 0)
-    return (recorded.get("digest") == digest and recorded.get("status") == "deployed"
-            and recorded.get("name") == release
-            and status.get("observedGeneration") == generation)
+    return (
+        recorded.get("digest") == digest
+        and recorded.get("status") == "deployed"
+        and recorded.get("name") == release
+        and status.get("observedGeneration") == generation
+    )
 
 
 def observe(  # noqa: PLR0911 - it stops as soon as the state is known
-        key: Key, *, binding: Binding, store: Store, engines: Engines, helm: ReleaseReader,
-        drift: DriftView, rollout: RolloutView, read_release: bool = True) -> Observation:
+    key: Key,
+    *,
+    binding: Binding,
+    store: Store,
+    engines: Engines,
+    helm: ReleaseReader,
+    drift: DriftView,
+    rollout: RolloutView,
+    read_release: bool = True,
+) -> Observation:
     obj = store.get(key)
     if obj is None:
         return Observation(key, None)
@@ -134,9 +146,14 @@ def observe(  # noqa: PLR0911 - it stops as soon as the state is known
     if not had_finalizer and not binding.selector.matches(metadata):
         return Observation(key, obj, filtered=True)
     name = release_name(binding, metadata)
-    seen = Observation(key, obj, release_name=name, name_problem=release_name_problem(name),
-                       deleting=bool(metadata.get("deletionTimestamp")),
-                       had_finalizer=had_finalizer)
+    seen = Observation(
+        key,
+        obj,
+        release_name=name,
+        name_problem=release_name_problem(name),
+        deleting=bool(metadata.get("deletionTimestamp")),
+        had_finalizer=had_finalizer,
+    )
     if seen.name_problem is not None:
         return seen  # no release can have this name: nothing to read
     if seen.deleting:
@@ -156,8 +173,11 @@ def observe(  # noqa: PLR0911 - it stops as soon as the state is known
         return _replace(seen, problems=problems)
     recorded_chart = ((obj.get("status") or {}).get("release") or {}).get("chartDigest")
     chart_upgrade = recorded_chart not in (None, engine.digest) and report is None
-    seen = _replace(seen, chart_upgrade=chart_upgrade,
-                    rollout_open=not chart_upgrade or rollout.would_admit(engine.digest))
+    seen = _replace(
+        seen,
+        chart_upgrade=chart_upgrade,
+        rollout_open=not chart_upgrade or rollout.would_admit(engine.digest),
+    )
     if not seen.rollout_open or not read_release:
         return seen  # a shut gate costs no helm call, however many objects wait at it
     return _with_release(seen, binding, helm, chart_name=desired.chart_name)
@@ -184,7 +204,7 @@ def decide(seen: Observation) -> Action:  # noqa: PLR0911, PLR0912 - one return 
     if not seen.rollout_open:
         return Action.HOLD
     if not seen.release_read:  # dry run: judge from what the object records
-        recorded = ((seen.obj.get("status") or {}).get("release") or {})
+        recorded = (seen.obj.get("status") or {}).get("release") or {}
         return Action.UPGRADE if recorded else Action.INSTALL
     if seen.owner == Ownership.FOREIGN:
         return Action.REFUSE
@@ -205,8 +225,10 @@ def _desired(engine: ValuesEngine, spec: Any, release: str) -> Desired:
     return Desired(
         values=values if isinstance(values, dict) else {},
         digest=desired_digest(engine.digest, values, release),
-        chart_digest=engine.digest, chart=ChartSource(engine.chart.path, engine.chart.digest),
-        chart_name=engine.chart.name)
+        chart_digest=engine.digest,
+        chart=ChartSource(engine.chart.path, engine.chart.digest),
+        chart_name=engine.chart.name,
+    )
 
 
 def _chart_name(engines: Engines, binding: Binding) -> str:
@@ -218,13 +240,16 @@ def _chart_name(engines: Engines, binding: Binding) -> str:
         return ""
 
 
-def _with_release(seen: Observation, binding: Binding, helm: ReleaseReader, *,
-                  chart_name: str) -> Observation:
-    release = helm.status(seen.release_name, seen.namespace,
-                          impersonate=binding.helm_user(seen.namespace))
+def _with_release(
+    seen: Observation, binding: Binding, helm: ReleaseReader, *, chart_name: str
+) -> Observation:
+    release = helm.status(
+        seen.release_name, seen.namespace, impersonate=binding.helm_user(seen.namespace)
+    )
     metadata = (seen.obj or {}).get("metadata") or {}
-    owner = ownership(release, binding, metadata, chart_name=chart_name,
-                      had_finalizer=seen.had_finalizer)
+    owner = ownership(
+        release, binding, metadata, chart_name=chart_name, had_finalizer=seen.had_finalizer
+    )
     return _replace(seen, release_read=True, release=release, owner=owner)
 
 

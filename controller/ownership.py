@@ -39,18 +39,25 @@ _RELEASE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 def release_name(binding: Binding, metadata: Mapping[str, Any]) -> str:
     """The release name for an object: its metadata through the binding's template."""
     return binding.release.release_name(
-        name=str(metadata.get("name", "")), namespace=str(metadata.get("namespace", "")),
-        kind=binding.kind, binding=binding.name)
+        name=str(metadata.get("name", "")),
+        namespace=str(metadata.get("namespace", "")),
+        kind=binding.kind,
+        binding=binding.name,
+    )
 
 
 def release_name_problem(name: str) -> str | None:
     """Why Helm would refuse `name` as a release name, naming the rule; None if it is fine."""
     if len(name) > MAX_RELEASE_NAME:
-        return (f"release name {name!r} is {len(name)} characters long; Helm allows at most "
-                f"{MAX_RELEASE_NAME}")
+        return (
+            f"release name {name!r} is {len(name)} characters long; Helm allows at most "
+            f"{MAX_RELEASE_NAME}"
+        )
     if not _RELEASE_NAME.match(name):
-        return (f"release name {name!r} is not a lowercase DNS label (a-z, 0-9 and '-', "
-                "starting and ending with a letter or digit)")
+        return (
+            f"release name {name!r} is not a lowercase DNS label (a-z, 0-9 and '-', "
+            "starting and ending with a letter or digit)"
+        )
     return None
 
 
@@ -71,8 +78,14 @@ class Ownership(enum.Enum):
     FOREIGN = "foreign"  # someone else's: touch nothing
 
 
-def ownership(release: Release | None, binding: Binding, metadata: Mapping[str, Any], *,
-              chart_name: str, had_finalizer: bool) -> Ownership:
+def ownership(
+    release: Release | None,
+    binding: Binding,
+    metadata: Mapping[str, Any],
+    *,
+    chart_name: str,
+    had_finalizer: bool,
+) -> Ownership:
     if release is None:
         return Ownership.ABSENT
     labels = release.labels
@@ -83,14 +96,19 @@ def ownership(release: Release | None, binding: Binding, metadata: Mapping[str, 
         return Ownership.FOREIGN  # half a record of an owner is not an invitation
     if binding.release.adopt:
         return Ownership.ADOPTABLE
-    if legacy_marks(release, binding, metadata, chart_name=chart_name,
-                    had_finalizer=had_finalizer):
+    if legacy_marks(release, binding, metadata, chart_name=chart_name, had_finalizer=had_finalizer):
         return Ownership.ADOPTABLE
     return Ownership.FOREIGN
 
 
-def legacy_marks(release: Release, binding: Binding, metadata: Mapping[str, Any], *,
-                 chart_name: str, had_finalizer: bool) -> bool:
+def legacy_marks(
+    release: Release,
+    binding: Binding,
+    metadata: Mapping[str, Any],
+    *,
+    chart_name: str,
+    had_finalizer: bool,
+) -> bool:
     """Was this unlabeled release made by an earlier lostromos for this very object?
 
     Earlier versions wrote no owner labels, but every release they made has

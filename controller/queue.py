@@ -78,8 +78,9 @@ class WorkQueue:
         with self._lock:
             failures = self._failures.get(key, 0)
             self._failures[key] = failures + 1
-        delay = backoff_delay(failures + 1, base=self._base_delay, cap=self._max_delay,
-                              jitter=self._jitter)
+        delay = backoff_delay(
+            failures + 1, base=self._base_delay, cap=self._max_delay, jitter=self._jitter
+        )
         self.add_after(key, delay)
         return delay
 

@@ -66,14 +66,29 @@ class Reconciler:
         self.dry_run = dry_run
         self.drift = drift if drift is not None else DriftObservations()
         acknowledger: DriftAcknowledger = self.drift
-        self.actions = Actions(binding, api=api, helm=helm, events=events, store=informer,
-                               drift=acknowledger, rollout=rollout, dry_run=dry_run)
+        self.actions = Actions(
+            binding,
+            api=api,
+            helm=helm,
+            events=events,
+            store=informer,
+            drift=acknowledger,
+            rollout=rollout,
+            dry_run=dry_run,
+        )
 
     def reconcile(self, key: Key) -> Result:
         try:
-            seen = observe(key, binding=self.binding, store=self.informer,
-                           engines=self.engines, helm=self.helm, drift=self.drift,
-                           rollout=self.rollout, read_release=not self.dry_run)
+            seen = observe(
+                key,
+                binding=self.binding,
+                store=self.informer,
+                engines=self.engines,
+                helm=self.helm,
+                drift=self.drift,
+                rollout=self.rollout,
+                read_release=not self.dry_run,
+            )
         except HelmError as error:
             raise ReconcileError(f"reading the release: {error}") from error
         return self.actions.run(decide(seen), seen)

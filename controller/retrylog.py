@@ -23,8 +23,9 @@ class RetryLog:
         self._last: dict[str, str] = {}
         self._lock = threading.Lock()
 
-    def failed(self, key: str, error: BaseException, delay: float, release: str | None, *,
-               expected: bool) -> None:
+    def failed(
+        self, key: str, error: BaseException, delay: float, release: str | None, *, expected: bool
+    ) -> None:
         """`expected`: a failure the reconciler reports (helm failed, a conflict)."""
         known = expected or is_transient(error)
         text = str(error) if expected else brief_error(error)
@@ -33,17 +34,21 @@ class RetryLog:
             self._last[key] = text
         extra = {"kind": self.kind, "object": key, "release": release or ""}
         if not first:
-            self.log.debug("reconcile failed again, retrying in %.1fs: %s", delay, text,
-                           extra=extra)
+            self.log.debug(
+                "reconcile failed again, retrying in %.1fs: %s", delay, text, extra=extra
+            )
         elif known:
             self.log.warning("reconcile failed, retrying in %.1fs: %s", delay, text, extra=extra)
         else:
-            self.log.error("reconcile crashed, retrying in %.1fs: %s", delay, text, extra=extra,
-                           exc_info=error)
+            self.log.error(
+                "reconcile crashed, retrying in %.1fs: %s", delay, text, extra=extra, exc_info=error
+            )
 
     def succeeded(self, key: str, release: str | None) -> None:
         with self._lock:
             failing = self._last.pop(key, None)
         if failing is not None:
-            self.log.info("reconcile succeeded after failing", extra={
-                "kind": self.kind, "object": key, "release": release or ""})
+            self.log.info(
+                "reconcile succeeded after failing",
+                extra={"kind": self.kind, "object": key, "release": release or ""},
+            )

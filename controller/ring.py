@@ -31,15 +31,19 @@ class BindingShare:
     def snapshot(self) -> ShardSnapshot:
         serving = self.coordinator.serving()
         return ShardSnapshot(
-            buckets=len(serving), ranges=len(hashring.ranges(serving)),
-            members=self.coordinator.members, watch_events=self.watch.events,
+            buckets=len(serving),
+            ranges=len(hashring.ranges(serving)),
+            members=self.coordinator.members,
+            watch_events=self.watch.events,
             server_side=bool(self.watch.supported),
-            ring_in_flight_max=self.rollout.max_in_flight_seen)
+            ring_in_flight_max=self.rollout.max_in_flight_seen,
+        )
 
 
 class Ring:
-    def __init__(self, api_client: client.ApiClient, config: MemberConfig, *,
-                 server_side: bool = True) -> None:
+    def __init__(
+        self, api_client: client.ApiClient, config: MemberConfig, *, server_side: bool = True
+    ) -> None:
         self.api_client = api_client
         self.config = config
         self.server_side = server_side
@@ -48,14 +52,18 @@ class Ring:
         self.coordinator = Coordinator(self.membership)
 
     def share(self, binding: Binding) -> BindingShare:
-        watch = ShardWatch(self.api_client, self.coordinator.serving,
-                           server_side=self.server_side)
+        watch = ShardWatch(self.api_client, self.coordinator.serving, server_side=self.server_side)
         self.coordinator.on_change(watch.buckets_changed)
         self.coordinator.on_tick(watch.restart_if_stale)
-        rollout = RingRollout(binding.name, binding.rollout, self.coordination,
-                              namespace=self.config.namespace, ring=self.config.ring,
-                              identity=self.config.identity,
-                              is_dead=self.membership.is_dead)
+        rollout = RingRollout(
+            binding.name,
+            binding.rollout,
+            self.coordination,
+            namespace=self.config.namespace,
+            ring=self.config.ring,
+            identity=self.config.identity,
+            is_dead=self.membership.is_dead,
+        )
         return BindingShare(self.coordinator, watch, rollout)
 
     def start(self) -> None:

@@ -57,17 +57,28 @@ class RingRolloutState:
     def parse(cls, text: str | None) -> RingRolloutState:
         try:
             raw = json.loads(text or "{}")
-            return cls(str(raw.get("target", "")), int(raw.get("upgraded", 0)),
-                       int(raw.get("failed", 0)), bool(raw.get("halted", False)),
-                       {str(k): int(v) for k, v in (raw.get("slots") or {}).items()})
+            return cls(
+                str(raw.get("target", "")),
+                int(raw.get("upgraded", 0)),
+                int(raw.get("failed", 0)),
+                bool(raw.get("halted", False)),
+                {str(k): int(v) for k, v in (raw.get("slots") or {}).items()},
+            )
         except (ValueError, TypeError, AttributeError):
             return cls()
 
     def dump(self) -> str:
         slots = {k: v for k, v in sorted(self.slots.items()) if v > 0}
-        return json.dumps({"target": self.target, "upgraded": self.upgraded,
-                           "failed": self.failed, "halted": self.halted, "slots": slots},
-                          separators=(",", ":"))
+        return json.dumps(
+            {
+                "target": self.target,
+                "upgraded": self.upgraded,
+                "failed": self.failed,
+                "halted": self.halted,
+                "slots": slots,
+            },
+            separators=(",", ":"),
+        )
 
     @property
     def in_flight(self) -> int:
@@ -77,10 +88,18 @@ class RingRolloutState:
 class RingRollout:
     """Same interface as controller.rollout.Rollout (begin, finish, halted, progress)."""
 
-    def __init__(self, binding: str, policy: RolloutPolicy, api: client.CoordinationV1Api, *,
-                 namespace: str, ring: str, identity: str,
-                 is_dead: Callable[[str], bool],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        binding: str,
+        policy: RolloutPolicy,
+        api: client.CoordinationV1Api,
+        *,
+        namespace: str,
+        ring: str,
+        identity: str,
+        is_dead: Callable[[str], bool],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.binding = binding
         self.policy = policy
         self.api = api
@@ -90,11 +109,11 @@ class RingRollout:
         self.identity = identity
         self.is_dead = is_dead
         self._lock = threading.Lock()
-        self._mine = 0                       # this replica's upgrades in flight
+        self._mine = 0  # this replica's upgrades in flight
         # Results not yet written to the record (its write failed), for one target.
         self._unsent = RingRolloutState()
         self._last = RingRolloutState()
-        self.max_in_flight_seen = 0          # the ring-wide count right after each slot taken
+        self.max_in_flight_seen = 0  # the ring-wide count right after each slot taken
         self.clock = clock
         self._read_at = float("-inf")
 
@@ -103,8 +122,11 @@ class RingRollout:
     def begin(self, target: str) -> bool:
         with self._lock:
             last = self._last
-            if (last.target == target and self.clock() - self._read_at < FULL_GATE_SECONDS
-                    and (last.halted or last.in_flight >= self.policy.max_in_flight)):
+            if (
+                last.target == target
+                and self.clock() - self._read_at < FULL_GATE_SECONDS
+                and (last.halted or last.in_flight >= self.policy.max_in_flight)
+            ):
                 return False
 
             def take(state: RingRolloutState) -> bool:
@@ -138,8 +160,9 @@ class RingRollout:
     def progress(self) -> RolloutProgress:
         with self._lock:
             last = self._last
-            return RolloutProgress(last.target, last.upgraded, last.failed, last.in_flight,
-                                   last.halted)
+            return RolloutProgress(
+                last.target, last.upgraded, last.failed, last.in_flight, last.halted
+            )
 
     # -- the shared record --------------------------------------------------------
 
@@ -154,12 +177,16 @@ class RingRollout:
             try:
                 lease = self._read()
                 state = RingRolloutState.parse(
-                    (lease.metadata.annotations or {}).get(STATE_ANNOTATION))
+                    (lease.metadata.annotations or {}).get(STATE_ANNOTATION)
+                )
                 if state.target != target:
                     # A new chart: a new rollout. Results for an older target are dropped.
                     state = RingRolloutState(target=target)
-                state.slots = {who: n for who, n in state.slots.items()
-                               if who != self.identity and not self.is_dead(who)}
+                state.slots = {
+                    who: n
+                    for who, n in state.slots.items()
+                    if who != self.identity and not self.is_dead(who)
+                }
                 state.slots[self.identity] = self._mine
                 self._apply_unsent(state, target)
                 answer = change(state)
@@ -167,8 +194,10 @@ class RingRollout:
                 self._judge(state)
                 written = (lease.metadata.annotations or {}).get(STATE_ANNOTATION)
                 if state.dump() != written:  # a refused slot changes nothing: no write
-                    lease.metadata.annotations = {**(lease.metadata.annotations or {}),
-                                                  STATE_ANNOTATION: state.dump()}
+                    lease.metadata.annotations = {
+                        **(lease.metadata.annotations or {}),
+                        STATE_ANNOTATION: state.dump(),
+                    }
                     self.api.replace_namespaced_lease(self.name, self.namespace, lease)
             except ApiException as error:
                 self._mine = mine_before
@@ -193,11 +222,18 @@ class RingRollout:
 
     def _judge(self, state: RingRolloutState) -> None:
         done = state.upgraded + state.failed
-        if (not state.halted and done >= self.policy.min_samples
-                and state.failed / done > self.policy.max_failure_ratio):
+        if (
+            not state.halted
+            and done >= self.policy.min_samples
+            and state.failed / done > self.policy.max_failure_ratio
+        ):
             state.halted = True
-            log.error("rollout halted: %d of %d upgrades failed across the ring", state.failed,
-                      done, extra={"binding": self.binding, "chart_digest": state.target})
+            log.error(
+                "rollout halted: %d of %d upgrades failed across the ring",
+                state.failed,
+                done,
+                extra={"binding": self.binding, "chart_digest": state.target},
+            )
 
     def _read(self) -> client.V1Lease:
         try:
@@ -205,9 +241,14 @@ class RingRollout:
         except ApiException as error:
             if error.status != 404:
                 raise
-        body = client.V1Lease(metadata=client.V1ObjectMeta(
-            name=self.name, namespace=self.namespace, labels={RING_LABEL + "-rollout": self.ring},
-            annotations={STATE_ANNOTATION: RingRolloutState().dump()}))
+        body = client.V1Lease(
+            metadata=client.V1ObjectMeta(
+                name=self.name,
+                namespace=self.namespace,
+                labels={RING_LABEL + "-rollout": self.ring},
+                annotations={STATE_ANNOTATION: RingRolloutState().dump()},
+            )
+        )
         try:
             return self.api.create_namespaced_lease(self.namespace, body)
         except ApiException as error:

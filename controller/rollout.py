@@ -73,11 +73,18 @@ class Rollout:
                 self._failed += 1
             done = self._upgraded + self._failed
             ratio = self._failed / done
-            if (not self._halted and done >= self.policy.min_samples
-                    and ratio > self.policy.max_failure_ratio):
+            if (
+                not self._halted
+                and done >= self.policy.min_samples
+                and ratio > self.policy.max_failure_ratio
+            ):
                 self._halted = True
-                log.error("rollout halted: %d of %d upgrades failed", self._failed, done,
-                          extra={"binding": self.binding, "chart_digest": target})
+                log.error(
+                    "rollout halted: %d of %d upgrades failed",
+                    self._failed,
+                    done,
+                    extra={"binding": self.binding, "chart_digest": target},
+                )
 
     def halted(self, target: str) -> bool:
         with self._lock:
@@ -85,5 +92,6 @@ class Rollout:
 
     def progress(self) -> RolloutProgress:
         with self._lock:
-            return RolloutProgress(self._target, self._upgraded, self._failed,
-                                   self._in_flight, self._halted)
+            return RolloutProgress(
+                self._target, self._upgraded, self._failed, self._in_flight, self._halted
+            )

@@ -31,16 +31,20 @@ log = logging.getLogger(__name__)
 
 # The python client's keyword names for the list parameters, and their wire names.
 _QUERY = {
-    "label_selector": "labelSelector", "field_selector": "fieldSelector", "limit": "limit",
-    "_continue": "continue", "resource_version": "resourceVersion",
-    "resource_version_match": "resourceVersionMatch", "timeout_seconds": "timeoutSeconds",
-    "allow_watch_bookmarks": "allowWatchBookmarks", "watch": "watch",
+    "label_selector": "labelSelector",
+    "field_selector": "fieldSelector",
+    "limit": "limit",
+    "_continue": "continue",
+    "resource_version": "resourceVersion",
+    "resource_version_match": "resourceVersionMatch",
+    "timeout_seconds": "timeoutSeconds",
+    "allow_watch_bookmarks": "allowWatchBookmarks",
+    "watch": "watch",
 }
 
 
 # Start above end: a server that reads shardSelector must refuse it.
-PROBE_SELECTOR = ("shardRange(object.metadata.uid, '0x0000000000000001', "
-                  "'0x0000000000000000')")
+PROBE_SELECTOR = "shardRange(object.metadata.uid, '0x0000000000000001', '0x0000000000000000')"
 
 
 def _wire(value: Any) -> str:
@@ -55,8 +59,13 @@ class ShardWatch:
     python client's watch helper call it as they would the generated method).
     """
 
-    def __init__(self, api_client: client.ApiClient, buckets: Callable[[], frozenset[int]],
-                 *, server_side: bool = True) -> None:
+    def __init__(
+        self,
+        api_client: client.ApiClient,
+        buckets: Callable[[], frozenset[int]],
+        *,
+        server_side: bool = True,
+    ) -> None:
         self.api_client = api_client
         self._buckets = buckets
         # None: not yet known; decided by the first list that carried a selector.
@@ -103,15 +112,22 @@ class ShardWatch:
             # A list's first page starts a new snapshot: it fixes the buckets
             # that its other pages, the following watch and the store's filter use.
             self._watching = self._buckets()
-        query = [(_QUERY[name], _wire(value)) for name, value in kwargs.items()
-                 if name in _QUERY and value is not None]
+        query = [
+            (_QUERY[name], _wire(value))
+            for name, value in kwargs.items()
+            if name in _QUERY and value is not None
+        ]
         wanted = hashring.selector(self._watching)
         if self.supported is not False and wanted:
             query.append(("shardSelector", wanted))
         self._path = f"/apis/{group}/{version}/{plural}"
         method, url, headers, body, post = self.api_client.param_serialize(
-            "GET", self._path, query_params=query,
-            header_params={"Accept": "application/json"}, auth_settings=["BearerToken"])
+            "GET",
+            self._path,
+            query_params=query,
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
         response = self.api_client.call_api(method, url, headers, body, post)
         if not 200 <= response.status < 300:
             response.read()
@@ -131,15 +147,21 @@ class ShardWatch:
         if self.supported:
             log.info("the API server filters lists and watches by hash range (shardSelector)")
         else:
-            log.info("the API server ignores shardSelector (feature gate ShardedListAndWatch "
-                     "off?): filtering by hash range in the controller instead")
+            log.info(
+                "the API server ignores shardSelector (feature gate ShardedListAndWatch "
+                "off?): filtering by hash range in the controller instead"
+            )
 
     def _refuses_a_bad_selector(self) -> bool:
         path = self._path
         query = [("limit", "1"), ("shardSelector", PROBE_SELECTOR)]
         method, url, headers, body, post = self.api_client.param_serialize(
-            "GET", path, query_params=query, header_params={"Accept": "application/json"},
-            auth_settings=["BearerToken"])
+            "GET",
+            path,
+            query_params=query,
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
         response = self.api_client.call_api(method, url, headers, body, post)
         text = response.read() or b""
         return not 200 <= response.status < 300 and b"shard selector" in text

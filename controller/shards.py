@@ -39,13 +39,19 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ShardState:
-    held: frozenset[int] = frozenset()      # published in the Lease: claimed or in use
-    serving: frozenset[int] = frozenset()   # workers may start keys in these
-    pending: frozenset[int] = frozenset()   # claimed, not yet verified
+    held: frozenset[int] = frozenset()  # published in the Lease: claimed or in use
+    serving: frozenset[int] = frozenset()  # workers may start keys in these
+    pending: frozenset[int] = frozenset()  # claimed, not yet verified
 
 
-def step(state: ShardState, me: str, live: Mapping[str, Member], *,
-         busy: Callable[[int], bool], published: frozenset[int]) -> ShardState:
+def step(
+    state: ShardState,
+    me: str,
+    live: Mapping[str, Member],
+    *,
+    busy: Callable[[int], bool],
+    published: frozenset[int],
+) -> ShardState:
     """One move of the handoff protocol from one consistent listing of the ring.
 
     `published` is what this replica's last successful Lease write carried:
@@ -177,9 +183,13 @@ class Coordinator:
             if self._stopping:
                 return
             self.members = len({*live, self.config.identity})
-            new = step(self.state, self.config.identity, live,
-                       busy=lambda bucket: self._in_flight[bucket] > 0,
-                       published=self._published)
+            new = step(
+                self.state,
+                self.config.identity,
+                live,
+                busy=lambda bucket: self._in_flight[bucket] > 0,
+                published=self._published,
+            )
             self._set(new)
 
     def _set(self, new: ShardState) -> None:
@@ -188,9 +198,14 @@ class Coordinator:
         self.handoffs["acquired"] += len(gained)
         self.handoffs["released"] += len(old.held - new.held)
         if gained or lost:
-            log.info("serving %d of %d hash buckets (%+d, -%d)", len(new.serving),
-                     hashring.BUCKETS, len(gained), len(lost),
-                     extra={"ranges": hashring.encode(new.serving)})
+            log.info(
+                "serving %d of %d hash buckets (%+d, -%d)",
+                len(new.serving),
+                hashring.BUCKETS,
+                len(gained),
+                len(lost),
+                extra={"ranges": hashring.encode(new.serving)},
+            )
             for listener in self._listeners:
                 listener()
 
@@ -204,8 +219,11 @@ class Coordinator:
 
     def _deadline_passed(self) -> bool:
         last = self.membership.last_renewed
-        return (last is not None and bool(self.state.held)
-                and self.membership.clock() - last > self.config.renew_deadline)
+        return (
+            last is not None
+            and bool(self.state.held)
+            and self.membership.clock() - last > self.config.renew_deadline
+        )
 
     def _forget(self, reason: str) -> None:
         log.error("%s: serving nothing until the ring is joined again", reason)

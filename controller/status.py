@@ -78,8 +78,10 @@ def condition(status: dict[str, Any] | None, type_: str) -> dict[str, Any] | Non
 
 def same_conditions(first: Sequence[dict[str, Any]], second: Sequence[dict[str, Any]]) -> bool:
     """Equal apart from timestamps: no status write is needed."""
+
     def strip(items: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         return [{k: v for k, v in c.items() if k != "lastTransitionTime"} for c in items]
+
     return strip(first) == strip(second)
 
 

@@ -149,29 +149,49 @@ class AdmissionResponse:
     spec: Any = None
 
 
-def allow(uid: str, *, patch: Sequence[Mapping[str, Any]] = (),
-          warnings: Iterable[str] = (), spec: Any = None) -> AdmissionResponse:
-    return AdmissionResponse(uid=uid, allowed=True, patch=patch, warnings=tuple(warnings),
-                             spec=spec)
+def allow(
+    uid: str,
+    *,
+    patch: Sequence[Mapping[str, Any]] = (),
+    warnings: Iterable[str] = (),
+    spec: Any = None,
+) -> AdmissionResponse:
+    return AdmissionResponse(
+        uid=uid, allowed=True, patch=patch, warnings=tuple(warnings), spec=spec
+    )
 
 
-def deny(uid: str, code: int, reason: str, message: str, *,
-         warnings: Iterable[str] = (), log_message: str = "") -> AdmissionResponse:
-    return AdmissionResponse(uid=uid, allowed=False,
-                             denial=Denial(code, reason, message, log_message),
-                             warnings=tuple(warnings))
+def deny(
+    uid: str,
+    code: int,
+    reason: str,
+    message: str,
+    *,
+    warnings: Iterable[str] = (),
+    log_message: str = "",
+) -> AdmissionResponse:
+    return AdmissionResponse(
+        uid=uid,
+        allowed=False,
+        denial=Denial(code, reason, message, log_message),
+        warnings=tuple(warnings),
+    )
 
 
-def spec_patch(spec_ops: Sequence[Mapping[str, Any]], *, had_spec: bool,
-               defaulted_spec: Mapping[str, Any]) -> list[dict[str, Any]]:
+def spec_patch(
+    spec_ops: Sequence[Mapping[str, Any]], *, had_spec: bool, defaulted_spec: Mapping[str, Any]
+) -> list[dict[str, Any]]:
     """Turn the engine's spec-relative ops into ops on the whole object.
 
     Without a spec there is nothing to patch inside, so one op adds the whole
     defaulted spec (none at all when the chart defaults nothing).
     """
     if not had_spec:
-        return [{"op": "add", "path": "/spec", "value": dict(defaulted_spec)}] if (
-            defaulted_spec) else []
+        return (
+            [{"op": "add", "path": "/spec", "value": dict(defaulted_spec)}]
+            if (defaulted_spec)
+            else []
+        )
     prefixed = []
     for op in spec_ops:
         moved = {**op, "path": "/spec" + op["path"]}
@@ -237,16 +257,24 @@ class CheckUnavailable(RuntimeError):
     object is denied with a message saying to try again, never admitted unchecked."""
 
 
-def decide(request: AdmissionRequest, engines: EngineSource, endpoint: Endpoint = "validate",
-           checks: Sequence[SpecCheck] = NO_CHECKS) -> AdmissionResponse:
+def decide(
+    request: AdmissionRequest,
+    engines: EngineSource,
+    endpoint: Endpoint = "validate",
+    checks: Sequence[SpecCheck] = NO_CHECKS,
+) -> AdmissionResponse:
     """The answer to one admission request. Raises ChartError when the bound chart
     cannot be loaded, and whatever a bug raises; see chart_denial/internal_denial."""
     if not _carries_a_spec_change(request):
         return allow(request.uid)
     binding = engines.bindings.find(request.kind.group, request.kind.version, request.kind.kind)
     if binding is None:
-        return deny(request.uid, BAD_REQUEST_CODE, BAD_REQUEST_REASON,
-                    f"no lostromos binding serves {request.kind}")
+        return deny(
+            request.uid,
+            BAD_REQUEST_CODE,
+            BAD_REQUEST_REASON,
+            f"no lostromos binding serves {request.kind}",
+        )
     try:
         engine = engines.engine_for(binding)
         if endpoint == "mutate":
@@ -268,20 +296,29 @@ def _defaults(request: AdmissionRequest, engine: SpecEngine) -> AdmissionRespons
     # Warnings are left to /validate so kubectl prints each of them once.
     if not request.has_spec:
         defaulted = engine.default({})
-        return allow(request.uid, spec=defaulted.values,
-                     patch=spec_patch((), had_spec=False, defaulted_spec=defaulted.values))
+        return allow(
+            request.uid,
+            spec=defaulted.values,
+            patch=spec_patch((), had_spec=False, defaulted_spec=defaulted.values),
+        )
     if not isinstance(request.spec, dict):
         return allow(request.uid, spec=request.spec)  # nothing to default; /validate denies it
     defaulted = engine.default(request.spec)
-    return allow(request.uid, spec=defaulted.values,
-                 patch=spec_patch(defaulted.patch, had_spec=True,
-                                  defaulted_spec=defaulted.values))
+    return allow(
+        request.uid,
+        spec=defaulted.values,
+        patch=spec_patch(defaulted.patch, had_spec=True, defaulted_spec=defaulted.values),
+    )
 
 
-def _verdict(request: AdmissionRequest, binding: Binding, engine: SpecEngine,
-             checks: Sequence[SpecCheck]) -> AdmissionResponse:
-    metadata = {**request.metadata, "name": request.object_name,
-                "namespace": request.namespace or request.metadata.get("namespace", "")}
+def _verdict(
+    request: AdmissionRequest, binding: Binding, engine: SpecEngine, checks: Sequence[SpecCheck]
+) -> AdmissionResponse:
+    metadata = {
+        **request.metadata,
+        "name": request.object_name,
+        "namespace": request.namespace or request.metadata.get("namespace", ""),
+    }
     # A generateName object has no name until the API server gives it one, which it
     # does before it calls validating webhooks; `lostromos check` may see it nameless.
     name_problem = release_name_denial(binding, metadata) if metadata["name"] else None
@@ -289,9 +326,8 @@ def _verdict(request: AdmissionRequest, binding: Binding, engine: SpecEngine,
     spec = request.spec
     verdict = engine.verdict(spec)
     # The author sees their values, secrets excepted; the log sees none (lostromos.redact).
-    lines += redactor_for(engine.chart, binding.sensitive_paths).describe_all(
-        verdict.violations)
-    logged = [*lines[:1 if name_problem else 0], *log_texts(verdict.violations)]
+    lines += redactor_for(engine.chart, binding.sensitive_paths).describe_all(verdict.violations)
+    logged = [*lines[: 1 if name_problem else 0], *log_texts(verdict.violations)]
     if not isinstance(spec, dict):
         if not verdict.violations:  # the engine promises one; never admit a non-object spec
             lines.append(f"spec: must be an object, got {_json_type(spec)}")
@@ -303,47 +339,73 @@ def _verdict(request: AdmissionRequest, binding: Binding, engine: SpecEngine,
         # them again here is for callers that skip /mutate, and costs a coalesce pass,
         # so it is only paid when a check will read the result.
         defaulted = engine.default(spec).values
-        context = SpecContext(request, binding, engine, release_name(binding, metadata),
-                              defaulted)
+        context = SpecContext(request, binding, engine, release_name(binding, metadata), defaulted)
         try:
             for check in checks:
                 lines += check(context)
         except CheckUnavailable as error:
-            return deny(request.uid, UNAVAILABLE_CODE, UNAVAILABLE_REASON,
-                        f"lostromos cannot check {request.describe_object()} right now: "
-                        f"{error}; nothing was stored, try again", warnings=warnings)
+            return deny(
+                request.uid,
+                UNAVAILABLE_CODE,
+                UNAVAILABLE_REASON,
+                f"lostromos cannot check {request.describe_object()} right now: "
+                f"{error}; nothing was stored, try again",
+                warnings=warnings,
+            )
     if lines:
         # Check lines (a render failure) may quote values: the log gets a count.
         extra = len(lines) - len(logged)
-        return _invalid(request, lines, warnings,
-                        [*logged, *([f"{extra} problem(s) from render checks"] if extra else [])])
+        return _invalid(
+            request,
+            lines,
+            warnings,
+            [*logged, *([f"{extra} problem(s) from render checks"] if extra else [])],
+        )
     return allow(request.uid, warnings=warnings, spec=spec)
 
 
-def _invalid(request: AdmissionRequest, lines: list[str], warnings: Iterable[str],
-             logged: list[str]) -> AdmissionResponse:
-    return deny(request.uid, INVALID_CODE, INVALID_REASON,
-                invalid_message(request.describe_object(), lines), warnings=warnings,
-                log_message=invalid_message(request.describe_object(), logged))
+def _invalid(
+    request: AdmissionRequest, lines: list[str], warnings: Iterable[str], logged: list[str]
+) -> AdmissionResponse:
+    return deny(
+        request.uid,
+        INVALID_CODE,
+        INVALID_REASON,
+        invalid_message(request.describe_object(), lines),
+        warnings=warnings,
+        log_message=invalid_message(request.describe_object(), logged),
+    )
 
 
 def too_deep(request: AdmissionRequest) -> AdmissionResponse:
-    return deny(request.uid, BAD_REQUEST_CODE, BAD_REQUEST_REASON,
-                f"{request.describe_object()} cannot be checked: its spec nests too deeply")
+    return deny(
+        request.uid,
+        BAD_REQUEST_CODE,
+        BAD_REQUEST_REASON,
+        f"{request.describe_object()} cannot be checked: its spec nests too deeply",
+    )
 
 
 def chart_denial(request: AdmissionRequest, error: Exception) -> AdmissionResponse:
     """The answer when the bound chart cannot be loaded: denied, never admitted unchecked."""
-    return deny(request.uid, INTERNAL_CODE, INTERNAL_REASON,
-                f"lostromos cannot check {request.describe_object()}: the chart bound to "
-                f"{request.kind.kind} cannot be loaded: {error}")
+    return deny(
+        request.uid,
+        INTERNAL_CODE,
+        INTERNAL_REASON,
+        f"lostromos cannot check {request.describe_object()}: the chart bound to "
+        f"{request.kind.kind} cannot be loaded: {error}",
+    )
 
 
 def internal_denial(request: AdmissionRequest, error: BaseException) -> AdmissionResponse:
     """The answer when checking failed by our fault; the caller logs the details."""
-    return deny(request.uid, INTERNAL_CODE, INTERNAL_REASON,
-                f"lostromos could not check {request.describe_object()}: internal error "
-                f"({type(error).__name__}); the webhook log has the details")
+    return deny(
+        request.uid,
+        INTERNAL_CODE,
+        INTERNAL_REASON,
+        f"lostromos could not check {request.describe_object()}: internal error "
+        f"({type(error).__name__}); the webhook log has the details",
+    )
 
 
 def _json_type(value: Any) -> str:

@@ -43,8 +43,15 @@ def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "lostromos" / "charts"
 
 
-def fetch_chart(repository: str, name: str, version: str, cache_dir: Path, *,
-                digest: str | None = None, insecure_skip_digest: bool = False) -> Path:
+def fetch_chart(
+    repository: str,
+    name: str,
+    version: str,
+    cache_dir: Path,
+    *,
+    digest: str | None = None,
+    insecure_skip_digest: bool = False,
+) -> Path:
     """The unpacked chart directory; fetched on first use. Raises ChartError.
 
     `digest` is the sha256 the binding pins (hex). Without it and without one in
@@ -60,24 +67,29 @@ def fetch_chart(repository: str, name: str, version: str, cache_dir: Path, *,
     entry = _index_entry(repository, name, version, where)
     index_digest = _normal_digest(entry.get("digest"))
     if not index_digest and not digest and not insecure_skip_digest:
-        raise ChartError(f"{where}: no digest vouches for this chart (the repository index "
-                         "has none and the binding pins none); pin chart.digest in the "
-                         "binding, or set chart.insecureSkipDigest: true to accept it unchecked")
+        raise ChartError(
+            f"{where}: no digest vouches for this chart (the repository index "
+            "has none and the binding pins none); pin chart.digest in the "
+            "binding, or set chart.insecureSkipDigest: true to accept it unchecked"
+        )
     archive = _download(urllib.parse.urljoin(repository.rstrip("/") + "/", entry["url"]), where)
     actual = hashlib.sha256(archive).hexdigest()
     if index_digest and actual != index_digest:
         raise ChartError(f"{where}: the archive's sha256 does not match the repository index")
     if digest and actual != digest:
-        raise ChartError(f"{where}: the archive's sha256 {actual} is not the digest the "
-                         f"binding pins ({digest})")
+        raise ChartError(
+            f"{where}: the archive's sha256 {actual} is not the digest the binding pins ({digest})"
+        )
     cache_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".fetch-", dir=cache_dir))
     try:
         _unpack(archive, staging, where)
         unpacked = staging / name
         if unpacked.is_symlink():
-            raise ChartError(f"{where}: the archive's top level {name!r} is a symbolic link; "
-                             "a chart archive must hold the chart's own directory")
+            raise ChartError(
+                f"{where}: the archive's top level {name!r} is a symbolic link; "
+                "a chart archive must hold the chart's own directory"
+            )
         if not (unpacked / "Chart.yaml").is_file():
             raise ChartError(f"{where}: the archive has no {name}/Chart.yaml")
         try:
@@ -134,15 +146,21 @@ def _unpack(archive: bytes, target: Path, where: str) -> None:
                 files += 1
                 total += member.size
                 if files > MAX_FILES:
-                    raise ChartError(f"{where}: the archive holds more than {MAX_FILES} "
-                                     "files; lostromos unpacks at most that many")
+                    raise ChartError(
+                        f"{where}: the archive holds more than {MAX_FILES} "
+                        "files; lostromos unpacks at most that many"
+                    )
                 if member.size > MAX_FILE_BYTES:
-                    raise ChartError(f"{where}: {member.name} unpacks to {member.size} bytes; "
-                                     f"lostromos unpacks at most {MAX_FILE_BYTES} a file")
+                    raise ChartError(
+                        f"{where}: {member.name} unpacks to {member.size} bytes; "
+                        f"lostromos unpacks at most {MAX_FILE_BYTES} a file"
+                    )
                 if total > MAX_UNPACKED_BYTES:
-                    raise ChartError(f"{where}: the archive unpacks to more than "
-                                     f"{MAX_UNPACKED_BYTES} bytes; lostromos unpacks at most "
-                                     "that much")
+                    raise ChartError(
+                        f"{where}: the archive unpacks to more than "
+                        f"{MAX_UNPACKED_BYTES} bytes; lostromos unpacks at most "
+                        "that much"
+                    )
                 # The "data" filter refuses absolute paths, "..", links out of the
                 # folder and device files: a chart archive is untrusted input.
                 tar.extract(member, target, filter="data")

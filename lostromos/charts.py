@@ -133,8 +133,9 @@ def _read_archive(data: bytes, where: str) -> dict[str, bytes]:
     return files
 
 
-def _load_files(files: dict[str, bytes], display: Path, chart_path: Path,
-                remote: RemoteResolver | None = None) -> Chart:
+def _load_files(
+    files: dict[str, bytes], display: Path, chart_path: Path, remote: RemoteResolver | None = None
+) -> Chart:
     if "Chart.yaml" not in files:
         raise ChartError(f"{display}: Chart.yaml is missing")
     metadata = _parse_yaml(files["Chart.yaml"], display / "Chart.yaml")
@@ -153,8 +154,9 @@ def _load_files(files: dict[str, bytes], display: Path, chart_path: Path,
         values = _load_values_yaml(files["values.yaml"], display / "values.yaml")
     schema, compiled = None, None
     if "values.schema.json" in files:
-        schema, compiled = _load_schema(files["values.schema.json"],
-                                        display / "values.schema.json", remote)
+        schema, compiled = _load_schema(
+            files["values.schema.json"], display / "values.schema.json", remote
+        )
 
     loaded = _load_subcharts(files, display, remote)
     _check_requirements_present(requirements, loaded, display / "Chart.yaml")
@@ -203,19 +205,22 @@ def _parse_requirements(raw: Any, where: Path) -> tuple[DependencySpec, ...] | N
                 f"{where}: dependency {entry['name']!r} has disallowed characters in the alias"
             )
         tags = entry.get("tags") or []
-        specs.append(DependencySpec(
-            name=str(entry["name"]),
-            version=str(entry.get("version") or ""),
-            alias=alias,
-            condition=str(entry.get("condition") or ""),
-            tags=tuple(str(tag) for tag in tags) if isinstance(tags, list) else (),
-            import_values=tuple(entry.get("import-values") or ()),
-        ))
+        specs.append(
+            DependencySpec(
+                name=str(entry["name"]),
+                version=str(entry.get("version") or ""),
+                alias=alias,
+                condition=str(entry.get("condition") or ""),
+                tags=tuple(str(tag) for tag in tags) if isinstance(tags, list) else (),
+                import_values=tuple(entry.get("import-values") or ()),
+            )
+        )
     return tuple(specs)
 
 
-def _load_subcharts(files: dict[str, bytes], display: Path,
-                    remote: RemoteResolver | None) -> tuple[Chart, ...]:
+def _load_subcharts(
+    files: dict[str, bytes], display: Path, remote: RemoteResolver | None
+) -> tuple[Chart, ...]:
     grouped: dict[str, dict[str, bytes]] = {}
     for name, data in files.items():
         if not name.startswith("charts/") or name.endswith(".prov"):
@@ -306,8 +311,9 @@ def _key_text(key: Any) -> str:
     return str(key)
 
 
-def _load_schema(data: bytes, where: Path,
-                 remote: RemoteResolver | None) -> tuple[dict | bool, CompiledSchema]:
+def _load_schema(
+    data: bytes, where: Path, remote: RemoteResolver | None
+) -> tuple[dict | bool, CompiledSchema]:
     from lostromos.remote_refs import RemoteRefError, bundle
 
     try:
@@ -329,4 +335,3 @@ def _load_schema(data: bytes, where: Path,
         return schema, compile_schema(schema)
     except SchemaProblem as problem:
         raise ChartError(f"{where}#{problem.pointer}: {problem.message}") from None
-

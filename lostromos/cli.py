@@ -107,11 +107,14 @@ def shell_env(state_dir: Path, tools: dict[str, Path]) -> list[str]:
     kubectl and helm, and find `lostromos` itself (it lives in the project's venv,
     which no fresh shell has on PATH)."""
     own_bin = Path(sys.executable).parent
-    bin_dirs = dict.fromkeys([str(tools["kubectl"].parent), str(tools["helm"].parent),
-                              str(own_bin)])
+    bin_dirs = dict.fromkeys(
+        [str(tools["kubectl"].parent), str(tools["helm"].parent), str(own_bin)]
+    )
     path = ":".join(shlex.quote(d) for d in bin_dirs)
-    return [f"export KUBECONFIG={shlex.quote(str(state_dir.resolve() / 'kubeconfig'))}",
-            f'export PATH={path}:"$PATH"']
+    return [
+        f"export KUBECONFIG={shlex.quote(str(state_dir.resolve() / 'kubeconfig'))}",
+        f'export PATH={path}:"$PATH"',
+    ]
 
 
 def _print_usage(cluster, tools: dict[str, Path], *, detached: bool) -> None:
@@ -129,8 +132,10 @@ def _print_usage(cluster, tools: dict[str, Path], *, detached: bool) -> None:
     ]
     if detached:
         lostromos = Path(sys.executable).parent / "lostromos"
-        lines.append(f"Stop it with: {shlex.quote(str(lostromos))} dev down --state-dir "
-                     f"{shlex.quote(str(state_dir))}")
+        lines.append(
+            f"Stop it with: {shlex.quote(str(lostromos))} dev down --state-dir "
+            f"{shlex.quote(str(state_dir))}"
+        )
     else:
         lines.append("Press Ctrl-C to stop everything.")
     print("\n".join(lines), flush=True)
@@ -174,52 +179,77 @@ def cmd_webhook(args: argparse.Namespace) -> int:
 def cmd_controller(args: argparse.Namespace) -> int:
     from controller.main import ControllerOptions, run
 
-    return run(ControllerOptions(
-        bindings_path=args.config,
-        kubeconfig=args.kubeconfig,
-        helm_engine=args.helm_engine,
-        health_bind=args.health_bind,
-        log_format=args.log_format,
-        log_level=args.log_level,
-        resync_seconds=args.resync_seconds,
-        leader_elect=args.leader_elect,
-        lease_namespace=args.lease_namespace,
-        lease_name=args.lease_name,
-        shards=args.shards,
-        server_side_shards=args.server_side_shards,
-        lease_seconds=args.lease_seconds,
-        identity=args.identity,
-        dry_run=args.dry_run,
-        chart_cache=args.chart_cache,
-    ))
+    return run(
+        ControllerOptions(
+            bindings_path=args.config,
+            kubeconfig=args.kubeconfig,
+            helm_engine=args.helm_engine,
+            health_bind=args.health_bind,
+            log_format=args.log_format,
+            log_level=args.log_level,
+            resync_seconds=args.resync_seconds,
+            leader_elect=args.leader_elect,
+            lease_namespace=args.lease_namespace,
+            lease_name=args.lease_name,
+            shards=args.shards,
+            server_side_shards=args.server_side_shards,
+            lease_seconds=args.lease_seconds,
+            identity=args.identity,
+            dry_run=args.dry_run,
+            chart_cache=args.chart_cache,
+        )
+    )
 
 
 # -- parser ----------------------------------------------------------------------------
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, default=Path("lostromos.yaml"),
-                        help="bindings file (default: ./lostromos.yaml)")
-    parser.add_argument("--log-format", choices=("text", "json"), default="text",
-                        help="text for people, json (one object per line) for log "
-                             "collectors (default: text)")
-    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
-                        default="info", help="least severe level logged (default: info)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=Path("lostromos.yaml"),
+        help="bindings file (default: ./lostromos.yaml)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="text for people, json (one object per line) for log collectors (default: text)",
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default="info",
+        help="least severe level logged (default: info)",
+    )
 
 
 def _add_shard_flags(ctl: argparse.ArgumentParser) -> None:
-    ctl.add_argument("--shards", action="store_true",
-                     help="run as one of several replicas that all work, each on its own "
-                          "hash ranges of metadata.uid (one Lease per replica)")
-    ctl.add_argument("--no-server-side-shards", dest="server_side_shards",
-                     action="store_false",
-                     help="with --shards, filter by hash in the controller even if the API "
-                          "server supports shardSelector (default: use it when supported, True)")
-    ctl.add_argument("--lease-seconds", type=float, default=15.0,
-                     help="with --shards: how long a silent replica keeps its ranges "
-                          "(default: 15)")
-    ctl.add_argument("--identity", default=os.environ.get("POD_NAME", ""),
-                     help="this replica's name in Leases (default: $POD_NAME, else host-pid)")
+    ctl.add_argument(
+        "--shards",
+        action="store_true",
+        help="run as one of several replicas that all work, each on its own "
+        "hash ranges of metadata.uid (one Lease per replica)",
+    )
+    ctl.add_argument(
+        "--no-server-side-shards",
+        dest="server_side_shards",
+        action="store_false",
+        help="with --shards, filter by hash in the controller even if the API "
+        "server supports shardSelector (default: use it when supported, True)",
+    )
+    ctl.add_argument(
+        "--lease-seconds",
+        type=float,
+        default=15.0,
+        help="with --shards: how long a silent replica keeps its ranges (default: 15)",
+    )
+    ctl.add_argument(
+        "--identity",
+        default=os.environ.get("POD_NAME", ""),
+        help="this replica's name in Leases (default: $POD_NAME, else host-pid)",
+    )
 
 
 def _add_local_commands(commands: argparse._SubParsersAction) -> None:
@@ -229,11 +259,16 @@ def _add_local_commands(commands: argparse._SubParsersAction) -> None:
     tc = commands.add_parser("toolchain", help="the pinned kube-apiserver, etcd, kubectl, helm")
     tc_commands = tc.add_subparsers(dest="toolchain_command", required=True)
     build = tc_commands.add_parser("build", help="build the pinned binaries (skips built ones)")
-    build.add_argument("tools", nargs="*", metavar="TOOL",
-                       help=f"any of {', '.join(toolchain.TOOL_NAMES)} (default: all)")
+    build.add_argument(
+        "tools",
+        nargs="*",
+        metavar="TOOL",
+        help=f"any of {', '.join(toolchain.TOOL_NAMES)} (default: all)",
+    )
     build.set_defaults(handler=cmd_toolchain_build)
     tc_commands.add_parser("versions", help="print the pinned versions").set_defaults(
-        handler=cmd_toolchain_versions)
+        handler=cmd_toolchain_versions
+    )
     path = tc_commands.add_parser("path", help="print where a built binary is")
     path.add_argument("tool", choices=toolchain.TOOL_NAMES, help="the binary to locate")
     path.set_defaults(handler=cmd_toolchain_path)
@@ -243,21 +278,45 @@ def _add_local_commands(commands: argparse._SubParsersAction) -> None:
     up = dev_commands.add_parser("up", help="start etcd, kube-apiserver, webhook, controller")
     state_help = "where the cluster keeps its state and logs (default: %(default)s)"
     up.add_argument("--state-dir", type=Path, default=default_state_dir(), help=state_help)
-    up.add_argument("--config", type=Path, default=Path("lostromos.yaml"),
-                    help="bindings file (default: ./lostromos.yaml)")
-    up.add_argument("--crds", type=Path, default=Path("crds"),
-                    help="folder of CRDs to install (default: ./crds)")
-    up.add_argument("--examples", type=Path, default=Path("examples"),
-                    help="folder of objects to apply once ready (default: ./examples)")
-    up.add_argument("--no-examples", dest="examples", action="store_const", const=None,
-                    help="apply no example objects")
-    up.add_argument("--controllers", type=int, default=1, metavar="N",
-                    help="controller processes; more than one run sharded (default 1)")
-    up.add_argument("--detach", action="store_true",
-                    help="return once everything is ready and leave it running")
+    up.add_argument(
+        "--config",
+        type=Path,
+        default=Path("lostromos.yaml"),
+        help="bindings file (default: ./lostromos.yaml)",
+    )
+    up.add_argument(
+        "--crds",
+        type=Path,
+        default=Path("crds"),
+        help="folder of CRDs to install (default: ./crds)",
+    )
+    up.add_argument(
+        "--examples",
+        type=Path,
+        default=Path("examples"),
+        help="folder of objects to apply once ready (default: ./examples)",
+    )
+    up.add_argument(
+        "--no-examples",
+        dest="examples",
+        action="store_const",
+        const=None,
+        help="apply no example objects",
+    )
+    up.add_argument(
+        "--controllers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="controller processes; more than one run sharded (default 1)",
+    )
+    up.add_argument(
+        "--detach", action="store_true", help="return once everything is ready and leave it running"
+    )
     up.set_defaults(handler=cmd_dev_up)
     env = dev_commands.add_parser(
-        "env", help="print the exports for a shell: eval \"$(lostromos dev env)\"")
+        "env", help='print the exports for a shell: eval "$(lostromos dev env)"'
+    )
     env.add_argument("--state-dir", type=Path, default=default_state_dir(), help=state_help)
     env.set_defaults(handler=cmd_dev_env)
     down = dev_commands.add_parser("down", help="stop a detached dev cluster")
@@ -270,17 +329,24 @@ def build_parser() -> argparse.ArgumentParser:
     from lostromos.version import build_info
 
     parser = argparse.ArgumentParser(
-        prog="lostromos", description="Turn any Helm chart into a Kubernetes API.")
-    parser.add_argument("--version", action="version", version=build_info().short(),
-                        help="print the version and the pinned helm and Kubernetes, then exit")
+        prog="lostromos", description="Turn any Helm chart into a Kubernetes API."
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=build_info().short(),
+        help="print the version and the pinned helm and Kubernetes, then exit",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     version = commands.add_parser(
-        "version", help="print the version and the pinned helm, Kubernetes and etcd")
+        "version", help="print the version and the pinned helm, Kubernetes and etcd"
+    )
     add_output_flag(version)
     version.set_defaults(handler=cmd_version)
     completion = commands.add_parser(
-        "completion", help="print a shell completion script: source <(lostromos completion bash)")
+        "completion", help="print a shell completion script: source <(lostromos completion bash)"
+    )
     completion.add_argument("shell", choices=("bash", "zsh"), help="the shell to complete in")
     completion.set_defaults(handler=cmd_completion)
 
@@ -294,31 +360,60 @@ def build_parser() -> argparse.ArgumentParser:
 
     ctl = commands.add_parser("controller", help="converge bound objects into Helm releases")
     _add_common(ctl)
-    ctl.add_argument("--kubeconfig", type=Path, default=None,
-                     help="default: in-cluster config, then $KUBECONFIG")
-    ctl.add_argument("--helm-engine", type=Path, default=None,
-                     help="Helm engine binary (default: the toolchain build, then "
-                          "lostromos-helm-engine on PATH)")
-    ctl.add_argument("--health-bind", default="0.0.0.0:8080",
-                     help="HOST:PORT for /healthz, /readyz and /metrics (default: 0.0.0.0:8080)")
-    ctl.add_argument("--resync-seconds", type=float, default=600.0,
-                     help="reconcile every object at least this often (default: 600)")
-    ctl.add_argument("--leader-elect", action="store_true",
-                     help="run as one of several replicas: only the Lease holder works")
-    ctl.add_argument("--lease-namespace", default=os.environ.get("POD_NAMESPACE", "default"),
-                     help="namespace of the leader-election Lease (default: $POD_NAMESPACE, "
-                          "then default)")
-    ctl.add_argument("--lease-name", default="lostromos-controller",
-                     help="name of the leader-election Lease (default: lostromos-controller)")
+    ctl.add_argument(
+        "--kubeconfig", type=Path, default=None, help="default: in-cluster config, then $KUBECONFIG"
+    )
+    ctl.add_argument(
+        "--helm-engine",
+        type=Path,
+        default=None,
+        help="Helm engine binary (default: the toolchain build, then "
+        "lostromos-helm-engine on PATH)",
+    )
+    ctl.add_argument(
+        "--health-bind",
+        default="0.0.0.0:8080",
+        help="HOST:PORT for /healthz, /readyz and /metrics (default: 0.0.0.0:8080)",
+    )
+    ctl.add_argument(
+        "--resync-seconds",
+        type=float,
+        default=600.0,
+        help="reconcile every object at least this often (default: 600)",
+    )
+    ctl.add_argument(
+        "--leader-elect",
+        action="store_true",
+        help="run as one of several replicas: only the Lease holder works",
+    )
+    ctl.add_argument(
+        "--lease-namespace",
+        default=os.environ.get("POD_NAMESPACE", "default"),
+        help="namespace of the leader-election Lease (default: $POD_NAMESPACE, then default)",
+    )
+    ctl.add_argument(
+        "--lease-name",
+        default="lostromos-controller",
+        help="name of the leader-election Lease (default: lostromos-controller)",
+    )
     _add_shard_flags(ctl)
-    ctl.add_argument("--chart-cache", type=Path, default=None,
-                     help="where repository charts are unpacked (default: ~/.cache/lostromos)")
-    ctl.add_argument("--dry-run", action="store_true",
-                     help="log what would be installed, upgraded or uninstalled; change nothing")
+    ctl.add_argument(
+        "--chart-cache",
+        type=Path,
+        default=None,
+        help="where repository charts are unpacked (default: ~/.cache/lostromos)",
+    )
+    ctl.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="log what would be installed, upgraded or uninstalled; change nothing",
+    )
     ctl.set_defaults(handler=cmd_controller)
     from lostromos.authoring.commands import register as register_authoring
+
     register_authoring(commands)
     from certs.commands import register as register_certs
+
     register_certs(commands)
     return parser
 
@@ -331,8 +426,14 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from lostromos.config import ConfigError
     from lostromos.dev.cluster import DevError
 
-    return (ConfigError, ChartError, DevError, toolchain.ToolchainError, *AUTHORING_ERRORS,
-            *CERTS_ERRORS)
+    return (
+        ConfigError,
+        ChartError,
+        DevError,
+        toolchain.ToolchainError,
+        *AUTHORING_ERRORS,
+        *CERTS_ERRORS,
+    )
 
 
 def _cluster_errors() -> tuple[type[BaseException], ...]:
@@ -362,8 +463,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from lostromos.neterrors import brief_error
 
         reached = hasattr(error, "status")  # an ApiException: the server answered
-        _say(f"error: {'the API server answered' if reached else 'cannot reach the cluster:'} "
-             f"{brief_error(error)}")
+        _say(
+            f"error: {'the API server answered' if reached else 'cannot reach the cluster:'} "
+            f"{brief_error(error)}"
+        )
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

@@ -51,12 +51,16 @@ def candidates(parser: argparse.ArgumentParser, words: list[str]) -> list[str]:
     if awaiting is not None:
         offered = [str(choice) for choice in awaiting.choices or ()]
     elif current.startswith("-"):
-        offered = [flag for flag, action in _options(here).items()
-                   if action.help != argparse.SUPPRESS]
+        offered = [
+            flag for flag, action in _options(here).items() if action.help != argparse.SUPPRESS
+        ]
     else:
         offered = list(_subcommands(here))
         for action in here._actions:
-            if not action.option_strings and action.choices and not isinstance(
-                    action, argparse._SubParsersAction):
+            if (
+                not action.option_strings
+                and action.choices
+                and not isinstance(action, argparse._SubParsersAction)
+            ):
                 offered += [str(choice) for choice in action.choices]
     return [word for word in offered if word.startswith(current)]

@@ -104,7 +104,8 @@ class Selector:
         if self.annotation_key not in annotations:
             return False
         return self.annotation_value is None or annotations[self.annotation_key] == (
-            self.annotation_value)
+            self.annotation_value
+        )
 
 
 @dataclass(frozen=True)
@@ -234,10 +235,26 @@ def _parse_binding(entry: Any, where: str, base: Path) -> Binding:
     if not isinstance(entry, dict):
         raise ConfigError(f"{where}: expected a mapping")
     known = {
-        "name", "group", "version", "kind", "plural", "singular", "shortNames",
-        "categories", "chart", "release", "overrides", "concurrency", "selector", "rollout",
-        "driftCheckSeconds", "admission", "clusterScopedKinds", "serviceAccountName",
-        "sensitivePaths", "remoteSchemaHosts",
+        "name",
+        "group",
+        "version",
+        "kind",
+        "plural",
+        "singular",
+        "shortNames",
+        "categories",
+        "chart",
+        "release",
+        "overrides",
+        "concurrency",
+        "selector",
+        "rollout",
+        "driftCheckSeconds",
+        "admission",
+        "clusterScopedKinds",
+        "serviceAccountName",
+        "sensitivePaths",
+        "remoteSchemaHosts",
     }
     unknown = sorted(set(entry) - known)
     if unknown:
@@ -251,8 +268,13 @@ def _parse_binding(entry: Any, where: str, base: Path) -> Binding:
         version=_required_str(entry, "version", where, _VERSION, "a version such as v1"),
         kind=kind,
         plural=_required_str(entry, "plural", where, _DNS_LABEL, "a lowercase DNS label"),
-        singular=_check(entry.get("singular", kind.lower()), "singular", where, _DNS_LABEL,
-                        "a lowercase DNS label"),
+        singular=_check(
+            entry.get("singular", kind.lower()),
+            "singular",
+            where,
+            _DNS_LABEL,
+            "a lowercase DNS label",
+        ),
         short_names=_str_list(entry, "shortNames", where),
         categories=_str_list(entry, "categories", where),
         chart=_parse_chart(entry.get("chart"), where, base),
@@ -261,16 +283,25 @@ def _parse_binding(entry: Any, where: str, base: Path) -> Binding:
         concurrency=_positive_int(entry.get("concurrency", 4), "concurrency", where),
         selector=_parse_selector(entry.get("selector", {}), where),
         rollout=_parse_rollout(entry.get("rollout", {}), where),
-        drift_check_seconds=_non_negative_int(entry.get("driftCheckSeconds", 300),
-                                              "driftCheckSeconds", where),
+        drift_check_seconds=_non_negative_int(
+            entry.get("driftCheckSeconds", 300), "driftCheckSeconds", where
+        ),
         admission=_parse_admission(entry.get("admission", {}), where),
         cluster_scoped_kinds=tuple(
             _check(kind, "clusterScopedKinds", where, _KIND, "a CamelCase kind such as Namespace")
-            for kind in _str_list(entry, "clusterScopedKinds", where)),
+            for kind in _str_list(entry, "clusterScopedKinds", where)
+        ),
         service_account_name=(
-            None if entry.get("serviceAccountName") is None else
-            _check(entry["serviceAccountName"], "serviceAccountName", where, _DNS_SUBDOMAIN,
-                   "a ServiceAccount name")),
+            None
+            if entry.get("serviceAccountName") is None
+            else _check(
+                entry["serviceAccountName"],
+                "serviceAccountName",
+                where,
+                _DNS_SUBDOMAIN,
+                "a ServiceAccount name",
+            )
+        ),
         sensitive_paths=_sensitive_paths(entry, where),
         remote_schema_hosts=_str_list(entry, "remoteSchemaHosts", where),
     )
@@ -314,22 +345,26 @@ def _parse_chart(value: Any, where: str, base: Path) -> ChartRef:
             f"{where}: 'chart' needs 'path', or 'repository', 'name' and 'version' "
             f"(missing {', '.join(missing)})"
         )
-    unknown = sorted(set(value) - {"repository", "name", "version", "digest",
-                                   "insecureSkipDigest"})
+    unknown = sorted(set(value) - {"repository", "name", "version", "digest", "insecureSkipDigest"})
     if unknown:
         raise ConfigError(f"{where}: chart: unknown field(s) {', '.join(unknown)}")
     digest = value.get("digest")
     if digest is not None:
         digest = str(digest).removeprefix("sha256:").lower()
         if not _SHA256.match(digest):
-            raise ConfigError(f"{where}: chart.digest {value['digest']!r} is not a sha256 "
-                              "digest (64 hex digits, optionally prefixed sha256:)")
+            raise ConfigError(
+                f"{where}: chart.digest {value['digest']!r} is not a sha256 "
+                "digest (64 hex digits, optionally prefixed sha256:)"
+            )
     skip = value.get("insecureSkipDigest", False)
     if not isinstance(skip, bool):
         raise ConfigError(f"{where}: chart.insecureSkipDigest must be true or false")
     return ChartRef(
-        repository=str(value["repository"]), name=str(value["name"]),
-        version=str(value["version"]), digest=digest, insecure_skip_digest=skip,
+        repository=str(value["repository"]),
+        name=str(value["name"]),
+        version=str(value["version"]),
+        digest=digest,
+        insecure_skip_digest=skip,
     )
 
 
@@ -362,12 +397,12 @@ def _parse_release(value: Any, where: str) -> ReleasePolicy:
 
 def _parse_selector(value: Any, where: str) -> Selector:
     if not isinstance(value, dict) or set(value) - {"labels", "annotation"}:
-        raise ConfigError(f"{where}: 'selector' must be a mapping with 'labels' and/or "
-                          "'annotation'")
+        raise ConfigError(
+            f"{where}: 'selector' must be a mapping with 'labels' and/or 'annotation'"
+        )
     labels = value.get("labels")
     if labels is not None and (not isinstance(labels, str) or not labels.strip()):
-        raise ConfigError(f"{where}: selector.labels must be a label selector such as "
-                          "'tier=gold'")
+        raise ConfigError(f"{where}: selector.labels must be a label selector such as 'tier=gold'")
     annotation = value.get("annotation")
     key = annotation_value = None
     if annotation is not None:
@@ -379,8 +414,7 @@ def _parse_selector(value: Any, where: str) -> Selector:
 
 
 def _parse_rollout(value: Any, where: str) -> RolloutPolicy:
-    if not isinstance(value, dict) or set(value) - {"maxInFlight", "maxFailureRatio",
-                                                    "minSamples"}:
+    if not isinstance(value, dict) or set(value) - {"maxInFlight", "maxFailureRatio", "minSamples"}:
         raise ConfigError(f"{where}: 'rollout' takes maxInFlight, maxFailureRatio, minSamples")
     ratio = value.get("maxFailureRatio", 0.2)
     if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 <= ratio <= 1:

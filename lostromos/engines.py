@@ -51,9 +51,14 @@ class _Failure:
 
 
 class EngineRegistry:
-    def __init__(self, bindings: Bindings, *, recheck_seconds: float = 2.0,
-                 clock: Callable[[], float] = time.monotonic,
-                 chart_cache: Path | None = None) -> None:
+    def __init__(
+        self,
+        bindings: Bindings,
+        *,
+        recheck_seconds: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+        chart_cache: Path | None = None,
+    ) -> None:
         self.bindings = bindings
         self.chart_cache = chart_cache or default_cache_dir()
         self.recheck_seconds = recheck_seconds
@@ -81,8 +86,11 @@ class EngineRegistry:
         try:
             return self._load(binding, now)
         except (ChartError, ValueError, OSError) as error:
-            reason = error.reason if isinstance(error, BindingLoadError) else (
-                str(error) or type(error).__name__)
+            reason = (
+                error.reason
+                if isinstance(error, BindingLoadError)
+                else (str(error) or type(error).__name__)
+            )
             failed = BindingLoadError(binding.name, reason)
             with self._lock:
                 self._failures[binding.name] = _Failure(failed, now)
@@ -116,9 +124,14 @@ class EngineRegistry:
             return ref.path
         assert ref.repository and ref.name and ref.version  # guaranteed by the config parser
         try:
-            return fetch_chart(ref.repository, ref.name, ref.version, self.chart_cache,
-                               digest=ref.digest,
-                               insecure_skip_digest=ref.insecure_skip_digest)
+            return fetch_chart(
+                ref.repository,
+                ref.name,
+                ref.version,
+                self.chart_cache,
+                digest=ref.digest,
+                insecure_skip_digest=ref.insecure_skip_digest,
+            )
         except ChartError as error:
             raise BindingLoadError(binding.name, str(error)) from None
 
@@ -142,6 +155,8 @@ class EngineRegistry:
         return errors
 
     def _build(self, binding: Binding, path: Path) -> ValuesEngine:
-        chart = load_chart(path, remote=resolver_for(
-            binding.remote_schema_hosts, self.chart_cache.parent / "schemas"))
+        chart = load_chart(
+            path,
+            remote=resolver_for(binding.remote_schema_hosts, self.chart_cache.parent / "schemas"),
+        )
         return ValuesEngine(chart, binding.overrides)

@@ -48,9 +48,16 @@ class HelmError(RuntimeError):
     engine itself was unreachable or died, so trying again is the fix.
     """
 
-    def __init__(self, action: str, message: str, *, code: str = "helm",
-                 timed_out: bool = False, retryable: bool = False,
-                 violations: Sequence[Mapping[str, Any]] = ()) -> None:
+    def __init__(
+        self,
+        action: str,
+        message: str,
+        *,
+        code: str = "helm",
+        timed_out: bool = False,
+        retryable: bool = False,
+        violations: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
         self.action = action
         self.message = trim(message)
         self.code = code
@@ -140,9 +147,15 @@ class EngineProcess:
     this object), so it never outlives its parent.
     """
 
-    def __init__(self, binary: Path, *, kubeconfig: Path | None = None,
-                 cluster: bool = True, log_level: str = "warn",
-                 on_restart: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        binary: Path,
+        *,
+        kubeconfig: Path | None = None,
+        cluster: bool = True,
+        log_level: str = "warn",
+        on_restart: Callable[[], None] = lambda: None,
+    ) -> None:
         self.binary = binary
         self._args = ["--log-level", log_level]
         if not cluster:
@@ -164,8 +177,12 @@ class EngineProcess:
         self._thread.start()
         if not self._ready.wait(timeout):
             self.stop()
-            raise HelmError("start", self._failure or f"the Helm engine {self.binary} was not "
-                            f"ready within {timeout:.0f}s", code="unavailable")
+            raise HelmError(
+                "start",
+                self._failure
+                or f"the Helm engine {self.binary} was not ready within {timeout:.0f}s",
+                code="unavailable",
+            )
 
     @property
     def pid(self) -> int | None:
@@ -222,8 +239,10 @@ class EngineProcess:
         if hello.get("ready") and hello.get("protocol") == PROTOCOL_VERSION:
             self._ready.set()
         elif line or process.poll() is not None:
-            self._failure = (f"the Helm engine {self.binary} did not start (protocol "
-                             f"{hello.get('protocol', '?')}, want {PROTOCOL_VERSION})")
+            self._failure = (
+                f"the Helm engine {self.binary} did not start (protocol "
+                f"{hello.get('protocol', '?')}, want {PROTOCOL_VERSION})"
+            )
             process.kill()
         code = process.wait()
         return code
@@ -251,32 +270,50 @@ class EngineClient:
             self._next_id += 1
             request_id = self._next_id
         sock, reader = connection
-        line = json.dumps({"id": request_id, "op": op, **params}, ensure_ascii=False,
-                          allow_nan=False, separators=(",", ":")).encode() + b"\n"
+        line = (
+            json.dumps(
+                {"id": request_id, "op": op, **params},
+                ensure_ascii=False,
+                allow_nan=False,
+                separators=(",", ":"),
+            ).encode()
+            + b"\n"
+        )
         try:
             sock.settimeout(timeout)
             sock.sendall(line)
             answer = reader.readline()
         except TimeoutError:
             self._discard(connection)
-            raise HelmError(op, f"the Helm engine gave no answer within {timeout:.0f}s",
-                            code="timeout", retryable=True) from None
+            raise HelmError(
+                op,
+                f"the Helm engine gave no answer within {timeout:.0f}s",
+                code="timeout",
+                retryable=True,
+            ) from None
         except OSError as error:
             self._discard(connection)
-            raise EngineUnavailable(op, f"the Helm engine connection failed during {op}: "
-                                    f"{error.strerror or error}") from None
+            raise EngineUnavailable(
+                op, f"the Helm engine connection failed during {op}: {error.strerror or error}"
+            ) from None
         if not answer:
             self._discard(connection)
-            raise EngineUnavailable(op, f"the Helm engine stopped while running {op}; "
-                                    "it is restarted and the action will be retried")
+            raise EngineUnavailable(
+                op,
+                f"the Helm engine stopped while running {op}; "
+                "it is restarted and the action will be retried",
+            )
         self._give_back(connection)
         document = json.loads(answer)
         if document.get("ok"):
             return dict(document.get("result") or {})
-        error = document.get("error") or {}
-        raise HelmError(op, str(error.get("message", "unknown error")),
-                        code=str(error.get("code", "helm")),
-                        violations=error.get("violations") or ())
+        failure = document.get("error") or {}
+        raise HelmError(
+            op,
+            str(failure.get("message", "unknown error")),
+            code=str(failure.get("code", "helm")),
+            violations=failure.get("violations") or (),
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -300,8 +337,10 @@ class EngineClient:
             except OSError as error:
                 sock.close()
                 if time.monotonic() >= deadline:
-                    raise EngineUnavailable(op, f"the Helm engine is not reachable at "
-                                            f"{self.socket_path}: {error.strerror}") from None
+                    raise EngineUnavailable(
+                        op,
+                        f"the Helm engine is not reachable at {self.socket_path}: {error.strerror}",
+                    ) from None
                 time.sleep(0.05)
 
     def _give_back(self, connection: tuple[socket.socket, Any]) -> None:
@@ -326,10 +365,13 @@ WIRE_MARGIN_SECONDS = 30.0
 class HelmEngine:
     """Helm actions through the engine: what the reconciler and admission call."""
 
-    def __init__(self, client: EngineClient, *,
-                 on_call: Callable[[str], None] = lambda action: None,
-                 observe: Callable[[str, str, float], None] = lambda action, outcome, s: None,
-                 ) -> None:
+    def __init__(
+        self,
+        client: EngineClient,
+        *,
+        on_call: Callable[[str], None] = lambda action: None,
+        observe: Callable[[str, str, float], None] = lambda action, outcome, s: None,
+    ) -> None:
         self.client = client
         self._on_call = on_call
         self._observe = observe
@@ -348,56 +390,121 @@ class HelmEngine:
         finally:
             self._observe(op, outcome, time.monotonic() - started)
 
-    def render(self, chart: ChartSource, release: str, namespace: str,
-               values: Mapping[str, Any], *, confine: Confinement | None = None,
-               timeout_seconds: float = 10.0) -> Rendered:
-        result = self._call("render", timeout_seconds, chart=_chart(chart), release=release,
-                            namespace=namespace, values=values, timeoutSeconds=timeout_seconds,
-                            confine=confine.to_wire() if confine else None)
-        return Rendered(str(result.get("manifest", "")),
-                        tuple(dict(item) for item in result.get("objects") or ()))
+    def render(
+        self,
+        chart: ChartSource,
+        release: str,
+        namespace: str,
+        values: Mapping[str, Any],
+        *,
+        confine: Confinement | None = None,
+        timeout_seconds: float = 10.0,
+    ) -> Rendered:
+        result = self._call(
+            "render",
+            timeout_seconds,
+            chart=_chart(chart),
+            release=release,
+            namespace=namespace,
+            values=values,
+            timeoutSeconds=timeout_seconds,
+            confine=confine.to_wire() if confine else None,
+        )
+        return Rendered(
+            str(result.get("manifest", "")),
+            tuple(dict(item) for item in result.get("objects") or ()),
+        )
 
     def upgrade_install(
-        self, release: str, namespace: str, chart: ChartSource | Path,
-        values: Mapping[str, Any], *, timeout_seconds: int, wait: bool = False,
-        labels: Mapping[str, str] | None = None, impersonate: str | None = None,
+        self,
+        release: str,
+        namespace: str,
+        chart: ChartSource | Path,
+        values: Mapping[str, Any],
+        *,
+        timeout_seconds: int,
+        wait: bool = False,
+        labels: Mapping[str, str] | None = None,
+        impersonate: str | None = None,
         confine: Confinement | None = None,
     ) -> Release:
         result = self._call(
-            "upgrade", timeout_seconds + WIRE_MARGIN_SECONDS, chart=_chart(chart),
-            release=release, namespace=namespace, values=values,
-            timeoutSeconds=timeout_seconds, wait=wait, labels=dict(labels or {}),
-            impersonate=impersonate or "", confine=confine.to_wire() if confine else None)
+            "upgrade",
+            timeout_seconds + WIRE_MARGIN_SECONDS,
+            chart=_chart(chart),
+            release=release,
+            namespace=namespace,
+            values=values,
+            timeoutSeconds=timeout_seconds,
+            wait=wait,
+            labels=dict(labels or {}),
+            impersonate=impersonate or "",
+            confine=confine.to_wire() if confine else None,
+        )
         return Release.from_wire(result)
 
-    def status(self, release: str, namespace: str, *,
-               impersonate: str | None = None) -> Release | None:
+    def status(
+        self, release: str, namespace: str, *, impersonate: str | None = None
+    ) -> Release | None:
         try:
-            result = self._call("status", 60.0, release=release, namespace=namespace,
-                                impersonate=impersonate or "")
+            result = self._call(
+                "status", 60.0, release=release, namespace=namespace, impersonate=impersonate or ""
+            )
         except HelmError as error:
             if error.code == "not-found":
                 return None
             raise
         return Release.from_wire(result)
 
-    def uninstall(self, release: str, namespace: str, *, timeout_seconds: int,
-                  impersonate: str | None = None) -> None:
-        self._call("uninstall", timeout_seconds + WIRE_MARGIN_SECONDS, release=release,
-                   namespace=namespace, timeoutSeconds=timeout_seconds,
-                   impersonate=impersonate or "")
+    def uninstall(
+        self, release: str, namespace: str, *, timeout_seconds: int, impersonate: str | None = None
+    ) -> None:
+        self._call(
+            "uninstall",
+            timeout_seconds + WIRE_MARGIN_SECONDS,
+            release=release,
+            namespace=namespace,
+            timeoutSeconds=timeout_seconds,
+            impersonate=impersonate or "",
+        )
 
-    def rollback(self, release: str, namespace: str, revision: int, *,
-                 timeout_seconds: int, impersonate: str | None = None) -> None:
-        self._call("rollback", timeout_seconds + WIRE_MARGIN_SECONDS, release=release,
-                   namespace=namespace, revision=revision, timeoutSeconds=timeout_seconds,
-                   impersonate=impersonate or "")
+    def rollback(
+        self,
+        release: str,
+        namespace: str,
+        revision: int,
+        *,
+        timeout_seconds: int,
+        impersonate: str | None = None,
+    ) -> None:
+        self._call(
+            "rollback",
+            timeout_seconds + WIRE_MARGIN_SECONDS,
+            release=release,
+            namespace=namespace,
+            revision=revision,
+            timeoutSeconds=timeout_seconds,
+            impersonate=impersonate or "",
+        )
 
-    def pull(self, name: str, destination: Path, *, repository: str = "",
-             version: str = "", timeout_seconds: float = 120.0) -> Path:
+    def pull(
+        self,
+        name: str,
+        destination: Path,
+        *,
+        repository: str = "",
+        version: str = "",
+        timeout_seconds: float = 120.0,
+    ) -> Path:
         """`helm pull` into destination; returns the chart archive's path."""
-        result = self._call("pull", timeout_seconds, name=name, repository=repository,
-                            version=version, destination=str(destination))
+        result = self._call(
+            "pull",
+            timeout_seconds,
+            name=name,
+            repository=repository,
+            version=version,
+            destination=str(destination),
+        )
         return Path(str(result["archive"]))
 
 
@@ -414,8 +521,9 @@ def find_engine(explicit: Path | None = None) -> Path:
 
     if explicit is not None:
         if not (explicit.is_file() and os.access(explicit, os.X_OK)):
-            raise HelmError("start", f"Helm engine {explicit} is not an executable file",
-                            code="unavailable")
+            raise HelmError(
+                "start", f"Helm engine {explicit} is not an executable file", code="unavailable"
+            )
         return explicit
     try:
         found = toolchain.find("helm-engine")
@@ -425,21 +533,36 @@ def find_engine(explicit: Path | None = None) -> Path:
         return found
     on_path = shutil.which("lostromos-helm-engine")
     if on_path is None:
-        raise HelmError("start", "the Helm engine is not built: run `lostromos toolchain build` "
-                        "or pass --helm-engine PATH", code="unavailable")
+        raise HelmError(
+            "start",
+            "the Helm engine is not built: run `lostromos toolchain build` "
+            "or pass --helm-engine PATH",
+            code="unavailable",
+        )
     return Path(on_path)
 
 
 class RunningEngine:
     """An engine process and its client, started together and stopped together."""
 
-    def __init__(self, binary: Path, *, kubeconfig: Path | None = None, cluster: bool = True,
-                 log_level: str = "warn",
-                 on_call: Callable[[str], None] = lambda action: None,
-                 observe: Callable[[str, str, float], None] = lambda action, outcome, s: None,
-                 on_restart: Callable[[], None] = lambda: None) -> None:
-        self.process = EngineProcess(binary, kubeconfig=kubeconfig, cluster=cluster,
-                                     log_level=log_level, on_restart=on_restart)
+    def __init__(
+        self,
+        binary: Path,
+        *,
+        kubeconfig: Path | None = None,
+        cluster: bool = True,
+        log_level: str = "warn",
+        on_call: Callable[[str], None] = lambda action: None,
+        observe: Callable[[str, str, float], None] = lambda action, outcome, s: None,
+        on_restart: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.process = EngineProcess(
+            binary,
+            kubeconfig=kubeconfig,
+            cluster=cluster,
+            log_level=log_level,
+            on_restart=on_restart,
+        )
         self.client = EngineClient(self.process.socket_path)
         self.helm = HelmEngine(self.client, on_call=on_call, observe=observe)
 

@@ -17,9 +17,11 @@ LogFormat = Literal["text", "json"]
 LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
 
 # Attributes every LogRecord has; anything else on a record came from `extra`.
-_RECORD_ATTRIBUTES = frozenset(
-    vars(logging.LogRecord("", logging.INFO, "", 0, "", None, None))
-) | {"message", "asctime", "taskName"}
+_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", logging.INFO, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
 
 _HANDLER_MARK = "_lostromos_handler"
 

@@ -15,8 +15,11 @@ def _root_cause(error: BaseException) -> BaseException:
         seen.add(id(current))
         if isinstance(current, OSError) and current.strerror:
             return current
-        following = (getattr(current, "reason", None) if isinstance(current, MaxRetryError)
-                     else None) or current.__cause__ or current.__context__
+        following = (
+            (getattr(current, "reason", None) if isinstance(current, MaxRetryError) else None)
+            or current.__cause__
+            or current.__context__
+        )
         if not isinstance(following, BaseException):
             break
         current = following
@@ -38,8 +41,12 @@ def brief_error(error: BaseException) -> str:
         return f"{error.status} {error.reason}"
     if isinstance(error, MaxRetryError):
         pool = error.pool
-        where = f"{getattr(pool, 'scheme', 'https')}://{getattr(pool, 'host', '?')}:" \
-                f"{getattr(pool, 'port', '?')}" if pool is not None else error.url
+        where = (
+            f"{getattr(pool, 'scheme', 'https')}://{getattr(pool, 'host', '?')}:"
+            f"{getattr(pool, 'port', '?')}"
+            if pool is not None
+            else error.url
+        )
         return f"{_cause_text(error)} ({where})"
     if isinstance(error, ProtocolError | OSError):
         return _cause_text(error)

@@ -14,8 +14,9 @@ FORMATS = ("text", "json", "yaml")
 
 
 def add_output_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-o", "--output", choices=FORMATS, default="text",
-                        help="output format (default: text)")
+    parser.add_argument(
+        "-o", "--output", choices=FORMATS, default="text", help="output format (default: text)"
+    )
 
 
 def emit(data: Any, output: str) -> None:

@@ -59,14 +59,16 @@ def _chart_paths(chart: Chart, prefix: Pattern, found: set[Pattern], depth: int)
         return
     for sub in chart.loaded_subcharts:
         # A subchart's values live under its name, and under each alias it is listed with.
-        scopes = {spec.alias or spec.name for spec in chart.requirements or ()
-                  if spec.name == sub.name} or {sub.name}
+        scopes = {
+            spec.alias or spec.name for spec in chart.requirements or () if spec.name == sub.name
+        } or {sub.name}
         for scope in scopes:
             _chart_paths(sub, (*prefix, scope), found, depth + 1)
 
 
-def _walk(node: Any, root: Mapping[str, Any], path: Pattern, found: set[Pattern],
-          depth: int) -> None:
+def _walk(
+    node: Any, root: Mapping[str, Any], path: Pattern, found: set[Pattern], depth: int
+) -> None:
     if not isinstance(node, Mapping) or depth > _MAX_REF_DEPTH:
         return
     if node.get("writeOnly") is True:
@@ -76,8 +78,13 @@ def _walk(node: Any, root: Mapping[str, Any], path: Pattern, found: set[Pattern]
         _walk(sub, root, (*path, str(name)), found, depth + 1)
     for sub in _mapping(node.get("patternProperties")).values():
         _walk(sub, root, (*path, ANY), found, depth + 1)
-    for key in ("additionalProperties", "additionalItems", "contains", "unevaluatedItems",
-                "unevaluatedProperties"):
+    for key in (
+        "additionalProperties",
+        "additionalItems",
+        "contains",
+        "unevaluatedItems",
+        "unevaluatedProperties",
+    ):
         _walk(node.get(key), root, (*path, ANY), found, depth + 1)
     items = node.get("items")
     for sub in items if isinstance(items, list) else [items]:
@@ -135,7 +142,6 @@ class Redactor:
     def describe_all(self, violations: Iterable[Violation], root: str = "spec") -> list[str]:
         return [self.describe(violation, root) for violation in violations]
 
-
     def sensitive_values(self, spec: Any) -> list[str]:
         """The text of every scalar of `spec` at a sensitive path, longest first."""
         found: set[str] = set()
@@ -163,8 +169,9 @@ class Redactor:
         return text
 
     def _under(self, path: Sequence[str | int]) -> bool:
-        return any(len(path) >= len(pattern) and _related(pattern, path)
-                   for pattern in self.patterns)
+        return any(
+            len(path) >= len(pattern) and _related(pattern, path) for pattern in self.patterns
+        )
 
 
 def _related(pattern: Pattern, path: Sequence[str | int]) -> bool:

@@ -56,8 +56,9 @@ def default_cache_dir() -> Path:
 
 def resolver_for(hosts: tuple[str, ...], cache_dir: Path | None = None) -> RemoteResolver:
     """The resolver a binding allowing `hosts` loads its chart with."""
-    return RemoteResolver(RemoteRefPolicy(allowed_hosts=hosts,
-                                          cache_dir=cache_dir or default_cache_dir()))
+    return RemoteResolver(
+        RemoteRefPolicy(allowed_hosts=hosts, cache_dir=cache_dir or default_cache_dir())
+    )
 
 
 def remote_documents(node: Any, base: str = "") -> Iterator[str]:
@@ -124,15 +125,17 @@ class RemoteResolver:
         if not self.policy.any_host and host not in self.policy.allowed_hosts:
             raise RemoteRefError(
                 f"the schema refers to {url}, but {host or 'its host'} is not in the binding's "
-                "remoteSchemaHosts (or inline it with `lostromos schema bundle`)")
+                "remoteSchemaHosts (or inline it with `lostromos schema bundle`)"
+            )
         try:
             data = self._fetch(url, self.policy.timeout_seconds, self.policy.max_bytes)
         except (OSError, urllib.error.URLError, RemoteRefError) as error:
             data = self._cached(url)
             if data is None:
                 reason = getattr(error, "reason", None) or error
-                raise RemoteRefError(f"cannot fetch {url} ({reason}) and no cached copy "
-                                     "exists") from None
+                raise RemoteRefError(
+                    f"cannot fetch {url} ({reason}) and no cached copy exists"
+                ) from None
         else:
             self._store(url, data)
         try:

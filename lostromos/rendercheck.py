@@ -59,10 +59,16 @@ class RenderCheck:
             return []
         chart = context.engine.chart
         namespace = context.request.namespace or "default"
-        return self.problems(RenderRequest(
-            binding=context.binding, chart=ChartSource(chart.path, chart.digest),
-            chart_name=chart.name, release=context.release, namespace=namespace,
-            values=context.engine.user_values(context.spec)))
+        return self.problems(
+            RenderRequest(
+                binding=context.binding,
+                chart=ChartSource(chart.path, chart.digest),
+                chart_name=chart.name,
+                release=context.release,
+                namespace=namespace,
+                values=context.engine.user_values(context.spec),
+            )
+        )
 
     def problems(self, request: RenderRequest) -> list[str]:
         """Denial lines (empty: it renders and stays in its namespace).
@@ -70,17 +76,23 @@ class RenderCheck:
         Raises CheckUnavailable when the engine cannot answer in time.
         """
         try:
-            self.helm.render(request.chart, request.release or PLACEHOLDER_RELEASE,
-                             request.namespace, request.values,
-                             confine=confinement_for(request.binding, request.namespace),
-                             timeout_seconds=self.timeout_seconds)
+            self.helm.render(
+                request.chart,
+                request.release or PLACEHOLDER_RELEASE,
+                request.namespace,
+                request.values,
+                confine=confinement_for(request.binding, request.namespace),
+                timeout_seconds=self.timeout_seconds,
+            )
         except HelmError as error:
             if error.retryable or error.code in ("unavailable", "timeout"):
                 raise CheckUnavailable(error.message) from None
             if error.code == "confinement":
                 return confinement_lines(error.violations)
-            return [f"spec: the chart cannot render these values: "
-                    f"{describe_render_failure(request.chart_name, error.message)}"]
+            return [
+                f"spec: the chart cannot render these values: "
+                f"{describe_render_failure(request.chart_name, error.message)}"
+            ]
         return []
 
 
@@ -113,11 +125,13 @@ def confinement_lines(violations: Sequence[Mapping[str, Any]]) -> list[str]:
         obj = violation.get("object") or {}
         namespace = obj.get("namespace") or ""
         name = f"{namespace}/{obj.get('name', '')}" if namespace else str(obj.get("name", ""))
-        lines.append(f"spec: the chart would write {obj.get('kind', 'an object')} {name}: "
-                     f"{violation.get('rule', 'refused')}")
+        lines.append(
+            f"spec: the chart would write {obj.get('kind', 'an object')} {name}: "
+            f"{violation.get('rule', 'refused')}"
+        )
     return lines
 
 
 def _strip_chart(path: str, chart_name: str) -> str:
     prefix = f"{chart_name}/"
-    return path[len(prefix):] if path.startswith(prefix) else path
+    return path[len(prefix) :] if path.startswith(prefix) else path

@@ -61,8 +61,13 @@ TOOLS: tuple[Tool, ...] = (
     Tool("kube-apiserver", "k8s.io/kubernetes/cmd/kube-apiserver", "k8s.io/kubernetes", True),
     Tool("kubectl", "k8s.io/kubernetes/cmd/kubectl", "k8s.io/kubernetes", True),
     Tool("helm", "helm.sh/helm/v4/cmd/helm", "helm.sh/helm/v4", False),
-    Tool("helm-engine", "github.com/lostromos/lostromos/tools/k8s/helmengine",
-         "helm.sh/helm/v4", False, source_dir="helmengine"),
+    Tool(
+        "helm-engine",
+        "github.com/lostromos/lostromos/tools/k8s/helmengine",
+        "helm.sh/helm/v4",
+        False,
+        source_dir="helmengine",
+    ),
 )
 TOOL_NAMES = tuple(tool.name for tool in TOOLS)
 
@@ -117,7 +122,9 @@ def build_fingerprint(module_dir: Path = TOOLS_MODULE) -> str:
         digest.update((module_dir / name).read_bytes())
     go_version = subprocess.run(
         [_go_binary(), "env", "GOVERSION", "GOOS", "GOARCH"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout
     digest.update(go_version.encode())
     return digest.hexdigest()[:16]
@@ -175,8 +182,9 @@ def ensure(
     names: Iterable[str] = TOOL_NAMES,
     *,
     environ: Mapping[str, str] | None = None,
-    progress: Callable[[str], None] = lambda line: print(f"lostromos: {line}", file=sys.stderr,
-                                                         flush=True),
+    progress: Callable[[str], None] = lambda line: print(
+        f"lostromos: {line}", file=sys.stderr, flush=True
+    ),
 ) -> dict[str, Path]:
     """Return a path for every named tool, building the missing ones first."""
     environ = os.environ if environ is None else environ
@@ -228,13 +236,21 @@ def _go_build(todo: list[Tool], target: Path, progress: Callable[[str], None]) -
     versions = tool_versions()
     names = ", ".join(f"{t.name} {versions[t.name]}" for t in todo)
     progress(f"building {names} from Go modules into {target}")
-    progress("a first build takes about 6 minutes on 2 cores, including the Go module "
-             "download; later runs reuse it")
+    progress(
+        "a first build takes about 6 minutes on 2 cores, including the Go module "
+        "download; later runs reuse it"
+    )
     log_path = target / "build.log"
     staging = Path(tempfile.mkdtemp(prefix="build-", dir=target))
     command = [
-        _go_binary(), "build", "-trimpath", "-ldflags", _ldflags(versions),
-        "-o", str(staging) + os.sep, *(t.package for t in todo),
+        _go_binary(),
+        "build",
+        "-trimpath",
+        "-ldflags",
+        _ldflags(versions),
+        "-o",
+        str(staging) + os.sep,
+        *(t.package for t in todo),
     ]
     env = {**os.environ, "GOWORK": "off", "GOFLAGS": "-mod=readonly"}
     started = time.monotonic()

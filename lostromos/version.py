@@ -40,17 +40,25 @@ def build_info() -> BuildInfo:
     except (OSError, KeyError):
         # An installed image carries no tools/k8s/go.mod: the pins are not known there.
         pinned = {}
-    return BuildInfo(version=own, helm=pinned.get("helm", UNKNOWN),
-                     kubernetes=pinned.get("kube-apiserver", UNKNOWN),
-                     etcd=pinned.get("etcd", UNKNOWN), python=platform.python_version())
+    return BuildInfo(
+        version=own,
+        helm=pinned.get("helm", UNKNOWN),
+        kubernetes=pinned.get("kube-apiserver", UNKNOWN),
+        etcd=pinned.get("etcd", UNKNOWN),
+        python=platform.python_version(),
+    )
 
 
 def build_info_gauge(registry: CollectorRegistry, **options: Any) -> Gauge:
     """`lostromos_build_info{version, helm_version, kubernetes_version, python_version} 1`,
     the `*_build_info` every Prometheus exporter offers, to join versions onto alerts."""
     info = build_info()
-    gauge = Gauge("lostromos_build_info", "The running lostromos build (always 1).",
-                  ["version", "helm_version", "kubernetes_version", "python_version"],
-                  registry=registry, **options)
+    gauge = Gauge(
+        "lostromos_build_info",
+        "The running lostromos build (always 1).",
+        ["version", "helm_version", "kubernetes_version", "python_version"],
+        registry=registry,
+        **options,
+    )
     gauge.labels(info.version, info.helm, info.kubernetes, info.python).set(1)
     return gauge

@@ -27,8 +27,9 @@ CLUSTER_FOLDERS = (ROOT / "tests" / "e2e", ROOT / "tests" / "differential")
 
 
 def needs_cluster(path: Path, fixture_names: Iterable[str]) -> bool:
-    return (any(path.is_relative_to(folder) for folder in CLUSTER_FOLDERS)
-            or not CLUSTER_FIXTURES.isdisjoint(fixture_names))
+    return any(
+        path.is_relative_to(folder) for folder in CLUSTER_FOLDERS
+    ) or not CLUSTER_FIXTURES.isdisjoint(fixture_names)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

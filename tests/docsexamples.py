@@ -62,7 +62,7 @@ def examples() -> list[Example]:
             language, body = match.group(1), match.group(2)
             if language not in SHELL_LANGUAGES:
                 continue
-            first_line = text[:match.start()].count("\n") + 2
+            first_line = text[: match.start()].count("\n") + 2
             found += _block(doc.relative_to(ROOT).as_posix(), first_line, body, language)
     return found
 

@@ -31,21 +31,29 @@ class Cluster:
 
     @classmethod
     def of(cls, dev: DevCluster, tools: dict[str, Path]) -> Cluster:
-        return cls(state_dir=dev.state_dir, kubeconfig=dev.kubeconfig, tools=tools,
-                   env=dev.client_env())
+        return cls(
+            state_dir=dev.state_dir, kubeconfig=dev.kubeconfig, tools=tools, env=dev.client_env()
+        )
 
-    def kubectl(self, *args: str, stdin: str | None = None, check: bool = True,
-                timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self, *args: str, stdin: str | None = None, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [str(self.tools["kubectl"]), f"--kubeconfig={self.kubeconfig}", *args],
-            input=stdin, capture_output=True, text=True, timeout=timeout, check=False,
-            env=self.env)
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            env=self.env,
+        )
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed:\n{result.stderr}")
         return result
 
-    def apply(self, manifest: dict[str, Any] | str, *, check: bool = True,
-              extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    def apply(
+        self, manifest: dict[str, Any] | str, *, check: bool = True, extra: tuple[str, ...] = ()
+    ) -> subprocess.CompletedProcess[str]:
         text = manifest if isinstance(manifest, str) else yaml.safe_dump(manifest)
         return self.kubectl("apply", *extra, "-f", "-", stdin=text, check=check)
 
@@ -58,8 +66,14 @@ class Cluster:
         return json.loads(result.stdout)
 
     def helm(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([str(self.tools["helm"]), *args], capture_output=True,
-                                text=True, env=self.env, timeout=120, check=False)
+        result = subprocess.run(
+            [str(self.tools["helm"]), *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=120,
+            check=False,
+        )
         if check and result.returncode != 0:
             raise AssertionError(f"helm {' '.join(args)} failed:\n{result.stderr}")
         return result
@@ -79,8 +93,13 @@ def is_ready(obj: dict[str, Any] | None) -> bool:
     return ready.get("status") == "True"
 
 
-def eventually(probe: Callable[[], Any], *, timeout: float = 60, interval: float = 0.25,
-               message: str = "condition") -> Any:
+def eventually(
+    probe: Callable[[], Any],
+    *,
+    timeout: float = 60,
+    interval: float = 0.25,
+    message: str = "condition",
+) -> Any:
     """Poll until `probe` returns something truthy; fail with the last value."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -99,8 +118,7 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 
 @contextmanager
 def serve_repository(directory: Path) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0),
-                                 partial(_QuietHandler, directory=str(directory)))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(directory)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

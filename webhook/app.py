@@ -41,7 +41,7 @@ log = logging.getLogger("lostromos.webhook")
 class ChartRegistry(EngineSource, Protocol):
     """What the app needs from lostromos.engines.EngineRegistry."""
 
-    def check_all(self) -> None: ...
+    def check_all(self) -> object: ...
 
 
 def _json_response(payload: object, status: int) -> Response:
@@ -159,16 +159,18 @@ def create_app(
 
 def _over_budget(body: bytes, seconds: float, endpoint: Endpoint) -> ReviewOutcome:
     uid = find_request_uid(body)
-    log.warning("review stopped after its budget of %s s", seconds,
-                extra={"uid": uid, "endpoint": endpoint})
-    message = (f"lostromos stopped checking this object after {seconds:g} s, the webhook's "
-               "time and CPU budget for one review: its spec is too large or too complex to "
-               "check in time (see Limits in docs/operators.md)")
+    log.warning(
+        "review stopped after its budget of %s s", seconds, extra={"uid": uid, "endpoint": endpoint}
+    )
+    message = (
+        f"lostromos stopped checking this object after {seconds:g} s, the webhook's "
+        "time and CPU budget for one review: its spec is too large or too complex to "
+        "check in time (see Limits in docs/operators.md)"
+    )
     if uid is None:
         return ReviewOutcome(400, error_body(message), "error")
     denial = deny(uid, BAD_REQUEST_CODE, BAD_REQUEST_REASON, message)
-    return ReviewOutcome(200, encode_response(denial),
-                         "denied")
+    return ReviewOutcome(200, encode_response(denial), "denied")
 
 
 def _too_large(max_body_bytes: int, environ: dict[str, Any]) -> ReviewOutcome:

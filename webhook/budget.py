@@ -57,8 +57,12 @@ class ReviewBudget:
         """Run the body under the budget; raises ReviewOverBudget when it ran out."""
         thread_id = threading.get_ident()
         cpu_clock = time.pthread_getcpuclockid(thread_id)
-        running = _Running(thread_id, cpu_clock, time.monotonic() + self.seconds,
-                           time.clock_gettime(cpu_clock) + self.seconds)
+        running = _Running(
+            thread_id,
+            cpu_clock,
+            time.monotonic() + self.seconds,
+            time.clock_gettime(cpu_clock) + self.seconds,
+        )
         with self._lock:
             self._ensure_watchdog()
             self._running[thread_id] = running

@@ -49,9 +49,15 @@ class ReloadingContext:
     needs no more than one look per second.
     """
 
-    def __init__(self, certfile: Path, keyfile: Path, build: Callable[[], ssl.SSLContext], *,
-                 check_seconds: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        certfile: Path,
+        keyfile: Path,
+        build: Callable[[], ssl.SSLContext],
+        *,
+        check_seconds: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.certfile = Path(certfile)
         self.keyfile = Path(keyfile)
         self._build = build
@@ -82,13 +88,18 @@ class ReloadingContext:
                 if signature != self._failed_signature:
                     # Usually the moment between the key and the certificate being
                     # replaced; the next check picks up the finished pair.
-                    log.warning("new TLS certificate not loaded yet, serving the previous "
-                                "one: %s", error, extra={"certfile": str(self.certfile)})
+                    log.warning(
+                        "new TLS certificate not loaded yet, serving the previous one: %s",
+                        error,
+                        extra={"certfile": str(self.certfile)},
+                    )
                     self._failed_signature = signature
                 return self._context
             if self._context is not None:
                 self.reloads += 1
-                log.info("serving a new TLS certificate", extra={
-                    "certfile": str(self.certfile), "pid": os.getpid()})
+                log.info(
+                    "serving a new TLS certificate",
+                    extra={"certfile": str(self.certfile), "pid": os.getpid()},
+                )
             self._context, self._signature = context, signature
             return context

@@ -31,5 +31,7 @@ def too_many_values(spec: Any, max_values: int) -> str | None:
     """The violation line for a spec holding more than `max_values` values, or None."""
     if count_values(spec, stop_after=max_values) <= max_values:
         return None
-    return (f"spec: holds more than {max_values} values (scalars, lists and maps); "
-            f"lostromos checks at most {max_values} per object")
+    return (
+        f"spec: holds more than {max_values} values (scalars, lists and maps); "
+        f"lostromos checks at most {max_values} per object"
+    )

@@ -65,58 +65,116 @@ def _positive_float(text: str) -> float:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Every flag of the webhook command, with the defaults ServeOptions has."""
-    parser.add_argument("--config", type=Path, default=Path("lostromos.yaml"),
-                        help="bindings file (default: ./lostromos.yaml)")
-    parser.add_argument("--bind", default="127.0.0.1:8443",
-                        help="address:port to listen on (default: 127.0.0.1:8443; "
-                             "in a pod, 0.0.0.0:PORT)")
-    parser.add_argument("--tls-cert", type=Path, required=True,
-                        help="serving certificate (PEM), reloaded when it changes")
-    parser.add_argument("--tls-key", type=Path, required=True,
-                        help="the certificate's private key (PEM)")
-    parser.add_argument("--workers", type=_positive_int, default=2,
-                        help="gunicorn worker processes (default: 2)")
-    parser.add_argument("--threads", type=_positive_int, default=4,
-                        help="threads per worker that compute reviews (default: 4)")
-    parser.add_argument("--log-format", choices=LOG_FORMATS, default="text",
-                        help="text for people, json for log pipelines (default: text)")
-    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
-                        default="info", help="log level (default: info)")
-    parser.add_argument("--access-log", action="store_true",
-                        help="log one line per request (off by default)")
-    parser.add_argument("--max-body-bytes", type=_positive_int, default=DEFAULT_MAX_BODY_BYTES,
-                        help=f"largest request body (default: {DEFAULT_MAX_BODY_BYTES})")
-    parser.add_argument("--graceful-timeout", type=_positive_int, default=20,
-                        help="seconds in-flight reviews get after SIGTERM (default: 20)")
-    parser.add_argument("--max-connections", type=_positive_int,
-                        default=DEFAULT_MAX_CONNECTIONS,
-                        help="open connections per worker, idle ones included "
-                             f"(default: {DEFAULT_MAX_CONNECTIONS})")
-    parser.add_argument("--io-timeout", type=_positive_float,
-                        default=DEFAULT_IO_TIMEOUT_SECONDS,
-                        help="seconds for a TLS handshake, and for each request to arrive "
-                             f"(default: {DEFAULT_IO_TIMEOUT_SECONDS:g})")
-    parser.add_argument("--review-seconds", type=_positive_float,
-                        default=DEFAULT_REVIEW_SECONDS,
-                        help="time and CPU budget of one review; keep it under the "
-                             "webhook configurations' timeoutSeconds "
-                             f"(default: {DEFAULT_REVIEW_SECONDS:g})")
-    parser.add_argument("--max-spec-values", type=_positive_int,
-                        default=DEFAULT_MAX_SPEC_VALUES,
-                        help="values (scalars, lists and maps) a spec may hold "
-                             f"(default: {DEFAULT_MAX_SPEC_VALUES})")
-    parser.add_argument("--helm-engine", type=Path, default=None,
-                        help="Helm engine binary for render checks (default: the toolchain "
-                             "build, then lostromos-helm-engine on PATH)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=Path("lostromos.yaml"),
+        help="bindings file (default: ./lostromos.yaml)",
+    )
+    parser.add_argument(
+        "--bind",
+        default="127.0.0.1:8443",
+        help="address:port to listen on (default: 127.0.0.1:8443; in a pod, 0.0.0.0:PORT)",
+    )
+    parser.add_argument(
+        "--tls-cert",
+        type=Path,
+        required=True,
+        help="serving certificate (PEM), reloaded when it changes",
+    )
+    parser.add_argument(
+        "--tls-key", type=Path, required=True, help="the certificate's private key (PEM)"
+    )
+    parser.add_argument(
+        "--workers", type=_positive_int, default=2, help="gunicorn worker processes (default: 2)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=4,
+        help="threads per worker that compute reviews (default: 4)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default="text",
+        help="text for people, json for log pipelines (default: text)",
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default="info",
+        help="log level (default: info)",
+    )
+    parser.add_argument(
+        "--access-log", action="store_true", help="log one line per request (off by default)"
+    )
+    parser.add_argument(
+        "--max-body-bytes",
+        type=_positive_int,
+        default=DEFAULT_MAX_BODY_BYTES,
+        help=f"largest request body (default: {DEFAULT_MAX_BODY_BYTES})",
+    )
+    parser.add_argument(
+        "--graceful-timeout",
+        type=_positive_int,
+        default=20,
+        help="seconds in-flight reviews get after SIGTERM (default: 20)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=_positive_int,
+        default=DEFAULT_MAX_CONNECTIONS,
+        help="open connections per worker, idle ones included "
+        f"(default: {DEFAULT_MAX_CONNECTIONS})",
+    )
+    parser.add_argument(
+        "--io-timeout",
+        type=_positive_float,
+        default=DEFAULT_IO_TIMEOUT_SECONDS,
+        help="seconds for a TLS handshake, and for each request to arrive "
+        f"(default: {DEFAULT_IO_TIMEOUT_SECONDS:g})",
+    )
+    parser.add_argument(
+        "--review-seconds",
+        type=_positive_float,
+        default=DEFAULT_REVIEW_SECONDS,
+        help="time and CPU budget of one review; keep it under the "
+        "webhook configurations' timeoutSeconds "
+        f"(default: {DEFAULT_REVIEW_SECONDS:g})",
+    )
+    parser.add_argument(
+        "--max-spec-values",
+        type=_positive_int,
+        default=DEFAULT_MAX_SPEC_VALUES,
+        help="values (scalars, lists and maps) a spec may hold "
+        f"(default: {DEFAULT_MAX_SPEC_VALUES})",
+    )
+    parser.add_argument(
+        "--helm-engine",
+        type=Path,
+        default=None,
+        help="Helm engine binary for render checks (default: the toolchain "
+        "build, then lostromos-helm-engine on PATH)",
+    )
 
 
 def options_from(args: argparse.Namespace) -> ServeOptions:
     return ServeOptions(
-        bindings_path=args.config, bind=args.bind, certfile=args.tls_cert, keyfile=args.tls_key,
-        workers=args.workers, threads=args.threads, log_format=args.log_format,
-        log_level=args.log_level, access_log=args.access_log,
-        max_body_bytes=args.max_body_bytes, graceful_timeout=args.graceful_timeout,
-        max_connections=args.max_connections, io_timeout=args.io_timeout,
-        review_seconds=args.review_seconds, max_spec_values=args.max_spec_values,
+        bindings_path=args.config,
+        bind=args.bind,
+        certfile=args.tls_cert,
+        keyfile=args.tls_key,
+        workers=args.workers,
+        threads=args.threads,
+        log_format=args.log_format,
+        log_level=args.log_level,
+        access_log=args.access_log,
+        max_body_bytes=args.max_body_bytes,
+        graceful_timeout=args.graceful_timeout,
+        max_connections=args.max_connections,
+        io_timeout=args.io_timeout,
+        review_seconds=args.review_seconds,
+        max_spec_values=args.max_spec_values,
         helm_engine=args.helm_engine,
     )

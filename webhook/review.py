@@ -81,8 +81,13 @@ class ReviewHandler:
     `checks` are the extra checks /validate runs on the defaulted spec
     (lostromos.admission.SpecCheck)."""
 
-    def __init__(self, engines: EngineSource, checks: Sequence[SpecCheck] = NO_CHECKS, *,
-                 max_spec_values: int | None = None) -> None:
+    def __init__(
+        self,
+        engines: EngineSource,
+        checks: Sequence[SpecCheck] = NO_CHECKS,
+        *,
+        max_spec_values: int | None = None,
+    ) -> None:
         self._engines = engines
         self._checks = tuple(checks)
         self._max_spec_values = max_spec_values
@@ -97,25 +102,37 @@ class ReviewHandler:
                 return _bad_input(str(error))
             # A well-formed review of an absurdly nested object: refuse the object with a
             # message the user sees, instead of an HTTP error the API server hides.
-            response = deny(error.uid, BAD_REQUEST_CODE, BAD_REQUEST_REASON,
-                            "the object nests too deeply to be checked; lostromos refuses "
-                            "values nested more than a few hundred levels")
+            response = deny(
+                error.uid,
+                BAD_REQUEST_CODE,
+                BAD_REQUEST_REASON,
+                "the object nests too deeply to be checked; lostromos refuses "
+                "values nested more than a few hundred levels",
+            )
             return ReviewOutcome(200, encode_response(response), "denied", UNBOUND_KIND)
         except BadReview as error:
             return _bad_input(str(error))
         kind_label = self._kind_label(request)
         try:
             response = self._over_limit(request) or decide(
-                request, self._engines, endpoint, self._checks)
+                request, self._engines, endpoint, self._checks
+            )
         except ChartError as error:
-            log.error("chart for %s cannot be loaded: %s", request.kind, error,
-                      extra=_log_fields(request, endpoint))
+            log.error(
+                "chart for %s cannot be loaded: %s",
+                request.kind,
+                error,
+                extra=_log_fields(request, endpoint),
+            )
             response = chart_denial(request, error)
         except RecursionError:
             response = too_deep(request)
         except Exception as error:  # our bug, not the user's: deny, keep the worker alive
-            log.exception("checking %s failed", request.describe_object(),
-                          extra=_log_fields(request, endpoint))
+            log.exception(
+                "checking %s failed",
+                request.describe_object(),
+                extra=_log_fields(request, endpoint),
+            )
             response = internal_denial(request, error)
         try:
             encoded = encode_response(response)
@@ -124,8 +141,9 @@ class ReviewHandler:
             encoded = encode_response(response)
         if response.allowed:
             if log.isEnabledFor(logging.DEBUG):
-                log.debug("allowed %s", request.describe_object(),
-                          extra=_log_fields(request, endpoint))
+                log.debug(
+                    "allowed %s", request.describe_object(), extra=_log_fields(request, endpoint)
+                )
             return ReviewOutcome(200, encoded, "allowed", kind_label)
         denial = response.denial
         fields = _log_fields(request, endpoint)
@@ -137,14 +155,22 @@ class ReviewHandler:
 
     def _over_limit(self, request: AdmissionRequest) -> AdmissionResponse | None:
         """A spec too big to check within the review's budget, refused up front."""
-        if (self._max_spec_values is None or request.operation not in ("CREATE", "UPDATE")
-                or request.sub_resource == "status" or request.is_deleting_without_spec_change()):
+        if (
+            self._max_spec_values is None
+            or request.operation not in ("CREATE", "UPDATE")
+            or request.sub_resource == "status"
+            or request.is_deleting_without_spec_change()
+        ):
             return None
         problem = too_many_values(request.spec, self._max_spec_values)
         if problem is None:
             return None
-        return deny(request.uid, INVALID_CODE, INVALID_REASON,
-                    invalid_message(request.describe_object(), [problem]))
+        return deny(
+            request.uid,
+            INVALID_CODE,
+            INVALID_REASON,
+            invalid_message(request.describe_object(), [problem]),
+        )
 
     def _kind_label(self, request: AdmissionRequest) -> str:
         kind = request.kind
@@ -178,7 +204,8 @@ class TooDeep(BadReview):
 
 # The API server writes AdmissionRequest fields in declaration order: uid first.
 _REQUEST_UID = re.compile(
-    rb'^\s*\{.{0,200}?"request"\s*:\s*\{\s*"uid"\s*:\s*"([0-9A-Za-z-]{1,64})"', re.DOTALL)
+    rb'^\s*\{.{0,200}?"request"\s*:\s*\{\s*"uid"\s*:\s*"([0-9A-Za-z-]{1,64})"', re.DOTALL
+)
 
 
 def find_request_uid(body: bytes) -> str | None:
@@ -196,11 +223,13 @@ def decode_json(body: bytes) -> Any:
     try:
         return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except RecursionError:
-        raise TooDeep("request body nests too deeply to be an AdmissionReview",
-                      find_request_uid(body)) from None
+        raise TooDeep(
+            "request body nests too deeply to be an AdmissionReview", find_request_uid(body)
+        ) from None
     except json.JSONDecodeError as error:
-        raise BadReview(f"request body is not JSON: {error.msg} at line {error.lineno}, "
-                        f"column {error.colno}") from None
+        raise BadReview(
+            f"request body is not JSON: {error.msg} at line {error.lineno}, column {error.colno}"
+        ) from None
     except ValueError as error:  # oversized integers, NaN, out-of-range numbers
         raise BadReview(f"request body is not usable JSON: {error}") from None
 
@@ -240,8 +269,10 @@ def parse_review(document: Any) -> AdmissionRequest:
     )
     operation = _string(request, "operation", "request", required=True)
     if operation not in KNOWN_OPERATIONS:
-        raise BadReview(f"request.operation {_short(operation)} is not one of "
-                        f"{', '.join(sorted(KNOWN_OPERATIONS))}")
+        raise BadReview(
+            f"request.operation {_short(operation)} is not one of "
+            f"{', '.join(sorted(KNOWN_OPERATIONS))}"
+        )
     dry_run = request.get("dryRun", False)
     if not isinstance(dry_run, bool | None):
         raise BadReview("request.dryRun must be true or false")

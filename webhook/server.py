@@ -83,7 +83,7 @@ class BoundedSSLSocket(ssl.SSLSocket):
         if self._deadline_passed():
             return 0
         try:
-            return super().recv_into(buffer, nbytes, flags)  # type: ignore[arg-type]
+            return super().recv_into(buffer, nbytes, flags)
         except TimeoutError:
             return 0
 
@@ -98,13 +98,20 @@ class ServingTLS:
     a restart and without touching connections already open.
     """
 
-    def __init__(self, certfile: Path, keyfile: Path, *, check_seconds: float = 1.0,
-                 io_timeout: float = DEFAULT_IO_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self,
+        certfile: Path,
+        keyfile: Path,
+        *,
+        check_seconds: float = 1.0,
+        io_timeout: float = DEFAULT_IO_TIMEOUT_SECONDS,
+    ) -> None:
         self.certfile = certfile
         self.keyfile = keyfile
         self.check_seconds = check_seconds
-        self._socket_class = type("BoundedSSLSocket", (BoundedSSLSocket,),
-                                  {"io_timeout": io_timeout})
+        self._socket_class = type(
+            "BoundedSSLSocket", (BoundedSSLSocket,), {"io_timeout": io_timeout}
+        )
         self._reloading: ReloadingContext | None = None
         self._built_in_pid = 0
 
@@ -117,14 +124,17 @@ class ServingTLS:
 
     def context(self) -> ssl.SSLContext:
         if self._reloading is None or self._built_in_pid != os.getpid():
-            self._reloading = ReloadingContext(self.certfile, self.keyfile, self.build,
-                                               check_seconds=self.check_seconds)
+            self._reloading = ReloadingContext(
+                self.certfile, self.keyfile, self.build, check_seconds=self.check_seconds
+            )
             self._built_in_pid = os.getpid()
         return self._reloading.current()
 
     def gunicorn_hook(self) -> Callable[[Any, Callable[[], ssl.SSLContext]], ssl.SSLContext]:
-        def ssl_context(config: Any, default_ssl_context_factory: Callable[[], ssl.SSLContext],
-                        ) -> ssl.SSLContext:
+        def ssl_context(
+            config: Any,
+            default_ssl_context_factory: Callable[[], ssl.SSLContext],
+        ) -> ssl.SSLContext:
             return self.context()
 
         return ssl_context
@@ -165,8 +175,10 @@ def serve(options: ServeOptions) -> int:
     except (ConfigError, ChartError) as error:
         return _refuse(str(error))
     except (OSError, ssl.SSLError) as error:
-        return _refuse(f"cannot load TLS certificate {options.certfile} and key "
-                       f"{options.keyfile}: {getattr(error, 'strerror', None) or error}")
+        return _refuse(
+            f"cannot load TLS certificate {options.certfile} and key "
+            f"{options.keyfile}: {getattr(error, 'strerror', None) or error}"
+        )
 
     # One Helm engine per pod, started by the master and shared by every worker
     # over its socket; only needed when some binding renders at admission.
@@ -187,12 +199,17 @@ def serve(options: ServeOptions) -> int:
         # validators compiled in the master) is inherited, not rebuilt.
         checks = []
         if engine is not None:
-            checks.append(RenderCheck(HelmEngine(EngineClient(engine.socket_path,
-                                                              connect_wait=2.0))))
-        app = create_app(registry, max_body_bytes=options.max_body_bytes,
-                         metrics_multiprocess_dir=metrics_dir, checks=checks,
-                         review_seconds=options.review_seconds,
-                         max_spec_values=options.max_spec_values)
+            checks.append(
+                RenderCheck(HelmEngine(EngineClient(engine.socket_path, connect_wait=2.0)))
+            )
+        app = create_app(
+            registry,
+            max_body_bytes=options.max_body_bytes,
+            metrics_multiprocess_dir=metrics_dir,
+            checks=checks,
+            review_seconds=options.review_seconds,
+            max_spec_values=options.max_spec_values,
+        )
         # Everything built so far lives as long as the worker. Left to the
         # collector, each full collection walks all of it again: a pause of
         # tens of milliseconds in the middle of someone's kubectl apply.
@@ -206,8 +223,11 @@ def serve(options: ServeOptions) -> int:
     settings: dict[str, Any] = {
         "bind": [options.bind],
         "workers": options.workers,
-        "worker_class": type("Worker", (PollingTLSWorker,), {
-            "io_timeout": options.io_timeout, "max_body_bytes": options.max_body_bytes}),
+        "worker_class": type(
+            "Worker",
+            (PollingTLSWorker,),
+            {"io_timeout": options.io_timeout, "max_body_bytes": options.max_body_bytes},
+        ),
         "threads": options.threads,
         "worker_connections": options.max_connections,
         "certfile": str(options.certfile),

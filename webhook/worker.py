@@ -36,12 +36,14 @@ from gunicorn.workers.gthread import TConn, ThreadWorker
 MAX_HEAD_BYTES = 64 * 1024
 READ_CHUNK = 256 * 1024
 _HEAD_END = b"\r\n\r\n"
-_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*([0-9]{1,12})[ \t]*(?=\r\n|$)",
-                             re.IGNORECASE)
+_CONTENT_LENGTH = re.compile(
+    rb"\r\ncontent-length[ \t]*:[ \t]*([0-9]{1,12})[ \t]*(?=\r\n|$)", re.IGNORECASE
+)
 # A chunked body, or one the client sends only after "100 Continue", is read by the
 # thread (bounded by the socket's deadline): the API server sends neither.
-_READ_IN_THREAD = re.compile(rb"\r\n(transfer-encoding[ \t]*:|expect[ \t]*:[ \t]*100-continue)",
-                             re.IGNORECASE)
+_READ_IN_THREAD = re.compile(
+    rb"\r\n(transfer-encoding[ \t]*:|expect[ \t]*:[ \t]*100-continue)", re.IGNORECASE
+)
 
 
 class RequestTooLarge(ValueError):
@@ -102,8 +104,11 @@ class PollingTLSWorker(ThreadWorker):
         conn = TConn(self.cfg, client, address, listener.getsockname())  # non-blocking
         try:
             conn.sock = gunicorn_sock.ssl_context(self.cfg).wrap_socket(
-                client, server_side=True, do_handshake_on_connect=False,
-                suppress_ragged_eofs=self.cfg.suppress_ragged_eofs)
+                client,
+                server_side=True,
+                do_handshake_on_connect=False,
+                suppress_ragged_eofs=self.cfg.suppress_ragged_eofs,
+            )
         except (OSError, ssl.SSLError):
             self._drop(conn)
             return
@@ -119,16 +124,20 @@ class PollingTLSWorker(ThreadWorker):
     def murder_pending(self) -> None:
         super().murder_pending()
         now = time.monotonic()
-        while self._readings and (self._readings[0].done or self._readings[0].deadline <= now
-                                  or (not self.alive and not self._readings[0].buffer)):
+        while self._readings and (
+            self._readings[0].done
+            or self._readings[0].deadline <= now
+            or (not self.alive and not self._readings[0].buffer)
+        ):
             reading = self._readings.popleft()
             if not reading.done:
                 self._close(reading)
 
     def _read(self, reading: _Reading) -> None:
         self._readings.append(reading)
-        self.poller.register(reading.conn.sock, selectors.EVENT_READ,
-                             partial(self._on_event, reading))
+        self.poller.register(
+            reading.conn.sock, selectors.EVENT_READ, partial(self._on_event, reading)
+        )
         self._on_event(reading, reading.conn.sock)  # bytes may already be buffered by TLS
 
     def _on_event(self, reading: _Reading, _fileobj: Any) -> None:

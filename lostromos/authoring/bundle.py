@@ -22,10 +22,10 @@ def bundled_schema(chart: Path, hosts: tuple[str, ...] = ()) -> str:
     try:
         schema = json.loads(read_text(where))
     except json.JSONDecodeError as error:
-        raise AuthoringError(f"{where}: not valid JSON: line {error.lineno}, column "
-                             f"{error.colno}: {error.msg}") from None
-    policy = RemoteRefPolicy(allowed_hosts=hosts, any_host=not hosts,
-                             cache_dir=default_cache_dir())
+        raise AuthoringError(
+            f"{where}: not valid JSON: line {error.lineno}, column {error.colno}: {error.msg}"
+        ) from None
+    policy = RemoteRefPolicy(allowed_hosts=hosts, any_host=not hosts, cache_dir=default_cache_dir())
     try:
         bundled = bundle(schema, RemoteResolver(policy))
     except RemoteRefError as error:

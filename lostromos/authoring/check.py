@@ -97,14 +97,19 @@ def binding_for(bindings: Bindings, source: SourceObject) -> Binding:
     binding = bindings.find(group, version, kind)
     if binding is None:
         served = ", ".join(f"{b.api_version} {b.kind}" for b in bindings.bindings)
-        raise AuthoringError(f"{source.where}: no binding in {bindings.source} serves "
-                             f"{api_version} {kind} (bound: {served})")
+        raise AuthoringError(
+            f"{source.where}: no binding in {bindings.source} serves "
+            f"{api_version} {kind} (bound: {served})"
+        )
     return binding
 
 
-def check_objects(registry: EngineRegistry, objects: list[SourceObject],
-                  crd_mode: str | None = "webhook",
-                  checks: Sequence[SpecCheck] = NO_CHECKS) -> list[Verdict]:
+def check_objects(
+    registry: EngineRegistry,
+    objects: list[SourceObject],
+    crd_mode: str | None = "webhook",
+    checks: Sequence[SpecCheck] = NO_CHECKS,
+) -> list[Verdict]:
     """Each object's verdict; with `crd_mode`, the API server's handling of the CRD that
     `crd generate --validation CRD_MODE` makes is applied around the review (crdsim);
     `checks` are the webhook's extra checks (its render check)."""
@@ -116,15 +121,22 @@ def check_objects(registry: EngineRegistry, objects: list[SourceObject],
             simulations[binding.name] = None
             with contextlib.suppress(BindingLoadError):  # the review denies with the error
                 simulations[binding.name] = crdsim.simulation_for(
-                    binding, registry.engine_for(binding).chart, crd_mode)
-        verdicts.append(_review(registry, binding, source, number,
-                                simulations.get(binding.name), checks))
+                    binding, registry.engine_for(binding).chart, crd_mode
+                )
+        verdicts.append(
+            _review(registry, binding, source, number, simulations.get(binding.name), checks)
+        )
     return verdicts
 
 
-def _review(registry: EngineRegistry, binding: Binding, source: SourceObject,  # noqa: PLR0917
-            number: int, simulation: crdsim.CrdSimulation | None = None,
-            checks: Sequence[SpecCheck] = NO_CHECKS) -> Verdict:
+def _review(  # noqa: PLR0917
+    registry: EngineRegistry,
+    binding: Binding,
+    source: SourceObject,
+    number: int,
+    simulation: crdsim.CrdSimulation | None = None,
+    checks: Sequence[SpecCheck] = NO_CHECKS,
+) -> Verdict:
     obj = copy.deepcopy(source.document)
     metadata = obj.setdefault("metadata", {})
     metadata.setdefault("namespace", "default")
@@ -133,8 +145,13 @@ def _review(registry: EngineRegistry, binding: Binding, source: SourceObject,  #
     if simulation is not None:
         decoded = simulation.decode(obj)
         if decoded.errors:
-            return Verdict(source, binding, description, False,
-                           f"strict decoding error: {', '.join(decoded.errors)}")
+            return Verdict(
+                source,
+                binding,
+                description,
+                False,
+                f"strict decoding error: {', '.join(decoded.errors)}",
+            )
         obj = decoded.obj
     mutated = _decide("mutate", registry, binding, obj, number)
     if not mutated.allowed:
@@ -144,16 +161,36 @@ def _review(registry: EngineRegistry, binding: Binding, source: SourceObject,  #
     if simulation is not None:
         checked = simulation.after_mutation(admitted)
         if checked.errors:
-            return Verdict(source, binding, description, False, crdsim.invalid_message(
-                binding.kind, binding.group, name, checked.errors), patch)
+            return Verdict(
+                source,
+                binding,
+                description,
+                False,
+                crdsim.invalid_message(binding.kind, binding.group, name, checked.errors),
+                patch,
+            )
         admitted = checked.obj
     validated = _decide("validate", registry, binding, admitted, number, checks)
-    return Verdict(source, binding, description, validated.allowed, _message(validated),
-                   patch, list(validated.warnings), admitted if validated.allowed else None)
+    return Verdict(
+        source,
+        binding,
+        description,
+        validated.allowed,
+        _message(validated),
+        patch,
+        list(validated.warnings),
+        admitted if validated.allowed else None,
+    )
 
 
-def _decide(endpoint: Endpoint, registry: EngineRegistry, binding: Binding, obj: dict,  # noqa: PLR0917
-            number: int, checks: Sequence[SpecCheck] = NO_CHECKS) -> AdmissionResponse:
+def _decide(  # noqa: PLR0917
+    endpoint: Endpoint,
+    registry: EngineRegistry,
+    binding: Binding,
+    obj: dict,
+    number: int,
+    checks: Sequence[SpecCheck] = NO_CHECKS,
+) -> AdmissionResponse:
     """The webhook's decision for a dry-run CREATE of `obj`, as the API server asks it."""
     request = AdmissionRequest(
         uid=f"lostromos-check-{number}",
@@ -209,18 +246,29 @@ def render_manifests(verdict: Verdict, engine: ValuesEngine, helm: Path, workdir
     binding = verdict.binding
     release = release_name(binding, metadata)
     values_file = workdir / f"{metadata['namespace']}-{metadata.get('name', 'object')}.json"
-    values_file.write_text(helm_values_document(engine.user_values(
-        verdict.admitted.get("spec") or {})), encoding="utf-8")
-    command = [str(helm), "template", release, str(engine.chart.path),
-               "--namespace", metadata["namespace"], "--values", str(values_file)]
+    values_file.write_text(
+        helm_values_document(engine.user_values(verdict.admitted.get("spec") or {})),
+        encoding="utf-8",
+    )
+    command = [
+        str(helm),
+        "template",
+        release,
+        str(engine.chart.path),
+        "--namespace",
+        metadata["namespace"],
+        "--values",
+        str(values_file),
+    ]
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=120,
-                                check=False)
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     except OSError as error:
         raise AuthoringError(f"cannot run helm ({helm}): {error}") from None
     if result.returncode != 0:
-        raise AuthoringError(f"{verdict.description}: helm template failed: "
-                             f"{result.stderr.strip().splitlines()[-1:]}")
+        raise AuthoringError(
+            f"{verdict.description}: helm template failed: "
+            f"{result.stderr.strip().splitlines()[-1:]}"
+        )
     return result.stdout
 
 
@@ -253,20 +301,29 @@ def list_stored_objects(binding: Binding, kubeconfig: Path | None) -> list[dict]
     try:
         while True:
             # the client declares `object`; a custom-object list is decoded JSON
-            page = cast(dict[str, Any], api.list_cluster_custom_object(
-                binding.group, binding.version, binding.plural, limit=500,
-                **({"_continue": token} if token else {})))
+            page = cast(
+                dict[str, Any],
+                api.list_cluster_custom_object(
+                    binding.group,
+                    binding.version,
+                    binding.plural,
+                    limit=500,
+                    **({"_continue": token} if token else {}),
+                ),
+            )
             items += page.get("items", [])
             token = (page.get("metadata") or {}).get("continue")
             if not token:
                 break
     except ApiException as error:
         if error.status == 404:
-            raise AuthoringError(f"the cluster does not serve {binding.crd_name} "
-                                 f"({binding.api_version} {binding.kind}): is its CRD installed?"
-                                 ) from None
-        raise AuthoringError(f"listing {binding.crd_name} failed: {error.status} "
-                             f"{error.reason}") from None
+            raise AuthoringError(
+                f"the cluster does not serve {binding.crd_name} "
+                f"({binding.api_version} {binding.kind}): is its CRD installed?"
+            ) from None
+        raise AuthoringError(
+            f"listing {binding.crd_name} failed: {error.status} {error.reason}"
+        ) from None
     except HTTPError as error:
         raise AuthoringError(f"cannot reach the cluster: {brief_error(error)}") from None
     finally:
@@ -279,13 +336,16 @@ def invalid_under(chart: Chart, binding: Binding, stored: list[dict]) -> list[St
     engine = ValuesEngine(chart, binding.overrides)
     redactor = redactor_for(chart, binding.sensitive_paths)
     problems = []
-    for obj in sorted(stored, key=lambda o: (o["metadata"].get("namespace", ""),
-                                            o["metadata"].get("name", ""))):
+    for obj in sorted(
+        stored, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"].get("name", ""))
+    ):
         metadata = obj["metadata"]
         violations = engine.validate(obj.get("spec") or {})
         if violations:
-            problems.append(StoredProblem(
-                f"{binding.kind} {metadata.get('namespace', '')}/{metadata.get('name', '')}",
-                redactor.describe_all(violations)))
+            problems.append(
+                StoredProblem(
+                    f"{binding.kind} {metadata.get('namespace', '')}/{metadata.get('name', '')}",
+                    redactor.describe_all(violations),
+                )
+            )
     return problems
-

@@ -28,83 +28,145 @@ def register(commands: argparse._SubParsersAction) -> None:
     schema_commands = schema.add_subparsers(dest="schema_command", required=True)
 
     init = schema_commands.add_parser(
-        "init", help="write values.schema.json inferred from values.yaml and its comments")
+        "init", help="write values.schema.json inferred from values.yaml and its comments"
+    )
     init.add_argument("chart", type=Path, metavar="CHART", help="chart directory")
     init.add_argument("--force", action="store_true", help="overwrite an existing schema")
     init.add_argument("--stdout", action="store_true", help="print the schema, write nothing")
     init.set_defaults(handler=cmd_schema_init)
 
     lint = schema_commands.add_parser(
-        "lint", help="check the schema against values.yaml and what a CRD can express")
+        "lint", help="check the schema against values.yaml and what a CRD can express"
+    )
     lint.add_argument("chart", type=Path, metavar="CHART", help="chart directory")
-    lint.add_argument("--strict", action="store_true",
-                      help="fail on warnings too (default: only errors fail, as `helm lint`)")
+    lint.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail on warnings too (default: only errors fail, as `helm lint`)",
+    )
     add_output_flag(lint)
     lint.set_defaults(handler=cmd_schema_lint)
 
     diff = schema_commands.add_parser(
-        "diff", help="list the breaking and compatible changes between two chart versions")
+        "diff", help="list the breaking and compatible changes between two chart versions"
+    )
     diff.add_argument("old", type=Path, metavar="OLD_CHART", help="the chart version in use")
     diff.add_argument("new", type=Path, metavar="NEW_CHART", help="the chart version to compare")
     add_output_flag(diff)
     diff.set_defaults(handler=cmd_schema_diff)
 
     bundled = schema_commands.add_parser(
-        "bundle", help="print the chart's schema with its remote $refs fetched and inlined")
+        "bundle", help="print the chart's schema with its remote $refs fetched and inlined"
+    )
     bundled.add_argument("chart", type=Path, metavar="CHART", help="chart directory")
-    bundled.add_argument("--allow-host", action="append", default=[], dest="hosts",
-                         metavar="HOST", help="fetch only from these hosts (repeatable; "
-                         "default: every host the schema refers to)")
+    bundled.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        dest="hosts",
+        metavar="HOST",
+        help="fetch only from these hosts (repeatable; default: every host the schema refers to)",
+    )
     bundled.set_defaults(handler=cmd_schema_bundle)
 
     crd = commands.add_parser("crd", help="CustomResourceDefinitions for bound kinds")
     crd_commands = crd.add_subparsers(dest="crd_command", required=True)
     generate = crd_commands.add_parser(
-        "generate", help="a CRD per binding (or for --chart/--group/--kind/--version)")
-    generate.add_argument("--config", type=Path, default=Path("lostromos.yaml"),
-                          help="bindings file (default: ./lostromos.yaml)")
-    generate.add_argument("--binding", action="append", default=[], metavar="NAME",
-                          help="only this binding (repeatable; default: all)")
+        "generate", help="a CRD per binding (or for --chart/--group/--kind/--version)"
+    )
+    generate.add_argument(
+        "--config",
+        type=Path,
+        default=Path("lostromos.yaml"),
+        help="bindings file (default: ./lostromos.yaml)",
+    )
+    generate.add_argument(
+        "--binding",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only this binding (repeatable; default: all)",
+    )
     generate.add_argument("--chart", type=Path, help="a chart directory, instead of bindings")
     generate.add_argument("--group", help="API group, with --chart")
     generate.add_argument("--kind", help="CamelCase kind, with --chart")
     generate.add_argument("--version", default="v1", help="API version, with --chart (default: v1)")
-    generate.add_argument("--plural", help="with --chart (default: the English plural of the "
-                          "kind, in lowercase; required when that is ambiguous)")
-    generate.add_argument("--short-name", action="append", default=[], dest="short_names",
-                          help="with --chart: a short name for kubectl (repeatable; default: none)")
-    generate.add_argument("--category", action="append", default=[], dest="categories",
-                          help="with --chart: a category such as `all` (repeatable; default: none)")
     generate.add_argument(
-        "--validation", choices=MODES, default="webhook",
+        "--plural",
+        help="with --chart (default: the English plural of the "
+        "kind, in lowercase; required when that is ambiguous)",
+    )
+    generate.add_argument(
+        "--short-name",
+        action="append",
+        default=[],
+        dest="short_names",
+        help="with --chart: a short name for kubectl (repeatable; default: none)",
+    )
+    generate.add_argument(
+        "--category",
+        action="append",
+        default=[],
+        dest="categories",
+        help="with --chart: a category such as `all` (repeatable; default: none)",
+    )
+    generate.add_argument(
+        "--validation",
+        choices=MODES,
+        default="webhook",
         help="webhook: the API server keeps the spec as given and the webhook judges it "
-             "(default); full: the API server also enforces what OpenAPI can express")
-    generate.add_argument("--output-dir", type=Path,
-                          help="write GROUP_PLURAL.yaml files here (default: print)")
-    generate.add_argument("--check", action="store_true",
-                          help="with --output-dir: exit 1 if the files differ, write nothing")
+        "(default); full: the API server also enforces what OpenAPI can express",
+    )
+    generate.add_argument(
+        "--output-dir", type=Path, help="write GROUP_PLURAL.yaml files here (default: print)"
+    )
+    generate.add_argument(
+        "--check",
+        action="store_true",
+        help="with --output-dir: exit 1 if the files differ, write nothing",
+    )
     generate.set_defaults(handler=cmd_crd_generate)
 
     check = commands.add_parser(
-        "check", help="judge objects as the webhook would, or stored objects under a new chart")
-    check.add_argument("objects", type=Path, nargs="*", metavar="OBJECT.yaml",
-                       help="files of objects (multi-document YAML or Lists); - reads stdin")
-    check.add_argument("--config", type=Path, default=Path("lostromos.yaml"),
-                       help="bindings file (default: ./lostromos.yaml)")
-    check.add_argument("--render", action="store_true",
-                       help="also print the manifests helm would produce for admitted objects")
+        "check", help="judge objects as the webhook would, or stored objects under a new chart"
+    )
+    check.add_argument(
+        "objects",
+        type=Path,
+        nargs="*",
+        metavar="OBJECT.yaml",
+        help="files of objects (multi-document YAML or Lists); - reads stdin",
+    )
+    check.add_argument(
+        "--config",
+        type=Path,
+        default=Path("lostromos.yaml"),
+        help="bindings file (default: ./lostromos.yaml)",
+    )
+    check.add_argument(
+        "--render",
+        action="store_true",
+        help="also print the manifests helm would produce for admitted objects",
+    )
     check.add_argument("--helm", type=Path, help="helm binary for --render (default: PATH)")
-    check.add_argument("--against-cluster", action="store_true",
-                       help="check the objects stored in the cluster against --chart")
+    check.add_argument(
+        "--against-cluster",
+        action="store_true",
+        help="check the objects stored in the cluster against --chart",
+    )
     check.add_argument("--chart", type=Path, help="the new chart, with --against-cluster")
     check.add_argument("--binding", help="the binding whose objects to check")
     check.add_argument("--kubeconfig", type=Path, help="default: $KUBECONFIG, then ~/.kube/config")
     add_output_flag(check)
-    check.add_argument("--crd", choices=(*MODES, "none"), default="webhook",
-                       help="the CRD mode the cluster runs (crd generate --validation): its "
-                            "pruning, nulls and schema are applied as the API server applies "
-                            "them, so check answers what kubectl apply answers; none: the "
-                            "webhook's review alone (default: %(default)s)")
+    check.add_argument(
+        "--crd",
+        choices=(*MODES, "none"),
+        default="webhook",
+        help="the CRD mode the cluster runs (crd generate --validation): its "
+        "pruning, nulls and schema are applied as the API server applies "
+        "them, so check answers what kubectl apply answers; none: the "
+        "webhook's review alone (default: %(default)s)",
+    )
     check.set_defaults(handler=cmd_check)
 
 
@@ -121,14 +183,17 @@ def cmd_schema_init(args: argparse.Namespace) -> int:
     if target.exists() and not (args.force or args.stdout):
         raise AuthoringError(f"{target} already exists; pass --force to overwrite it")
     values = read_values(chart_dir / "values.yaml")
-    text = render_schema(infer_schema(_chart_name(chart_dir), _chart_description(chart_dir),
-                                      values))
+    text = render_schema(
+        infer_schema(_chart_name(chart_dir), _chart_description(chart_dir), values)
+    )
     if args.stdout:
         sys.stdout.write(text)
         return 0
     target.write_text(text, encoding="utf-8")
-    print(f"wrote {target}: review the types, then add enums, patterns and ranges, and "
-          f"`lostromos schema lint {chart_dir}`")
+    print(
+        f"wrote {target}: review the types, then add enums, patterns and ranges, and "
+        f"`lostromos schema lint {chart_dir}`"
+    )
     return 0
 
 
@@ -158,16 +223,27 @@ def cmd_schema_lint(args: argparse.Namespace) -> int:
     chart = load_chart(args.chart)
     findings = lint_chart(chart)
     failed = has_errors(findings, strict=args.strict)
-    counts = {severity: sum(f.severity == severity for f in findings)
-              for severity in ("error", "warning", "info")}
+    counts = {
+        severity: sum(f.severity == severity for f in findings)
+        for severity in ("error", "warning", "info")
+    }
     if args.output != "text":
-        emit({"chart": chart.name, "version": chart.version, "passed": not failed,
-              "findings": [asdict(f) for f in findings]}, args.output)
+        emit(
+            {
+                "chart": chart.name,
+                "version": chart.version,
+                "passed": not failed,
+                "findings": [asdict(f) for f in findings],
+            },
+            args.output,
+        )
         return 1 if failed else 0
     for finding in findings:
         print(finding.describe())
-    print(f"{chart.name} {chart.version}: {counts['error']} error(s), "
-          f"{counts['warning']} warning(s), {counts['info']} note(s)")
+    print(
+        f"{chart.name} {chart.version}: {counts['error']} error(s), "
+        f"{counts['warning']} warning(s), {counts['info']} note(s)"
+    )
     return 1 if failed else 0
 
 
@@ -179,14 +255,21 @@ def cmd_schema_diff(args: argparse.Namespace) -> int:
     changes = diff_charts(old, new)
     breaking = sum(change.breaking for change in changes)
     if args.output != "text":
-        emit({"old": {"chart": old.name, "version": old.version},
-              "new": {"chart": new.name, "version": new.version},
-              "changes": [asdict(c) for c in changes]}, args.output)
+        emit(
+            {
+                "old": {"chart": old.name, "version": old.version},
+                "new": {"chart": new.name, "version": new.version},
+                "changes": [asdict(c) for c in changes],
+            },
+            args.output,
+        )
         return 1 if breaking else 0
     for change in changes:
         print(change.describe())
-    print(f"{old.name} {old.version} -> {new.name} {new.version}: {breaking} breaking, "
-          f"{len(changes) - breaking} compatible change(s)")
+    print(
+        f"{old.name} {old.version} -> {new.name} {new.version}: {breaking} breaking, "
+        f"{len(changes) - breaking} compatible change(s)"
+    )
     return 1 if breaking else 0
 
 
@@ -241,29 +324,49 @@ def _crd_targets(args: argparse.Namespace) -> list:
     from lostromos.remote_refs import resolver_for
 
     if args.chart is not None:
-        missing = [flag for flag, value in (("--group", args.group), ("--kind", args.kind))
-                   if not value]
+        missing = [
+            flag for flag, value in (("--group", args.group), ("--kind", args.kind)) if not value
+        ]
         if missing:
             raise AuthoringError(f"--chart needs {' and '.join(missing)}")
         plural = args.plural or plural_of_kind(args.kind)
         if plural is None:
-            raise AuthoringError(f"cannot tell the English plural of {args.kind!r}: "
-                                 "pass --plural (a CRD's plural can never change)")
+            raise AuthoringError(
+                f"cannot tell the English plural of {args.kind!r}: "
+                "pass --plural (a CRD's plural can never change)"
+            )
         chart = load_chart(args.chart)
-        return [CrdTarget(group=args.group, version=args.version, kind=args.kind,
-                          plural=plural,
-                          singular=args.kind.lower(), short_names=tuple(args.short_names),
-                          categories=tuple(args.categories), chart=chart)]
+        return [
+            CrdTarget(
+                group=args.group,
+                version=args.version,
+                kind=args.kind,
+                plural=plural,
+                singular=args.kind.lower(),
+                short_names=tuple(args.short_names),
+                categories=tuple(args.categories),
+                chart=chart,
+            )
+        ]
     bindings = load_bindings(args.config)
-    chosen = ([bindings.by_name(name) for name in args.binding] if args.binding
-              else list(bindings.bindings))
+    chosen = (
+        [bindings.by_name(name) for name in args.binding]
+        if args.binding
+        else list(bindings.bindings)
+    )
     targets = []
     for binding in chosen:
         if binding.chart.path is None:
-            raise AuthoringError(f"binding {binding.name!r}: chart {binding.chart.describe()}: "
-                                 "only local chart paths are supported")
-        targets.append(CrdTarget.for_binding(binding, load_chart(
-            binding.chart.path, remote=resolver_for(binding.remote_schema_hosts))))
+            raise AuthoringError(
+                f"binding {binding.name!r}: chart {binding.chart.describe()}: "
+                "only local chart paths are supported"
+            )
+        targets.append(
+            CrdTarget.for_binding(
+                binding,
+                load_chart(binding.chart.path, remote=resolver_for(binding.remote_schema_hosts)),
+            )
+        )
     return targets
 
 
@@ -288,8 +391,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     registry = EngineRegistry(load_bindings(args.config))
     for error in registry.load_all():  # its objects are denied with it; the rest are judged
         print(f"lostromos check: {error}", file=sys.stderr)
-    verdicts = check_objects(registry, read_objects(args.objects),
-                             None if args.crd == "none" else args.crd)
+    verdicts = check_objects(
+        registry, read_objects(args.objects), None if args.crd == "none" else args.crd
+    )
     helm = _helm(args.helm) if args.render else None
     denied = sum(not verdict.allowed for verdict in verdicts)
     with tempfile.TemporaryDirectory(prefix="lostromos-check-") as workdir:
@@ -306,8 +410,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             if manifests is not None:
                 print(manifests, end="")
     if args.output != "text":
-        emit({"allowed": len(verdicts) - denied, "denied": denied, "objects": results},
-             args.output)
+        emit({"allowed": len(verdicts) - denied, "denied": denied, "objects": results}, args.output)
         return 1 if denied else 0
     print(f"{len(verdicts) - denied} allowed, {denied} denied")
     return 1 if denied else 0
@@ -340,18 +443,29 @@ def _check_cluster(args: argparse.Namespace) -> int:
         raise AuthoringError("--against-cluster checks stored objects; give no OBJECT.yaml")
     binding = load_bindings(args.config).by_name(args.binding)
     chart = load_chart(args.chart)
-    kubeconfig = args.kubeconfig or (Path(os.environ["KUBECONFIG"])
-                                     if os.environ.get("KUBECONFIG") else None)
+    kubeconfig = args.kubeconfig or (
+        Path(os.environ["KUBECONFIG"]) if os.environ.get("KUBECONFIG") else None
+    )
     stored = list_stored_objects(binding, kubeconfig)
     problems = invalid_under(chart, binding, stored)
     if args.output != "text":
-        emit({"binding": binding.name, "chart": chart.name, "version": chart.version,
-              "checked": len(stored), "invalid": [asdict(p) for p in problems]}, args.output)
+        emit(
+            {
+                "binding": binding.name,
+                "chart": chart.name,
+                "version": chart.version,
+                "checked": len(stored),
+                "invalid": [asdict(p) for p in problems],
+            },
+            args.output,
+        )
         return 1 if problems else 0
     for problem in problems:
         print(f"{problem.description} would become invalid:")
         for reason in problem.reasons:
             print(f"  {reason}")
-    print(f"{len(problems)} of {len(stored)} {binding.kind} object(s) would become invalid "
-          f"under {chart.name} {chart.version}")
+    print(
+        f"{len(problems)} of {len(stored)} {binding.kind} object(s) would become invalid "
+        f"under {chart.name} {chart.version}"
+    )
     return 1 if problems else 0

@@ -49,22 +49,68 @@ Mode = Literal["webhook", "full"]
 MODES: tuple[Mode, ...] = ("webhook", "full")
 
 # The formats kube-apiserver validates (apiextensions JSONSchemaProps.format).
-APISERVER_FORMATS = frozenset({
-    "bsonobjectid", "uri", "email", "hostname", "ipv4", "ipv6", "cidr", "mac", "uuid",
-    "uuid3", "uuid4", "uuid5", "isbn", "isbn10", "isbn13", "creditcard", "ssn", "hexcolor",
-    "rgbcolor", "byte", "password", "date", "duration", "date-time", "datetime",
-})
-_VALUE_KEYWORDS = frozenset({
-    "enum", "const", "pattern", "format", "minimum", "maximum", "exclusiveMinimum",
-    "exclusiveMaximum", "multipleOf", "minLength", "maxLength", "minItems", "maxItems",
-    "minProperties", "maxProperties", "required", "description", "title", "$comment",
-})
+APISERVER_FORMATS = frozenset(
+    {
+        "bsonobjectid",
+        "uri",
+        "email",
+        "hostname",
+        "ipv4",
+        "ipv6",
+        "cidr",
+        "mac",
+        "uuid",
+        "uuid3",
+        "uuid4",
+        "uuid5",
+        "isbn",
+        "isbn10",
+        "isbn13",
+        "creditcard",
+        "ssn",
+        "hexcolor",
+        "rgbcolor",
+        "byte",
+        "password",
+        "date",
+        "duration",
+        "date-time",
+        "datetime",
+    }
+)
+_VALUE_KEYWORDS = frozenset(
+    {
+        "enum",
+        "const",
+        "pattern",
+        "format",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "multipleOf",
+        "minLength",
+        "maxLength",
+        "minItems",
+        "maxItems",
+        "minProperties",
+        "maxProperties",
+        "required",
+        "description",
+        "title",
+        "$comment",
+    }
+)
 # Keywords with no OpenAPI v3 counterpart that still restrict values: the webhook checks them.
 _WEBHOOK_ONLY = {
-    "if": "if/then/else", "dependentRequired": "dependentRequired",
-    "dependentSchemas": "dependentSchemas", "dependencies": "dependencies",
-    "propertyNames": "propertyNames", "unevaluatedProperties": "unevaluatedProperties",
-    "unevaluatedItems": "unevaluatedItems", "contains": "contains",
+    "if": "if/then/else",
+    "dependentRequired": "dependentRequired",
+    "dependentSchemas": "dependentSchemas",
+    "dependencies": "dependencies",
+    "propertyNames": "propertyNames",
+    "unevaluatedProperties": "unevaluatedProperties",
+    "unevaluatedItems": "unevaluatedItems",
+    "contains": "contains",
 }
 MISSING = object()
 
@@ -130,8 +176,11 @@ class SchemaConverter:
             node = self._node(root, (), frozenset(), self.values)
             spec = {**node, "type": "object"}
             if node.get("type") not in (None, "object"):
-                self._note((), f"top-level type {node['type']!r}",
-                           "a spec is always an object; the webhook refuses anything else")
+                self._note(
+                    (),
+                    f"top-level type {node['type']!r}",
+                    "a spec is always an object; the webhook refuses anything else",
+                )
                 spec = {"type": "object", PRESERVE: True}
             spec.pop(INT_OR_STRING, None)
             spec.pop("nullable", None)
@@ -156,8 +205,9 @@ class SchemaConverter:
                 target = self.document.lookup(flat[CYCLE])
                 if isinstance(target, dict) and isinstance(target.get("description"), str):
                     out["description"] = target["description"]
-            self._note(path, "recursive $ref",
-                       "kept as given below this point; the webhook checks it")
+            self._note(
+                path, "recursive $ref", "kept as given below this point; the webhook checks it"
+            )
             return {**out, PRESERVE: True, "nullable": True}
         active = active | set(flat.pop(REFS, ()))
         if self.mode == "webhook":
@@ -168,8 +218,9 @@ class SchemaConverter:
         converted["nullable"] = True
         return converted
 
-    def _documented(self, flat: dict, path: tuple, active: frozenset[str], here: Any,
-                    out: dict) -> dict:
+    def _documented(
+        self, flat: dict, path: tuple, active: frozenset[str], here: Any, out: dict
+    ) -> dict:
         """Descriptions and the declared type: the webhook judges everything else."""
         kinds, _ = self._types(flat, path, active)
         if kinds == {"integer", "string"}:
@@ -183,8 +234,16 @@ class SchemaConverter:
         self._children(flat, path, active, here, out, kind=kind)
         return out
 
-    def _children(self, flat: dict, path: tuple, active: frozenset[str], here: Any,
-                  out: dict, *, kind: str | None) -> None:
+    def _children(
+        self,
+        flat: dict,
+        path: tuple,
+        active: frozenset[str],
+        here: Any,
+        out: dict,
+        *,
+        kind: str | None,
+    ) -> None:
         """Documented child nodes, for a node whose own values the webhook judges."""
         properties = flat.get("properties")
         if kind in (None, "object") and isinstance(properties, dict) and properties:
@@ -198,28 +257,38 @@ class SchemaConverter:
         elif kind == "array":
             out["items"] = {PRESERVE: True, "nullable": True}
 
-    def _typed(self, flat: dict, path: tuple, active: frozenset[str], here: Any,
-               out: dict) -> dict:
+    def _typed(self, flat: dict, path: tuple, active: frozenset[str], here: Any, out: dict) -> dict:
         for keyword, construct in _WEBHOOK_ONLY.items():
             if keyword in flat:
                 self._note(path, construct, "not expressible in a CRD; the webhook checks it")
         kinds, _ = self._types(flat, path, active)
         if kinds == {"integer", "string"}:
             out[INT_OR_STRING] = True
-            self._note(path, "type integer or string",
-                       "x-kubernetes-int-or-string; the webhook checks the other constraints")
+            self._note(
+                path,
+                "type integer or string",
+                "x-kubernetes-int-or-string; the webhook checks the other constraints",
+            )
             return out
         if len(kinds) != 1:
             out[PRESERVE] = True
             if kinds:
-                self._note(path, f"type {' or '.join(sorted(kinds))}",
-                           "any value is kept; the webhook checks the type")
+                self._note(
+                    path,
+                    f"type {' or '.join(sorted(kinds))}",
+                    "any value is kept; the webhook checks the type",
+                )
             self._children(flat, path, active, here, out, kind=None)
             return out
         (kind,) = kinds
         out["type"] = kind
-        converters = {"object": self._object, "array": self._array, "string": self._string,
-                      "integer": self._number, "number": self._number}
+        converters = {
+            "object": self._object,
+            "array": self._array,
+            "string": self._string,
+            "integer": self._number,
+            "number": self._number,
+        }
         if kind in converters:
             converters[kind](flat, path, active, here, out)
         self._enum(flat, kind, here, out)
@@ -228,8 +297,12 @@ class SchemaConverter:
         else:
             for keyword in ("anyOf", "oneOf", "not"):
                 if keyword in flat:
-                    self._note(path, keyword, "values.yaml supplies this object and Helm "
-                               "judges it after merging the spec in; the webhook checks it")
+                    self._note(
+                        path,
+                        keyword,
+                        "values.yaml supplies this object and Helm "
+                        "judges it after merging the spec in; the webhook checks it",
+                    )
         self._default(flat, kind, path, here, out)
         return out
 
@@ -251,13 +324,18 @@ class SchemaConverter:
     def _implied_types(self, flat: dict, active: frozenset[str]) -> set[str]:
         # Only what restricts the type itself: `properties` or `minLength` on an untyped
         # node constrain objects or strings but let every other type through.
-        values = flat["enum"] if isinstance(flat.get("enum"), list) else (
-            [flat["const"]] if "const" in flat else [])
+        values = (
+            flat["enum"]
+            if isinstance(flat.get("enum"), list)
+            else ([flat["const"]] if "const" in flat else [])
+        )
         kinds = {json_type(value) for value in values}
         if kinds:
             return kinds - {"null"} if kinds - {"null"} else kinds
-        branches = [self.document.flatten(b, active) for b in
-                    (flat.get("anyOf") or []) + (flat.get("oneOf") or [])]
+        branches = [
+            self.document.flatten(b, active)
+            for b in (flat.get("anyOf") or []) + (flat.get("oneOf") or [])
+        ]
         found: set[str] = set()
         for branch in branches:
             declared = branch.get("type")
@@ -271,22 +349,26 @@ class SchemaConverter:
 
     # --- per type -------------------------------------------------------------
 
-    def _object(self, flat: dict, path: tuple, active: frozenset[str], here: Any,
-                out: dict) -> None:
+    def _object(
+        self, flat: dict, path: tuple, active: frozenset[str], here: Any, out: dict
+    ) -> None:
         properties = flat.get("properties") if isinstance(flat.get("properties"), dict) else {}
         extra = flat.get("additionalProperties", True)
         patterns = flat.get("patternProperties")
         if patterns:
-            self._note(path, "patternProperties",
-                       "keys are kept as given; the webhook checks them")
+            self._note(path, "patternProperties", "keys are kept as given; the webhook checks them")
         if properties:
             out["properties"] = {}
             for name, child in properties.items():
-                out["properties"][name] = self._node(child, (*path, name), active,
-                                                     _child(here, name))
+                out["properties"][name] = self._node(
+                    child, (*path, name), active, _child(here, name)
+                )
             if isinstance(extra, dict) and extra:
-                self._note(path, "additionalProperties next to properties",
-                           "other keys are kept as given; the webhook checks them")
+                self._note(
+                    path,
+                    "additionalProperties next to properties",
+                    "other keys are kept as given; the webhook checks them",
+                )
             if extra is not False or patterns:
                 out[PRESERVE] = True
         elif patterns or extra is True or extra == {}:
@@ -295,19 +377,25 @@ class SchemaConverter:
             out["additionalProperties"] = self._node(extra, (*path, "*"), active, MISSING)
         # The API server sees the spec before Helm coalesces it over values.yaml: a key
         # values.yaml supplies is there for Helm even when the spec leaves it out.
-        required = [name for name in flat.get("required") or ()
-                    if isinstance(name, str) and _child(here, name) is MISSING]
+        required = [
+            name
+            for name in flat.get("required") or ()
+            if isinstance(name, str) and _child(here, name) is MISSING
+        ]
         if required:
             out["required"] = sorted(set(required))
-        _copy_ints(flat, out, ("maxProperties",) if _supplied(here) else
-                   ("minProperties", "maxProperties"))
+        _copy_ints(
+            flat, out, ("maxProperties",) if _supplied(here) else ("minProperties", "maxProperties")
+        )
 
-    def _array(self, flat: dict, path: tuple, active: frozenset[str], here: Any,
-               out: dict) -> None:
+    def _array(self, flat: dict, path: tuple, active: frozenset[str], here: Any, out: dict) -> None:
         items = flat.get("items", True)
         if "prefixItems" in flat or isinstance(items, list):
-            self._note(path, "tuple items (prefixItems or an items list)",
-                       "items are kept as given; the webhook checks them")
+            self._note(
+                path,
+                "tuple items (prefixItems or an items list)",
+                "items are kept as given; the webhook checks them",
+            )
             out["items"] = {PRESERVE: True}
         elif isinstance(items, dict) and items:
             out["items"] = self._node(items, (*path, "[]"), active, MISSING)
@@ -315,11 +403,13 @@ class SchemaConverter:
             out["items"] = {PRESERVE: True}
         _copy_ints(flat, out, ("minItems", "maxItems"))
         if flat.get("uniqueItems") is True:
-            self._note(path, "uniqueItems",
-                       "a CRD cannot require unique items; the webhook checks it")
+            self._note(
+                path, "uniqueItems", "a CRD cannot require unique items; the webhook checks it"
+            )
 
-    def _string(self, flat: dict, path: tuple, active: frozenset[str], here: Any,
-                out: dict) -> None:
+    def _string(
+        self, flat: dict, path: tuple, active: frozenset[str], here: Any, out: dict
+    ) -> None:
         _copy_ints(flat, out, ("minLength", "maxLength"))
         if isinstance(flat.get("pattern"), str):
             # kube-apiserver and Helm both compile patterns with Go's regexp (RE2).
@@ -327,21 +417,30 @@ class SchemaConverter:
         chosen = flat.get("format")
         if isinstance(chosen, str):
             if self.draft >= 2019:
-                self._note(path, f"format {chosen!r}",
-                           f"left out: draft {self.draft} treats format as an annotation and "
-                           "Helm does not check it")
+                self._note(
+                    path,
+                    f"format {chosen!r}",
+                    f"left out: draft {self.draft} treats format as an annotation and "
+                    "Helm does not check it",
+                )
             elif chosen in APISERVER_FORMATS:
                 # Measured through the real API server: its checks and Helm's disagree at
                 # the edges (a leap second in date-time, "+1.2.3.4" as ipv4).
-                self._note(path, f"format {chosen!r}",
-                           "the API server checks it differently from Helm; the webhook "
-                           "checks it")
+                self._note(
+                    path,
+                    f"format {chosen!r}",
+                    "the API server checks it differently from Helm; the webhook checks it",
+                )
             else:
-                self._note(path, f"format {chosen!r}",
-                           "the API server does not know it; the webhook checks it")
+                self._note(
+                    path,
+                    f"format {chosen!r}",
+                    "the API server does not know it; the webhook checks it",
+                )
 
-    def _number(self, flat: dict, path: tuple, active: frozenset[str], here: Any,
-                out: dict) -> None:
+    def _number(
+        self, flat: dict, path: tuple, active: frozenset[str], here: Any, out: dict
+    ) -> None:
         for bound, exclusive in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
             limit = flat.get(bound)
             strict = flat.get(exclusive)
@@ -359,8 +458,11 @@ class SchemaConverter:
             if float(step).is_integer():
                 out["multipleOf"] = int(step)
             else:
-                self._note(path, f"multipleOf {step}",
-                           "the API server divides in floating point; the webhook checks it")
+                self._note(
+                    path,
+                    f"multipleOf {step}",
+                    "the API server divides in floating point; the webhook checks it",
+                )
 
     def _enum(self, flat: dict, kind: str, here: Any, out: dict) -> None:
         values = flat["enum"] if isinstance(flat.get("enum"), list) else None
@@ -386,8 +488,9 @@ class SchemaConverter:
             if all(branch is not None for branch in kept) and any(kept) and not lossy:
                 out[keyword] = kept
             else:
-                self._note(path, keyword,
-                           "its branches declare types or structure; the webhook checks it")
+                self._note(
+                    path, keyword, "its branches declare types or structure; the webhook checks it"
+                )
         negated = flat.get("not")
         if negated is not None:
             branch = _value_only(negated, kind)
@@ -401,8 +504,9 @@ class SchemaConverter:
             return  # values.yaml supplies this path, and Helm lets values.yaml win
         default = flat["default"]
         if not _fits(default, kind):
-            self._note(path, "default", f"a {json_type(default)} does not fit type {kind}; "
-                       "left out")
+            self._note(
+                path, "default", f"a {json_type(default)} does not fit type {kind}; left out"
+            )
             return
         if crdsim.prune(default, out) != default:
             self._note(path, "default", "names fields the CRD would prune; left out")
@@ -424,8 +528,7 @@ def _lossy_enum(branch: dict | None, kind: str) -> bool:
     """kube-openapi compares a number with an integer enum member after truncating it (42.5
     matches 42): under `not` or `oneOf` such an enum would refuse values Helm accepts."""
     values = (branch or {}).get("enum") or ()
-    return kind == "number" and any(isinstance(v, int) and not isinstance(v, bool)
-                                    for v in values)
+    return kind == "number" and any(isinstance(v, int) and not isinstance(v, bool) for v in values)
 
 
 def _supplied(here: Any) -> bool:

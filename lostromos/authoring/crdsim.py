@@ -41,8 +41,9 @@ def _path(parent: str, key: str | int) -> str:
 # --- decoding: pruning, nulls, defaults ------------------------------------------------
 
 
-def prune(value: Any, schema: dict | None, unknown: list[str] | None = None,
-          where: str = "") -> Any:
+def prune(
+    value: Any, schema: dict | None, unknown: list[str] | None = None, where: str = ""
+) -> Any:
     """`value` as the API server stores it under `schema`; unknown field paths go to `unknown`."""
     found = unknown if unknown is not None else []
     if schema is not None and schema.get(PRESERVE):
@@ -64,8 +65,7 @@ def prune(value: Any, schema: dict | None, unknown: list[str] | None = None,
         return kept
     if isinstance(value, list):
         items = schema.get("items") if schema is not None else None
-        return [prune(item, items, found, _path(where, index))
-                for index, item in enumerate(value)]
+        return [prune(item, items, found, _path(where, index)) for index, item in enumerate(value)]
     return value
 
 
@@ -84,8 +84,10 @@ def _keep_unknown(value: Any, schema: dict, found: list[str], where: str) -> Any
         return kept
     if isinstance(value, list):
         items = schema.get("items")
-        return [_keep_unknown(item, items, found, _path(where, index)) if items is not None
-                else item for index, item in enumerate(value)]
+        return [
+            _keep_unknown(item, items, found, _path(where, index)) if items is not None else item
+            for index, item in enumerate(value)
+        ]
     return value
 
 
@@ -105,8 +107,12 @@ def prune_nulls(value: Any, schema: dict | None) -> Any:
         kept = {}
         for key, child in value.items():
             sub = _child_schema(schema, key)
-            if child is None and sub is not None and not sub.get("nullable") and (
-                    "default" not in sub):
+            if (
+                child is None
+                and sub is not None
+                and not sub.get("nullable")
+                and ("default" not in sub)
+            ):
                 continue
             kept[key] = prune_nulls(child, sub)
         return kept
@@ -124,22 +130,33 @@ def apply_defaults(value: Any, schema: dict | None) -> Any:
         result = dict(value)
         properties = schema.get("properties") or {}
         for key, sub in properties.items():
-            if "default" in sub and (key not in result or (
-                    result[key] is None and not sub.get("nullable"))):
+            if "default" in sub and (
+                key not in result or (result[key] is None and not sub.get("nullable"))
+            ):
                 result[key] = copy.deepcopy(sub["default"])
         extra = schema.get("additionalProperties")
         for key, child in result.items():
             if key in properties:
                 result[key] = apply_defaults(child, properties[key])
             elif isinstance(extra, dict):
-                filled = (copy.deepcopy(extra["default"]) if child is None and "default" in extra
-                          and not extra.get("nullable") else child)
+                filled = (
+                    copy.deepcopy(extra["default"])
+                    if child is None and "default" in extra and not extra.get("nullable")
+                    else child
+                )
                 result[key] = apply_defaults(filled, extra)
         return result
     if isinstance(value, list) and isinstance(schema.get("items"), dict):
         items = schema["items"]
-        return [apply_defaults(copy.deepcopy(items["default"]) if item is None and not (
-            items.get("nullable")) and "default" in items else item, items) for item in value]
+        return [
+            apply_defaults(
+                copy.deepcopy(items["default"])
+                if item is None and not (items.get("nullable")) and "default" in items
+                else item,
+                items,
+            )
+            for item in value
+        ]
     return value
 
 
@@ -194,8 +211,10 @@ def validate(value: Any, schema: dict, where: str = "spec") -> list[str]:  # noq
     enum = schema.get("enum")
     if value is None:
         if declared and not schema.get("nullable"):
-            problems.append(f"{where}: Invalid value: \"null\": {where} in body must be of "
-                            f"type {declared}: \"null\"")
+            problems.append(
+                f'{where}: Invalid value: "null": {where} in body must be of '
+                f'type {declared}: "null"'
+            )
         if isinstance(enum, list) and enum:
             # kube-openapi converts the value to each member's type: a null never matches,
             # not even a null member; junctors (allOf, anyOf, ...) are not run on a null.
@@ -204,8 +223,10 @@ def validate(value: Any, schema: dict, where: str = "spec") -> list[str]:  # noq
     if schema.get(INT_OR_STRING) and _json_type(value) not in ("integer", "string"):
         return [f"{where}: must be an integer or a string"]
     if declared and not _type_fits(value, declared):
-        return [f"{where}: Invalid value: {_json_type(value)}: {where} in body must be of "
-                f"type {declared}"]
+        return [
+            f"{where}: Invalid value: {_json_type(value)}: {where} in body must be of "
+            f"type {declared}"
+        ]
     if isinstance(enum, list) and not any(_in_enum(value, e) for e in enum):
         problems.append(f"{where}: Unsupported value: {value!r}")
     problems += _bounds(value, schema, where)
@@ -251,11 +272,13 @@ def _bounds(value: Any, schema: dict, where: str) -> list[str]:  # noqa: PLR0912
         low, high = schema.get("minimum"), schema.get("maximum")
         strict_low, strict_high = schema.get("exclusiveMinimum"), schema.get("exclusiveMaximum")
         if low is not None and (value <= low if strict_low else value < low):
-            problems.append(f"{where}: should be greater than "
-                            f"{'' if strict_low else 'or equal to '}{low}")
+            problems.append(
+                f"{where}: should be greater than {'' if strict_low else 'or equal to '}{low}"
+            )
         if high is not None and (value >= high if strict_high else value > high):
-            problems.append(f"{where}: should be less than "
-                            f"{'' if strict_high else 'or equal to '}{high}")
+            problems.append(
+                f"{where}: should be less than {'' if strict_high else 'or equal to '}{high}"
+            )
         step = schema.get("multipleOf")
         if step and (value / step) != int(value / step):
             problems.append(f"{where}: should be a multiple of {step}")
@@ -266,11 +289,9 @@ def _bounds(value: Any, schema: dict, where: str) -> list[str]:  # noqa: PLR0912
             problems.append(f"{where}: may not have more than {schema['maxItems']} items")
     elif isinstance(value, dict):
         if "minProperties" in schema and len(value) < schema["minProperties"]:
-            problems.append(f"{where}: should have at least {schema['minProperties']} "
-                            "properties")
+            problems.append(f"{where}: should have at least {schema['minProperties']} properties")
         if "maxProperties" in schema and len(value) > schema["maxProperties"]:
-            problems.append(f"{where}: may not have more than {schema['maxProperties']} "
-                            "properties")
+            problems.append(f"{where}: may not have more than {schema['maxProperties']} properties")
     return problems
 
 
@@ -297,8 +318,9 @@ class CrdSimulation:
 
     def _body_schema(self) -> dict:
         # apiVersion, kind and metadata are the API machinery's, not the schema's.
-        properties = {k: v for k, v in (self.root.get("properties") or {}).items()
-                      if k not in _META_FIELDS}
+        properties = {
+            k: v for k, v in (self.root.get("properties") or {}).items() if k not in _META_FIELDS
+        }
         return {**self.root, "properties": properties}
 
     def _split(self, obj: dict) -> tuple[dict, dict]:

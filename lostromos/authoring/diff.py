@@ -33,11 +33,13 @@ class SchemaChange:
 
 
 def diff_charts(old: Chart, new: Chart) -> list[SchemaChange]:
-    comparer = _Comparer(SchemaDocument(old.schema or {}), SchemaDocument(new.schema or {}),
-                         new.values)
+    comparer = _Comparer(
+        SchemaDocument(old.schema or {}), SchemaDocument(new.schema or {}), new.values
+    )
     comparer.compare(old.schema or {}, new.schema or {}, (), frozenset(), frozenset())
-    return sorted(strongest_per_property(comparer.changes),
-                  key=lambda c: (not c.breaking, c.where, c.message))
+    return sorted(
+        strongest_per_property(comparer.changes), key=lambda c: (not c.breaking, c.where, c.message)
+    )
 
 
 def strongest_per_property(changes: list[SchemaChange]) -> list[SchemaChange]:
@@ -66,8 +68,14 @@ class _Comparer:
     def _add(self, breaking: bool, path: tuple, message: str) -> None:
         self.changes.append(SchemaChange(breaking, path_text(path), message))
 
-    def compare(self, old_node: Any, new_node: Any, path: tuple, old_active: frozenset[str],
-                new_active: frozenset[str]) -> None:
+    def compare(
+        self,
+        old_node: Any,
+        new_node: Any,
+        path: tuple,
+        old_active: frozenset[str],
+        new_active: frozenset[str],
+    ) -> None:
         old = self.old.flatten(old_node, old_active)
         new = self.new.flatten(new_node, new_active)
         if CYCLE in old or CYCLE in new:
@@ -81,8 +89,13 @@ class _Comparer:
         self._objects(old, new, path, old_active, new_active)
         old_items, new_items = old.get("items"), new.get("items")
         if isinstance(new_items, dict) and new_items:
-            self.compare(old_items if isinstance(old_items, dict) else {}, new_items,
-                         (*path, "[]"), old_active, new_active)
+            self.compare(
+                old_items if isinstance(old_items, dict) else {},
+                new_items,
+                (*path, "[]"),
+                old_active,
+                new_active,
+            )
 
     def _types(self, old: dict, new: dict, path: tuple) -> None:
         old_types, new_types = _types(old), _types(new)
@@ -96,8 +109,12 @@ class _Comparer:
         lost = {t for t in old_types if not (t == "integer" and "number" in new_types)}
         lost -= new_types
         if lost:
-            self._add(True, path, f"type narrowed from {' or '.join(sorted(old_types))} to "
-                                  f"{' or '.join(sorted(new_types))}")
+            self._add(
+                True,
+                path,
+                f"type narrowed from {' or '.join(sorted(old_types))} to "
+                f"{' or '.join(sorted(new_types))}",
+            )
         else:
             self._add(False, path, f"type widened to {' or '.join(sorted(new_types))}")
 
@@ -133,8 +150,12 @@ class _Comparer:
     def _strings(self, old: dict, new: dict, path: tuple) -> None:
         before, after = old.get("pattern"), new.get("pattern")
         if after is not None and after != before:
-            self._add(True, path, f"pattern {'changed to' if before else 'added:'} {_show(after)}"
-                                  " (values the old one allowed may fail it)")
+            self._add(
+                True,
+                path,
+                f"pattern {'changed to' if before else 'added:'} {_show(after)}"
+                " (values the old one allowed may fail it)",
+            )
         elif before is not None and after is None:
             self._add(False, path, "pattern removed")
         if new.get("format") != old.get("format") and new.get("format"):
@@ -142,16 +163,26 @@ class _Comparer:
         if "default" in new and old.get("default") != new.get("default"):
             self._add(False, path, f"default is now {_show(new['default'])}")
 
-    def _objects(self, old: dict, new: dict, path: tuple, old_active: frozenset[str],
-                 new_active: frozenset[str]) -> None:
+    def _objects(
+        self,
+        old: dict,
+        new: dict,
+        path: tuple,
+        old_active: frozenset[str],
+        new_active: frozenset[str],
+    ) -> None:
         old_props, new_props = _properties(old), _properties(new)
         new_closed = new.get("additionalProperties") is False
         if new_closed and old.get("additionalProperties") is not False:
             self._add(True, path, "no longer accepts keys the schema does not list")
         for name in old_props:
             if name not in new_props:
-                self._add(new_closed, (*path, name), "property removed" + (
-                    "" if new_closed else " (still accepted as an unlisted key)"))
+                self._add(
+                    new_closed,
+                    (*path, name),
+                    "property removed"
+                    + ("" if new_closed else " (still accepted as an unlisted key)"),
+                )
         old_required = set(old.get("required") or ())
         new_required = set(new.get("required") or ())
         for name in new_props:
@@ -160,8 +191,11 @@ class _Comparer:
         here = _value_at(self.new_values, path)
         for name in sorted(new_required - old_required):
             supplied = isinstance(here, dict) and name in here
-            self._add(not supplied, (*path, name), "now required" + (
-                " (the new values.yaml supplies it)" if supplied else ""))
+            self._add(
+                not supplied,
+                (*path, name),
+                "now required" + (" (the new values.yaml supplies it)" if supplied else ""),
+            )
         for name in sorted(old_required - new_required):
             self._add(False, (*path, name), "no longer required")
         for name in old_props.keys() & new_props.keys():

@@ -55,8 +55,13 @@ def read_values(path: Path) -> CommentedValues:
     return CommentedValues(values, comments, frozenset(commented))
 
 
-def _collect(node: yaml.MappingNode, path: tuple[str, ...], lines: list[str],
-             comments: dict[tuple[str, ...], str], commented: set[tuple[str, ...]]) -> None:
+def _collect(
+    node: yaml.MappingNode,
+    path: tuple[str, ...],
+    lines: list[str],
+    comments: dict[tuple[str, ...], str],
+    commented: set[tuple[str, ...]],
+) -> None:
     indent = None
     for key_node, value_node in node.value:
         key = str(key_node.value)
@@ -99,8 +104,7 @@ def _comment_block(lines: list[str], line: int) -> str:
     return " ".join(reversed(prose))
 
 
-def infer_schema(chart_name: str, chart_description: str | None,
-                 values: CommentedValues) -> dict:
+def infer_schema(chart_name: str, chart_description: str | None, values: CommentedValues) -> dict:
     schema: dict[str, Any] = {"$schema": DRAFT, "title": chart_name}
     if chart_description:
         schema["description"] = chart_description
@@ -108,8 +112,9 @@ def infer_schema(chart_name: str, chart_description: str | None,
     return schema
 
 
-def _infer(value: Any, path: tuple[str, ...], comments: dict[tuple[str, ...], str], *,
-           top: bool = False) -> dict[str, Any]:
+def _infer(
+    value: Any, path: tuple[str, ...], comments: dict[tuple[str, ...], str], *, top: bool = False
+) -> dict[str, Any]:
     node: dict[str, Any] = {}
     description = comments.get(path)
     if description and not top:
@@ -122,8 +127,7 @@ def _infer(value: Any, path: tuple[str, ...], comments: dict[tuple[str, ...], st
         if value:
             node["additionalProperties"] = False
             node["properties"] = {
-                str(key): _infer(child, (*path, str(key)), comments)
-                for key, child in value.items()
+                str(key): _infer(child, (*path, str(key)), comments) for key, child in value.items()
             }
         return node
     if kind == "array":
@@ -151,12 +155,12 @@ def _items(values: list) -> dict[str, Any]:
     item_schema: dict[str, Any] = {"type": "object"}
     if merged:
         item_schema["additionalProperties"] = False
-        item_schema["properties"] = {key: {k: v for k, v in _infer(child, (), {}).items()
-                                           if k != "default"}
-                                     for key, child in merged.items()}
+        item_schema["properties"] = {
+            key: {k: v for k, v in _infer(child, (), {}).items() if k != "default"}
+            for key, child in merged.items()
+        }
     return item_schema
 
 
 def render_schema(schema: dict) -> str:
     return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
-

@@ -37,17 +37,29 @@ class Finding:
 def lint_chart(chart: Chart) -> list[Finding]:
     findings: list[Finding] = []
     if chart.schema is None:
-        return [Finding("error", str(chart.path / "values.schema.json"),
-                        "the chart has no schema: run `lostromos schema init` first")]
-    values = read_values(chart.path / "values.yaml") if (
-        chart.path / "values.yaml").is_file() else CommentedValues({}, {}, frozenset())
+        return [
+            Finding(
+                "error",
+                str(chart.path / "values.schema.json"),
+                "the chart has no schema: run `lostromos schema init` first",
+            )
+        ]
+    values = (
+        read_values(chart.path / "values.yaml")
+        if (chart.path / "values.yaml").is_file()
+        else CommentedValues({}, {}, frozenset())
+    )
     findings += _values_pass(chart)
     document = SchemaDocument(chart.schema)
     findings += _coverage(document, chart.schema, values, (), frozenset())
     converter = SchemaConverter(chart.schema, chart.values, "full")
     _, notes = converter.convert("")
-    findings += [Finding("info", note.where, f"{note.construct}: crd generate --validation full: "
-                         f"{note.action}") for note in notes]
+    findings += [
+        Finding(
+            "info", note.where, f"{note.construct}: crd generate --validation full: {note.action}"
+        )
+        for note in notes
+    ]
     order = {"error": 0, "warning": 1, "info": 2}
     return sorted(set(findings), key=lambda f: (order[f.severity], f.where, f.message))
 
@@ -57,13 +69,19 @@ def _values_pass(chart: Chart) -> list[Finding]:
     for violation in ValuesEngine(chart).validate({}):
         if violation.missing:
             continue  # values the user must supply are rightly absent from values.yaml
-        findings.append(Finding("error", "values.yaml",
-                                f"fails the schema: {violation.describe('values')}"))
+        findings.append(
+            Finding("error", "values.yaml", f"fails the schema: {violation.describe('values')}")
+        )
     return findings
 
 
-def _coverage(document: SchemaDocument, node: Any, values: CommentedValues, path: tuple,
-              active: frozenset[str]) -> list[Finding]:
+def _coverage(
+    document: SchemaDocument,
+    node: Any,
+    values: CommentedValues,
+    path: tuple,
+    active: frozenset[str],
+) -> list[Finding]:
     flat = document.flatten(node, active)
     if CYCLE in flat:
         return []
@@ -77,15 +95,24 @@ def _coverage(document: SchemaDocument, node: Any, values: CommentedValues, path
         child_path = (*path, name)
         child_flat = document.flatten(child, active)
         if not child_flat.get("description") and not child_flat.get("title"):
-            findings.append(Finding("warning", path_text(child_path),
-                                    "no description: `kubectl explain` will show nothing"))
+            findings.append(
+                Finding(
+                    "warning",
+                    path_text(child_path),
+                    "no description: `kubectl explain` will show nothing",
+                )
+            )
         has_value = isinstance(here, dict) and name in here
         documented = name in required or child_path in values.commented_keys
         if isinstance(here, dict) and not has_value and not documented:
-            findings.append(Finding(
-                "warning", path_text(child_path),
-                "in the schema but not in values.yaml: give it a value there, make it "
-                "required, or show it commented out (# " + name + ": ...)"))
+            findings.append(
+                Finding(
+                    "warning",
+                    path_text(child_path),
+                    "in the schema but not in values.yaml: give it a value there, make it "
+                    "required, or show it commented out (# " + name + ": ...)",
+                )
+            )
         if has_value or not isinstance(here, dict):
             findings += _coverage(document, child, values, child_path, active)
     if isinstance(here, dict):
@@ -94,8 +121,13 @@ def _coverage(document: SchemaDocument, node: Any, values: CommentedValues, path
         if not described_by_extra and not flat.get("patternProperties"):
             for key in here:
                 if key not in properties and (properties or extra is False):
-                    findings.append(Finding("warning", path_text((*path, key)),
-                                            "in values.yaml but not described by the schema"))
+                    findings.append(
+                        Finding(
+                            "warning",
+                            path_text((*path, key)),
+                            "in values.yaml but not described by the schema",
+                        )
+                    )
     return findings
 
 

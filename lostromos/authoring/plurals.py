@@ -12,24 +12,81 @@ from __future__ import annotations
 import re
 
 _IRREGULAR = {
-    "person": "people", "man": "men", "woman": "women", "child": "children",
-    "mouse": "mice", "goose": "geese", "foot": "feet", "tooth": "teeth",
-    "index": "indexes", "matrix": "matrices", "vertex": "vertices",
-    "criterion": "criteria", "datum": "data", "medium": "media",
-    "cactus": "cacti", "radius": "radii", "quiz": "quizzes",
+    "person": "people",
+    "man": "men",
+    "woman": "women",
+    "child": "children",
+    "mouse": "mice",
+    "goose": "geese",
+    "foot": "feet",
+    "tooth": "teeth",
+    "index": "indexes",
+    "matrix": "matrices",
+    "vertex": "vertices",
+    "criterion": "criteria",
+    "datum": "data",
+    "medium": "media",
+    "cactus": "cacti",
+    "radius": "radii",
+    "quiz": "quizzes",
 }
-_UNCOUNTABLE = frozenset({
-    "data", "metadata", "info", "information", "equipment", "config", "news",
-    "series", "species", "software", "hardware", "feedback", "traffic",
-})
+_UNCOUNTABLE = frozenset(
+    {
+        "data",
+        "metadata",
+        "info",
+        "information",
+        "equipment",
+        "config",
+        "news",
+        "series",
+        "species",
+        "software",
+        "hardware",
+        "feedback",
+        "traffic",
+    }
+)
 # Words in -o and -f(e) are spelt both ways; these are the common ones.
 _O_ES = frozenset({"hero", "potato", "tomato", "echo", "veto", "torpedo", "volcano"})
-_O_S = frozenset({"photo", "video", "repo", "demo", "memo", "logo", "zero", "piano",
-                  "auto", "proto", "tempo", "limo", "disco", "kilo", "ratio",
-                  "portfolio", "scenario", "studio", "radio", "audio", "cargo"})
-_F_VES = {"leaf": "leaves", "shelf": "shelves", "wolf": "wolves", "half": "halves",
-          "knife": "knives", "life": "lives", "wife": "wives", "self": "selves",
-          "calf": "calves", "loaf": "loaves", "thief": "thieves"}
+_O_S = frozenset(
+    {
+        "photo",
+        "video",
+        "repo",
+        "demo",
+        "memo",
+        "logo",
+        "zero",
+        "piano",
+        "auto",
+        "proto",
+        "tempo",
+        "limo",
+        "disco",
+        "kilo",
+        "ratio",
+        "portfolio",
+        "scenario",
+        "studio",
+        "radio",
+        "audio",
+        "cargo",
+    }
+)
+_F_VES = {
+    "leaf": "leaves",
+    "shelf": "shelves",
+    "wolf": "wolves",
+    "half": "halves",
+    "knife": "knives",
+    "life": "lives",
+    "wife": "wives",
+    "self": "selves",
+    "calf": "calves",
+    "loaf": "loaves",
+    "thief": "thieves",
+}
 
 
 def last_word(kind: str) -> str:

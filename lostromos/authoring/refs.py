@@ -127,8 +127,9 @@ def merge(base: dict, extra: dict, *, own_wins: bool = False) -> dict:
     return result
 
 
-def walk_properties(document: SchemaDocument, node: Any, path: tuple = (),
-                    active: frozenset[str] = frozenset()) -> Iterator[tuple[tuple, dict]]:
+def walk_properties(
+    document: SchemaDocument, node: Any, path: tuple = (), active: frozenset[str] = frozenset()
+) -> Iterator[tuple[tuple, dict]]:
     """Every (path, flattened node) of the property tree; array items appear as "[]"."""
     flat = document.flatten(node, active)
     yield path, flat

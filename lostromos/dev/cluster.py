@@ -136,21 +136,29 @@ class DevCluster:
 
     # -- components ------------------------------------------------------------
 
-    def _start(self, name: str, argv: Sequence[str], ready: Callable[[], bool],
-               env: dict[str, str] | None = None) -> Child:
+    def _start(
+        self,
+        name: str,
+        argv: Sequence[str],
+        ready: Callable[[], bool],
+        env: dict[str, str] | None = None,
+    ) -> Child:
         self.say(f"starting {name}")
         child = self.supervisor.start(name, argv, env)
         deadline = time.monotonic() + self.options.start_timeout
         while time.monotonic() < deadline:
             if not child.alive() or self.supervisor.first_dead() is child:
-                raise DevError(f"{name} exited during start-up; last lines of {child.log}:\n"
-                               f"{child.log_tail()}")
+                raise DevError(
+                    f"{name} exited during start-up; last lines of {child.log}:\n{child.log_tail()}"
+                )
             with contextlib.suppress(OSError, ValueError, subprocess.SubprocessError):
                 if ready():
                     return child
             time.sleep(0.25)
-        raise DevError(f"{name} was not ready within {self.options.start_timeout:.0f}s; "
-                       f"last lines of {child.log}:\n{child.log_tail()}")
+        raise DevError(
+            f"{name} was not ready within {self.options.start_timeout:.0f}s; "
+            f"last lines of {child.log}:\n{child.log_tail()}"
+        )
 
     def _start_etcd(self) -> None:
         self.ports.etcd_client, self.ports.etcd_peer = free_port(), free_port()
@@ -230,14 +238,34 @@ class DevCluster:
         config = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "lostromos-dev", "cluster": {
-                "server": f"https://127.0.0.1:{self.ports.apiserver}",
-                "certificate-authority-data": b64(self.pki.ca_cert)}}],
-            "users": [{"name": "lostromos-admin", "user": {
-                "client-certificate-data": b64(self.pki.admin_cert),
-                "client-key-data": b64(self.pki.admin_key)}}],
-            "contexts": [{"name": "lostromos-dev", "context": {
-                "cluster": "lostromos-dev", "user": "lostromos-admin", "namespace": "default"}}],
+            "clusters": [
+                {
+                    "name": "lostromos-dev",
+                    "cluster": {
+                        "server": f"https://127.0.0.1:{self.ports.apiserver}",
+                        "certificate-authority-data": b64(self.pki.ca_cert),
+                    },
+                }
+            ],
+            "users": [
+                {
+                    "name": "lostromos-admin",
+                    "user": {
+                        "client-certificate-data": b64(self.pki.admin_cert),
+                        "client-key-data": b64(self.pki.admin_key),
+                    },
+                }
+            ],
+            "contexts": [
+                {
+                    "name": "lostromos-dev",
+                    "context": {
+                        "cluster": "lostromos-dev",
+                        "user": "lostromos-admin",
+                        "namespace": "default",
+                    },
+                }
+            ],
             "current-context": "lostromos-dev",
         }
         temporary = self.kubeconfig.with_suffix(".tmp")
@@ -245,11 +273,16 @@ class DevCluster:
         temporary.chmod(0o600)
         os.replace(temporary, self.kubeconfig)
 
-    def kubectl(self, *args: str, stdin: str | None = None,
-                check: bool = True) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self, *args: str, stdin: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [str(self.options.tools["kubectl"]), f"--kubeconfig={self.kubeconfig}", *args],
-            input=stdin, capture_output=True, text=True, timeout=120, check=False,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
             env=self.client_env(),
         )
         if check and result.returncode != 0:
@@ -272,8 +305,9 @@ class DevCluster:
 
     def _install_crds(self) -> None:
         self.say(f"installing CRDs from {self.options.crds_dir}")
-        self.kubectl("apply", "--server-side", "--force-conflicts", "-f",
-                     str(self.options.crds_dir))
+        self.kubectl(
+            "apply", "--server-side", "--force-conflicts", "-f", str(self.options.crds_dir)
+        )
         self.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
 
     def _start_webhook(self) -> None:
@@ -287,40 +321,65 @@ class DevCluster:
         self.ports.webhook = free_port()
         url = f"https://127.0.0.1:{self.ports.webhook}"
         argv = [
-            sys.executable, "-m", "lostromos", "webhook",
-            "--config", str(self.options.bindings_path),
-            "--bind", f"127.0.0.1:{self.ports.webhook}",
-            "--tls-cert", str(cert), "--tls-key", str(key),
+            sys.executable,
+            "-m",
+            "lostromos",
+            "webhook",
+            "--config",
+            str(self.options.bindings_path),
+            "--bind",
+            f"127.0.0.1:{self.ports.webhook}",
+            "--tls-cert",
+            str(cert),
+            "--tls-key",
+            str(key),
         ]
         context = ssl.create_default_context(cafile=str(ca_cert))
 
         def answers() -> bool:
-            with urllib.request.urlopen(f"{url}/readyz", context=context,  # noqa: S310
-                                        timeout=2) as answer:
+            with urllib.request.urlopen(  # noqa: S310 - our own https URL
+                f"{url}/readyz",
+                context=context,
+                timeout=2,
+            ) as answer:
                 return answer.status == 200
 
         self._start("webhook", argv, answers)
         bindings = load_bindings(self.options.bindings_path).bindings
         configurations = webhook_configurations(
-            bindings, client_config(ca_pem=ca_cert.read_bytes(), url=url))
+            bindings, client_config(ca_pem=ca_cert.read_bytes(), url=url)
+        )
         self.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(configurations))
         self.say("checking that the API server reaches the webhook")
         deadline = time.monotonic() + 30
         while not self._webhook_reachable(bindings):
             if time.monotonic() > deadline:
-                raise DevError("the API server cannot reach the webhook; last lines of "
-                               f"{self.supervisor.child('webhook').log}:\n"
-                               f"{self.supervisor.child('webhook').log_tail()}")
+                raise DevError(
+                    "the API server cannot reach the webhook; last lines of "
+                    f"{self.supervisor.child('webhook').log}:\n"
+                    f"{self.supervisor.child('webhook').log_tail()}"
+                )
             time.sleep(0.5)
 
     def _webhook_reachable(self, bindings: Sequence) -> bool:
         """A server-side dry run goes through both webhooks and stores nothing."""
         for binding in bindings:
-            probe = {"apiVersion": binding.api_version, "kind": binding.kind,
-                     "metadata": {"name": "lostromos-readiness-probe", "namespace": "default"},
-                     "spec": {}}
-            result = self.kubectl("create", "--dry-run=server", "-o", "name", "-f", "-",
-                                  stdin=json.dumps(probe), check=False)
+            probe = {
+                "apiVersion": binding.api_version,
+                "kind": binding.kind,
+                "metadata": {"name": "lostromos-readiness-probe", "namespace": "default"},
+                "spec": {},
+            }
+            result = self.kubectl(
+                "create",
+                "--dry-run=server",
+                "-o",
+                "name",
+                "-f",
+                "-",
+                stdin=json.dumps(probe),
+                check=False,
+            )
             if result.returncode != 0 and not _webhook_answered(result.stderr):
                 return False
         return True
@@ -332,11 +391,18 @@ class DevCluster:
         env = self.client_env()
         for index, port in enumerate(self.ports.controllers):
             argv = [
-                sys.executable, "-m", "lostromos", "controller",
-                "--config", str(self.options.bindings_path),
-                "--kubeconfig", str(self.kubeconfig),
-                "--helm-engine", str(self.options.tools["helm-engine"]),
-                "--health-bind", f"127.0.0.1:{port}",
+                sys.executable,
+                "-m",
+                "lostromos",
+                "controller",
+                "--config",
+                str(self.options.bindings_path),
+                "--kubeconfig",
+                str(self.kubeconfig),
+                "--helm-engine",
+                str(self.options.tools["helm-engine"]),
+                "--health-bind",
+                f"127.0.0.1:{port}",
                 *(["--shards"] if count > 1 else []),
                 *self.options.controller_args,
             ]
@@ -346,8 +412,7 @@ class DevCluster:
                 with urllib.request.urlopen(url, timeout=2) as answer:
                     return answer.status == 200
 
-            self._start("controller" if index == 0 else f"controller-{index + 1}", argv,
-                        ready, env)
+            self._start("controller" if index == 0 else f"controller-{index + 1}", argv, ready, env)
 
     def _apply_examples(self) -> None:
         examples = self.options.examples_dir

@@ -59,9 +59,16 @@ class ClusterPki:
         return self.directory / "sa.pub"
 
     def exists(self) -> bool:
-        files = (self.ca_cert, self.ca_key, self.serving_cert, self.serving_key,
-                 self.admin_cert, self.admin_key, self.service_account_key,
-                 self.service_account_pub)
+        files = (
+            self.ca_cert,
+            self.ca_key,
+            self.serving_cert,
+            self.serving_key,
+            self.admin_cert,
+            self.admin_key,
+            self.service_account_key,
+            self.service_account_pub,
+        )
         return all(path.is_file() for path in files)
 
     def create(self) -> None:
@@ -71,14 +78,26 @@ class ClusterPki:
         write_pair(ca, self.ca_cert, self.ca_key)
         serving = issue_serving_cert(
             ca,
-            dns_names=["localhost", "kubernetes", "kubernetes.default",
-                       "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"],
+            dns_names=[
+                "localhost",
+                "kubernetes",
+                "kubernetes.default",
+                "kubernetes.default.svc",
+                "kubernetes.default.svc.cluster.local",
+            ],
             ip_addresses=["127.0.0.1", "10.96.0.1"],
         )
         write_pair(serving, self.serving_cert, self.serving_key)
-        write_pair(issue_client_cert(ca, "lostromos-admin", ["system:masters"]),
-                   self.admin_cert, self.admin_key)
+        write_pair(
+            issue_client_cert(ca, "lostromos-admin", ["system:masters"]),
+            self.admin_cert,
+            self.admin_key,
+        )
         sa_key = ec.generate_private_key(ec.SECP256R1())
         write_file(self.service_account_key, private_key_pem(sa_key), mode=KEY_FILE_MODE)
-        write_file(self.service_account_pub, sa_key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+        write_file(
+            self.service_account_pub,
+            sa_key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            ),
+        )

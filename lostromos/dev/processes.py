@@ -63,9 +63,7 @@ class Supervisor:
         self.children: list[Child] = []
         self._popen: dict[str, subprocess.Popen] = {}
 
-    def start(
-        self, name: str, argv: Sequence[str], env: Mapping[str, str] | None = None
-    ) -> Child:
+    def start(self, name: str, argv: Sequence[str], env: Mapping[str, str] | None = None) -> Child:
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.logs_dir / f"{name}.log"
         with open(log_path, "ab") as log:
@@ -77,8 +75,9 @@ class Supervisor:
                 env=dict(env) if env is not None else None,
                 start_new_session=True,
             )
-        child = Child(name=name, pid=process.pid, start_ticks=_start_ticks(process.pid),
-                      log=str(log_path))
+        child = Child(
+            name=name, pid=process.pid, start_ticks=_start_ticks(process.pid), log=str(log_path)
+        )
         self._popen[name] = process
         self.children.append(child)
         self.save()

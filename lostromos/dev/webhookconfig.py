@@ -17,8 +17,9 @@ MUTATING_NAME = "lostromos-defaulting"
 VALIDATING_NAME = "lostromos-validation"
 
 
-def client_config(*, ca_pem: bytes, url: str | None = None,
-                  service: dict[str, Any] | None = None) -> dict[str, Any]:
+def client_config(
+    *, ca_pem: bytes, url: str | None = None, service: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Where the API server reaches the webhook: a URL (dev) or a Service (in-cluster)."""
     config: dict[str, Any] = {"caBundle": base64.b64encode(ca_pem).decode()}
     if url is not None:
@@ -41,8 +42,15 @@ def _rules(bindings: Sequence[Binding]) -> list[dict[str, Any]]:
     ]
 
 
-def _webhook(name: str, path: str, bindings: Sequence[Binding], config: dict[str, Any], *,
-             timeout_seconds: int, namespace_selector: dict[str, Any] | None) -> dict[str, Any]:
+def _webhook(
+    name: str,
+    path: str,
+    bindings: Sequence[Binding],
+    config: dict[str, Any],
+    *,
+    timeout_seconds: int,
+    namespace_selector: dict[str, Any] | None,
+) -> dict[str, Any]:
     endpoint = dict(config)
     if "url" in endpoint:
         endpoint["url"] = endpoint["url"].rstrip("/") + path
@@ -71,11 +79,23 @@ def webhook_configurations(
     namespace_selector: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """The MutatingWebhookConfiguration and the ValidatingWebhookConfiguration."""
-    mutating = _webhook("defaulting.lostromos.dev", "/mutate", bindings, config,
-                        timeout_seconds=timeout_seconds, namespace_selector=namespace_selector)
+    mutating = _webhook(
+        "defaulting.lostromos.dev",
+        "/mutate",
+        bindings,
+        config,
+        timeout_seconds=timeout_seconds,
+        namespace_selector=namespace_selector,
+    )
     mutating["reinvocationPolicy"] = "IfNeeded"
-    validating = _webhook("validation.lostromos.dev", "/validate", bindings, config,
-                          timeout_seconds=timeout_seconds, namespace_selector=namespace_selector)
+    validating = _webhook(
+        "validation.lostromos.dev",
+        "/validate",
+        bindings,
+        config,
+        timeout_seconds=timeout_seconds,
+        namespace_selector=namespace_selector,
+    )
     labels = {"app.kubernetes.io/name": "lostromos", "app.kubernetes.io/component": "webhook"}
     return [
         {

@@ -50,8 +50,9 @@ class Requirement:
 
     @classmethod
     def from_spec(cls, spec: DependencySpec) -> Requirement:
-        return cls(spec.name, spec.version, spec.alias, spec.condition, spec.tags,
-                   spec.import_values)
+        return cls(
+            spec.name, spec.version, spec.alias, spec.condition, spec.tags, spec.import_values
+        )
 
 
 @dataclass
@@ -71,16 +72,20 @@ class ChartNode:
             chart=chart,
             values=chart.values,
             dependencies=[cls.from_chart(sub) for sub in chart.loaded_subcharts],
-            requirements=None if chart.requirements is None
+            requirements=None
+            if chart.requirements is None
             else [Requirement.from_spec(spec) for spec in chart.requirements],
         )
 
     def copy_as(self, name: str) -> ChartNode:
         # getAliasDependency: copy the chart and its metadata, shallow-copy its dependencies
         return ChartNode(
-            name=name, chart=self.chart, values=self.values,
+            name=name,
+            chart=self.chart,
+            values=self.values,
             dependencies=[copy.copy(dep) for dep in self.dependencies],
-            requirements=None if self.requirements is None
+            requirements=None
+            if self.requirements is None
             else [copy.copy(req) for req in self.requirements],
         )
 
@@ -104,8 +109,9 @@ def _coalesce(node: ChartNode, dest: dict[str, Any], prefix: str, merge: bool) -
     return _coalesce_dependencies(node, dest, prefix, merge)
 
 
-def _coalesce_dependencies(node: ChartNode, dest: dict[str, Any], prefix: str,
-                           merge: bool) -> dict[str, Any]:
+def _coalesce_dependencies(
+    node: ChartNode, dest: dict[str, Any], prefix: str, merge: bool
+) -> dict[str, Any]:
     for sub in node.dependencies:
         if sub.name not in dest:
             dest[sub.name] = {}
@@ -141,8 +147,9 @@ def _coalesce_globals(dest: dict[str, Any], src: dict[str, Any]) -> None:
     dest[GLOBAL_KEY] = dest_globals
 
 
-def _coalesce_chart_values(node: ChartNode, values: dict[str, Any], prefix: str,
-                           merge: bool) -> None:
+def _coalesce_chart_values(
+    node: ChartNode, values: dict[str, Any], prefix: str, merge: bool
+) -> None:
     chart_values = copy.deepcopy(node.values)
     for key, default in chart_values.items():
         if key in values:
@@ -181,8 +188,9 @@ def merge_tables(dest: dict[str, Any], src: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _coalesce_tables(dest: dict[str, Any] | None, src: dict[str, Any] | None,
-                     merge: bool) -> dict[str, Any] | None:
+def _coalesce_tables(
+    dest: dict[str, Any] | None, src: dict[str, Any] | None, merge: bool
+) -> dict[str, Any] | None:
     """coalesceTablesFullKey: dest (higher precedence) receives src."""
     if src is None:
         return dest
@@ -232,10 +240,12 @@ def _process_enabled(node: ChartNode, values: dict[str, Any], path: str) -> None
         return
     requirements = node.requirements
     kept = [
-        existing for existing in node.dependencies
-        if not any(existing.name == req.name
-                   and is_compatible(req.version, existing.chart.version)
-                   for req in requirements)
+        existing
+        for existing in node.dependencies
+        if not any(
+            existing.name == req.name and is_compatible(req.version, existing.chart.version)
+            for req in requirements
+        )
     ]
     for req in requirements:
         aliased = _alias_dependency(node.dependencies, req)

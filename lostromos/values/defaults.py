@@ -135,8 +135,13 @@ class DefaultFiller:
     operations: list[dict[str, Any]]
 
     def fill_object(  # noqa: PLR0917
-        self, scopes: list[Scope], target: dict[str, Any], effective: Any, pointer: str,
-        record: bool, depth: int = 0,
+        self,
+        scopes: list[Scope],
+        target: dict[str, Any],
+        effective: Any,
+        pointer: str,
+        record: bool,
+        depth: int = 0,
     ) -> None:
         if depth > MAX_DEPTH:
             return
@@ -169,29 +174,45 @@ class DefaultFiller:
             self._add(target, name, value, here, record)
 
     def fill_value(  # noqa: PLR0917
-        self, scopes: list[Scope], value: Any, effective: Any, pointer: str,
-        record: bool, depth: int,
+        self,
+        scopes: list[Scope],
+        value: Any,
+        effective: Any,
+        pointer: str,
+        record: bool,
+        depth: int,
     ) -> None:
         if isinstance(value, dict):
             self.fill_object(scopes, value, effective, pointer, record, depth)
         elif isinstance(value, list) and depth <= MAX_DEPTH:
             for index, item in enumerate(value):
                 item_effective = (
-                    effective[index] if isinstance(effective, list) and index < len(effective)
+                    effective[index]
+                    if isinstance(effective, list) and index < len(effective)
                     else None
                 )
-                self.fill_value(self.view.item(scopes, index), item, item_effective,
-                                f"{pointer}/{index}", record, depth + 1)
+                self.fill_value(
+                    self.view.item(scopes, index),
+                    item,
+                    item_effective,
+                    f"{pointer}/{index}",
+                    record,
+                    depth + 1,
+                )
 
-    def _add(self, target: dict[str, Any], name: str, value: Any, pointer: str,
-             record: bool) -> None:
+    def _add(
+        self, target: dict[str, Any], name: str, value: Any, pointer: str, record: bool
+    ) -> None:
         target[name] = value
         if record:
             self.operations.append({"op": "add", "path": pointer, "value": copy.deepcopy(value)})
 
 
 def deprecated_paths(
-    view: SchemaView, value: Any, path: tuple[str | int, ...], scopes: list[Scope] | None = None,
+    view: SchemaView,
+    value: Any,
+    path: tuple[str | int, ...],
+    scopes: list[Scope] | None = None,
     depth: int = 0,
 ) -> Iterator[tuple[tuple[str | int, ...], str]]:
     """(path, description) for every property the value sets that its schema marks deprecated."""
@@ -205,12 +226,17 @@ def deprecated_paths(
             sub = view.property(scopes, name, loose=True)
             marked = [node for node, _ in sub if node.get("deprecated") is True]
             # A flag turned off (or left at its default) uses nothing deprecated.
-            if marked and child is not None and child is not False and not any(
-                    "default" in node and node["default"] == child for node, _ in sub):
+            if (
+                marked
+                and child is not None
+                and child is not False
+                and not any("default" in node and node["default"] == child for node, _ in sub)
+            ):
                 described = [n.get("description") for n, _ in sub if n.get("description")]
                 yield (*path, name), str(described[0]) if described else ""
             yield from deprecated_paths(view, child, (*path, name), sub, depth + 1)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from deprecated_paths(view, item, (*path, index), view.item(scopes, index),
-                                        depth + 1)
+            yield from deprecated_paths(
+                view, item, (*path, index), view.item(scopes, index), depth + 1
+            )

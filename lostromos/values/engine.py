@@ -111,11 +111,13 @@ class ValuesEngine:
         except RecursionError:
             return SpecVerdict(
                 [Violation((), f"values are nested too deeply (more than {MAX_NESTING} levels)")],
-                [])
+                [],
+            )
         return SpecVerdict(sorted_unique(violations), deprecations)
 
-    def _validate_tree(self, node: ChartNode, values: dict[str, Any], prefix: tuple[Any, ...],
-                       out: list[Violation]) -> None:
+    def _validate_tree(
+        self, node: ChartNode, values: dict[str, Any], prefix: tuple[Any, ...], out: list[Violation]
+    ) -> None:
         # ValidateAgainstSchema: this chart's schema on its values, then each subchart
         compiled = self._compiled.get(node.chart.digest)
         if compiled is not None:
@@ -125,9 +127,13 @@ class ValuesEngine:
             if raw is None:
                 continue
             if not isinstance(raw, dict):
-                out.append(Violation((*prefix, dep.name),
-                                     f"must be an object (the values of subchart {dep.chart.name})",
-                                     short_repr(raw)))
+                out.append(
+                    Violation(
+                        (*prefix, dep.name),
+                        f"must be an object (the values of subchart {dep.chart.name})",
+                        short_repr(raw),
+                    )
+                )
                 continue
             self._validate_tree(dep, raw, (*prefix, dep.name), out)
 
@@ -149,20 +155,27 @@ class ValuesEngine:
         return Defaulted(values=filled, patch=operations)
 
     def _default_tree(  # noqa: PLR0917
-        self, node: ChartNode, target: dict[str, Any], effective: Any, pointer: str,
-        operations: list[dict[str, Any]], record: bool,
+        self,
+        node: ChartNode,
+        target: dict[str, Any],
+        effective: Any,
+        pointer: str,
+        operations: list[dict[str, Any]],
+        record: bool,
     ) -> None:
         view = self._views.get(node.chart.digest)
         if view is not None:
-            DefaultFiller(view, operations).fill_object(view.root, target, effective, pointer,
-                                                        record)
+            DefaultFiller(view, operations).fill_object(
+                view.root, target, effective, pointer, record
+            )
         for dep in node.dependencies:
             sub_effective = effective.get(dep.name) if isinstance(effective, dict) else None
             here = f"{pointer}/{escape_pointer(dep.name)}"
             if dep.name in target:
                 if isinstance(target[dep.name], dict):
-                    self._default_tree(dep, target[dep.name], sub_effective, here, operations,
-                                       record)
+                    self._default_tree(
+                        dep, target[dep.name], sub_effective, here, operations, record
+                    )
                 continue
             partial: dict[str, Any] = {}
             self._default_tree(dep, partial, sub_effective, here, operations, record=False)
@@ -180,8 +193,9 @@ class ValuesEngine:
         except (CoalesceError, RecursionError):
             return []
 
-    def _deprecation_messages(self, tree: ChartNode, spec: Mapping[str, Any],
-                              root: str) -> list[str]:
+    def _deprecation_messages(
+        self, tree: ChartNode, spec: Mapping[str, Any], root: str
+    ) -> list[str]:
         messages = []
         for path, description in self._deprecations_tree(tree, dict(spec), ()):
             where = format_path(path, root)
@@ -189,8 +203,9 @@ class ValuesEngine:
             messages.append(f"{where} is deprecated: {why}" if why else f"{where} is deprecated")
         return sorted(set(messages))
 
-    def _deprecations_tree(self, node: ChartNode, values: Any,
-                           prefix: tuple[Any, ...]) -> list[Any]:
+    def _deprecations_tree(
+        self, node: ChartNode, values: Any, prefix: tuple[Any, ...]
+    ) -> list[Any]:
         found = []
         view = self._views.get(node.chart.digest)
         if view is not None:
@@ -218,16 +233,22 @@ def hostile_input_problems(spec: Any) -> list[Violation]:
         if isinstance(value, Mapping):
             for key, child in value.items():
                 if not isinstance(key, str):
-                    problems.append(Violation(path, "property names must be strings",
-                                              short_repr(str(key))))
+                    problems.append(
+                        Violation(path, "property names must be strings", short_repr(str(key)))
+                    )
                     continue
                 stack.append((child, (*path, key), depth + 1))
         elif isinstance(value, list | tuple):
             stack.extend((child, (*path, i), depth + 1) for i, child in enumerate(value))
         elif isinstance(value, str):
             if _SURROGATE.search(value):
-                problems.append(Violation(path, "must be valid Unicode text (lone surrogate)",
-                                          short_repr(value.encode("utf-8", "replace").decode())))
+                problems.append(
+                    Violation(
+                        path,
+                        "must be valid Unicode text (lone surrogate)",
+                        short_repr(value.encode("utf-8", "replace").decode()),
+                    )
+                )
         elif isinstance(value, float) and not math.isfinite(value):
             problems.append(Violation(path, "must be a finite number", short_repr(value)))
         elif _is_int(value) and abs(value) > sys.float_info.max:
@@ -242,8 +263,11 @@ def _helm_numbers(value: Any) -> Any:
     stack = [value]
     while stack:
         current = stack.pop()
-        items = current.items() if isinstance(current, dict) else (
-            enumerate(current) if isinstance(current, list) else ())
+        items = (
+            current.items()
+            if isinstance(current, dict)
+            else (enumerate(current) if isinstance(current, list) else ())
+        )
         for key, child in list(items):
             is_int = isinstance(child, int) and not isinstance(child, bool)
             if is_int and abs(child) > _FLOAT64_EXACT:

@@ -40,7 +40,7 @@ def _relative_json_pointer(text: str) -> bool:
     digits = match.group()
     if len(digits) > 1 and digits.startswith("0"):
         return False
-    rest = text[len(digits):]
+    rest = text[len(digits) :]
     return rest == "#" or _json_pointer(rest)
 
 
@@ -73,13 +73,13 @@ def _duration(text: str) -> bool:  # noqa: PLR0911 - a port of Go's checks
             match = re.match(r"^[0-9]+", part)
             if match is None:
                 return False
-            part = part[match.end():]
+            part = part[match.end() :]
             if part == "":
                 return False
             position = units.find(part[0])
             if position == -1:
                 return False
-            units = units[position + 1:]
+            units = units[position + 1 :]
             part = part[1:]
     return True
 
@@ -128,7 +128,7 @@ def _email(text: str) -> bool:  # noqa: PLR0911 - a port of Go's checks
     at = raw.rfind(b"@")
     if at == -1:
         return False
-    local, domain = raw[:at], raw[at + 1:]
+    local, domain = raw[:at], raw[at + 1 :]
     if len(local) > 64:
         return False
     if len(local) > 1 and local.startswith(b'"') and local.endswith(b'"'):
@@ -178,7 +178,7 @@ def _time_bytes(raw: bytes) -> bool:  # noqa: PLR0911, PLR0912 - a straight port
         match = re.match(rb"^[0-9]+", rest[1:])
         if match is None:
             return False
-        rest = rest[1 + match.end():]
+        rest = rest[1 + match.end() :]
     if rest not in (b"z", b"Z"):
         if len(rest) != 6:
             return False
@@ -231,7 +231,7 @@ def _scheme(text: str) -> tuple[str, str] | None:
                 return "", text
             continue
         if char == ":":
-            return (None if index == 0 else (text[:index], text[index + 1:]))
+            return None if index == 0 else (text[:index], text[index + 1 :])
         return "", text
     return "", text
 
@@ -268,12 +268,12 @@ def _host_ok(host: str) -> bool:
         end = host.find("]")
         if end == -1:
             return False
-        port = host[end + 1:]
+        port = host[end + 1 :]
         literal = unquote(host[1:end])
         return (not port or re.fullmatch(r":[0-9]*", port) is not None) and _ipv6(literal)
     colon = host.rfind(":")
     if colon != -1:
-        if not re.fullmatch(r"[0-9]*", host[colon + 1:]):
+        if not re.fullmatch(r"[0-9]*", host[colon + 1 :]):
             return False
         host = host[:colon]
     if ":" in host:
@@ -335,10 +335,23 @@ def _regex(text: str) -> bool:
 
 
 FORMATS: dict[str, Callable[[str], bool]] = {
-    "json-pointer": _json_pointer, "relative-json-pointer": _relative_json_pointer,
-    "uuid": _uuid, "duration": _duration, "period": _period, "ipv4": _ipv4, "ipv6": _ipv6,
-    "hostname": _hostname, "email": _email, "date": _date, "time": _time,
-    "date-time": _date_time, "uri": _uri, "iri": _uri, "uri-reference": _uri_reference,
-    "iri-reference": _uri_reference, "uri-template": _uri_template, "semver": _semver,
+    "json-pointer": _json_pointer,
+    "relative-json-pointer": _relative_json_pointer,
+    "uuid": _uuid,
+    "duration": _duration,
+    "period": _period,
+    "ipv4": _ipv4,
+    "ipv6": _ipv6,
+    "hostname": _hostname,
+    "email": _email,
+    "date": _date,
+    "time": _time,
+    "date-time": _date_time,
+    "uri": _uri,
+    "iri": _uri,
+    "uri-reference": _uri_reference,
+    "iri-reference": _uri_reference,
+    "uri-template": _uri_template,
+    "semver": _semver,
     "regex": _regex,
 }

@@ -45,7 +45,7 @@ def translate(pattern: str) -> str:  # noqa: PLR0912 - one pass over the pattern
             elif char == "[" and pattern.startswith("[:", index):
                 end = pattern.find(":]", index + 2)
                 if end != -1:
-                    out.append(_posix_class(pattern[index + 2:end]))
+                    out.append(_posix_class(pattern[index + 2 : end]))
                     index = end + 2
                     continue
             out.append(char)
@@ -88,10 +88,20 @@ def _escape(escaped: str, in_class: bool) -> str:
 
 
 _POSIX = {
-    "alnum": "0-9A-Za-z", "alpha": "A-Za-z", "ascii": "\\x00-\\x7f", "blank": "\\t ",
-    "cntrl": "\\x00-\\x1f\\x7f", "digit": "0-9", "graph": "!-~", "lower": "a-z",
-    "print": " -~", "punct": "!-/:-@\\[-`{-~", "space": "\\t\\n\\v\\f\\r ",
-    "upper": "A-Z", "word": "0-9A-Za-z_", "xdigit": "0-9A-Fa-f",
+    "alnum": "0-9A-Za-z",
+    "alpha": "A-Za-z",
+    "ascii": "\\x00-\\x7f",
+    "blank": "\\t ",
+    "cntrl": "\\x00-\\x1f\\x7f",
+    "digit": "0-9",
+    "graph": "!-~",
+    "lower": "a-z",
+    "print": " -~",
+    "punct": "!-/:-@\\[-`{-~",
+    "space": "\\t\\n\\v\\f\\r ",
+    "upper": "A-Z",
+    "word": "0-9A-Za-z_",
+    "xdigit": "0-9A-Fa-f",
 }
 
 

@@ -76,8 +76,11 @@ _DRAFTS: dict[str, ValidatorClass] = {
 }
 ValidatorClass = type[jsonschema.protocols.Validator]
 DRAFT_VERSION: dict[ValidatorClass, int] = {
-    jsonschema.Draft202012Validator: 2020, jsonschema.Draft201909Validator: 2019,
-    jsonschema.Draft7Validator: 7, jsonschema.Draft6Validator: 6, jsonschema.Draft4Validator: 4,
+    jsonschema.Draft202012Validator: 2020,
+    jsonschema.Draft201909Validator: 2019,
+    jsonschema.Draft7Validator: 7,
+    jsonschema.Draft6Validator: 6,
+    jsonschema.Draft4Validator: 4,
 }
 
 
@@ -90,7 +93,7 @@ def base_validator_for(schema: Any) -> type[jsonschema.protocols.Validator]:
     address, _, fragment = declared.partition("#")
     for prefix in ("http://", "https://"):
         if address.startswith(prefix):
-            address = address[len(prefix):]
+            address = address[len(prefix) :]
             break
     found = _DRAFTS.get(address) if not fragment else None
     if found is None:
@@ -116,18 +119,21 @@ def _is_number(validator: Any, instance: Any) -> bool:
 
 
 def _bound(keyword: str, fails: Callable[[Fraction, Fraction], bool]) -> Callable[..., Any]:
-    def check(validator: Any, limit: Any, instance: Any,
-              schema: dict[str, Any]) -> Iterator[ValidationError]:
+    def check(
+        validator: Any, limit: Any, instance: Any, schema: dict[str, Any]
+    ) -> Iterator[ValidationError]:
         if isinstance(limit, bool) or not _is_number(validator, instance):
             return
         if fails(_exact(instance), _exact(limit)):
             yield ValidationError(f"{instance!r} fails {keyword} {limit!r}")
+
     return check
 
 
 def _draft4_bound(keyword: str, exclusive_key: str, below: bool) -> Callable[..., Any]:
-    def check(validator: Any, limit: Any, instance: Any,
-              schema: dict[str, Any]) -> Iterator[ValidationError]:
+    def check(
+        validator: Any, limit: Any, instance: Any, schema: dict[str, Any]
+    ) -> Iterator[ValidationError]:
         if not _is_number(validator, instance):
             return
         value, bound = _exact(instance), _exact(limit)
@@ -138,6 +144,7 @@ def _draft4_bound(keyword: str, exclusive_key: str, below: bool) -> Callable[...
             failed = value >= bound if exclusive else value > bound
         if failed:
             yield ValidationError(f"{instance!r} fails {keyword} {limit!r}")
+
     return check
 
 
@@ -169,7 +176,8 @@ def _helm_validator_class(base: ValidatorClass) -> ValidatorClass:
         overrides["exclusiveMaximum"] = _bound("exclusiveMaximum", lambda v, b: v >= b)
     type_checker = base.TYPE_CHECKER.redefine("integer", _is_integer)
     extended = jsonschema_validators.extend(  # type: ignore[no-untyped-call]  # untyped in the stubs
-        base, validators=overrides, type_checker=type_checker)
+        base, validators=overrides, type_checker=type_checker
+    )
     return cast(ValidatorClass, extended)
 
 
@@ -226,19 +234,25 @@ def compile_schema(schema: Any) -> CompiledSchema:
     )
     resource = referencing.Resource.from_contents(translated, default_specification=specification)
     registry = referencing.Registry(  # type: ignore[call-arg]  # attrs keywords, as above
-        retrieve=_retrieve).with_resource(BASE_URI, resource)
+        retrieve=_retrieve
+    ).with_resource(BASE_URI, resource)
     checker = GO_FORMAT_CHECKER if DRAFT_VERSION[base] < 2019 else None
     validator = _HELM_CLASSES[base](translated, registry=registry, format_checker=checker)
-    compiled = CompiledSchema(validator=validator, draft=DRAFT_VERSION[base],
-                              original_patterns=patterns, registry=registry)
+    compiled = CompiledSchema(
+        validator=validator,
+        draft=DRAFT_VERSION[base],
+        original_patterns=patterns,
+        registry=registry,
+    )
     _check_references(translated, "", compiled.resolver())
     return compiled
 
 
 def _translate_patterns(node: Any, pointer: str, patterns: dict[str, str]) -> Any:
     if isinstance(node, list):
-        return [_translate_patterns(item, f"{pointer}/{i}", patterns)
-                for i, item in enumerate(node)]
+        return [
+            _translate_patterns(item, f"{pointer}/{i}", patterns) for i, item in enumerate(node)
+        ]
     if not isinstance(node, dict):
         return node
     result: dict[str, Any] = {}
@@ -250,8 +264,9 @@ def _translate_patterns(node: Any, pointer: str, patterns: dict[str, str]) -> An
             result[key] = _go_pattern(value, where, patterns)
         elif key == "patternProperties" and isinstance(value, dict):
             result[key] = {
-                _go_pattern(name, f"{where}/{_escape(name)}", patterns):
-                _translate_patterns(sub, f"{where}/{_escape(name)}", patterns)
+                _go_pattern(name, f"{where}/{_escape(name)}", patterns): _translate_patterns(
+                    sub, f"{where}/{_escape(name)}", patterns
+                )
                 for name, sub in value.items()
             }
         else:
@@ -287,9 +302,11 @@ def _check_references(node: Any, pointer: str, resolver: Resolver) -> None:
         except referencing.exceptions.Unresolvable:
             if reference.startswith(("http://", "https://")):
                 raise SchemaProblem(
-                    f"{pointer}/$ref", f"remote reference {reference!r} is not resolved: allow "
+                    f"{pointer}/$ref",
+                    f"remote reference {reference!r} is not resolved: allow "
                     "its host in the binding's remoteSchemaHosts, or inline it with `lostromos "
-                    "schema bundle`") from None
+                    "schema bundle`",
+                ) from None
             raise SchemaProblem(f"{pointer}/$ref", f"cannot resolve {reference!r}") from None
     for key, value in node.items():
         if key not in _NOT_SUBSCHEMAS:

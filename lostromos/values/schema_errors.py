@@ -60,7 +60,8 @@ def _additional(instance: dict[str, Any], schema: object) -> list[str]:
     properties = schema.get("properties") or {}
     patterns = schema.get("patternProperties") or {}
     return [
-        name for name in instance
+        name
+        for name in instance
         if name not in properties
         and not any(go_regex.re_search_translated(p, name) for p in patterns)
     ]
@@ -143,11 +144,14 @@ def _alternatives(error: ValidationError, compiled: CompiledSchema) -> str:
     best = _closest(error)
     if best is None:
         return f"must match one of the {count} allowed alternatives"
-    relative = tuple(best.absolute_path)[len(error.absolute_path):]
+    relative = tuple(best.absolute_path)[len(error.absolute_path) :]
     detail = _message(best, compiled)
     if best.validator == "required":
-        missing = [n for n in _listed(best.validator_value) if isinstance(best.instance, dict)
-                   and n not in best.instance]
+        missing = [
+            n
+            for n in _listed(best.validator_value)
+            if isinstance(best.instance, dict) and n not in best.instance
+        ]
         detail = f"missing required property {json.dumps(missing[0])}" if missing else detail
     if best.validator == "additionalProperties" and isinstance(best.instance, dict):
         extra = _additional(best.instance, best.schema)

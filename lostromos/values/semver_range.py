@@ -21,8 +21,10 @@ _CONSTRAINT = re.compile(
     r"(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?\s*$"
 )
 # Masterminds' cvRegex: a version in a constraint, wildcards allowed
-_CV = (r"v?[0-9xX*]+(?:\.[0-9xX*]+)?(?:\.[0-9xX*]+)?"
-       r"(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?")
+_CV = (
+    r"v?[0-9xX*]+(?:\.[0-9xX*]+)?(?:\.[0-9xX*]+)?"
+    r"(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?"
+)
 # "A - B" anywhere in a group means ">= A, <= B" (Masterminds' rewriteRange)
 _HYPHEN = re.compile(rf"\s*({_CV})\s+-\s+({_CV})\s*")
 
@@ -93,8 +95,12 @@ def _check_one(text: str, version: Version) -> bool:
     if any(wild) and op in ("=", "!=", ">", "<="):
         return _open_ended(op, values, wild.index(True), base, version)
     comparisons = {
-        "=": version == base, "!=": version != base, ">": version > base,
-        ">=": version >= base, "<": version < base, "<=": version <= base,
+        "=": version == base,
+        "!=": version != base,
+        ">": version > base,
+        ">=": version >= base,
+        "<": version < base,
+        "<=": version <= base,
     }
     return comparisons[op]
 
@@ -117,8 +123,7 @@ def _caret(values: list[int], wild: list[bool], base: Version, version: Version)
     return base <= version and version[:3] < upper
 
 
-def _open_ended(op: str, values: list[int], fixed: int, base: Version,
-                version: Version) -> bool:
+def _open_ended(op: str, values: list[int], fixed: int, base: Version, version: Version) -> bool:
     """=, !=, > and <= against a version with wildcards from part `fixed` on."""
     core = version[:3]
     if op == "=":

@@ -46,7 +46,7 @@ def format_path(path: Iterable[str | int], root: str = "spec") -> str:
 def short_repr(value: Any, limit: int = MAX_GIVEN_CHARS) -> str:
     """A short, JSON-like rendering of a value for an error message."""
     if isinstance(value, str) and len(value) > limit:
-        return f"a string of {len(value)} characters {json.dumps(value[: limit // 2])[:-1]}...\""
+        return f'a string of {len(value)} characters {json.dumps(value[: limit // 2])[:-1]}..."'
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     try:

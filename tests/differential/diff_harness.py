@@ -37,8 +37,10 @@ class Disagreement:
     kind: str  # "verdict", "coalesce", or "render" (the Helm engine differs from helm template)
 
     def __str__(self) -> str:
-        return (f"[{self.chart}] {self.kind} disagreement for values {json.dumps(self.values)}\n"
-                f"  engine: {self.ours or 'accepted'}\n  helm: {self.helm or 'accepted'}")
+        return (
+            f"[{self.chart}] {self.kind} disagreement for values {json.dumps(self.values)}\n"
+            f"  engine: {self.ours or 'accepted'}\n  helm: {self.helm or 'accepted'}"
+        )
 
 
 @dataclass
@@ -56,14 +58,19 @@ class DiffStats:
                 self.disagreements.append(disagreement)
 
     def summary(self) -> str:
-        return (f"differential vs helm: {self.cases} cases ({self.accepted} accepted by helm, "
-                f"{self.cases - self.accepted} refused), {len(self.disagreements)} disagreements")
+        return (
+            f"differential vs helm: {self.cases} cases ({self.accepted} accepted by helm, "
+            f"{self.cases - self.accepted} refused), {len(self.disagreements)} disagreements"
+        )
 
 
 def helm_template(helm: Path, chart: Path, values_file: Path) -> HelmVerdict:
     result = subprocess.run(
         [str(helm), "template", "diff", str(chart), "-f", str(values_file)],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     if result.returncode != 0:
         return HelmVerdict(False, None, result.stderr.strip())
@@ -74,8 +81,9 @@ def helm_template(helm: Path, chart: Path, values_file: Path) -> HelmVerdict:
     return HelmVerdict(True, rendered, "", result.stdout)
 
 
-def engine_render_differs(helm_engine: HelmEngine, chart: Path, values: dict,
-                          verdict: HelmVerdict) -> str | None:
+def engine_render_differs(
+    helm_engine: HelmEngine, chart: Path, values: dict, verdict: HelmVerdict
+) -> str | None:
     """Why the engine's render is not exactly `helm template`'s, or None when it is."""
     try:
         rendered = helm_engine.render(ChartSource(chart), "diff", "default", values)
@@ -91,8 +99,13 @@ def write_values(values: Any, path: Path) -> None:
 
 
 def compare_case(  # noqa: PLR0917
-    engine: ValuesEngine, helm: Path, chart: Path, values: dict,
-    workdir: Path, index: int, helm_engine: HelmEngine | None = None,
+    engine: ValuesEngine,
+    helm: Path,
+    chart: Path,
+    values: dict,
+    workdir: Path,
+    index: int,
+    helm_engine: HelmEngine | None = None,
 ) -> tuple[bool, Disagreement | None]:
     values_file = workdir / f"values-{index}.json"
     write_values(engine.user_values(values), values_file)
@@ -100,14 +113,20 @@ def compare_case(  # noqa: PLR0917
     if helm_engine is not None:
         differs = engine_render_differs(helm_engine, chart, engine.user_values(values), verdict)
         if differs:
-            return verdict.accepted, Disagreement(chart.name, values, [differs],
-                                                  verdict.error, "render")
+            return verdict.accepted, Disagreement(
+                chart.name, values, [differs], verdict.error, "render"
+            )
     ours = [v.describe() for v in engine.validate(values)]
     if (not ours) != verdict.accepted:
         return verdict.accepted, Disagreement(chart.name, values, ours, verdict.error, "verdict")
     if verdict.accepted and not _same_json(engine.coalesce(values), verdict.values):
-        return True, Disagreement(chart.name, values, [json.dumps(engine.coalesce(values))],
-                                  json.dumps(verdict.values), "coalesce")
+        return True, Disagreement(
+            chart.name,
+            values,
+            [json.dumps(engine.coalesce(values))],
+            json.dumps(verdict.values),
+            "coalesce",
+        )
     return verdict.accepted, None
 
 
@@ -125,12 +144,19 @@ def _same_json(ours: Any, theirs: Any) -> bool:
 
 
 def run_cases(  # noqa: PLR0917
-    engine: ValuesEngine, helm: Path, chart: Path, cases: list[dict],
-    workdir: Path, stats: DiffStats, workers: int = 4, helm_engine: HelmEngine | None = None,
+    engine: ValuesEngine,
+    helm: Path,
+    chart: Path,
+    cases: list[dict],
+    workdir: Path,
+    stats: DiffStats,
+    workers: int = 4,
+    helm_engine: HelmEngine | None = None,
 ) -> list[Disagreement]:
     def one(item: tuple[int, dict]) -> Disagreement | None:
-        accepted, disagreement = compare_case(engine, helm, chart, item[1], workdir, item[0],
-                                              helm_engine)
+        accepted, disagreement = compare_case(
+            engine, helm, chart, item[1], workdir, item[0], helm_engine
+        )
         stats.record(accepted, disagreement)
         return disagreement
 

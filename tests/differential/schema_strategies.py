@@ -11,29 +11,121 @@ from typing import Any
 from hypothesis import strategies as st
 
 TRICKY_STRINGS = [
-    "", "a", "ab", "abc", "web", "eu", "us", "lru", "8.2", "8.3", "7.4", "256M", "1G", "12x",
-    "example.com", "a.org", "-bad-.com", "EXAMPLE.com", "x" * 64, "a" * 300, "abc\n", "ABC",
-    "admin@example.com", "no-at-sign", "a@b", "2024-02-29T10:00:00Z", "2023-02-29T10:00:00Z",
-    "2024-01-01T25:00:00Z", "2024-01-01", "2024-13-01", "10.0.0.1", "256.1.1.1", "+1.2.3.4",
-    "123e4567-e89b-12d3-a456-426614174000", "123e4567-e89b-12d3-a456-42661417400",
-    "https://example.com/x", "relative/path", "custom-12", "custom-x", "standard", "burst",
-    "disk", "bucket", "x-trace", "trace", "app", "App", "*/5 * * * *", "٣", "é", "ß",
-    "line\nbreak", "tab\t", "café.com", "base", "ok_user", "changeme123", "short",
+    "",
+    "a",
+    "ab",
+    "abc",
+    "web",
+    "eu",
+    "us",
+    "lru",
+    "8.2",
+    "8.3",
+    "7.4",
+    "256M",
+    "1G",
+    "12x",
+    "example.com",
+    "a.org",
+    "-bad-.com",
+    "EXAMPLE.com",
+    "x" * 64,
+    "a" * 300,
+    "abc\n",
+    "ABC",
+    "admin@example.com",
+    "no-at-sign",
+    "a@b",
+    "2024-02-29T10:00:00Z",
+    "2023-02-29T10:00:00Z",
+    "2024-01-01T25:00:00Z",
+    "2024-01-01",
+    "2024-13-01",
+    "10.0.0.1",
+    "256.1.1.1",
+    "+1.2.3.4",
+    "123e4567-e89b-12d3-a456-426614174000",
+    "123e4567-e89b-12d3-a456-42661417400",
+    "https://example.com/x",
+    "relative/path",
+    "custom-12",
+    "custom-x",
+    "standard",
+    "burst",
+    "disk",
+    "bucket",
+    "x-trace",
+    "trace",
+    "app",
+    "App",
+    "*/5 * * * *",
+    "٣",
+    "é",
+    "ß",
+    "line\nbreak",
+    "tab\t",
+    "café.com",
+    "base",
+    "ok_user",
+    "changeme123",
+    "short",
 ]
 TRICKY_NUMBERS = [
-    0, 1, -1, 2, 3, 4, 5, 8, 10, 16, 20, 32, 42, 64, 100, 1023, 1024, 5432, 65535, 65536, 70000,
-    0.0, 0.1, 0.3, 0.5, 0.7, 1.0, 1.5, 0.01, 0.07, 0.99, 1.01, 2.5, -0.5, 1e21, 1e-7,
-    2**53, 2**53 + 1, 2**63, 16.0, 42.0,
+    0,
+    1,
+    -1,
+    2,
+    3,
+    4,
+    5,
+    8,
+    10,
+    16,
+    20,
+    32,
+    42,
+    64,
+    100,
+    1023,
+    1024,
+    5432,
+    65535,
+    65536,
+    70000,
+    0.0,
+    0.1,
+    0.3,
+    0.5,
+    0.7,
+    1.0,
+    1.5,
+    0.01,
+    0.07,
+    0.99,
+    1.01,
+    2.5,
+    -0.5,
+    1e21,
+    1e-7,
+    2**53,
+    2**53 + 1,
+    2**63,
+    16.0,
+    42.0,
 ]
 
 
 def scalars() -> st.SearchStrategy[Any]:
     return st.one_of(
-        st.none(), st.booleans(), st.sampled_from(TRICKY_STRINGS), st.sampled_from(TRICKY_NUMBERS),
+        st.none(),
+        st.booleans(),
+        st.sampled_from(TRICKY_STRINGS),
+        st.sampled_from(TRICKY_NUMBERS),
         st.integers(min_value=-(2**31), max_value=2**31),
         st.floats(allow_nan=False, allow_infinity=False, width=64),
-        st.text(alphabet=st.characters(max_codepoint=0xFFFF, exclude_categories=("Cs",)),
-                max_size=12),
+        st.text(
+            alphabet=st.characters(max_codepoint=0xFFFF, exclude_categories=("Cs",)), max_size=12
+        ),
     )
 
 
@@ -43,8 +135,11 @@ def junk(depth: int = 2) -> st.SearchStrategy[Any]:
     return st.one_of(
         scalars(),
         st.lists(junk(depth - 1), max_size=3),
-        st.dictionaries(st.sampled_from(["a", "b", "enabled", "port", "global", "x-y"]),
-                        junk(depth - 1), max_size=3),
+        st.dictionaries(
+            st.sampled_from(["a", "b", "enabled", "port", "global", "x-y"]),
+            junk(depth - 1),
+            max_size=3,
+        ),
     )
 
 
@@ -93,16 +188,19 @@ class SchemaValues:
         if "array" in types or "items" in node or "prefixItems" in node:
             return self._array(node, depth)
         if "integer" in types:
-            return st.one_of(st.sampled_from([n for n in TRICKY_NUMBERS if float(n).is_integer()]),
-                             st.integers(-100, 70000))
+            return st.one_of(
+                st.sampled_from([n for n in TRICKY_NUMBERS if float(n).is_integer()]),
+                st.integers(-100, 70000),
+            )
         if "number" in types:
             return st.sampled_from(TRICKY_NUMBERS)
         if "boolean" in types:
             return st.booleans()
         if "string" in types:
-            return st.one_of(st.sampled_from(TRICKY_STRINGS),
-                             st.from_regex(node["pattern"]) if "pattern" in node
-                             else st.text(max_size=8))
+            return st.one_of(
+                st.sampled_from(TRICKY_STRINGS),
+                st.from_regex(node["pattern"]) if "pattern" in node else st.text(max_size=8),
+            )
         return scalars()
 
     def _object(self, node: dict, depth: int) -> st.SearchStrategy[Any]:
@@ -111,12 +209,14 @@ class SchemaValues:
             for name, sub in (node.get("properties") or {}).items()
         }
         extra_names = ["extra", "x-note", "Zz"] + [
-            sample for pattern in (node.get("patternProperties") or {})
+            sample
+            for pattern in (node.get("patternProperties") or {})
             for sample in ("abc", "a1", "web")
         ]
         additional = node.get("additionalProperties")
-        extra_values = (self.values(additional, depth + 1) if isinstance(additional, dict)
-                        else junk(1))
+        extra_values = (
+            self.values(additional, depth + 1) if isinstance(additional, dict) else junk(1)
+        )
         extras = st.dictionaries(st.sampled_from(extra_names), extra_values, max_size=2)
         fixed = st.fixed_dictionaries({}, optional=optional)
         return st.builds(lambda a, b: {**b, **a}, fixed, extras)

@@ -52,27 +52,60 @@ EXAMPLES = int(os.environ.get("LOSTROMOS_DIFF_EXAMPLES", "15"))
 
 OWN_CASES: dict[str, list[dict]] = {
     "supplied": [
-        {"name": "a"}, {}, {"name": "a", "apiVersion": None}, {"name": "a", "apiVersion": "v2"},
-        {"name": "a", "apiVersion": "v3"}, {"name": "a", "config": {}},
-        {"name": "a", "config": {"mode": None}}, {"name": "a", "config": {"mode": "safe"}},
-        {"name": "a", "config": {"retries": -1}}, {"name": "a", "config": None},
-        {"name": None}, {"name": ""}, {"name": "a", "config": {"mode": "slow"}},
+        {"name": "a"},
+        {},
+        {"name": "a", "apiVersion": None},
+        {"name": "a", "apiVersion": "v2"},
+        {"name": "a", "apiVersion": "v3"},
+        {"name": "a", "config": {}},
+        {"name": "a", "config": {"mode": None}},
+        {"name": "a", "config": {"mode": "safe"}},
+        {"name": "a", "config": {"retries": -1}},
+        {"name": "a", "config": None},
+        {"name": None},
+        {"name": ""},
+        {"name": "a", "config": {"mode": "slow"}},
     ],
     "nullenum": [
-        {}, {"level": None}, {"level": "low"}, {"level": "mid"}, {"color": None},
-        {"color": "blue"}, {"color": "green"}, {"size": None}, {"size": 4}, {"shape": None},
-        {"shape": "round"}, {"note": None}, {"note": 3}, {"level": None, "color": None},
+        {},
+        {"level": None},
+        {"level": "low"},
+        {"level": "mid"},
+        {"color": None},
+        {"color": "blue"},
+        {"color": "green"},
+        {"size": None},
+        {"size": 4},
+        {"shape": None},
+        {"shape": "round"},
+        {"note": None},
+        {"note": 3},
+        {"level": None, "color": None},
     ],
     "remoteref": [
-        {}, {"endpoint": {"host": "a"}}, {"endpoint": {"host": ""}}, {"port": 0},
-        {"port": None}, {"endpoint": {"scheme": "ftp", "host": "a"}}, {"endpoint": None},
-        {"endpoint": {"scheme": None, "host": "a"}}, {"port": 65535, "endpoint": {"host": "b"}},
+        {},
+        {"endpoint": {"host": "a"}},
+        {"endpoint": {"host": ""}},
+        {"port": 0},
+        {"port": None},
+        {"endpoint": {"scheme": "ftp", "host": "a"}},
+        {"endpoint": None},
+        {"endpoint": {"scheme": None, "host": "a"}},
+        {"port": 65535, "endpoint": {"host": "b"}},
     ],
     "listdefault": [
-        {}, {"endpoints": [{"port": 1}]}, {"endpoints": [{}]}, {"endpoints": [{"port": "x"}]},
-        {"endpoints": [{"port": 1, "path": None}]}, {"endpoints": [None]},
-        {"endpoints": None}, {"sidecars": []}, {"sidecars": [{"name": "x"}]},
-        {"sidecars": [{}]}, {"sidecars": None}, {"endpoints": [{"port": 70000}]},
+        {},
+        {"endpoints": [{"port": 1}]},
+        {"endpoints": [{}]},
+        {"endpoints": [{"port": "x"}]},
+        {"endpoints": [{"port": 1, "path": None}]},
+        {"endpoints": [None]},
+        {"endpoints": None},
+        {"sidecars": []},
+        {"sidecars": [{"name": "x"}]},
+        {"sidecars": [{}]},
+        {"sidecars": None},
+        {"endpoints": [{"port": 70000}]},
     ],
 }
 
@@ -89,8 +122,13 @@ def _generated(chart: str) -> list[Any]:
         return []
     found: list[Any] = []
 
-    @settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(STRATEGIES[chart]())
     def collect(values: Any) -> None:
         found.append(values)
@@ -101,15 +139,18 @@ def _generated(chart: str) -> list[Any]:
 
 def _charts() -> list[DiffChart]:
     charts = []
-    for path in [*sorted(p for p in TEST_CHARTS.iterdir() if (p / "Chart.yaml").is_file()),
-                 *sorted(p for p in OWN_CHARTS.iterdir() if (p / "Chart.yaml").is_file()),
-                 REMOTE / "chart"]:
+    for path in [
+        *sorted(p for p in TEST_CHARTS.iterdir() if (p / "Chart.yaml").is_file()),
+        *sorted(p for p in OWN_CHARTS.iterdir() if (p / "Chart.yaml").is_file()),
+        REMOTE / "chart",
+    ]:
         seen: set[str] = set()
         cases = []
-        for values in [*EDGE_CASES.get(path.name, []),
-                       *OWN_CASES.get(path.parent.name + "ref" if path.name == "chart"
-                                      else path.name, []),
-                       *_generated(path.name)]:
+        for values in [
+            *EDGE_CASES.get(path.name, []),
+            *OWN_CASES.get(path.parent.name + "ref" if path.name == "chart" else path.name, []),
+            *_generated(path.name),
+        ]:
             key = json.dumps(values, sort_keys=True)
             if isinstance(values, dict) and key not in seen:
                 seen.add(key)
@@ -136,9 +177,11 @@ class Tally:
     def summary(self) -> str:
         lines = [f"API server with webhook vs helm: {self.cases} cases per mode"]
         for mode in MODES:
-            lines.append(f"  {mode} CRDs: {len(self.false_admits[mode])} false admits, "
-                         f"{len(self.false_denies[mode])} false denies; check vs kubectl: "
-                         f"{len(self.check_mismatches[mode])} different verdicts")
+            lines.append(
+                f"  {mode} CRDs: {len(self.false_admits[mode])} false admits, "
+                f"{len(self.false_denies[mode])} false denies; check vs kubectl: "
+                f"{len(self.check_mismatches[mode])} different verdicts"
+            )
         return "\n".join(lines)
 
 
@@ -146,8 +189,9 @@ TALLY = Tally()
 
 
 @pytest.fixture(scope="module")
-def diff_cluster(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-                 ) -> Iterator[tuple[Cluster, Path, dict[str, Path]]]:
+def diff_cluster(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[tuple[Cluster, Path, dict[str, Path]]]:
     """A control plane serving every chart twice: webhook-mode and full-mode CRDs."""
     state = tmp_path_factory.mktemp("diffcluster")
     with serve_repository(REMOTE / "served") as url:
@@ -160,30 +204,52 @@ def diff_cluster(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixtu
         yield from _serve(state, paths, request)
 
 
-def _serve(state: Path, paths: dict[str, Path], request: pytest.FixtureRequest
-           ) -> Iterator[tuple[Cluster, Path, dict[str, Path]]]:
+def _serve(
+    state: Path, paths: dict[str, Path], request: pytest.FixtureRequest
+) -> Iterator[tuple[Cluster, Path, dict[str, Path]]]:
     from lostromos.dev.cluster import DevCluster, DevError, DevOptions
 
-    bindings = [{"name": f"{chart.name}-{mode}", "group": _group(chart.name, mode),
-                 "version": "v1", "kind": "Thing", "plural": "things",
-                 "chart": {"path": str(paths[chart.name])},
-                 "remoteSchemaHosts": ["127.0.0.1"]}
-                for chart in CHARTS for mode in MODES]
+    bindings = [
+        {
+            "name": f"{chart.name}-{mode}",
+            "group": _group(chart.name, mode),
+            "version": "v1",
+            "kind": "Thing",
+            "plural": "things",
+            "chart": {"path": str(paths[chart.name])},
+            "remoteSchemaHosts": ["127.0.0.1"],
+        }
+        for chart in CHARTS
+        for mode in MODES
+    ]
     bindings_path = state / "lostromos.yaml"
-    bindings_path.write_text(yaml.safe_dump({"apiVersion": "lostromos.dev/v1alpha1",
-                                             "kind": "Bindings", "bindings": bindings}))
+    bindings_path.write_text(
+        yaml.safe_dump(
+            {"apiVersion": "lostromos.dev/v1alpha1", "kind": "Bindings", "bindings": bindings}
+        )
+    )
     crds = state / "crds"
     crds.mkdir()
     for binding in load_bindings(bindings_path).bindings:
         mode = binding.name.rpartition("-")[2]
-        target = CrdTarget.for_binding(binding, load_chart(
-            binding.chart.path, remote=resolver_for(binding.remote_schema_hosts,
-                                                    state / "schemas")))
+        target = CrdTarget.for_binding(
+            binding,
+            load_chart(
+                binding.chart.path,
+                remote=resolver_for(binding.remote_schema_hosts, state / "schemas"),
+            ),
+        )
         generated = generate_crd(target, mode)  # type: ignore[arg-type]
         (crds / target.filename).write_text(generated.render())
     tools = {name: toolchain.ensure([name])[name] for name in toolchain.TOOL_NAMES}
-    options = DevOptions(state_dir=state, bindings_path=bindings_path, crds_dir=crds,
-                         examples_dir=None, tools=tools, controller_args=())
+    options = DevOptions(
+        state_dir=state,
+        bindings_path=bindings_path,
+        crds_dir=crds,
+        examples_dir=None,
+        tools=tools,
+        controller_args=(),
+    )
     dev = DevCluster(options, say=lambda line: print(f"[diff cluster] {line}", flush=True))
     try:
         dev.up()
@@ -198,8 +264,12 @@ def _serve(state: Path, paths: dict[str, Path], request: pytest.FixtureRequest
 
 
 def _object(chart: str, mode: str, index: int, spec: dict) -> dict:
-    return {"apiVersion": f"{_group(chart, mode)}/v1", "kind": "Thing",
-            "metadata": {"name": f"case-{index}", "namespace": "default"}, "spec": spec}
+    return {
+        "apiVersion": f"{_group(chart, mode)}/v1",
+        "kind": "Thing",
+        "metadata": {"name": f"case-{index}", "namespace": "default"},
+        "spec": spec,
+    }
 
 
 _CREATED = re.compile(r"^thing\.[^/]+/(case-\d+)$")
@@ -209,8 +279,17 @@ def apiserver_verdicts(cluster: Cluster, objects: list[dict]) -> tuple[dict[str,
     """Which objects a server-side dry-run create admits (JSON: exact for every value), and
     kubectl's error output."""
     stream = json.dumps({"apiVersion": "v1", "kind": "List", "items": objects})
-    result = cluster.kubectl("create", "--dry-run=server", "-o", "name", "-f", "-",
-                             stdin=stream, check=False, timeout=600)
+    result = cluster.kubectl(
+        "create",
+        "--dry-run=server",
+        "-o",
+        "name",
+        "-f",
+        "-",
+        stdin=stream,
+        check=False,
+        timeout=600,
+    )
     if "error validating" in result.stderr and len(objects) > 1:
         # kubectl's own schema check refuses the whole file for one object's unknown
         # field, as it would refuse that object alone: ask for each object on its own.
@@ -221,8 +300,9 @@ def apiserver_verdicts(cluster: Cluster, objects: list[dict]) -> tuple[dict[str,
             verdicts.update(one)
             said.append(stderr)
         return verdicts, "".join(said)
-    created = {m.group(1) for line in result.stdout.splitlines()
-               if (m := _CREATED.match(line.strip()))}
+    created = {
+        m.group(1) for line in result.stdout.splitlines() if (m := _CREATED.match(line.strip()))
+    }
     assert "failed calling webhook" not in result.stderr, result.stderr[-2000:]
     verdicts = {obj["metadata"]["name"]: obj["metadata"]["name"] in created for obj in objects}
     return verdicts, result.stderr
@@ -240,8 +320,11 @@ def helm_verdicts(helm: Path, chart: DiffChart, path: Path, workdir: Path) -> li
 
 @pytest.mark.parametrize("chart", CHARTS, ids=lambda c: c.name)
 def test_the_api_server_gives_helms_verdict_and_check_gives_the_api_servers(
-        chart: DiffChart, diff_cluster: tuple[Cluster, Path, dict[str, Path]],
-        helm_binary: Path, tmp_path: Path) -> None:
+    chart: DiffChart,
+    diff_cluster: tuple[Cluster, Path, dict[str, Path]],
+    helm_binary: Path,
+    tmp_path: Path,
+) -> None:
     cluster, bindings_path, paths = diff_cluster
     helm = helm_verdicts(helm_binary, chart, paths[chart.name], tmp_path)
     assert any(helm) and not all(helm), f"{chart.name}: the cases must exercise both verdicts"
@@ -268,6 +351,8 @@ def test_the_api_server_gives_helms_verdict_and_check_gives_the_api_servers(
                 problems.append(f"false deny: {label}")
             if checked[index].allowed != admitted:
                 TALLY.check_mismatches[mode].append(label)
-                problems.append(f"check says {'allowed' if checked[index].allowed else 'denied'}"
-                                f", kubectl the opposite: {label}: {checked[index].message}")
+                problems.append(
+                    f"check says {'allowed' if checked[index].allowed else 'denied'}"
+                    f", kubectl the opposite: {label}: {checked[index].message}"
+                )
     assert not problems, "\n".join([*problems[:20], f"kubectl said: {outputs}"])

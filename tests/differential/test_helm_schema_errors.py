@@ -35,8 +35,9 @@ def test_schema_refusal_matches_helm(tmp_path: Path, helm_binary: Path, schema, 
     (chart / "templates").mkdir(parents=True)
     (chart / "Chart.yaml").write_text("apiVersion: v2\nname: c\nversion: 0.1.0\n")
     (chart / "values.schema.json").write_text(json.dumps(schema))
-    helm = subprocess.run([str(helm_binary), "template", "x", str(chart)],
-                          capture_output=True, text=True, check=False)
+    helm = subprocess.run(
+        [str(helm_binary), "template", "x", str(chart)], capture_output=True, text=True, check=False
+    )
     assert (helm.returncode == 0) == usable, helm.stderr
     if usable:
         load_chart(chart)

@@ -35,8 +35,14 @@ _counter = itertools.count(1)
 class BoundKind:
     """A CRD of its own, a chart of its own (a copy, so a test may change it), a bindings file."""
 
-    def __init__(self, cluster: Cluster, tmp_path: Path, *, source: Path = ROOT / "charts/site",
-                 **binding: Any) -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        tmp_path: Path,
+        *,
+        source: Path = ROOT / "charts/site",
+        **binding: Any,
+    ) -> None:
         number = next(_counter)
         self.cluster = cluster
         self.kind = f"Blog{number}"
@@ -45,39 +51,64 @@ class BoundKind:
         self.chart = tmp_path / f"chart-{number}"
         shutil.copytree(source, self.chart)
         self.bindings_path = tmp_path / f"bindings-{number}.yaml"
-        entry = {"name": f"blog{number}", "group": GROUP, "version": "v1", "kind": self.kind,
-                 "plural": self.plural, "chart": {"path": str(self.chart)}, **binding}
+        entry = {
+            "name": f"blog{number}",
+            "group": GROUP,
+            "version": "v1",
+            "kind": self.kind,
+            "plural": self.plural,
+            "chart": {"path": str(self.chart)},
+            **binding,
+        }
         self.bindings_path.write_text(yaml.safe_dump({"bindings": [entry]}))
         cluster.apply(self._crd())
-        cluster.kubectl("wait", "--for=condition=Established", f"crd/{self.resource}",
-                        "--timeout=60s")
+        cluster.kubectl(
+            "wait", "--for=condition=Established", f"crd/{self.resource}", "--timeout=60s"
+        )
 
     def _crd(self) -> dict[str, Any]:
         return {
-            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
             "metadata": {"name": self.resource},
             "spec": {
-                "group": GROUP, "scope": "Namespaced",
-                "names": {"kind": self.kind, "plural": self.plural,
-                          "singular": self.plural[:-1]},
-                "versions": [{
-                    "name": "v1", "served": True, "storage": True,
-                    "subresources": {"status": {}},
-                    "schema": {"openAPIV3Schema": {
-                        "type": "object",
-                        "properties": {
-                            "spec": {"type": "object",
-                                     "x-kubernetes-preserve-unknown-fields": True},
-                            "status": {"type": "object",
-                                       "x-kubernetes-preserve-unknown-fields": True}}}},
-                }],
+                "group": GROUP,
+                "scope": "Namespaced",
+                "names": {"kind": self.kind, "plural": self.plural, "singular": self.plural[:-1]},
+                "versions": [
+                    {
+                        "name": "v1",
+                        "served": True,
+                        "storage": True,
+                        "subresources": {"status": {}},
+                        "schema": {
+                            "openAPIV3Schema": {
+                                "type": "object",
+                                "properties": {
+                                    "spec": {
+                                        "type": "object",
+                                        "x-kubernetes-preserve-unknown-fields": True,
+                                    },
+                                    "status": {
+                                        "type": "object",
+                                        "x-kubernetes-preserve-unknown-fields": True,
+                                    },
+                                },
+                            }
+                        },
+                    }
+                ],
             },
         }
 
     def manifest(self, name: str, namespace: str, **spec: Any) -> dict[str, Any]:
         body = {"domain": f"{name}.example.com", "adminEmail": "ops@example.com", **spec}
-        return {"apiVersion": f"{GROUP}/v1", "kind": self.kind,
-                "metadata": {"name": name, "namespace": namespace}, "spec": body}
+        return {
+            "apiVersion": f"{GROUP}/v1",
+            "kind": self.kind,
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": body,
+        }
 
     def create(self, name: str, namespace: str, **spec: Any) -> None:
         self.cluster.apply(self.manifest(name, namespace, **spec))
@@ -98,8 +129,7 @@ class BoundKind:
 class ControllerProcess:
     """`lostromos controller` for one BoundKind, as a real child process."""
 
-    def __init__(self, cluster: Cluster, kind: BoundKind, log_path: Path,
-                 *extra: str) -> None:
+    def __init__(self, cluster: Cluster, kind: BoundKind, log_path: Path, *extra: str) -> None:
         self.cluster = cluster
         self.kind = kind
         self.log_path = log_path
@@ -112,14 +142,30 @@ class ControllerProcess:
         env = self.cluster.env
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "lostromos", "controller",
-                 "--config", str(self.kind.bindings_path),
-                 "--kubeconfig", str(self.cluster.kubeconfig),
-                 "--helm-engine", str(self.cluster.tools["helm-engine"]),
-                 "--health-bind", f"127.0.0.1:{self.port}",
-                 "--resync-seconds", "30",
-                 "--chart-cache", str(self.log_path.parent / "chart-cache"), *self.extra],
-                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+                [
+                    sys.executable,
+                    "-m",
+                    "lostromos",
+                    "controller",
+                    "--config",
+                    str(self.kind.bindings_path),
+                    "--kubeconfig",
+                    str(self.cluster.kubeconfig),
+                    "--helm-engine",
+                    str(self.cluster.tools["helm-engine"]),
+                    "--health-bind",
+                    f"127.0.0.1:{self.port}",
+                    "--resync-seconds",
+                    "30",
+                    "--chart-cache",
+                    str(self.log_path.parent / "chart-cache"),
+                    *self.extra,
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
         if wait_ready:
             eventually(self.is_ready, timeout=60, message=f"controller ready ({self.log_path})")
         return self
@@ -129,15 +175,15 @@ class ControllerProcess:
         if self.process.poll() is not None:
             raise AssertionError(f"controller exited {self.process.returncode}:\n{self.log()}")
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz",
-                                        timeout=2) as answer:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.port}/readyz", timeout=2
+            ) as answer:
                 return answer.status == 200
         except OSError:
             return False
 
     def metrics(self) -> str:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics",
-                                    timeout=5) as answer:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as answer:
             return answer.read().decode()
 
     def metric(self, name: str, **labels: str) -> float:
@@ -174,18 +220,28 @@ class ControllerProcess:
             self.process.wait(timeout=30)
 
 
-def controller_for(cluster: Cluster, kind: BoundKind, tmp_path: Path,
-                   controllers: list[ControllerProcess], *extra: str) -> ControllerProcess:
+def controller_for(
+    cluster: Cluster,
+    kind: BoundKind,
+    tmp_path: Path,
+    controllers: list[ControllerProcess],
+    *extra: str,
+) -> ControllerProcess:
     """A controller for `kind`, registered with the test's `controllers` fixture."""
-    process = ControllerProcess(cluster, kind, tmp_path / f"controller-{len(controllers)}.log",
-                                *extra)
+    process = ControllerProcess(
+        cluster, kind, tmp_path / f"controller-{len(controllers)}.log", *extra
+    )
     controllers.append(process)
     return process
 
 
 def wait_all(predicate, names: list[str], *, timeout: float = 180, message: str = "") -> None:
-    eventually(lambda: all(predicate(name) for name in names), timeout=timeout,
-               interval=0.5, message=message or "all objects")
+    eventually(
+        lambda: all(predicate(name) for name in names),
+        timeout=timeout,
+        interval=0.5,
+        message=message or "all objects",
+    )
 
 
 def lease_holder(cluster: Cluster, namespace: str, name: str) -> str | None:
@@ -202,8 +258,9 @@ def create_many(kind: BoundKind, names: list[str], namespace: str, **spec: Any) 
     """One kubectl process for all of them: a burst, as a deploy tool would make it."""
     items = [kind.manifest(name, namespace, **spec) for name in names]
     for start in range(0, len(items), 200):
-        kind.cluster.apply({"apiVersion": "v1", "kind": "List",
-                            "items": items[start:start + 200]})
+        kind.cluster.apply(
+            {"apiVersion": "v1", "kind": "List", "items": items[start : start + 200]}
+        )
 
 
 def list_objects(kind: BoundKind, namespace: str) -> list[dict[str, Any]]:
@@ -215,24 +272,40 @@ def count_ready(kind: BoundKind, namespace: str, chart_version: str | None = Non
     def done(obj: dict[str, Any]) -> bool:
         release = (obj.get("status") or {}).get("release") or {}
         return is_ready(obj) and chart_version in (None, release.get("chartVersion"))
+
     return sum(1 for obj in list_objects(kind, namespace) if done(obj))
 
 
 def all_releases(cluster: Cluster, namespace: str, *extra: str) -> dict[str, dict[str, Any]]:
-    listing = json.loads(cluster.helm("list", "-n", namespace, "-o", "json", "--max", "100000",
-                                      *extra).stdout)
+    listing = json.loads(
+        cluster.helm("list", "-n", namespace, "-o", "json", "--max", "100000", *extra).stdout
+    )
     return {release["name"]: release for release in listing}
 
 
 class Ring:
     """Sharded `lostromos controller` replicas of one BoundKind, with their own ring."""
 
-    def __init__(self, cluster: Cluster, kind: BoundKind, tmp_path: Path, namespace: str,
-                 *extra: str, lease_seconds: float = 6) -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        kind: BoundKind,
+        tmp_path: Path,
+        namespace: str,
+        *extra: str,
+        lease_seconds: float = 6,
+    ) -> None:
         self.cluster, self.kind, self.tmp_path = cluster, kind, tmp_path
-        self.args = ("--shards", "--lease-namespace", namespace,
-                     "--lease-name", f"ring-{kind.plural}", "--lease-seconds",
-                     str(lease_seconds), *extra)
+        self.args = (
+            "--shards",
+            "--lease-namespace",
+            namespace,
+            "--lease-name",
+            f"ring-{kind.plural}",
+            "--lease-seconds",
+            str(lease_seconds),
+            *extra,
+        )
         self.namespace = namespace
         self.replicas: list[ControllerProcess] = []
         self._names = itertools.count(1)
@@ -241,9 +314,14 @@ class Ring:
         started = []
         for _ in range(count):
             name = f"replica-{next(self._names)}"
-            process = ControllerProcess(self.cluster, self.kind,
-                                        self.tmp_path / f"{self.kind.plural}-{name}.log",
-                                        *self.args, "--identity", name)
+            process = ControllerProcess(
+                self.cluster,
+                self.kind,
+                self.tmp_path / f"{self.kind.plural}-{name}.log",
+                *self.args,
+                "--identity",
+                name,
+            )
             process.identity = name
             self.replicas.append(process)
             started.append(process.start(wait_ready=False))
@@ -257,8 +335,10 @@ class Ring:
 
     def buckets(self) -> dict[str, int]:
         binding = self.kind.plural[:-1]
-        return {r.identity: int(r.metric("lostromos_shard_buckets", binding=binding))
-                for r in self.running()}
+        return {
+            r.identity: int(r.metric("lostromos_shard_buckets", binding=binding))
+            for r in self.running()
+        }
 
     def settled(self) -> bool:
         """Every running replica serves its share and the shares cover the whole space."""
@@ -267,11 +347,23 @@ class Ring:
 
     def held(self) -> dict[str, frozenset[int]]:
         from controller import hashring
-        result = self.cluster.kubectl("get", "lease", "-n", self.namespace, "-l",
-                                      f"lostromos.dev/ring=ring-{self.kind.plural}", "-o", "json")
-        return {lease["spec"]["holderIdentity"]: hashring.decode(
-            lease["metadata"].get("annotations", {}).get("lostromos.dev/held-buckets"))
-            for lease in json.loads(result.stdout)["items"]}
+
+        result = self.cluster.kubectl(
+            "get",
+            "lease",
+            "-n",
+            self.namespace,
+            "-l",
+            f"lostromos.dev/ring=ring-{self.kind.plural}",
+            "-o",
+            "json",
+        )
+        return {
+            lease["spec"]["holderIdentity"]: hashring.decode(
+                lease["metadata"].get("annotations", {}).get("lostromos.dev/held-buckets")
+            )
+            for lease in json.loads(result.stdout)["items"]
+        }
 
     def stop_all(self) -> None:
         for replica in self.replicas:

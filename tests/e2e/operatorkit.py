@@ -44,11 +44,20 @@ class OperatorCluster(Cluster):
     """A private control plane plus the helpers to run lostromos as the chart would."""
 
     def __init__(self, state_dir: Path, tools: dict[str, Path]) -> None:
-        options = DevOptions(state_dir=state_dir, bindings_path=ROOT / "lostromos.yaml",
-                             crds_dir=ROOT / "crds", examples_dir=None, tools=tools)
+        options = DevOptions(
+            state_dir=state_dir,
+            bindings_path=ROOT / "lostromos.yaml",
+            crds_dir=ROOT / "crds",
+            examples_dir=None,
+            tools=tools,
+        )
         self.dev = DevCluster(options, say=lambda line: print(f"[operator] {line}", flush=True))
-        super().__init__(state_dir=state_dir, kubeconfig=self.dev.kubeconfig, tools=tools,
-                         env=self.dev.client_env())
+        super().__init__(
+            state_dir=state_dir,
+            kubeconfig=self.dev.kubeconfig,
+            tools=tools,
+            env=self.dev.client_env(),
+        )
         self.namespace_name = ""
 
     # -- lifecycle ---------------------------------------------------------------
@@ -70,8 +79,9 @@ class OperatorCluster(Cluster):
             args += ["--set", setting]
         return self.helm(*args).stdout
 
-    def install(self, namespace: str, *settings: str,
-                release: str = RELEASE) -> list[dict[str, Any]]:
+    def install(
+        self, namespace: str, *settings: str, release: str = RELEASE
+    ) -> list[dict[str, Any]]:
         """Apply the rendered chart as it is; return its documents."""
         self.namespace_name = namespace
         self.kubectl("create", "namespace", namespace)
@@ -82,48 +92,78 @@ class OperatorCluster(Cluster):
 
     def bindings_file(self, path: Path) -> Path:
         """The chart's ConfigMap, with chart paths from the image moved to this checkout."""
-        configmap = json.loads(self.kubectl(
-            "get", "configmap", f"{RELEASE}-bindings", "-n", self.namespace_name,
-            "-o", "json").stdout)
-        text = configmap["data"]["lostromos.yaml"].replace("/opt/lostromos/charts/",
-                                                          f"{ROOT}/charts/")
+        configmap = json.loads(
+            self.kubectl(
+                "get", "configmap", f"{RELEASE}-bindings", "-n", self.namespace_name, "-o", "json"
+            ).stdout
+        )
+        text = configmap["data"]["lostromos.yaml"].replace(
+            "/opt/lostromos/charts/", f"{ROOT}/charts/"
+        )
         path.write_text(text)
         return path
 
     def point_webhooks_at(self, url: str) -> None:
         """No kubelet, no Service endpoints: send the API server to the local webhook."""
-        for kind, name, path in (("mutatingwebhookconfiguration", MUTATING, "/mutate"),
-                                 ("validatingwebhookconfiguration", VALIDATING, "/validate")):
-            patch = [{"op": "remove", "path": "/webhooks/0/clientConfig/service"},
-                     {"op": "add", "path": "/webhooks/0/clientConfig/url", "value": url + path}]
+        for kind, name, path in (
+            ("mutatingwebhookconfiguration", MUTATING, "/mutate"),
+            ("validatingwebhookconfiguration", VALIDATING, "/validate"),
+        ):
+            patch = [
+                {"op": "remove", "path": "/webhooks/0/clientConfig/service"},
+                {"op": "add", "path": "/webhooks/0/clientConfig/url", "value": url + path},
+            ]
             self.kubectl("patch", kind, name, "--type=json", "-p", json.dumps(patch))
 
     # -- identities --------------------------------------------------------------
 
     def token_kubeconfig(self, service_account: str, path: Path) -> Path:
         """A kubeconfig that is exactly the ServiceAccount: a token from the TokenRequest API."""
-        token = self.kubectl("create", "token", service_account, "-n", self.namespace_name,
-                             "--duration=2h").stdout.strip()
+        token = self.kubectl(
+            "create", "token", service_account, "-n", self.namespace_name, "--duration=2h"
+        ).stdout.strip()
         ca = base64.b64encode(self.dev.pki.ca_cert.read_bytes()).decode()
         config = {
-            "apiVersion": "v1", "kind": "Config",
-            "clusters": [{"name": "local", "cluster": {
-                "server": f"https://127.0.0.1:{self.dev.ports.apiserver}",
-                "certificate-authority-data": ca}}],
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "local",
+                    "cluster": {
+                        "server": f"https://127.0.0.1:{self.dev.ports.apiserver}",
+                        "certificate-authority-data": ca,
+                    },
+                }
+            ],
             "users": [{"name": service_account, "user": {"token": token}}],
-            "contexts": [{"name": "sa", "context": {"cluster": "local", "user": service_account,
-                                                    "namespace": self.namespace_name}}],
+            "contexts": [
+                {
+                    "name": "sa",
+                    "context": {
+                        "cluster": "local",
+                        "user": service_account,
+                        "namespace": self.namespace_name,
+                    },
+                }
+            ],
             "current-context": "sa",
         }
         path.write_text(yaml.safe_dump(config))
         path.chmod(0o600)
         return path
 
-    def as_identity(self, kubeconfig: Path, *args: str,
-                    stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(self.tools["kubectl"]), f"--kubeconfig={kubeconfig}", *args],
-                              input=stdin, capture_output=True, text=True, timeout=60,
-                              check=False, env=self.env)
+    def as_identity(
+        self, kubeconfig: Path, *args: str, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(self.tools["kubectl"]), f"--kubeconfig={kubeconfig}", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env=self.env,
+        )
 
     def can_i(self, service_account: str, *args: str) -> bool:
         identity = f"system:serviceaccount:{self.namespace_name}:{service_account}"
@@ -132,53 +172,118 @@ class OperatorCluster(Cluster):
 
     # -- lostromos, as the pods run it ------------------------------------------------
 
-    def keeper_args(self, cert_dir: Path, *extra: str, secret: str = CERT_SECRET,
-                    inject: bool = True) -> list[str]:
+    def keeper_args(
+        self, cert_dir: Path, *extra: str, secret: str = CERT_SECRET, inject: bool = True
+    ) -> list[str]:
         """The sidecar's arguments, plus the names the local webhook is reached by."""
         configurations = ["--mutating", MUTATING, "--validating", VALIDATING] if inject else []
-        return ["--secret", f"{self.namespace_name}/{secret}", "--service", WEBHOOK_SA,
-                "--namespace", self.namespace_name, *configurations,
-                "--cert-dir", str(cert_dir), "--dns-name", "localhost",
-                "--ip-address", "127.0.0.1", *extra]
+        return [
+            "--secret",
+            f"{self.namespace_name}/{secret}",
+            "--service",
+            WEBHOOK_SA,
+            "--namespace",
+            self.namespace_name,
+            *configurations,
+            "--cert-dir",
+            str(cert_dir),
+            "--dns-name",
+            "localhost",
+            "--ip-address",
+            "127.0.0.1",
+            *extra,
+        ]
 
-    def keeper_argv(self, kubeconfig: Path, cert_dir: Path, health_port: int, *extra: str,
-                    secret: str = CERT_SECRET, inject: bool = True) -> list[str]:
+    def keeper_argv(
+        self,
+        kubeconfig: Path,
+        cert_dir: Path,
+        health_port: int,
+        *extra: str,
+        secret: str = CERT_SECRET,
+        inject: bool = True,
+    ) -> list[str]:
         """The certs sidecar: `lostromos certs ensure --watch`, ready once files are in place."""
-        return [sys.executable, "-m", "lostromos", "certs", "ensure", "--watch",
-                *self.keeper_args(cert_dir, *extra, secret=secret, inject=inject),
-                "--kubeconfig", str(kubeconfig), "--health-bind", f"127.0.0.1:{health_port}"]
+        return [
+            sys.executable,
+            "-m",
+            "lostromos",
+            "certs",
+            "ensure",
+            "--watch",
+            *self.keeper_args(cert_dir, *extra, secret=secret, inject=inject),
+            "--kubeconfig",
+            str(kubeconfig),
+            "--health-bind",
+            f"127.0.0.1:{health_port}",
+        ]
 
-    def start_keeper(self, name: str, kubeconfig: Path, cert_dir: Path,
-                     *extra: str) -> tuple[Child, int]:
+    def start_keeper(
+        self, name: str, kubeconfig: Path, cert_dir: Path, *extra: str
+    ) -> tuple[Child, int]:
         port = free_port()
         child = self.dev.supervisor.start(
-            name, self.keeper_argv(kubeconfig, cert_dir, port, *extra), {**os.environ})
+            name, self.keeper_argv(kubeconfig, cert_dir, port, *extra), {**os.environ}
+        )
         return child, port
 
     def start_webhook(self, bindings: Path, cert_dir: Path) -> tuple[Child, str]:
         port = free_port()
-        argv = [sys.executable, "-m", "lostromos", "webhook", "--config", str(bindings),
-                "--bind", f"127.0.0.1:{port}", "--tls-cert", str(cert_dir / "tls.crt"),
-                "--tls-key", str(cert_dir / "tls.key")]
+        argv = [
+            sys.executable,
+            "-m",
+            "lostromos",
+            "webhook",
+            "--config",
+            str(bindings),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--tls-cert",
+            str(cert_dir / "tls.crt"),
+            "--tls-key",
+            str(cert_dir / "tls.key"),
+        ]
         child = self.dev.supervisor.start("webhook", argv, {**os.environ})
         url = f"https://127.0.0.1:{port}"
         context = ssl.create_default_context(cafile=str(cert_dir / "ca.crt"))
-        eventually(lambda: _status(f"{url}/readyz", context) == 200, timeout=60,
-                   message="webhook ready")
+        eventually(
+            lambda: _status(f"{url}/readyz", context) == 200, timeout=60, message="webhook ready"
+        )
         return child, url
 
-    def start_controller(self, bindings: Path, kubeconfig: Path,
-                         extra: Sequence[str] = ()) -> tuple[Child, int]:
+    def start_controller(
+        self, bindings: Path, kubeconfig: Path, extra: Sequence[str] = ()
+    ) -> tuple[Child, int]:
         port = free_port()
-        argv = [sys.executable, "-m", "lostromos", "controller", "--config", str(bindings),
-                "--kubeconfig", str(kubeconfig), "--helm-engine", str(self.tools["helm-engine"]),
-                "--health-bind", f"127.0.0.1:{port}", "--leader-elect",
-                "--lease-namespace", self.namespace_name, "--lease-name", CONTROLLER_SA,
-                "--resync-seconds", "5", *extra]
+        argv = [
+            sys.executable,
+            "-m",
+            "lostromos",
+            "controller",
+            "--config",
+            str(bindings),
+            "--kubeconfig",
+            str(kubeconfig),
+            "--helm-engine",
+            str(self.tools["helm-engine"]),
+            "--health-bind",
+            f"127.0.0.1:{port}",
+            "--leader-elect",
+            "--lease-namespace",
+            self.namespace_name,
+            "--lease-name",
+            CONTROLLER_SA,
+            "--resync-seconds",
+            "5",
+            *extra,
+        ]
         env = {**self.env, "KUBECONFIG": str(kubeconfig)}
         child = self.dev.supervisor.start("controller", argv, env)
-        eventually(lambda: _status(f"http://127.0.0.1:{port}/readyz") == 200, timeout=60,
-                   message="controller ready")
+        eventually(
+            lambda: _status(f"http://127.0.0.1:{port}/readyz") == 200,
+            timeout=60,
+            message="controller ready",
+        )
         return child, port
 
 

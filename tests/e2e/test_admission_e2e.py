@@ -27,8 +27,9 @@ def site(namespace: str, name: str, **spec: Any) -> dict[str, Any]:
     return document
 
 
-def create(cluster: Cluster, manifest: dict[str, Any] | str,
-           *extra: str) -> subprocess.CompletedProcess[str]:
+def create(
+    cluster: Cluster, manifest: dict[str, Any] | str, *extra: str
+) -> subprocess.CompletedProcess[str]:
     # JSON, not YAML: exact for huge and deeply nested values, and kubectl reads it as is.
     text = manifest if isinstance(manifest, str) else json.dumps(manifest)
     return cluster.kubectl("create", *extra, "-f", "-", stdin=text, check=False)
@@ -51,13 +52,19 @@ def test_deprecated_field_prints_a_warning_and_is_admitted(cluster: Cluster) -> 
     warnings = [line for line in result.stderr.splitlines() if line.startswith("Warning:")]
     assert warnings, f"kubectl printed no warning:\n{result.stderr}"
     # said once, without "deprecated: Deprecated:"
-    assert warnings == ["Warning: spec.php.legacyMode is deprecated: turned on the PHP 7 "
-                        "compatibility shim. Replaced by php.version; choose a supported "
-                        "version instead. This field is ignored in chart 2.0.0."], warnings
+    assert warnings == [
+        "Warning: spec.php.legacyMode is deprecated: turned on the PHP 7 "
+        "compatibility shim. Replaced by php.version; choose a supported "
+        "version instead. This field is ignored in chart 2.0.0."
+    ], warnings
     stored = cluster.get("site", "legacy", namespace)
     assert stored is not None
-    assert stored["spec"]["php"] == {"version": "8.2", "legacyMode": True, "workers": 8,
-                                     "memoryLimit": "256M"}
+    assert stored["spec"]["php"] == {
+        "version": "8.2",
+        "legacyMode": True,
+        "workers": 8,
+        "memoryLimit": "256M",
+    }
 
 
 def test_site_without_deprecated_fields_prints_no_warning(cluster: Cluster) -> None:
@@ -91,8 +98,7 @@ def test_server_dry_run_shows_the_defaulted_object_and_stores_nothing(cluster: C
     assert listing.strip() == ""
 
 
-def test_server_dry_run_of_an_invalid_site_is_denied_and_stores_nothing(
-        cluster: Cluster) -> None:
+def test_server_dry_run_of_an_invalid_site_is_denied_and_stores_nothing(cluster: Cluster) -> None:
     namespace = cluster.namespace("adm-dry-run-invalid")
     manifest = site(namespace, "preview-bad", replicas=0, php={"version": "7.4"})
 
@@ -106,16 +112,24 @@ def test_server_dry_run_of_an_invalid_site_is_denied_and_stores_nothing(
     assert cluster.get("site", "preview-bad", namespace) is None
 
 
-def test_update_that_makes_a_site_invalid_is_refused_and_nothing_changes(
-        cluster: Cluster) -> None:
+def test_update_that_makes_a_site_invalid_is_refused_and_nothing_changes(cluster: Cluster) -> None:
     namespace = cluster.namespace("adm-update")
     cluster.apply(site(namespace, "steady", replicas=2))
     before = cluster.get("site", "steady", namespace)
     assert before is not None
 
     applied = cluster.apply(site(namespace, "steady", replicas=50, theme="dark"), check=False)
-    patched = cluster.kubectl("patch", "site", "steady", "-n", namespace, "--type=merge",
-                              "-p", json.dumps({"spec": {"php": {"workers": 0}}}), check=False)
+    patched = cluster.kubectl(
+        "patch",
+        "site",
+        "steady",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": {"php": {"workers": 0}}}),
+        check=False,
+    )
 
     assert applied.returncode != 0
     assert DENIED in applied.stderr
@@ -132,10 +146,14 @@ def test_update_that_makes_a_site_invalid_is_refused_and_nothing_changes(
 
 
 def test_site_with_no_spec_is_defaulted_then_refused_for_its_required_fields(
-        cluster: Cluster) -> None:
+    cluster: Cluster,
+) -> None:
     namespace = cluster.namespace("adm-no-spec")
-    manifest = {"apiVersion": "hosting.example.com/v1", "kind": "Site",
-                "metadata": {"name": "empty", "namespace": namespace}}
+    manifest = {
+        "apiVersion": "hosting.example.com/v1",
+        "kind": "Site",
+        "metadata": {"name": "empty", "namespace": namespace},
+    }
 
     result = create(cluster, manifest)
 
@@ -151,9 +169,12 @@ def test_site_with_no_spec_is_defaulted_then_refused_for_its_required_fields(
 
 def test_site_with_only_required_fields_gets_the_full_defaulted_spec(cluster: Cluster) -> None:
     namespace = cluster.namespace("adm-minimal")
-    manifest = {"apiVersion": "hosting.example.com/v1", "kind": "Site",
-                "metadata": {"name": "minimal", "namespace": namespace},
-                "spec": {"domain": "minimal.example.com", "adminEmail": "ops@example.com"}}
+    manifest = {
+        "apiVersion": "hosting.example.com/v1",
+        "kind": "Site",
+        "metadata": {"name": "minimal", "namespace": namespace},
+        "spec": {"domain": "minimal.example.com", "adminEmail": "ops@example.com"},
+    }
 
     result = create(cluster, manifest, "-o", "json")
 
@@ -167,8 +188,10 @@ def test_site_with_only_required_fields_gets_the_full_defaulted_spec(cluster: Cl
         "plugins": [],
         "storage": {"size": "10Gi", "accessMode": "ReadWriteOnce"},
         "tls": {"enabled": False, "secretName": ""},
-        "resources": {"requests": {"cpu": "250m", "memory": "256Mi"},
-                      "limits": {"cpu": "1", "memory": "512Mi"}},
+        "resources": {
+            "requests": {"cpu": "250m", "memory": "256Mi"},
+            "limits": {"cpu": "1", "memory": "512Mi"},
+        },
     }
 
 
@@ -176,16 +199,34 @@ def test_status_subresource_is_not_checked_by_the_webhook(cluster: Cluster) -> N
     namespace = cluster.namespace("adm-status")
     cluster.apply(site(namespace, "status-site"))
     # Nothing in here is a valid Site spec; the webhook must not look at it.
-    garbage = {"status": {
-        "observedGeneration": 987654,
-        "conditions": [{"type": "Garbage", "status": "Unknown", "reason": "NotChecked",
-                        "message": "spec.replicas: \"many\" \u2603 " + "x" * 2000}],
-        "release": {"name": "", "revision": -3, "status": "nonsense"},
-    }}
+    garbage = {
+        "status": {
+            "observedGeneration": 987654,
+            "conditions": [
+                {
+                    "type": "Garbage",
+                    "status": "Unknown",
+                    "reason": "NotChecked",
+                    "message": 'spec.replicas: "many" \u2603 ' + "x" * 2000,
+                }
+            ],
+            "release": {"name": "", "revision": -3, "status": "nonsense"},
+        }
+    }
 
-    result = cluster.kubectl("patch", "site", "status-site", "-n", namespace,
-                             "--subresource=status", "--type=merge",
-                             "-p", json.dumps(garbage), "-o", "json")
+    result = cluster.kubectl(
+        "patch",
+        "site",
+        "status-site",
+        "-n",
+        namespace,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps(garbage),
+        "-o",
+        "json",
+    )
 
     patched = json.loads(result.stdout)
     assert patched["status"]["observedGeneration"] == 987654
@@ -234,7 +275,8 @@ def test_deeply_nested_spec_is_refused_with_a_clear_message(cluster: Cluster) ->
 
 
 def test_nesting_beyond_the_json_parser_is_refused_and_the_webhook_survives(
-        cluster: Cluster) -> None:
+    cluster: Cluster,
+) -> None:
     namespace = cluster.namespace("adm-deeper")
     # Written out by hand: json.dumps itself stops at Python's recursion limit.
     depth = 5000
@@ -259,7 +301,9 @@ def test_site_whose_release_name_helm_refuses_is_denied_at_apply(cluster: Cluste
 
     assert result.returncode != 0
     assert DENIED in result.stderr
-    assert (f'metadata.name: release name "{name}" (from template "{{name}}") is 54 characters; '
-            "Helm allows at most 53") in result.stderr
+    assert (
+        f'metadata.name: release name "{name}" (from template "{{name}}") is 54 characters; '
+        "Helm allows at most 53"
+    ) in result.stderr
     assert cluster.get("site", name, namespace) is None
     assert_webhook_still_answers(cluster, namespace, "s" * 53)

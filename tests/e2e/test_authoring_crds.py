@@ -18,8 +18,12 @@ from tests.support import Cluster, eventually
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
-CHARTS = sorted([ROOT / "charts" / "site", *(p for p in (ROOT / "tests" / "charts").iterdir()
-                                             if (p / "Chart.yaml").is_file())])
+CHARTS = sorted(
+    [
+        ROOT / "charts" / "site",
+        *(p for p in (ROOT / "tests" / "charts").iterdir() if (p / "Chart.yaml").is_file()),
+    ]
+)
 EXAMPLES = ROOT / "examples"
 
 
@@ -31,8 +35,20 @@ def generate(tmp_path: Path, chart: Path, group: str, mode: str) -> Path:
     output = tmp_path / f"{group}.yaml"
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(io.StringIO()):
-        code = main(["crd", "generate", "--chart", str(chart), "--group", group,
-                     "--kind", "Thing", "--validation", mode])
+        code = main(
+            [
+                "crd",
+                "generate",
+                "--chart",
+                str(chart),
+                "--group",
+                group,
+                "--kind",
+                "Thing",
+                "--validation",
+                mode,
+            ]
+        )
     assert code == 0
     output.write_text(buffer.getvalue())
     return output
@@ -47,26 +63,40 @@ def established(cluster: Cluster, name: str) -> bool:
 
 @pytest.mark.parametrize("mode", ["webhook", "full"])
 @pytest.mark.parametrize("chart", CHARTS, ids=slug)
-def test_every_generated_crd_is_accepted(cluster: Cluster, tmp_path: Path, chart: Path,
-                                         mode: str) -> None:
+def test_every_generated_crd_is_accepted(
+    cluster: Cluster, tmp_path: Path, chart: Path, mode: str
+) -> None:
     group = f"{slug(chart)}-{mode}.authoring.example.com"
     manifest = generate(tmp_path, chart, group, mode)
     result = cluster.kubectl("apply", "-f", str(manifest))
     assert "Warning" not in result.stderr, result.stderr
     try:
-        eventually(lambda: established(cluster, f"things.{group}"), timeout=30,
-                   message=f"things.{group} Established")
+        eventually(
+            lambda: established(cluster, f"things.{group}"),
+            timeout=30,
+            message=f"things.{group} Established",
+        )
         schema = yaml.safe_load(manifest.read_text())["spec"]["versions"][0]["schema"]
         spec_schema = schema["openAPIV3Schema"]["properties"]["spec"]
         for name, node in spec_schema.get("properties", {}).items():
             if node.get("description"):
-                explained = eventually(lambda name=name: cluster.kubectl(
-                    "explain", f"things.spec.{name}", f"--api-version={group}/v1",
-                    check=False).stdout, timeout=30, message="explain")
+                explained = eventually(
+                    lambda name=name: (
+                        cluster.kubectl(
+                            "explain",
+                            f"things.spec.{name}",
+                            f"--api-version={group}/v1",
+                            check=False,
+                        ).stdout
+                    ),
+                    timeout=30,
+                    message="explain",
+                )
                 assert node["description"].split()[0] in explained
                 # kubectl explain prints the chart's type in both modes (<Object> otherwise)
                 shown = {"object": "<Object>", "array": "<[]"}.get(
-                    node.get("type", ""), f"<{node.get('type')}>")
+                    node.get("type", ""), f"<{node.get('type')}>"
+                )
                 assert ("type" not in node) or shown in explained, (name, explained)
     finally:
         cluster.kubectl("delete", "crd", f"things.{group}", "--wait=false", check=False)
@@ -80,32 +110,46 @@ def test_kubectl_explain_shows_the_site_chart_descriptions(cluster: Cluster) -> 
     assert "Plugin slug as in the plugin directory" in name
 
 
-@pytest.mark.parametrize(("field", "shown"), [
-    ("site.spec.replicas", "<integer>"), ("site.spec.domain", "<string>"),
-    ("site.spec.php.version", "<string>"), ("site.spec.tls.enabled", "<boolean>"),
-    ("site.spec.plugins", "<[]Object>"), ("site.spec.php", "<Object>"),
-])
+@pytest.mark.parametrize(
+    ("field", "shown"),
+    [
+        ("site.spec.replicas", "<integer>"),
+        ("site.spec.domain", "<string>"),
+        ("site.spec.php.version", "<string>"),
+        ("site.spec.tls.enabled", "<boolean>"),
+        ("site.spec.plugins", "<[]Object>"),
+        ("site.spec.php", "<Object>"),
+    ],
+)
 def test_kubectl_explain_shows_the_types_of_the_shipped_crd(
-        cluster: Cluster, field: str, shown: str) -> None:
+    cluster: Cluster, field: str, shown: str
+) -> None:
     explained = cluster.kubectl("explain", field).stdout
     assert f"FIELD: {field.rpartition('.')[2]} {shown}" in explained, explained
 
 
 def test_a_full_crd_enforces_the_schema_like_helm(cluster: Cluster, tmp_path: Path) -> None:
     group = "site-enforced.authoring.example.com"
-    cluster.kubectl("apply", "-f", str(generate(tmp_path, ROOT / "charts" / "site", group,
-                                                "full")))
+    cluster.kubectl("apply", "-f", str(generate(tmp_path, ROOT / "charts" / "site", group, "full")))
     try:
-        eventually(lambda: established(cluster, f"things.{group}"), timeout=30,
-                   message="Established")
+        eventually(
+            lambda: established(cluster, f"things.{group}"), timeout=30, message="Established"
+        )
         namespace = cluster.namespace("authoring-enforced")
-        thing = {"apiVersion": f"{group}/v1", "kind": "Thing",
-                 "metadata": {"name": "blog", "namespace": namespace},
-                 "spec": yaml.safe_load((EXAMPLES / "site.yaml").read_text())["spec"]}
-        eventually(lambda: cluster.apply(thing, check=False).returncode == 0, timeout=30,
-                   message="valid Thing stored")
-        stored = json.loads(cluster.kubectl("get", f"things.{group}", "blog", "-n", namespace,
-                                            "-o", "json").stdout)
+        thing = {
+            "apiVersion": f"{group}/v1",
+            "kind": "Thing",
+            "metadata": {"name": "blog", "namespace": namespace},
+            "spec": yaml.safe_load((EXAMPLES / "site.yaml").read_text())["spec"],
+        }
+        eventually(
+            lambda: cluster.apply(thing, check=False).returncode == 0,
+            timeout=30,
+            message="valid Thing stored",
+        )
+        stored = json.loads(
+            cluster.kubectl("get", f"things.{group}", "blog", "-n", namespace, "-o", "json").stdout
+        )
         assert stored["spec"]["plugins"][0]["enabled"] is True  # the CRD's items default
 
         thing["metadata"]["name"] = "bad"
@@ -119,13 +163,17 @@ def test_a_full_crd_enforces_the_schema_like_helm(cluster: Cluster, tmp_path: Pa
 
 
 def test_check_against_cluster_finds_what_a_stricter_chart_refuses(
-        cluster: Cluster, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cluster: Cluster, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     namespace = cluster.namespace("authoring-against")
     site = yaml.safe_load((EXAMPLES / "site.yaml").read_text())
 
     def make(name: str, **spec: object) -> None:
-        document = {**site, "metadata": {"name": name, "namespace": namespace},
-                    "spec": {**site["spec"], **spec}}
+        document = {
+            **site,
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {**site["spec"], **spec},
+        }
         cluster.apply(document)
 
     make("fine", php={"version": "8.4"})
@@ -140,9 +188,20 @@ def test_check_against_cluster_finds_what_a_stricter_chart_refuses(
     (stricter / "values.schema.json").write_text(json.dumps(schema))
 
     capsys.readouterr()
-    code = main(["check", "--against-cluster", "--config", str(ROOT / "lostromos.yaml"),
-                 "--binding", "site", "--chart", str(stricter),
-                 "--kubeconfig", str(cluster.kubeconfig)])
+    code = main(
+        [
+            "check",
+            "--against-cluster",
+            "--config",
+            str(ROOT / "lostromos.yaml"),
+            "--binding",
+            "site",
+            "--chart",
+            str(stricter),
+            "--kubeconfig",
+            str(cluster.kubeconfig),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 1
     assert f"Site {namespace}/oldphp would become invalid:" in out
@@ -152,22 +211,58 @@ def test_check_against_cluster_finds_what_a_stricter_chart_refuses(
     assert f"{namespace}/fine" not in out
 
     # the same objects under the chart they were admitted with: nothing to report
-    assert main(["check", "--against-cluster", "--config", str(ROOT / "lostromos.yaml"),
-                 "--binding", "site", "--chart", str(ROOT / "charts" / "site"),
-                 "--kubeconfig", str(cluster.kubeconfig)]) == 0
+    assert (
+        main(
+            [
+                "check",
+                "--against-cluster",
+                "--config",
+                str(ROOT / "lostromos.yaml"),
+                "--binding",
+                "site",
+                "--chart",
+                str(ROOT / "charts" / "site"),
+                "--kubeconfig",
+                str(cluster.kubeconfig),
+            ]
+        )
+        == 0
+    )
     assert capsys.readouterr().out.startswith("0 of ")
 
 
 def test_check_against_an_unreachable_cluster_is_one_line(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
-        "users": [{"name": "u", "user": {"token": "t"}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
-    assert main(["check", "--against-cluster", "--config", str(ROOT / "lostromos.yaml"),
-                 "--binding", "site", "--chart", str(ROOT / "charts" / "site"),
-                 "--kubeconfig", str(kubeconfig)]) == 2
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "c",
+                "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+            }
+        )
+    )
+    assert (
+        main(
+            [
+                "check",
+                "--against-cluster",
+                "--config",
+                str(ROOT / "lostromos.yaml"),
+                "--binding",
+                "site",
+                "--chart",
+                str(ROOT / "charts" / "site"),
+                "--kubeconfig",
+                str(kubeconfig),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "cannot reach the cluster" in err and err.count("\n") == 1

@@ -72,9 +72,9 @@ def webhook(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Webhook]:
         kubeconfig = cluster.token_kubeconfig(WEBHOOK_SA, state_dir / "webhook.kubeconfig")
         cert_dir = state_dir / "tls"
         # Checked every second, so the test sees each rotation quickly.
-        _, keeper_port = cluster.start_keeper("certs", kubeconfig, cert_dir,
-                                              "--check-interval", "1",
-                                              "--propagation-seconds", "2")
+        _, keeper_port = cluster.start_keeper(
+            "certs", kubeconfig, cert_dir, "--check-interval", "1", "--propagation-seconds", "2"
+        )
         eventually(lambda: health(keeper_port)[0] == 200, timeout=60, message="certs ready")
         bindings = cluster.bindings_file(state_dir / "lostromos.yaml")
         process, url = cluster.start_webhook(bindings, cert_dir)
@@ -122,8 +122,8 @@ def through_api_server(cluster: OperatorCluster, traffic: Traffic, stop: threadi
     while not stop.is_set():
         try:
             created = api.create_namespaced_custom_object(
-                "hosting.example.com", "v1", APPS, "sites", site_body("traffic"),
-                dry_run="All")
+                "hosting.example.com", "v1", APPS, "sites", site_body("traffic"), dry_run="All"
+            )
             # Defaulted by the mutating webhook: proof the call went through it.
             error = None if created["spec"]["php"]["version"] == "8.3" else "not defaulted"
         except Exception as failure:  # every kind of failure counts
@@ -133,17 +133,23 @@ def through_api_server(cluster: OperatorCluster, traffic: Traffic, stop: threadi
 
 
 def review(uid: str) -> bytes:
-    return json.dumps({
-        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-        "request": {
-            "uid": uid,
-            "kind": {"group": "hosting.example.com", "version": "v1", "kind": "Site"},
-            "resource": {"group": "hosting.example.com", "version": "v1", "resource": "sites"},
-            "name": "direct", "namespace": APPS, "operation": "CREATE",
-            "userInfo": {"username": "test"}, "object": site_body("direct"),
-            "dryRun": True,
-        },
-    }).encode()
+    return json.dumps(
+        {
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": {
+                "uid": uid,
+                "kind": {"group": "hosting.example.com", "version": "v1", "kind": "Site"},
+                "resource": {"group": "hosting.example.com", "version": "v1", "resource": "sites"},
+                "name": "direct",
+                "namespace": APPS,
+                "operation": "CREATE",
+                "userInfo": {"username": "test"},
+                "object": site_body("direct"),
+                "dryRun": True,
+            },
+        }
+    ).encode()
 
 
 def direct_https(hook: Webhook, traffic: Traffic, stop: threading.Event) -> None:
@@ -153,18 +159,28 @@ def direct_https(hook: Webhook, traffic: Traffic, stop: threading.Event) -> None
         uid = str(uuid.uuid4())
         try:
             context = ssl.create_default_context(cafile=str(hook.cert_dir / "ca.crt"))
-            connection = http.client.HTTPSConnection("127.0.0.1", port, timeout=10,
-                                                     context=context)
+            connection = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=context)
             try:
-                connection.request("POST", "/validate", body=review(uid),
-                                   headers={"Content-Type": "application/json"})
+                connection.request(
+                    "POST",
+                    "/validate",
+                    body=review(uid),
+                    headers={"Content-Type": "application/json"},
+                )
                 answer = connection.getresponse()
                 payload = json.loads(answer.read())
             finally:
                 connection.close()
             response = payload.get("response") or {}
-            error = None if (answer.status == 200 and response.get("uid") == uid
-                             and response.get("allowed") is True) else f"answer {payload}"
+            error = (
+                None
+                if (
+                    answer.status == 200
+                    and response.get("uid") == uid
+                    and response.get("allowed") is True
+                )
+                else f"answer {payload}"
+            )
         except Exception as failure:
             error = f"{type(failure).__name__}: {failure}"
         traffic.record("direct", error)
@@ -176,8 +192,10 @@ def served_certificate(url: str) -> x509.Certificate:
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    with socket.create_connection((host, int(port)), timeout=5) as raw, \
-            context.wrap_socket(raw, server_hostname=host) as tls:
+    with (
+        socket.create_connection((host, int(port)), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname=host) as tls,
+    ):
         der = tls.getpeercert(binary_form=True)
     assert der is not None
     return x509.load_der_x509_certificate(der)
@@ -186,7 +204,12 @@ def served_certificate(url: str) -> x509.Certificate:
 def certs_command(hook: Webhook, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "lostromos", "certs", *args, "--kubeconfig", str(hook.kubeconfig)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def ca_bundle_size(cluster: OperatorCluster) -> int:
@@ -200,16 +223,18 @@ def test_rotation_under_steady_traffic_fails_no_request(webhook: Webhook) -> Non
     hook, cluster = webhook, webhook.cluster
     traffic = Traffic()
     stop = threading.Event()
-    threads = [threading.Thread(target=through_api_server, args=(cluster, traffic, stop)),
-               threading.Thread(target=direct_https, args=(hook, traffic, stop))]
+    threads = [
+        threading.Thread(target=through_api_server, args=(cluster, traffic, stop)),
+        threading.Thread(target=direct_https, args=(hook, traffic, stop)),
+    ]
     for thread in threads:
         thread.start()
     try:
+
         def answered(phase: str, count: int = 20) -> bool:
             if traffic.failures:
                 raise AssertionError("\n".join(traffic.failures[:5]))
-            return all(traffic.count(source, phase) >= count
-                       for source in ("api-server", "direct"))
+            return all(traffic.count(source, phase) >= count for source in ("api-server", "direct"))
 
         eventually(lambda: answered("before"), timeout=60, message="traffic flowing")
         first = served_certificate(hook.url)
@@ -219,29 +244,47 @@ def test_rotation_under_steady_traffic_fails_no_request(webhook: Webhook) -> Non
         traffic.phase = "serving rotation"
         rotated = certs_command(hook, "rotate", *cluster.keeper_args(hook.cert_dir))
         assert rotated.returncode == 0, rotated.stderr
-        second = eventually(lambda: (c := served_certificate(hook.url)).serial_number
-                            != first.serial_number and c, timeout=60,
-                            message="new serving certificate served")
+        second = eventually(
+            lambda: (c := served_certificate(hook.url)).serial_number != first.serial_number and c,
+            timeout=60,
+            message="new serving certificate served",
+        )
         assert second.issuer == first.issuer
         traffic.phase = "after serving rotation"
-        eventually(lambda: answered("after serving rotation"), timeout=60,
-                   message="traffic after the serving rotation")
+        eventually(
+            lambda: answered("after serving rotation"),
+            timeout=60,
+            message="traffic after the serving rotation",
+        )
 
         # 2. A new CA: trusted alongside the old one first, then serving.
         traffic.phase = "ca rotation"
-        rotated = certs_command(hook, "rotate", "--ca", "--propagation-seconds", "2",
-                                *cluster.keeper_args(hook.cert_dir))
+        rotated = certs_command(
+            hook,
+            "rotate",
+            "--ca",
+            "--propagation-seconds",
+            "2",
+            *cluster.keeper_args(hook.cert_dir),
+        )
         assert rotated.returncode == 0, rotated.stderr
-        third = eventually(lambda: (c := served_certificate(hook.url)).serial_number
-                           != second.serial_number and c, timeout=60,
-                           message="certificate from the new CA served")
-        assert third.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value != \
-            second.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+        third = eventually(
+            lambda: (c := served_certificate(hook.url)).serial_number != second.serial_number and c,
+            timeout=60,
+            message="certificate from the new CA served",
+        )
+        assert (
+            third.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+            != second.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+        )
         assert ca_bundle_size(cluster) == 2  # the old CA stays trusted during the overlap
         assert cluster.get("secret", CERT_SECRET, NAMESPACE)["data"]["ca.crt"] != first_ca
         traffic.phase = "after ca rotation"
-        eventually(lambda: answered("after ca rotation"), timeout=60,
-                   message="traffic after the CA rotation")
+        eventually(
+            lambda: answered("after ca rotation"),
+            timeout=60,
+            message="traffic after the CA rotation",
+        )
     finally:
         stop.set()
         for thread in threads:
@@ -265,15 +308,22 @@ class Sidecar:
 
 
 @contextlib.contextmanager
-def sidecar(cluster: OperatorCluster, kubeconfig: Path, directory: Path,
-            secret: str) -> Iterator[Sidecar]:
+def sidecar(
+    cluster: OperatorCluster, kubeconfig: Path, directory: Path, secret: str
+) -> Iterator[Sidecar]:
     """A certs sidecar of its own (not injecting anything), stopped by SIGTERM at the end."""
     port = free_port()
     log = directory / "certs.log"
     argv = cluster.keeper_argv(kubeconfig, directory / "tls", port, secret=secret, inject=False)
     with log.open("wb") as output:
-        process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, cwd=ROOT, start_new_session=True)
+        process = subprocess.Popen(
+            argv,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=ROOT,
+            start_new_session=True,
+        )
     try:
         yield Sidecar(process, port, log)
     finally:
@@ -287,14 +337,24 @@ def failing_three_times(port: int) -> dict[str, Any] | None:
     return payload if status == 503 and payload.get("failures", 0) >= 3 else None
 
 
-def test_broken_secret_is_one_clear_error_and_not_ready(webhook: Webhook,
-                                                        tmp_path: Path) -> None:
+def test_broken_secret_is_one_clear_error_and_not_ready(webhook: Webhook, tmp_path: Path) -> None:
     cluster, admin = webhook.cluster, webhook.cluster.kubeconfig
-    cluster.kubectl("create", "secret", "generic", "broken-tls", "-n", NAMESPACE,
-                    "--from-literal=ca.crt=not a certificate", "--from-literal=ca.key=nope")
+    cluster.kubectl(
+        "create",
+        "secret",
+        "generic",
+        "broken-tls",
+        "-n",
+        NAMESPACE,
+        "--from-literal=ca.crt=not a certificate",
+        "--from-literal=ca.key=nope",
+    )
     with sidecar(cluster, admin, tmp_path, "broken-tls") as keeper:
-        failing = eventually(lambda: failing_three_times(keeper.port), timeout=60,
-                             message="not ready, and retried three times")
+        failing = eventually(
+            lambda: failing_three_times(keeper.port),
+            timeout=60,
+            message="not ready, and retried three times",
+        )
         assert f"Secret {NAMESPACE}/broken-tls" in failing["reason"]
         assert "ca.crt holds no PEM certificate" in failing["reason"]
         assert "lostromos certs reset" in failing["reason"]
@@ -304,22 +364,32 @@ def test_broken_secret_is_one_clear_error_and_not_ready(webhook: Webhook,
         assert "Traceback" not in keeper.text()
 
         # The one-shot form says the same in one line and exits 2.
-        once = lostromos_certs("ensure", "--secret", f"{NAMESPACE}/broken-tls",
-                               "--service", WEBHOOK_SA, "--kubeconfig", str(admin))
+        once = lostromos_certs(
+            "ensure",
+            "--secret",
+            f"{NAMESPACE}/broken-tls",
+            "--service",
+            WEBHOOK_SA,
+            "--kubeconfig",
+            str(admin),
+        )
         assert once.returncode == 2
         assert once.stderr.startswith(f"lostromos: error: Secret {NAMESPACE}/broken-tls")
         assert once.stderr.count("\n") == 1, once.stderr
 
         # Emptied, the Secret gets new certificates and the sidecar becomes ready.
-        reset = lostromos_certs("reset", "--secret", f"{NAMESPACE}/broken-tls",
-                                "--kubeconfig", str(admin))
+        reset = lostromos_certs(
+            "reset", "--secret", f"{NAMESPACE}/broken-tls", "--kubeconfig", str(admin)
+        )
         assert reset.returncode == 0, reset.stderr
-        eventually(lambda: health(keeper.port)[0] == 200, timeout=60,
-                   message="ready after the reset")
+        eventually(
+            lambda: health(keeper.port)[0] == 200, timeout=60, message="ready after the reset"
+        )
         assert (tmp_path / "tls" / "tls.crt").is_file()
         assert "certificates are in place again" in keeper.text()
-        status = lostromos_certs("status", "--secret", f"{NAMESPACE}/broken-tls",
-                                 "--kubeconfig", str(admin))
+        status = lostromos_certs(
+            "status", "--secret", f"{NAMESPACE}/broken-tls", "--kubeconfig", str(admin)
+        )
         assert status.returncode == 0, status.stderr
         assert status.stdout.startswith("signing CA       CN=lostromos-webhook-ca")
         assert "names 127.0.0.1, " in status.stdout
@@ -328,8 +398,9 @@ def test_broken_secret_is_one_clear_error_and_not_ready(webhook: Webhook,
         assert keeper.process.wait(timeout=30) == 0
 
 
-def test_unreachable_api_server_is_one_clear_error_and_not_ready(webhook: Webhook,
-                                                                 tmp_path: Path) -> None:
+def test_unreachable_api_server_is_one_clear_error_and_not_ready(
+    webhook: Webhook, tmp_path: Path
+) -> None:
     cluster = webhook.cluster
     closed = free_port()
     unreachable = tmp_path / "unreachable.kubeconfig"
@@ -337,8 +408,11 @@ def test_unreachable_api_server_is_one_clear_error_and_not_ready(webhook: Webhoo
     document["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{closed}"
     unreachable.write_text(yaml.safe_dump(document))
     with sidecar(cluster, unreachable, tmp_path, CERT_SECRET) as keeper:
-        failing = eventually(lambda: failing_three_times(keeper.port), timeout=90,
-                             message="not ready, and retried three times")
+        failing = eventually(
+            lambda: failing_three_times(keeper.port),
+            timeout=90,
+            message="not ready, and retried three times",
+        )
         assert f"cannot reach the API server at https://127.0.0.1:{closed}" in failing["reason"]
         assert "Connection refused" in failing["reason"]
         assert keeper.process.poll() is None
@@ -349,5 +423,11 @@ def test_unreachable_api_server_is_one_clear_error_and_not_ready(webhook: Webhoo
 
 
 def lostromos_certs(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "lostromos", "certs", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "lostromos", "certs", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

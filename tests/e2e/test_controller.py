@@ -24,14 +24,18 @@ pytestmark = pytest.mark.e2e
 
 
 def test_kill9_during_a_burst_then_restart_converges(
-        cluster: Cluster, namespace: str, tmp_path: Path, controllers) -> None:
+    cluster: Cluster, namespace: str, tmp_path: Path, controllers
+) -> None:
     kind = BoundKind(cluster, tmp_path, concurrency=4)
     names = [f"site-{i:02d}" for i in range(24)]
     for name in names:
         kind.create(name, namespace)
     first = controller_for(cluster, kind, tmp_path, controllers).start()
-    eventually(lambda: len(cluster.releases(namespace)) >= 4, timeout=120,
-               message="a few releases installed")
+    eventually(
+        lambda: len(cluster.releases(namespace)) >= 4,
+        timeout=120,
+        message="a few releases installed",
+    )
     first.kill()  # SIGKILL mid-burst: helm processes in flight die with it
     assert len(cluster.releases(namespace)) < len(names), "burst finished before the kill"
 
@@ -43,7 +47,8 @@ def test_kill9_during_a_burst_then_restart_converges(
 
 
 def test_changes_made_while_the_controller_was_down_are_converged(
-        cluster: Cluster, namespace: str, tmp_path: Path, controllers) -> None:
+    cluster: Cluster, namespace: str, tmp_path: Path, controllers
+) -> None:
     kind = BoundKind(cluster, tmp_path)
     for name in ("keep", "change", "remove"):
         kind.create(name, namespace)
@@ -57,8 +62,9 @@ def test_changes_made_while_the_controller_was_down_are_converged(
     assert kind.get("remove", namespace) is not None  # held by the finalizer meanwhile
 
     controller_for(cluster, kind, tmp_path, controllers).start()
-    eventually(lambda: kind.get("remove", namespace) is None, timeout=90,
-               message="deleted object released")
+    eventually(
+        lambda: kind.get("remove", namespace) is None, timeout=90, message="deleted object released"
+    )
     wait_all(lambda n: kind.ready(n, namespace), ["keep", "added"])
     eventually(lambda: kind.ready("change", namespace, revision=2), timeout=90)
     releases = cluster.releases(namespace)
@@ -67,7 +73,8 @@ def test_changes_made_while_the_controller_was_down_are_converged(
 
 
 def test_an_invalid_spec_gets_status_invalid_and_no_release(
-        cluster: Cluster, namespace: str, tmp_path: Path, controllers) -> None:
+    cluster: Cluster, namespace: str, tmp_path: Path, controllers
+) -> None:
     kind = BoundKind(cluster, tmp_path)
     controller_for(cluster, kind, tmp_path, controllers).start()
     kind.create("bad", namespace, php={"version": "7.4"}, replicas="three")
@@ -85,32 +92,56 @@ def test_an_invalid_spec_gets_status_invalid_and_no_release(
 
 
 def test_drifted_release_objects_are_restored(
-        cluster: Cluster, namespace: str, tmp_path: Path, controllers) -> None:
+    cluster: Cluster, namespace: str, tmp_path: Path, controllers
+) -> None:
     kind = BoundKind(cluster, tmp_path, driftCheckSeconds=2)
     controller_for(cluster, kind, tmp_path, controllers).start()
     kind.create("drift", namespace, replicas=2)
     eventually(lambda: kind.ready("drift", namespace), timeout=90)
 
     cluster.kubectl("delete", "service", "drift", "-n", namespace)
-    cluster.kubectl("patch", "deployment", "drift", "-n", namespace, "--type", "merge",
-                    "-p", '{"spec": {"replicas": 7}}')
+    cluster.kubectl(
+        "patch",
+        "deployment",
+        "drift",
+        "-n",
+        namespace,
+        "--type",
+        "merge",
+        "-p",
+        '{"spec": {"replicas": 7}}',
+    )
 
     def restored() -> bool:
         service = cluster.kubectl("get", "service", "drift", "-n", namespace, check=False)
-        deployment = cluster.kubectl("get", "deployment", "drift", "-n", namespace,
-                                     "-o", "jsonpath={.spec.replicas}", check=False)
+        deployment = cluster.kubectl(
+            "get",
+            "deployment",
+            "drift",
+            "-n",
+            namespace,
+            "-o",
+            "jsonpath={.spec.replicas}",
+            check=False,
+        )
         return service.returncode == 0 and deployment.stdout.strip() == "2"
 
     eventually(restored, timeout=90, message="service recreated and replicas restored")
-    events = cluster.kubectl("get", "events", "-n", namespace,
-                             "--field-selector", "involvedObject.name=drift").stdout
+    events = cluster.kubectl(
+        "get", "events", "-n", namespace, "--field-selector", "involvedObject.name=drift"
+    ).stdout
     assert "Repaired" in events
 
 
 def test_a_new_chart_rolls_out_and_halts_on_failures(
-        cluster: Cluster, namespace: str, tmp_path: Path, controllers) -> None:
-    kind = BoundKind(cluster, tmp_path, concurrency=4,
-                     rollout={"maxInFlight": 2, "maxFailureRatio": 0.3, "minSamples": 2})
+    cluster: Cluster, namespace: str, tmp_path: Path, controllers
+) -> None:
+    kind = BoundKind(
+        cluster,
+        tmp_path,
+        concurrency=4,
+        rollout={"maxInFlight": 2, "maxFailureRatio": 0.3, "minSamples": 2},
+    )
     names = [f"r{i}" for i in range(8)]
     for name in names:
         kind.create(name, namespace)
@@ -120,8 +151,11 @@ def test_a_new_chart_rolls_out_and_halts_on_failures(
     # Chart 1.1.0 cannot render: every upgrade to it fails.
     (kind.chart / "templates" / "broken.yaml").write_text('{{ fail "chart 1.1.0 is broken" }}\n')
     bump_chart_version(kind.chart, "1.1.0")
-    eventually(lambda: controller.metric("lostromos_rollout_halted") == 1, timeout=120,
-               message="rollout halted")
+    eventually(
+        lambda: controller.metric("lostromos_rollout_halted") == 1,
+        timeout=120,
+        message="rollout halted",
+    )
 
     def outcomes() -> dict[str, list[str]] | None:
         found: dict[str, list[str]] = {"HelmError": [], "RolloutHalted": []}
@@ -145,16 +179,21 @@ def test_a_new_chart_rolls_out_and_halts_on_failures(
     # Chart 1.2.0 fixes it: the rollout restarts and reaches every release.
     (kind.chart / "templates" / "broken.yaml").unlink()
     bump_chart_version(kind.chart, "1.2.0")
-    wait_all(lambda n: chart_version(kind, n, namespace) == "1.2.0", names, timeout=240,
-             message="every release on chart 1.2.0")
+    wait_all(
+        lambda n: chart_version(kind, n, namespace) == "1.2.0",
+        names,
+        timeout=240,
+        message="every release on chart 1.2.0",
+    )
     assert controller.metric("lostromos_rollout_halted") == 0
     assert controller.metric("lostromos_rollout_releases", state="behind") == 0
 
 
 def bump_chart_version(chart: Path, version: str) -> None:
     text = (chart / "Chart.yaml").read_text()
-    lines = [f"version: {version}" if line.startswith("version:") else line
-             for line in text.splitlines()]
+    lines = [
+        f"version: {version}" if line.startswith("version:") else line for line in text.splitlines()
+    ]
     (chart / "Chart.yaml").write_text("\n".join(lines) + "\n")
 
 
@@ -166,7 +205,8 @@ def chart_version(kind: BoundKind, name: str, namespace: str) -> str | None:
 
 
 def test_leader_election_fails_over(
-        cluster: Cluster, namespace: str, tmp_path: Path, controllers) -> None:
+    cluster: Cluster, namespace: str, tmp_path: Path, controllers
+) -> None:
     kind = BoundKind(cluster, tmp_path)
     lease = f"lease-{kind.plural}"
     args = ("--leader-elect", "--lease-namespace", namespace, "--lease-name", lease)
@@ -180,8 +220,11 @@ def test_leader_election_fails_over(
     assert "became leader" in leader.log() and "became leader" not in standby.log()
 
     leader.kill()
-    eventually(lambda: lease_holder(cluster, namespace, lease) not in (None, holder),
-               timeout=60, message="lease taken over")
+    eventually(
+        lambda: lease_holder(cluster, namespace, lease) not in (None, holder),
+        timeout=60,
+        message="lease taken over",
+    )
     kind.create("two", namespace)
     eventually(lambda: kind.ready("two", namespace), timeout=90)
     assert "became leader" in standby.log()
@@ -189,11 +232,21 @@ def test_leader_election_fails_over(
 
 
 def test_sigterm_releases_the_lease_and_finishes_in_flight_work(
-        cluster: Cluster, namespace: str, tmp_path: Path, controllers) -> None:
+    cluster: Cluster, namespace: str, tmp_path: Path, controllers
+) -> None:
     kind = BoundKind(cluster, tmp_path, concurrency=3)
     lease = f"lease-{kind.plural}"
-    controller = controller_for(cluster, kind, tmp_path, controllers, "--leader-elect",
-                                "--lease-namespace", namespace, "--lease-name", lease).start()
+    controller = controller_for(
+        cluster,
+        kind,
+        tmp_path,
+        controllers,
+        "--leader-elect",
+        "--lease-namespace",
+        namespace,
+        "--lease-name",
+        lease,
+    ).start()
     for index in range(6):
         kind.create(f"s{index}", namespace)
     eventually(lambda: controller.metric("lostromos_helm_calls_total") >= 1, timeout=60)
@@ -204,25 +257,32 @@ def test_sigterm_releases_the_lease_and_finishes_in_flight_work(
 
 
 def test_annotation_filter_label_selector_and_overrides(
-        cluster: Cluster, namespace: str, tmp_path: Path, controllers) -> None:
-    kind = BoundKind(cluster, tmp_path,
-                     selector={"labels": "tier=gold", "annotation": "lostromos.dev/controller=eu"},
-                     overrides={"replicas": 2})
+    cluster: Cluster, namespace: str, tmp_path: Path, controllers
+) -> None:
+    kind = BoundKind(
+        cluster,
+        tmp_path,
+        selector={"labels": "tier=gold", "annotation": "lostromos.dev/controller=eu"},
+        overrides={"replicas": 2},
+    )
     controller_for(cluster, kind, tmp_path, controllers).start()
     served = kind.manifest("served", namespace, replicas=9)
-    served["metadata"].update(labels={"tier": "gold"},
-                              annotations={"lostromos.dev/controller": "eu"})
+    served["metadata"].update(
+        labels={"tier": "gold"}, annotations={"lostromos.dev/controller": "eu"}
+    )
     other_region = kind.manifest("other-region", namespace)
-    other_region["metadata"].update(labels={"tier": "gold"},
-                                    annotations={"lostromos.dev/controller": "us"})
+    other_region["metadata"].update(
+        labels={"tier": "gold"}, annotations={"lostromos.dev/controller": "us"}
+    )
     other_tier = kind.manifest("other-tier", namespace)
     other_tier["metadata"].update(annotations={"lostromos.dev/controller": "eu"})
     for manifest in (served, other_region, other_tier):
         cluster.apply(manifest)
 
     eventually(lambda: kind.ready("served", namespace), timeout=90)
-    replicas = cluster.kubectl("get", "deployment", "served", "-n", namespace,
-                               "-o", "jsonpath={.spec.replicas}").stdout
+    replicas = cluster.kubectl(
+        "get", "deployment", "served", "-n", namespace, "-o", "jsonpath={.spec.replicas}"
+    ).stdout
     assert replicas == "2"  # the override wins over the spec's 9
     assert sorted(cluster.releases(namespace)) == ["served"]
     for name in ("other-region", "other-tier"):
@@ -230,8 +290,9 @@ def test_annotation_filter_label_selector_and_overrides(
         assert not obj["metadata"].get("finalizers") and not obj.get("status")
 
 
-def test_dry_run_changes_nothing(cluster: Cluster, namespace: str, tmp_path: Path,
-                                 controllers) -> None:
+def test_dry_run_changes_nothing(
+    cluster: Cluster, namespace: str, tmp_path: Path, controllers
+) -> None:
     kind = BoundKind(cluster, tmp_path)
     controller = controller_for(cluster, kind, tmp_path, controllers, "--dry-run").start()
     kind.create("quiet", namespace)
@@ -243,7 +304,8 @@ def test_dry_run_changes_nothing(cluster: Cluster, namespace: str, tmp_path: Pat
 
 
 def test_a_release_left_pending_by_a_crash_is_recovered(
-        cluster: Cluster, namespace: str, tmp_path: Path, controllers) -> None:
+    cluster: Cluster, namespace: str, tmp_path: Path, controllers
+) -> None:
     kind = BoundKind(cluster, tmp_path)
     controller = controller_for(cluster, kind, tmp_path, controllers).start()
     kind.create("stuck", namespace)
@@ -259,28 +321,36 @@ def test_a_release_left_pending_by_a_crash_is_recovered(
 
     def recovered() -> bool:
         release = cluster.releases(namespace).get("stuck") or {}
-        return release.get("status") == "deployed" and kind.ready("stuck", namespace) and (
-            kind.get("stuck", namespace)["status"]["observedGeneration"] == 3)
+        return (
+            release.get("status") == "deployed"
+            and kind.ready("stuck", namespace)
+            and (kind.get("stuck", namespace)["status"]["observedGeneration"] == 3)
+        )
 
     eventually(recovered, timeout=120, message="pending release recovered and upgraded")
-    replicas = cluster.kubectl("get", "deployment", "stuck", "-n", namespace,
-                               "-o", "jsonpath={.spec.replicas}").stdout
+    replicas = cluster.kubectl(
+        "get", "deployment", "stuck", "-n", namespace, "-o", "jsonpath={.spec.replicas}"
+    ).stdout
     assert replicas == "3"
     history = cluster.helm("history", "stuck", "-n", namespace, "-o", "json").stdout
     assert [entry["status"] for entry in json.loads(history)][-1] == "deployed"
-    events = cluster.kubectl("get", "events", "-n", namespace,
-                             "--field-selector", "involvedObject.name=stuck").stdout
+    events = cluster.kubectl(
+        "get", "events", "-n", namespace, "--field-selector", "involvedObject.name=stuck"
+    ).stdout
     assert "Recovered" in events
 
 
-def mark_release_pending(cluster: Cluster, namespace: str, release: str, *, revision: int,
-                         state: str) -> None:
+def mark_release_pending(
+    cluster: Cluster, namespace: str, release: str, *, revision: int, state: str
+) -> None:
     """What a controller killed in the middle of `helm upgrade` leaves behind."""
     name = f"sh.helm.release.v1.{release}.v{revision}"
-    secret = json.loads(cluster.kubectl("get", "secret", name, "-n", namespace,
-                                        "-o", "json").stdout)
-    record = json.loads(gzip.decompress(base64.b64decode(
-        base64.b64decode(secret["data"]["release"]))))
+    secret = json.loads(
+        cluster.kubectl("get", "secret", name, "-n", namespace, "-o", "json").stdout
+    )
+    record = json.loads(
+        gzip.decompress(base64.b64decode(base64.b64decode(secret["data"]["release"])))
+    )
     record["info"]["status"] = state
     encoded = base64.b64encode(gzip.compress(json.dumps(record).encode())).decode()
     secret["data"]["release"] = base64.b64encode(encoded.encode()).decode()
@@ -289,7 +359,8 @@ def mark_release_pending(cluster: Cluster, namespace: str, release: str, *, revi
 
 
 def test_a_chart_from_a_repository_served_on_loopback(
-        cluster: Cluster, namespace: str, tmp_path: Path, controllers) -> None:
+    cluster: Cluster, namespace: str, tmp_path: Path, controllers
+) -> None:
     packaged = tmp_path / "repo"
     packaged.mkdir()
     source = tmp_path / "site"
@@ -297,8 +368,9 @@ def test_a_chart_from_a_repository_served_on_loopback(
     cluster.helm("package", str(source), "--destination", str(packaged))
     cluster.helm("repo", "index", str(packaged))
     with serve_repository(packaged) as url:
-        kind = BoundKind(cluster, tmp_path,
-                         chart={"repository": url, "name": "site", "version": "1.0.0"})
+        kind = BoundKind(
+            cluster, tmp_path, chart={"repository": url, "name": "site", "version": "1.0.0"}
+        )
         controller_for(cluster, kind, tmp_path, controllers).start()
         kind.create("remote", namespace)
         eventually(lambda: kind.ready("remote", namespace), timeout=90)
@@ -306,24 +378,44 @@ def test_a_chart_from_a_repository_served_on_loopback(
     assert (release["chart"], release["chartVersion"]) == ("site", "1.0.0")
 
 
-@pytest.mark.parametrize(("bindings", "expected"), [
-    ("bindings: [{kind: Site}]", "missing required field 'group'"),
-    ("bindings: [{kind: Site, group: a.example.com, version: v1, plural: sites, "
-     "chart: /nonexistent/chart}]", "/nonexistent/chart"),
-    ("bindings: [\n  - {kind: Site", "not valid YAML"),
-])
-def test_bad_start_up_input_is_one_clear_line(cluster: Cluster, tmp_path: Path, bindings: str,
-                                              expected: str) -> None:
+@pytest.mark.parametrize(
+    ("bindings", "expected"),
+    [
+        ("bindings: [{kind: Site}]", "missing required field 'group'"),
+        (
+            "bindings: [{kind: Site, group: a.example.com, version: v1, plural: sites, "
+            "chart: /nonexistent/chart}]",
+            "/nonexistent/chart",
+        ),
+        ("bindings: [\n  - {kind: Site", "not valid YAML"),
+    ],
+)
+def test_bad_start_up_input_is_one_clear_line(
+    cluster: Cluster, tmp_path: Path, bindings: str, expected: str
+) -> None:
     import subprocess
     import sys
 
     path = tmp_path / "bindings.yaml"
     path.write_text(bindings)
     result = subprocess.run(
-        [sys.executable, "-m", "lostromos", "controller", "--config", str(path),
-         "--kubeconfig", str(cluster.kubeconfig),
-         "--helm-engine", str(cluster.tools["helm-engine"])],
-        capture_output=True, text=True, timeout=60, check=False)
+        [
+            sys.executable,
+            "-m",
+            "lostromos",
+            "controller",
+            "--config",
+            str(path),
+            "--kubeconfig",
+            str(cluster.kubeconfig),
+            "--helm-engine",
+            str(cluster.tools["helm-engine"]),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 2
     assert expected in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
@@ -334,11 +426,22 @@ def test_helm_missing_is_one_clear_line(cluster: Cluster, tmp_path: Path) -> Non
     import sys
 
     result = subprocess.run(
-        [sys.executable, "-m", "lostromos", "controller", "--config",
-         str(Path(__file__).resolve().parents[2] / "lostromos.yaml"),
-         "--kubeconfig", str(cluster.kubeconfig)],
-        capture_output=True, text=True, timeout=60, check=False,
-        env={**os.environ, "PATH": "/nonexistent"})
+        [
+            sys.executable,
+            "-m",
+            "lostromos",
+            "controller",
+            "--config",
+            str(Path(__file__).resolve().parents[2] / "lostromos.yaml"),
+            "--kubeconfig",
+            str(cluster.kubeconfig),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "PATH": "/nonexistent"},
+    )
     assert result.returncode == 2
     assert "the Helm engine is not built" in result.stderr
 
@@ -350,8 +453,13 @@ def test_the_api_server_going_away_is_survived(tmp_path: Path, controllers) -> N
 
     root = Path(__file__).resolve().parents[2]
     tools = toolchain.ensure()
-    options = DevOptions(state_dir=tmp_path / "outage", bindings_path=root / "lostromos.yaml",
-                         crds_dir=root / "crds", examples_dir=None, tools=tools)
+    options = DevOptions(
+        state_dir=tmp_path / "outage",
+        bindings_path=root / "lostromos.yaml",
+        crds_dir=root / "crds",
+        examples_dir=None,
+        tools=tools,
+    )
     dev = DevCluster(options, say=lambda line: None)
     dev.start_control_plane()
     try:
@@ -365,8 +473,11 @@ def test_the_api_server_going_away_is_survived(tmp_path: Path, controllers) -> N
 
         assert controller.process.poll() is None, "the controller died with the API server"
         kind.create("after", "default")
-        eventually(lambda: kind.ready("after", "default"), timeout=120,
-                   message="converged after the API server came back")
+        eventually(
+            lambda: kind.ready("after", "default"),
+            timeout=120,
+            message="converged after the API server came back",
+        )
         assert sorted(own.releases("default")) == ["after", "before"]
         assert "Traceback" not in controller.log()
     finally:
@@ -374,7 +485,8 @@ def test_the_api_server_going_away_is_survived(tmp_path: Path, controllers) -> N
 
 
 def test_metrics_report_reconciles_helm_calls_queue_and_releases(
-        cluster: Cluster, namespace: str, tmp_path: Path, controllers) -> None:
+    cluster: Cluster, namespace: str, tmp_path: Path, controllers
+) -> None:
     kind = BoundKind(cluster, tmp_path)
     controller = controller_for(cluster, kind, tmp_path, controllers).start()
     kind.create("m1", namespace)

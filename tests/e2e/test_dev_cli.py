@@ -20,10 +20,18 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def lostromos(*args: str, env: dict[str, str] | None = None,
-              timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "lostromos", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+def lostromos(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lostromos", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def children(state_dir: Path) -> list[Child]:
@@ -33,8 +41,13 @@ def children(state_dir: Path) -> list[Child]:
 
 def as_cluster(state_dir: Path) -> Cluster:
     tools = toolchain.ensure()
-    options = DevOptions(state_dir=state_dir, bindings_path=ROOT / "lostromos.yaml",
-                         crds_dir=ROOT / "crds", examples_dir=None, tools=tools)
+    options = DevOptions(
+        state_dir=state_dir,
+        bindings_path=ROOT / "lostromos.yaml",
+        crds_dir=ROOT / "crds",
+        examples_dir=None,
+        tools=tools,
+    )
     return Cluster.of(DevCluster(options, say=lambda line: None), tools)
 
 
@@ -52,8 +65,11 @@ def test_detached_up_reuse_refusal_down_and_restart(tmp_path: Path) -> None:
     try:
         cluster = as_cluster(state_dir)
         # The examples were applied and the controller installs them.
-        eventually(lambda: site_ready(cluster, "blog") and site_ready(cluster, "shop"),
-                   timeout=120, message="example Sites Ready")
+        eventually(
+            lambda: site_ready(cluster, "blog") and site_ready(cluster, "shop"),
+            timeout=120,
+            message="example Sites Ready",
+        )
 
         again = lostromos("dev", "up", "--detach", "--state-dir", str(state_dir))
         assert again.returncode == 2
@@ -67,8 +83,16 @@ def test_detached_up_reuse_refusal_down_and_restart(tmp_path: Path) -> None:
 
     # A stopped state folder is reused: the Sites stored in etcd are still there.
     # This time with two sharded controllers: each joins the ring with a Lease.
-    restarted = lostromos("dev", "up", "--detach", "--no-examples", "--controllers", "2",
-                          "--state-dir", str(state_dir))
+    restarted = lostromos(
+        "dev",
+        "up",
+        "--detach",
+        "--no-examples",
+        "--controllers",
+        "2",
+        "--state-dir",
+        str(state_dir),
+    )
     assert restarted.returncode == 0, restarted.stderr
     assert "reusing state folder" in restarted.stderr
     try:
@@ -76,8 +100,16 @@ def test_detached_up_reuse_refusal_down_and_restart(tmp_path: Path) -> None:
         cluster = as_cluster(state_dir)
         names = cluster.kubectl("get", "sites", "-o", "name").stdout.split()
         assert sorted(names) == ["site.hosting.example.com/blog", "site.hosting.example.com/shop"]
-        members = cluster.kubectl("get", "lease", "-n", "default", "-l",
-                                  "lostromos.dev/ring=lostromos-controller", "-o", "name")
+        members = cluster.kubectl(
+            "get",
+            "lease",
+            "-n",
+            "default",
+            "-l",
+            "lostromos.dev/ring=lostromos-controller",
+            "-o",
+            "name",
+        )
         assert len(members.stdout.split()) == 2
     finally:
         lostromos("dev", "down", "--state-dir", str(state_dir))
@@ -86,9 +118,21 @@ def test_detached_up_reuse_refusal_down_and_restart(tmp_path: Path) -> None:
 def test_foreground_up_stops_every_child_on_sigterm(tmp_path: Path) -> None:
     state_dir = tmp_path / "fg"
     process = subprocess.Popen(
-        [sys.executable, "-m", "lostromos", "dev", "up", "--no-examples",
-         "--state-dir", str(state_dir)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "lostromos",
+            "dev",
+            "up",
+            "--no-examples",
+            "--state-dir",
+            str(state_dir),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         for line in process.stdout:  # type: ignore[union-attr]
             if "lostromos is up" in line:
@@ -105,15 +149,19 @@ def test_foreground_up_stops_every_child_on_sigterm(tmp_path: Path) -> None:
 
 
 def test_missing_go_and_missing_files_are_one_line_errors(tmp_path: Path) -> None:
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
-           "LOSTROMOS_CACHE_DIR": str(tmp_path / "empty-cache")}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "LOSTROMOS_CACHE_DIR": str(tmp_path / "empty-cache"),
+    }
     build = lostromos("toolchain", "build", env=env)
     assert build.returncode == 2
     assert "the Go toolchain is not on PATH" in build.stderr
     assert len(build.stderr.strip().splitlines()) == 1
 
-    missing = lostromos("dev", "up", "--config", str(tmp_path / "nope.yaml"),
-                        "--state-dir", str(tmp_path / "x"))
+    missing = lostromos(
+        "dev", "up", "--config", str(tmp_path / "nope.yaml"), "--state-dir", str(tmp_path / "x")
+    )
     assert missing.returncode == 2
     assert "bindings file" in missing.stderr and "not found" in missing.stderr
     assert "Traceback" not in missing.stderr

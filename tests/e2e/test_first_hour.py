@@ -21,8 +21,7 @@ from tests.support import Cluster, eventually, is_ready
 pytestmark = pytest.mark.e2e
 
 
-def test_repeated_release_failures_are_one_counted_event(cluster: Cluster,
-                                                         tmp_path: Path) -> None:
+def test_repeated_release_failures_are_one_counted_event(cluster: Cluster, tmp_path: Path) -> None:
     namespace = cluster.namespace("ev-aggregated")
     kind = BoundKind(cluster, tmp_path)
     (kind.chart / "templates" / "broken.yaml").write_text('{{ fail "this chart is broken" }}\n')
@@ -30,10 +29,20 @@ def test_repeated_release_failures_are_one_counted_event(cluster: Cluster,
     controller = ControllerProcess(cluster, kind, tmp_path / "controller.log")
     controller.start()
     try:
+
         def failures() -> list[dict] | None:
-            listing = json.loads(cluster.kubectl(
-                "get", "events", "-n", namespace, "-o", "json",
-                "--field-selector", "reason=ReleaseFailed,involvedObject.name=broken").stdout)
+            listing = json.loads(
+                cluster.kubectl(
+                    "get",
+                    "events",
+                    "-n",
+                    namespace,
+                    "-o",
+                    "json",
+                    "--field-selector",
+                    "reason=ReleaseFailed,involvedObject.name=broken",
+                ).stdout
+            )
             items = listing["items"]
             return items if sum(item.get("count", 1) for item in items) >= 5 else None
 
@@ -47,8 +56,9 @@ def test_repeated_release_failures_are_one_counted_event(cluster: Cluster,
         # and the controller's log says it once, as a warning naming object and release
         log = controller.log()
         assert "Traceback" not in log
-        warned = [line for line in log.splitlines()
-                  if "WARNING" in line and "reconcile failed" in line]
+        warned = [
+            line for line in log.splitlines() if "WARNING" in line and "reconcile failed" in line
+        ]
         assert 1 <= len(warned) <= len(events), log
         assert f"object={namespace}/broken" in warned[0] and "release=broken" in warned[0]
     finally:
@@ -75,9 +85,14 @@ def fresh_shell(tmp_path: Path, script: str) -> subprocess.CompletedProcess[str]
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
     return subprocess.run(
-        ["bash", "--noprofile", "--norc", "-c", script], cwd=ROOT, capture_output=True,
-        text=True, timeout=180, check=False,
-        env={"HOME": str(home), "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"})
+        ["bash", "--noprofile", "--norc", "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        env={"HOME": str(home), "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"},
+    )
 
 
 def test_the_readme_tour_works_in_a_fresh_shell(cluster: Cluster, tmp_path: Path) -> None:
@@ -88,7 +103,11 @@ def test_the_readme_tour_works_in_a_fresh_shell(cluster: Cluster, tmp_path: Path
     # Go, a prerequisite, is on PATH).
     printed = subprocess.run(
         [sys.executable, "-m", "lostromos", "dev", "env", "--state-dir", str(cluster.state_dir)],
-        capture_output=True, text=True, check=True, cwd=ROOT).stdout
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    ).stdout
     assert "dirname" not in printed and printed.count("export ") == 2
     setup = printed + "lostromos version >/dev/null\n"
     found = fresh_shell(tmp_path, setup + "command -v kubectl helm lostromos")
@@ -109,12 +128,18 @@ def test_the_readme_tour_works_in_a_fresh_shell(cluster: Cluster, tmp_path: Path
             if example.command == "kubectl get sites":
                 assert "blog" in result.stdout and "True" in result.stdout
     finally:
-        cluster.kubectl("delete", "-f", str(ROOT / "examples" / "site.yaml"),
-                        "--ignore-not-found", "--wait=false")
+        cluster.kubectl(
+            "delete",
+            "-f",
+            str(ROOT / "examples" / "site.yaml"),
+            "--ignore-not-found",
+            "--wait=false",
+        )
 
 
-def test_the_stop_line_dev_up_prints_works_in_a_fresh_shell(cluster: Cluster,
-                                                             tmp_path: Path) -> None:
+def test_the_stop_line_dev_up_prints_works_in_a_fresh_shell(
+    cluster: Cluster, tmp_path: Path
+) -> None:
     from lostromos.cli import _print_usage
 
     class Printed:
@@ -135,8 +160,15 @@ def test_the_stop_line_dev_up_prints_works_in_a_fresh_shell(cluster: Cluster,
 
 def test_the_operator_chart_adopts_crds_applied_by_hand(cluster: Cluster) -> None:
     # The session's CRDs were applied with kubectl from crds/, as the docs describe.
-    install = ("install", "lostromos", str(ROOT / "charts" / "lostromos"), "-n", "adopt",
-               "--create-namespace", "--dry-run=server")
+    install = (
+        "install",
+        "lostromos",
+        str(ROOT / "charts" / "lostromos"),
+        "-n",
+        "adopt",
+        "--create-namespace",
+        "--dry-run=server",
+    )
     refused = cluster.helm(*install, check=False)
     assert refused.returncode != 0
     assert "exists and cannot be imported into the current release" in refused.stderr

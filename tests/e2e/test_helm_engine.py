@@ -50,7 +50,8 @@ def started(tmp_path: Path) -> Iterator[list[ControllerProcess]]:
 
 
 def test_the_engine_killed_mid_burst_is_restarted_and_nothing_stays_pending(
-        cluster: Cluster, tmp_path: Path, started: list[ControllerProcess]) -> None:
+    cluster: Cluster, tmp_path: Path, started: list[ControllerProcess]
+) -> None:
     namespace = cluster.namespace("engine-kill9")
     kind = BoundKind(cluster, tmp_path, concurrency=4)
     names = [f"site-{i:02d}" for i in range(24)]
@@ -60,8 +61,11 @@ def test_the_engine_killed_mid_burst_is_restarted_and_nothing_stays_pending(
     started.append(controller.start())
     assert controller.process is not None
     engine = eventually(lambda: engine_pids(controller.process.pid), timeout=30)[0]
-    eventually(lambda: len(cluster.releases(namespace)) >= 4, timeout=120,
-               message="a few releases installed")
+    eventually(
+        lambda: len(cluster.releases(namespace)) >= 4,
+        timeout=120,
+        message="a few releases installed",
+    )
     os.kill(engine, signal.SIGKILL)  # in the middle of the burst: actions in flight fail
     assert len(cluster.releases(namespace)) < len(names), "burst finished before the kill"
 
@@ -76,7 +80,8 @@ def test_the_engine_killed_mid_burst_is_restarted_and_nothing_stays_pending(
 
 
 def test_the_engine_dies_with_its_controller(
-        cluster: Cluster, tmp_path: Path, started: list[ControllerProcess]) -> None:
+    cluster: Cluster, tmp_path: Path, started: list[ControllerProcess]
+) -> None:
     kind = BoundKind(cluster, tmp_path)
     controller = ControllerProcess(cluster, kind, tmp_path / "controller.log")
     started.append(controller.start())

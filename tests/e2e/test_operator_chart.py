@@ -38,19 +38,37 @@ def stored(cluster: OperatorCluster, document: dict[str, Any]) -> dict[str, Any]
 
 def probe_site(namespace: str) -> str:
     # Invalid on purpose: only the webhook would refuse it.
-    return json.dumps({"apiVersion": "hosting.example.com/v1", "kind": "Site",
-                       "metadata": {"name": "probe", "namespace": namespace},
-                       "spec": {"replicas": 0}})
+    return json.dumps(
+        {
+            "apiVersion": "hosting.example.com/v1",
+            "kind": "Site",
+            "metadata": {"name": "probe", "namespace": namespace},
+            "spec": {"replicas": 0},
+        }
+    )
 
 
 def test_default_chart_is_applied_as_it_is(cluster: OperatorCluster) -> None:
     documents = cluster.install(NAMESPACE)
     kinds = sorted({document["kind"] for document in documents})
-    assert kinds == sorted([
-        "ClusterRole", "ClusterRoleBinding", "ConfigMap", "CustomResourceDefinition",
-        "Deployment", "MutatingWebhookConfiguration", "NetworkPolicy", "PodDisruptionBudget",
-        "Role", "RoleBinding", "Secret", "Service", "ServiceAccount",
-        "ValidatingWebhookConfiguration"])
+    assert kinds == sorted(
+        [
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "ConfigMap",
+            "CustomResourceDefinition",
+            "Deployment",
+            "MutatingWebhookConfiguration",
+            "NetworkPolicy",
+            "PodDisruptionBudget",
+            "Role",
+            "RoleBinding",
+            "Secret",
+            "Service",
+            "ServiceAccount",
+            "ValidatingWebhookConfiguration",
+        ]
+    )
     for document in documents:
         assert stored(cluster, document) is not None, document["metadata"]["name"]
 
@@ -71,22 +89,27 @@ def test_default_chart_is_applied_as_it_is(cluster: OperatorCluster) -> None:
 
 
 def test_webhooks_skip_kube_system_and_their_own_namespace_and_fail_closed(
-        cluster: OperatorCluster) -> None:
+    cluster: OperatorCluster,
+) -> None:
     if cluster.get("mutatingwebhookconfiguration", MUTATING, "") is None:
         cluster.install(NAMESPACE)
     cluster.kubectl("create", "namespace", "apps")
     # No webhook pod can answer here: objects the webhooks must see are refused...
-    refused = cluster.kubectl("create", "--dry-run=server", "-f", "-",
-                              stdin=probe_site("apps"), check=False)
+    refused = cluster.kubectl(
+        "create", "--dry-run=server", "-f", "-", stdin=probe_site("apps"), check=False
+    )
     assert refused.returncode != 0
     assert 'failed calling webhook "defaulting.lostromos.dev"' in refused.stderr
     # ...while the excluded namespaces never wait on the webhook.
     for namespace in ("kube-system", NAMESPACE):
-        admitted = cluster.kubectl("create", "--dry-run=server", "-f", "-",
-                                   stdin=probe_site(namespace), check=False)
+        admitted = cluster.kubectl(
+            "create", "--dry-run=server", "-f", "-", stdin=probe_site(namespace), check=False
+        )
         assert admitted.returncode == 0, admitted.stderr
-    for kind, name in (("mutatingwebhookconfiguration", MUTATING),
-                       ("validatingwebhookconfiguration", VALIDATING)):
+    for kind, name in (
+        ("mutatingwebhookconfiguration", MUTATING),
+        ("validatingwebhookconfiguration", VALIDATING),
+    ):
         configuration = cluster.get(kind, name, "")
         assert configuration is not None
         assert configuration["webhooks"][0]["failurePolicy"] == "Fail"
@@ -125,14 +148,22 @@ spec:
 def test_cert_manager_mode_is_applied_as_it_is(cluster: OperatorCluster) -> None:
     # cert-manager itself does not run here: its two kinds are stand-ins that store anything.
     cluster.kubectl("apply", "-f", "-", stdin=CERT_MANAGER_CRDS)
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s",
-                    "crd/issuers.cert-manager.io", "crd/certificates.cert-manager.io")
+    cluster.kubectl(
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/issuers.cert-manager.io",
+        "crd/certificates.cert-manager.io",
+    )
     # The namespaces of releases exist before the chart gives the controller Roles there.
     for namespace in ("apps-a", "apps-b"):
         cluster.kubectl("create", "namespace", namespace)
-    documents = cluster.install("lostromos-cm", "certs.mode=cert-manager",
-                                "controller.rbac.releaseNamespaces={apps-a,apps-b}",
-                                release="lostromos-cm")
+    documents = cluster.install(
+        "lostromos-cm",
+        "certs.mode=cert-manager",
+        "controller.rbac.releaseNamespaces={apps-a,apps-b}",
+        release="lostromos-cm",
+    )
     kinds = {document["kind"] for document in documents}
     assert {"Issuer", "Certificate"} <= kinds
     assert "Secret" not in kinds  # cert-manager writes it
@@ -140,6 +171,8 @@ def test_cert_manager_mode_is_applied_as_it_is(cluster: OperatorCluster) -> None
         assert stored(cluster, document) is not None, document["metadata"]["name"]
     configuration = cluster.get("validatingwebhookconfiguration", "lostromos-cm-validation", "")
     assert configuration is not None
-    assert configuration["metadata"]["annotations"]["cert-manager.io/inject-ca-from"] == \
-        "lostromos-cm/lostromos-cm-webhook"
+    assert (
+        configuration["metadata"]["annotations"]["cert-manager.io/inject-ca-from"]
+        == "lostromos-cm/lostromos-cm-webhook"
+    )
     assert cluster.get("role", "lostromos-cm-controller", "apps-b") is not None

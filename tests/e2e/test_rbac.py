@@ -50,8 +50,9 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
             cluster.kubectl("create", "namespace", namespace)
         cluster.install(NAMESPACE, "controller.rbac.releaseNamespaces={team-a,team-b}")
         webhook_config = cluster.token_kubeconfig(WEBHOOK_SA, state_dir / "webhook.kubeconfig")
-        controller_config = cluster.token_kubeconfig(CONTROLLER_SA,
-                                                     state_dir / "controller.kubeconfig")
+        controller_config = cluster.token_kubeconfig(
+            CONTROLLER_SA, state_dir / "controller.kubeconfig"
+        )
         cert_dir = state_dir / "tls"
         _, keeper_port = cluster.start_keeper("certs", webhook_config, cert_dir)
         eventually(lambda: health(keeper_port)[0] == 200, timeout=60, message="certs ready")
@@ -87,8 +88,10 @@ def test_the_certs_sidecar_filled_its_secret_and_both_ca_bundles(deployed: Deplo
     secret = cluster.get("secret", CERT_SECRET, NAMESPACE)
     assert secret is not None
     assert set(secret["data"]) == {"ca.crt", "ca.key", "tls.crt", "tls.key"}
-    for kind, name in (("mutatingwebhookconfiguration", MUTATING),
-                       ("validatingwebhookconfiguration", VALIDATING)):
+    for kind, name in (
+        ("mutatingwebhookconfiguration", MUTATING),
+        ("validatingwebhookconfiguration", VALIDATING),
+    ):
         configuration = cluster.get(kind, name, "")
         assert configuration is not None
         assert configuration["webhooks"][0]["clientConfig"]["caBundle"] == secret["data"]["ca.crt"]
@@ -107,28 +110,41 @@ def test_site_workflow_runs_on_the_charts_rbac_alone(deployed: Deployed) -> None
     cluster.apply(site(namespace, "blog"))
     stored = cluster.get("site", "blog", namespace)
     assert stored is not None and stored["spec"]["php"]["version"] == "8.3"  # defaulted
-    eventually(lambda: ready_revision(cluster, namespace, "blog") == 1, timeout=120,
-               message="release installed (revision 1)")
+    eventually(
+        lambda: ready_revision(cluster, namespace, "blog") == 1,
+        timeout=120,
+        message="release installed (revision 1)",
+    )
     assert cluster.releases(namespace)["blog"]["status"] == "deployed"
 
     cluster.apply(site(namespace, "blog", replicas=2))
-    eventually(lambda: ready_revision(cluster, namespace, "blog") == 2, timeout=120,
-               message="release upgraded (revision 2)")
+    eventually(
+        lambda: ready_revision(cluster, namespace, "blog") == 2,
+        timeout=120,
+        message="release upgraded (revision 2)",
+    )
     deployment = cluster.get("deployment", "blog", namespace)
     assert deployment is not None and deployment["spec"]["replicas"] == 2
 
-    events = cluster.kubectl("get", "events", "-n", namespace,
-                             "--field-selector", "involvedObject.name=blog").stdout
+    events = cluster.kubectl(
+        "get", "events", "-n", namespace, "--field-selector", "involvedObject.name=blog"
+    ).stdout
     assert "Upgraded" in events
 
     # Drift repair works with namespace-scoped rights only (releaseNamespaces).
     cluster.kubectl("delete", "service", "blog", "-n", namespace)
-    eventually(lambda: cluster.get("service", "blog", namespace) is not None, timeout=120,
-               message="deleted Service restored by the drift check")
+    eventually(
+        lambda: cluster.get("service", "blog", namespace) is not None,
+        timeout=120,
+        message="deleted Service restored by the drift check",
+    )
 
     cluster.kubectl("delete", "site", "blog", "-n", namespace, "--wait=false")
-    eventually(lambda: cluster.get("site", "blog", namespace) is None, timeout=120,
-               message="Site deleted after its release was uninstalled")
+    eventually(
+        lambda: cluster.get("site", "blog", namespace) is None,
+        timeout=120,
+        message="Site deleted after its release was uninstalled",
+    )
     assert "blog" not in cluster.releases(namespace)
     assert cluster.get("deployment", "blog", namespace) is None
 
@@ -173,8 +189,7 @@ def test_controller_cannot_step_outside_its_rules(deployed: Deployed) -> None:
     assert cluster.get("crd", "sites.hosting.example.com", "") is not None
 
 
-def test_webhook_identity_touches_only_its_secret_and_configurations(
-        deployed: Deployed) -> None:
+def test_webhook_identity_touches_only_its_secret_and_configurations(deployed: Deployed) -> None:
     cluster = deployed.cluster
     assert cluster.can_i(WEBHOOK_SA, "get", f"secrets/{CERT_SECRET}", "-n", NAMESPACE)
     assert cluster.can_i(WEBHOOK_SA, "patch", f"validatingwebhookconfigurations/{VALIDATING}")
@@ -193,8 +208,11 @@ def test_webhook_identity_touches_only_its_secret_and_configurations(
     config = deployed.webhook_kubeconfig
     listing = cluster.as_identity(config, "get", "secrets", "-n", NAMESPACE)
     assert listing.returncode != 0 and "forbidden" in listing.stderr.lower()
-    other = {"apiVersion": "admissionregistration.k8s.io/v1",
-             "kind": "ValidatingWebhookConfiguration", "metadata": {"name": "intruder"},
-             "webhooks": []}
+    other = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": "intruder"},
+        "webhooks": [],
+    }
     created = cluster.as_identity(config, "create", "-f", "-", stdin=yaml.safe_dump(other))
     assert created.returncode != 0 and "forbidden" in created.stderr.lower()

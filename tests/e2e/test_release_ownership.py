@@ -21,42 +21,86 @@ CONFLICT = 'release "victim" in {namespace} exists and belongs to something else
 
 def objects_of(cluster: Cluster, namespace: str, instance: str) -> dict[str, tuple[str, str]]:
     """kind/name -> (uid, resourceVersion) of a release's objects: any write shows."""
-    listing = json.loads(cluster.kubectl(
-        "get", "deployment,service,configmap,persistentvolumeclaim", "-n", namespace,
-        "-l", f"app.kubernetes.io/instance={instance}", "-o", "json").stdout)
-    return {f"{item['kind']}/{item['metadata']['name']}":
-            (item["metadata"]["uid"], item["metadata"]["resourceVersion"])
-            for item in listing["items"]}
+    listing = json.loads(
+        cluster.kubectl(
+            "get",
+            "deployment,service,configmap,persistentvolumeclaim",
+            "-n",
+            namespace,
+            "-l",
+            f"app.kubernetes.io/instance={instance}",
+            "-o",
+            "json",
+        ).stdout
+    )
+    return {
+        f"{item['kind']}/{item['metadata']['name']}": (
+            item["metadata"]["uid"],
+            item["metadata"]["resourceVersion"],
+        )
+        for item in listing["items"]
+    }
 
 
 def warnings(cluster: Cluster, namespace: str, name: str, reason: str) -> list[dict[str, Any]]:
-    listing = json.loads(cluster.kubectl(
-        "get", "events", "-n", namespace, "--field-selector",
-        f"involvedObject.name={name},reason={reason}", "-o", "json").stdout)
+    listing = json.loads(
+        cluster.kubectl(
+            "get",
+            "events",
+            "-n",
+            namespace,
+            "--field-selector",
+            f"involvedObject.name={name},reason={reason}",
+            "-o",
+            "json",
+        ).stdout
+    )
     return listing["items"]
 
 
 def release_labels(cluster: Cluster, namespace: str, release: str) -> dict[str, str]:
     """The labels on the newest storage Secret of a release (helm's secrets driver)."""
-    listing = json.loads(cluster.kubectl(
-        "get", "secrets", "-n", namespace, "-l", f"owner=helm,name={release}",
-        "-o", "json").stdout)
+    listing = json.loads(
+        cluster.kubectl(
+            "get", "secrets", "-n", namespace, "-l", f"owner=helm,name={release}", "-o", "json"
+        ).stdout
+    )
     newest = max(listing["items"], key=lambda s: int(s["metadata"]["labels"]["version"]))
     return newest["metadata"]["labels"]
 
 
-def patch_status(cluster: Cluster, kind: BoundKind, name: str, namespace: str,
-                 release_name: str) -> None:
+def patch_status(
+    cluster: Cluster, kind: BoundKind, name: str, namespace: str, release_name: str
+) -> None:
     patch = json.dumps({"status": {"release": {"name": release_name}}})
-    cluster.kubectl("patch", kind.resource, name, "-n", namespace, "--subresource=status",
-                    "--type=merge", "-p", patch)
+    cluster.kubectl(
+        "patch",
+        kind.resource,
+        name,
+        "-n",
+        namespace,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        patch,
+    )
 
 
 def test_an_object_named_after_someone_elses_release_leaves_it_untouched(
-        cluster: Cluster, namespace: str, tmp_path: Path, controllers) -> None:
+    cluster: Cluster, namespace: str, tmp_path: Path, controllers
+) -> None:
     # Installed by hand, from the very chart the kind is bound to.
-    cluster.helm("install", "victim", str(ROOT / "charts/site"), "-n", namespace,
-                 "--set", "domain=victim.example.com", "--set", "adminEmail=ops@example.com")
+    cluster.helm(
+        "install",
+        "victim",
+        str(ROOT / "charts/site"),
+        "-n",
+        namespace,
+        "--set",
+        "domain=victim.example.com",
+        "--set",
+        "adminEmail=ops@example.com",
+    )
     before = objects_of(cluster, namespace, "victim")
     assert {"ConfigMap/victim", "PersistentVolumeClaim/victim"} <= set(before)
     time.sleep(1.1)  # the Site is created in a later second than the release
@@ -72,8 +116,14 @@ def test_an_object_named_after_someone_elses_release_leaves_it_untouched(
     assert ready["status"] == "False"
     assert ready["message"] == CONFLICT.format(namespace=namespace)
     # kstatus: `kubectl wait` tells this stuck object from one still working.
-    cluster.kubectl("wait", f"{kind.resource}/victim", "-n", namespace,
-                    "--for=condition=Stalled", "--timeout=30s")
+    cluster.kubectl(
+        "wait",
+        f"{kind.resource}/victim",
+        "-n",
+        namespace,
+        "--for=condition=Stalled",
+        "--timeout=30s",
+    )
     time.sleep(5)  # resyncs and status echoes come and go: still one event
     assert len(warnings(cluster, namespace, "victim", "ReleaseConflict")) == 1
     assert cluster.releases(namespace)["victim"]["revision"] == "1"
@@ -86,25 +136,32 @@ def test_an_object_named_after_someone_elses_release_leaves_it_untouched(
 
 
 def test_a_status_release_name_cannot_aim_at_another_objects_release(
-        cluster: Cluster, namespace: str, tmp_path: Path, controllers) -> None:
+    cluster: Cluster, namespace: str, tmp_path: Path, controllers
+) -> None:
     kind = BoundKind(cluster, tmp_path)
     controller_for(cluster, kind, tmp_path, controllers).start()
     kind.create("victim", namespace)
     kind.create("attacker", namespace)
-    eventually(lambda: kind.ready("victim", namespace) and kind.ready("attacker", namespace),
-               timeout=90, message="both installed")
+    eventually(
+        lambda: kind.ready("victim", namespace) and kind.ready("attacker", namespace),
+        timeout=90,
+        message="both installed",
+    )
     before = objects_of(cluster, namespace, "victim")
 
     patch_status(cluster, kind, "attacker", namespace, "victim")
     kind.create("attacker", namespace, replicas=4)  # the attacker's values, for "victim"
+
     def upgraded() -> bool:
         obj = kind.get("attacker", namespace) or {}
         return kind.ready("attacker", namespace) and (
-            (obj.get("status") or {}).get("observedGeneration") == obj["metadata"]["generation"])
+            (obj.get("status") or {}).get("observedGeneration") == obj["metadata"]["generation"]
+        )
 
     eventually(upgraded, timeout=90, message="the attacker's own release upgraded")
-    replicas = cluster.kubectl("get", "deployment", "attacker", "-n", namespace,
-                               "-o", "jsonpath={.spec.replicas}").stdout
+    replicas = cluster.kubectl(
+        "get", "deployment", "attacker", "-n", namespace, "-o", "jsonpath={.spec.replicas}"
+    ).stdout
     assert replicas == "4"
     assert kind.get("attacker", namespace)["status"]["release"]["name"] == "attacker"
     assert cluster.releases(namespace)["victim"]["revision"] == "1"
@@ -122,7 +179,8 @@ def test_a_status_release_name_cannot_aim_at_another_objects_release(
 
 
 def test_a_flag_as_status_release_name_does_nothing_and_delete_completes(
-        cluster: Cluster, namespace: str, tmp_path: Path, controllers) -> None:
+    cluster: Cluster, namespace: str, tmp_path: Path, controllers
+) -> None:
     kind = BoundKind(cluster, tmp_path)
     controller = controller_for(cluster, kind, tmp_path, controllers).start()
     kind.create("flagged", namespace)
@@ -137,7 +195,8 @@ def test_a_flag_as_status_release_name_does_nothing_and_delete_completes(
 
 
 def test_the_owner_label_decides_even_when_every_legacy_mark_fits(
-        cluster: Cluster, namespace: str, tmp_path: Path, controllers) -> None:
+    cluster: Cluster, namespace: str, tmp_path: Path, controllers
+) -> None:
     """Two kinds bound to the same chart, one object name in one namespace: the
     second kind's object even carries lostromos's finalizer and was created
     before the release. Only the release's owner-uid label tells them apart."""
@@ -152,8 +211,14 @@ def test_the_owner_label_decides_even_when_every_legacy_mark_fits(
     eventually(lambda: first.ready("shared", namespace), timeout=90)
 
     controller_for(cluster, second, tmp_path, controllers).start()
-    eventually(lambda: (second.condition("shared", namespace, "Ready") or {}).get("reason")
-               == "ReleaseConflict", timeout=60, message="the second kind is refused")
+    eventually(
+        lambda: (
+            (second.condition("shared", namespace, "Ready") or {}).get("reason")
+            == "ReleaseConflict"
+        ),
+        timeout=60,
+        message="the second kind is refused",
+    )
     assert cluster.releases(namespace)["shared"]["revision"] == "1"
 
     cluster.kubectl("delete", second.resource, "shared", "-n", namespace, "--timeout=60s")
@@ -163,28 +228,44 @@ def test_the_owner_label_decides_even_when_every_legacy_mark_fits(
 
 def strip_owner_labels(cluster: Cluster, namespace: str, release: str) -> None:
     """What a release made by an earlier lostromos looks like: no owner labels."""
-    cluster.kubectl("label", "secrets", "-n", namespace, "-l", f"owner=helm,name={release}",
-                    "lostromos.dev/binding-", "lostromos.dev/owner-namespace-",
-                    "lostromos.dev/owner-name-", "lostromos.dev/owner-uid-")
+    cluster.kubectl(
+        "label",
+        "secrets",
+        "-n",
+        namespace,
+        "-l",
+        f"owner=helm,name={release}",
+        "lostromos.dev/binding-",
+        "lostromos.dev/owner-namespace-",
+        "lostromos.dev/owner-name-",
+        "lostromos.dev/owner-uid-",
+    )
     assert "lostromos.dev/owner-uid" not in release_labels(cluster, namespace, release)
 
 
 def test_a_release_made_by_an_earlier_lostromos_is_adopted_once(
-        cluster: Cluster, namespace: str, tmp_path: Path, controllers) -> None:
+    cluster: Cluster, namespace: str, tmp_path: Path, controllers
+) -> None:
     kind = BoundKind(cluster, tmp_path)
     controller = controller_for(cluster, kind, tmp_path, controllers).start()
     for name in ("upgraded", "deleted"):
         kind.create(name, namespace)
-    eventually(lambda: kind.ready("upgraded", namespace) and kind.ready("deleted", namespace),
-               timeout=90, message="both installed")
+    eventually(
+        lambda: kind.ready("upgraded", namespace) and kind.ready("deleted", namespace),
+        timeout=90,
+        message="both installed",
+    )
     assert controller.terminate() == 0
     for name in ("upgraded", "deleted"):
         strip_owner_labels(cluster, namespace, name)
     controller_for(cluster, kind, tmp_path, controllers).start()
 
     kind.create("upgraded", namespace, replicas=2)
-    eventually(lambda: kind.ready("upgraded", namespace, revision=2), timeout=90,
-               message="the legacy release adopted and upgraded")
+    eventually(
+        lambda: kind.ready("upgraded", namespace, revision=2),
+        timeout=90,
+        message="the legacy release adopted and upgraded",
+    )
     labels = release_labels(cluster, namespace, "upgraded")
     assert labels["lostromos.dev/owner-uid"] == kind.get("upgraded", namespace)["metadata"]["uid"]
 

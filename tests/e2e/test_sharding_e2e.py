@@ -39,34 +39,47 @@ def rings():
         ring.stop_all()
 
 
-def new_ring(rings: list[Ring], cluster: Cluster, kind: BoundKind, tmp_path: Path,
-             namespace: str, *extra: str) -> Ring:
+def new_ring(
+    rings: list[Ring],
+    cluster: Cluster,
+    kind: BoundKind,
+    tmp_path: Path,
+    namespace: str,
+    *extra: str,
+) -> Ring:
     ring = Ring(cluster, kind, tmp_path, namespace, *extra)
     rings.append(ring)
     return ring
 
 
 def helm_installs(ring: Ring) -> dict[str, float]:
-    return {r.identity: r.metric("lostromos_helm_calls_total", action="upgrade")
-            for r in ring.running()}
+    return {
+        r.identity: r.metric("lostromos_helm_calls_total", action="upgrade") for r in ring.running()
+    }
 
 
 def another_operation_events(cluster: Cluster, namespace: str) -> list[str]:
     events = json.loads(cluster.kubectl("get", "events", "-n", namespace, "-o", "json").stdout)
-    return [e.get("message", "") for e in events["items"]
-            if "another operation" in e.get("message", "")]
+    return [
+        e.get("message", "") for e in events["items"] if "another operation" in e.get("message", "")
+    ]
 
 
 def test_three_replicas_share_600_sites_and_never_repeat_a_release(
-        cluster: Cluster, namespace: str, tmp_path: Path, rings) -> None:
+    cluster: Cluster, namespace: str, tmp_path: Path, rings
+) -> None:
     kind = BoundKind(cluster, tmp_path, source=PLAIN, concurrency=6)
     ring = new_ring(rings, cluster, kind, tmp_path, namespace)
     ring.add(3)
     eventually(ring.settled, timeout=60, message="three replicas share the hash space")
     names = [f"s{i:03d}" for i in range(600)]
     create_many(kind, names, namespace)
-    eventually(lambda: count_ready(kind, namespace) == len(names), timeout=900, interval=3,
-               message="600 Sites Ready")
+    eventually(
+        lambda: count_ready(kind, namespace) == len(names),
+        timeout=900,
+        interval=3,
+        message="600 Sites Ready",
+    )
 
     installs = helm_installs(ring)
     shares = {who: count / len(names) for who, count in installs.items()}
@@ -85,12 +98,14 @@ def test_three_replicas_share_600_sites_and_never_repeat_a_release(
         bucket = hashring.bucket_of(obj["metadata"]["uid"])
         by_replica[next(who for who, buckets in held.items() if bucket in buckets)] += 1
     binding = kind.plural[:-1]
-    assert {r.identity: int(r.metric("lostromos_objects", binding=binding))
-            for r in ring.running()} == by_replica
+    assert {
+        r.identity: int(r.metric("lostromos_objects", binding=binding)) for r in ring.running()
+    } == by_replica
 
 
 def test_kill9_of_a_replica_mid_burst_moves_its_share(
-        cluster: Cluster, namespace: str, tmp_path: Path, rings) -> None:
+    cluster: Cluster, namespace: str, tmp_path: Path, rings
+) -> None:
     kind = BoundKind(cluster, tmp_path, concurrency=4)
     ring = new_ring(rings, cluster, kind, tmp_path, namespace)
     ring.add(3)
@@ -98,21 +113,31 @@ def test_kill9_of_a_replica_mid_burst_moves_its_share(
     names = [f"k{i:02d}" for i in range(60)]
     create_many(kind, names, namespace)
     victim = ring.replicas[0]
-    eventually(lambda: victim.metric("lostromos_helm_calls_total", action="upgrade") >= 2,
-               timeout=180, interval=0.2, message="the victim is installing")
+    eventually(
+        lambda: victim.metric("lostromos_helm_calls_total", action="upgrade") >= 2,
+        timeout=180,
+        interval=0.2,
+        message="the victim is installing",
+    )
     victims_buckets = ring.held()[victim.identity]
     victim.kill()  # SIGKILL mid-burst: its helm processes die with it
     killed_at = time.monotonic()
     assert count_ready(kind, namespace) < len(names), "burst finished before the kill"
 
-    eventually(lambda: ring.settled() and len(ring.buckets()) == 2, timeout=120,
-               message="the survivors took the dead replica's buckets")
-    print(f"handoff after kill -9: {time.monotonic() - killed_at:.1f}s "
-          f"(lease 6s, resync 30s)")
+    eventually(
+        lambda: ring.settled() and len(ring.buckets()) == 2,
+        timeout=120,
+        message="the survivors took the dead replica's buckets",
+    )
+    print(f"handoff after kill -9: {time.monotonic() - killed_at:.1f}s (lease 6s, resync 30s)")
     held = ring.held()
     assert victims_buckets <= held[ring.replicas[1].identity] | held[ring.replicas[2].identity]
-    eventually(lambda: count_ready(kind, namespace) == len(names), timeout=300, interval=2,
-               message="all Ready after the kill")
+    eventually(
+        lambda: count_ready(kind, namespace) == len(names),
+        timeout=300,
+        interval=2,
+        message="all Ready after the kill",
+    )
     releases = all_releases(cluster, namespace)
     assert sorted(releases) == names
     assert {r["status"] for r in releases.values()} == {"deployed"}
@@ -121,12 +146,18 @@ def test_kill9_of_a_replica_mid_burst_moves_its_share(
 
 
 def test_scaling_3_5_2_during_a_chart_rollout_keeps_the_ring_wide_limit(
-        cluster: Cluster, namespace: str, tmp_path: Path, rings) -> None:
+    cluster: Cluster, namespace: str, tmp_path: Path, rings
+) -> None:
     from tests.e2e.test_controller import bump_chart_version
 
     limit = 3
-    kind = BoundKind(cluster, tmp_path, source=PLAIN, concurrency=4,
-                     rollout={"maxInFlight": limit, "maxFailureRatio": 0.5, "minSamples": 5})
+    kind = BoundKind(
+        cluster,
+        tmp_path,
+        source=PLAIN,
+        concurrency=4,
+        rollout={"maxInFlight": limit, "maxFailureRatio": 0.5, "minSamples": 5},
+    )
     ring = new_ring(rings, cluster, kind, tmp_path, namespace)
     ring.add(3)
     eventually(ring.settled, timeout=60)
@@ -138,8 +169,7 @@ def test_scaling_3_5_2_during_a_chart_rollout_keeps_the_ring_wide_limit(
     peak = {"in_flight": 0}
 
     def sample() -> int:
-        result = cluster.kubectl("get", "lease", record, "-n", namespace, "-o", "json",
-                                 check=False)
+        result = cluster.kubectl("get", "lease", record, "-n", namespace, "-o", "json", check=False)
         if result.returncode == 0:
             text = json.loads(result.stdout)["metadata"]["annotations"]["lostromos.dev/rollout"]
             peak["in_flight"] = max(peak["in_flight"], sum(json.loads(text)["slots"].values()))
@@ -154,11 +184,17 @@ def test_scaling_3_5_2_during_a_chart_rollout_keeps_the_ring_wide_limit(
     for leaving in ring.running()[:3]:  # 5 -> 2: graceful stops, one after the other
         peaks.append(leaving.metric("lostromos_rollout_ring_in_flight_max"))
         assert leaving.terminate() == 0
-    eventually(lambda: sample() == len(names), timeout=300, interval=0.5,
-               message="every release on chart 2.1.0")
+    eventually(
+        lambda: sample() == len(names),
+        timeout=300,
+        interval=0.5,
+        message="every release on chart 2.1.0",
+    )
     peaks += [r.metric("lostromos_rollout_ring_in_flight_max") for r in ring.running()]
-    print(f"ring-wide upgrades in flight: metric max {max(peaks):.0f}, "
-          f"sampled max {peak['in_flight']}, limit {limit}")
+    print(
+        f"ring-wide upgrades in flight: metric max {max(peaks):.0f}, "
+        f"sampled max {peak['in_flight']}, limit {limit}"
+    )
     assert 1 <= max(peaks) <= limit
     assert peak["in_flight"] <= limit
     releases = all_releases(cluster, namespace)
@@ -166,12 +202,15 @@ def test_scaling_3_5_2_during_a_chart_rollout_keeps_the_ring_wide_limit(
     assert all_releases(cluster, namespace, "--pending") == {}
 
 
-def _events_per_replica(ring: Ring, kind: BoundKind, namespace: str,
-                        names: list[str]) -> tuple[dict[str, int], dict[str, int]]:
+def _events_per_replica(
+    ring: Ring, kind: BoundKind, namespace: str, names: list[str]
+) -> tuple[dict[str, int], dict[str, int]]:
     """Touch every object once; return (events each replica's watch got, its share)."""
     binding = kind.plural[:-1]
-    before = {r.identity: r.metric("lostromos_shard_watch_events", binding=binding)
-              for r in ring.running()}
+    before = {
+        r.identity: r.metric("lostromos_shard_watch_events", binding=binding)
+        for r in ring.running()
+    }
     ring.cluster.kubectl("annotate", kind.resource, "-n", namespace, "--all", "touched=yes")
     held = ring.held()
     share = {who: 0 for who in held}
@@ -180,8 +219,12 @@ def _events_per_replica(ring: Ring, kind: BoundKind, namespace: str,
         share[next(who for who, buckets in held.items() if bucket in buckets)] += 1
 
     def received() -> dict[str, int] | None:
-        got = {r.identity: int(r.metric("lostromos_shard_watch_events", binding=binding)
-                               - before[r.identity]) for r in ring.running()}
+        got = {
+            r.identity: int(
+                r.metric("lostromos_shard_watch_events", binding=binding) - before[r.identity]
+            )
+            for r in ring.running()
+        }
         return got if sum(got.values()) >= len(names) else None
 
     got = eventually(received, timeout=60, message="annotation events received")
@@ -191,15 +234,24 @@ def _events_per_replica(ring: Ring, kind: BoundKind, namespace: str,
 
 @pytest.mark.parametrize("server_side", [True, False], ids=["gate-on", "gate-off"])
 def test_each_watch_receives_only_its_share_with_the_gate_and_all_without(
-        server_side: bool, tmp_path: Path, rings) -> None:
+    server_side: bool, tmp_path: Path, rings
+) -> None:
     """A control plane of its own, with ShardedListAndWatch on or off."""
     from lostromos import toolchain
     from lostromos.dev.cluster import DevCluster, DevOptions
 
     tools = toolchain.ensure()
-    dev = DevCluster(DevOptions(state_dir=tmp_path / "plane", bindings_path=ROOT / "lostromos.yaml",
-                                crds_dir=ROOT / "crds", examples_dir=None, tools=tools,
-                                sharded_list_watch=server_side), say=lambda line: None)
+    dev = DevCluster(
+        DevOptions(
+            state_dir=tmp_path / "plane",
+            bindings_path=ROOT / "lostromos.yaml",
+            crds_dir=ROOT / "crds",
+            examples_dir=None,
+            tools=tools,
+            sharded_list_watch=server_side,
+        ),
+        say=lambda line: None,
+    )
     dev.start_control_plane()
     try:
         own = Cluster.of(dev, tools)
@@ -212,8 +264,9 @@ def test_each_watch_receives_only_its_share_with_the_gate_and_all_without(
         eventually(lambda: count_ready(kind, "default") == len(names), timeout=300, interval=2)
         binding = kind.plural[:-1]
         expected_side = 1.0 if server_side else 0.0
-        assert [r.metric("lostromos_shard_server_side", binding=binding)
-                for r in ring.running()] == [expected_side] * 3
+        assert [
+            r.metric("lostromos_shard_server_side", binding=binding) for r in ring.running()
+        ] == [expected_side] * 3
 
         got, share = _events_per_replica(ring, kind, "default", names)
         print(f"server-side={server_side}: events per replica {got}, shares {share}")
@@ -223,10 +276,13 @@ def test_each_watch_receives_only_its_share_with_the_gate_and_all_without(
             assert got == {who: len(names) for who in share}  # every event, filtered here
         # The results are the same either way: each store holds exactly its share,
         # and every object was installed once, by its owner.
-        assert {r.identity: int(r.metric("lostromos_objects", binding=binding))
-                for r in ring.running()} == share
-        assert {r.identity: int(r.metric("lostromos_helm_calls_total", action="upgrade"))
-                for r in ring.running()} == share
+        assert {
+            r.identity: int(r.metric("lostromos_objects", binding=binding)) for r in ring.running()
+        } == share
+        assert {
+            r.identity: int(r.metric("lostromos_helm_calls_total", action="upgrade"))
+            for r in ring.running()
+        } == share
     finally:
         for r in rings:
             r.stop_all()

@@ -49,8 +49,9 @@ def test_valid_site_is_defaulted_and_installed(cluster: Cluster) -> None:
     assert spec["storage"]["size"] == "10Gi"
     assert spec["plugins"][0]["enabled"] is True
 
-    installed = eventually(lambda: ready(cluster, namespace, "blog"), timeout=90,
-                           message="Site blog Ready")
+    installed = eventually(
+        lambda: ready(cluster, namespace, "blog"), timeout=90, message="Site blog Ready"
+    )
     release = installed["status"]["release"]
     assert release["name"] == "blog"
     assert release["revision"] == 1
@@ -65,12 +66,14 @@ def test_valid_site_is_defaulted_and_installed(cluster: Cluster) -> None:
     releases = cluster.releases(namespace)
     assert releases["blog"]["status"] == "deployed"
     for kind in ("deployment", "service", "configmap", "persistentvolumeclaim"):
-        listing = cluster.kubectl("get", kind, "-n", namespace,
-                                  "-l", "app.kubernetes.io/instance=blog", "-o", "name").stdout
+        listing = cluster.kubectl(
+            "get", kind, "-n", namespace, "-l", "app.kubernetes.io/instance=blog", "-o", "name"
+        ).stdout
         assert listing.strip(), f"no {kind} rendered for the release"
 
-    events = cluster.kubectl("get", "events", "-n", namespace,
-                             "--field-selector", "involvedObject.name=blog").stdout
+    events = cluster.kubectl(
+        "get", "events", "-n", namespace, "--field-selector", "involvedObject.name=blog"
+    ).stdout
     assert "Installed" in events
 
 
@@ -103,16 +106,26 @@ def test_spec_change_upgrades_and_delete_uninstalls(cluster: Cluster) -> None:
 
     eventually(upgraded, timeout=90, message="revision 2")
     assert cluster.releases(namespace)["shop"]["revision"] == "2"
-    deployment = cluster.kubectl("get", "deployment", "-n", namespace, "-o", "json",
-                                 "-l", "app.kubernetes.io/instance=shop").stdout
+    deployment = cluster.kubectl(
+        "get", "deployment", "-n", namespace, "-o", "json", "-l", "app.kubernetes.io/instance=shop"
+    ).stdout
     assert '"replicas": 3' in deployment
 
     cluster.kubectl("delete", "site", "shop", "-n", namespace, "--wait=false")
-    eventually(lambda: cluster.get("site", "shop", namespace) is None, timeout=90,
-               message="Site deleted")
+    eventually(
+        lambda: cluster.get("site", "shop", namespace) is None, timeout=90, message="Site deleted"
+    )
     # The finalizer is removed only after helm uninstall returned, so by the time
     # the Site is gone its release must be gone too.
     assert "shop" not in cluster.releases(namespace)
-    leftover = cluster.kubectl("get", "deployment,service,configmap", "-n", namespace,
-                               "-l", "app.kubernetes.io/instance=shop", "-o", "name").stdout
+    leftover = cluster.kubectl(
+        "get",
+        "deployment,service,configmap",
+        "-n",
+        namespace,
+        "-l",
+        "app.kubernetes.io/instance=shop",
+        "-o",
+        "name",
+    ).stdout
     assert leftover.strip() == ""

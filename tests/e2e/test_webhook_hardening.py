@@ -45,17 +45,28 @@ REQUEST_TIMEOUT = "1s"  # per request kubectl makes: what "answered in under 1 s
 
 
 def site(namespace: str, name: str, **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": "hosting.example.com/v1", "kind": "Site",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {"domain": f"{name}.example.com", "adminEmail": "admin@example.com",
-                     **spec}}
+    return {
+        "apiVersion": "hosting.example.com/v1",
+        "kind": "Site",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"domain": f"{name}.example.com", "adminEmail": "admin@example.com", **spec},
+    }
 
 
-def dry_run(cluster: Cluster, manifest: dict[str, Any], *, request_timeout: str,
-            verb: str = "apply") -> tuple[subprocess.CompletedProcess[str], float]:
+def dry_run(
+    cluster: Cluster, manifest: dict[str, Any], *, request_timeout: str, verb: str = "apply"
+) -> tuple[subprocess.CompletedProcess[str], float]:
     started = time.monotonic()
-    result = cluster.kubectl(verb, "--dry-run=server", f"--request-timeout={request_timeout}",
-                             "-f", "-", stdin=json.dumps(manifest), check=False, timeout=120)
+    result = cluster.kubectl(
+        verb,
+        "--dry-run=server",
+        f"--request-timeout={request_timeout}",
+        "-f",
+        "-",
+        stdin=json.dumps(manifest),
+        check=False,
+        timeout=120,
+    )
     return result, time.monotonic() - started
 
 
@@ -70,8 +81,9 @@ class Flooder(threading.Thread):
     sends half a request head.
     """
 
-    def __init__(self, port: int, context: ssl.SSLContext, kind: str,
-                 stop: threading.Event) -> None:
+    def __init__(
+        self, port: int, context: ssl.SSLContext, kind: str, stop: threading.Event
+    ) -> None:
         super().__init__(daemon=True)
         self.port, self.context, self.kind, self.stop = port, context, kind, stop
         self.opened = 0
@@ -135,16 +147,19 @@ def test_idle_connection_flood_does_not_starve_the_api_server(cluster: Cluster) 
         time.sleep(2)  # every connection opened once
         deadline = time.monotonic() + FLOOD_SECONDS
         while time.monotonic() < deadline:
-            result, elapsed = dry_run(cluster, site(namespace, f"busy-{len(latencies)}"),
-                                      request_timeout=REQUEST_TIMEOUT)
+            result, elapsed = dry_run(
+                cluster, site(namespace, f"busy-{len(latencies)}"), request_timeout=REQUEST_TIMEOUT
+            )
             latencies.append(elapsed)
             if result.returncode != 0:
                 failures.append(f"after {elapsed:.2f}s: {result.stderr.strip()}")
         reopened = sum(flooder.opened for flooder in flooders)
     ordered = sorted(latencies)
-    print(f"{len(latencies)} dry runs, {len(failures)} failed, under {FLOOD_CONNECTIONS} "
-          f"held connections ({reopened} opened): median {ordered[len(ordered) // 2]:.2f}s, "
-          f"max {ordered[-1]:.2f}s")
+    print(
+        f"{len(latencies)} dry runs, {len(failures)} failed, under {FLOOD_CONNECTIONS} "
+        f"held connections ({reopened} opened): median {ordered[len(ordered) // 2]:.2f}s, "
+        f"max {ordered[-1]:.2f}s"
+    )
     assert failures == []
     assert len(latencies) >= 10
     assert reopened > FLOOD_CONNECTIONS  # the webhook closed the stalled ones; they came back
@@ -155,8 +170,7 @@ def test_idle_connection_flood_does_not_starve_the_api_server(cluster: Cluster) 
 
 def big_specs() -> dict[str, dict[str, Any]]:
     many = [{"name": f"plugin-{index}", "version": "1.0.0"} for index in range(62_000)]
-    long_names = [{"name": f"p{index}-" + "x" * 1000, "version": "1.0.0"}
-                  for index in range(2_400)]
+    long_names = [{"name": f"p{index}-" + "x" * 1000, "version": "1.0.0"} for index in range(2_400)]
     return {"60,000 items": {"plugins": many}, "2,400 long items": {"plugins": long_names}}
 
 
@@ -171,8 +185,9 @@ def test_a_2_5_mb_spec_is_answered_within_the_budget(cluster: Cluster, shape: st
 
     def small_reviews() -> None:
         while not stop.is_set():
-            result, elapsed = dry_run(cluster, site(namespace, f"small-{len(small)}"),
-                                      request_timeout="5s")
+            result, elapsed = dry_run(
+                cluster, site(namespace, f"small-{len(small)}"), request_timeout="5s"
+            )
             small.append((result.returncode, elapsed))
 
     neighbour = threading.Thread(target=small_reviews, daemon=True)
@@ -183,8 +198,10 @@ def test_a_2_5_mb_spec_is_answered_within_the_budget(cluster: Cluster, shape: st
     finally:
         stop.set()
         neighbour.join(timeout=30)
-    print(f"{shape}: {size} bytes answered in {elapsed:.2f}s ({result.returncode}: "
-          f"{result.stderr[:300]!r}); small reviews meanwhile: {[round(e, 2) for _, e in small]}")
+    print(
+        f"{shape}: {size} bytes answered in {elapsed:.2f}s ({result.returncode}: "
+        f"{result.stderr[:300]!r}); small reviews meanwhile: {[round(e, 2) for _, e in small]}"
+    )
     # The API server gives each webhook call 10 s and says "deadline exceeded" past
     # it; the webhook's budget (7 s) answers first. The rest of `elapsed` is the API
     # server's and kubectl's own work on 2.5 MB, which the webhook does not control.
@@ -197,8 +214,12 @@ def test_a_2_5_mb_spec_is_answered_within_the_budget(cluster: Cluster, shape: st
 
 def test_a_spec_with_too_many_values_names_the_limit(cluster: Cluster) -> None:
     namespace = cluster.namespace("too-many")
-    result, elapsed = dry_run(cluster, site(namespace, "huge", **big_specs()["60,000 items"]),
-                              request_timeout="30s", verb="create")
+    result, elapsed = dry_run(
+        cluster,
+        site(namespace, "huge", **big_specs()["60,000 items"]),
+        request_timeout="30s",
+        verb="create",
+    )
     assert result.returncode != 0
     assert "spec: holds more than 10000 values" in result.stderr, result.stderr
     assert elapsed < 10
@@ -208,13 +229,17 @@ def test_a_spec_with_too_many_values_names_the_limit(cluster: Cluster) -> None:
 
 
 def test_denied_values_stay_out_of_the_log_and_sensitive_ones_out_of_the_denial(
-        cluster: Cluster) -> None:
+    cluster: Cluster,
+) -> None:
     namespace = cluster.namespace("private")
     marker = uuid.uuid4().hex[:12]
     secret = f"not-an-address-{marker}"  # adminEmail is listed in sensitivePaths
     plain = f"three-{marker}"
-    result, _ = dry_run(cluster, site(namespace, "private", adminEmail=secret, replicas=plain),
-                        request_timeout="10s")
+    result, _ = dry_run(
+        cluster,
+        site(namespace, "private", adminEmail=secret, replicas=plain),
+        request_timeout="10s",
+    )
     assert result.returncode != 0
     assert "spec.adminEmail: <redacted> is not allowed" in result.stderr, result.stderr
     assert secret not in result.stderr
@@ -257,13 +282,17 @@ class _Zeros(io.RawIOBase):
         return count
 
 
-@pytest.mark.parametrize(("case", "expected"), [
-    ("no digest", "no digest vouches for this chart"),
-    ("301 MB", "unpacks to 315621376 bytes; lostromos unpacks at most 5242880 a file"),
-    ("symlink", "top level 'web' is a symbolic link"),
-])
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("no digest", "no digest vouches for this chart"),
+        ("301 MB", "unpacks to 315621376 bytes; lostromos unpacks at most 5242880 a file"),
+        ("symlink", "top level 'web' is a symbolic link"),
+    ],
+)
 def test_repository_chart_guards_stop_the_webhook_with_one_line(
-        cluster: Cluster, tmp_path: Path, case: str, expected: str) -> None:
+    cluster: Cluster, tmp_path: Path, case: str, expected: str
+) -> None:
     served = tmp_path / "repo"
     served.mkdir()
     archive = chart_archive(tmp_path, bomb=case == "301 MB", symlink=case == "symlink")
@@ -271,22 +300,50 @@ def test_repository_chart_guards_stop_the_webhook_with_one_line(
     entry: dict[str, Any] = {"name": "web", "version": "1.0.0", "urls": ["web-1.0.0.tgz"]}
     if case != "no digest":
         entry["digest"] = hashlib.sha256(archive).hexdigest()
-    (served / "index.yaml").write_text(yaml.safe_dump({"apiVersion": "v1",
-                                                       "entries": {"web": [entry]}}))
+    (served / "index.yaml").write_text(
+        yaml.safe_dump({"apiVersion": "v1", "entries": {"web": [entry]}})
+    )
     cache = tmp_path / "cache"
     with serve_repository(served) as url:
         bindings = tmp_path / "lostromos.yaml"
-        bindings.write_text(yaml.safe_dump({"apiVersion": "lostromos.dev/v1alpha1",
-                                            "bindings": [{
-            "group": "example.com", "version": "v1", "kind": "Web", "plural": "webs",
-            "chart": {"repository": url, "name": "web", "version": "1.0.0"}}]}))
+        bindings.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "lostromos.dev/v1alpha1",
+                    "bindings": [
+                        {
+                            "group": "example.com",
+                            "version": "v1",
+                            "kind": "Web",
+                            "plural": "webs",
+                            "chart": {"repository": url, "name": "web", "version": "1.0.0"},
+                        }
+                    ],
+                }
+            )
+        )
         webhook_dir = cluster.state_dir / "webhook"
         result = subprocess.run(
-            [sys.executable, "-m", "lostromos", "webhook", "--config", str(bindings),
-             "--bind", "127.0.0.1:0", "--tls-cert", str(webhook_dir / "tls.crt"),
-             "--tls-key", str(webhook_dir / "tls.key")],
-            capture_output=True, text=True, timeout=120, check=False,
-            env={**cluster.env, "HOME": str(tmp_path), "XDG_CACHE_HOME": str(cache)})
+            [
+                sys.executable,
+                "-m",
+                "lostromos",
+                "webhook",
+                "--config",
+                str(bindings),
+                "--bind",
+                "127.0.0.1:0",
+                "--tls-cert",
+                str(webhook_dir / "tls.crt"),
+                "--tls-key",
+                str(webhook_dir / "tls.key"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env={**cluster.env, "HOME": str(tmp_path), "XDG_CACHE_HOME": str(cache)},
+        )
     assert result.returncode == 2, result.stderr
     (line,) = result.stderr.strip().splitlines()
     assert expected in line

@@ -43,8 +43,9 @@ class Webhook:
     master_pid: int
 
     def connection(self) -> http.client.HTTPSConnection:
-        return http.client.HTTPSConnection(self.host, self.port, context=self.context,
-                                           timeout=REQUEST_TIMEOUT)
+        return http.client.HTTPSConnection(
+            self.host, self.port, context=self.context, timeout=REQUEST_TIMEOUT
+        )
 
 
 @dataclass(frozen=True)
@@ -86,19 +87,31 @@ def worker_pids(master_pid: int) -> set[int]:
 
 def valid_review(uid: str, operation: str = "CREATE") -> dict[str, Any]:
     gvk = {"group": "hosting.example.com", "version": "v1", "kind": "Site"}
-    spec = {"domain": "blog.example.com", "adminEmail": "admin@example.com",
-            "plugins": [{"name": "akismet", "version": "5.3"}],
-            "php": {"version": "8.3", "workers": 4}}
-    obj = {"apiVersion": "hosting.example.com/v1", "kind": "Site",
-           "metadata": {"name": "fuzz", "namespace": "default", "generation": 1},
-           "spec": spec}
+    spec = {
+        "domain": "blog.example.com",
+        "adminEmail": "admin@example.com",
+        "plugins": [{"name": "akismet", "version": "5.3"}],
+        "php": {"version": "8.3", "workers": 4},
+    }
+    obj = {
+        "apiVersion": "hosting.example.com/v1",
+        "kind": "Site",
+        "metadata": {"name": "fuzz", "namespace": "default", "generation": 1},
+        "spec": spec,
+    }
     return {
-        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
         "request": {
-            "uid": uid, "kind": gvk, "requestKind": gvk,
+            "uid": uid,
+            "kind": gvk,
+            "requestKind": gvk,
             "resource": {"group": "hosting.example.com", "version": "v1", "resource": "sites"},
-            "name": "fuzz", "namespace": "default", "operation": operation,
-            "userInfo": {"username": "fuzzer"}, "object": obj,
+            "name": "fuzz",
+            "namespace": "default",
+            "operation": operation,
+            "userInfo": {"username": "fuzzer"},
+            "object": obj,
             "oldObject": copy.deepcopy(obj) if operation == "UPDATE" else None,
             "dryRun": False,
         },
@@ -130,9 +143,31 @@ def random_value(rng: random.Random, depth: int = 0) -> Any:
         return random_scalar(rng)
     if rng.random() < 0.5:
         return [random_value(rng, depth + 1) for _ in range(rng.randrange(4))]
-    keys = ["spec", "domain", "replicas", "php", "version", "plugins", "name", "global",
-            "storage", "image", "tls", "resources", "", "metadata", "kind", "uid", "a.b",
-            "~1", "/", "legacyMode", "enabled", "workers", "\u2603"]
+    keys = [
+        "spec",
+        "domain",
+        "replicas",
+        "php",
+        "version",
+        "plugins",
+        "name",
+        "global",
+        "storage",
+        "image",
+        "tls",
+        "resources",
+        "",
+        "metadata",
+        "kind",
+        "uid",
+        "a.b",
+        "~1",
+        "/",
+        "legacyMode",
+        "enabled",
+        "workers",
+        "\u2603",
+    ]
     return {rng.choice(keys): random_value(rng, depth + 1) for _ in range(rng.randrange(5))}
 
 
@@ -182,10 +217,15 @@ def envelope_variant(rng: random.Random, uid: str) -> dict[str, Any]:
         request["subResource"] = "status"
         request["object"]["spec"] = random_value(rng)
     elif tweak == 3:
-        request["kind"] = rng.choice([
-            {"group": "other.example.com", "version": "v1", "kind": "Site"},
-            {"group": "hosting.example.com", "version": "v9", "kind": "Blog"},
-            {"version": "v1"}, "Site", None])
+        request["kind"] = rng.choice(
+            [
+                {"group": "other.example.com", "version": "v1", "kind": "Site"},
+                {"group": "hosting.example.com", "version": "v9", "kind": "Blog"},
+                {"version": "v1"},
+                "Site",
+                None,
+            ]
+        )
     elif tweak == 4:
         request["dryRun"] = rng.choice([True, "yes", 1, None])
     elif tweak == 5:
@@ -197,8 +237,9 @@ def envelope_variant(rng: random.Random, uid: str) -> dict[str, Any]:
     elif tweak == 7:
         request["object"]["spec"]["php"] = {"legacyMode": rng.choice([True, "no", None])}
     elif tweak == 8:
-        request["object"]["spec"].update({"replicas": random_scalar(rng),
-                                          "storage": random_value(rng)})
+        request["object"]["spec"].update(
+            {"replicas": random_scalar(rng), "storage": random_value(rng)}
+        )
     else:
         request["object"]["spec"] = random_value(rng)
     return review
@@ -231,7 +272,11 @@ def _deep_object(rng: random.Random, text: str) -> bytes:
 
 
 RAW_VARIANTS: tuple[Callable[[random.Random, str], bytes], ...] = (
-    _truncated, _bytes_flipped, _bad_number, _deep_array, _deep_object,
+    _truncated,
+    _bytes_flipped,
+    _bad_number,
+    _deep_array,
+    _deep_object,
     lambda rng, text: rng.choice([b"", b"null", b"[]", b"{}", b'"AdmissionReview"', b"\xff\xfe{}"]),
     lambda rng, text: text.encode("utf-16"),
     lambda rng, text: text.replace('"default"', '"default", "namespace": "dup"', 1).encode(),
@@ -256,8 +301,15 @@ def fuzz_cases(seed: int, count: int) -> list[Case]:
             cases.append(Case(f"tree-{index}", "POST", path, _dumps(review)))
         elif kind < 7:
             review = envelope_variant(rng, uid)
-            cases.append(Case(f"envelope-{index}", "POST", path, _dumps(review),
-                              uid=uid if _is_well_formed(review) else None))
+            cases.append(
+                Case(
+                    f"envelope-{index}",
+                    "POST",
+                    path,
+                    _dumps(review),
+                    uid=uid if _is_well_formed(review) else None,
+                )
+            )
         elif kind < 9:
             cases.append(Case(f"raw-{index}", "POST", path, raw_variant(rng, uid)))
         else:
@@ -265,10 +317,10 @@ def fuzz_cases(seed: int, count: int) -> list[Case]:
     # The boundaries, once each.
     big = json.dumps(valid_review("big")).replace('"fuzz"', '"' + "n" * (4 * 1024 * 1024) + '"', 1)
     cases.append(Case("over-the-size-limit", "POST", "/validate", big.encode()))
-    cases.append(Case("valid-validate", "POST", "/validate", _dumps(valid_review("ok-1")),
-                      uid="ok-1"))
-    cases.append(Case("valid-mutate", "POST", "/mutate", _dumps(valid_review("ok-2")),
-                      uid="ok-2"))
+    cases.append(
+        Case("valid-validate", "POST", "/validate", _dumps(valid_review("ok-1")), uid="ok-1")
+    )
+    cases.append(Case("valid-mutate", "POST", "/mutate", _dumps(valid_review("ok-2")), uid="ok-2"))
     return cases
 
 
@@ -276,14 +328,24 @@ def _odd_request(rng: random.Random, index: int, path: str, uid: str) -> Case:
     body = _dumps(valid_review(uid))
     choice = rng.randrange(5)
     if choice == 0:
-        return Case(f"content-type-{index}", "POST", path, body,
-                    content_type=rng.choice(["text/plain", "", "application/jsonx",
-                                             "application/json; charset=latin-1"]))
+        return Case(
+            f"content-type-{index}",
+            "POST",
+            path,
+            body,
+            content_type=rng.choice(
+                ["text/plain", "", "application/jsonx", "application/json; charset=latin-1"]
+            ),
+        )
     if choice == 1:
         return Case(f"method-{index}", rng.choice(["GET", "PUT", "DELETE", "PATCH"]), path, body)
     if choice == 2:
-        return Case(f"path-{index}", "POST", rng.choice(["/", "/validate/", "/x", "/mutate?x=1",
-                                                         "/metrics", "/%ff"]), body)
+        return Case(
+            f"path-{index}",
+            "POST",
+            rng.choice(["/", "/validate/", "/x", "/mutate?x=1", "/metrics", "/%ff"]),
+            body,
+        )
     if choice == 3:
         return Case(f"empty-{index}", "POST", path, b"")
     return Case(f"b64-{index}", "POST", path, base64.b64encode(body))
@@ -295,11 +357,15 @@ def _dumps(document: Any) -> bytes:
 
 def _is_well_formed(review: dict[str, Any]) -> bool:
     request = review.get("request")
-    return (review.get("apiVersion") == "admission.k8s.io/v1"
-            and review.get("kind") == "AdmissionReview" and isinstance(request, dict)
-            and isinstance(request.get("kind"), dict)
-            and request["kind"].get("version") and request["kind"].get("kind")
-            and isinstance(request.get("dryRun", False), bool | None))
+    return (
+        review.get("apiVersion") == "admission.k8s.io/v1"
+        and review.get("kind") == "AdmissionReview"
+        and isinstance(request, dict)
+        and isinstance(request.get("kind"), dict)
+        and request["kind"].get("version")
+        and request["kind"].get("kind")
+        and isinstance(request.get("dryRun", False), bool | None)
+    )
 
 
 # --- sending -------------------------------------------------------------------------
@@ -382,8 +448,11 @@ def test_fuzzed_reviews_never_get_a_5xx_or_kill_a_worker(webhook: Webhook) -> No
     statuses = Counter(answer.status for answer in answers)
     verdicts = Counter(
         json.loads(answer.body)["response"]["allowed"]
-        for answer in answers if answer.status == 200 and answer.case.method == "POST"
-        and answer.case.path in ("/validate", "/mutate"))
+        for answer in answers
+        if answer.status == 200
+        and answer.case.method == "POST"
+        and answer.case.path in ("/validate", "/mutate")
+    )
     # The generator must reach every kind of answer, or it is not testing much.
     assert statuses[200] > 500 and statuses[400] > 300, statuses
     assert statuses[404] + statuses[405] > 0, statuses
@@ -400,8 +469,10 @@ def test_fuzzed_reviews_never_get_a_5xx_or_kill_a_worker(webhook: Webhook) -> No
 class SlowClient(threading.Thread):
     """Opens a TLS connection and sends a request's headers one byte at a time."""
 
-    HEADERS = (b"POST /validate HTTP/1.1\r\nHost: webhook\r\nContent-Type: application/json\r\n"
-               b"X-Padding: " + b"s" * 200 + b"\r\n")
+    HEADERS = (
+        b"POST /validate HTTP/1.1\r\nHost: webhook\r\nContent-Type: application/json\r\n"
+        b"X-Padding: " + b"s" * 200 + b"\r\n"
+    )
 
     def __init__(self, webhook: Webhook, stop: threading.Event) -> None:
         super().__init__(daemon=True)
@@ -430,15 +501,28 @@ def test_slowloris_client_does_not_block_other_requests(webhook: Webhook) -> Non
     for client in slow_clients:
         client.start()
     try:
-        wait_for(lambda: all(client.bytes_sent > 5 for client in slow_clients),
-                 "slow clients connected and trickling")
-        cases = [Case(f"during-slowloris-{i}", "POST", "/validate",
-                      _dumps(valid_review(f"slow-{i}")), uid=f"slow-{i}") for i in range(40)]
+        wait_for(
+            lambda: all(client.bytes_sent > 5 for client in slow_clients),
+            "slow clients connected and trickling",
+        )
+        cases = [
+            Case(
+                f"during-slowloris-{i}",
+                "POST",
+                "/validate",
+                _dumps(valid_review(f"slow-{i}")),
+                uid=f"slow-{i}",
+            )
+            for i in range(40)
+        ]
         answers = send_all(webhook, cases)
         # Every thread was taken by a slow client; the webhook cut them off at its
         # deadline instead of letting them hold the threads for good.
-        wait_for(lambda: all(c.error is not None for c in slow_clients),
-                 "slow clients cut off by the webhook", timeout=60)
+        wait_for(
+            lambda: all(c.error is not None for c in slow_clients),
+            "slow clients cut off by the webhook",
+            timeout=60,
+        )
     finally:
         stop.set()
         for client in slow_clients:

@@ -30,18 +30,36 @@ _counter = itertools.count(1)
 def preserving_crd(group: str, kind: str, plural: str) -> dict[str, Any]:
     """A CRD that keeps whatever spec it is given (nulls too): the webhook judges it."""
     return {
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
         "metadata": {"name": f"{plural}.{group}"},
         "spec": {
-            "group": group, "scope": "Namespaced",
+            "group": group,
+            "scope": "Namespaced",
             "names": {"kind": kind, "plural": plural, "singular": plural[:-1]},
-            "versions": [{
-                "name": "v1", "served": True, "storage": True, "subresources": {"status": {}},
-                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
-                    "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-                    "status": {"type": "object",
-                               "x-kubernetes-preserve-unknown-fields": True}}}},
-            }],
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {
+                                "spec": {
+                                    "type": "object",
+                                    "x-kubernetes-preserve-unknown-fields": True,
+                                },
+                                "status": {
+                                    "type": "object",
+                                    "x-kubernetes-preserve-unknown-fields": True,
+                                },
+                            },
+                        }
+                    },
+                }
+            ],
         },
     }
 
@@ -61,25 +79,48 @@ class OwnWebhook:
         webhook_dir = self.cluster.state_dir / "webhook"
         log = open(self.log_path, "ab")  # noqa: SIM115 - lives with the process
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "lostromos", "webhook", "--config", str(self.bindings_path),
-             "--bind", f"127.0.0.1:{self.port}", "--workers", "1",
-             "--tls-cert", str(webhook_dir / "tls.crt"), "--tls-key", str(webhook_dir / "tls.key"),
-             "--helm-engine", str(self.cluster.tools["helm-engine"])],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=self.cluster.env)
+            [
+                sys.executable,
+                "-m",
+                "lostromos",
+                "webhook",
+                "--config",
+                str(self.bindings_path),
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                "1",
+                "--tls-cert",
+                str(webhook_dir / "tls.crt"),
+                "--tls-key",
+                str(webhook_dir / "tls.key"),
+                "--helm-engine",
+                str(self.cluster.tools["helm-engine"]),
+            ],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.cluster.env,
+        )
         context = ssl.create_default_context(cafile=str(webhook_dir / "ca.crt"))
 
         def ready() -> bool:
             try:
-                with urllib.request.urlopen(f"https://127.0.0.1:{self.port}/readyz",
-                                            context=context, timeout=2) as answer:
+                with urllib.request.urlopen(
+                    f"https://127.0.0.1:{self.port}/readyz", context=context, timeout=2
+                ) as answer:
                     return answer.status == 200
             except OSError:
                 return False
 
         eventually(ready, timeout=60, message=f"test webhook ready (log {self.log_path})")
         bindings = load_bindings(self.bindings_path).bindings
-        configurations = webhook_configurations(bindings, client_config(
-            ca_pem=(webhook_dir / "ca.crt").read_bytes(), url=f"https://127.0.0.1:{self.port}"))
+        configurations = webhook_configurations(
+            bindings,
+            client_config(
+                ca_pem=(webhook_dir / "ca.crt").read_bytes(), url=f"https://127.0.0.1:{self.port}"
+            ),
+        )
         for configuration, name in zip(configurations, self.names, strict=True):
             configuration["metadata"]["name"] = name
             for webhook in configuration["webhooks"]:
@@ -88,8 +129,11 @@ class OwnWebhook:
         return self
 
     def stop(self) -> None:
-        for kind, name in zip(("mutatingwebhookconfiguration", "validatingwebhookconfiguration"),
-                              self.names, strict=True):
+        for kind, name in zip(
+            ("mutatingwebhookconfiguration", "validatingwebhookconfiguration"),
+            self.names,
+            strict=True,
+        ):
             self.cluster.kubectl("delete", kind, name, "--ignore-not-found", check=False)
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()

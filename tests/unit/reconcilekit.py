@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
-from lostromos.violations import Violation
 
 from controller.drift import DriftObservations
 from controller.informer import Informer
@@ -20,44 +19,83 @@ from controller.reconcile import Reconciler
 from controller.rollout import Rollout
 from lostromos.config import Binding, ChartRef, ReleasePolicy, RolloutPolicy
 from lostromos.helmengine import HelmError, Release
+from lostromos.values.violations import Violation
 
 UID = "0b7c6c1e-0000-4000-8000-000000000001"
 CREATED = "2026-01-01T10:00:00Z"
 
 
 def binding(**changes: Any) -> Binding:
-    base = Binding(name="site", group="hosting.example.com", version="v1", kind="Site",
-                   plural="sites", chart=ChartRef(path=Path("/charts/site")))
+    base = Binding(
+        name="site",
+        group="hosting.example.com",
+        version="v1",
+        kind="Site",
+        plural="sites",
+        chart=ChartRef(path=Path("/charts/site")),
+    )
     return replace(base, **changes)
 
 
-def site(name: str = "blog", *, finalizer: bool = True, spec: Any = None,
-         status: dict[str, Any] | None = None, **metadata: Any) -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": name, "namespace": "team-a", "uid": UID,
-                            "resourceVersion": "10", "generation": 1,
-                            "creationTimestamp": CREATED, **metadata}
+def site(
+    name: str = "blog",
+    *,
+    finalizer: bool = True,
+    spec: Any = None,
+    status: dict[str, Any] | None = None,
+    **metadata: Any,
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "name": name,
+        "namespace": "team-a",
+        "uid": UID,
+        "resourceVersion": "10",
+        "generation": 1,
+        "creationTimestamp": CREATED,
+        **metadata,
+    }
     if finalizer:
         meta["finalizers"] = [FINALIZER]
-    obj: dict[str, Any] = {"apiVersion": "hosting.example.com/v1", "kind": "Site",
-                           "metadata": meta,
-                           "spec": {"domain": f"{name}.example.com"} if spec is None else spec}
+    obj: dict[str, Any] = {
+        "apiVersion": "hosting.example.com/v1",
+        "kind": "Site",
+        "metadata": meta,
+        "spec": {"domain": f"{name}.example.com"} if spec is None else spec,
+    }
     if status is not None:
         obj["status"] = status
     return obj
 
 
-def release(name: str = "blog", *, revision: int = 1, status: str = "deployed",
-            labels: Mapping[str, str] | None = None, chart: str = "site",
-            first_deployed: str = "2026-01-01T10:00:03.123456789Z") -> Release:
-    return Release(name=name, namespace="team-a", revision=revision, status=status,
-                   chart_name=chart, chart_version="1.0.0",
-                   last_deployed=first_deployed, labels=dict(labels or {}),
-                   first_deployed=first_deployed)
+def release(
+    name: str = "blog",
+    *,
+    revision: int = 1,
+    status: str = "deployed",
+    labels: Mapping[str, str] | None = None,
+    chart: str = "site",
+    first_deployed: str = "2026-01-01T10:00:03.123456789Z",
+) -> Release:
+    return Release(
+        name=name,
+        namespace="team-a",
+        revision=revision,
+        status=status,
+        chart_name=chart,
+        chart_version="1.0.0",
+        last_deployed=first_deployed,
+        labels=dict(labels or {}),
+        first_deployed=first_deployed,
+    )
 
 
 def ours(uid: str = UID) -> dict[str, str]:
-    return {"lostromos.dev/binding": "site", "lostromos.dev/owner-namespace": "team-a",
-            "lostromos.dev/owner-name": "blog", "lostromos.dev/owner-uid": uid}
+    return {
+        "lostromos.dev/binding": "site",
+        "lostromos.dev/owner-namespace": "team-a",
+        "lostromos.dev/owner-name": "blog",
+        "lostromos.dev/owner-uid": uid,
+    }
 
 
 @dataclass
@@ -68,8 +106,9 @@ class Chart:
 
 
 class FakeEngine:
-    def __init__(self, digest: str = "chart-1", chart_name: str = "site",
-                 invalid: bool = False) -> None:
+    def __init__(
+        self, digest: str = "chart-1", chart_name: str = "site", invalid: bool = False
+    ) -> None:
         self.digest = digest
         self.chart = Chart(Path("/charts/site"), chart_name, "content-1")
         self.invalid = invalid
@@ -105,44 +144,70 @@ class FakeHelm:
         if action in self.fail:
             raise self.fail[action]
 
-    def upgrade_install(self, release: str, namespace: str, chart: Any,
-                        values: Mapping[str, Any], *, timeout_seconds: int,
-                        wait: bool = False, labels: Mapping[str, str] | None = None,
-                        impersonate: str | None = None, confine: Any = None) -> Release:
+    def upgrade_install(
+        self,
+        release: str,
+        namespace: str,
+        chart: Any,
+        values: Mapping[str, Any],
+        *,
+        timeout_seconds: int,
+        wait: bool = False,
+        labels: Mapping[str, str] | None = None,
+        impersonate: str | None = None,
+        confine: Any = None,
+    ) -> Release:
         self.calls.append(("upgrade", release, dict(labels or {})))
         self._maybe_fail("upgrade")
         current = self.releases.get((release, namespace))
         revision = current.revision + 1 if current else 1
         merged = {**(current.labels if current else {}), **(labels or {})}
-        updated = Release(name=release, namespace=namespace, revision=revision,
-                          status="deployed", chart_name="site", chart_version="1.0.0",
-                          last_deployed="2026-01-01T11:00:00Z", labels=merged,
-                          first_deployed=current.first_deployed if current else
-                          "2026-01-01T11:00:00Z",
-                          resources=({"apiVersion": "v1", "kind": "ConfigMap",
-                                      "namespace": namespace, "name": release},))
+        updated = Release(
+            name=release,
+            namespace=namespace,
+            revision=revision,
+            status="deployed",
+            chart_name="site",
+            chart_version="1.0.0",
+            last_deployed="2026-01-01T11:00:00Z",
+            labels=merged,
+            first_deployed=current.first_deployed if current else "2026-01-01T11:00:00Z",
+            resources=(
+                {"apiVersion": "v1", "kind": "ConfigMap", "namespace": namespace, "name": release},
+            ),
+        )
         self.releases[(release, namespace)] = updated
         return updated
 
-    def uninstall(self, release: str, namespace: str, *, timeout_seconds: int,
-                  impersonate: str | None = None) -> None:
+    def uninstall(
+        self, release: str, namespace: str, *, timeout_seconds: int, impersonate: str | None = None
+    ) -> None:
         self.calls.append(("uninstall", release, None))
         self._maybe_fail("uninstall")
         self.releases.pop((release, namespace), None)
 
-    def status(self, release: str, namespace: str, *,
-               impersonate: str | None = None) -> Release | None:
+    def status(
+        self, release: str, namespace: str, *, impersonate: str | None = None
+    ) -> Release | None:
         self.calls.append(("status", release, None))
         self._maybe_fail("status")
         return self.releases.get((release, namespace))
 
-    def rollback(self, release: str, namespace: str, revision: int, *,
-                 timeout_seconds: int, impersonate: str | None = None) -> None:
+    def rollback(
+        self,
+        release: str,
+        namespace: str,
+        revision: int,
+        *,
+        timeout_seconds: int,
+        impersonate: str | None = None,
+    ) -> None:
         self.calls.append(("rollback", release, revision))
         self._maybe_fail("rollback")
         current = self.releases[(release, namespace)]
-        self.releases[(release, namespace)] = replace(current, revision=current.revision + 1,
-                                                      status="deployed")
+        self.releases[(release, namespace)] = replace(
+            current, revision=current.revision + 1, status="deployed"
+        )
 
     def actions(self) -> list[str]:
         return [action for action, _, _ in self.calls]
@@ -171,8 +236,8 @@ class FakeApi:
         return obj
 
     def patch_namespaced_custom_object(  # noqa: PLR0917 - the kubernetes client's signature
-            self, group: str, version: str, namespace: str, plural: str, name: str,
-            body: Any) -> Any:
+        self, group: str, version: str, namespace: str, plural: str, name: str, body: Any
+    ) -> Any:
         obj = self._current(namespace, name)
         finalizers = list(body["metadata"]["finalizers"])
         obj["metadata"]["finalizers"] = finalizers
@@ -180,8 +245,8 @@ class FakeApi:
         return obj
 
     def patch_namespaced_custom_object_status(  # noqa: PLR0917
-            self, group: str, version: str, namespace: str, plural: str, name: str,
-            body: Any) -> Any:
+        self, group: str, version: str, namespace: str, plural: str, name: str, body: Any
+    ) -> Any:
         obj = self._current(namespace, name)
         obj["status"] = {**(obj.get("status") or {}), **body["status"]}
         self.status_writes.append(copy.deepcopy(body["status"]))
@@ -199,14 +264,30 @@ class FakeEvents:
         return [reason for _, reason, _ in self.recorded]
 
 
+class NoListing:
+    def list_cluster_custom_object(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        raise AssertionError("the reconciler must not list")
+
+
 class World:
     """One Reconciler wired to fakes, with the object under test in its store."""
 
-    def __init__(self, obj: dict[str, Any] | None = None, *, bound: Binding | None = None,
-                 engine: FakeEngine | None = None, dry_run: bool = False,
-                 rollout: RolloutPolicy | None = None) -> None:
+    def __init__(
+        self,
+        obj: dict[str, Any] | None = None,
+        *,
+        bound: Binding | None = None,
+        engine: FakeEngine | None = None,
+        dry_run: bool = False,
+        rollout: RolloutPolicy | None = None,
+    ) -> None:
         self.binding = bound or binding()
-        self.informer = Informer(None, self.binding, lambda key: None)  # type: ignore[arg-type]
+        # the store only: the reconciler never lists or watches
+        self.informer = Informer(
+            NoListing(),
+            self.binding,  # type: ignore[arg-type]
+            lambda key: None,
+        )
         if obj is not None:
             self.informer.update(obj)
         self.helm = FakeHelm()
@@ -216,9 +297,16 @@ class World:
         self.drift = DriftObservations()
         self.rollout = Rollout(self.binding.name, rollout or RolloutPolicy())
         self.reconciler = Reconciler(
-            self.binding, self.informer, api=self.api, engines=FakeEngines(self.engine),
-            helm=self.helm, events=self.events, rollout=self.rollout, drift=self.drift,
-            dry_run=dry_run)
+            self.binding,
+            self.informer,
+            api=self.api,
+            engines=FakeEngines(self.engine),
+            helm=self.helm,
+            events=self.events,
+            rollout=self.rollout,
+            drift=self.drift,
+            dry_run=dry_run,
+        )
 
     def reconcile(self, key: str = "team-a/blog") -> Any:
         return self.reconciler.reconcile(key)

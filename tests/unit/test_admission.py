@@ -38,9 +38,12 @@ def review(**request_fields: Any) -> dict[str, Any]:
         "name": "blog",
         "namespace": "default",
         "operation": "CREATE",
-        "object": {"apiVersion": "hosting.example.com/v1", "kind": "Site",
-                   "metadata": {"name": "blog", "namespace": "default"},
-                   "spec": {"domain": "blog.example.com"}},
+        "object": {
+            "apiVersion": "hosting.example.com/v1",
+            "kind": "Site",
+            "metadata": {"name": "blog", "namespace": "default"},
+            "spec": {"domain": "blog.example.com"},
+        },
         "oldObject": None,
         "dryRun": False,
     }
@@ -88,8 +91,9 @@ def test_parse_review_reads_the_request() -> None:
 
 
 def test_parse_review_allows_a_missing_object_on_delete() -> None:
-    request = parse_review(review(operation="DELETE", object=None,
-                                 oldObject={"metadata": {"name": "blog"}}))
+    request = parse_review(
+        review(operation="DELETE", object=None, oldObject={"metadata": {"name": "blog"}})
+    )
     assert request.operation == "DELETE"
     assert request.object is None
 
@@ -111,8 +115,10 @@ def _without(document: dict[str, Any], *path: str) -> dict[str, Any]:
     ("document", "fragment"),
     [
         ([], "must be a JSON object"),
-        ({**review(), "apiVersion": "admission.k8s.io/v1beta1"},
-         "apiVersion \"admission.k8s.io/v1beta1\" is not supported"),
+        (
+            {**review(), "apiVersion": "admission.k8s.io/v1beta1"},
+            'apiVersion "admission.k8s.io/v1beta1" is not supported',
+        ),
         (_without(review(), "apiVersion"), "apiVersion null is not supported"),
         ({**review(), "kind": "ConversionReview"}, "kind must be 'AdmissionReview'"),
         (_without(review(), "request"), "has no request object"),
@@ -124,7 +130,7 @@ def _without(document: dict[str, Any], *path: str) -> dict[str, Any]:
         (review(kind="Site"), "request.kind must be an object"),
         (review(kind={"group": "g", "version": "v1"}), "request.kind.kind must be"),
         (review(kind={"group": 1, "version": "v1", "kind": "Site"}), "request.kind.group"),
-        (review(operation="PATCH"), "request.operation \"PATCH\" is not one of"),
+        (review(operation="PATCH"), 'request.operation "PATCH" is not one of'),
         (_without(review(), "request", "operation"), "request.operation must be"),
         (review(dryRun="yes"), "request.dryRun must be true or false"),
         (review(name=["blog"]), "request.name must be"),
@@ -154,10 +160,14 @@ def test_a_long_foreign_value_is_shortened_in_the_message() -> None:
     [
         ({}, 'Site "blog" in namespace "default"'),
         ({"namespace": ""}, 'Site "blog"'),
-        ({"name": "", "object": {"metadata": {"name": "from-meta"}}},
-         'Site "from-meta" in namespace "default"'),
-        ({"name": "", "object": {"metadata": {"generateName": "blog-"}}},
-         'Site with generateName "blog-" in namespace "default"'),
+        (
+            {"name": "", "object": {"metadata": {"name": "from-meta"}}},
+            'Site "from-meta" in namespace "default"',
+        ),
+        (
+            {"name": "", "object": {"metadata": {"generateName": "blog-"}}},
+            'Site with generateName "blog-" in namespace "default"',
+        ),
         ({"name": "", "object": {"metadata": "junk"}}, 'Site (no name) in namespace "default"'),
     ],
 )
@@ -175,8 +185,12 @@ def test_describe_object(fields: dict[str, Any], expected: str) -> None:
     ],
 )
 def test_missing_or_null_spec_means_no_values(spec_field: dict, has_spec: bool, spec: Any) -> None:
-    request = AdmissionRequest(uid="u", kind=GroupVersionKind("g", "v1", "Site"),
-                               operation="CREATE", object={"metadata": {}, **spec_field})
+    request = AdmissionRequest(
+        uid="u",
+        kind=GroupVersionKind("g", "v1", "Site"),
+        operation="CREATE",
+        object={"metadata": {}, **spec_field},
+    )
     assert (request.has_spec, request.spec) == (has_spec, spec)
 
 
@@ -185,7 +199,9 @@ def _deleting(old_spec: Any, new_spec: Any, *, deleting: bool = True) -> Admissi
     if deleting:
         metadata["deletionTimestamp"] = "2025-01-01T00:00:00Z"
     return AdmissionRequest(
-        uid="u", kind=GroupVersionKind("g", "v1", "Site"), operation="UPDATE",
+        uid="u",
+        kind=GroupVersionKind("g", "v1", "Site"),
+        operation="UPDATE",
         object={"metadata": metadata, "spec": new_spec},
         old_object={"metadata": {"name": "blog", "finalizers": ["x"]}, "spec": old_spec},
     )
@@ -209,13 +225,15 @@ def test_allowed_response_has_the_exact_v1_shape() -> None:
 
 
 def test_denied_response_carries_a_status() -> None:
-    response = deny("abc", 422, "Invalid", "Site \"blog\" is invalid:\nspec: bad",
-                    warnings=["w"])
+    response = deny("abc", 422, "Invalid", 'Site "blog" is invalid:\nspec: bad', warnings=["w"])
     assert to_review(response)["response"] == {
         "uid": "abc",
         "allowed": False,
-        "status": {"code": 422, "reason": "Invalid",
-                   "message": "Site \"blog\" is invalid:\nspec: bad"},
+        "status": {
+            "code": 422,
+            "reason": "Invalid",
+            "message": 'Site "blog" is invalid:\nspec: bad',
+        },
         "warnings": ["w"],
     }
 
@@ -230,8 +248,9 @@ def test_patch_is_base64_json_with_patch_type() -> None:
 
 def test_response_encodes_strings_json_cannot_hold_raw() -> None:
     # a lone surrogate arrives from "\ud800" in the request and must be written back escaped
-    encoded = encode_response(AdmissionResponse(uid="a", allowed=False,
-                                denial=Denial(422, "Invalid", "bad \ud800")))
+    encoded = encode_response(
+        AdmissionResponse(uid="a", allowed=False, denial=Denial(422, "Invalid", "bad \ud800"))
+    )
     assert json.loads(encoded)["response"]["status"]["message"] == "bad \ud800"
 
 
@@ -263,7 +282,9 @@ def test_spec_patch_adds_the_whole_spec_when_there_was_none() -> None:
 def test_invalid_message_names_the_object_then_one_line_per_violation() -> None:
     message = invalid_message('Site "blog" in namespace "default"', ["spec.a: x", "spec.b: y"])
     assert message.splitlines() == [
-        'Site "blog" in namespace "default" is invalid:', "spec.a: x", "spec.b: y",
+        'Site "blog" in namespace "default" is invalid:',
+        "spec.a: x",
+        "spec.b: y",
     ]
 
 

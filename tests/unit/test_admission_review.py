@@ -17,8 +17,12 @@ from webhook.review import ReviewHandler, ReviewOutcome
 JSON = "application/json"
 
 
-def handle(body: Any, endpoint: str = "validate", registry: FakeRegistry | None = None,
-           content_type: str | None = JSON) -> ReviewOutcome:
+def handle(
+    body: Any,
+    endpoint: str = "validate",
+    registry: FakeRegistry | None = None,
+    content_type: str | None = JSON,
+) -> ReviewOutcome:
     handler = ReviewHandler(registry or FakeRegistry())
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     return handler.handle(endpoint, content_type, raw)  # type: ignore[arg-type]
@@ -32,8 +36,11 @@ def response_of(outcome: ReviewOutcome) -> dict[str, Any]:
 
 
 def site(spec: Any = ..., **request_fields: Any) -> dict[str, Any]:
-    obj: dict[str, Any] = {"apiVersion": "hosting.example.com/v1", "kind": "Site",
-                           "metadata": {"name": "blog", "namespace": "default"}}
+    obj: dict[str, Any] = {
+        "apiVersion": "hosting.example.com/v1",
+        "kind": "Site",
+        "metadata": {"name": "blog", "namespace": "default"},
+    }
     if spec is not ...:
         obj["spec"] = spec
     return review(object=obj, **request_fields)
@@ -47,8 +54,10 @@ def patch_of(response: dict[str, Any]) -> list[dict[str, Any]]:
 # -- HTTP-level refusals ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("content_type", [None, "", "text/plain", "application/jsonx",
-                                          "application/x-www-form-urlencoded"])
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "", "text/plain", "application/jsonx", "application/x-www-form-urlencoded"],
+)
 def test_content_type_must_be_json(content_type: str | None) -> None:
     outcome = handle(site({"domain": "a.example.com"}), content_type=content_type)
     assert outcome.http_status == 400
@@ -57,16 +66,21 @@ def test_content_type_must_be_json(content_type: str | None) -> None:
 
 
 def test_content_type_parameters_are_accepted() -> None:
-    outcome = handle(site({"domain": "a.example.com"}),
-                     content_type="Application/JSON; charset=utf-8")
+    outcome = handle(
+        site({"domain": "a.example.com"}), content_type="Application/JSON; charset=utf-8"
+    )
     assert response_of(outcome)["allowed"] is True
 
 
 @pytest.mark.parametrize(
     "body",
-    [b"not json", b"\xff", b"[]",
-     json.dumps({**review(), "apiVersion": "admission.k8s.io/v1beta1"}).encode(),
-     b"[" * 50_000 + b"]" * 50_000],
+    [
+        b"not json",
+        b"\xff",
+        b"[]",
+        json.dumps({**review(), "apiVersion": "admission.k8s.io/v1beta1"}).encode(),
+        b"[" * 50_000 + b"]" * 50_000,
+    ],
 )
 def test_bad_bodies_are_400_with_a_json_error(body: bytes) -> None:
     outcome = handle(body)
@@ -89,28 +103,34 @@ def test_delete_and_connect_are_allowed_without_looking(endpoint: str, operation
 @pytest.mark.parametrize("endpoint", ["mutate", "validate"])
 def test_status_subresource_is_allowed_unchecked(endpoint: str) -> None:
     registry = FakeRegistry(engine=FakeEngine(fail_with=AssertionError("engine called")))
-    outcome = handle(site({"replicas": 99}, operation="UPDATE", subResource="status"),
-                     endpoint, registry)
+    outcome = handle(
+        site({"replicas": 99}, operation="UPDATE", subResource="status"), endpoint, registry
+    )
     assert response_of(outcome)["allowed"] is True
     assert registry.engine.calls == []
 
 
 @pytest.mark.parametrize("endpoint", ["mutate", "validate"])
 def test_unbound_kind_is_denied_naming_the_kind(endpoint: str) -> None:
-    body = site({"domain": "a.example.com"},
-                kind={"group": "hosting.example.com", "version": "v1", "kind": "Foo"})
+    body = site(
+        {"domain": "a.example.com"},
+        kind={"group": "hosting.example.com", "version": "v1", "kind": "Foo"},
+    )
     outcome = handle(body, endpoint)
     response = response_of(outcome)
     assert response["allowed"] is False
     assert response["status"]["message"] == (
-        "no lostromos binding serves hosting.example.com/v1, Kind=Foo")
+        "no lostromos binding serves hosting.example.com/v1, Kind=Foo"
+    )
     assert response["status"]["code"] == 400
     assert (outcome.verdict, outcome.kind) == ("denied", "unbound")
 
 
 def test_binding_is_found_from_request_kind_not_the_object() -> None:
-    body = site({"domain": "a.example.com"},
-                kind={"group": "hosting.example.com", "version": "v2", "kind": "Site"})
+    body = site(
+        {"domain": "a.example.com"},
+        kind={"group": "hosting.example.com", "version": "v2", "kind": "Site"},
+    )
     assert response_of(handle(body))["allowed"] is False
 
 
@@ -149,7 +169,8 @@ def test_invalid_spec_is_denied_with_every_violation() -> None:
 def test_missing_spec_is_validated_as_empty() -> None:
     response = response_of(handle(site()))
     assert response["status"]["message"].splitlines()[1:] == [
-        "spec.domain: required property is missing"]
+        "spec.domain: required property is missing"
+    ]
 
 
 @pytest.mark.parametrize("spec", ["text", 3, [1, 2], True])
@@ -157,7 +178,8 @@ def test_non_object_spec_is_denied(spec: Any) -> None:
     response = response_of(handle(site(spec)))
     assert response["allowed"] is False
     assert response["status"]["message"].startswith(
-        'Site "blog" in namespace "default" is invalid:\nspec: ')
+        'Site "blog" in namespace "default" is invalid:\nspec: '
+    )
 
 
 def test_non_object_spec_is_denied_even_if_the_engine_says_nothing() -> None:
@@ -171,15 +193,20 @@ def test_non_object_spec_is_denied_even_if_the_engine_says_nothing() -> None:
 
 
 def test_update_validates_the_new_object() -> None:
-    body = site({"replicas": 50, "domain": "a.example.com"}, operation="UPDATE",
-                oldObject={"metadata": {"name": "blog"}, "spec": {"domain": "a.example.com"}})
+    body = site(
+        {"replicas": 50, "domain": "a.example.com"},
+        operation="UPDATE",
+        oldObject={"metadata": {"name": "blog"}, "spec": {"domain": "a.example.com"}},
+    )
     assert response_of(handle(body))["allowed"] is False
 
 
 def test_finalizer_removal_of_a_deleting_object_is_not_blocked_by_its_spec() -> None:
-    body = site({"replicas": 50}, operation="UPDATE",
-                oldObject={"metadata": {"name": "blog", "finalizers": ["f"]},
-                           "spec": {"replicas": 50}})
+    body = site(
+        {"replicas": 50},
+        operation="UPDATE",
+        oldObject={"metadata": {"name": "blog", "finalizers": ["f"]}, "spec": {"replicas": 50}},
+    )
     body["request"]["object"]["metadata"]["deletionTimestamp"] = "2025-01-01T00:00:00Z"
     assert response_of(handle(body))["allowed"] is True
     body["request"]["object"]["spec"] = {"replicas": 51}  # a spec change is still checked
@@ -211,7 +238,8 @@ def test_mutate_returns_spec_prefixed_ops_and_no_warnings() -> None:
 def test_mutate_without_spec_adds_the_whole_defaulted_spec() -> None:
     response = response_of(handle(site(), "mutate"))
     assert patch_of(response) == [
-        {"op": "add", "path": "/spec", "value": {"replicas": 1, "php": {"workers": 8}}}]
+        {"op": "add", "path": "/spec", "value": {"replicas": 1, "php": {"workers": 8}}}
+    ]
 
 
 def test_mutate_of_an_already_defaulted_spec_has_no_patch() -> None:
@@ -236,8 +264,9 @@ def test_mutate_does_not_deny_an_invalid_spec() -> None:
 
 
 @pytest.mark.parametrize("endpoint", ["mutate", "validate"])
-def test_engine_bug_is_a_denial_not_a_crash(endpoint: str,
-                                            caplog: pytest.LogCaptureFixture) -> None:
+def test_engine_bug_is_a_denial_not_a_crash(
+    endpoint: str, caplog: pytest.LogCaptureFixture
+) -> None:
     registry = FakeRegistry(engine=FakeEngine(fail_with=KeyError("boom")))
     with caplog.at_level(logging.ERROR, logger="lostromos.webhook"):
         outcome = handle(site({"domain": "a.example.com"}), endpoint, registry)
@@ -306,8 +335,14 @@ def test_a_patch_too_deep_to_encode_becomes_a_denial() -> None:
             deep: Any = 1
             for _ in range(5_000):  # built in a loop; only encoding it recurses
                 deep = [deep]
-            return type("Defaulted", (), {"values": {**spec, "x": deep},
-                                          "patch": [{"op": "add", "path": "/x", "value": deep}]})
+            return type(
+                "Defaulted",
+                (),
+                {
+                    "values": {**spec, "x": deep},
+                    "patch": [{"op": "add", "path": "/x", "value": deep}],
+                },
+            )
 
     response = response_of(handle(site({"a": 1}), "mutate", FakeRegistry(engine=DeepDefaults())))
     assert response["allowed"] is False

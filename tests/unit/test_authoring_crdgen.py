@@ -15,19 +15,55 @@ from lostromos.charts import load_chart
 from lostromos.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
-CHARTS = sorted([ROOT / "charts" / "site", *(p for p in (ROOT / "tests" / "charts").iterdir()
-                                             if (p / "Chart.yaml").is_file())])
+CHARTS = sorted(
+    [
+        ROOT / "charts" / "site",
+        *(p for p in (ROOT / "tests" / "charts").iterdir() if (p / "Chart.yaml").is_file()),
+    ]
+)
 # JSONSchemaProps fields kube-apiserver accepts in a v1 structural schema
 ALLOWED = {
-    "type", "description", "title", "properties", "items", "required", "enum", "default",
-    "pattern", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
-    "multipleOf", "minLength", "maxLength", "minItems", "maxItems", "minProperties",
-    "maxProperties", "nullable", "additionalProperties", "allOf", "anyOf", "oneOf", "not",
-    "x-kubernetes-preserve-unknown-fields", "x-kubernetes-int-or-string",
-    "x-kubernetes-list-type", "x-kubernetes-list-map-keys",
+    "type",
+    "description",
+    "title",
+    "properties",
+    "items",
+    "required",
+    "enum",
+    "default",
+    "pattern",
+    "format",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+    "minProperties",
+    "maxProperties",
+    "nullable",
+    "additionalProperties",
+    "allOf",
+    "anyOf",
+    "oneOf",
+    "not",
+    "x-kubernetes-preserve-unknown-fields",
+    "x-kubernetes-int-or-string",
+    "x-kubernetes-list-type",
+    "x-kubernetes-list-map-keys",
 }
-JUNCTOR_FORBIDDEN = {"type", "description", "default", "additionalProperties", "nullable",
-                     "properties", "items"}
+JUNCTOR_FORBIDDEN = {
+    "type",
+    "description",
+    "default",
+    "additionalProperties",
+    "nullable",
+    "properties",
+    "items",
+}
 
 
 def structural_problems(node: Any, where: str = "spec") -> list[str]:
@@ -74,47 +110,99 @@ def prop(schema: dict, values: dict | None = None, **kw: Any) -> tuple[dict, lis
 # --- shapes ---
 
 
-@pytest.mark.parametrize(("schema", "expected"), [
-    ({"type": "string", "minLength": 1, "maxLength": 5, "pattern": "^a"},
-     {"type": "string", "minLength": 1, "maxLength": 5, "pattern": "^a", "nullable": True}),
-    ({"type": ["string", "null"]}, {"type": "string", "nullable": True}),
-    ({"type": ["integer", "number"]}, {"type": "number", "nullable": True}),
-    # kube-openapi refuses a null under any enum, but runs no allOf on a null
-    ({"const": "on"}, {"type": "string", "allOf": [{"enum": ["on"]}], "nullable": True}),
-    ({"enum": [1, 2.0, None]},
-     {"type": "integer", "allOf": [{"enum": [1, 2]}], "nullable": True}),
-    ({"type": "integer", "exclusiveMinimum": 0, "maximum": 9},
-     {"type": "integer", "minimum": 0, "exclusiveMinimum": True, "maximum": 9, "nullable": True}),
-    ({"type": "integer", "minimum": 5, "exclusiveMinimum": 0},
-     {"type": "integer", "minimum": 5, "nullable": True}),
-    ({"type": "integer", "multipleOf": 5}, {"type": "integer", "multipleOf": 5, "nullable": True}),
-    ({"type": "array", "items": {"type": "string"}, "minItems": 1},
-     {"type": "array", "items": {"type": "string", "nullable": True}, "minItems": 1,
-      "nullable": True}),
-    ({"type": "array"}, {"type": "array", "items": {PRESERVE: True}, "nullable": True}),
-    ({"type": "object"}, {"type": "object", PRESERVE: True, "nullable": True}),
-    ({"type": "object", "additionalProperties": {"type": "integer"}},
-     {"type": "object", "additionalProperties": {"type": "integer", "nullable": True},
-      "nullable": True}),
-    ({"type": "object", "additionalProperties": False, "properties": {"a": {"type": "string"}},
-      "required": ["a"]},
-     {"type": "object", "properties": {"a": {"type": "string", "nullable": True}},
-      "required": ["a"], "nullable": True}),
-    # no type: `properties` constrains objects only, every other value passes
-    ({"properties": {"a": {"type": "boolean"}}},
-     {"properties": {"a": {"type": "boolean", "nullable": True}}, PRESERVE: True,
-      "nullable": True}),
-    ({"minLength": 2}, {PRESERVE: True, "nullable": True}),
-    ({"type": ["integer", "string"]}, {"x-kubernetes-int-or-string": True, "nullable": True}),
-    ({}, {PRESERVE: True, "nullable": True}),
-    ({"type": ["boolean", "object"]}, {PRESERVE: True, "nullable": True}),
-    ({"anyOf": [{"type": "string"}, {"type": "integer"}]},
-     {"x-kubernetes-int-or-string": True, "nullable": True}),
-    ({"type": "string", "anyOf": [{"pattern": "^a"}, {"enum": ["b"]}]},
-     {"type": "string", "anyOf": [{"pattern": "^a"}, {"enum": ["b"]}], "nullable": True}),
-    ({"type": "string", "not": {"enum": ["root"]}},
-     {"type": "string", "not": {"enum": ["root"]}, "nullable": True}),
-])
+@pytest.mark.parametrize(
+    ("schema", "expected"),
+    [
+        (
+            {"type": "string", "minLength": 1, "maxLength": 5, "pattern": "^a"},
+            {"type": "string", "minLength": 1, "maxLength": 5, "pattern": "^a", "nullable": True},
+        ),
+        ({"type": ["string", "null"]}, {"type": "string", "nullable": True}),
+        ({"type": ["integer", "number"]}, {"type": "number", "nullable": True}),
+        # kube-openapi refuses a null under any enum, but runs no allOf on a null
+        ({"const": "on"}, {"type": "string", "allOf": [{"enum": ["on"]}], "nullable": True}),
+        (
+            {"enum": [1, 2.0, None]},
+            {"type": "integer", "allOf": [{"enum": [1, 2]}], "nullable": True},
+        ),
+        (
+            {"type": "integer", "exclusiveMinimum": 0, "maximum": 9},
+            {
+                "type": "integer",
+                "minimum": 0,
+                "exclusiveMinimum": True,
+                "maximum": 9,
+                "nullable": True,
+            },
+        ),
+        (
+            {"type": "integer", "minimum": 5, "exclusiveMinimum": 0},
+            {"type": "integer", "minimum": 5, "nullable": True},
+        ),
+        (
+            {"type": "integer", "multipleOf": 5},
+            {"type": "integer", "multipleOf": 5, "nullable": True},
+        ),
+        (
+            {"type": "array", "items": {"type": "string"}, "minItems": 1},
+            {
+                "type": "array",
+                "items": {"type": "string", "nullable": True},
+                "minItems": 1,
+                "nullable": True,
+            },
+        ),
+        ({"type": "array"}, {"type": "array", "items": {PRESERVE: True}, "nullable": True}),
+        ({"type": "object"}, {"type": "object", PRESERVE: True, "nullable": True}),
+        (
+            {"type": "object", "additionalProperties": {"type": "integer"}},
+            {
+                "type": "object",
+                "additionalProperties": {"type": "integer", "nullable": True},
+                "nullable": True,
+            },
+        ),
+        (
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {"a": {"type": "string"}},
+                "required": ["a"],
+            },
+            {
+                "type": "object",
+                "properties": {"a": {"type": "string", "nullable": True}},
+                "required": ["a"],
+                "nullable": True,
+            },
+        ),
+        # no type: `properties` constrains objects only, every other value passes
+        (
+            {"properties": {"a": {"type": "boolean"}}},
+            {
+                "properties": {"a": {"type": "boolean", "nullable": True}},
+                PRESERVE: True,
+                "nullable": True,
+            },
+        ),
+        ({"minLength": 2}, {PRESERVE: True, "nullable": True}),
+        ({"type": ["integer", "string"]}, {"x-kubernetes-int-or-string": True, "nullable": True}),
+        ({}, {PRESERVE: True, "nullable": True}),
+        ({"type": ["boolean", "object"]}, {PRESERVE: True, "nullable": True}),
+        (
+            {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+            {"x-kubernetes-int-or-string": True, "nullable": True},
+        ),
+        (
+            {"type": "string", "anyOf": [{"pattern": "^a"}, {"enum": ["b"]}]},
+            {"type": "string", "anyOf": [{"pattern": "^a"}, {"enum": ["b"]}], "nullable": True},
+        ),
+        (
+            {"type": "string", "not": {"enum": ["root"]}},
+            {"type": "string", "not": {"enum": ["root"]}, "nullable": True},
+        ),
+    ],
+)
 def test_shapes_convert_to_structural_nodes(schema: dict, expected: dict) -> None:
     assert prop(schema)[0] == expected
 
@@ -123,91 +211,150 @@ def test_refs_are_inlined_and_the_referring_description_wins() -> None:
     schema = {
         "type": "object",
         "$defs": {"q": {"description": "A quantity.", "type": "string", "pattern": "^[0-9]+$"}},
-        "properties": {"cpu": {"$ref": "#/$defs/q", "description": "CPU."},
-                       "mem": {"$ref": "#/$defs/q"}},
+        "properties": {
+            "cpu": {"$ref": "#/$defs/q", "description": "CPU."},
+            "mem": {"$ref": "#/$defs/q"},
+        },
     }
     spec, _ = convert(schema)
-    assert spec["properties"]["cpu"] == {"description": "CPU.", "type": "string",
-                                         "pattern": "^[0-9]+$", "nullable": True}
+    assert spec["properties"]["cpu"] == {
+        "description": "CPU.",
+        "type": "string",
+        "pattern": "^[0-9]+$",
+        "nullable": True,
+    }
     assert spec["properties"]["mem"]["description"] == "A quantity."
     assert "$ref" not in json.dumps(spec) and "$defs" not in json.dumps(spec)
 
 
 def test_all_of_branches_merge() -> None:
-    node, _ = prop({"allOf": [{"type": "object", "properties": {"a": {"type": "string"}}},
-                              {"properties": {"b": {"type": "integer"}}, "required": ["b"]}],
-                    "additionalProperties": False})
+    node, _ = prop(
+        {
+            "allOf": [
+                {"type": "object", "properties": {"a": {"type": "string"}}},
+                {"properties": {"b": {"type": "integer"}}, "required": ["b"]},
+            ],
+            "additionalProperties": False,
+        }
+    )
     assert set(node["properties"]) == {"a", "b"}
     assert node["required"] == ["b"]
     assert PRESERVE not in node
 
 
 def test_a_recursive_ref_is_cut_and_reported() -> None:
-    schema = {"type": "object", "$defs": {"tree": {
-        "type": "object", "description": "A tree.",
-        "properties": {"name": {"type": "string"},
-                       "children": {"type": "array", "items": {"$ref": "#/$defs/tree"}}}}},
-        "properties": {"root": {"$ref": "#/$defs/tree"}}}
+    schema = {
+        "type": "object",
+        "$defs": {
+            "tree": {
+                "type": "object",
+                "description": "A tree.",
+                "properties": {
+                    "name": {"type": "string"},
+                    "children": {"type": "array", "items": {"$ref": "#/$defs/tree"}},
+                },
+            }
+        },
+        "properties": {"root": {"$ref": "#/$defs/tree"}},
+    }
     spec, notes = convert(schema)
     assert structural_problems(spec) == []
     items = spec["properties"]["root"]["properties"]["children"]["items"]
     assert items == {"description": "A tree.", PRESERVE: True, "nullable": True}
-    assert notes == ["spec.root.children[]: recursive $ref: kept as given below this point; "
-                     "the webhook checks it"]
+    assert notes == [
+        "spec.root.children[]: recursive $ref: kept as given below this point; "
+        "the webhook checks it"
+    ]
 
 
-@pytest.mark.parametrize(("draft", "kept"), [
-    ("http://json-schema.org/draft-07/schema#", True),
-    ("http://json-schema.org/draft-04/schema#", True),
-    ("https://json-schema.org/draft/2020-12/schema", False),
-    ("https://json-schema.org/draft/2019-09/schema", False),
-])
+@pytest.mark.parametrize(
+    ("draft", "kept"),
+    [
+        ("http://json-schema.org/draft-07/schema#", True),
+        ("http://json-schema.org/draft-04/schema#", True),
+        ("https://json-schema.org/draft/2020-12/schema", False),
+        ("https://json-schema.org/draft/2019-09/schema", False),
+    ],
+)
 def test_formats_are_left_to_the_webhook(draft: str, kept: bool) -> None:
     # Helm asserts formats only for drafts 4-7 (kept: True), but even there the API
     # server's checks disagree with Helm's at the edges (a leap second, "+1.2.3.4")
-    spec, notes = convert({"$schema": draft, "type": "object",
-                           "properties": {"at": {"type": "string", "format": "date-time"}}})
+    spec, notes = convert(
+        {
+            "$schema": draft,
+            "type": "object",
+            "properties": {"at": {"type": "string", "format": "date-time"}},
+        }
+    )
     assert "format" not in spec["properties"]["at"]
     assert len(notes) == 1
     assert ("checks it differently from Helm" in notes[0]) is kept
 
 
 def test_a_format_the_api_server_does_not_know_is_left_to_the_webhook() -> None:
-    spec, notes = convert({"$schema": "http://json-schema.org/draft-07/schema#",
-                           "type": "object",
-                           "properties": {"p": {"type": "string", "format": "json-pointer"}}})
+    spec, notes = convert(
+        {
+            "$schema": "http://json-schema.org/draft-07/schema#",
+            "type": "object",
+            "properties": {"p": {"type": "string", "format": "json-pointer"}},
+        }
+    )
     assert "format" not in spec["properties"]["p"]
-    assert notes == ["spec.p: format 'json-pointer': the API server does not know it; the "
-                     "webhook checks it"]
+    assert notes == [
+        "spec.p: format 'json-pointer': the API server does not know it; the webhook checks it"
+    ]
 
 
-@pytest.mark.parametrize(("schema", "construct"), [
-    ({"type": "array", "uniqueItems": True, "items": {"type": "string"}}, "uniqueItems"),
-    ({"type": "array", "prefixItems": [{"type": "string"}]}, "tuple items"),
-    ({"type": "number", "multipleOf": 0.01}, "multipleOf 0.01"),
-    ({"type": "object", "patternProperties": {"^a": {"type": "string"}}}, "patternProperties"),
-    ({"type": "object", "properties": {"a": {}}, "additionalProperties": {"type": "string"}},
-     "additionalProperties next to properties"),
-    ({"type": "object", "dependentRequired": {"a": ["b"]}}, "dependentRequired"),
-    ({"type": "string", "if": {"minLength": 3}, "then": {"pattern": "^a"}}, "if/then/else"),
-    ({"oneOf": [{"type": "object", "properties": {"a": {}}}, {"type": "object"}]}, "oneOf"),
-])
+@pytest.mark.parametrize(
+    ("schema", "construct"),
+    [
+        ({"type": "array", "uniqueItems": True, "items": {"type": "string"}}, "uniqueItems"),
+        ({"type": "array", "prefixItems": [{"type": "string"}]}, "tuple items"),
+        ({"type": "number", "multipleOf": 0.01}, "multipleOf 0.01"),
+        ({"type": "object", "patternProperties": {"^a": {"type": "string"}}}, "patternProperties"),
+        (
+            {"type": "object", "properties": {"a": {}}, "additionalProperties": {"type": "string"}},
+            "additionalProperties next to properties",
+        ),
+        ({"type": "object", "dependentRequired": {"a": ["b"]}}, "dependentRequired"),
+        ({"type": "string", "if": {"minLength": 3}, "then": {"pattern": "^a"}}, "if/then/else"),
+        ({"oneOf": [{"type": "object", "properties": {"a": {}}}, {"type": "object"}]}, "oneOf"),
+    ],
+)
 def test_what_a_crd_cannot_express_is_reported(schema: dict, construct: str) -> None:
     node, notes = prop(schema)
     assert len(notes) == 1 and notes[0].startswith(f"spec.x: {construct}")
-    assert not {"uniqueItems", "prefixItems", "patternProperties", "if", "then",
-                "dependentRequired"} & set(node)
+    assert not {
+        "uniqueItems",
+        "prefixItems",
+        "patternProperties",
+        "if",
+        "then",
+        "dependentRequired",
+    } & set(node)
 
 
 def test_defaults_are_carried_over_only_where_values_yaml_has_nothing() -> None:
-    schema = {"type": "object", "properties": {
-        "size": {"type": "string", "default": "10Gi"},
-        "replicas": {"type": "integer", "default": 1},
-        "plugins": {"type": "array", "items": {"type": "object", "properties": {
-            "enabled": {"type": "boolean", "default": True}}}},
-        "tls": {"type": "object", "additionalProperties": False, "properties": {
-            "enabled": {"type": "boolean"}}, "default": {"enabled": False, "extra": 1}},
-    }}
+    schema = {
+        "type": "object",
+        "properties": {
+            "size": {"type": "string", "default": "10Gi"},
+            "replicas": {"type": "integer", "default": 1},
+            "plugins": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"enabled": {"type": "boolean", "default": True}},
+                },
+            },
+            "tls": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {"enabled": {"type": "boolean"}},
+                "default": {"enabled": False, "extra": 1},
+            },
+        },
+    }
     spec, notes = convert(schema, values={"replicas": 3})
     properties = spec["properties"]
     assert properties["size"]["default"] == "10Gi"
@@ -218,8 +365,9 @@ def test_defaults_are_carried_over_only_where_values_yaml_has_nothing() -> None:
 
 
 def test_a_closed_top_level_prunes_unknown_fields_and_an_open_one_keeps_them() -> None:
-    closed, _ = convert({"type": "object", "additionalProperties": False,
-                         "properties": {"a": {"type": "string"}}})
+    closed, _ = convert(
+        {"type": "object", "additionalProperties": False, "properties": {"a": {"type": "string"}}}
+    )
     opened, _ = convert({"type": "object", "properties": {"a": {"type": "string"}}})
     assert PRESERVE not in closed and opened[PRESERVE] is True
     assert closed["type"] == "object" and "nullable" not in closed
@@ -232,8 +380,15 @@ def test_webhook_mode_documents_every_property_and_judges_nothing() -> None:
     assert structural_problems(spec) == []
 
     def judged(node: dict) -> set[str]:
-        found = set(node) - {"description", "properties", "items", PRESERVE, "type",
-                             "nullable", "x-kubernetes-int-or-string"}
+        found = set(node) - {
+            "description",
+            "properties",
+            "items",
+            PRESERVE,
+            "type",
+            "nullable",
+            "x-kubernetes-int-or-string",
+        }
         items = [node["items"]] if "items" in node else []
         for child in [*node.get("properties", {}).values(), *items]:
             found |= judged(child)
@@ -242,9 +397,11 @@ def test_webhook_mode_documents_every_property_and_judges_nothing() -> None:
     assert judged(spec) == set()
     assert spec["properties"]["php"]["description"] == "PHP runtime settings."
     assert spec["properties"]["plugins"]["items"]["properties"]["name"]["description"] == (
-        "Plugin slug as in the plugin directory, e.g. akismet.")
+        "Plugin slug as in the plugin directory, e.g. akismet."
+    )
     assert spec["properties"]["resources"]["properties"]["limits"]["properties"]["cpu"][
-        "description"].startswith("CPU, in cores")
+        "description"
+    ].startswith("CPU, in cores")
 
 
 @pytest.mark.parametrize("mode", ["webhook", "full"])
@@ -268,38 +425,98 @@ def test_site_crd_names_status_and_columns() -> None:
     status = version["schema"]["openAPIV3Schema"]["properties"]["status"]
     assert PRESERVE not in status  # the controller's status, exactly
     release = status["properties"]["release"]["properties"]
-    assert set(release) == {"name", "namespace", "revision", "status", "chart", "chartVersion",
-                            "digest", "chartDigest", "lastDeployed", "resources"}
+    assert set(release) == {
+        "name",
+        "namespace",
+        "revision",
+        "status",
+        "chart",
+        "chartVersion",
+        "digest",
+        "chartDigest",
+        "lastDeployed",
+        "resources",
+    }
     assert release["revision"]["type"] == "integer"
     spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
     assert spec["properties"]["php"]["properties"]["version"]["description"].startswith(
-        "PHP minor version")
+        "PHP minor version"
+    )
 
 
 def test_regenerating_crds_from_the_bindings_gives_the_committed_files(tmp_path: Path) -> None:
-    assert main(["crd", "generate", "--config", str(ROOT / "lostromos.yaml"),
-                 "--output-dir", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "crd",
+                "generate",
+                "--config",
+                str(ROOT / "lostromos.yaml"),
+                "--output-dir",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     generated = sorted(p.name for p in tmp_path.iterdir())
     committed = sorted(p.name for p in (ROOT / "crds").glob("*.yaml"))
     assert generated == committed
     for name in generated:
         assert (tmp_path / name).read_bytes() == (ROOT / "crds" / name).read_bytes(), name
-    assert main(["crd", "generate", "--config", str(ROOT / "lostromos.yaml"),
-                 "--output-dir", str(ROOT / "crds"), "--check"]) == 0
+    assert (
+        main(
+            [
+                "crd",
+                "generate",
+                "--config",
+                str(ROOT / "lostromos.yaml"),
+                "--output-dir",
+                str(ROOT / "crds"),
+                "--check",
+            ]
+        )
+        == 0
+    )
 
 
 def test_check_reports_a_drifted_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "hosting.example.com_sites.yaml").write_text("# edited by hand\n")
-    assert main(["crd", "generate", "--config", str(ROOT / "lostromos.yaml"),
-                 "--output-dir", str(tmp_path), "--check"]) == 1
+    assert (
+        main(
+            [
+                "crd",
+                "generate",
+                "--config",
+                str(ROOT / "lostromos.yaml"),
+                "--output-dir",
+                str(tmp_path),
+                "--check",
+            ]
+        )
+        == 1
+    )
     assert "hosting.example.com_sites.yaml differs" in capsys.readouterr().err
     assert (tmp_path / "hosting.example.com_sites.yaml").read_text() == "# edited by hand\n"
 
 
 def test_generate_from_a_chart_prints_one_crd(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["crd", "generate", "--chart", str(ROOT / "tests" / "charts" / "platform"),
-                 "--group", "platform.example.com", "--kind", "Platform",
-                 "--validation", "full"]) == 0
+    assert (
+        main(
+            [
+                "crd",
+                "generate",
+                "--chart",
+                str(ROOT / "tests" / "charts" / "platform"),
+                "--group",
+                "platform.example.com",
+                "--kind",
+                "Platform",
+                "--validation",
+                "full",
+            ]
+        )
+        == 0
+    )
     out, err = capsys.readouterr()
     crd = yaml.safe_load(out)
     assert crd["metadata"]["name"] == "platforms.platform.example.com"
@@ -307,28 +524,40 @@ def test_generate_from_a_chart_prints_one_crd(capsys: pytest.CaptureFixture[str]
     assert "note: Platform: spec.flags: uniqueItems" in err
 
 
-@pytest.mark.parametrize(("argv", "complaint"), [
-    (["--binding", "nope"], "no binding named 'nope'"),
-    (["--chart", "/nonexistent/chart", "--group", "a.example.com", "--kind", "A"],
-     "chart directory not found"),
-    (["--chart", str(ROOT / "charts" / "site")], "--chart needs --group and --kind"),
-    (["--config", "/nonexistent/lostromos.yaml"], "bindings file not found"),
-])
-def test_bad_input_is_one_line_and_exit_2(argv: list[str], complaint: str,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("argv", "complaint"),
+    [
+        (["--binding", "nope"], "no binding named 'nope'"),
+        (
+            ["--chart", "/nonexistent/chart", "--group", "a.example.com", "--kind", "A"],
+            "chart directory not found",
+        ),
+        (["--chart", str(ROOT / "charts" / "site")], "--chart needs --group and --kind"),
+        (["--config", "/nonexistent/lostromos.yaml"], "bindings file not found"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    argv: list[str], complaint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["crd", "generate", *argv]) == 2
     err = capsys.readouterr().err
     assert complaint in err and err.count("\n") == 1
 
 
 def test_an_invalid_schema_is_reported_with_its_json_pointer(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     chart = tmp_path / "bad"
     chart.mkdir()
     (chart / "Chart.yaml").write_text("apiVersion: v2\nname: bad\nversion: 0.1.0\n")
     (chart / "values.schema.json").write_text(
-        json.dumps({"type": "object", "properties": {"a": {"type": "strin"}}}))
-    assert main(["crd", "generate", "--chart", str(chart), "--group", "b.example.com",
-                 "--kind", "Bad"]) == 2
+        json.dumps({"type": "object", "properties": {"a": {"type": "strin"}}})
+    )
+    assert (
+        main(
+            ["crd", "generate", "--chart", str(chart), "--group", "b.example.com", "--kind", "Bad"]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "values.schema.json#/properties/a/type" in err and err.count("\n") == 1

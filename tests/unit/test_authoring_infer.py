@@ -51,7 +51,8 @@ nothing:
 def write_chart(root: Path, values: str = VALUES) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "Chart.yaml").write_text(
-        "apiVersion: v2\nname: demo\nversion: 0.1.0\ndescription: A demo chart.\n")
+        "apiVersion: v2\nname: demo\nversion: 0.1.0\ndescription: A demo chart.\n"
+    )
     (root / "values.yaml").write_text(values)
     return root
 
@@ -67,11 +68,17 @@ def test_types_and_defaults_come_from_the_values(tmp_path: Path) -> None:
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert (schema["type"], schema["additionalProperties"]) == ("object", False)
     assert properties["replicas"] == {
-        "description": "How many pods run.", "type": "integer", "default": 2}
+        "description": "How many pods run.",
+        "type": "integer",
+        "default": 2,
+    }
     assert properties["canary"]["type"] == "number"
     assert properties["enabled"] == {"type": "boolean", "default": True}
-    assert properties["ports"] == {"type": "array", "items": {"type": "integer"},
-                                   "default": [80, 443]}
+    assert properties["ports"] == {
+        "type": "array",
+        "items": {"type": "integer"},
+        "default": [80, 443],
+    }
     assert properties["weights"]["items"] == {"type": "number"}
     assert properties["mixed"] == {"type": "array", "default": [1, "a"]}
     assert properties["nothing"] == {}
@@ -80,7 +87,8 @@ def test_types_and_defaults_come_from_the_values(tmp_path: Path) -> None:
 def test_descriptions_join_the_comment_block_above_each_key(tmp_path: Path) -> None:
     properties = inferred(tmp_path)["properties"]
     assert properties["canary"]["description"] == (
-        "Ratio of traffic to send to the canary, between 0 and 1.")
+        "Ratio of traffic to send to the canary, between 0 and 1."
+    )
     assert properties["image"]["properties"]["repository"]["description"] == "Repository, no tag."
     # an example under the prose stays in values.yaml
     assert properties["sidecars"]["description"] == "Sidecars. Each entry:"
@@ -93,14 +101,19 @@ def test_objects_with_keys_are_closed_and_empty_maps_stay_open(tmp_path: Path) -
     assert properties["image"]["additionalProperties"] is False
     assert set(properties["image"]["properties"]) == {"repository"}
     assert properties["podAnnotations"] == {
-        "description": "Extra pod annotations.", "type": "object"}
+        "description": "Extra pod annotations.",
+        "type": "object",
+    }
 
 
 def test_lists_of_objects_merge_the_keys_of_every_item(tmp_path: Path) -> None:
     items = inferred(tmp_path)["properties"]["sidecars"]["items"]
     assert items["additionalProperties"] is False
-    assert items["properties"] == {"name": {"type": "string"}, "port": {"type": "integer"},
-                                   "image": {"type": "string"}}
+    assert items["properties"] == {
+        "name": {"type": "string"},
+        "port": {"type": "integer"},
+        "image": {"type": "string"},
+    }
 
 
 def test_commented_out_keys_are_recorded_as_optional(tmp_path: Path) -> None:
@@ -135,7 +148,8 @@ def test_broken_yaml_names_line_and_column(tmp_path: Path) -> None:
 
 
 def test_init_writes_the_schema_and_refuses_to_overwrite_it(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     chart = write_chart(tmp_path / "demo")
     assert main(["schema", "init", str(chart)]) == 0
     written = json.loads((chart / "values.schema.json").read_text())
@@ -154,7 +168,8 @@ def test_init_writes_the_schema_and_refuses_to_overwrite_it(
 
 
 def test_init_of_a_missing_chart_or_broken_values_is_one_line_and_exit_2(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["schema", "init", str(tmp_path / "absent")]) == 2
     assert "not a chart directory" in capsys.readouterr().err
     chart = write_chart(tmp_path / "demo", "image:\n  tag: [\n")

@@ -46,8 +46,11 @@ def fresh() -> CertMaterial:
 
 def test_service_identity_has_every_name_the_api_server_may_use() -> None:
     assert IDENTITY.dns_names == (
-        "lostromos-webhook", "lostromos-webhook.ops", "lostromos-webhook.ops.svc",
-        "lostromos-webhook.ops.svc.cluster.local")
+        "lostromos-webhook",
+        "lostromos-webhook.ops",
+        "lostromos-webhook.ops.svc",
+        "lostromos-webhook.ops.svc.cluster.local",
+    )
 
 
 def test_a_current_pair_is_left_alone() -> None:
@@ -63,7 +66,8 @@ def test_serving_certificate_renews_before_it_expires_or_when_names_change() -> 
     assert renewed.serving_changed and renewed.reasons == ("expires soon",)
     other = ServingIdentity.for_service("renamed", "ops")
     assert plan_serving(material, other, POLICY, NOW).reasons == (
-        "names differ from the Service's",)
+        "names differ from the Service's",
+    )
     forced = plan_serving(material, IDENTITY, POLICY, NOW, force=True)
     assert forced.serving_changed and forced.material.serving != material.serving
 
@@ -121,19 +125,27 @@ class FakeCore:
     """Secrets with resourceVersion compare-and-swap; `interfere` writes in between once."""
 
     def __init__(self) -> None:
-        self.secret = k8s.V1Secret(metadata=k8s.V1ObjectMeta(
-            name="tls", namespace="ops", resource_version="1"), type="Opaque")
+        self.secret = k8s.V1Secret(
+            metadata=k8s.V1ObjectMeta(name="tls", namespace="ops", resource_version="1"),
+            type="Opaque",
+        )
         self.writes = 0
         self.interfere: CertMaterial | None = None
 
     def read_namespaced_secret(self, name: str, namespace: str, **_: Any) -> k8s.V1Secret:
-        return k8s.V1Secret(metadata=k8s.V1ObjectMeta(
-            name=name, namespace=namespace,
-            resource_version=self.secret.metadata.resource_version),
-            type="Opaque", data=dict(self.secret.data or {}) or None)
+        return k8s.V1Secret(
+            metadata=k8s.V1ObjectMeta(
+                name=name,
+                namespace=namespace,
+                resource_version=self.secret.metadata.resource_version,
+            ),
+            type="Opaque",
+            data=dict(self.secret.data or {}) or None,
+        )
 
-    def replace_namespaced_secret(self, name: str, namespace: str, body: k8s.V1Secret,
-                                  **_: Any) -> k8s.V1Secret:
+    def replace_namespaced_secret(
+        self, name: str, namespace: str, body: k8s.V1Secret, **_: Any
+    ) -> k8s.V1Secret:
         if self.interfere is not None:
             self._store(self.interfere.secret_data())
             self.interfere = None
@@ -147,7 +159,8 @@ class FakeCore:
         version = str(int(self.secret.metadata.resource_version) + 1)
         self.secret = k8s.V1Secret(
             metadata=k8s.V1ObjectMeta(name="tls", namespace="ops", resource_version=version),
-            data={k: base64.b64encode(v).decode() for k, v in data.items()} or None)
+            data={k: base64.b64encode(v).decode() for k, v in data.items()} or None,
+        )
 
     def material(self) -> CertMaterial | None:
         data = {k: base64.b64decode(v) for k, v in (self.secret.data or {}).items()}
@@ -161,11 +174,16 @@ class FakeAdmission:
 
     def _configuration(self, name: str) -> Any:
         webhook = k8s.V1ValidatingWebhook(
-            name="validation.lostromos.dev", admission_review_versions=["v1"],
-            side_effects="None", client_config=k8s.AdmissionregistrationV1WebhookClientConfig(
-                url="https://x", ca_bundle=self.bundle))
-        return k8s.V1ValidatingWebhookConfiguration(metadata=k8s.V1ObjectMeta(name=name),
-                                                    webhooks=[webhook])
+            name="validation.lostromos.dev",
+            admission_review_versions=["v1"],
+            side_effects="None",
+            client_config=k8s.AdmissionregistrationV1WebhookClientConfig(
+                url="https://x", ca_bundle=self.bundle
+            ),
+        )
+        return k8s.V1ValidatingWebhookConfiguration(
+            metadata=k8s.V1ObjectMeta(name=name), webhooks=[webhook]
+        )
 
     def read_validating_webhook_configuration(self, name: str, **_: Any) -> Any:
         return self._configuration(name)
@@ -175,11 +193,17 @@ class FakeAdmission:
         self.patches += 1
 
 
-def keeper(tmp_path: Path, core: FakeCore, admission: FakeAdmission,
-           sleeps: list[float]) -> CertKeeper:
-    options = KeeperOptions(secret=SecretRef("ops", "tls"), identity=IDENTITY,
-                            validating=("lostromos-validation",), policy=POLICY,
-                            cert_dir=tmp_path, propagation_seconds=5)
+def keeper(
+    tmp_path: Path, core: FakeCore, admission: FakeAdmission, sleeps: list[float]
+) -> CertKeeper:
+    options = KeeperOptions(
+        secret=SecretRef("ops", "tls"),
+        identity=IDENTITY,
+        validating=("lostromos-validation",),
+        policy=POLICY,
+        cert_dir=tmp_path,
+        propagation_seconds=5,
+    )
     kept = CertKeeper(k8s.ApiClient(), options, sleep=sleeps.append)
     kept.core, kept.admission = core, admission  # type: ignore[assignment]
     return kept
@@ -257,7 +281,8 @@ def served_serial(context: ssl.SSLContext) -> int:
 
 
 def test_context_follows_the_files_and_keeps_the_old_one_on_a_half_written_pair(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     ca = create_ca()
     first, second = (issue_serving_cert(ca, ["localhost"]) for _ in range(2))
     cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
@@ -283,8 +308,10 @@ def test_context_follows_the_files_and_keeps_the_old_one_on_a_half_written_pair(
 
 
 def test_first_context_failure_is_raised(tmp_path: Path) -> None:
-    reloading = ReloadingContext(tmp_path / "missing.crt", tmp_path / "missing.key",
-                                 ServingTLS(tmp_path / "missing.crt",
-                                            tmp_path / "missing.key").build)
+    reloading = ReloadingContext(
+        tmp_path / "missing.crt",
+        tmp_path / "missing.key",
+        ServingTLS(tmp_path / "missing.crt", tmp_path / "missing.key").build,
+    )
     with pytest.raises(OSError):
         reloading.current()

@@ -80,7 +80,8 @@ def test_serving_cert_names_usage_and_key_ids(ca: KeyPair, serving: KeyPair) -> 
     names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert names.get_values_for_type(x509.DNSName) == SERVICE_NAMES
     assert names.get_values_for_type(x509.IPAddress) == [
-        ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1"),
+        ipaddress.ip_address("127.0.0.1"),
+        ipaddress.ip_address("::1"),
     ]
     usage = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     assert list(usage) == [ExtendedKeyUsageOID.SERVER_AUTH]
@@ -209,9 +210,7 @@ def test_real_tls_handshake_trusting_only_the_ca(
     assert tls_round_trip(tmp_path, ca, serving, server_hostname) == b"hello over tls"
 
 
-def test_real_tls_handshake_fails_for_a_name_the_cert_lacks(
-    tmp_path: Path, ca: KeyPair
-) -> None:
+def test_real_tls_handshake_fails_for_a_name_the_cert_lacks(tmp_path: Path, ca: KeyPair) -> None:
     only_service = issue_serving_cert(ca, ["lostromos-webhook.lostromos.svc"])
     with pytest.raises(ssl.SSLCertVerificationError, match="Hostname mismatch"):
         tls_round_trip(tmp_path, ca, only_service, "localhost")
@@ -228,7 +227,8 @@ def test_real_tls_handshake_fails_with_an_untrusted_ca(tmp_path: Path, serving: 
 def webhook_configuration(kind: str, name: str, bundles: list[str | None]) -> object:
     webhook_type = k8s.V1MutatingWebhook if kind == "mutating" else k8s.V1ValidatingWebhook
     configuration_type = (
-        k8s.V1MutatingWebhookConfiguration if kind == "mutating"
+        k8s.V1MutatingWebhookConfiguration
+        if kind == "mutating"
         else k8s.V1ValidatingWebhookConfiguration
     )
     webhooks = [
@@ -276,16 +276,26 @@ def test_inject_patches_every_webhook_of_every_configuration(ca: KeyPair) -> Non
     inject_with_api(api, ca.cert_pem, mutating=["site-defaults"], validating=["site-checks"])
     bundle = base64.b64encode(ca.cert_pem).decode()
     assert api.patches == [
-        ("mutating", "site-defaults", [
-            {"op": "test", "path": "/webhooks/0/name", "value": "0.sites.hosting.example.com"},
-            {"op": "add", "path": "/webhooks/0/clientConfig/caBundle", "value": bundle},
-            {"op": "test", "path": "/webhooks/1/name", "value": "1.sites.hosting.example.com"},
-            {"op": "add", "path": "/webhooks/1/clientConfig/caBundle", "value": bundle},
-        ], JSON_PATCH),
-        ("validating", "site-checks", [
-            {"op": "test", "path": "/webhooks/0/name", "value": "0.sites.hosting.example.com"},
-            {"op": "add", "path": "/webhooks/0/clientConfig/caBundle", "value": bundle},
-        ], JSON_PATCH),
+        (
+            "mutating",
+            "site-defaults",
+            [
+                {"op": "test", "path": "/webhooks/0/name", "value": "0.sites.hosting.example.com"},
+                {"op": "add", "path": "/webhooks/0/clientConfig/caBundle", "value": bundle},
+                {"op": "test", "path": "/webhooks/1/name", "value": "1.sites.hosting.example.com"},
+                {"op": "add", "path": "/webhooks/1/clientConfig/caBundle", "value": bundle},
+            ],
+            JSON_PATCH,
+        ),
+        (
+            "validating",
+            "site-checks",
+            [
+                {"op": "test", "path": "/webhooks/0/name", "value": "0.sites.hosting.example.com"},
+                {"op": "add", "path": "/webhooks/0/clientConfig/caBundle", "value": bundle},
+            ],
+            JSON_PATCH,
+        ),
     ]
     assert base64.b64decode(bundle) == ca.cert_pem
 
@@ -298,10 +308,15 @@ def test_inject_skips_webhooks_that_already_carry_the_ca(ca: KeyPair) -> None:
     )
     inject_with_api(api, ca.cert_pem, mutating=["site-defaults"], validating=["site-checks"])
     assert api.patches == [
-        ("mutating", "site-defaults", [
-            {"op": "test", "path": "/webhooks/1/name", "value": "1.sites.hosting.example.com"},
-            {"op": "add", "path": "/webhooks/1/clientConfig/caBundle", "value": bundle},
-        ], JSON_PATCH),
+        (
+            "mutating",
+            "site-defaults",
+            [
+                {"op": "test", "path": "/webhooks/1/name", "value": "1.sites.hosting.example.com"},
+                {"op": "add", "path": "/webhooks/1/clientConfig/caBundle", "value": bundle},
+            ],
+            JSON_PATCH,
+        ),
     ]
 
 

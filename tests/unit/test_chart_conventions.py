@@ -20,8 +20,9 @@ CI_VALUES = sorted((SITE / "ci").glob("*-values.yaml"))
 
 
 def helm(binary: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=120,
-                          check=False)
+    return subprocess.run(
+        [str(binary), *args], capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def test_there_are_ci_values() -> None:
@@ -29,14 +30,17 @@ def test_there_are_ci_values() -> None:
 
 
 @pytest.mark.parametrize("values", CI_VALUES, ids=lambda p: p.name)
-def test_helm_lint_strict_and_template_pass_with_ci_values(helm_binary: Path,
-                                                           values: Path) -> None:
+def test_helm_lint_strict_and_template_pass_with_ci_values(helm_binary: Path, values: Path) -> None:
     lint = helm(helm_binary, "lint", "--strict", str(SITE), "--values", str(values))
     assert lint.returncode == 0, lint.stdout + lint.stderr
     rendered = helm(helm_binary, "template", "ci", str(SITE), "--values", str(values))
     assert rendered.returncode == 0, rendered.stderr
     assert {d["kind"] for d in yaml.safe_load_all(rendered.stdout) if d} >= {
-        "Deployment", "Service", "ConfigMap", "PersistentVolumeClaim"}
+        "Deployment",
+        "Service",
+        "ConfigMap",
+        "PersistentVolumeClaim",
+    }
 
 
 @pytest.mark.parametrize("values", CI_VALUES, ids=lambda p: p.name)

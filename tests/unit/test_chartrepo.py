@@ -34,9 +34,19 @@ def repository(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     chart = make_chart(tmp_path / "src", "web", schema={"required": ["domain"]})
     archive = package(chart, "web")
     (served / "web-1.2.3.tgz").write_bytes(archive)
-    index = {"apiVersion": "v1", "entries": {"web": [{
-        "name": "web", "version": "1.2.3", "urls": ["web-1.2.3.tgz"],
-        "digest": hashlib.sha256(archive).hexdigest()}]}}
+    index = {
+        "apiVersion": "v1",
+        "entries": {
+            "web": [
+                {
+                    "name": "web",
+                    "version": "1.2.3",
+                    "urls": ["web-1.2.3.tgz"],
+                    "digest": hashlib.sha256(archive).hexdigest(),
+                }
+            ]
+        },
+    }
     (served / "index.yaml").write_text(yaml.safe_dump(index))
     with serve_repository(served) as url:
         yield url + "/", served
@@ -52,23 +62,35 @@ def test_fetches_unpacks_and_caches(repository: tuple[str, Path], tmp_path: Path
 
 
 def test_the_registry_validates_with_a_repository_chart(
-        repository: tuple[str, Path], tmp_path: Path) -> None:
+    repository: tuple[str, Path], tmp_path: Path
+) -> None:
     url, _ = repository
-    binding = Binding(name="web", group="example.com", version="v1", kind="Web",
-                      plural="webs", chart=ChartRef(repository=url, name="web", version="1.2.3"))
+    binding = Binding(
+        name="web",
+        group="example.com",
+        version="v1",
+        kind="Web",
+        plural="webs",
+        chart=ChartRef(repository=url, name="web", version="1.2.3"),
+    )
     registry = EngineRegistry(Bindings(Path("b.yaml"), (binding,)), chart_cache=tmp_path / "c")
     engine = registry.engine_for(binding)
     assert [v.describe() for v in engine.validate({})] == [
-        "spec.domain: required property is missing"]
+        "spec.domain: required property is missing"
+    ]
     assert registry.chart_path(binding).parent == tmp_path / "c"
 
 
-@pytest.mark.parametrize(("name", "version", "expected"), [
-    ("web", "9.9.9", "no such version (versions: 1.2.3)"),
-    ("nope", "1.0.0", "no such version (versions: none)"),
-])
-def test_unknown_chart_or_version(repository: tuple[str, Path], tmp_path: Path, name: str,
-                                  version: str, expected: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "version", "expected"),
+    [
+        ("web", "9.9.9", "no such version (versions: 1.2.3)"),
+        ("nope", "1.0.0", "no such version (versions: none)"),
+    ],
+)
+def test_unknown_chart_or_version(
+    repository: tuple[str, Path], tmp_path: Path, name: str, version: str, expected: str
+) -> None:
     url, _ = repository
     with pytest.raises(ChartError, match=re.escape(expected)):
         fetch_chart(url, name, version, tmp_path)
@@ -93,12 +115,14 @@ def serve_archive(served: Path, archive: bytes, *, digest: str | None) -> None:
     entry: dict = {"name": "web", "version": "1.2.3", "urls": ["web-1.2.3.tgz"]}
     if digest is not None:
         entry["digest"] = digest
-    (served / "index.yaml").write_text(yaml.safe_dump({"apiVersion": "v1",
-                                                       "entries": {"web": [entry]}}))
+    (served / "index.yaml").write_text(
+        yaml.safe_dump({"apiVersion": "v1", "entries": {"web": [entry]}})
+    )
 
 
-def test_a_chart_no_digest_vouches_for_is_refused(repository: tuple[str, Path],
-                                                  tmp_path: Path) -> None:
+def test_a_chart_no_digest_vouches_for_is_refused(
+    repository: tuple[str, Path], tmp_path: Path
+) -> None:
     url, served = repository
     archive = (served / "web-1.2.3.tgz").read_bytes()
     serve_archive(served, archive, digest=None)
@@ -106,10 +130,13 @@ def test_a_chart_no_digest_vouches_for_is_refused(repository: tuple[str, Path],
         fetch_chart(url, "web", "1.2.3", tmp_path / "cache")
     assert not any((tmp_path / "cache").glob("web-*"))
     pinned = hashlib.sha256(archive).hexdigest()
-    assert (fetch_chart(url, "web", "1.2.3", tmp_path / "cache", digest=pinned)
-            / "Chart.yaml").is_file()
-    assert (fetch_chart(url, "web", "1.2.3", tmp_path / "cache", insecure_skip_digest=True)
-            / "Chart.yaml").is_file()
+    assert (
+        fetch_chart(url, "web", "1.2.3", tmp_path / "cache", digest=pinned) / "Chart.yaml"
+    ).is_file()
+    assert (
+        fetch_chart(url, "web", "1.2.3", tmp_path / "cache", insecure_skip_digest=True)
+        / "Chart.yaml"
+    ).is_file()
 
 
 def test_a_pinned_digest_must_match(repository: tuple[str, Path], tmp_path: Path) -> None:
@@ -119,7 +146,8 @@ def test_a_pinned_digest_must_match(repository: tuple[str, Path], tmp_path: Path
 
 
 def test_an_unverified_download_is_not_reused_for_a_verified_binding(
-        repository: tuple[str, Path], tmp_path: Path) -> None:
+    repository: tuple[str, Path], tmp_path: Path
+) -> None:
     url, served = repository
     serve_archive(served, (served / "web-1.2.3.tgz").read_bytes(), digest=None)
     fetch_chart(url, "web", "1.2.3", tmp_path, insecure_skip_digest=True)
@@ -162,19 +190,24 @@ def disk_bytes(root: Path) -> int:
 
 
 def test_an_archive_that_inflates_to_301_mb_is_refused_without_writing_it(
-        repository: tuple[str, Path], tmp_path: Path) -> None:
+    repository: tuple[str, Path], tmp_path: Path
+) -> None:
     url, served = repository
     archive = bomb([301 * 1024 * 1024])
     assert len(archive) < 400 * 1024  # the 312 KB archive of the report
     serve_archive(served, archive, digest=hashlib.sha256(archive).hexdigest())
-    with pytest.raises(ChartError, match=r"f0.yaml unpacks to 315621376 bytes; lostromos "
-                                         r"unpacks at most 5242880 a file"):
+    with pytest.raises(
+        ChartError,
+        match=r"f0.yaml unpacks to 315621376 bytes; lostromos "
+        r"unpacks at most 5242880 a file",
+    ):
         fetch_chart(url, "web", "1.2.3", tmp_path / "cache")
     assert disk_bytes(tmp_path / "cache") == 0
 
 
 def test_many_files_adding_up_past_the_cap_are_refused(
-        repository: tuple[str, Path], tmp_path: Path) -> None:
+    repository: tuple[str, Path], tmp_path: Path
+) -> None:
     url, served = repository
     archive = bomb([5 * 1024 * 1024] * 14)  # each allowed, together past 64 MiB
     serve_archive(served, archive, digest=hashlib.sha256(archive).hexdigest())
@@ -183,8 +216,9 @@ def test_many_files_adding_up_past_the_cap_are_refused(
     assert disk_bytes(tmp_path / "cache") == 0
 
 
-def test_too_many_files_are_refused(repository: tuple[str, Path], tmp_path: Path,
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_too_many_files_are_refused(
+    repository: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from lostromos import chartrepo
 
     monkeypatch.setattr(chartrepo, "MAX_FILES", 20)  # the same check, a smaller archive
@@ -195,8 +229,7 @@ def test_too_many_files_are_refused(repository: tuple[str, Path], tmp_path: Path
         fetch_chart(url, "web", "1.2.3", tmp_path / "cache")
 
 
-def test_a_top_level_symlink_is_a_clear_error(repository: tuple[str, Path],
-                                              tmp_path: Path) -> None:
+def test_a_top_level_symlink_is_a_clear_error(repository: tuple[str, Path], tmp_path: Path) -> None:
     url, served = repository
     buffer = io.BytesIO()
     chart = make_chart(tmp_path / "real", "web")

@@ -22,7 +22,8 @@ def test_loads_metadata_values_schema_and_subcharts() -> None:
     assert chart.requirements is not None
     listed = [(spec.name, spec.alias, spec.condition, spec.tags) for spec in chart.requirements]
     assert listed == [
-        ("database", "db", "db.enabled", ()), ("database", "replica", "replica.enabled", ()),
+        ("database", "db", "db.enabled", ()),
+        ("database", "replica", "replica.enabled", ()),
         ("cache", "", "cache.enabled", ("extras",)),
     ]
     assert chart.compiled_schema is not None and chart.compiled_schema.draft == 7
@@ -68,14 +69,22 @@ def test_loads_tgz_subchart(tmp_path: Path) -> None:
     [
         (lambda p: p / "nope", "chart directory not found"),
         (lambda p: _without(make_chart(p), "Chart.yaml"), "Chart.yaml is missing"),
-        (lambda p: _write(make_chart(p), "Chart.yaml", "name: [x\n"),
-         "Chart.yaml: not valid YAML: line 2"),
-        (lambda p: _write(make_chart(p), "values.yaml", "a: 1\n b: 2\n"),
-         "values.yaml: not valid YAML: line 2, column 3"),
-        (lambda p: _write(make_chart(p), "values.schema.json", '{"type": "object",\n "x": }'),
-         "values.schema.json: not valid JSON: line 2, column 7"),
-        (lambda p: _write(make_chart(p), "Chart.yaml", "apiVersion: v2\nname: x\n"),
-         "chart.metadata.version is required"),
+        (
+            lambda p: _write(make_chart(p), "Chart.yaml", "name: [x\n"),
+            "Chart.yaml: not valid YAML: line 2",
+        ),
+        (
+            lambda p: _write(make_chart(p), "values.yaml", "a: 1\n b: 2\n"),
+            "values.yaml: not valid YAML: line 2, column 3",
+        ),
+        (
+            lambda p: _write(make_chart(p), "values.schema.json", '{"type": "object",\n "x": }'),
+            "values.schema.json: not valid JSON: line 2, column 7",
+        ),
+        (
+            lambda p: _write(make_chart(p), "Chart.yaml", "apiVersion: v2\nname: x\n"),
+            "chart.metadata.version is required",
+        ),
     ],
 )
 def test_broken_charts_give_one_clear_line(tmp_path: Path, setup, expected: str) -> None:
@@ -88,16 +97,22 @@ def test_broken_charts_give_one_clear_line(tmp_path: Path, setup, expected: str)
 @pytest.mark.parametrize(
     ("schema", "pointer"),
     [
-        ({"properties": {"replicas": {"type": "integer", "minimum": "1"}}},
-         "values.schema.json#/properties/replicas/minimum"),
-        ({"$schema": "http://json-schema.org/draft-07/schema#", "type": "strung"},
-         "values.schema.json#/type"),
+        (
+            {"properties": {"replicas": {"type": "integer", "minimum": "1"}}},
+            "values.schema.json#/properties/replicas/minimum",
+        ),
+        (
+            {"$schema": "http://json-schema.org/draft-07/schema#", "type": "strung"},
+            "values.schema.json#/type",
+        ),
         ({"$schema": "http://json-schema.org/draft-03/schema#"}, "values.schema.json#/$schema"),
         ({"properties": {"a": {"pattern": "(?=x)y"}}}, "values.schema.json#/properties/a/pattern"),
         ({"properties": {"a": {"pattern": "a\\Z"}}}, "values.schema.json#/properties/a/pattern"),
         ({"patternProperties": {"(a": {}}}, "values.schema.json#/patternProperties"),
-        ({"properties": {"a": {"$ref": "#/$defs/missing"}}},
-         "values.schema.json#/properties/a/$ref"),
+        (
+            {"properties": {"a": {"$ref": "#/$defs/missing"}}},
+            "values.schema.json#/properties/a/$ref",
+        ),
     ],
 )
 def test_invalid_schema_names_file_and_pointer(tmp_path: Path, schema, pointer: str) -> None:

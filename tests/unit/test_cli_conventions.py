@@ -19,8 +19,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / "charts" / "site"
 
 
-def _parsers(parser: argparse.ArgumentParser, path: str = "lostromos"
-             ) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+def _parsers(
+    parser: argparse.ArgumentParser, path: str = "lostromos"
+) -> Iterator[tuple[str, argparse.ArgumentParser]]:
     yield path, parser
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
@@ -64,8 +65,9 @@ def test_version_names_the_pinned_helm_and_kubernetes(capsys: pytest.CaptureFixt
     assert info["helm"] == pinned["helm"] and info["etcd"] == pinned["etcd"]
 
 
-def test_check_reads_stdin_and_prints_json(monkeypatch: pytest.MonkeyPatch,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_reads_stdin_and_prints_json(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(ROOT)
     text = (ROOT / "examples" / "invalid" / "site-bad.yaml").read_text()
     monkeypatch.setattr("sys.stdin", io.StringIO(text))
@@ -77,8 +79,9 @@ def test_check_reads_stdin_and_prints_json(monkeypatch: pytest.MonkeyPatch,
     assert "spec.adminEmail: required property is missing" in verdict["message"]
 
 
-def test_check_prints_yaml(monkeypatch: pytest.MonkeyPatch,
-                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_prints_yaml(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(ROOT)
     assert main(["check", "examples/site.yaml", "-o", "yaml"]) == 0
     report = yaml.safe_load(capsys.readouterr().out)
@@ -91,13 +94,15 @@ def _warnings_only_chart(tmp_path: Path) -> Path:
     chart.mkdir()
     (chart / "Chart.yaml").write_text("apiVersion: v2\nname: fresh\nversion: 0.1.0\n")
     (chart / "values.yaml").write_text("replicas: 1\n")
-    (chart / "values.schema.json").write_text(json.dumps(
-        {"type": "object", "properties": {"replicas": {"type": "integer"}}}))
+    (chart / "values.schema.json").write_text(
+        json.dumps({"type": "object", "properties": {"replicas": {"type": "integer"}}})
+    )
     return chart
 
 
-def test_lint_passes_warnings_unless_strict(tmp_path: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_lint_passes_warnings_unless_strict(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     chart = _warnings_only_chart(tmp_path)
     assert main(["schema", "lint", str(chart)]) == 0
     out = capsys.readouterr().out
@@ -108,9 +113,13 @@ def test_lint_passes_warnings_unless_strict(tmp_path: Path,
     assert main(["schema", "lint", str(chart), "-o", "json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["passed"] is True
-    assert report["findings"] == [{"severity": "warning", "where": "spec.replicas",
-                                   "message": "no description: `kubectl explain` will show "
-                                              "nothing"}]
+    assert report["findings"] == [
+        {
+            "severity": "warning",
+            "where": "spec.replicas",
+            "message": "no description: `kubectl explain` will show nothing",
+        }
+    ]
 
 
 def test_a_fresh_schema_init_passes_lint(tmp_path: Path) -> None:
@@ -120,10 +129,12 @@ def test_a_fresh_schema_init_passes_lint(tmp_path: Path) -> None:
     assert main(["schema", "lint", str(chart)]) == 0
 
 
-def test_diff_reports_a_new_required_property_once(tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_diff_reports_a_new_required_property_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     new = tmp_path / "site"
     import shutil
+
     shutil.copytree(SITE, new)
     schema = json.loads((new / "values.schema.json").read_text())
     schema["required"].append("owner")
@@ -134,37 +145,82 @@ def test_diff_reports_a_new_required_property_once(tmp_path: Path,
     assert lines == ["BREAKING spec.owner: now required"]
     assert main(["schema", "diff", str(SITE), str(new), "-o", "json"]) == 1
     report = json.loads(capsys.readouterr().out)
-    assert report["changes"] == [{"breaking": True, "where": "spec.owner",
-                                  "message": "now required"}]
+    assert report["changes"] == [
+        {"breaking": True, "where": "spec.owner", "message": "now required"}
+    ]
 
 
 def test_an_unreachable_cluster_is_one_line_without_urllib3(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1",
-                                                "insecure-skip-tls-verify": True}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-        "users": [{"name": "u", "user": {"token": "t"}}]}))
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "c",
+                "clusters": [
+                    {
+                        "name": "c",
+                        "cluster": {
+                            "server": "https://127.0.0.1:1",
+                            "insecure-skip-tls-verify": True,
+                        },
+                    }
+                ],
+                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+            }
+        )
+    )
     monkeypatch.chdir(ROOT)
-    assert main(["check", "--against-cluster", "--binding", "site", "--chart", str(SITE),
-                 "--kubeconfig", str(kubeconfig)]) == 2
+    assert (
+        main(
+            [
+                "check",
+                "--against-cluster",
+                "--binding",
+                "site",
+                "--chart",
+                str(SITE),
+                "--kubeconfig",
+                str(kubeconfig),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
-    assert err == ("lostromos: error: cannot reach the cluster: connection refused "
-                   "(https://127.0.0.1:1)\n")
+    assert err == (
+        "lostromos: error: cannot reach the cluster: connection refused (https://127.0.0.1:1)\n"
+    )
 
 
 def test_any_command_reports_an_unreachable_cluster_in_one_line(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1",
-                                                "insecure-skip-tls-verify": True}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-        "users": [{"name": "u", "user": {"token": "t"}}]}))
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "c",
+                "clusters": [
+                    {
+                        "name": "c",
+                        "cluster": {
+                            "server": "https://127.0.0.1:1",
+                            "insecure-skip-tls-verify": True,
+                        },
+                    }
+                ],
+                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+            }
+        )
+    )
     assert main(["certs", "status", "--secret", "ops/tls", "--kubeconfig", str(kubeconfig)]) == 2
-    assert capsys.readouterr().err == ("lostromos: error: cannot reach the cluster: "
-                                       "connection refused (https://127.0.0.1:1)\n")
+    assert capsys.readouterr().err == (
+        "lostromos: error: cannot reach the cluster: connection refused (https://127.0.0.1:1)\n"
+    )

@@ -17,14 +17,21 @@ def test_the_repository_bindings_file_binds_site() -> None:
     assert site is not None
     assert site.plural == "sites"
     assert site.chart.path == ROOT / "charts" / "site"
-    assert site.release.release_name(name="blog", namespace="default", kind="Site",
-                                     binding="site") == "blog"
+    assert (
+        site.release.release_name(name="blog", namespace="default", kind="Site", binding="site")
+        == "blog"
+    )
     assert bindings.by_name("site") is site
 
 
 def minimal(**changes: object) -> dict:
-    entry = {"group": "hosting.example.com", "version": "v1", "kind": "Site",
-             "plural": "sites", "chart": "charts/site"}
+    entry = {
+        "group": "hosting.example.com",
+        "version": "v1",
+        "kind": "Site",
+        "plural": "sites",
+        "chart": "charts/site",
+    }
     entry.update(changes)
     return {"bindings": [entry]}
 
@@ -32,8 +39,10 @@ def minimal(**changes: object) -> dict:
 def test_release_name_template_supports_a_prefix() -> None:
     bindings = parse_bindings(minimal(release={"name": "wp-{namespace}-{name}"}), Path("b.yaml"))
     policy = bindings.bindings[0].release
-    assert policy.release_name(name="blog", namespace="team-a", kind="Site",
-                               binding="site") == "wp-team-a-blog"
+    assert (
+        policy.release_name(name="blog", namespace="team-a", kind="Site", binding="site")
+        == "wp-team-a-blog"
+    )
 
 
 def test_adopting_unowned_releases_is_off_unless_the_binding_says_so() -> None:
@@ -83,11 +92,17 @@ def test_unreadable_files_say_where(tmp_path: Path) -> None:
 def test_repository_chart_digest_and_insecure_skip_digest() -> None:
     chart = {"repository": "https://charts.example.com", "name": "web", "version": "1.0.0"}
     digest = "AB" * 32
-    pinned = parse_bindings(minimal(chart={**chart, "digest": f"sha256:{digest}"}),
-                            Path("b.yaml")).bindings[0].chart
+    pinned = (
+        parse_bindings(minimal(chart={**chart, "digest": f"sha256:{digest}"}), Path("b.yaml"))
+        .bindings[0]
+        .chart
+    )
     assert (pinned.digest, pinned.insecure_skip_digest) == (digest.lower(), False)
-    skip = parse_bindings(minimal(chart={**chart, "insecureSkipDigest": True}),
-                          Path("b.yaml")).bindings[0].chart
+    skip = (
+        parse_bindings(minimal(chart={**chart, "insecureSkipDigest": True}), Path("b.yaml"))
+        .bindings[0]
+        .chart
+    )
     assert (skip.digest, skip.insecure_skip_digest) == (None, True)
     with pytest.raises(ConfigError, match=r"chart\.digest 'abc' is not a sha256 digest"):
         parse_bindings(minimal(chart={**chart, "digest": "abc"}), Path("b.yaml"))
@@ -96,8 +111,9 @@ def test_repository_chart_digest_and_insecure_skip_digest() -> None:
 
 
 def test_sensitive_paths() -> None:
-    binding = parse_bindings(minimal(sensitivePaths=["db.password", "users[*].token"]),
-                             Path("b.yaml")).bindings[0]
+    binding = parse_bindings(
+        minimal(sensitivePaths=["db.password", "users[*].token"]), Path("b.yaml")
+    ).bindings[0]
     assert binding.sensitive_paths == ("db.password", "users[*].token")
     with pytest.raises(ConfigError, match=r"sensitivePaths: 'db\.\.password' is not a values path"):
         parse_bindings(minimal(sensitivePaths=["db..password"]), Path("b.yaml"))

@@ -20,54 +20,85 @@ from lostromos.authoring.crdsim import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-CLOSED = {"type": "object", "properties": {
-    "a": {"type": "string"},
-    "open": {"type": "object", PRESERVE: True, "properties": {"b": {"type": "object",
-                                                                     "properties": {}}}},
-    "list": {"type": "array", "items": {"type": "object", "properties": {"c": {"type": "string"}}}},
-}}
+CLOSED = {
+    "type": "object",
+    "properties": {
+        "a": {"type": "string"},
+        "open": {
+            "type": "object",
+            PRESERVE: True,
+            "properties": {"b": {"type": "object", "properties": {}}},
+        },
+        "list": {
+            "type": "array",
+            "items": {"type": "object", "properties": {"c": {"type": "string"}}},
+        },
+    },
+}
 
 
 def test_pruning_drops_and_reports_unknown_fields_and_keeps_preserved_ones() -> None:
     unknown: list[str] = []
-    kept = prune({"a": "x", "z": 1, "open": {"any": 1, "b": {"gone": 2}},
-                  "list": [{"c": "y", "d": 3}]}, CLOSED, unknown)
+    kept = prune(
+        {"a": "x", "z": 1, "open": {"any": 1, "b": {"gone": 2}}, "list": [{"c": "y", "d": 3}]},
+        CLOSED,
+        unknown,
+    )
     assert kept == {"a": "x", "open": {"any": 1, "b": {}}, "list": [{"c": "y"}]}
     assert sorted(unknown) == ["list[0].d", "open.b.gone", "z"]
 
 
 def test_nulls_survive_only_where_nullable_or_defaulted() -> None:
-    schema = {"type": "object", "properties": {
-        "kept": {"type": "string", "nullable": True},
-        "dropped": {"type": "string"},
-        "defaulted": {"type": "string", "default": "d"},
-    }}
-    pruned = prune_nulls({"kept": None, "dropped": None, "defaulted": None, "unknown": None},
-                         schema)
+    schema = {
+        "type": "object",
+        "properties": {
+            "kept": {"type": "string", "nullable": True},
+            "dropped": {"type": "string"},
+            "defaulted": {"type": "string", "default": "d"},
+        },
+    }
+    pruned = prune_nulls(
+        {"kept": None, "dropped": None, "defaulted": None, "unknown": None}, schema
+    )
     assert pruned == {"kept": None, "defaulted": None, "unknown": None}
     assert apply_defaults(pruned, schema) == {"kept": None, "defaulted": "d", "unknown": None}
     # a nullable default is not applied over a null the user wrote
-    nullable = {"type": "object", "properties": {"x": {"type": "string", "nullable": True,
-                                                       "default": "d"}}}
+    nullable = {
+        "type": "object",
+        "properties": {"x": {"type": "string", "nullable": True, "default": "d"}},
+    }
     assert apply_defaults({"x": None}, nullable) == {"x": None}
     assert apply_defaults({}, nullable) == {"x": "d"}
 
 
 def test_validation_reads_nulls_like_kube_openapi() -> None:
     assert validate(None, {"type": "string"}) == [
-        'spec: Invalid value: "null": spec in body must be of type string: "null"']
+        'spec: Invalid value: "null": spec in body must be of type string: "null"'
+    ]
     assert validate(None, {"type": "string", "nullable": True}) == []
     assert validate(None, {"type": "string", "nullable": True, "enum": ["a"]}) == [
-        "spec: Unsupported value: null"]
+        "spec: Unsupported value: null"
+    ]
     # a null never matches an enum member, not even null; allOf is not run on a null
     assert validate(None, {"type": "string", "nullable": True, "enum": ["a", None]}) == [
-        "spec: Unsupported value: null"]
+        "spec: Unsupported value: null"
+    ]
     assert validate(None, {"type": "string", "nullable": True, "allOf": [{"enum": ["a"]}]}) == []
     assert validate("b", {"type": "string", "nullable": True, "allOf": [{"enum": ["a"]}]}) == [
-        "spec: Unsupported value: 'b'"]
+        "spec: Unsupported value: 'b'"
+    ]
     # a key holding null is present for `required`
-    assert validate({"a": None}, {"type": "object", "required": ["a"], "properties": {
-        "a": {"type": "string", "nullable": True}}}) == []
+    assert (
+        validate(
+            {"a": None},
+            {
+                "type": "object",
+                "required": ["a"],
+                "properties": {"a": {"type": "string", "nullable": True}},
+            },
+        )
+        == []
+    )
     assert validate({}, {"type": "object", "required": ["a"]}) == ["spec.a: Required value"]
 
 
@@ -78,21 +109,27 @@ def test_numbers_compare_as_kube_openapi_compares_them() -> None:
     # an enum member's Go type wins: 42.5 is converted to int64 42 first
     assert validate(42.5, {"type": "number", "enum": [42]}) == []
     assert validate(42.5, {"type": "number", "not": {"enum": [42]}}) == [
-        "spec: must not validate the schema (not)"]
+        "spec: must not validate the schema (not)"
+    ]
 
 
 def test_the_site_crd_simulation_keeps_nulls_and_checks_types() -> None:
     crd = yaml.safe_load((ROOT / "crds" / "hosting.example.com_sites.yaml").read_text())
     simulation = CrdSimulation(crd, "v1")
-    site = {"apiVersion": "hosting.example.com/v1", "kind": "Site",
-            "metadata": {"name": "a"}, "status": {"x": 1},
-            "spec": {"domain": None, "replicas": "three", "extra": {"k": None}}}
+    site = {
+        "apiVersion": "hosting.example.com/v1",
+        "kind": "Site",
+        "metadata": {"name": "a"},
+        "status": {"x": 1},
+        "spec": {"domain": None, "replicas": "three", "extra": {"k": None}},
+    }
     decoded = simulation.decode(site)
     assert decoded.errors == []  # webhook mode prunes nothing
     assert decoded.obj["spec"] == {"domain": None, "replicas": "three", "extra": {"k": None}}
     assert "status" not in decoded.obj  # the status subresource owns it
     assert simulation.after_mutation(decoded.obj).errors == [
-        "spec.replicas: Invalid value: string: spec.replicas in body must be of type integer"]
+        "spec.replicas: Invalid value: string: spec.replicas in body must be of type integer"
+    ]
 
 
 def test_printer_columns_show_readys_reason_and_the_desired_chart_version() -> None:
@@ -109,7 +146,9 @@ def test_status_helpers_for_the_controller() -> None:
     from lostromos.engines import BindingLoadError
 
     assert desired_chart(load_chart(ROOT / "charts" / "site")) == {
-        "name": "site", "version": load_chart(ROOT / "charts" / "site").version}
+        "name": "site",
+        "version": load_chart(ROOT / "charts" / "site").version,
+    }
     error = BindingLoadError("site", "charts/site: chart directory not found")
     (ready,) = binding_unloadable(error)
     assert (ready.type, ready.status, ready.reason) == ("Ready", False, "BindingUnloadable")

@@ -117,8 +117,9 @@ def dockerignore_excludes(path: str) -> bool:
         parts = path.rstrip("/").split("/")
         prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
         if any(fnmatch.fnmatchcase(prefix, pattern) for prefix in prefixes) or (
-                pattern.startswith("**/") and any(fnmatch.fnmatchcase(part, pattern[3:])
-                                                  for part in parts)):
+            pattern.startswith("**/")
+            and any(fnmatch.fnmatchcase(part, pattern[3:]) for part in parts)
+        ):
             excluded = not negate
     return excluded
 
@@ -153,19 +154,27 @@ def test_every_copy_source_exists_and_is_in_the_build_context(dockerfile: Docker
 def test_copy_from_names_an_earlier_stage_and_a_path_it_made(dockerfile: Dockerfile) -> None:
     stages = dockerfile.stages
     final = stages[-1]
-    from_stages = [(origin, sources, destination)
-                   for origin, sources, destination in copies(final) if origin is not None]
-    origins = {origin: (sources, destination) for origin, sources, destination in from_stages
-               if origin != "helm"}
+    from_stages = [
+        (origin, sources, destination)
+        for origin, sources, destination in copies(final)
+        if origin is not None
+    ]
+    origins = {
+        origin: (sources, destination)
+        for origin, sources, destination in from_stages
+        if origin != "helm"
+    }
     assert {origin for origin, _, _ in from_stages} == {"helm", "python"}
     helm_stage, python_stage = stages[0], stages[1]
-    from_helm = [(sources, destination) for origin, sources, destination in from_stages
-                 if origin == "helm"]
-    assert from_helm == [(["/out/helm"], "/usr/local/bin/helm"),
-                         (["/out/lostromos-helm-engine"], "/usr/local/bin/lostromos-helm-engine")]
+    from_helm = [
+        (sources, destination) for origin, sources, destination in from_stages if origin == "helm"
+    ]
+    assert from_helm == [
+        (["/out/helm"], "/usr/local/bin/helm"),
+        (["/out/lostromos-helm-engine"], "/usr/local/bin/lostromos-helm-engine"),
+    ]
     assert any("-o /out/helm" in run for run in helm_stage.all("RUN"))
-    assert any("-o /out/lostromos-helm-engine ./helmengine" in run
-               for run in helm_stage.all("RUN"))
+    assert any("-o /out/lostromos-helm-engine ./helmengine" in run for run in helm_stage.all("RUN"))
     environment = " ".join(python_stage.all("ENV"))
     assert "UV_PROJECT_ENVIRONMENT=/opt/lostromos/venv" in environment
     assert origins["python"] == (["/opt/lostromos/venv"], "/opt/lostromos/venv")
@@ -176,8 +185,10 @@ def test_helm_is_the_pinned_one_built_static(dockerfile: Dockerfile) -> None:
     helm_stage = dockerfile.stages[0]
     args = dict(arg.partition("=")[::2] for arg in helm_stage.all("ARG"))
     assert args["HELM_VERSION"] == toolchain.tool_versions()["helm"]
-    assert helm_stage.all("COPY") == ["tools/k8s/go.mod tools/k8s/go.sum ./",
-                                      "tools/k8s/helmengine/ helmengine/"]
+    assert helm_stage.all("COPY") == [
+        "tools/k8s/go.mod tools/k8s/go.sum ./",
+        "tools/k8s/helmengine/ helmengine/",
+    ]
     assert "CGO_ENABLED=0" in " ".join(helm_stage.all("ENV"))
     build = " ".join(helm_stage.all("RUN"))
     assert "go build -trimpath" in build
@@ -192,9 +203,11 @@ def test_python_dependencies_come_from_the_lock(dockerfile: Dockerfile) -> None:
     assert "uv sync --frozen --no-dev --no-install-project" in runs
     assert "uv sync --frozen --no-dev --no-editable" in runs
     packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"][
-        "targets"]["wheel"]["packages"]
-    copied = {sources[0].rstrip("/") for origin, sources, _ in copies(python_stage)
-              if origin is None}
+        "targets"
+    ]["wheel"]["packages"]
+    copied = {
+        sources[0].rstrip("/") for origin, sources, _ in copies(python_stage) if origin is None
+    }
     assert set(packages) <= copied, "every package of the wheel is copied before the build"
     uv_pin = dict(arg.partition("=")[::2] for arg in python_stage.all("ARG"))["UV_VERSION"]
     assert 'pip install --no-cache-dir "uv==${UV_VERSION}"' in runs[0]
@@ -228,6 +241,11 @@ def test_hadolint_finds_nothing() -> None:
     hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
     if not Path(hadolint).exists():
         pytest.fail("hadolint is a dev dependency: run `uv sync`")
-    result = subprocess.run([hadolint, "--no-color", str(DOCKERFILE)], capture_output=True,
-                            text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [hadolint, "--no-color", str(DOCKERFILE)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr

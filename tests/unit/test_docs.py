@@ -19,8 +19,21 @@ from tests.unit.test_operator_chart_render import documents
 
 EXAMPLES = examples()
 # What a fresh shell has after `eval "$(./dev env)"`, plus everyday tools.
-KNOWN_COMMANDS = {"./dev", "kubectl", "helm", "lostromos", "export", "eval", "git", "tar",
-                  "mkdir", "docker", "python", "cd", "cp"}
+KNOWN_COMMANDS = {
+    "./dev",
+    "kubectl",
+    "helm",
+    "lostromos",
+    "export",
+    "eval",
+    "git",
+    "tar",
+    "mkdir",
+    "docker",
+    "python",
+    "cd",
+    "cp",
+}
 RUNNABLE = (("check",), ("schema", "lint"), ("version",))
 
 
@@ -62,9 +75,13 @@ def test_every_lostromos_and_dev_command_parses(example: Example) -> None:
 
 def _runnable(example: Example) -> bool:
     argv = example.argv
-    return (argv[0] == "lostromos" and example.output != []
-            and any(tuple(argv[1:1 + len(r)]) == r for r in RUNNABLE)
-            and "--against-cluster" not in argv and "--render" not in argv)
+    return (
+        argv[0] == "lostromos"
+        and example.output != []
+        and any(tuple(argv[1 : 1 + len(r)]) == r for r in RUNNABLE)
+        and "--against-cluster" not in argv
+        and "--render" not in argv
+    )
 
 
 def assert_shown_output_is_real(example: Example, real: str) -> None:
@@ -77,20 +94,23 @@ def assert_shown_output_is_real(example: Example, real: str) -> None:
         prefix = shown.endswith("...")
         wanted = shown[:-3].rstrip() if prefix else shown
         for index in range(position, len(lines)):
-            if (lines[index].startswith(wanted) if prefix else lines[index] == wanted):
+            if lines[index].startswith(wanted) if prefix else lines[index] == wanted:
                 position = index + 1
                 break
         else:
-            pytest.fail(f"{example}: shows {shown!r}, which the real output does not have "
-                        f"(after line {position}):\n{real}")
+            pytest.fail(
+                f"{example}: shows {shown!r}, which the real output does not have "
+                f"(after line {position}):\n{real}"
+            )
 
 
 OFFLINE = [e for e in EXAMPLES if _runnable(e)]
 
 
 @pytest.mark.parametrize("example", OFFLINE, ids=_ids(OFFLINE))
-def test_offline_examples_show_the_real_output(example: Example, monkeypatch: pytest.MonkeyPatch,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_offline_examples_show_the_real_output(
+    example: Example, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(ROOT)
     main(example.argv[1:])
     captured = capsys.readouterr()
@@ -110,8 +130,9 @@ def _site_version(tmp_path: Path, name: str, version: str, change) -> Path:
     chart = tmp_path / name
     shutil.copytree(ROOT / "charts" / "site", chart)
     chart_yaml = chart / "Chart.yaml"
-    chart_yaml.write_text(re.sub(r"^version: .*$", f"version: {version}", chart_yaml.read_text(),
-                                 flags=re.M))
+    chart_yaml.write_text(
+        re.sub(r"^version: .*$", f"version: {version}", chart_yaml.read_text(), flags=re.M)
+    )
     schema = json.loads((chart / "values.schema.json").read_text())
     change(schema)
     (chart / "values.schema.json").write_text(json.dumps(schema))
@@ -122,13 +143,16 @@ def _next_site(schema: dict) -> None:
     """The change docs/chart-authors.md describes for site 1.1.0."""
     schema["properties"]["php"]["properties"]["version"]["enum"] = ["8.3", "8.4"]
     schema["properties"]["php"]["properties"]["opcache"] = {
-        "type": "boolean", "description": "Turn on the opcode cache."}
+        "type": "boolean",
+        "description": "Turn on the opcode cache.",
+    }
     schema["properties"]["owner"] = {"type": "string", "description": "Who owns the site."}
     schema["required"].append("owner")
 
 
-def test_the_schema_diff_example_is_real(tmp_path: Path, capsys: pytest.CaptureFixture[str]
-                                         ) -> None:
+def test_the_schema_diff_example_is_real(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     example = _one("lostromos schema diff", "docs/chart-authors.md")
     old = _site_version(tmp_path, "site-1.0.0", "1.0.0", lambda schema: None)
     new = _site_version(tmp_path, "site-1.1.0", "1.1.0", _next_site)
@@ -136,17 +160,26 @@ def test_the_schema_diff_example_is_real(tmp_path: Path, capsys: pytest.CaptureF
     assert_shown_output_is_real(example, capsys.readouterr().out)
 
 
-def test_the_against_cluster_example_is_real(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_against_cluster_example_is_real(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     example = _one("lostromos check --against-cluster", "docs/chart-authors.md")
 
     def two(schema: dict) -> None:
         schema["properties"]["php"]["properties"]["version"]["enum"] = ["8.3", "8.4"]
 
     new = _site_version(tmp_path, "site-2.0.0", "2.0.0", two)
-    stored = [{"metadata": {"namespace": "team-a" if i == 0 else "team-b", "name": f"s{i}"},
-               "spec": {"domain": "a.example.com", "adminEmail": "a@example.com",
-                        "php": {"version": "8.2" if i == 0 else "8.3"}}} for i in range(12)]
+    stored = [
+        {
+            "metadata": {"namespace": "team-a" if i == 0 else "team-b", "name": f"s{i}"},
+            "spec": {
+                "domain": "a.example.com",
+                "adminEmail": "a@example.com",
+                "php": {"version": "8.2" if i == 0 else "8.3"},
+            },
+        }
+        for i in range(12)
+    ]
     stored[0]["metadata"]["name"] = "blog"
     monkeypatch.setattr("lostromos.authoring.check.list_stored_objects", lambda *_: stored)
     monkeypatch.chdir(ROOT)
@@ -165,14 +198,18 @@ def test_operator_docs_name_the_objects_the_chart_creates(helm_binary: Path) -> 
     # A release name without "lostromos" in it: <fullname> is then ops-lostromos.
     rendered = documents(helm_binary)
     names = {d["metadata"]["name"] for d in rendered}
-    controller = next(d for d in rendered if d["kind"] == "Deployment"
-                      and d["metadata"]["name"].endswith("-controller"))
+    controller = next(
+        d
+        for d in rendered
+        if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-controller")
+    )
     args = " ".join(controller["spec"]["template"]["spec"]["containers"][0]["args"])
     names |= set(re.findall(r"--lease-name=(\S+)", args))
     mentioned = set(re.findall(r"<fullname>(-[a-z-]*[a-z])", _operators()))
     assert mentioned, "operators.md names no <fullname>-... objects"
-    assert not re.search(r"<release>-(?!lostromos`)", _operators()), \
+    assert not re.search(r"<release>-(?!lostromos`)", _operators()), (
         "object names come from <fullname>, not <release>"
+    )
     fullname = "lostromos"  # documents() renders release "lostromos"
     missing = sorted(suffix for suffix in mentioned if fullname + suffix not in names)
     assert missing == [], f"operators.md names objects the chart does not create: {missing}"
@@ -180,28 +217,38 @@ def test_operator_docs_name_the_objects_the_chart_creates(helm_binary: Path) -> 
 
 def test_operator_docs_name_the_real_webhooks(helm_binary: Path) -> None:
     rendered = documents(helm_binary)
-    webhooks = {w["name"] for d in rendered if d["kind"].endswith("WebhookConfiguration")
-                for w in d["webhooks"]}
+    webhooks = {
+        w["name"]
+        for d in rendered
+        if d["kind"].endswith("WebhookConfiguration")
+        for w in d["webhooks"]
+    }
     mentioned = set(re.findall(r'"([a-z]+\.lostromos\.dev)"', _operators()))
     assert mentioned and mentioned <= webhooks
 
 
 def test_operator_docs_list_only_exported_metrics() -> None:
-    table = re.findall(r"^\| `(lostromos_[a-z_]+)`(?:, `(lostromos_[a-z_]+)`)?", _operators(),
-                       re.M)
+    table = re.findall(r"^\| `(lostromos_[a-z_]+)`(?:, `(lostromos_[a-z_]+)`)?", _operators(), re.M)
     listed = {name for row in table for name in row if name}
     assert "lostromos_build_info" in listed
     assert listed - exported_names() == set()
 
 
 @pytest.mark.parametrize("doc", ["README.md", "docs/users.md"])
-def test_the_denial_shown_is_the_real_one(doc: str, monkeypatch: pytest.MonkeyPatch,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
-    shown = [line for line in (ROOT / doc).read_text().splitlines()
-             if line.startswith("spec.") and ": " in line]
+def test_the_denial_shown_is_the_real_one(
+    doc: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shown = [
+        line
+        for line in (ROOT / doc).read_text().splitlines()
+        if line.startswith("spec.") and ": " in line
+    ]
     assert shown, f"{doc} shows no denial"
     monkeypatch.chdir(ROOT)
     main(["check", "examples/invalid/site-bad.yaml"])
-    real = [line.strip() for line in capsys.readouterr().out.splitlines()
-            if line.strip().startswith("spec.")]
+    real = [
+        line.strip()
+        for line in capsys.readouterr().out.splitlines()
+        if line.strip().startswith("spec.")
+    ]
     assert shown == real

@@ -23,15 +23,26 @@ class FakeClock:
 
 
 def binding(path: Path | None, name: str = "site", **kwargs) -> Binding:
-    chart = ChartRef(path=path) if path else ChartRef(repository="https://charts.example", name="x",
-                                                      version="1.0.0")
-    return Binding(name=name, group="hosting.example.com", version="v1", kind=name.title(),
-                   plural=f"{name}s", chart=chart, **kwargs)
+    chart = (
+        ChartRef(path=path)
+        if path
+        else ChartRef(repository="https://charts.example", name="x", version="1.0.0")
+    )
+    return Binding(
+        name=name,
+        group="hosting.example.com",
+        version="v1",
+        kind=name.title(),
+        plural=f"{name}s",
+        chart=chart,
+        **kwargs,
+    )
 
 
 def registry_for(*bindings: Binding, clock: FakeClock | None = None) -> EngineRegistry:
-    return EngineRegistry(Bindings(source=Path("lostromos.yaml"), bindings=bindings),
-                          clock=clock or FakeClock())
+    return EngineRegistry(
+        Bindings(source=Path("lostromos.yaml"), bindings=bindings), clock=clock or FakeClock()
+    )
 
 
 def test_engine_is_cached(tmp_path: Path) -> None:
@@ -73,8 +84,9 @@ def test_a_broken_binding_breaks_only_itself(tmp_path: Path) -> None:
     errors = registry.check_all()  # does not raise: "good" can still be served
     assert [error.binding for error in errors] == ["broken"]
     assert registry.engine_for(good).validate({}) == []
-    with pytest.raises(BindingLoadError,
-                       match=r"binding 'broken': .*values.schema.json: not valid JSON"):
+    with pytest.raises(
+        BindingLoadError, match=r"binding 'broken': .*values.schema.json: not valid JSON"
+    ):
         registry.engine_for(broken)
 
 
@@ -121,7 +133,8 @@ def test_concurrent_callers_get_one_working_engine(tmp_path: Path) -> None:
 
 
 def test_a_chart_is_loaded_and_compiled_once_for_every_binding_using_it(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import lostromos.charts
 
     compiled: list[object] = []

@@ -41,8 +41,11 @@ class Clock:
 
 
 def site(name: str = "blog", uid: str = "u-1") -> dict[str, Any]:
-    return {"apiVersion": "hosting.example.com/v1", "kind": "Site",
-            "metadata": {"name": name, "namespace": "team", "uid": uid}}
+    return {
+        "apiVersion": "hosting.example.com/v1",
+        "kind": "Site",
+        "metadata": {"name": name, "namespace": "team", "uid": uid},
+    }
 
 
 def recorder() -> tuple[EventRecorder, FakeCore, Clock]:

@@ -51,16 +51,26 @@ def test_fnv1a_64_matches_go_hash_fnv_on_uids(tmp_path: Path) -> None:
     uids = [str(uuid.UUID(int=n * 0x9E3779B97F4A7C15 % (1 << 128))) for n in range(200)]
     program = tmp_path / "main.go"
     program.write_text(GO_PROGRAM)
-    result = subprocess.run(["go", "run", str(program)], input="\n".join(uids) + "\n",
-                            capture_output=True, text=True, timeout=300, check=True,
-                            env={**_go_env(tmp_path)})
+    result = subprocess.run(
+        ["go", "run", str(program)],
+        input="\n".join(uids) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+        env={**_go_env(tmp_path)},
+    )
     assert result.stdout.split() == [f"{hashring.uid_hash(uid):016x}" for uid in uids]
 
 
 def _go_env(tmp_path: Path) -> dict[str, str]:
     import os
-    return {**os.environ, "GO111MODULE": "off",
-            "GOCACHE": os.environ.get("GOCACHE", str(tmp_path / "gocache"))}
+
+    return {
+        **os.environ,
+        "GO111MODULE": "off",
+        "GOCACHE": os.environ.get("GOCACHE", str(tmp_path / "gocache")),
+    }
 
 
 def test_buckets_cut_the_space_into_equal_contiguous_ranges() -> None:
@@ -106,7 +116,8 @@ def test_ranges_merge_adjacent_buckets() -> None:
 def test_selector_uses_the_servers_syntax_and_bound_widths() -> None:
     assert hashring.selector([0, 255]) == (
         "shardRange(object.metadata.uid, '0x0000000000000000', '0x0100000000000000') || "
-        "shardRange(object.metadata.uid, '0xff00000000000000', '0x10000000000000000')")
+        "shardRange(object.metadata.uid, '0xff00000000000000', '0x10000000000000000')"
+    )
     assert hashring.selector([]) == ""
 
 

@@ -12,8 +12,10 @@ from lostromos.config import Binding, ChartRef
 
 
 def site(name: str, version: str, **extra: Any) -> dict[str, Any]:
-    return {"metadata": {"name": name, "namespace": "default", "resourceVersion": version,
-                         **extra}, "spec": {}}
+    return {
+        "metadata": {"name": name, "namespace": "default", "resourceVersion": version, **extra},
+        "spec": {},
+    }
 
 
 class FakeApi:
@@ -27,8 +29,14 @@ class FakeApi:
 @pytest.fixture
 def informer() -> tuple[Informer, list[str]]:
     keys: list[str] = []
-    binding = Binding(name="site", group="hosting.example.com", version="v1", kind="Site",
-                      plural="sites", chart=ChartRef(path=Path("charts/site")))
+    binding = Binding(
+        name="site",
+        group="hosting.example.com",
+        version="v1",
+        kind="Site",
+        plural="sites",
+        chart=ChartRef(path=Path("charts/site")),
+    )
     api = FakeApi([site("a", "10"), site("b", "11")])
     return Informer(api, binding, keys.append), keys  # type: ignore[arg-type]
 
@@ -76,8 +84,12 @@ def test_a_write_of_our_own_is_not_undone_by_an_older_event(informer) -> None:
 
 
 def test_the_store_keeps_no_managed_fields_or_last_applied_copy() -> None:
-    obj = site("a", "1", managedFields=[{"manager": "kubectl"}], annotations={
-        "kubectl.kubernetes.io/last-applied-configuration": "{...}", "team": "blue"})
+    obj = site(
+        "a",
+        "1",
+        managedFields=[{"manager": "kubectl"}],
+        annotations={"kubectl.kubernetes.io/last-applied-configuration": "{...}", "team": "blue"},
+    )
     slimmed = slim(obj)
     assert "managedFields" not in slimmed["metadata"]
     assert slimmed["metadata"]["annotations"] == {"team": "blue"}
@@ -105,8 +117,14 @@ def test_the_list_is_paged_and_every_page_reaches_the_store(monkeypatch) -> None
 
     monkeypatch.setattr(informer_module, "PAGE_SIZE", 2)
     keys: list[str] = []
-    binding = Binding(name="site", group="hosting.example.com", version="v1", kind="Site",
-                      plural="sites", chart=ChartRef(path=Path("charts/site")))
+    binding = Binding(
+        name="site",
+        group="hosting.example.com",
+        version="v1",
+        kind="Site",
+        plural="sites",
+        chart=ChartRef(path=Path("charts/site")),
+    )
     api = PagedApi([site(f"s{i}", str(i)) for i in range(5)])
     inf = Informer(api, binding, keys.append, label_selector="tier=gold")  # type: ignore[arg-type]
     assert inf._list() == "700"

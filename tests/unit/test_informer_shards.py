@@ -13,13 +13,26 @@ from controller.shardlist import ShardWatch
 from lostromos.config import Binding, ChartRef
 
 UIDS = [str(uuid.UUID(int=n * 0x9E3779B97F4A7C15 % (1 << 128))) for n in range(30)]
-BINDING = Binding(name="site", group="hosting.example.com", version="v1", kind="Site",
-                  plural="sites", chart=ChartRef(path=Path("charts/site")))
+BINDING = Binding(
+    name="site",
+    group="hosting.example.com",
+    version="v1",
+    kind="Site",
+    plural="sites",
+    chart=ChartRef(path=Path("charts/site")),
+)
 
 
 def site(n: int, version: str = "10") -> dict[str, Any]:
-    return {"metadata": {"name": f"s{n}", "namespace": "default", "uid": UIDS[n],
-                         "resourceVersion": version}, "spec": {}}
+    return {
+        "metadata": {
+            "name": f"s{n}",
+            "namespace": "default",
+            "uid": UIDS[n],
+            "resourceVersion": version,
+        },
+        "spec": {},
+    }
 
 
 class Lister(ShardWatch):
@@ -33,13 +46,16 @@ class Lister(ShardWatch):
         self.lists += 1
         self._watching = self._buckets()
         items = [site(n) for n in range(len(UIDS))]
-        return {"items": [i for i in items if self.accepts(i)],
-                "metadata": {"resourceVersion": "10"}}
+        return {
+            "items": [i for i in items if self.accepts(i)],
+            "metadata": {"resourceVersion": "10"},
+        }
 
 
 def mine(buckets: frozenset[int]) -> list[str]:
-    return sorted(f"default/s{n}" for n, uid in enumerate(UIDS)
-                  if hashring.bucket_of(uid) in buckets)
+    return sorted(
+        f"default/s{n}" for n, uid in enumerate(UIDS) if hashring.bucket_of(uid) in buckets
+    )
 
 
 def make(buckets: dict[str, frozenset[int]]) -> tuple[Informer, Lister, list[str]]:

@@ -16,19 +16,40 @@ from lostromos import toolchain
 from tests.unit.test_operator_chart_render import CHART, documents, one
 from webhook.metrics import WebhookMetrics
 
-ALL_ON = ("metrics.serviceMonitor.enabled=true", "metrics.prometheusRule.enabled=true",
-          "metrics.dashboard.enabled=true")
+ALL_ON = (
+    "metrics.serviceMonitor.enabled=true",
+    "metrics.prometheusRule.enabled=true",
+    "metrics.dashboard.enabled=true",
+)
 # PromQL words that look like metric names but are not.
-_PROMQL_WORDS = {"by", "sum", "rate", "max", "min", "le", "histogram_quantile", "without",
-                 "on", "ignoring", "avg", "count", "increase"}
+_PROMQL_WORDS = {
+    "by",
+    "sum",
+    "rate",
+    "max",
+    "min",
+    "le",
+    "histogram_quantile",
+    "without",
+    "on",
+    "ignoring",
+    "avg",
+    "count",
+    "increase",
+}
 
 
 def exported_names() -> set[str]:
     """Every series name the controller and the webhook can export."""
     names: set[str] = set()
     registries: list[CollectorRegistry] = [ControllerMetrics().registry, WebhookMetrics()._own]
-    suffixes = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_sum", "_count"),
-                "gauge": ("",), "info": ("_info",), "summary": ("_sum", "_count")}
+    suffixes = {
+        "counter": ("_total", "_created"),
+        "histogram": ("_bucket", "_sum", "_count"),
+        "gauge": ("",),
+        "info": ("_info",),
+        "summary": ("_sum", "_count"),
+    }
     for registry in registries:
         for family in registry.collect():
             names.add(family.name)
@@ -57,19 +78,20 @@ def test_the_controller_exports_build_info_process_and_helm_metrics() -> None:
     metrics.observe_helm_action("install", "failure", 3.5)
     text = generate_latest(metrics.registry).decode()
     pinned = toolchain.tool_versions()
-    assert re.search(r'lostromos_build_info\{[^}]*helm_version="' + re.escape(pinned["helm"]),
-                     text)
+    assert re.search(r'lostromos_build_info\{[^}]*helm_version="' + re.escape(pinned["helm"]), text)
     assert f'kubernetes_version="{pinned["kube-apiserver"]}"' in text
     assert "process_resident_memory_bytes" in text and "process_cpu_seconds_total" in text
-    assert ('lostromos_helm_action_duration_seconds_count{action="install",outcome="failure"} '
-            "1.0") in text
+    assert (
+        'lostromos_helm_action_duration_seconds_count{action="install",outcome="failure"} 1.0'
+    ) in text
 
 
 def test_by_default_only_the_metrics_service_is_rendered(helm_binary: Path) -> None:
     docs = documents(helm_binary)
     service = one(docs, "Service", "lostromos-controller-metrics")
-    assert service["spec"]["ports"] == [{"name": "metrics", "port": 8080, "targetPort": "health",
-                                         "protocol": "TCP"}]
+    assert service["spec"]["ports"] == [
+        {"name": "metrics", "port": 8080, "targetPort": "health", "protocol": "TCP"}
+    ]
     assert service["spec"]["selector"]["app.kubernetes.io/component"] == "controller"
     kinds = {d["kind"] for d in docs}
     assert not kinds & {"ServiceMonitor", "PrometheusRule"}
@@ -80,8 +102,11 @@ def test_the_service_monitor_scrapes_the_controller_and_the_webhook(helm_binary:
     docs = documents(helm_binary, *ALL_ON)
     monitor = one(docs, "ServiceMonitor", "lostromos")
     selector = monitor["spec"]["selector"]["matchLabels"]
-    services = [d for d in docs if d["kind"] == "Service"
-                and selector.items() <= d["metadata"]["labels"].items()]
+    services = [
+        d
+        for d in docs
+        if d["kind"] == "Service" and selector.items() <= d["metadata"]["labels"].items()
+    ]
     ports = {port["name"] for service in services for port in service["spec"]["ports"]}
     assert {endpoint["port"] for endpoint in monitor["spec"]["endpoints"]} == {"metrics", "https"}
     assert {"metrics", "https"} <= ports
@@ -91,8 +116,11 @@ def test_the_service_monitor_scrapes_the_controller_and_the_webhook(helm_binary:
 
 def test_the_alerts(helm_binary: Path) -> None:
     alerts = rule_exprs(helm_binary)
-    assert set(alerts) == {"LostromosObjectsNotReady", "LostromosWebhookErrors",
-                           "LostromosRolloutHalted"}
+    assert set(alerts) == {
+        "LostromosObjectsNotReady",
+        "LostromosWebhookErrors",
+        "LostromosRolloutHalted",
+    }
     assert alerts["LostromosObjectsNotReady"]["for"] == "15m"
     assert "lostromos_objects_not_ready" in alerts["LostromosObjectsNotReady"]["expr"]
     assert 'verdict="error"' in alerts["LostromosWebhookErrors"]["expr"]
@@ -104,8 +132,15 @@ def test_the_dashboard_covers_what_operators_watch(helm_binary: Path) -> None:
     assert configmap["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert json.loads(configmap["data"]["lostromos.json"]) == dashboard()
     titles = " | ".join(panel["title"].lower() for panel in dashboard()["panels"])
-    for topic in ("reconciles per second", "reconcile errors", "queue depth",
-                  "release failures", "rollout progress", "webhook latency", "webhook denials"):
+    for topic in (
+        "reconciles per second",
+        "reconcile errors",
+        "queue depth",
+        "release failures",
+        "rollout progress",
+        "webhook latency",
+        "webhook denials",
+    ):
         assert topic in titles, topic
 
 
@@ -116,8 +151,9 @@ def test_alerts_and_dashboard_name_only_metrics_the_code_exports(helm_binary: Pa
         used[f"alert {name}"] = metric_names(rule["expr"])
     for panel in dashboard()["panels"]:
         for target in panel["targets"]:
-            used[f"panel {panel['title']}"] = (used.get(f"panel {panel['title']}", set())
-                                               | metric_names(target["expr"]))
+            used[f"panel {panel['title']}"] = used.get(
+                f"panel {panel['title']}", set()
+            ) | metric_names(target["expr"])
     assert all(used.values())
     unknown = {where: names - exported for where, names in used.items() if names - exported}
     assert unknown == {}
@@ -125,7 +161,8 @@ def test_alerts_and_dashboard_name_only_metrics_the_code_exports(helm_binary: Pa
 
 def test_the_drift_check_itself_can_fail() -> None:
     assert metric_names('sum(rate(lostromos_no_such_metric_total{a="b"}[5m]))') == {
-        "lostromos_no_such_metric_total"}
+        "lostromos_no_such_metric_total"
+    }
     assert "lostromos_no_such_metric_total" not in exported_names()
 
 

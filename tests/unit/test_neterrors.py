@@ -25,15 +25,18 @@ def test_a_refused_connection_names_the_server_only() -> None:
 
 
 def test_api_errors_are_status_and_reason() -> None:
-    assert brief_error(ApiException(status=503, reason="Service Unavailable")) == \
-        "503 Service Unavailable"
+    assert (
+        brief_error(ApiException(status=503, reason="Service Unavailable"))
+        == "503 Service Unavailable"
+    )
     assert is_transient(ApiException(status=503))
     assert not is_transient(ApiException(status=403))
     assert not is_transient(KeyError("x"))
 
 
 def test_the_informer_logs_one_line_per_retry_with_its_backoff(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     stop = threading.Event()
 
     class DownApi:
@@ -45,8 +48,14 @@ def test_the_informer_logs_one_line_per_retry_with_its_backoff(
                 stop.set()
             raise refused()
 
-    binding = Binding(name="site", group="hosting.example.com", version="v1", kind="Site",
-                      plural="sites", chart=ChartRef(path=Path("charts/site")))
+    binding = Binding(
+        name="site",
+        group="hosting.example.com",
+        version="v1",
+        kind="Site",
+        plural="sites",
+        chart=ChartRef(path=Path("charts/site")),
+    )
     informer = Informer(DownApi(), binding, lambda key: None)  # type: ignore[arg-type]
     stream = io.StringIO()
     configure_logging("text", "info", stream=stream)
@@ -57,6 +66,9 @@ def test_the_informer_logs_one_line_per_retry_with_its_backoff(
         configure_logging("text", "info")
     lines = stream.getvalue().splitlines()
     assert len(lines) == 3, lines
-    assert all("watch failed, retrying in" in line and
-               "connection refused (https://127.0.0.1:6443)" in line for line in lines)
+    assert all(
+        "watch failed, retrying in" in line
+        and "connection refused (https://127.0.0.1:6443)" in line
+        for line in lines
+    )
     assert "Traceback" not in stream.getvalue() and "urllib3" not in stream.getvalue()

@@ -23,8 +23,13 @@ NAMESPACE = "ops"
 ALLOWED_VERBS = {"get", "list", "watch", "create", "update", "patch", "delete"}
 
 
-def render(helm: Path, *settings: str, values: dict[str, Any] | None = None,
-           tmp_path: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+def render(
+    helm: Path,
+    *settings: str,
+    values: dict[str, Any] | None = None,
+    tmp_path: Path | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
     args = [str(helm), "template", "lostromos", str(CHART), "--namespace", NAMESPACE]
     for setting in settings:
         args += ["--set", setting]
@@ -51,8 +56,9 @@ def one(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
 
 def bindings_of(docs: list[dict[str, Any]]):
     configmap = one(docs, "ConfigMap", "lostromos-bindings")
-    return parse_bindings(yaml.safe_load(configmap["data"]["lostromos.yaml"]),
-                          Path("/etc/lostromos/lostromos.yaml"))
+    return parse_bindings(
+        yaml.safe_load(configmap["data"]["lostromos.yaml"]), Path("/etc/lostromos/lostromos.yaml")
+    )
 
 
 def test_webhook_configurations_agree_with_webhookconfig(helm_binary: Path) -> None:
@@ -61,46 +67,77 @@ def test_webhook_configurations_agree_with_webhookconfig(helm_binary: Path) -> N
     rendered = {d["kind"]: d for d in docs if d["kind"].endswith("WebhookConfiguration")}
     selector = rendered["MutatingWebhookConfiguration"]["webhooks"][0]["namespaceSelector"]
     service = {"name": "lostromos-webhook", "namespace": NAMESPACE, "port": 443}
-    expected = webhook_configurations(bindings, client_config(ca_pem=b"", service=service),
-                                      namespace_selector=selector)
+    expected = webhook_configurations(
+        bindings, client_config(ca_pem=b"", service=service), namespace_selector=selector
+    )
     for wanted in expected:
         chart = rendered[wanted["kind"]]
         assert chart["metadata"]["name"] == wanted["metadata"]["name"]
         for ours, theirs in zip(chart["webhooks"], wanted["webhooks"], strict=True):
             # The chart has no caBundle: the certs sidecar or cert-manager injects it.
-            without_bundle = {**theirs, "clientConfig": {
-                "service": theirs["clientConfig"]["service"]}}
+            without_bundle = {
+                **theirs,
+                "clientConfig": {"service": theirs["clientConfig"]["service"]},
+            }
             assert ours == without_bundle
-    assert selector == {"matchExpressions": [{
-        "key": "kubernetes.io/metadata.name", "operator": "NotIn",
-        "values": ["kube-system", NAMESPACE]}]}
+    assert selector == {
+        "matchExpressions": [
+            {
+                "key": "kubernetes.io/metadata.name",
+                "operator": "NotIn",
+                "values": ["kube-system", NAMESPACE],
+            }
+        ]
+    }
 
 
 def test_rules_follow_every_bound_kind(helm_binary: Path, tmp_path: Path) -> None:
     values = yaml.safe_load((CHART / "values.yaml").read_text())
-    extra = {**values["bindings"][0], "name": "shop", "group": "shops.example.com",
-             "version": "v1beta1", "kind": "Shop", "plural": "shops", "singular": "shop",
-             "shortNames": []}
-    docs = documents(helm_binary, values={"bindings": [*values["bindings"], extra]},
-                     tmp_path=tmp_path)
+    extra = {
+        **values["bindings"][0],
+        "name": "shop",
+        "group": "shops.example.com",
+        "version": "v1beta1",
+        "kind": "Shop",
+        "plural": "shops",
+        "singular": "shop",
+        "shortNames": [],
+    }
+    docs = documents(
+        helm_binary, values={"bindings": [*values["bindings"], extra]}, tmp_path=tmp_path
+    )
     for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
         configuration = next(d for d in docs if d["kind"] == kind)
-        resources = [(r["apiGroups"], r["apiVersions"], r["resources"])
-                     for r in configuration["webhooks"][0]["rules"]]
-        assert resources == [(["hosting.example.com"], ["v1"], ["sites"]),
-                             (["shops.example.com"], ["v1beta1"], ["shops"])]
+        resources = [
+            (r["apiGroups"], r["apiVersions"], r["resources"])
+            for r in configuration["webhooks"][0]["rules"]
+        ]
+        assert resources == [
+            (["hosting.example.com"], ["v1"], ["sites"]),
+            (["shops.example.com"], ["v1beta1"], ["shops"]),
+        ]
     rules = one(docs, "ClusterRole", "lostromos-controller")["rules"]
     for group, plural in (("hosting.example.com", "sites"), ("shops.example.com", "shops")):
-        assert {"apiGroups": [group], "resources": [plural],
-                "verbs": ["get", "list", "watch", "patch", "update"]} in rules
-        assert {"apiGroups": [group], "resources": [f"{plural}/status"],
-                "verbs": ["get", "patch", "update"]} in rules
+        assert {
+            "apiGroups": [group],
+            "resources": [plural],
+            "verbs": ["get", "list", "watch", "patch", "update"],
+        } in rules
+        assert {
+            "apiGroups": [group],
+            "resources": [f"{plural}/status"],
+            "verbs": ["get", "patch", "update"],
+        } in rules
     assert len(bindings_of(docs).bindings) == 2
 
 
 def all_rules(docs: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
-    return [(f"{d['kind']} {d['metadata']['name']}", rule) for d in docs
-            if d["kind"] in ("Role", "ClusterRole") for rule in d["rules"]]
+    return [
+        (f"{d['kind']} {d['metadata']['name']}", rule)
+        for d in docs
+        if d["kind"] in ("Role", "ClusterRole")
+        for rule in d["rules"]
+    ]
 
 
 @pytest.mark.parametrize("mode", ["self-managed", "cert-manager"])
@@ -116,13 +153,19 @@ def test_rbac_has_no_wildcards_and_only_known_verbs(helm_binary: Path, mode: str
 def test_webhook_identity_is_limited_to_its_secret_and_configurations(helm_binary: Path) -> None:
     docs = documents(helm_binary)
     secret_rules = one(docs, "Role", "lostromos-webhook-certs")["rules"]
-    assert secret_rules == [{"apiGroups": [""], "resources": ["secrets"],
-                             "resourceNames": ["lostromos-webhook-tls"],
-                             "verbs": ["get", "update"]}]
+    assert secret_rules == [
+        {
+            "apiGroups": [""],
+            "resources": ["secrets"],
+            "resourceNames": ["lostromos-webhook-tls"],
+            "verbs": ["get", "update"],
+        }
+    ]
     cabundle = one(docs, "ClusterRole", "lostromos-webhook-cabundle")["rules"]
     assert [(r["resources"], r["resourceNames"], r["verbs"]) for r in cabundle] == [
         (["mutatingwebhookconfigurations"], ["lostromos-defaulting"], ["get", "patch"]),
-        (["validatingwebhookconfigurations"], ["lostromos-validation"], ["get", "patch"])]
+        (["validatingwebhookconfigurations"], ["lostromos-validation"], ["get", "patch"]),
+    ]
     pod = one(docs, "Deployment", "lostromos-webhook")["spec"]["template"]["spec"]
     assert pod["automountServiceAccountToken"] is False
     webhook_mounts = {m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
@@ -137,8 +180,12 @@ def test_webhook_identity_is_limited_to_its_secret_and_configurations(helm_binar
 
 def test_cert_manager_mode_leaves_the_webhook_no_rights(helm_binary: Path) -> None:
     docs = documents(helm_binary, "certs.mode=cert-manager")
-    assert not [d for d in docs if d["metadata"]["name"].startswith("lostromos-webhook-")
-                and d["kind"] in ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")]
+    assert not [
+        d
+        for d in docs
+        if d["metadata"]["name"].startswith("lostromos-webhook-")
+        and d["kind"] in ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")
+    ]
     certificate = one(docs, "Certificate", "lostromos-webhook")
     assert certificate["spec"]["secretName"] == "lostromos-webhook-tls"
     assert f"lostromos-webhook.{NAMESPACE}.svc" in certificate["spec"]["dnsNames"]
@@ -147,15 +194,19 @@ def test_cert_manager_mode_leaves_the_webhook_no_rights(helm_binary: Path) -> No
     for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
         configuration = next(d for d in docs if d["kind"] == kind)
         assert configuration["metadata"]["annotations"] == {
-            "cert-manager.io/inject-ca-from": f"{NAMESPACE}/lostromos-webhook"}
+            "cert-manager.io/inject-ca-from": f"{NAMESPACE}/lostromos-webhook"
+        }
     pod = one(docs, "Deployment", "lostromos-webhook")["spec"]["template"]["spec"]
     assert "initContainers" not in pod
     tls = next(v for v in pod["volumes"] if v["name"] == "tls")
     assert tls == {"name": "tls", "secret": {"secretName": "lostromos-webhook-tls"}}
 
-    existing = documents(helm_binary, "certs.mode=cert-manager",
-                         "certs.certManager.issuerRef.name=corp-ca",
-                         "certs.certManager.issuerRef.kind=ClusterIssuer")
+    existing = documents(
+        helm_binary,
+        "certs.mode=cert-manager",
+        "certs.certManager.issuerRef.name=corp-ca",
+        "certs.certManager.issuerRef.kind=ClusterIssuer",
+    )
     assert not [d for d in existing if d["kind"] == "Issuer"]
     issuer = one(existing, "Certificate", "lostromos-webhook")["spec"]["issuerRef"]
     assert issuer == {"name": "corp-ca", "kind": "ClusterIssuer", "group": "cert-manager.io"}
@@ -164,32 +215,55 @@ def test_cert_manager_mode_leaves_the_webhook_no_rights(helm_binary: Path) -> No
 def test_controller_rbac_cluster_wide_or_per_release_namespace(helm_binary: Path) -> None:
     wide = documents(helm_binary)
     wide_rules = one(wide, "ClusterRole", "lostromos-controller")["rules"]
-    assert {"apiGroups": [""], "resources": ["secrets"],
-            "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]} in wide_rules
-    assert not [d for d in wide if d["kind"] == "Role" and d["metadata"]["name"]
-                == "lostromos-controller"]
+    assert {
+        "apiGroups": [""],
+        "resources": ["secrets"],
+        "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+    } in wide_rules
+    assert not [
+        d for d in wide if d["kind"] == "Role" and d["metadata"]["name"] == "lostromos-controller"
+    ]
 
     scoped = documents(helm_binary, "controller.rbac.releaseNamespaces={shop,blog}")
     cluster_rules = one(scoped, "ClusterRole", "lostromos-controller")["rules"]
     assert {g for rule in cluster_rules for g in rule["apiGroups"]} == {"hosting.example.com"}
-    roles = {d["metadata"]["namespace"]: d for d in scoped
-             if d["kind"] == "Role" and d["metadata"]["name"] == "lostromos-controller"}
+    roles = {
+        d["metadata"]["namespace"]: d
+        for d in scoped
+        if d["kind"] == "Role" and d["metadata"]["name"] == "lostromos-controller"
+    }
     assert set(roles) == {"shop", "blog"}
     resources = {r for rule in roles["shop"]["rules"] for r in rule["resources"]}
-    assert resources == {"events", "secrets", "deployments", "services", "configmaps",
-                         "persistentvolumeclaims", "ingresses"}
+    assert resources == {
+        "events",
+        "secrets",
+        "deployments",
+        "services",
+        "configmaps",
+        "persistentvolumeclaims",
+        "ingresses",
+    }
     # Sharded replicas: a Lease each, named after the pod, so no resourceNames.
     leases = one(scoped, "Role", "lostromos-controller-leader-election")["rules"]
     assert leases == [
         {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
-        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
-         "verbs": ["get", "list", "update", "patch", "delete"]}]
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "verbs": ["get", "list", "update", "patch", "delete"],
+        },
+    ]
     leader = documents(helm_binary, "controller.sharding.enabled=false")
     leases = one(leader, "Role", "lostromos-controller-leader-election")["rules"]
     assert leases == [
         {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
-        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
-         "resourceNames": ["lostromos-controller"], "verbs": ["get", "update"]}]
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": ["lostromos-controller"],
+            "verbs": ["get", "update"],
+        },
+    ]
 
 
 def test_deployments_probes_sharding_and_leader_election(helm_binary: Path) -> None:
@@ -199,8 +273,11 @@ def test_deployments_probes_sharding_and_leader_election(helm_binary: Path) -> N
     assert webhook["spec"]["replicas"] == 2
     assert controller["spec"]["replicas"] == 3
     container = webhook["spec"]["template"]["spec"]["containers"][0]
-    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "https",
-                                                      "scheme": "HTTPS"}
+    assert container["readinessProbe"]["httpGet"] == {
+        "path": "/readyz",
+        "port": "https",
+        "scheme": "HTTPS",
+    }
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["image"] == "lostromos:0.1.0"
     service = one(docs, "Service", "lostromos-webhook")
@@ -211,17 +288,25 @@ def test_deployments_probes_sharding_and_leader_election(helm_binary: Path) -> N
     assert pdb["spec"]["minAvailable"] == 1
 
     ctl = controller["spec"]["template"]["spec"]["containers"][0]
-    assert ctl["args"][:6] == ["controller", "--config=/etc/lostromos/lostromos.yaml",
-                               "--shards", "--identity=$(POD_NAME)", "--lease-seconds=15",
-                               "--lease-namespace=$(POD_NAMESPACE)"]
+    assert ctl["args"][:6] == [
+        "controller",
+        "--config=/etc/lostromos/lostromos.yaml",
+        "--shards",
+        "--identity=$(POD_NAME)",
+        "--lease-seconds=15",
+        "--lease-namespace=$(POD_NAMESPACE)",
+    ]
     pod_spec = controller["spec"]["template"]["spec"]
     spread = pod_spec["topologySpreadConstraints"][0]
     assert spread["topologyKey"] == "kubernetes.io/hostname"
     assert spread["labelSelector"]["matchLabels"]["app.kubernetes.io/component"] == "controller"
     controller_pdb = one(docs, "PodDisruptionBudget", "lostromos-controller")
     assert controller_pdb["spec"]["maxUnavailable"] == 1
-    leader = one(documents(helm_binary, "controller.sharding.enabled=false"), "Deployment",
-                 "lostromos-controller")
+    leader = one(
+        documents(helm_binary, "controller.sharding.enabled=false"),
+        "Deployment",
+        "lostromos-controller",
+    )
     assert leader["spec"]["template"]["spec"]["containers"][0]["args"][2] == "--leader-elect"
     assert ctl["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
     assert ctl["ports"][0]["containerPort"] == 8080
@@ -236,15 +321,18 @@ def test_deployments_probes_sharding_and_leader_election(helm_binary: Path) -> N
             assert each["securityContext"]["allowPrivilegeEscalation"] is False
 
 
-@pytest.mark.parametrize(("setting", "field"), [
-    ("certs.mode=vault", "certs"),
-    ("webhook.timeoutSeconds=60", "timeoutSeconds"),
-    ("webhook.reviewSeconds=soon", "reviewSeconds"),
-    ("webhook.networkPolicy.enabled=maybe", "enabled"),
-    ("controller.rbac.chartResources[0].verbs={*}", "verbs"),
-    ("bindings[0].chart.path=relative/site", "bindings"),
-    ("surprise=1", "surprise"),
-])
+@pytest.mark.parametrize(
+    ("setting", "field"),
+    [
+        ("certs.mode=vault", "certs"),
+        ("webhook.timeoutSeconds=60", "timeoutSeconds"),
+        ("webhook.reviewSeconds=soon", "reviewSeconds"),
+        ("webhook.networkPolicy.enabled=maybe", "enabled"),
+        ("controller.rbac.chartResources[0].verbs={*}", "verbs"),
+        ("bindings[0].chart.path=relative/site", "bindings"),
+        ("surprise=1", "surprise"),
+    ],
+)
 def test_values_schema_refuses_nonsense(helm_binary: Path, setting: str, field: str) -> None:
     result = render(helm_binary, setting, check=False)
     assert result.returncode != 0
@@ -261,14 +349,18 @@ def test_chart_crds_are_the_generated_ones(helm_binary: Path) -> None:
     rendered = [d for d in documents(helm_binary) if d["kind"] == "CustomResourceDefinition"]
     source = yaml.safe_load(generated[0].read_text())
     assert rendered[0]["spec"] == json.loads(json.dumps(source["spec"]))
-    assert not [d for d in documents(helm_binary, "crds.install=false")
-                if d["kind"] == "CustomResourceDefinition"]
+    assert not [
+        d
+        for d in documents(helm_binary, "crds.install=false")
+        if d["kind"] == "CustomResourceDefinition"
+    ]
 
 
 def test_default_bindings_match_the_repository_and_the_image(helm_binary: Path) -> None:
     chart_bindings = bindings_of(documents(helm_binary)).bindings
-    repo_bindings = parse_bindings(yaml.safe_load((ROOT / "lostromos.yaml").read_text()),
-                                   ROOT / "lostromos.yaml").bindings
+    repo_bindings = parse_bindings(
+        yaml.safe_load((ROOT / "lostromos.yaml").read_text()), ROOT / "lostromos.yaml"
+    ).bindings
     assert [b.gvk for b in chart_bindings] == [b.gvk for b in repo_bindings]
     for ours, theirs in zip(chart_bindings, repo_bindings, strict=True):
         assert ours.chart.path is not None and theirs.chart.path is not None
@@ -301,25 +393,31 @@ def test_review_budget_stays_below_the_api_server_timeout(helm_binary: Path) -> 
     assert review_seconds("webhook.reviewSeconds=5") == "5"
     result = render(helm_binary, "webhook.reviewSeconds=10", check=False)
     assert result.returncode != 0
-    assert "webhook.reviewSeconds (10) must be below webhook.timeoutSeconds (10)" in (
-        result.stderr)
+    assert "webhook.reviewSeconds (10) must be below webhook.timeoutSeconds (10)" in (result.stderr)
 
 
 def test_network_policy_guards_the_webhook_port(helm_binary: Path, tmp_path: Path) -> None:
     docs = documents(helm_binary)
     policy = one(docs, "NetworkPolicy", "lostromos-webhook")
     webhook = one(docs, "Deployment", "lostromos-webhook")
-    assert policy["spec"]["podSelector"]["matchLabels"] == (
-        webhook["spec"]["selector"]["matchLabels"])
+    assert (
+        policy["spec"]["podSelector"]["matchLabels"] == (webhook["spec"]["selector"]["matchLabels"])
+    )
     assert policy["spec"]["policyTypes"] == ["Ingress"]
     https, probes = policy["spec"]["ingress"]
     assert https == {"ports": [{"port": "https", "protocol": "TCP"}]}
     assert probes == {"ports": [{"port": "certs-health", "protocol": "TCP"}]}
 
     peers = [{"ipBlock": {"cidr": "10.0.0.0/24"}}]
-    narrowed = one(documents(helm_binary, values={"webhook": {"networkPolicy": {
-        "enabled": True, "from": peers}}}, tmp_path=tmp_path), "NetworkPolicy",
-        "lostromos-webhook")
+    narrowed = one(
+        documents(
+            helm_binary,
+            values={"webhook": {"networkPolicy": {"enabled": True, "from": peers}}},
+            tmp_path=tmp_path,
+        ),
+        "NetworkPolicy",
+        "lostromos-webhook",
+    )
     assert narrowed["spec"]["ingress"][0]["from"] == peers
 
     off = documents(helm_binary, "webhook.networkPolicy.enabled=false")

@@ -25,13 +25,16 @@ def test_the_release_name_comes_from_metadata_and_the_template_only() -> None:
     assert release_name(templated, obj["metadata"]) == "site-team-a-blog"
 
 
-@pytest.mark.parametrize(("name", "rule"), [
-    ("a" * 54, "at most 53"),
-    ("--kube-as-group=system:masters", "not a lowercase DNS label"),
-    ("Blog", "not a lowercase DNS label"),
-    ("blog-", "not a lowercase DNS label"),
-    ("a.b", "not a lowercase DNS label"),
-])
+@pytest.mark.parametrize(
+    ("name", "rule"),
+    [
+        ("a" * 54, "at most 53"),
+        ("--kube-as-group=system:masters", "not a lowercase DNS label"),
+        ("Blog", "not a lowercase DNS label"),
+        ("blog-", "not a lowercase DNS label"),
+        ("a.b", "not a lowercase DNS label"),
+    ],
+)
 def test_names_helm_would_refuse_name_the_rule(name: str, rule: str) -> None:
     problem = release_name_problem(name)
     assert problem is not None and rule in problem
@@ -44,22 +47,34 @@ def test_good_names_have_no_problem() -> None:
 
 def test_owner_labels_record_binding_namespace_name_and_uid() -> None:
     assert owner_labels(binding(), site()["metadata"]) == {
-        "lostromos.dev/binding": "site", "lostromos.dev/owner-namespace": "team-a",
-        "lostromos.dev/owner-name": "blog", "lostromos.dev/owner-uid": UID}
+        "lostromos.dev/binding": "site",
+        "lostromos.dev/owner-namespace": "team-a",
+        "lostromos.dev/owner-name": "blog",
+        "lostromos.dev/owner-uid": UID,
+    }
 
 
 def test_an_object_without_a_uid_owns_nothing() -> None:
     metadata = {**site()["metadata"], "uid": ""}
     found = release(labels={"lostromos.dev/owner-uid": ""})
-    assert ownership(found, binding(), metadata, chart_name="site",
-                     had_finalizer=True) is Ownership.FOREIGN
+    assert (
+        ownership(found, binding(), metadata, chart_name="site", had_finalizer=True)
+        is Ownership.FOREIGN
+    )
 
 
 def test_legacy_marks_compare_at_whole_seconds() -> None:
     metadata = site()["metadata"]  # created 10:00:00Z
+
     def owner(first: str) -> Ownership:
-        return ownership(release(labels={}, first_deployed=first), binding(), metadata,
-                         chart_name="site", had_finalizer=True)
+        return ownership(
+            release(labels={}, first_deployed=first),
+            binding(),
+            metadata,
+            chart_name="site",
+            had_finalizer=True,
+        )
+
     assert owner("2026-01-01T10:00:00.5Z") is Ownership.ADOPTABLE  # the same second
     assert owner("2026-01-01T11:00:00+01:00") is Ownership.ADOPTABLE  # 10:00:00Z
     assert owner("2026-01-01T09:59:59.999999999Z") is Ownership.FOREIGN

@@ -13,14 +13,29 @@ from lostromos.cli import main
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize(("kind", "plural"), [
-    ("Site", "sites"), ("Address", "addresses"), ("Policy", "policies"),
-    ("Gateway", "gateways"), ("Box", "boxes"), ("Batch", "batches"), ("Mesh", "meshes"),
-    ("Status", "statuses"), ("DatabaseIndex", "databaseindexes"), ("Person", "people"),
-    ("Repo", "repos"), ("Hero", "heroes"), ("Leaf", "leaves"), ("Proof", "proofs"),
-    ("DNSRecord", "dnsrecords"), ("Metadata", "metadata"), ("WordPressSite", "wordpresssites"),
-    ("Quiz", "quizzes"),
-])
+@pytest.mark.parametrize(
+    ("kind", "plural"),
+    [
+        ("Site", "sites"),
+        ("Address", "addresses"),
+        ("Policy", "policies"),
+        ("Gateway", "gateways"),
+        ("Box", "boxes"),
+        ("Batch", "batches"),
+        ("Mesh", "meshes"),
+        ("Status", "statuses"),
+        ("DatabaseIndex", "databaseindexes"),
+        ("Person", "people"),
+        ("Repo", "repos"),
+        ("Hero", "heroes"),
+        ("Leaf", "leaves"),
+        ("Proof", "proofs"),
+        ("DNSRecord", "dnsrecords"),
+        ("Metadata", "metadata"),
+        ("WordPressSite", "wordpresssites"),
+        ("Quiz", "quizzes"),
+    ],
+)
 def test_plurals(kind: str, plural: str) -> None:
     assert plural_of_kind(kind) == plural
 
@@ -37,8 +52,17 @@ def test_last_word_splits_camel_case_and_acronyms() -> None:
 
 
 def _generate(kind: str, *extra: str) -> list[str]:
-    return ["crd", "generate", "--chart", str(ROOT / "charts" / "site"),
-            "--group", "a.example.com", "--kind", kind, *extra]
+    return [
+        "crd",
+        "generate",
+        "--chart",
+        str(ROOT / "charts" / "site"),
+        "--group",
+        "a.example.com",
+        "--kind",
+        kind,
+        *extra,
+    ]
 
 
 def test_crd_generate_spells_the_plural(capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,9 +8,12 @@ from pathlib import Path
 from lostromos.dev.processes import Supervisor
 
 SLEEPER = [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)"]
-STUBBORN = [sys.executable, "-c",
-            "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
-            " print('up', flush=True); time.sleep(60)"]
+STUBBORN = [
+    sys.executable,
+    "-c",
+    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+    " print('up', flush=True); time.sleep(60)",
+]
 
 
 def test_children_are_recorded_and_stopped(tmp_path: Path) -> None:
@@ -32,12 +35,14 @@ def test_children_are_recorded_and_stopped(tmp_path: Path) -> None:
 
 def test_a_dead_child_is_noticed_with_its_log(tmp_path: Path) -> None:
     supervisor = Supervisor(tmp_path)
-    child = supervisor.start("crasher", [sys.executable, "-c",
-                                         "import sys; print('boom'); sys.exit(3)"])
+    child = supervisor.start(
+        "crasher", [sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"]
+    )
     for _ in range(200):
         if supervisor.first_dead() is not None:
             break
         import time
+
         time.sleep(0.02)
     assert supervisor.first_dead() == child
     assert "boom" in child.log_tail()

@@ -34,8 +34,12 @@ def test_a_gone_object_is_nothing_and_its_drift_report_is_dropped() -> None:
 
 
 def test_an_object_the_selector_does_not_serve_is_nothing() -> None:
-    world = World(site(finalizer=False), bound=binding(
-        selector=Selector(annotation_key="lostromos.dev/controller", annotation_value="eu")))
+    world = World(
+        site(finalizer=False),
+        bound=binding(
+            selector=Selector(annotation_key="lostromos.dev/controller", annotation_value="eu")
+        ),
+    )
     world.reconcile()
     assert world.helm.calls == [] and world.api.status_writes == []
     assert world.api.finalizer_writes == []
@@ -83,8 +87,10 @@ def test_an_invalid_release_name_stalls_naming_the_rule() -> None:
 
 
 def test_a_name_template_that_makes_no_dns_label_stalls() -> None:
-    world = World(site("blog", finalizer=False),
-                  bound=binding(release=release_policy(name_template="{name}_{kind}")))
+    world = World(
+        site("blog", finalizer=False),
+        bound=binding(release=release_policy(name_template="{name}_{kind}")),
+    )
     world.reconcile()
     assert world.helm.calls == []
     assert "not a lowercase DNS label" in world.condition("Invalid")["message"]
@@ -160,7 +166,8 @@ def test_a_failing_status_read_is_a_retry_not_a_crash() -> None:
 def test_a_pending_upgrade_of_ours_is_rolled_back_then_upgraded() -> None:
     world = World(site())
     world.helm.releases[("blog", "team-a")] = release(
-        revision=3, status="pending-upgrade", labels=ours())
+        revision=3, status="pending-upgrade", labels=ours()
+    )
     assert world.reconcile().requeue_after == 0
     assert world.helm.changes() == [("rollback", "blog", 2)]
     assert world.events.reasons() == ["Recovered"]
@@ -208,9 +215,15 @@ def test_a_failed_repair_stays_a_repair() -> None:
 def test_drift_found_while_a_repair_ran_is_kept_for_the_next_one() -> None:
     world = in_sync_world()
     world.drift.record(["team-a/blog"])
-    seen = observe("team-a/blog", binding=world.binding, store=world.informer,
-                   engines=world.reconciler.engines, helm=world.helm, drift=world.drift,
-                   rollout=world.rollout)
+    seen = observe(
+        "team-a/blog",
+        binding=world.binding,
+        store=world.informer,
+        engines=world.reconciler.engines,
+        helm=world.helm,
+        drift=world.drift,
+        rollout=world.rollout,
+    )
     world.drift.record(["team-a/blog"])  # the next check, while helm was busy
     world.reconciler.actions.run(decide(seen), seen)
     assert world.drift.get("team-a/blog") is not None
@@ -272,9 +285,15 @@ def test_dry_run_says_what_it_would_do_and_does_nothing(caplog) -> None:
 def test_decide_covers_every_state() -> None:
     world = World(site())
     world.helm.releases[("blog", "team-a")] = release(labels=ours())
-    seen = observe("team-a/blog", binding=world.binding, store=world.informer,
-                   engines=world.reconciler.engines, helm=world.helm, drift=world.drift,
-                   rollout=world.rollout)
+    seen = observe(
+        "team-a/blog",
+        binding=world.binding,
+        store=world.informer,
+        engines=world.reconciler.engines,
+        helm=world.helm,
+        drift=world.drift,
+        rollout=world.rollout,
+    )
     assert decide(seen) is Action.UPGRADE
     assert seen.owner is not None and seen.release_read
     assert decide(seen.__class__("k", None)) is Action.NOTHING

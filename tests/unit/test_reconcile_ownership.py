@@ -27,21 +27,28 @@ CONFLICT = 'release "blog" in team-a exists and belongs to something else'
 # -- refuse -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("labels", [
-    ours(uid="someone-else"),  # another object's release
-    {"lostromos.dev/owner-name": "blog"},  # half an owner record
-    {},  # unlabeled, installed before the object existed (first_deployed below)
-])
+@pytest.mark.parametrize(
+    "labels",
+    [
+        ours(uid="someone-else"),  # another object's release
+        {"lostromos.dev/owner-name": "blog"},  # half an owner record
+        {},  # unlabeled, installed before the object existed (first_deployed below)
+    ],
+)
 def test_a_release_that_is_not_ours_is_refused_and_never_touched(labels: dict) -> None:
     world = World(site(finalizer=False))
     world.helm.releases[("blog", "team-a")] = release(
-        labels=labels, first_deployed="2025-12-31T09:00:00Z")
+        labels=labels, first_deployed="2025-12-31T09:00:00Z"
+    )
     for _ in range(3):
         assert world.reconcile().requeue_after == CONFLICT_RECHECK_SECONDS
     assert world.helm.changes() == []
     ready = world.condition("Ready")
     assert (ready["status"], ready["reason"], ready["message"]) == (
-        "False", "ReleaseConflict", CONFLICT)
+        "False",
+        "ReleaseConflict",
+        CONFLICT,
+    )
     assert world.condition("Stalled")["status"] == "True"
     assert world.events.recorded == [("Warning", "ReleaseConflict", CONFLICT)]  # one, not three
     assert world.api.finalizer_writes == []  # deleting it later needs no controller
@@ -50,7 +57,8 @@ def test_a_release_that_is_not_ours_is_refused_and_never_touched(labels: dict) -
 def test_a_pending_release_of_someone_else_is_refused_not_recovered() -> None:
     world = World(site())
     world.helm.releases[("blog", "team-a")] = release(
-        revision=3, status="pending-upgrade", labels=ours(uid="other"))
+        revision=3, status="pending-upgrade", labels=ours(uid="other")
+    )
     world.reconcile()
     assert world.helm.changes() == []
     assert world.condition("Ready")["reason"] == "ReleaseConflict"
@@ -67,12 +75,15 @@ def test_an_unlabeled_release_with_lostromos_marks_is_adopted_once() -> None:
     assert world.helm.releases[("blog", "team-a")].labels == ours()
 
 
-@pytest.mark.parametrize(("change", "value"), [
-    ("finalizer", False),  # lostromos never handled this object
-    ("chart", "postgresql"),  # not the binding's chart
-    ("first_deployed", "2026-01-01T09:59:59.999Z"),  # deployed before the object existed
-    ("first_deployed", ""),  # no time to judge by
-])
+@pytest.mark.parametrize(
+    ("change", "value"),
+    [
+        ("finalizer", False),  # lostromos never handled this object
+        ("chart", "postgresql"),  # not the binding's chart
+        ("first_deployed", "2026-01-01T09:59:59.999Z"),  # deployed before the object existed
+        ("first_deployed", ""),  # no time to judge by
+    ],
+)
 def test_an_unlabeled_release_without_every_mark_is_refused(change: str, value: Any) -> None:
     world = World(site(finalizer=value if change == "finalizer" else True))
     marks: dict[str, Any] = {"labels": {}}
@@ -87,7 +98,8 @@ def test_an_unlabeled_release_without_every_mark_is_refused(change: str, value: 
 def test_the_binding_may_adopt_an_unowned_release() -> None:
     world = World(site(finalizer=False), bound=binding(release=release_policy(adopt=True)))
     world.helm.releases[("blog", "team-a")] = release(
-        labels={}, chart="other", first_deployed="2020-01-01T00:00:00Z")
+        labels={}, chart="other", first_deployed="2020-01-01T00:00:00Z"
+    )
     world.reconcile()
     assert world.helm.actions() == ["status", "upgrade"]
     assert world.helm.releases[("blog", "team-a")].labels == ours()
@@ -105,8 +117,11 @@ def test_adopt_never_takes_a_release_owned_by_another_object() -> None:
 
 def deleting(world: World) -> None:
     obj = world.obj()
-    obj["metadata"] = {**obj["metadata"], "deletionTimestamp": "2026-01-02T00:00:00Z",
-                       "resourceVersion": str(int(obj["metadata"]["resourceVersion"]) + 50)}
+    obj["metadata"] = {
+        **obj["metadata"],
+        "deletionTimestamp": "2026-01-02T00:00:00Z",
+        "resourceVersion": str(int(obj["metadata"]["resourceVersion"]) + 50),
+    }
     world.informer.update(obj)
     world.helm.calls.clear()
     world.events.recorded.clear()
@@ -125,7 +140,8 @@ def test_deleting_uninstalls_our_release_then_drops_the_finalizer() -> None:
 def test_deleting_never_uninstalls_a_release_of_someone_else(labels: dict) -> None:
     world = World(site())
     world.helm.releases[("blog", "team-a")] = release(
-        labels=labels, first_deployed="2025-01-01T00:00:00Z")
+        labels=labels, first_deployed="2025-01-01T00:00:00Z"
+    )
     deleting(world)
     world.reconcile()
     assert world.helm.changes() == []
@@ -151,8 +167,11 @@ def test_deleting_with_an_impossible_release_name_makes_no_helm_call() -> None:
     world = World(site("x" * 60))
     key = "team-a/" + "x" * 60
     obj = world.obj(key)
-    obj["metadata"] = {**obj["metadata"], "deletionTimestamp": "2026-01-02T00:00:00Z",
-                       "resourceVersion": "60"}
+    obj["metadata"] = {
+        **obj["metadata"],
+        "deletionTimestamp": "2026-01-02T00:00:00Z",
+        "resourceVersion": "60",
+    }
     world.informer.update(obj)
     world.reconcile(key)
     assert world.helm.calls == [] and world.api.finalizer_writes == [[]]

@@ -24,14 +24,21 @@ SCHEMA = {
     "type": "object",
     "$defs": {"secret": {"type": "string", "minLength": 12, "writeOnly": True}},
     "properties": {
-        "db": {"type": "object", "properties": {
-            "password": {"$ref": "#/$defs/secret"},
-            "host": {"type": "string"},
-        }},
-        "tokens": {"type": "object", "additionalProperties": {"type": "string",
-                                                              "writeOnly": True}},
-        "users": {"type": "array", "items": {"type": "object", "properties": {
-            "name": {"type": "string"}, "apiKey": {"type": "integer"}}}},
+        "db": {
+            "type": "object",
+            "properties": {
+                "password": {"$ref": "#/$defs/secret"},
+                "host": {"type": "string"},
+            },
+        },
+        "tokens": {"type": "object", "additionalProperties": {"type": "string", "writeOnly": True}},
+        "users": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "apiKey": {"type": "integer"}},
+            },
+        },
         "replicas": {"type": "integer"},
     },
 }
@@ -39,23 +46,36 @@ SCHEMA = {
 
 @pytest.fixture
 def chart_dir(tmp_path: Path) -> Path:
-    root = make_chart(tmp_path, "web", schema=SCHEMA,
-                      dependencies=[{"name": "cache", "version": "1.0.0"}])
-    add_subchart(root, "cache", schema={"type": "object", "properties": {
-        "auth": {"type": "string", "pattern": "^[a-z]+$", "writeOnly": True}}})
+    root = make_chart(
+        tmp_path, "web", schema=SCHEMA, dependencies=[{"name": "cache", "version": "1.0.0"}]
+    )
+    add_subchart(
+        root,
+        "cache",
+        schema={
+            "type": "object",
+            "properties": {"auth": {"type": "string", "pattern": "^[a-z]+$", "writeOnly": True}},
+        },
+    )
     return root
 
 
 def test_write_only_paths_follow_refs_maps_and_subcharts(chart_dir: Path) -> None:
     assert write_only_paths(load_chart(chart_dir)) == {
-        ("db", "password"), ("tokens", "*"), ("cache", "auth")}
+        ("db", "password"),
+        ("tokens", "*"),
+        ("cache", "auth"),
+    }
 
 
-@pytest.mark.parametrize(("text", "pattern"), [
-    ("db.password", ("db", "password")),
-    ("users[*].apiKey", ("users", "*", "apiKey")),
-    ("users[3]", ("users", "3")),
-])
+@pytest.mark.parametrize(
+    ("text", "pattern"),
+    [
+        ("db.password", ("db", "password")),
+        ("users[*].apiKey", ("users", "*", "apiKey")),
+        ("users[3]", ("users", "3")),
+    ],
+)
 def test_sensitive_path_syntax(text: str, pattern: tuple[str, ...]) -> None:
     assert parse_sensitive_path(text) == pattern
 
@@ -70,15 +90,20 @@ def test_denials_redact_secrets_and_keep_everything_else(chart_dir: Path) -> Non
     chart = load_chart(chart_dir)
     engine = ValuesEngine(chart)
     redactor = redactor_for(chart, ("users[*].apiKey",))
-    spec = {"db": {"password": "hunter2", "host": 5}, "tokens": {"ci": 42},
-            "users": [{"name": "ann", "apiKey": "sk-live-1234"}], "cache": {"auth": "S3CR3T!"},
-            "replicas": "three"}
+    spec = {
+        "db": {"password": "hunter2", "host": 5},
+        "tokens": {"ci": 42},
+        "users": [{"name": "ann", "apiKey": "sk-live-1234"}],
+        "cache": {"auth": "S3CR3T!"},
+        "replicas": "three",
+    }
     lines = redactor.describe_all(engine.validate(spec))
     text = "\n".join(lines)
     for secret in ("hunter2", "42", "sk-live-1234", "S3CR3T!"):
         assert secret not in text
     assert f"spec.db.password: {REDACTED} is not allowed: must be at least 12 characters long" in (
-        lines)
+        lines
+    )
     assert f"spec.users[0].apiKey: {REDACTED} is not allowed: must be of type integer" in lines
     assert 'spec.replicas: "three" is not allowed: must be of type integer' in lines
     assert "spec.db.host: 5 is not allowed: must be of type string" in lines
@@ -99,11 +124,17 @@ def test_log_text_never_carries_the_value() -> None:
 
 def test_scrub_removes_sensitive_values_from_free_text() -> None:
     redactor = Redactor(frozenset({("db", "password"), ("tokens", "*")}))
-    spec = {"db": {"password": "hunter2", "host": "db.local"}, "tokens": {"a": "tok-123"},
-            "port": 5432}
-    helm_error = ("execution error at (web/templates/db.yaml:3:4): password hunter2 is weak; "
-                  "host db.local; token tok-123; port 5432")
+    spec = {
+        "db": {"password": "hunter2", "host": "db.local"},
+        "tokens": {"a": "tok-123"},
+        "port": 5432,
+    }
+    helm_error = (
+        "execution error at (web/templates/db.yaml:3:4): password hunter2 is weak; "
+        "host db.local; token tok-123; port 5432"
+    )
     assert redactor.scrub(helm_error, spec) == (
         "execution error at (web/templates/db.yaml:3:4): password <redacted> is weak; "
-        "host db.local; token <redacted>; port 5432")
-    assert redactor.sensitive_values(spec) == ["hunter2", "tok-123"]
+        "host db.local; token <redacted>; port 5432"
+    )
+    assert sorted(redactor.sensitive_values(spec)) == ["hunter2", "tok-123"]

@@ -29,16 +29,28 @@ def served(tmp_path: Path) -> Path:
     root = tmp_path / "served"
     root.mkdir()
     (root / "common.json").write_text(json.dumps({"definitions": {"port": PORT}}))
-    (root / "endpoint.json").write_text(json.dumps({
-        "type": "object", "required": ["port"],
-        "properties": {"port": {"$ref": "common.json#/definitions/port"}}}))
+    (root / "endpoint.json").write_text(
+        json.dumps(
+            {
+                "type": "object",
+                "required": ["port"],
+                "properties": {"port": {"$ref": "common.json#/definitions/port"}},
+            }
+        )
+    )
     return root
 
 
 def chart_referring_to(tmp_path: Path, url: str) -> Path:
-    return make_chart(tmp_path, "remote", schema={
-        "$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
-        "properties": {"endpoint": {"$ref": f"{url}/endpoint.json"}}})
+    return make_chart(
+        tmp_path,
+        "remote",
+        schema={
+            "$schema": "http://json-schema.org/draft-07/schema#",
+            "type": "object",
+            "properties": {"endpoint": {"$ref": f"{url}/endpoint.json"}},
+        },
+    )
 
 
 def test_an_allowed_host_is_fetched_embedded_and_cached(tmp_path: Path) -> None:
@@ -51,7 +63,8 @@ def test_an_allowed_host_is_fetched_embedded_and_cached(tmp_path: Path) -> None:
     engine = ValuesEngine(chart)
     assert engine.validate({"endpoint": {"port": 80}}) == []
     assert [v.describe() for v in engine.validate({"endpoint": {"port": 0}})] == [
-        "spec.endpoint.port: 0 is not allowed: must be >= 1"]
+        "spec.endpoint.port: 0 is not allowed: must be >= 1"
+    ]
     again = load_chart(path, remote=resolver_for(("127.0.0.1",), tmp_path / "cache"))
     assert again.schema == chart.schema
 
@@ -74,8 +87,11 @@ def test_a_host_not_allow_listed_is_never_fetched(tmp_path: Path) -> None:
         return b"{}"
 
     resolver = RemoteResolver(RemoteRefPolicy(allowed_hosts=("schemas.example.com",)), fetch)
-    with pytest.raises(RemoteRefError, match=r"evil\.example\.com is not in the binding's "
-                                             "remoteSchemaHosts"):
+    with pytest.raises(
+        RemoteRefError,
+        match=r"evil\.example\.com is not in the binding's "
+        "remoteSchemaHosts",
+    ):
         bundle({"$ref": "https://evil.example.com/x.json"}, resolver)
     assert asked == []
 
@@ -105,21 +121,38 @@ def test_the_size_limit_holds(tmp_path: Path) -> None:
 
 
 def test_a_binding_with_a_remote_ref_breaks_only_itself(tmp_path: Path) -> None:
-    good = Binding(name="good", group="a.example.com", version="v1", kind="Good",
-                   plural="goods", chart=ChartRef(path=make_chart(tmp_path, "good")))
-    remote = Binding(name="remote", group="b.example.com", version="v1", kind="Remote",
-                     plural="remotes", chart=ChartRef(path=chart_referring_to(
-                         tmp_path, "https://schemas.example.com")))
-    registry = EngineRegistry(Bindings(source=tmp_path / "lostromos.yaml",
-                                       bindings=(good, remote)), chart_cache=tmp_path / "c")
+    good = Binding(
+        name="good",
+        group="a.example.com",
+        version="v1",
+        kind="Good",
+        plural="goods",
+        chart=ChartRef(path=make_chart(tmp_path, "good")),
+    )
+    remote = Binding(
+        name="remote",
+        group="b.example.com",
+        version="v1",
+        kind="Remote",
+        plural="remotes",
+        chart=ChartRef(path=chart_referring_to(tmp_path, "https://schemas.example.com")),
+    )
+    registry = EngineRegistry(
+        Bindings(source=tmp_path / "lostromos.yaml", bindings=(good, remote)),
+        chart_cache=tmp_path / "c",
+    )
     assert [error.binding for error in registry.check_all()] == ["remote"]
-    with pytest.raises(BindingLoadError, match=r"schemas\.example\.com is not in the binding's "
-                                               "remoteSchemaHosts"):
+    with pytest.raises(
+        BindingLoadError,
+        match=r"schemas\.example\.com is not in the binding's "
+        "remoteSchemaHosts",
+    ):
         registry.engine_for(remote)
 
 
 def test_schema_bundle_prints_a_schema_that_loads_offline(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with serve_repository(served(tmp_path)) as url:
         path = chart_referring_to(tmp_path, url)
         assert main(["schema", "bundle", str(path)]) == 0

@@ -28,11 +28,15 @@ def refused() -> MaxRetryError:
         raise ConnectionRefusedError(111, "Connection refused")
     except ConnectionRefusedError as cause:
         try:
-            raise NewConnectionError(None, "Failed to establish a new connection: "  # type: ignore[arg-type]
-                                     "[Errno 111] Connection refused") from cause
+            raise NewConnectionError(
+                None,
+                "Failed to establish a new connection: "  # type: ignore[arg-type]
+                "[Errno 111] Connection refused",
+            ) from cause
         except NewConnectionError as reason:
             pool = client.ApiClient().rest_client.pool_manager.connection_from_url(
-                "https://127.0.0.1:6443")
+                "https://127.0.0.1:6443"
+            )
             return MaxRetryError(pool, "/apis/hosting.example.com/v1/sites", reason)
 
 
@@ -54,11 +58,18 @@ def controller() -> BindingController:
     bindings = load_bindings(ROOT / "lostromos.yaml")
     binding = bindings.bindings[0]
     api = client.ApiClient(client.Configuration(host="https://127.0.0.1:1"))
-    made = BindingController(binding, api, engines=EngineRegistry(bindings),
-                             helm=None,  # type: ignore[arg-type]
-                             metrics=ControllerMetrics(), resync_seconds=60, dry_run=True)
-    made.informer.update({"metadata": {"name": "blog", "namespace": "team",
-                                       "resourceVersion": "1"}})
+    made = BindingController(
+        binding,
+        api,
+        engines=EngineRegistry(bindings),
+        helm=None,  # type: ignore[arg-type]
+        metrics=ControllerMetrics(),
+        resync_seconds=60,
+        dry_run=True,
+    )
+    made.informer.update(
+        {"metadata": {"name": "blog", "namespace": "team", "resourceVersion": "1"}}
+    )
     return made
 
 
@@ -87,8 +98,10 @@ def test_an_outage_is_one_warning_line_without_a_traceback(controller) -> None:
 
 
 def test_a_helm_failure_is_said_once_and_again_when_it_changes(controller) -> None:
-    text = _run(controller, [ReconcileError("install failed: boom")] * 5
-                + [ReconcileError("install failed: other")])
+    text = _run(
+        controller,
+        [ReconcileError("install failed: boom")] * 5 + [ReconcileError("install failed: other")],
+    )
     warnings = [line for line in text.splitlines() if " WARNING " in line]
     assert len(warnings) == 2
     assert "install failed: boom" in warnings[0] and "install failed: other" in warnings[1]

@@ -44,8 +44,9 @@ class FakeLeases:
                 raise ApiException(status=409, reason="AlreadyExists")
             return self._bump(body)
 
-    def replace_namespaced_lease(self, name: str, namespace: str,
-                                 body: client.V1Lease) -> client.V1Lease:
+    def replace_namespaced_lease(
+        self, name: str, namespace: str, body: client.V1Lease
+    ) -> client.V1Lease:
         with self.lock:
             self.writes += 1
             if self.leases[name].metadata.resource_version != body.metadata.resource_version:
@@ -61,18 +62,28 @@ class FakeLeases:
 POLICY = RolloutPolicy(max_in_flight=3, max_failure_ratio=0.5, min_samples=4)
 
 
-def replica(api: FakeLeases, identity: str, dead: set[str] | None = None,
-            clock: list[float] | None = None) -> RingRollout:
+def replica(
+    api: FakeLeases, identity: str, dead: set[str] | None = None, clock: list[float] | None = None
+) -> RingRollout:
     now = clock if clock is not None else [0.0]
+
     # The clock moves on by itself, so the full-gate shortcut stays out of the way
     # unless a test holds it still.
     def tick() -> float:
         if clock is None:
             now[0] += 10
         return now[0]
-    return RingRollout("site", POLICY, api, namespace="ops", ring="ring",  # type: ignore[arg-type]
-                       identity=identity, is_dead=lambda who: who in (dead or set()),
-                       clock=tick)
+
+    return RingRollout(
+        "site",
+        POLICY,
+        api,
+        namespace="ops",
+        ring="ring",  # type: ignore[arg-type]
+        identity=identity,
+        is_dead=lambda who: who in (dead or set()),
+        clock=tick,
+    )
 
 
 def test_the_limit_holds_across_replicas() -> None:
@@ -138,10 +149,10 @@ def test_an_unreachable_record_means_not_now_and_heals_on_the_next_write() -> No
     a = replica(api, "a")
     assert a.begin("v2")
     api.fail = True
-    assert not a.begin("v2")          # no slot without the record
-    a.finish("v2", succeeded=True)    # not written...
+    assert not a.begin("v2")  # no slot without the record
+    a.finish("v2", succeeded=True)  # not written...
     api.fail = False
-    assert a.begin("v2")              # ...until the next write carries it
+    assert a.begin("v2")  # ...until the next write carries it
     state = api.state("ring-rollout-site")
     assert state.slots == {"a": 1} and state.upgraded == 1
 

@@ -37,23 +37,33 @@ def entry(manager: str, time: str, subresource: str = "") -> dict[str, str]:
 
 
 def test_drift_is_a_write_by_someone_else_after_helm() -> None:
-    assert changed_by_others([entry("helm", "2026-01-01T00:00:00Z"),
-                              entry("kubectl-edit", "2026-01-01T00:05:00Z")])
-    assert not changed_by_others([entry("kubectl-edit", "2026-01-01T00:00:00Z"),
-                                  entry("helm", "2026-01-01T00:05:00Z")])
+    assert changed_by_others(
+        [entry("helm", "2026-01-01T00:00:00Z"), entry("kubectl-edit", "2026-01-01T00:05:00Z")]
+    )
+    assert not changed_by_others(
+        [entry("kubectl-edit", "2026-01-01T00:00:00Z"), entry("helm", "2026-01-01T00:05:00Z")]
+    )
 
 
 def test_status_writes_and_control_plane_managers_are_not_drift() -> None:
-    assert not changed_by_others([
-        entry("helm", "2026-01-01T00:00:00Z"),
-        entry("kubelet", "2026-01-01T00:09:00Z", subresource="status"),
-        entry("kube-controller-manager", "2026-01-01T00:09:00Z"),
-    ])
+    assert not changed_by_others(
+        [
+            entry("helm", "2026-01-01T00:00:00Z"),
+            entry("kubelet", "2026-01-01T00:09:00Z", subresource="status"),
+            entry("kube-controller-manager", "2026-01-01T00:09:00Z"),
+        ]
+    )
     assert not changed_by_others([])  # never written by helm: not ours to judge
 
 
 def test_release_resources_read_from_status() -> None:
-    status = {"release": {"resources": [
-        {"apiVersion": "v1", "kind": "Service", "namespace": "a", "name": "blog"}, "junk"]}}
+    status = {
+        "release": {
+            "resources": [
+                {"apiVersion": "v1", "kind": "Service", "namespace": "a", "name": "blog"},
+                "junk",
+            ]
+        }
+    }
     assert release_resources(status) == [("v1", "Service", "a", "blog")]
     assert release_resources(None) == []

@@ -31,9 +31,11 @@ class FakeApiClient:
         self.filters, self.echoes = filters, echoes
         self.queries: list[dict[str, str]] = []
 
-    def param_serialize(self, method: str, path: str, query_params: list[tuple[str, str]],
-                        **_: Any) -> tuple[str, str, dict[str, str], None, list[Any]]:
+    def param_serialize(
+        self, method: str, path: str, query_params: list[tuple[str, str]], **_: Any
+    ) -> tuple[str, str, dict[str, str], None, list[Any]]:
         from urllib.parse import urlencode
+
         return method, f"https://api{path}?{urlencode(query_params)}", {}, None, []
 
     def call_api(self, method: str, url: str, *_: Any) -> Response:

@@ -25,11 +25,11 @@ def test_a_lone_replica_claims_everything_then_serves_it_after_verifying() -> No
     assert claimed.serving == frozenset()  # claimed, not yet verified: nothing starts
     assert claimed.held == claimed.pending == frozenset(range(hashring.BUCKETS))
     # Verification needs a listing made after the claim was written.
-    unpublished = step(claimed, "a", live(a=claimed.held), busy=lambda b: False,
-                       published=frozenset())
+    unpublished = step(
+        claimed, "a", live(a=claimed.held), busy=lambda b: False, published=frozenset()
+    )
     assert unpublished.serving == frozenset()
-    served = step(claimed, "a", live(a=claimed.held), busy=lambda b: False,
-                  published=claimed.held)
+    served = step(claimed, "a", live(a=claimed.held), busy=lambda b: False, published=claimed.held)
     assert served.serving == frozenset(range(hashring.BUCKETS))
     assert served.pending == frozenset()
 
@@ -37,12 +37,12 @@ def test_a_lone_replica_claims_everything_then_serves_it_after_verifying() -> No
 def test_buckets_held_by_a_live_member_are_not_claimed_until_released() -> None:
     everything = frozenset(range(hashring.BUCKETS))
     mine = hashring.assign(["a", "b"])["b"]
-    waiting = step(ShardState(), "b", live(a=everything), busy=lambda b: False,
-                   published=frozenset())
+    waiting = step(
+        ShardState(), "b", live(a=everything), busy=lambda b: False, published=frozenset()
+    )
     assert waiting.held == frozenset()
     released = everything - mine
-    claimed = step(waiting, "b", live(a=released), busy=lambda b: False,
-                   published=frozenset())
+    claimed = step(waiting, "b", live(a=released), busy=lambda b: False, published=frozenset())
     assert claimed.pending == mine
 
 
@@ -57,12 +57,22 @@ def test_a_losing_bucket_stops_at_once_and_is_released_only_when_drained() -> No
     state = ShardState(held=everything, serving=everything)
     theirs = hashring.assign(["a", "b"])["b"]
     busy_bucket = min(theirs)
-    draining = step(state, "a", live(a=everything, b=frozenset()),
-                    busy=lambda b: b == busy_bucket, published=everything)
-    assert draining.serving == everything - theirs        # no new work in any of them
+    draining = step(
+        state,
+        "a",
+        live(a=everything, b=frozenset()),
+        busy=lambda b: b == busy_bucket,
+        published=everything,
+    )
+    assert draining.serving == everything - theirs  # no new work in any of them
     assert draining.held == (everything - theirs) | {busy_bucket}  # still in flight
-    drained = step(draining, "a", live(a=draining.held, b=frozenset()),
-                   busy=lambda b: False, published=draining.held)
+    drained = step(
+        draining,
+        "a",
+        live(a=draining.held, b=frozenset()),
+        busy=lambda b: False,
+        published=draining.held,
+    )
     assert drained.held == everything - theirs
 
 
@@ -72,10 +82,20 @@ def test_two_claims_from_different_views_never_both_start() -> None:
     b_claim = ShardState(held=frozenset({bucket}), pending=frozenset({bucket}))
     c_claim = ShardState(held=frozenset({bucket}), pending=frozenset({bucket}))
     # Both claims were written before either listed: both see a rival and withdraw.
-    b_after = step(b_claim, "b", live(b=b_claim.held, c=c_claim.held), busy=lambda _: False,
-                   published=b_claim.held)
-    c_after = step(c_claim, "c", live(b=b_claim.held, c=c_claim.held), busy=lambda _: False,
-                   published=c_claim.held)
+    b_after = step(
+        b_claim,
+        "b",
+        live(b=b_claim.held, c=c_claim.held),
+        busy=lambda _: False,
+        published=b_claim.held,
+    )
+    c_after = step(
+        c_claim,
+        "c",
+        live(b=b_claim.held, c=c_claim.held),
+        busy=lambda _: False,
+        published=c_claim.held,
+    )
     assert bucket not in b_after.serving and bucket not in c_after.serving
 
 
@@ -92,8 +112,8 @@ class Replica:
 @pytest.mark.parametrize("seed", range(25))
 def test_random_interleavings_joins_and_crashes_never_double_work(seed: int) -> None:
     rng = random.Random(seed)
-    table: dict[str, frozenset[int]] = {}       # what the API server stores: name -> held
-    expired: set[str] = set()                   # crashed replicas whose Lease expired
+    table: dict[str, frozenset[int]] = {}  # what the API server stores: name -> held
+    expired: set[str] = set()  # crashed replicas whose Lease expired
     replicas = [Replica(f"r{n}") for n in range(3)]
     for replica in replicas:
         table[replica.name] = frozenset()
@@ -118,22 +138,37 @@ def test_random_interleavings_joins_and_crashes_never_double_work(seed: int) -> 
         for replica in alive:
             replica.in_flight.clear()
             replica.view = {n: Member(n, h) for n, h in table.items() if n not in expired}
-            replica.state = step(replica.state, replica.name, replica.view,
-                                 busy=lambda b: False, published=replica.published)
+            replica.state = step(
+                replica.state,
+                replica.name,
+                replica.view,
+                busy=lambda b: False,
+                published=replica.published,
+            )
             table[replica.name] = replica.published = replica.state.held
     target = hashring.assign(r.name for r in alive)
     for replica in alive:
         assert replica.state.serving == target[replica.name]
 
 
-def _operate(replica: Replica, operation: str, table: dict[str, frozenset[int]],
-             expired: set[str], rng: random.Random) -> None:
+def _operate(
+    replica: Replica,
+    operation: str,
+    table: dict[str, frozenset[int]],
+    expired: set[str],
+    rng: random.Random,
+) -> None:
     if operation == "list":
-        replica.view = {name: Member(name, held) for name, held in table.items()
-                        if name not in expired}
-        replica.state = step(replica.state, replica.name, replica.view,
-                             busy=lambda b: b in replica.in_flight,
-                             published=replica.published)
+        replica.view = {
+            name: Member(name, held) for name, held in table.items() if name not in expired
+        }
+        replica.state = step(
+            replica.state,
+            replica.name,
+            replica.view,
+            busy=lambda b: b in replica.in_flight,
+            published=replica.published,
+        )
     elif operation == "write":
         table[replica.name] = replica.published = replica.state.held
     elif operation == "work" and replica.state.serving:
@@ -147,14 +182,21 @@ def _assert_no_double_work(replicas: list[Replica]) -> None:
     for other in replicas:
         for bucket in other.state.serving | other.in_flight:
             assert bucket not in working, (
-                f"bucket {bucket} worked on by {working[bucket]} and {other.name}")
+                f"bucket {bucket} worked on by {working[bucket]} and {other.name}"
+            )
             working[bucket] = other.name
 
 
 class FakeMembership:
     def __init__(self, identity: str, table: dict[str, frozenset[int]]) -> None:
-        self.config = MemberConfig(namespace="ns", ring="ring", identity=identity,
-                                   lease_seconds=15, renew_deadline=10, retry_period=2)
+        self.config = MemberConfig(
+            namespace="ns",
+            ring="ring",
+            identity=identity,
+            lease_seconds=15,
+            renew_deadline=10,
+            retry_period=2,
+        )
         self.table = table
         self.now = 0.0
         self.last_renewed: float | None = None
@@ -216,7 +258,7 @@ def test_a_replica_that_cannot_renew_stops_serving_before_its_lease_expires() ->
     membership.now = 9.0
     coordinator.tick()
     assert coordinator.serving()  # within the renew deadline: keeps working
-    membership.now = 10.5         # past the deadline, before the 15 s expiry
+    membership.now = 10.5  # past the deadline, before the 15 s expiry
     coordinator.tick()
     assert coordinator.serving() == frozenset()
     # Its old claims are forgotten; new ones wait for a write and a verifying listing.

@@ -57,8 +57,7 @@ class Helm:
 
     def template(self, values: dict, release: str = "blog") -> dict[str, dict[str, Any]]:
         """Render and index the objects by kind (the chart makes one of each)."""
-        result = self.run("template", release, str(CHART), "--namespace", "default",
-                          values=values)
+        result = self.run("template", release, str(CHART), "--namespace", "default", values=values)
         assert result.returncode == 0, result.stderr
         objects = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
         by_kind = {obj["kind"]: obj for obj in objects}
@@ -170,7 +169,9 @@ def test_shop_site_renders_its_overrides(helm: Helm) -> None:
     assert environment["PHP_WORKERS"] == "16"
     assert environment["SITE_URL"] == "https://shop.example.com"
     assert [p["name"] for p in json.loads(rendered["ConfigMap"]["data"]["plugins.json"])] == [
-        "woocommerce", "woocommerce-payments", "akismet",
+        "woocommerce",
+        "woocommerce-payments",
+        "akismet",
     ]
     claim = rendered["PersistentVolumeClaim"]["spec"]
     assert claim["storageClassName"] == "shared-nfs"
@@ -215,8 +216,12 @@ def test_only_namespaced_objects_are_rendered(helm: Helm) -> None:
 
 
 def test_notes_summarise_the_site_and_warn_about_deprecations(helm: Helm) -> None:
-    values = {**MINIMAL, "replicas": 2, "php": {"legacyMode": True},
-              "plugins": [{"name": "akismet", "version": "5.3"}]}
+    values = {
+        **MINIMAL,
+        "replicas": 2,
+        "php": {"legacyMode": True},
+        "plugins": [{"name": "akismet", "version": "5.3"}],
+    }
     result = helm.run("install", "blog", str(CHART), "--dry-run=client", values=values)
     assert result.returncode == 0, result.stderr
     notes = result.stdout.split("NOTES:", 1)[1]
@@ -256,9 +261,7 @@ def test_helm_refuses_the_invalid_example_naming_every_problem(helm: Helm) -> No
         ({"adminEmail": "nobody"}, "at '/adminEmail'"),
     ],
 )
-def test_helm_refuses_values_outside_the_schema(
-    helm: Helm, values: dict, complaint: str
-) -> None:
+def test_helm_refuses_values_outside_the_schema(helm: Helm, values: dict, complaint: str) -> None:
     assert complaint in helm.refusal({**MINIMAL, **values})
 
 
@@ -303,7 +306,8 @@ def test_every_property_is_described() -> None:
 def test_every_object_is_closed() -> None:
     objects = [(path, resolve(node)) for path, node in walk_properties(SCHEMA)]
     open_objects = [
-        path for path, node in [("", SCHEMA), *objects]
+        path
+        for path, node in [("", SCHEMA), *objects]
         if node.get("type") == "object" and node.get("additionalProperties") is not False
     ]
     assert open_objects == []

@@ -19,10 +19,14 @@ def test_transition_time_moves_only_when_the_status_flips() -> None:
 
 def test_unrelated_conditions_are_kept_and_order_is_stable() -> None:
     existing = [{"type": "Custom", "status": "True", "reason": "X", "message": ""}]
-    merged = status.merge_conditions(existing, [
-        status.Condition("Invalid", False, "Valid"),
-        status.Condition("Ready", True, "Deployed"),
-    ], 3)
+    merged = status.merge_conditions(
+        existing,
+        [
+            status.Condition("Invalid", False, "Valid"),
+            status.Condition("Ready", True, "Deployed"),
+        ],
+        3,
+    )
     assert [c["type"] for c in merged] == ["Ready", "Invalid", "Custom"]
 
 

@@ -55,13 +55,21 @@ def test_explicit_paths_and_envtest_assets_skip_the_build(tmp_path: Path) -> Non
         executable(assets / name)
     helm = executable(tmp_path / "my-helm")
     engine = executable(tmp_path / "my-engine")
-    environ = {"KUBEBUILDER_ASSETS": str(assets), "LOSTROMOS_HELM": str(helm),
-               "LOSTROMOS_HELM_ENGINE": str(engine)}
+    environ = {
+        "KUBEBUILDER_ASSETS": str(assets),
+        "LOSTROMOS_HELM": str(helm),
+        "LOSTROMOS_HELM_ENGINE": str(engine),
+    }
 
     paths = toolchain.ensure(environ=environ, progress=lambda line: None)
 
-    assert paths == {"etcd": assets / "etcd", "kube-apiserver": assets / "kube-apiserver",
-                     "kubectl": assets / "kubectl", "helm": helm, "helm-engine": engine}
+    assert paths == {
+        "etcd": assets / "etcd",
+        "kube-apiserver": assets / "kube-apiserver",
+        "kubectl": assets / "kubectl",
+        "helm": helm,
+        "helm-engine": engine,
+    }
 
 
 def test_explicit_path_wins_over_envtest_assets(tmp_path: Path) -> None:

@@ -16,10 +16,12 @@ def engine_for(path: Path, overrides: dict | None = None) -> ValuesEngine:
 
 
 def test_user_values_win_and_maps_merge(tmp_path: Path) -> None:
-    engine = engine_for(make_chart(tmp_path, values={"php": {"version": "8.2", "workers": 2},
-                                                     "list": [1, 2]}))
+    engine = engine_for(
+        make_chart(tmp_path, values={"php": {"version": "8.2", "workers": 2}, "list": [1, 2]})
+    )
     assert engine.coalesce({"php": {"version": "8.3"}, "list": [3]}) == {
-        "php": {"version": "8.3", "workers": 2}, "list": [3],
+        "php": {"version": "8.3", "workers": 2},
+        "list": [3],
     }
 
 
@@ -54,15 +56,20 @@ def test_overrides_win_over_the_spec(tmp_path: Path) -> None:
 
 def _umbrella(tmp_path: Path) -> Path:
     parent = make_chart(
-        tmp_path, "parent",
+        tmp_path,
+        "parent",
         values={"global": {"domain": "example.com"}, "db": {"port": 5432}},
         dependencies=[
             {"name": "database", "version": "1.x", "alias": "db", "condition": "db.enabled"},
             {"name": "cache", "version": "*", "tags": ["extras"]},
         ],
     )
-    add_subchart(parent, "database", version="1.2.0",
-                 values={"port": 1, "user": "app", "global": {"region": "eu"}})
+    add_subchart(
+        parent,
+        "database",
+        version="1.2.0",
+        values={"port": 1, "user": "app", "global": {"region": "eu"}},
+    )
     add_subchart(parent, "cache", values={"size": 64})
     return parent
 
@@ -92,8 +99,12 @@ def test_tags_disable_subchart(tmp_path: Path) -> None:
 
 
 def test_import_values_from_exports(tmp_path: Path) -> None:
-    parent = make_chart(tmp_path, "parent", values={"own": 1},
-                        dependencies=[{"name": "child", "version": "*", "import-values": ["data"]}])
+    parent = make_chart(
+        tmp_path,
+        "parent",
+        values={"own": 1},
+        dependencies=[{"name": "child", "version": "*", "import-values": ["data"]}],
+    )
     add_subchart(parent, "child", values={"exports": {"data": {"port": 5432, "own": 2}}})
     assert engine_for(parent).coalesce({})["port"] == 5432
     assert engine_for(parent).coalesce({})["own"] == 1

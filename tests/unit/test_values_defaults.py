@@ -24,13 +24,21 @@ PHP = {
             "properties": {
                 "version": {"type": "string", "default": "8.3"},
                 "workers": {"type": "integer", "default": 4},
-                "opcache": {"type": "object", "default": {"enabled": True},
-                            "properties": {"size": {"type": "integer", "default": 128}}},
+                "opcache": {
+                    "type": "object",
+                    "default": {"enabled": True},
+                    "properties": {"size": {"type": "integer", "default": 128}},
+                },
             },
         },
         "replicas": {"type": "integer", "default": 1},
-        "plugins": {"type": "array", "items": {"type": "object", "properties": {
-            "active": {"type": "boolean", "default": True}}}},
+        "plugins": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"active": {"type": "boolean", "default": True}},
+            },
+        },
         "a/b~c": {"type": "string", "default": "escaped"},
     },
 }
@@ -63,7 +71,8 @@ def test_patch_applied_to_the_spec_gives_the_values_and_is_idempotent(tmp_path: 
 
 def test_never_overwrites_what_the_user_gave_null_included(tmp_path: Path) -> None:
     result = engine(tmp_path, PHP).default(
-        {"php": {"version": "8.1", "workers": None}, "replicas": 0})
+        {"php": {"version": "8.1", "workers": None}, "replicas": 0}
+    )
     assert result.values["php"]["version"] == "8.1"
     assert result.values["php"]["workers"] is None
     assert result.values["replicas"] == 0
@@ -91,9 +100,15 @@ def test_values_yaml_without_a_schema_default_is_not_copied(tmp_path: Path) -> N
 
 
 def test_rendered_values_never_change_where_values_yaml_supplies(tmp_path: Path) -> None:
-    engine_ = engine(tmp_path, PHP, values={"php": {"version": "8.2", "workers": 2,
-                                                    "opcache": {"enabled": False, "size": 1}},
-                                            "replicas": 3, "a/b~c": "x"})
+    engine_ = engine(
+        tmp_path,
+        PHP,
+        values={
+            "php": {"version": "8.2", "workers": 2, "opcache": {"enabled": False, "size": 1}},
+            "replicas": 3,
+            "a/b~c": "x",
+        },
+    )
     spec = {"plugins": []}
     assert engine_.coalesce(engine_.default(spec).values) == engine_.coalesce(spec)
 
@@ -112,18 +127,31 @@ def test_defaults_through_ref_and_all_of_but_not_one_of(tmp_path: Path) -> None:
 
 
 def test_subchart_defaults_under_scope(tmp_path: Path) -> None:
-    parent = make_chart(tmp_path, "parent", dependencies=[
-        {"name": "mysql", "version": "*", "alias": "db"}])
-    add_subchart(parent, "mysql", values={"port": 3306}, schema={"properties": {
-        "port": {"default": 1}, "storage": {"default": "10Gi"}}})
+    parent = make_chart(
+        tmp_path, "parent", dependencies=[{"name": "mysql", "version": "*", "alias": "db"}]
+    )
+    add_subchart(
+        parent,
+        "mysql",
+        values={"port": 3306},
+        schema={"properties": {"port": {"default": 1}, "storage": {"default": "10Gi"}}},
+    )
     result = ValuesEngine(load_chart(parent)).default({})
-    assert result.patch == [{"op": "add", "path": "/db",
-                             "value": {"port": 3306, "storage": "10Gi"}}]
+    assert result.patch == [
+        {"op": "add", "path": "/db", "value": {"port": 3306, "storage": "10Gi"}}
+    ]
 
 
 def test_recursive_schema_defaults_terminate(tmp_path: Path) -> None:
-    schema = {"$ref": "#/$defs/node", "$defs": {"node": {"type": "object", "properties": {
-        "child": {"$ref": "#/$defs/node"}, "name": {"default": "n"}}}}}
+    schema = {
+        "$ref": "#/$defs/node",
+        "$defs": {
+            "node": {
+                "type": "object",
+                "properties": {"child": {"$ref": "#/$defs/node"}, "name": {"default": "n"}},
+            }
+        },
+    }
     deep = {"child": {"child": {"child": {}}}}
     result = engine(tmp_path, schema).default(deep)
     assert result.values["child"]["child"]["child"] == {"name": "n"}
@@ -131,11 +159,16 @@ def test_recursive_schema_defaults_terminate(tmp_path: Path) -> None:
 
 
 def test_deprecations_name_the_path_and_reason(tmp_path: Path) -> None:
-    schema = {"properties": {
-        "php": {"properties": {"legacyMode": {"deprecated": True, "description": "use php.mode"}}},
-        "old": {"$ref": "#/$defs/old"},
-        "items": {"items": {"properties": {"flag": {"deprecated": True}}}},
-    }, "$defs": {"old": {"deprecated": True}}}
+    schema = {
+        "properties": {
+            "php": {
+                "properties": {"legacyMode": {"deprecated": True, "description": "use php.mode"}}
+            },
+            "old": {"$ref": "#/$defs/old"},
+            "items": {"items": {"properties": {"flag": {"deprecated": True}}}},
+        },
+        "$defs": {"old": {"deprecated": True}},
+    }
     engine_ = engine(tmp_path, schema, values={"old": 1})
     spec = {"php": {"legacyMode": True}, "old": 2, "items": [{}, {"flag": 1}]}
     assert engine_.deprecations(spec) == [
@@ -148,10 +181,20 @@ def test_deprecations_name_the_path_and_reason(tmp_path: Path) -> None:
 
 
 def test_a_deprecated_flag_turned_off_or_at_its_default_is_not_reported(tmp_path: Path) -> None:
-    schema = {"properties": {"php": {"properties": {
-        "legacyMode": {"deprecated": True, "type": "boolean",
-                       "description": "Deprecated: turned on the PHP 7 shim."},
-        "shim": {"deprecated": True, "default": "none"}}}}}
+    schema = {
+        "properties": {
+            "php": {
+                "properties": {
+                    "legacyMode": {
+                        "deprecated": True,
+                        "type": "boolean",
+                        "description": "Deprecated: turned on the PHP 7 shim.",
+                    },
+                    "shim": {"deprecated": True, "default": "none"},
+                }
+            }
+        }
+    }
     engine_ = engine(tmp_path, schema)
     assert engine_.deprecations({"php": {"legacyMode": False, "shim": "none"}}) == []
     assert engine_.deprecations({"php": {"legacyMode": None}}) == []

@@ -28,17 +28,29 @@ SITE = {
     "properties": {
         "domain": {"type": "string"},
         "php": {"type": "object", "properties": {"version": {"enum": ["8.1", "8.2", "8.3"]}}},
-        "plugins": {"type": "array", "items": {"type": "object", "required": ["name"],
-                                               "properties": {"name": {"type": "string"}}}},
+        "plugins": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {"name": {"type": "string"}},
+            },
+        },
         "replicas": {"type": "integer", "minimum": 1},
     },
 }
 
 
 def test_reports_every_violation_sorted_with_paths(tmp_path: Path) -> None:
-    result = messages(engine(tmp_path, SITE), {
-        "php": {"version": "7.4"}, "plugins": [{"name": 1}, {}], "replicas": 0, "extra": True,
-    })
+    result = messages(
+        engine(tmp_path, SITE),
+        {
+            "php": {"version": "7.4"},
+            "plugins": [{"name": 1}, {}],
+            "replicas": 0,
+            "extra": True,
+        },
+    )
     assert result == [
         "spec.domain: required property is missing",
         "spec.extra: unknown field (known: domain, php, plugins, replicas)",
@@ -61,14 +73,24 @@ def test_values_yaml_defaults_are_validated_too(tmp_path: Path) -> None:
 
 def test_null_deleting_a_required_default_is_refused(tmp_path: Path) -> None:
     engine_ = engine(tmp_path, SITE, values={"domain": "x"})
-    assert messages(engine_, {"domain": None}) == ['spec.domain: required property is missing']
+    assert messages(engine_, {"domain": None}) == ["spec.domain: required property is missing"]
 
 
 def test_one_of_names_the_closest_alternative(tmp_path: Path) -> None:
-    schema = {"properties": {"storage": {"oneOf": [
-        {"type": "object", "properties": {"size": {"type": "integer"}}, "required": ["size"]},
-        {"type": "string"},
-    ]}}}
+    schema = {
+        "properties": {
+            "storage": {
+                "oneOf": [
+                    {
+                        "type": "object",
+                        "properties": {"size": {"type": "integer"}},
+                        "required": ["size"],
+                    },
+                    {"type": "string"},
+                ]
+            }
+        }
+    }
     (violation,) = engine(tmp_path, schema).validate({"storage": {"size": "big"}})
     assert violation.path == ("storage",)
     assert violation.message == (
@@ -101,9 +123,15 @@ def test_patterns_use_go_semantics(tmp_path: Path) -> None:
 
 
 def test_numbers_compare_like_helm(tmp_path: Path) -> None:
-    engine_ = engine(tmp_path, {"properties": {
-        "cpu": {"multipleOf": 0.1}, "count": {"type": "integer", "maximum": 9007199254740992},
-    }})
+    engine_ = engine(
+        tmp_path,
+        {
+            "properties": {
+                "cpu": {"multipleOf": 0.1},
+                "count": {"type": "integer", "maximum": 9007199254740992},
+            }
+        },
+    )
     assert engine_.validate({"cpu": 0.3, "count": 2.0}) == []
     # helm reads 2**53 + 1 as the float64 2**53
     assert engine_.validate({"count": 2**53 + 1}) == []
@@ -111,16 +139,26 @@ def test_numbers_compare_like_helm(tmp_path: Path) -> None:
 
 
 def test_draft4_boolean_exclusive_maximum(tmp_path: Path) -> None:
-    engine_ = engine(tmp_path, {"$schema": "http://json-schema.org/draft-04/schema#",
-                                "properties": {"p": {"maximum": 10, "exclusiveMaximum": True}}})
+    engine_ = engine(
+        tmp_path,
+        {
+            "$schema": "http://json-schema.org/draft-04/schema#",
+            "properties": {"p": {"maximum": 10, "exclusiveMaximum": True}},
+        },
+    )
     assert messages(engine_, {"p": 10}) == ["spec.p: 10 is not allowed: must be < 10"]
 
 
 def test_subchart_violations_get_the_scope_prefix(tmp_path: Path) -> None:
-    parent = make_chart(tmp_path, "parent", dependencies=[
-        {"name": "mysql", "version": "*", "alias": "db"}])
-    add_subchart(parent, "mysql", values={"auth": {"password": "long-enough"}}, schema={
-        "properties": {"auth": {"properties": {"password": {"minLength": 8}}}}})
+    parent = make_chart(
+        tmp_path, "parent", dependencies=[{"name": "mysql", "version": "*", "alias": "db"}]
+    )
+    add_subchart(
+        parent,
+        "mysql",
+        values={"auth": {"password": "long-enough"}},
+        schema={"properties": {"auth": {"properties": {"password": {"minLength": 8}}}}},
+    )
     engine_ = ValuesEngine(load_chart(parent))
     assert messages(engine_, {"db": {"auth": {"password": "short"}}}) == [
         'spec.db.auth.password: "short" is not allowed: must be at least 8 characters long'
@@ -137,8 +175,13 @@ def test_deep_nesting_becomes_a_violation(tmp_path: Path) -> None:
     for _ in range(MAX_NESTING * 20):
         cursor["a"] = {}
         cursor = cursor["a"]
-    (violation,) = engine(tmp_path, {"$ref": "#/$defs/t", "$defs": {"t": {
-        "type": "object", "additionalProperties": {"$ref": "#/$defs/t"}}}}).validate(deep)
+    (violation,) = engine(
+        tmp_path,
+        {
+            "$ref": "#/$defs/t",
+            "$defs": {"t": {"type": "object", "additionalProperties": {"$ref": "#/$defs/t"}}},
+        },
+    ).validate(deep)
     assert "nested more than" in violation.message
 
 
@@ -164,17 +207,22 @@ def test_huge_string_is_fine(tmp_path: Path) -> None:
 def test_describe_formats_paths() -> None:
     violation = Violation(("plugins", 0, "odd.key"), "must be of type string", "1")
     assert violation.describe() == (
-        'spec.plugins[0]["odd.key"]: 1 is not allowed: must be of type string')
-    assert Violation((), "missing required property \"a\"").describe("Site/x spec") == (
-        'Site/x spec: missing required property "a"')
+        'spec.plugins[0]["odd.key"]: 1 is not allowed: must be of type string'
+    )
+    assert Violation((), 'missing required property "a"').describe("Site/x spec") == (
+        'Site/x spec: missing required property "a"'
+    )
 
 
 def test_verdict_processes_dependencies_once_for_violations_and_deprecations(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import lostromos.values.engine as engine_module
 
-    schema = {"type": "object", "properties": {
-        "old": {"type": "integer", "deprecated": True}, "n": {"type": "integer"}}}
+    schema = {
+        "type": "object",
+        "properties": {"old": {"type": "integer", "deprecated": True}, "n": {"type": "integer"}},
+    }
     subject = engine(tmp_path, schema)
     calls: list[object] = []
     real = engine_module.process_dependencies

@@ -50,8 +50,11 @@ def client(app: Flask) -> FlaskClient:
 
 
 def site_review(spec: Any = ..., **request_fields: Any) -> dict[str, Any]:
-    obj: dict[str, Any] = {"apiVersion": "hosting.example.com/v1", "kind": "Site",
-                           "metadata": {"name": "blog", "namespace": "default"}}
+    obj: dict[str, Any] = {
+        "apiVersion": "hosting.example.com/v1",
+        "kind": "Site",
+        "metadata": {"name": "blog", "namespace": "default"},
+    }
     if spec is not ...:
         obj["spec"] = spec
     request = {
@@ -94,11 +97,15 @@ def assert_json_error(reply: Any, status: int = 400) -> str:
 
 
 def test_patch_applier_follows_rfc_6902() -> None:
-    assert apply_patch({"a": [1]}, [{"op": "add", "path": "/a/-", "value": 2},
-                                    {"op": "add", "path": "/a/0", "value": 0},
-                                    {"op": "add", "path": "/b~1c", "value": {}},
-                                    {"op": "replace", "path": "/a/1", "value": 9}]) == {
-        "a": [0, 9, 2], "b/c": {}}
+    assert apply_patch(
+        {"a": [1]},
+        [
+            {"op": "add", "path": "/a/-", "value": 2},
+            {"op": "add", "path": "/a/0", "value": 0},
+            {"op": "add", "path": "/b~1c", "value": {}},
+            {"op": "replace", "path": "/a/1", "value": 9},
+        ],
+    ) == {"a": [0, 9, 2], "b/c": {}}
 
 
 # -- bad input: always HTTP 400 with a JSON error -----------------------------------------
@@ -111,19 +118,25 @@ def test_patch_applier_follows_rfc_6902() -> None:
         (b"{not json", "application/json", "not JSON"),
         (b'{"a": "\xc3\x28"}', "application/json", "not valid UTF-8"),
         (b"[" * 30_000 + b"]" * 30_000, "application/json", "nests too deeply"),
-        (json.dumps({**site_review(), "apiVersion": "admission.k8s.io/v1beta1"}).encode(),
-         "application/json", "is not supported"),
-        (json.dumps({**site_review(), "kind": "Pod"}).encode(), "application/json",
-         "kind must be"),
-        (json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}).encode(),
-         "application/json", "no request"),
+        (
+            json.dumps({**site_review(), "apiVersion": "admission.k8s.io/v1beta1"}).encode(),
+            "application/json",
+            "is not supported",
+        ),
+        (json.dumps({**site_review(), "kind": "Pod"}).encode(), "application/json", "kind must be"),
+        (
+            json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}).encode(),
+            "application/json",
+            "no request",
+        ),
         (json.dumps(site_review(uid=None)).encode(), "application/json", "request.uid"),
         (json.dumps(site_review()).encode(), "text/plain", "Content-Type"),
         (json.dumps(site_review()).encode(), None, "Content-Type"),
     ],
 )
-def test_bad_input_is_400_json(client: FlaskClient, path: str, body: bytes,
-                               content_type: str | None, fragment: str) -> None:
+def test_bad_input_is_400_json(
+    client: FlaskClient, path: str, body: bytes, content_type: str | None, fragment: str
+) -> None:
     reply = client.post(path, data=body, content_type=content_type)
     assert fragment in assert_json_error(reply)
 
@@ -141,8 +154,12 @@ def test_body_at_the_limit_is_read(client: FlaskClient) -> None:
 
 
 def raw_environ(body: bytes, content_length: str | None) -> dict[str, Any]:
-    environ = EnvironBuilder(path="/validate", method="POST", input_stream=io.BytesIO(body),
-                             content_type="application/json").get_environ()
+    environ = EnvironBuilder(
+        path="/validate",
+        method="POST",
+        input_stream=io.BytesIO(body),
+        content_type="application/json",
+    ).get_environ()
     environ.pop("CONTENT_LENGTH", None)
     if content_length is None:
         # A chunked body: the server (gunicorn) terminates the stream itself.
@@ -190,18 +207,23 @@ def test_wrong_method_and_unknown_path_are_json(client: FlaskClient) -> None:
 
 @pytest.mark.parametrize("path", ["/mutate", "/validate"])
 def test_unbound_kind_is_denied(client: FlaskClient, path: str) -> None:
-    document = site_review(VALID_SPEC, kind={"group": "hosting.example.com", "version": "v1",
-                                             "kind": "Foo"})
+    document = site_review(
+        VALID_SPEC, kind={"group": "hosting.example.com", "version": "v1", "kind": "Foo"}
+    )
     response = admission_response(post(client, path, document))
     assert response["allowed"] is False
     assert response["status"]["message"] == (
-        "no lostromos binding serves hosting.example.com/v1, Kind=Foo")
+        "no lostromos binding serves hosting.example.com/v1, Kind=Foo"
+    )
 
 
 @pytest.mark.parametrize("path", ["/mutate", "/validate"])
 def test_delete_is_allowed(client: FlaskClient, path: str) -> None:
-    document = site_review(operation="DELETE", object=None,
-                           oldObject={"metadata": {"name": "blog"}, "spec": {"replicas": -1}})
+    document = site_review(
+        operation="DELETE",
+        object=None,
+        oldObject={"metadata": {"name": "blog"}, "spec": {"replicas": -1}},
+    )
     assert admission_response(post(client, path, document)) == {"uid": UID, "allowed": True}
 
 
@@ -235,7 +257,8 @@ def test_non_object_spec_is_denied(client: FlaskClient, spec: Any) -> None:
     response = admission_response(post(client, "/validate", site_review(spec)))
     assert response["allowed"] is False
     assert response["status"]["message"].startswith(
-        'Site "blog" in namespace "default" is invalid:\nspec')
+        'Site "blog" in namespace "default" is invalid:\nspec'
+    )
 
 
 def test_deprecated_field_gives_a_warning_not_a_denial(client: FlaskClient) -> None:
@@ -258,13 +281,25 @@ def test_dry_run_is_answered_like_any_request(client: FlaskClient, path: str) ->
 
 @pytest.mark.parametrize(
     "spec",
-    [..., None, {}, VALID_SPEC, {**VALID_SPEC, "php": {"version": "8.2"}},
-     {**VALID_SPEC, "replicas": 3, "php": {"workers": 2}},
-     {**VALID_SPEC, "plugins": [{"name": "akismet", "version": "5.3"},
-                                {"name": "jetpack", "version": "13.1", "enabled": False}]}],
+    [
+        ...,
+        None,
+        {},
+        VALID_SPEC,
+        {**VALID_SPEC, "php": {"version": "8.2"}},
+        {**VALID_SPEC, "replicas": 3, "php": {"workers": 2}},
+        {
+            **VALID_SPEC,
+            "plugins": [
+                {"name": "akismet", "version": "5.3"},
+                {"name": "jetpack", "version": "13.1", "enabled": False},
+            ],
+        },
+    ],
 )
-def test_mutate_patch_yields_the_defaulted_spec(client: FlaskClient, registry: Any,
-                                                spec: Any) -> None:
+def test_mutate_patch_yields_the_defaulted_spec(
+    client: FlaskClient, registry: Any, spec: Any
+) -> None:
     document = site_review(spec)
     response = admission_response(post(client, "/mutate", document))
     assert response["allowed"] is True
@@ -296,7 +331,9 @@ def test_mutate_adds_defaults_the_chart_declares(client: FlaskClient) -> None:
 
 def test_mutate_leaves_a_non_object_spec_alone(client: FlaskClient) -> None:
     assert admission_response(post(client, "/mutate", site_review("blog"))) == {
-        "uid": UID, "allowed": True}
+        "uid": UID,
+        "allowed": True,
+    }
 
 
 # -- health, readiness, metrics -----------------------------------------------------------
@@ -316,14 +353,16 @@ def test_readyz_reports_why_charts_did_not_load() -> None:
     registry = FakeRegistry(check_error=ChartError("charts/site/values.schema.json: not JSON"))
     reply = create_app(registry).test_client().get("/readyz")
     assert reply.status_code == 503
-    assert reply.get_json() == {"ready": False,
-                                "reason": "charts/site/values.schema.json: not JSON"}
+    assert reply.get_json() == {
+        "ready": False,
+        "reason": "charts/site/values.schema.json: not JSON",
+    }
 
 
 def _sample(metrics_text: str, name: str, **labels: str) -> float:
     for line in metrics_text.splitlines():
         if line.startswith(name + "{") or line.startswith(name + " "):
-            body = line[len(name):]
+            body = line[len(name) :]
             wanted = ",".join(f'{k}="{v}"' for k, v in labels.items())
             if not labels or all(f'{k}="{v}"' in body for k, v in labels.items()):
                 assert wanted in body or not labels

@@ -68,17 +68,24 @@ class FakeEngine:
         if "domain" not in spec:
             violations.append(FakeViolation(("domain",), "required property is missing"))
         elif not isinstance(spec["domain"], str):
-            violations.append(FakeViolation(("domain",), "must be a string",
-                                            given=repr(spec["domain"])))
+            violations.append(
+                FakeViolation(("domain",), "must be a string", given=repr(spec["domain"]))
+            )
         replicas = spec.get("replicas", 1)
         if type(replicas) is not int or not 1 <= replicas <= 20:
-            violations.append(FakeViolation(("replicas",), "must be an integer from 1 to 20",
-                                            given=repr(replicas)))
+            violations.append(
+                FakeViolation(
+                    ("replicas",), "must be an integer from 1 to 20", given=repr(replicas)
+                )
+            )
         php = spec.get("php", {})
         if isinstance(php, dict) and "version" in php and php["version"] not in PHP_VERSIONS:
             allowed = ", ".join(f'"{v}"' for v in PHP_VERSIONS)
-            violations.append(FakeViolation(("php", "version"), f"must be one of {allowed}",
-                                            given=f'"{php["version"]}"'))
+            violations.append(
+                FakeViolation(
+                    ("php", "version"), f"must be one of {allowed}", given=f'"{php["version"]}"'
+                )
+            )
         return sorted(set(violations))
 
     def default(self, spec: Mapping[str, Any]) -> FakeDefaulted:
@@ -113,8 +120,15 @@ def site_bindings() -> Bindings:
     document = {
         "apiVersion": "lostromos.dev/v1alpha1",
         "kind": "Bindings",
-        "bindings": [{"group": GROUP, "version": VERSION, "kind": KIND, "plural": "sites",
-                      "chart": {"path": "charts/site"}}],
+        "bindings": [
+            {
+                "group": GROUP,
+                "version": VERSION,
+                "kind": KIND,
+                "plural": "sites",
+                "chart": {"path": "charts/site"},
+            }
+        ],
     }
     return parse_bindings(document, Path("/nonexistent/lostromos.yaml"))
 
@@ -142,8 +156,11 @@ def test_fake_engine_keeps_the_engine_contract() -> None:
     engine = FakeEngine()
     spec = {"domain": "blog.example.com", "php": {"version": "8.3"}}
     defaulted = engine.default(spec)
-    assert defaulted.values == {"domain": "blog.example.com", "replicas": 1,
-                                "php": {"version": "8.3", "workers": 8}}
+    assert defaulted.values == {
+        "domain": "blog.example.com",
+        "replicas": 1,
+        "php": {"version": "8.3", "workers": 8},
+    }
     assert engine.default(defaulted.values).patch == []  # idempotent
     assert spec == {"domain": "blog.example.com", "php": {"version": "8.3"}}  # not mutated
     assert engine.validate(defaulted.values) == []

@@ -24,36 +24,55 @@ from webhook.app import create_app
 
 DEEP = "__deeply_nested__"
 # LOSTROMOS_FUZZ_EXAMPLES=5000 for a long hunt; the default keeps the unit run fast.
-FUZZ = settings(max_examples=int(os.environ.get("LOSTROMOS_FUZZ_EXAMPLES", "300")), deadline=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=int(os.environ.get("LOSTROMOS_FUZZ_EXAMPLES", "300")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 json_scalars = (
-    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20)
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20)
 )
 json_values = st.recursive(
     json_scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
-                                                                  max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 specs = st.one_of(
     st.just(VALID_SPEC),
-    st.fixed_dictionaries({}, optional={
-        "domain": st.sampled_from(["blog.example.com", "Bad Domain", ""]) | json_values,
-        "adminEmail": st.sampled_from(["a@example.com", "nope"]) | json_values,
-        "replicas": st.integers(-5, 30) | json_values,
-        "php": st.fixed_dictionaries({}, optional={
-            "version": st.sampled_from(["8.1", "8.3", "7.4"]) | json_values,
-            "workers": st.integers(-1, 100) | json_values,
-            "legacyMode": st.booleans() | json_values,
-        }) | json_values,
-        "plugins": st.lists(st.fixed_dictionaries({"name": st.text(max_size=5),
-                                                   "version": st.text(max_size=5)}),
-                            max_size=3) | json_values,
-        "storage": st.fixed_dictionaries({}, optional={"size": st.text(max_size=6),
-                                                       "storageClassName": json_values}),
-    }),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "domain": st.sampled_from(["blog.example.com", "Bad Domain", ""]) | json_values,
+            "adminEmail": st.sampled_from(["a@example.com", "nope"]) | json_values,
+            "replicas": st.integers(-5, 30) | json_values,
+            "php": st.fixed_dictionaries(
+                {},
+                optional={
+                    "version": st.sampled_from(["8.1", "8.3", "7.4"]) | json_values,
+                    "workers": st.integers(-1, 100) | json_values,
+                    "legacyMode": st.booleans() | json_values,
+                },
+            )
+            | json_values,
+            "plugins": st.lists(
+                st.fixed_dictionaries(
+                    {"name": st.text(max_size=5), "version": st.text(max_size=5)}
+                ),
+                max_size=3,
+            )
+            | json_values,
+            "storage": st.fixed_dictionaries(
+                {}, optional={"size": st.text(max_size=6), "storageClassName": json_values}
+            ),
+        },
+    ),
     json_values,
 )
 replacements = st.one_of(
@@ -103,8 +122,12 @@ def _encode(document: Any) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
-def check_answer(app: Flask, path: str, body: bytes, content_type: str = "application/json",
-                 ) -> None:
+def check_answer(
+    app: Flask,
+    path: str,
+    body: bytes,
+    content_type: str = "application/json",
+) -> None:
     reply = app.test_client().post(path, data=body, content_type=content_type)
     assert reply.status_code < 500, reply.get_data(as_text=True)
     assert reply.content_type == "application/json"
@@ -147,10 +170,15 @@ def test_random_json_never_gives_5xx(app: Flask, document: Any, path: str) -> No
 
 
 @FUZZ
-@given(spec=specs, operation=st.sampled_from(["CREATE", "UPDATE", "DELETE", "CONNECT"]),
-       path=st.sampled_from(["/mutate", "/validate"]), data=st.data())
-def test_mutated_reviews_never_give_5xx(app: Flask, spec: Any, operation: str, path: str,
-                                        data: st.DataObject) -> None:
+@given(
+    spec=specs,
+    operation=st.sampled_from(["CREATE", "UPDATE", "DELETE", "CONNECT"]),
+    path=st.sampled_from(["/mutate", "/validate"]),
+    data=st.data(),
+)
+def test_mutated_reviews_never_give_5xx(
+    app: Flask, spec: Any, operation: str, path: str, data: st.DataObject
+) -> None:
     document = copy.deepcopy(site_review(spec, operation=operation))  # VALID_SPEC is shared
     for _ in range(data.draw(st.integers(0, 3), label="mutations")):
         locations = _locations(document)

@@ -41,8 +41,9 @@ class SpinningEngine(FakeEngine):
 
 
 def answer(app: Any, document: Any) -> tuple[int, dict[str, Any]]:
-    reply = app.test_client().post("/validate", data=json.dumps(document),
-                                   content_type="application/json")
+    reply = app.test_client().post(
+        "/validate", data=json.dumps(document), content_type="application/json"
+    )
     return reply.status_code, reply.get_json()
 
 
@@ -99,9 +100,16 @@ def test_a_quiet_review_is_never_stopped() -> None:
     assert True
 
 
-@pytest.mark.parametrize(("value", "count"), [
-    ({}, 1), ({"a": 1}, 2), ({"a": [1, 2, {"b": None}]}, 6), ("text", 1), ([[[]]], 3),
-])
+@pytest.mark.parametrize(
+    ("value", "count"),
+    [
+        ({}, 1),
+        ({"a": 1}, 2),
+        ({"a": [1, 2, {"b": None}]}, 6),
+        ("text", 1),
+        ([[[]]], 3),
+    ],
+)
 def test_count_values(value: Any, count: int) -> None:
     assert count_values(value, stop_after=100) == count
 
@@ -124,6 +132,7 @@ def test_a_spec_with_too_many_values_is_denied_before_the_engine_runs() -> None:
     assert response["status"]["message"] == (
         'Site "blog" in namespace "default" is invalid:\n'
         "spec: holds more than 10000 values (scalars, lists and maps); lostromos checks at "
-        "most 10000 per object")
+        "most 10000 per object"
+    )
     _, document = answer(app, site_review(VALID_SPEC))
     assert document["response"]["allowed"] is True

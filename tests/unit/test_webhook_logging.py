@@ -25,7 +25,8 @@ def test_json_lines_carry_ts_level_logger_msg_and_extras() -> None:
     stream = io.StringIO()
     configure_logging("json", "info", stream=stream)
     logging.getLogger("lostromos.webhook").info(
-        "denied %s", "Site \"blog\"", extra={"object": "blog", "namespace": "default"})
+        "denied %s", 'Site "blog"', extra={"object": "blog", "namespace": "default"}
+    )
     logging.getLogger("lostromos.webhook").debug("not shown at info")
     lines = stream.getvalue().splitlines()
     assert len(lines) == 1

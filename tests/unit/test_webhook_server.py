@@ -57,11 +57,13 @@ class RunningServer:
         return context
 
     def connection(self, **context_options: Any) -> http.client.HTTPSConnection:
-        return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=10,
-                                           context=self.client_context(**context_options))
+        return http.client.HTTPSConnection(
+            "127.0.0.1", self.port, timeout=10, context=self.client_context(**context_options)
+        )
 
-    def request(self, method: str, path: str, body: Any = None,
-                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
         connection = self.connection()
         try:
             connection.request(method, path, body=body, headers=headers or {})
@@ -72,7 +74,8 @@ class RunningServer:
 
     def review(self, path: str, document: Any) -> dict[str, Any]:
         status, headers, body = self.request(
-            "POST", path, json.dumps(document), {"Content-Type": "application/json"})
+            "POST", path, json.dumps(document), {"Content-Type": "application/json"}
+        )
         assert status == 200, body
         assert headers["Content-Type"] == "application/json"
         return json.loads(body)
@@ -92,22 +95,49 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 
 def webhook_command(config: Path, port: int, pki: Pki, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "webhook", "--config", str(config),
-            "--bind", f"127.0.0.1:{port}", "--tls-cert", str(pki.cert_file),
-            "--tls-key", str(pki.key_file), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "webhook",
+        "--config",
+        str(config),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--tls-cert",
+        str(pki.cert_file),
+        "--tls-key",
+        str(pki.key_file),
+        *extra,
+    ]
 
 
-def start_server(pki: Pki, log_file: Path, *extra: str,
-                 temp_dir: Path | None = None) -> RunningServer:
+def start_server(
+    pki: Pki, log_file: Path, *extra: str, temp_dir: Path | None = None
+) -> RunningServer:
     port = free_port()
     env = dict(os.environ)
     if temp_dir is not None:
         env["TMPDIR"] = str(temp_dir)
     with log_file.open("wb") as log:
         process = subprocess.Popen(
-            webhook_command(REPO / "lostromos.yaml", port, pki, "--workers", "2",
-                            "--threads", "2", "--log-format", "json", *extra),
-            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+            webhook_command(
+                REPO / "lostromos.yaml",
+                port,
+                pki,
+                "--workers",
+                "2",
+                "--threads",
+                "2",
+                "--log-format",
+                "json",
+                *extra,
+            ),
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+        )
     server = RunningServer(process, port, log_file, pki)
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
@@ -172,8 +202,9 @@ def test_keep_alive_connection_serves_many_reviews(server: RunningServer) -> Non
     try:
         for index in range(20):
             document = site_review(VALID_SPEC, uid=str(index))
-            connection.request("POST", "/validate", json.dumps(document),
-                               {"Content-Type": "application/json"})
+            connection.request(
+                "POST", "/validate", json.dumps(document), {"Content-Type": "application/json"}
+            )
             reply = connection.getresponse()
             assert json.loads(reply.read())["response"]["uid"] == str(index)
     finally:
@@ -201,12 +232,16 @@ def test_stalled_connections_do_not_hold_the_threads(server: RunningServer) -> N
     try:
         for index in range(10):
             started = time.monotonic()
-            connection = http.client.HTTPSConnection("127.0.0.1", server.port, timeout=2,
-                                                     context=server.client_context())
+            connection = http.client.HTTPSConnection(
+                "127.0.0.1", server.port, timeout=2, context=server.client_context()
+            )
             try:
-                connection.request("POST", "/validate",
-                                   json.dumps(site_review(VALID_SPEC, uid=f"busy-{index}")),
-                                   {"Content-Type": "application/json"})
+                connection.request(
+                    "POST",
+                    "/validate",
+                    json.dumps(site_review(VALID_SPEC, uid=f"busy-{index}")),
+                    {"Content-Type": "application/json"},
+                )
                 reply = json.loads(connection.getresponse().read())
             finally:
                 connection.close()
@@ -234,7 +269,8 @@ def test_metrics_add_up_every_worker(server: RunningServer) -> None:
     def mutate_count() -> float:
         _, _, body = server.request("GET", "/metrics")
         return sum(
-            float(line.rsplit(" ", 1)[1]) for line in body.decode().splitlines()
+            float(line.rsplit(" ", 1)[1])
+            for line in body.decode().splitlines()
             if line.startswith("lostromos_webhook_request_duration_seconds_count{")
             and 'endpoint="mutate"' in line
         )
@@ -244,8 +280,9 @@ def test_metrics_add_up_every_worker(server: RunningServer) -> None:
         server.review("/mutate", site_review(VALID_SPEC))
     assert mutate_count() - before == 12
     _, _, body = server.request("GET", "/metrics")
-    build_info = [line for line in body.decode().splitlines()
-                  if line.startswith("lostromos_build_info{")]
+    build_info = [
+        line for line in body.decode().splitlines() if line.startswith("lostromos_build_info{")
+    ]
     assert len(build_info) == 1 and build_info[0].endswith(" 1.0")  # once, not per worker
 
 
@@ -254,8 +291,10 @@ def test_metrics_add_up_every_worker(server: RunningServer) -> None:
 
 def test_tls_1_2_is_accepted(server: RunningServer) -> None:
     context = server.client_context(maximum=ssl.TLSVersion.TLSv1_2)
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw, \
-            context.wrap_socket(raw, server_hostname="localhost") as tls:
+    with (
+        socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
         assert tls.version() == "TLSv1.2"
 
 
@@ -297,15 +336,19 @@ def test_tls_1_1_is_refused(server: RunningServer, pki: Pki) -> None:
 
     acceptor = threading.Thread(target=accept_one)
     acceptor.start()
-    with socket.create_connection(listener.getsockname(), timeout=10) as raw, \
-            client.wrap_socket(raw) as tls:
+    with (
+        socket.create_connection(listener.getsockname(), timeout=10) as raw,
+        client.wrap_socket(raw) as tls,
+    ):
         assert tls.version() == "TLSv1.1"
     acceptor.join(10)
     listener.close()
     assert negotiated == ["TLSv1.1"]
 
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw, \
-            pytest.raises(ssl.SSLError):
+    with (
+        socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw,
+        pytest.raises(ssl.SSLError),
+    ):
         client.wrap_socket(raw)
     # ...and the webhook still answers afterwards
     assert server.request("GET", "/healthz")[0] == 200
@@ -316,7 +359,8 @@ def test_tls_1_1_is_refused(server: RunningServer, pki: Pki) -> None:
 
 def test_4_mib_body_is_400_json_and_the_server_keeps_answering(server: RunningServer) -> None:
     status, headers, body = server.request(
-        "POST", "/validate", b" " * (4 * 1024 * 1024), {"Content-Type": "application/json"})
+        "POST", "/validate", b" " * (4 * 1024 * 1024), {"Content-Type": "application/json"}
+    )
     assert status in (400, 413)
     assert headers["Content-Type"] == "application/json"
     assert "larger than" in json.loads(body)["error"]
@@ -327,8 +371,13 @@ def test_4_mib_chunked_body_is_cut_off(server: RunningServer) -> None:
     connection = server.connection()
     try:
         chunks = (b" " * (256 * 1024) for _ in range(16))
-        connection.request("POST", "/validate", body=chunks, encode_chunked=True,
-                           headers={"Content-Type": "application/json"})
+        connection.request(
+            "POST",
+            "/validate",
+            body=chunks,
+            encode_chunked=True,
+            headers={"Content-Type": "application/json"},
+        )
         reply = connection.getresponse()
         assert reply.status in (400, 413)
         assert "larger than" in json.loads(reply.read())["error"]
@@ -364,8 +413,15 @@ def test_sigterm_stops_gracefully_with_exit_0(pki: Pki, tmp_path: Path) -> None:
 
 
 def _refusal(command: list[str]) -> tuple[int, list[str]]:
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60,
-                            stdin=subprocess.DEVNULL, check=False)
+    result = subprocess.run(
+        command,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
     return result.returncode, result.stderr.splitlines()
 
 
@@ -413,12 +469,17 @@ def restore_root_logger() -> Iterator[None]:
 
 @pytest.mark.usefixtures("restore_root_logger")
 def test_serve_returns_2_with_one_line_for_a_broken_chart(
-        pki: Pki, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pki: Pki, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     shutil.copytree(REPO / "charts" / "site", tmp_path / "charts" / "site")
     (tmp_path / "charts" / "site" / "values.schema.json").write_text('{"type": "object",')
     (tmp_path / "lostromos.yaml").write_text((REPO / "lostromos.yaml").read_text())
-    options = ServeOptions(bindings_path=tmp_path / "lostromos.yaml", bind="127.0.0.1:1",
-                           certfile=pki.cert_file, keyfile=pki.key_file)
+    options = ServeOptions(
+        bindings_path=tmp_path / "lostromos.yaml",
+        bind="127.0.0.1:1",
+        certfile=pki.cert_file,
+        keyfile=pki.key_file,
+    )
     assert serve(options) == 2
     stderr = capsys.readouterr().err.splitlines()
     assert len(stderr) == 1, stderr
@@ -435,10 +496,29 @@ def test_serving_tls_requires_tls_1_2_and_builds_once_per_process(pki: Pki) -> N
 
 
 def test_command_line_options() -> None:
-    options = options_from(build_parser().parse_args([
-        "webhook", "--config", "b.yaml", "--tls-cert", "c.pem", "--tls-key", "k.pem",
-        "--workers", "3", "--log-format", "json"]))
-    assert options == ServeOptions(bindings_path=Path("b.yaml"), certfile=Path("c.pem"),
-                                   keyfile=Path("k.pem"), workers=3, log_format="json")
+    options = options_from(
+        build_parser().parse_args(
+            [
+                "webhook",
+                "--config",
+                "b.yaml",
+                "--tls-cert",
+                "c.pem",
+                "--tls-key",
+                "k.pem",
+                "--workers",
+                "3",
+                "--log-format",
+                "json",
+            ]
+        )
+    )
+    assert options == ServeOptions(
+        bindings_path=Path("b.yaml"),
+        certfile=Path("c.pem"),
+        keyfile=Path("k.pem"),
+        workers=3,
+        log_format="json",
+    )
     assert options.bind == "127.0.0.1:8443"
     assert options.access_log is False

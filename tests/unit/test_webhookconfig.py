@@ -28,18 +28,27 @@ def test_configurations_for_the_site_binding() -> None:
         assert webhook["sideEffects"] == "None"
         assert webhook["timeoutSeconds"] == 5
         assert webhook["admissionReviewVersions"] == ["v1"]
-        assert webhook["rules"] == [{
-            "apiGroups": ["hosting.example.com"], "apiVersions": ["v1"],
-            "operations": ["CREATE", "UPDATE"], "resources": ["sites"],
-            "scope": "Namespaced"}]
+        assert webhook["rules"] == [
+            {
+                "apiGroups": ["hosting.example.com"],
+                "apiVersions": ["v1"],
+                "operations": ["CREATE", "UPDATE"],
+                "resources": ["sites"],
+                "scope": "Namespaced",
+            }
+        ]
 
 
 def test_in_cluster_service_reference_gets_the_path() -> None:
     bindings = load_bindings(ROOT / "lostromos.yaml").bindings
-    config = client_config(ca_pem=b"PEM", service={"name": "lostromos-webhook",
-                                                   "namespace": "lostromos", "port": 443})
-    selector = {"matchExpressions": [{"key": "kubernetes.io/metadata.name",
-                                      "operator": "NotIn", "values": ["kube-system"]}]}
+    config = client_config(
+        ca_pem=b"PEM", service={"name": "lostromos-webhook", "namespace": "lostromos", "port": 443}
+    )
+    selector = {
+        "matchExpressions": [
+            {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system"]}
+        ]
+    }
     mutating, _ = webhook_configurations(bindings, config, namespace_selector=selector)
     (mutate,) = mutating["webhooks"]
     assert mutate["clientConfig"]["service"]["path"] == "/mutate"
