@@ -7,6 +7,10 @@ On a control plane of its own (real etcd, kube-apiserver and helm, built by
 `lostromos toolchain build`), with the example site chart:
 
 1. for each count: create that many new objects at once, time until all are Ready;
+   the floor the API server and etcd set in the same run ((their CPU-s) / cores),
+   the client-side CPU per install (controller + its Helm engine), and the API
+   requests per install by verb and resource; then change every object's spec
+   once and time until every release is upgraded;
 2. restart the controller: its first list is a full resync of every object,
    all unchanged; count helm calls (target: 0), CPU seconds and wall time until
    the queue is drained, and the controller's resident memory;
@@ -165,6 +169,80 @@ class Controller:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
         return 0.0
+
+
+def process_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / PAGE_TICKS
+
+
+def children_named(parent: int, word: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes().split(b"\0")[0]
+        except OSError:
+            continue
+        if ppid == parent and word.encode() in command:
+            found.append(int(entry.name))
+    return found
+
+
+def server_cpu(dev: DevCluster) -> float:
+    """CPU seconds of kube-apiserver and etcd so far."""
+    return sum(
+        process_cpu(child.pid)
+        for child in dev.supervisor.running()
+        if child.name in ("kube-apiserver", "etcd")
+    )
+
+
+def api_requests(dev: DevCluster) -> dict[str, float]:
+    """apiserver_request_total by "VERB resource", from the API server's own metrics."""
+    text = dev.kubectl("get", "--raw", "/metrics").stdout
+    counts: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line.startswith("apiserver_request_total{"):
+            continue
+        series, _, value = line.rpartition(" ")
+        labels = dict(part.split("=", 1) for part in series[24:-1].split(",") if "=" in part)
+        label = labels.get("resource", "").strip('"') or "(non-resource)"
+        sub = labels.get("subresource", "").strip('"')
+        key = f"{labels.get('verb', '').strip(chr(34))} {label}{'/' + sub if sub else ''}"
+        counts[key] = counts.get(key, 0.0) + float(value)
+    return counts
+
+
+def upgrade_objects(api: client.CustomObjectsApi, namespace: str, names: list[str]) -> None:
+    def patch(name: str) -> None:
+        api.patch_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, name, {"spec": {"replicas": 2}}
+        )
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(patch, names))
+
+
+def count_revision(api: client.CustomObjectsApi, namespace: str, revision: int) -> int:
+    listing = api.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+    return sum(
+        ((item.get("status") or {}).get("release") or {}).get("revision") == revision
+        for item in listing["items"]
+    )
+
+
+def wait_revision(
+    api: client.CustomObjectsApi, namespace: str, count: int, revision: int, timeout: float
+) -> float | None:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if count_revision(api, namespace, revision) >= count:
+            return time.monotonic() - started
+        time.sleep(0.5)
+    return None
 
 
 def create_objects(api: client.CustomObjectsApi, namespace: str, names: list[str]) -> None:
@@ -381,7 +459,7 @@ def main() -> int:
                 dev,
                 api,
                 workdir,
-                tools["helm"],
+                tools["helm-engine"],
                 bindings,
                 replicas=replicas,
                 count=counts[0],
@@ -393,23 +471,8 @@ def main() -> int:
             controller.start()
         total = 0
         for count in counts:
-            namespace = f"burst-{count}"
-            dev.kubectl("create", "namespace", namespace)
-            helm_before = controller.metric("lostromos_helm_calls_total")
-            cpu_before = controller.cpu_seconds()
-            create_objects(api, namespace, [f"s{i:05d}" for i in range(count)])
-            elapsed = wait_ready(api, namespace, count, args.timeout)
+            rows += measure_burst(dev, api, controller, count, args.timeout)
             total += count
-            shown = f"{elapsed:.1f} s" if elapsed is not None else "timed out"
-            rate = f" ({count / elapsed:.1f}/s)" if elapsed else ""
-            rows.append((f"{count} new objects: all Ready", shown + rate))
-            rows.append(
-                (
-                    f"  helm calls, controller CPU for those {count}",
-                    f"{controller.metric('lostromos_helm_calls_total') - helm_before:.0f}, "
-                    f"{controller.cpu_seconds() - cpu_before:.1f} s",
-                )
-            )
         if counts:
             rows += _resync_rows(controller, total)
         if args.memory > total and counts:
@@ -422,6 +485,73 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     _print(rows, args.concurrency)
     return 0
+
+
+def measure_burst(
+    dev: DevCluster,
+    api: client.CustomObjectsApi,
+    controller: Controller,
+    count: int,
+    timeout: float,
+) -> list[tuple[str, str]]:
+    """`count` new objects, then one spec change each: times, floors, CPU and requests."""
+    namespace = f"burst-{count}"
+    names = [f"s{i:05d}" for i in range(count)]
+    dev.kubectl("create", "namespace", namespace)
+    assert controller.process is not None
+    engine = children_named(controller.process.pid, "helm-engine")
+    cores = os.cpu_count() or 1
+    rows: list[tuple[str, str]] = []
+    for phase in ("install", "upgrade"):
+        helm_before = controller.metric("lostromos_helm_calls_total")
+        client_before = controller.cpu_seconds() + sum(process_cpu(pid) for pid in engine)
+        server_before = server_cpu(dev)
+        requests_before = api_requests(dev)
+        if phase == "install":
+            create_objects(api, namespace, names)
+            elapsed = wait_ready(api, namespace, count, timeout)
+            label = f"{count} new objects: all Ready (from the create)"
+        else:
+            upgrade_objects(api, namespace, names)
+            elapsed = wait_revision(api, namespace, count, 2, timeout)
+            label = f"{count} upgrades (one spec change each): all converged"
+        client_cpu = controller.cpu_seconds() + sum(process_cpu(pid) for pid in engine)
+        server = server_cpu(dev) - server_before
+        requests = api_requests(dev)
+        delta = {key: requests[key] - requests_before.get(key, 0.0) for key in requests}
+        shown = f"{elapsed:.1f} s ({count / elapsed:.1f}/s)" if elapsed else "timed out"
+        floor = server / cores
+        rows.append((label, shown))
+        rows.append(
+            (
+                f"  floor: API server + etcd CPU / {cores} cores",
+                f"{floor:.1f} s ({server:.1f} CPU-s); ratio {(elapsed or 0) / floor:.2f}x"
+                if floor
+                else "n/a",
+            )
+        )
+        rows.append(
+            (
+                f"  client CPU per {phase} (controller + engine)",
+                f"{(client_cpu - client_before) / count:.4f} CPU-s",
+            )
+        )
+        rows.append((f"  API server + etcd CPU per {phase}", f"{server / count:.4f} CPU-s"))
+        rows.append(
+            (
+                f"  Helm actions for those {count}",
+                f"{controller.metric('lostromos_helm_calls_total') - helm_before:.0f}",
+            )
+        )
+        per = sorted(((v / count, k) for k, v in delta.items() if v / count >= 0.05), reverse=True)
+        rows.append(
+            (
+                f"  API requests per {phase}",
+                f"{sum(delta.values()) / count:.1f}: "
+                + ", ".join(f"{k} {v:.2f}" for v, k in per[:8]),
+            )
+        )
+    return rows
 
 
 def _resync_rows(controller: Controller, total: int) -> list[tuple[str, str]]:

@@ -197,6 +197,7 @@ func (e *engine) upgrade(req *request) (any, error) {
 		upgrade.Timeout = timeout(req.Timeout)
 		upgrade.WaitStrategy = waitStrategy(req.Wait)
 		upgrade.ForceConflicts = true
+		upgrade.DisableOpenAPIValidation = true // as for install: the API server validates
 		upgrade.Labels = req.Labels
 		out, err = upgrade.RunWithContext(ctx, req.Release, ch, valuesOf(req))
 	}
