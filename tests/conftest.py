@@ -22,7 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # What needs the pinned helm, kubectl, Go or an API server: these fixtures, and every
 # test in these folders. Such tests carry the `cluster` marker, so that
 # `pytest -m "not cluster"` is the fast loop with none of them.
-CLUSTER_FIXTURES = frozenset({"helm_binary", "kubectl_binary", "cluster"})
+CLUSTER_FIXTURES = frozenset(
+    {"helm_binary", "kubectl_binary", "cluster", "helm_engine", "helm_engine_binary"}
+)
 CLUSTER_FOLDERS = (ROOT / "tests" / "e2e", ROOT / "tests" / "differential")
 
 
@@ -53,6 +55,14 @@ def helm_binary() -> Path:
 @pytest.fixture(scope="session")
 def kubectl_binary() -> Path:
     return _tool("kubectl")
+
+
+@pytest.fixture
+def helm_engine_binary(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The pinned Helm engine, for commands that render as the webhook does (check)."""
+    path = _tool("helm-engine")
+    monkeypatch.setenv("LOSTROMOS_HELM_ENGINE", str(path))
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-import subprocess
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -38,7 +37,7 @@ from lostromos.authoring import AuthoringError, crdsim, read_text
 from lostromos.charts import Chart, ChartError
 from lostromos.config import Binding, Bindings
 from lostromos.engines import BindingLoadError, EngineRegistry
-from lostromos.helmvalues import helm_values_document
+from lostromos.helmengine import ChartSource, HelmEngine, HelmError
 from lostromos.redact import redactor_for
 from lostromos.releases import release_name
 from lostromos.values.engine import ValuesEngine
@@ -239,37 +238,22 @@ def verdict_data(verdict: Verdict, manifests: str | None = None) -> dict[str, An
     return data
 
 
-def render_manifests(verdict: Verdict, engine: ValuesEngine, helm: Path, workdir: Path) -> str:
-    """What `helm template` produces for an admitted object, as the controller would install it."""
+def render_manifests(verdict: Verdict, engine: ValuesEngine, helm: HelmEngine) -> str:
+    """What `helm template` produces for an admitted object, as the controller would
+    install it: rendered by the Helm engine, byte for byte as the pinned helm does."""
     assert verdict.admitted is not None
     metadata = verdict.admitted["metadata"]
-    binding = verdict.binding
-    release = release_name(binding, metadata)
-    values_file = workdir / f"{metadata['namespace']}-{metadata.get('name', 'object')}.json"
-    values_file.write_text(
-        helm_values_document(engine.user_values(verdict.admitted.get("spec") or {})),
-        encoding="utf-8",
-    )
-    command = [
-        str(helm),
-        "template",
-        release,
-        str(engine.chart.path),
-        "--namespace",
-        metadata["namespace"],
-        "--values",
-        str(values_file),
-    ]
+    chart = engine.chart
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-    except OSError as error:
-        raise AuthoringError(f"cannot run helm ({helm}): {error}") from None
-    if result.returncode != 0:
-        raise AuthoringError(
-            f"{verdict.description}: helm template failed: "
-            f"{result.stderr.strip().splitlines()[-1:]}"
+        rendered = helm.render(
+            ChartSource(chart.path, chart.digest),
+            release_name(verdict.binding, metadata),
+            metadata["namespace"],
+            engine.user_values(verdict.admitted.get("spec") or {}),
         )
-    return result.stdout
+    except HelmError as error:
+        raise AuthoringError(f"{verdict.description}: cannot render: {error.message}") from None
+    return rendered.manifest
 
 
 # --- against a cluster ----------------------------------------------------------------

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lostromos.engines import EngineRegistry
+    from lostromos.helmengine import HelmEngine
 
 from lostromos.authoring import AuthoringError
 from lostromos.authoring.convert import MODES
@@ -148,7 +151,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also print the manifests helm would produce for admitted objects",
     )
-    check.add_argument("--helm", type=Path, help="helm binary for --render (default: PATH)")
+    check.add_argument(
+        "--helm-engine",
+        type=Path,
+        help="Helm engine binary that renders each admitted object, as the webhook does "
+        "(default: the toolchain build, then lostromos-helm-engine on PATH)",
+    )
     check.add_argument(
         "--against-cluster",
         action="store_true",
@@ -378,6 +386,26 @@ def cmd_check(args: argparse.Namespace) -> int:
         return _check_cluster(args)
     if not args.objects:
         raise AuthoringError("check needs OBJECT.yaml files, or --against-cluster")
+    from lostromos.config import load_bindings
+    from lostromos.engines import EngineRegistry
+
+    registry = EngineRegistry(load_bindings(args.config))
+    for error in registry.load_all():  # its objects are denied with it; the rest are judged
+        print(f"lostromos check: {error}", file=sys.stderr)
+    renders = args.render or any(b.admission.render for b in registry.bindings.bindings)
+    if not renders:
+        return _check(args, registry, None)
+    # The webhook renders each admitted object through the Helm engine; so does check.
+    from lostromos.helmengine import HelmError, RunningEngine, find_engine
+
+    try:
+        with RunningEngine(find_engine(args.helm_engine), cluster=False) as helm:
+            return _check(args, registry, helm)
+    except HelmError as error:
+        raise AuthoringError(f"check renders as the webhook does: {error.message}") from None
+
+
+def _check(args: argparse.Namespace, registry: EngineRegistry, helm: HelmEngine | None) -> int:
     from lostromos.authoring.check import (
         check_objects,
         format_verdict,
@@ -385,51 +413,32 @@ def cmd_check(args: argparse.Namespace) -> int:
         render_manifests,
         verdict_data,
     )
-    from lostromos.config import load_bindings
-    from lostromos.engines import EngineRegistry
+    from lostromos.rendercheck import RenderCheck
 
-    registry = EngineRegistry(load_bindings(args.config))
-    for error in registry.load_all():  # its objects are denied with it; the rest are judged
-        print(f"lostromos check: {error}", file=sys.stderr)
+    checks = [RenderCheck(helm)] if helm is not None else []
     verdicts = check_objects(
-        registry, read_objects(args.objects), None if args.crd == "none" else args.crd
+        registry,
+        read_objects(args.objects),
+        None if args.crd == "none" else args.crd,
+        checks,
     )
-    helm = _helm(args.helm) if args.render else None
     denied = sum(not verdict.allowed for verdict in verdicts)
-    with tempfile.TemporaryDirectory(prefix="lostromos-check-") as workdir:
-        results = []
-        for verdict in verdicts:
-            manifests = None
-            if helm is not None and verdict.allowed:
-                engine = registry.engine_for(verdict.binding)
-                manifests = render_manifests(verdict, engine, helm, Path(workdir))
-            if args.output != "text":
-                results.append(verdict_data(verdict, manifests))
-                continue
-            print(format_verdict(verdict))
-            if manifests is not None:
-                print(manifests, end="")
+    results = []
+    for verdict in verdicts:
+        manifests = None
+        if args.render and helm is not None and verdict.allowed:
+            manifests = render_manifests(verdict, registry.engine_for(verdict.binding), helm)
+        if args.output != "text":
+            results.append(verdict_data(verdict, manifests))
+            continue
+        print(format_verdict(verdict))
+        if manifests is not None:
+            print(manifests, end="")
     if args.output != "text":
         emit({"allowed": len(verdicts) - denied, "denied": denied, "objects": results}, args.output)
         return 1 if denied else 0
     print(f"{len(verdicts) - denied} allowed, {denied} denied")
     return 1 if denied else 0
-
-
-def _helm(given: Path | None) -> Path:
-    if given is not None:
-        if not given.is_file():
-            raise AuthoringError(f"{given}: helm binary not found")
-        return given
-    found = shutil.which("helm")
-    if found:
-        return Path(found)
-    from lostromos import toolchain
-
-    built = toolchain.find("helm")
-    if built is None:
-        raise AuthoringError("--render needs helm: put it on PATH or pass --helm")
-    return built
 
 
 def _check_cluster(args: argparse.Namespace) -> int:

@@ -12,6 +12,9 @@ from lostromos.charts import load_chart
 from lostromos.cli import main
 from lostromos.config import load_bindings
 
+# check renders every admitted object through the Helm engine, as the webhook does
+pytestmark = pytest.mark.usefixtures("helm_engine_binary")
+
 ROOT = Path(__file__).resolve().parents[2]
 BINDINGS = str(ROOT / "lostromos.yaml")
 EXAMPLES = ROOT / "examples"
@@ -103,7 +106,7 @@ def test_patch_and_warnings_are_what_the_webhook_sends(
 
 
 def test_render_prints_the_manifests_helm_makes(
-    helm_binary: Path, capsys: pytest.CaptureFixture[str]
+    helm_engine_binary: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert (
         main(
@@ -112,8 +115,8 @@ def test_render_prints_the_manifests_helm_makes(
                 "--config",
                 BINDINGS,
                 "--render",
-                "--helm",
-                str(helm_binary),
+                "--helm-engine",
+                str(helm_engine_binary),
                 str(EXAMPLES / "site-shop.yaml"),
             ]
         )
@@ -238,3 +241,41 @@ def test_a_broken_binding_denies_its_objects_and_the_rest_are_judged(
     assert "Blog default/b: denied" in captured.out
     assert "chart directory not found" in captured.out
     assert "lostromos check: binding 'blog':" in captured.err
+
+
+def test_check_refuses_what_the_templates_refuse(tmp_path: Path, capsys) -> None:
+    """check renders as the webhook does: a spec the schema admits but the chart's
+    templates cannot render is denied with the template's message."""
+    bindings = tmp_path / "bindings.yaml"
+    bindings.write_text(
+        yaml.safe_dump(
+            {
+                "bindings": [
+                    {
+                        "name": "probe",
+                        "group": "render.example.com",
+                        "version": "v1",
+                        "kind": "Probe",
+                        "plural": "probes",
+                        "chart": {"path": str(ROOT / "tests" / "charts" / "render")},
+                    }
+                ]
+            }
+        )
+    )
+    probe = tmp_path / "probe.yaml"
+    probe.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "render.example.com/v1",
+                "kind": "Probe",
+                "metadata": {"name": "p", "namespace": "team"},
+                "spec": {"image": {"tag": "1"}},
+            }
+        )
+    )
+    assert main(["check", "--config", str(bindings), "--crd", "none", str(probe)]) == 1
+    out = capsys.readouterr().out
+    assert (
+        "spec: the chart cannot render these values: templates/configmap.yaml: owner is required"
+    ) in out

@@ -65,6 +65,7 @@ def test_version_names_the_pinned_helm_and_kubernetes(capsys: pytest.CaptureFixt
     assert info["helm"] == pinned["helm"] and info["etcd"] == pinned["etcd"]
 
 
+@pytest.mark.usefixtures("helm_engine_binary")
 def test_check_reads_stdin_and_prints_json(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -79,6 +80,7 @@ def test_check_reads_stdin_and_prints_json(
     assert "spec.adminEmail: required property is missing" in verdict["message"]
 
 
+@pytest.mark.usefixtures("helm_engine_binary")
 def test_check_prints_yaml(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -108,6 +108,7 @@ OFFLINE = [e for e in EXAMPLES if _runnable(e)]
 
 
 @pytest.mark.parametrize("example", OFFLINE, ids=_ids(OFFLINE))
+@pytest.mark.usefixtures("helm_engine_binary")
 def test_offline_examples_show_the_real_output(
     example: Example, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -235,6 +236,7 @@ def test_operator_docs_list_only_exported_metrics() -> None:
 
 
 @pytest.mark.parametrize("doc", ["README.md", "docs/users.md"])
+@pytest.mark.usefixtures("helm_engine_binary")
 def test_the_denial_shown_is_the_real_one(
     doc: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
