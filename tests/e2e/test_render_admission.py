@@ -1,6 +1,6 @@
 """Admission renders the chart: templates refuse what the schema lets through.
 
-tests/charts/render's schema admits all of these specs; its templates do not
+tests/e2e/charts/render's schema admits all of these specs; its templates do not
 (`required`, `fail`, a nil pointer), or they would write outside the object's
 namespace. Through the real API server, `kubectl apply` gets Helm's own message,
 and nothing is stored. A binding with `admission.render: false` admits them.
@@ -28,7 +28,7 @@ GOOD = {"owner": "team-a", "image": {"tag": "1.0"}}
 @pytest.fixture(scope="module")
 def render_webhook(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     workdir = tmp_path_factory.mktemp("render-webhook")
-    chart = {"path": str(ROOT / "tests" / "charts" / "render")}
+    chart = {"path": str(ROOT / "tests" / "e2e" / "charts" / "render")}
     bindings = {
         "bindings": [
             {

@@ -19,7 +19,7 @@ from tests.support import Cluster, eventually
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-RENDER_CHART = ROOT / "tests" / "charts" / "render"
+RENDER_CHART = ROOT / "tests" / "e2e" / "charts" / "render"
 
 
 def probe(kind: BoundKind, name: str, namespace: str, **spec: Any) -> dict[str, Any]:

@@ -257,7 +257,7 @@ def test_check_refuses_what_the_templates_refuse(tmp_path: Path, capsys) -> None
                         "version": "v1",
                         "kind": "Probe",
                         "plural": "probes",
-                        "chart": {"path": str(ROOT / "tests" / "charts" / "render")},
+                        "chart": {"path": str(ROOT / "tests" / "e2e" / "charts" / "render")},
                     }
                 ]
             }
