@@ -64,6 +64,7 @@ class Settings:
     pin: bool
     engine_seconds: float
     profile: bool
+    render: bool = True  # the bindings' default: admission renders through the Helm engine
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,7 @@ class Server:
             issue_serving_cert(ca, ["localhost"], ["127.0.0.1"]), work / "tls.crt", work / "tls.key"
         )
         self.ca_file = work / "ca.crt"
+        self.settings = settings
         self.port = free_port()
         self.url = f"https://127.0.0.1:{self.port}"
         self.log_path = work / "webhook.log"
@@ -173,7 +175,7 @@ class Server:
             "lostromos",
             "webhook",
             "--config",
-            str(BINDINGS),
+            str(bindings_file(work, self.settings.render)),
             "--bind",
             f"127.0.0.1:{self.port}",
             "--tls-cert",
@@ -368,7 +370,8 @@ def print_http_table(results: Sequence[RateResult], settings: Settings) -> None:
         else "no CPU pinning: server and load generator share CPUs"
     )
     print(
-        f"\nHTTPS, open loop: gunicorn gthread {settings.workers} workers x "
+        f"\nHTTPS, open loop, render checks {'on' if settings.render else 'off'}: "
+        f"gunicorn gthread {settings.workers} workers x "
         f"{settings.threads} threads; {placement}; {settings.connections} keep-alive "
         f"connections; {settings.duration:g} s per row after {settings.warmup:g} s warm-up"
     )
@@ -436,6 +439,12 @@ def parse_settings(argv: Sequence[str]) -> Settings:
         "--profile", action="store_true", help="print a cProfile of the review handler (no HTTP)"
     )
     parser.add_argument("--skip-http", action="store_true", help="only the in-process table")
+    parser.add_argument(
+        "--render",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="render each admitted spec through the Helm engine (admission.render; default on)",
+    )
     args = parser.parse_args(argv)
     rates = () if args.skip_http else tuple(int(rate) for rate in args.rates.split(",") if rate)
     return Settings(
@@ -449,7 +458,19 @@ def parse_settings(argv: Sequence[str]) -> Settings:
         pin=args.pin,
         engine_seconds=args.engine_seconds,
         profile=args.profile,
+        render=args.render,
     )
+
+
+def bindings_file(work: Path, render: bool) -> Path:
+    """lostromos.yaml, with the site binding's render check on or off."""
+    document = yaml.safe_load(BINDINGS.read_text())
+    for binding in document["bindings"]:
+        binding["chart"]["path"] = str(ROOT / binding["chart"]["path"])
+        binding["admission"] = {"render": render}
+    path = work / "bindings.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -59,6 +59,7 @@ class HelmActions(Protocol):
         labels: Mapping[str, str] | None = None,
         impersonate: str | None = None,
         confine: Confinement | None = None,
+        schema_checked: bool = False,
     ) -> Release: ...
 
     def uninstall(
@@ -324,6 +325,7 @@ class Actions:
                 # server bounds the rest by the binding's ServiceAccount there
                 impersonate=self.binding.helm_user(seen.namespace),
                 confine=confinement_for(self.binding, seen.namespace),
+                schema_checked=True,  # observe validated these values (the Helm-exact engine)
             )
             succeeded = True
         except HelmError as error:

@@ -83,6 +83,7 @@ class RenderCheck:
                 request.values,
                 confine=confinement_for(request.binding, request.namespace),
                 timeout_seconds=self.timeout_seconds,
+                schema_checked=True,  # admission runs this after the values verdict
             )
         except HelmError as error:
             if error.retryable or error.code in ("unavailable", "timeout"):

@@ -156,6 +156,7 @@ class FakeHelm:
         labels: Mapping[str, str] | None = None,
         impersonate: str | None = None,
         confine: Any = None,
+        schema_checked: bool = False,
     ) -> Release:
         self.calls.append(("upgrade", release, dict(labels or {})))
         self._maybe_fail("upgrade")

@@ -128,6 +128,7 @@ func (e *engine) render(req *request) (any, error) {
 	install.ReleaseName = req.Release
 	install.Namespace = req.Namespace
 	install.Replace = true
+	install.SkipSchemaValidation = req.SkipSchemaValidation
 	ctx, cancel := timeoutContext(req.Timeout)
 	defer cancel()
 	out, err := install.RunWithContext(ctx, ch, valuesOf(req))
@@ -190,6 +191,7 @@ func (e *engine) upgrade(req *request) (any, error) {
 		install.ForceConflicts = true
 		install.DisableOpenAPIValidation = true // the API server validates every applied object
 		install.Labels = req.Labels
+		install.SkipSchemaValidation = req.SkipSchemaValidation
 		out, err = install.RunWithContext(ctx, ch, valuesOf(req))
 	} else {
 		upgrade := action.NewUpgrade(cfg)
@@ -199,6 +201,7 @@ func (e *engine) upgrade(req *request) (any, error) {
 		upgrade.ForceConflicts = true
 		upgrade.DisableOpenAPIValidation = true // as for install: the API server validates
 		upgrade.Labels = req.Labels
+		upgrade.SkipSchemaValidation = req.SkipSchemaValidation
 		out, err = upgrade.RunWithContext(ctx, req.Release, ch, valuesOf(req))
 	}
 	if refusal := client.refusal(); refusal != nil {

@@ -32,6 +32,8 @@ type request struct {
 	Name        string            `json:"name"`
 	Version     string            `json:"version"`
 	Destination string            `json:"destination"`
+	// The caller has judged the values against the chart's schema already.
+	SkipSchemaValidation bool `json:"skipSchemaValidation"`
 }
 
 type chartRef struct {
