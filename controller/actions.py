@@ -23,6 +23,7 @@ from controller.ownership import Ownership, owner_labels
 from controller.rollout import RolloutProgress
 from lostromos.config import Binding
 from lostromos.helmengine import ChartSource, Confinement, HelmError, Release
+from lostromos.redact import redactor_for
 from lostromos.rendercheck import confinement_for
 
 log = logging.getLogger("controller.reconcile")
@@ -276,7 +277,9 @@ class Actions:
                 impersonate=self.binding.helm_user(seen.namespace),
             )
         except HelmError as error:
-            self.events.record(seen.obj, "Warning", "UninstallFailed", error.message)
+            self.events.record(
+                seen.obj, "Warning", "UninstallFailed", self._scrub(seen, seen.obj, error.message)
+            )
             raise ReconcileError(str(error)) from error
         self.events.record(
             seen.obj, "Normal", "Uninstalled", f"Uninstalled release {seen.release_name}"
@@ -381,18 +384,27 @@ class Actions:
         if error.retryable:
             return  # helm could not be reached: says nothing about the release
         reason = "Timeout" if error.timed_out else "HelmError"
+        # Helm's message may quote a chart's `fail` text or a value: sensitive ones go.
+        message = self._scrub(seen, obj, error.message)
         self._write_status(
             obj,
             [
-                Condition(conditions.READY, False, "ReleaseFailed", error.message),
+                Condition(conditions.READY, False, "ReleaseFailed", message),
                 Condition(conditions.RECONCILING, False, "ReleaseFailed"),
                 Condition(conditions.STALLED, False, "Retrying", "Retrying with backoff"),
-                Condition(conditions.RELEASE_FAILED, True, reason, error.message),
+                Condition(conditions.RELEASE_FAILED, True, reason, message),
                 Condition(conditions.INVALID, False, "Valid"),
             ],
         )
-        self.events.record(obj, "Warning", "ReleaseFailed", error.message)
-        log.warning("helm failed: %s", error.message, extra=self._context(seen))
+        self.events.record(obj, "Warning", "ReleaseFailed", message)
+        # the log gets the action and Helm's error code, never text that may hold values
+        log.warning("helm %s failed (%s)", error.action, error.code, extra=self._context(seen))
+
+    def _scrub(self, seen: Observation, obj: dict[str, Any], text: str) -> str:
+        redactor = seen.desired.redactor if seen.desired is not None else None
+        if redactor is None:  # no chart at hand: the binding's sensitivePaths still count
+            redactor = redactor_for(None, self.binding.sensitive_paths)
+        return redactor.scrub(text, obj.get("spec") or {})
 
     def _rollout_halted(self, obj: dict[str, Any]) -> None:
         failing = conditions.condition(obj.get("status"), conditions.RELEASE_FAILED) or {}

@@ -28,6 +28,7 @@ from controller.ownership import Ownership, ownership, release_name, release_nam
 from lostromos.charts import ChartError
 from lostromos.config import Binding
 from lostromos.helmengine import PENDING_STATES, ChartSource, Release
+from lostromos.redact import Redactor, redactor_for
 from lostromos.values.engine import ValuesEngine
 
 FINALIZER = "lostromos.dev/helm-release"
@@ -78,6 +79,8 @@ class Desired:
     chart_digest: str  # engine digest: chart content and the binding's overrides
     chart: ChartSource  # what the Helm engine installs (its cache key is the chart's digest)
     chart_name: str
+    # hides writeOnly and sensitivePaths values in status and Events (lostromos.redact)
+    redactor: Redactor | None = None
 
 
 @dataclass(frozen=True)
@@ -161,14 +164,16 @@ def observe(  # noqa: PLR0911 - it stops as soon as the state is known
             return seen
         return _with_release(seen, binding, helm, chart_name=_chart_name(engines, binding))
     engine = engines.engine_for(binding)
-    desired = _desired(engine, obj.get("spec"), name)
+    desired = _desired(engine, obj.get("spec"), name, binding.sensitive_paths)
     report = drift.get(key)
     in_sync = report is None and had_finalizer and recorded_in_sync(obj, desired.digest, name)
     seen = _replace(seen, desired=desired, drift=report, in_sync=in_sync)
     if in_sync:
         return seen
     spec = obj.get("spec")
-    problems = tuple(v.describe("spec") for v in engine.validate({} if spec is None else spec))
+    # status and Events show values, secrets (writeOnly, sensitivePaths) excepted
+    assert desired.redactor is not None
+    problems = tuple(desired.redactor.describe_all(engine.validate({} if spec is None else spec)))
     if problems:
         return _replace(seen, problems=problems)
     recorded_chart = ((obj.get("status") or {}).get("release") or {}).get("chartDigest")
@@ -217,7 +222,9 @@ def decide(seen: Observation) -> Action:  # noqa: PLR0911, PLR0912 - one return 
     return Action.UPGRADE
 
 
-def _desired(engine: ValuesEngine, spec: Any, release: str) -> Desired:
+def _desired(
+    engine: ValuesEngine, spec: Any, release: str, sensitive_paths: tuple[str, ...] = ()
+) -> Desired:
     # The digest is taken over the values helm would be given, before any
     # validation: a spec that is not even a mapping still gets one.
     spec = {} if spec is None else spec
@@ -228,6 +235,7 @@ def _desired(engine: ValuesEngine, spec: Any, release: str) -> Desired:
         chart_digest=engine.digest,
         chart=ChartSource(engine.chart.path, engine.chart.digest),
         chart_name=engine.chart.name,
+        redactor=redactor_for(engine.chart, sensitive_paths),
     )
 
 

@@ -103,6 +103,10 @@ class Chart:
     path: Path
     name: str
     digest: str
+    # what lostromos.redact reads: no writeOnly properties, no subcharts
+    schema: Any = None
+    loaded_subcharts: tuple[Any, ...] = ()
+    requirements: Any = None
 
 
 class FakeEngine:

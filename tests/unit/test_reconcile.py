@@ -321,3 +321,18 @@ def _report() -> Any:
     from controller.drift import DriftReport
 
     return DriftReport(1)
+
+
+def test_a_sensitive_value_in_helms_message_is_redacted_in_status_and_events() -> None:
+    bound = binding(sensitive_paths=("db.password",))
+    world = World(
+        site(spec={"domain": "blog.example.com", "db": {"password": "hunter2"}}), bound=bound
+    )
+    world.helm.fail["upgrade"] = HelmError(
+        "upgrade", "execution error at (site/templates/db.yaml:3:4): password hunter2 is weak"
+    )
+    with pytest.raises(ReconcileError):
+        world.reconcile()
+    shown = world.condition("Ready")["message"]
+    assert "hunter2" not in shown and "password <redacted> is weak" in shown
+    assert all("hunter2" not in message for _, _, message in world.events.recorded)
