@@ -310,6 +310,7 @@ class Actions:
             obj,
             verb.removesuffix("ed") + "ing",
             f"Running helm upgrade --install for release {seen.release_name}",
+            desired,
         )
         if gated and not self.rollout.begin(desired.chart_digest):
             return Result(requeue_after=ROLLOUT_WAIT_SECONDS)  # the last slot went meanwhile
@@ -370,7 +371,9 @@ class Actions:
         self.store.update(updated)
         return dict(updated)
 
-    def _reconciling(self, obj: dict[str, Any], reason: str, message: str) -> dict[str, Any]:
+    def _reconciling(
+        self, obj: dict[str, Any], reason: str, message: str, desired: Desired | None = None
+    ) -> dict[str, Any]:
         return self._write_status(
             obj,
             [
@@ -378,6 +381,7 @@ class Actions:
                 Condition(conditions.RECONCILING, True, reason, message),
                 Condition(conditions.STALLED, False, reason),
             ],
+            desired=desired,
         )
 
     def _failed(self, obj: dict[str, Any], seen: Observation, error: HelmError) -> None:
@@ -395,6 +399,7 @@ class Actions:
                 Condition(conditions.RELEASE_FAILED, True, reason, message),
                 Condition(conditions.INVALID, False, "Valid"),
             ],
+            desired=seen.desired,
         )
         self.events.record(obj, "Warning", "ReleaseFailed", message)
         # the log gets the action and Helm's error code, never text that may hold values
@@ -456,6 +461,7 @@ class Actions:
                 "lastDeployed": release.last_deployed,
                 "resources": list(release.resources),
             },
+            desired=desired,
         )
         self.events.record(obj, "Normal", verb, message)
         log.info(
@@ -468,7 +474,11 @@ class Actions:
         )
 
     def _write_status(
-        self, obj: dict[str, Any], updates: list[Condition], release: dict[str, Any] | None = None
+        self,
+        obj: dict[str, Any],
+        updates: list[Condition],
+        release: dict[str, Any] | None = None,
+        desired: Desired | None = None,
     ) -> dict[str, Any]:
         metadata = obj["metadata"]
         current = obj.get("status") or {}
@@ -477,9 +487,12 @@ class Actions:
         status: dict[str, Any] = {"observedGeneration": generation, "conditions": merged}
         if release is not None:
             status["release"] = release
+        if desired is not None:  # the target chart, shown even before a release exists
+            status["chart"] = {"name": desired.chart_name, "version": desired.chart_version}
         if (
             current.get("observedGeneration") == generation
             and release is None
+            and (desired is None or current.get("chart") == status["chart"])
             and conditions.same_conditions(current.get("conditions") or [], merged)
         ):
             return obj

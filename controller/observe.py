@@ -79,6 +79,7 @@ class Desired:
     chart_digest: str  # engine digest: chart content and the binding's overrides
     chart: ChartSource  # what the Helm engine installs (its cache key is the chart's digest)
     chart_name: str
+    chart_version: str = ""
     # hides writeOnly and sensitivePaths values in status and Events (lostromos.redact)
     redactor: Redactor | None = None
 
@@ -235,6 +236,7 @@ def _desired(
         chart_digest=engine.digest,
         chart=ChartSource(engine.chart.path, engine.chart.digest),
         chart_name=engine.chart.name,
+        chart_version=str(engine.chart.version),
         redactor=redactor_for(engine.chart, sensitive_paths),
     )
 

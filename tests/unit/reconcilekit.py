@@ -104,6 +104,7 @@ class Chart:
     name: str
     digest: str
     # what lostromos.redact reads: no writeOnly properties, no subcharts
+    version: str = "1.0.0"
     schema: Any = None
     loaded_subcharts: tuple[Any, ...] = ()
     requirements: Any = None

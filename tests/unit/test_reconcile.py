@@ -336,3 +336,11 @@ def test_a_sensitive_value_in_helms_message_is_redacted_in_status_and_events() -
     shown = world.condition("Ready")["message"]
     assert "hunter2" not in shown and "password <redacted> is weak" in shown
     assert all("hunter2" not in message for _, _, message in world.events.recorded)
+
+
+def test_status_shows_the_desired_chart_even_when_the_install_failed() -> None:
+    world = World(site(finalizer=False))
+    world.helm.fail["upgrade"] = HelmError("upgrade", "Error: boom")
+    with pytest.raises(ReconcileError):
+        world.reconcile()
+    assert world.obj()["status"]["chart"] == {"name": "site", "version": "1.0.0"}
