@@ -33,6 +33,7 @@ HALTED_RECHECK_SECONDS = 60.0
 # A release that belongs to someone else does not change by retrying: look again
 # slowly, in case its owner removes it.
 CONFLICT_RECHECK_SECONDS = 300.0
+UNLOADABLE_RECHECK_SECONDS = 30.0
 
 Condition = conditions.Condition
 _VERBS = {"Installed": "install", "Upgraded": "upgrade", "Repaired": "repair"}
@@ -383,6 +384,13 @@ class Actions:
             ],
             desired=desired,
         )
+
+    def unloadable(self, obj: dict[str, Any] | None, error: Exception) -> Result:
+        """The binding's chart cannot be loaded: the object says so, and is looked at
+        again when the registry next retries the chart."""
+        if obj is not None and not self.dry_run:
+            self._write_status(obj, conditions.binding_unloadable(error))
+        return Result(requeue_after=UNLOADABLE_RECHECK_SECONDS)
 
     def _failed(self, obj: dict[str, Any], seen: Observation, error: HelmError) -> None:
         if error.retryable:

@@ -35,6 +35,7 @@ from controller.drift import DriftObservations
 from controller.informer import Informer, Key
 from controller.observe import FINALIZER, Engines, RolloutView, decide, observe
 from lostromos.config import Binding
+from lostromos.engines import BindingLoadError
 from lostromos.helmengine import HelmError
 
 __all__ = ["FINALIZER", "ReconcileError", "Reconciler", "Result"]
@@ -91,4 +92,7 @@ class Reconciler:
             )
         except HelmError as error:
             raise ReconcileError(f"reading the release: {error}") from error
+        except BindingLoadError as error:
+            # One broken binding breaks only itself: its objects say why, nothing else.
+            return self.actions.unloadable(self.informer.get(key), error)
         return self.actions.run(decide(seen), seen)

@@ -344,3 +344,19 @@ def test_status_shows_the_desired_chart_even_when_the_install_failed() -> None:
     with pytest.raises(ReconcileError):
         world.reconcile()
     assert world.obj()["status"]["chart"] == {"name": "site", "version": "1.0.0"}
+
+
+def test_an_unloadable_binding_says_so_on_its_objects_and_calls_no_helm() -> None:
+    from lostromos.engines import BindingLoadError
+
+    world = World(site())
+
+    def broken(binding: Any) -> Any:
+        raise BindingLoadError("site", "charts/site: values.schema.json: not valid JSON")
+
+    world.reconciler.engines.engine_for = broken  # type: ignore[method-assign]
+    result = world.reconcile()
+    assert result.requeue_after is not None
+    assert world.helm.actions() == []
+    ready = world.condition("Ready")
+    assert ready["reason"] == "BindingUnloadable" and "not valid JSON" in ready["message"]
