@@ -15,6 +15,7 @@ never refreshed; a new version is a new binding.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import os
@@ -141,7 +142,10 @@ def _unpack(archive: bytes, target: Path, where: str) -> None:
     try:
         # A stream, member by member: each header is checked before its data is
         # inflated or written, so the caps hold however much an archive inflates.
-        with tarfile.open(fileobj=io.BytesIO(archive), mode="r|gz") as tar:
+        # gzip.GzipFile, not tarfile's own "r|gz": tarfile's stream reader misreads
+        # the gzip header helm writes (FEXTRA and FCOMMENT set) as bad data.
+        inflated = gzip.GzipFile(fileobj=io.BytesIO(archive))
+        with tarfile.open(fileobj=inflated, mode="r|") as tar:
             for member in tar:
                 files += 1
                 total += member.size
