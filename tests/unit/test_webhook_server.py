@@ -33,6 +33,8 @@ from webhook.options import options_from
 from webhook.server import ServeOptions, ServingTLS, serve
 
 REPO = Path(__file__).resolve().parents[2]
+# The webhook renders through the Helm engine: these tests serve the real thing.
+pytestmark = pytest.mark.usefixtures("helm_engine_binary")
 START_TIMEOUT = 60.0
 
 
