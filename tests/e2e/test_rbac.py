@@ -173,7 +173,10 @@ def test_controller_cannot_step_outside_its_rules(deployed: Deployed) -> None:
         ("create", "pods", "-n", APPS[0]),
         ("patch", f"mutatingwebhookconfigurations/{MUTATING}"),
         ("create", "clusterrolebindings.rbac.authorization.k8s.io"),
-        ("update", "leases.coordination.k8s.io/someone-else", "-n", NAMESPACE),
+        # Sharded replicas (the chart's default) each hold a Lease named after the
+        # replica, so Leases are theirs to write in their own namespace only.
+        ("update", "leases.coordination.k8s.io/someone-else", "-n", "kube-system"),
+        ("create", "leases.coordination.k8s.io", "-n", APPS[0]),
     ]
     for check in denied:
         assert not cluster.can_i(CONTROLLER_SA, *check), check
