@@ -237,13 +237,14 @@ def test_denied_values_stay_out_of_the_log_and_sensitive_ones_out_of_the_denial(
     plain = f"three-{marker}"
     result, _ = dry_run(
         cluster,
-        site(namespace, "private", adminEmail=secret, replicas=plain),
+        # a string where a string belongs (the CRD's types pass it), but not one allowed
+        site(namespace, "private", adminEmail=secret, php={"version": plain}),
         request_timeout="10s",
     )
     assert result.returncode != 0
     assert "spec.adminEmail: <redacted> is not allowed" in result.stderr, result.stderr
     assert secret not in result.stderr
-    assert f'spec.replicas: "{plain}" is not allowed' in result.stderr  # the author's own typo
+    assert f'spec.php.version: "{plain}" is not allowed' in result.stderr  # the author's typo
     log = (cluster.state_dir / "logs" / "webhook.log").read_text(errors="replace")
     assert 'denied Site "private"' in log
     assert marker not in log  # neither value, sensitive or not
