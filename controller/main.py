@@ -108,7 +108,7 @@ class BindingController:
             engines=engines,
             helm=helm,
             events=EventRecorder(client.CoreV1Api(api_client), dry_run=dry_run),
-            rollout=self.rollout,  # type: ignore[arg-type]  # RingRollout duck-types Rollout
+            rollout=self.rollout,
             drift=self.drift.observations,
             dry_run=dry_run,
         )

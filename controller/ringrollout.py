@@ -142,6 +142,15 @@ class RingRollout:
                 self.max_in_flight_seen = max(self.max_in_flight_seen, self._last.in_flight)
             return taken
 
+    def would_admit(self, target: str) -> bool:
+        """Would `begin(target)` succeed? A look at the last read of the shared record,
+        trusted only while fresh: otherwise yes, and `begin` asks the record itself."""
+        with self._lock:
+            last = self._last
+            fresh = self.clock() - self._read_at < FULL_GATE_SECONDS
+            full = last.halted or last.in_flight >= self.policy.max_in_flight
+            return not (last.target == target and fresh and full)
+
     def finish(self, target: str, *, succeeded: bool) -> None:
         with self._lock:
             self._mine = max(0, self._mine - 1)

@@ -173,3 +173,19 @@ def test_a_full_gate_costs_no_write_and_is_not_reread_at_once() -> None:
     a.finish("v2", succeeded=True)
     clock[0] += 1.5
     assert b.begin("v2")
+
+
+def test_would_admit_is_a_look_that_trusts_only_a_fresh_full_gate() -> None:
+    """The reconciler asks before it starts an upgrade; a stale view must not hold it."""
+    api = FakeLeases()
+    clock = [0.0]
+    a, b = replica(api, "a"), replica(api, "b", clock=clock)
+    for _ in range(3):
+        assert a.begin("v2")
+    assert not b.begin("v2")  # b has read the record: full
+    reads = api.reads
+    assert not b.would_admit("v2")  # full, and just read: no API call to say so
+    assert b.would_admit("v3")  # another chart: a new rollout
+    assert api.reads == reads
+    clock[0] += 1.5
+    assert b.would_admit("v2")  # stale: begin() reads the record itself
