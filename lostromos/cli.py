@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from lostromos import toolchain
+from lostromos.helmengine import add_engine_flag
 
 EXIT_USAGE = 2
 
@@ -363,13 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     ctl.add_argument(
         "--kubeconfig", type=Path, default=None, help="default: in-cluster config, then $KUBECONFIG"
     )
-    ctl.add_argument(
-        "--helm-engine",
-        type=Path,
-        default=None,
-        help="Helm engine binary (default: the toolchain build, then "
-        "lostromos-helm-engine on PATH)",
-    )
+    add_engine_flag(ctl, "that runs every Helm action")
     ctl.add_argument(
         "--health-bind",
         default="0.0.0.0:8080",

@@ -11,6 +11,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
+from lostromos.helmengine import add_engine_flag
 from lostromos.logs import LOG_FORMATS, LogFormat
 
 # The API server refuses request bodies over 3 MiB itself, so no real review is larger.
@@ -150,13 +151,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="values (scalars, lists and maps) a spec may hold "
         f"(default: {DEFAULT_MAX_SPEC_VALUES})",
     )
-    parser.add_argument(
-        "--helm-engine",
-        type=Path,
-        default=None,
-        help="Helm engine binary for render checks (default: the toolchain "
-        "build, then lostromos-helm-engine on PATH)",
-    )
+    add_engine_flag(parser, "for render checks")
 
 
 def options_from(args: argparse.Namespace) -> ServeOptions:

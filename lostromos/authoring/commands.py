@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 from lostromos.authoring import AuthoringError
 from lostromos.authoring.convert import MODES
+from lostromos.helmengine import add_engine_flag
 from lostromos.output import add_output_flag, emit
 
 AUTHORING_ERRORS: tuple[type[BaseException], ...] = (AuthoringError,)
@@ -151,12 +152,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also print the manifests helm would produce for admitted objects",
     )
-    check.add_argument(
-        "--helm-engine",
-        type=Path,
-        help="Helm engine binary that renders each admitted object, as the webhook does "
-        "(default: the toolchain build, then lostromos-helm-engine on PATH)",
-    )
+    add_engine_flag(check, "that renders each admitted object, as the webhook does")
     check.add_argument(
         "--against-cluster",
         action="store_true",

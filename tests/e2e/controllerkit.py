@@ -25,6 +25,7 @@ import yaml
 
 from controller.status import condition
 from lostromos.dev.cluster import free_port
+from tests.e2e.webhookkit import preserving_crd
 from tests.support import Cluster, eventually, is_ready
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,39 +68,7 @@ class BoundKind:
         )
 
     def _crd(self) -> dict[str, Any]:
-        return {
-            "apiVersion": "apiextensions.k8s.io/v1",
-            "kind": "CustomResourceDefinition",
-            "metadata": {"name": self.resource},
-            "spec": {
-                "group": GROUP,
-                "scope": "Namespaced",
-                "names": {"kind": self.kind, "plural": self.plural, "singular": self.plural[:-1]},
-                "versions": [
-                    {
-                        "name": "v1",
-                        "served": True,
-                        "storage": True,
-                        "subresources": {"status": {}},
-                        "schema": {
-                            "openAPIV3Schema": {
-                                "type": "object",
-                                "properties": {
-                                    "spec": {
-                                        "type": "object",
-                                        "x-kubernetes-preserve-unknown-fields": True,
-                                    },
-                                    "status": {
-                                        "type": "object",
-                                        "x-kubernetes-preserve-unknown-fields": True,
-                                    },
-                                },
-                            }
-                        },
-                    }
-                ],
-            },
-        }
+        return preserving_crd(GROUP, self.kind, self.plural)
 
     def manifest(self, name: str, namespace: str, **spec: Any) -> dict[str, Any]:
         body = {"domain": f"{name}.example.com", "adminEmail": "ops@example.com", **spec}
