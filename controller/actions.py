@@ -24,7 +24,6 @@ from controller.rollout import RolloutProgress
 from lostromos.config import Binding
 from lostromos.helmengine import ChartSource, Confinement, HelmError, Release
 from lostromos.redact import redactor_for
-from lostromos.rendercheck import confinement_for
 
 log = logging.getLogger("controller.reconcile")
 
@@ -329,7 +328,7 @@ class Actions:
                 # what the chart renders stays in the object's namespace, and the API
                 # server bounds the rest by the binding's ServiceAccount there
                 impersonate=self.binding.helm_user(seen.namespace),
-                confine=confinement_for(self.binding, seen.namespace),
+                confine=self.binding.confinement(seen.namespace),
                 schema_checked=True,  # observe validated these values (the Helm-exact engine)
             )
             succeeded = True

@@ -37,6 +37,7 @@ from typing import Any
 
 import yaml
 
+from lostromos.helmengine import Confinement
 from lostromos.yamltext import yaml_location
 
 API_VERSION = "lostromos.dev/v1alpha1"
@@ -159,6 +160,10 @@ class Binding:
     sensitive_paths: tuple[str, ...] = ()
     # hosts whose schemas the chart's $refs may be fetched from, at load (lostromos.remote_refs)
     remote_schema_hosts: tuple[str, ...] = ()
+
+    def confinement(self, namespace: str) -> Confinement:
+        """What a release of an object in `namespace` may write (checked by the engine)."""
+        return Confinement(namespace=namespace, cluster_scoped_kinds=self.cluster_scoped_kinds)
 
     def helm_user(self, namespace: str) -> str | None:
         """Whom Helm actions for an object in `namespace` impersonate (None: ourselves)."""

@@ -17,7 +17,7 @@ from typing import Any
 
 from lostromos.admission import CheckUnavailable, SpecContext
 from lostromos.config import Binding
-from lostromos.helmengine import ChartSource, Confinement, HelmEngine, HelmError, trim
+from lostromos.helmengine import ChartSource, HelmEngine, HelmError, trim
 
 # The API server gives a webhook at most its timeoutSeconds for everything; a
 # render of a usual chart takes milliseconds.
@@ -38,10 +38,6 @@ class RenderRequest:
     release: str
     namespace: str
     values: Mapping[str, Any]
-
-
-def confinement_for(binding: Binding, namespace: str) -> Confinement:
-    return Confinement(namespace=namespace, cluster_scoped_kinds=binding.cluster_scoped_kinds)
 
 
 class RenderCheck:
@@ -81,7 +77,7 @@ class RenderCheck:
                 request.release or PLACEHOLDER_RELEASE,
                 request.namespace,
                 request.values,
-                confine=confinement_for(request.binding, request.namespace),
+                confine=request.binding.confinement(request.namespace),
                 timeout_seconds=self.timeout_seconds,
                 schema_checked=True,  # admission runs this after the values verdict
             )
