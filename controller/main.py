@@ -33,6 +33,7 @@ from controller.ringrollout import RingRollout
 from controller.rollout import Rollout
 from controller.status import READY, condition
 from lostromos import kube
+from lostromos.chartrepo import engine_puller
 from lostromos.charts import ChartError
 from lostromos.config import Binding, Bindings, ConfigError, load_bindings
 from lostromos.engines import EngineRegistry
@@ -212,9 +213,11 @@ def run(options: ControllerOptions) -> int:
     configure_logging(options.log_format, options.log_level)
     try:
         bindings = load_bindings(options.bindings_path)
-        engines = EngineRegistry(bindings, chart_cache=options.chart_cache)
-        engines.check_all()
         engine_binary = find_engine(options.helm_engine)
+        engines = EngineRegistry(
+            bindings, chart_cache=options.chart_cache, puller=engine_puller(engine_binary)
+        )
+        engines.check_all()
         api_client = kube.api_client(options.kubeconfig)
     except (ConfigError, ChartError, HelmError, KubeConfigError, OSError) as error:
         print(f"lostromos controller: {error}", file=sys.stderr)

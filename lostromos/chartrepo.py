@@ -1,16 +1,27 @@
-"""Charts taken from a Helm chart repository by name and version.
+"""Charts taken from a chart repository or an OCI registry, through Helm's own pull.
 
-The chart is fetched once (index.yaml, then the archive it names), checked
-against the sha256 digest the index records and the one the binding pins, and
-unpacked into a cache folder keyed by repository, name, version and digest.
-A chart no digest vouches for is refused unless the binding says
-`insecureSkipDigest: true`. Unpacking is bounded (total size, size of one
-file, number of files), checked from each member's header before it is
-written: a small archive that inflates to hundreds of megabytes is refused
-without writing them. The webhook and the controller then use
-that same unpacked directory: the bytes that are validated are the bytes that
-are installed. A chart version in a repository is immutable, so the cache is
-never refreshed; a new version is a new binding.
+The Helm engine's `pull` does the fetching (`helm pull`): HTTP repositories and
+OCI registries, credentials, TLS and provenance (`verify` against a keyring),
+with a cap on the bytes one pull may read. This module then holds the chart to
+lostromos's rules before anything uses it:
+
+- a digest must vouch for the chart. From an HTTP repository: the sha256 of the
+  archive that the index records, or that the binding pins (`chart.digest`),
+  compared here. From an OCI registry: the chart's manifest digest pinned in
+  the binding (`helm push` prints it), which Helm's pull checks against the tag
+  and the registry's content addressing checks byte by byte; a tag alone can
+  be moved, so it vouches for nothing. A chart no digest vouches for is refused
+  unless the binding says `insecureSkipDigest: true`;
+- unpacking is bounded (total size, size of one file, number of files), checked
+  from each member's header before it is written: a small archive that
+  inflates to hundreds of megabytes is refused without writing them;
+- the archive's top level must be the chart's own directory, not a link.
+
+The chart is unpacked into a cache folder keyed by where it came from and what
+vouches for it. The webhook and the controller then use that same unpacked
+directory: the bytes that are validated are the bytes that are installed. A
+chart version is immutable, so the cache is never refreshed; a new version is
+a new binding.
 """
 
 from __future__ import annotations
@@ -22,77 +33,127 @@ import os
 import shutil
 import tarfile
 import tempfile
-import urllib.error
-import urllib.parse
-import urllib.request
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-
-import yaml
+from typing import Any
 
 from lostromos.charts import ChartError
+from lostromos.config import ChartAccess, ChartRef
+from lostromos.helmengine import HelmEngine, HelmError, Pulled
 
 MAX_ARCHIVE_BYTES = 64 * 1024 * 1024
+# The most one pull may read from the network: the index and the archive.
+MAX_PULL_BYTES = 128 * 1024 * 1024
 # Helm's own loader allows 100 MiB unpacked and 5 MiB a file; real charts are far smaller.
 MAX_UNPACKED_BYTES = 64 * 1024 * 1024
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_FILES = 10_000
-TIMEOUT_SECONDS = 30
+PULL_TIMEOUT_SECONDS = 120.0
+
+# (the chart reference, a fresh directory to write into) -> what helm pull wrote
+Puller = Callable[[ChartRef, Path], Pulled]
 
 
 def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "lostromos" / "charts"
 
 
-def fetch_chart(
-    repository: str,
-    name: str,
-    version: str,
-    cache_dir: Path,
-    *,
-    digest: str | None = None,
-    insecure_skip_digest: bool = False,
-) -> Path:
-    """The unpacked chart directory; fetched on first use. Raises ChartError.
+def pull_with(helm: HelmEngine) -> Puller:
+    """Pulls through a running Helm engine."""
 
-    `digest` is the sha256 the binding pins (hex). Without it and without one in
-    the index, the chart is refused unless `insecure_skip_digest`.
-    """
+    def pull(ref: ChartRef, destination: Path) -> Pulled:
+        assert ref.repository and ref.name and ref.version  # guaranteed by the config parser
+        return helm.pull(
+            ref.repository,
+            ref.name,
+            ref.version,
+            destination,
+            source=pull_source(ref.access),
+            digest=(ref.digest or "") if ref.is_oci else "",
+            timeout_seconds=PULL_TIMEOUT_SECONDS,
+        )
+
+    return pull
+
+
+def engine_puller(binary: Path | None = None) -> Puller:
+    """Pulls through a Helm engine of its own (no cluster), started per pull: a
+    pull happens once per chart version and cache, so nothing is kept running."""
+
+    def pull(ref: ChartRef, destination: Path) -> Pulled:
+        from lostromos.helmengine import RunningEngine, find_engine
+
+        with RunningEngine(find_engine(binary), cluster=False) as helm:
+            return pull_with(helm)(ref, destination)
+
+    return pull
+
+
+def pull_source(access: ChartAccess) -> dict[str, Any]:
+    """The engine's `source` for a binding's chart access; secrets read from their files."""
+    source: dict[str, Any] = {
+        "plainHTTP": access.plain_http,
+        "insecureSkipTLSVerify": access.insecure_skip_tls_verify,
+        "maxBytes": MAX_PULL_BYTES,
+    }
+    for key, path in (
+        ("caFile", access.ca_file),
+        ("certFile", access.cert_file),
+        ("keyFile", access.key_file),
+        ("registryConfig", access.registry_config),
+        ("keyring", access.keyring),
+    ):
+        if path is not None:
+            source[key] = str(path)
+    for key, path in (("username", access.username_file), ("password", access.password_file)):
+        if path is not None:
+            try:
+                source[key] = path.read_text(encoding="utf-8").strip()
+            except OSError as error:
+                raise ChartError(f"cannot read chart {key} file {path}: {error.strerror}") from None
+    return source
+
+
+def fetch_chart(ref: ChartRef, cache_dir: Path, pull: Puller) -> Path:
+    """The unpacked chart directory of a repository or OCI chart; pulled on first
+    use. Raises ChartError."""
+    assert ref.repository and ref.name and ref.version  # guaranteed by the config parser
     # An unverified download never answers for a verified one: the mode is in the key.
-    identity = f"{repository}\n{name}\n{version}\n{digest or ''}\n{insecure_skip_digest}"
+    identity = "\n".join(
+        (
+            ref.repository,
+            ref.name,
+            ref.version,
+            ref.digest or "",
+            str(ref.insecure_skip_digest),
+            str(ref.access.keyring or ""),
+        )
+    )
     key = hashlib.sha256(identity.encode()).hexdigest()[:16]
-    target = cache_dir / f"{name}-{version}-{key}"
+    target = cache_dir / f"{ref.name}-{ref.version}-{key}"
     if (target / "Chart.yaml").is_file() and not target.is_symlink():
         return target
-    where = f"chart {name} {version} from {repository}"
-    entry = _index_entry(repository, name, version, where)
-    index_digest = _normal_digest(entry.get("digest"))
-    if not index_digest and not digest and not insecure_skip_digest:
-        raise ChartError(
-            f"{where}: no digest vouches for this chart (the repository index "
-            "has none and the binding pins none); pin chart.digest in the "
-            "binding, or set chart.insecureSkipDigest: true to accept it unchecked"
-        )
-    archive = _download(urllib.parse.urljoin(repository.rstrip("/") + "/", entry["url"]), where)
-    actual = hashlib.sha256(archive).hexdigest()
-    if index_digest and actual != index_digest:
-        raise ChartError(f"{where}: the archive's sha256 does not match the repository index")
-    if digest and actual != digest:
-        raise ChartError(
-            f"{where}: the archive's sha256 {actual} is not the digest the binding pins ({digest})"
-        )
+    where = f"chart {ref.name} {ref.version} from {ref.repository}"
     cache_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".fetch-", dir=cache_dir))
     try:
-        _unpack(archive, staging, where)
-        unpacked = staging / name
+        try:
+            pulled = pull(ref, staging / "pull")
+        except HelmError as error:
+            raise ChartError(f"{where}: {error.message}") from None
+        archive = _read_archive(pulled.archive, where)
+        _check_digest(ref, archive, pulled.digest, where)
+        unpacked_into = staging / "chart"
+        _unpack(archive, unpacked_into, where)
+        unpacked = unpacked_into / ref.name
         if unpacked.is_symlink():
             raise ChartError(
-                f"{where}: the archive's top level {name!r} is a symbolic link; "
+                f"{where}: the archive's top level {ref.name!r} is a symbolic link; "
                 "a chart archive must hold the chart's own directory"
             )
         if not (unpacked / "Chart.yaml").is_file():
-            raise ChartError(f"{where}: the archive has no {name}/Chart.yaml")
+            raise ChartError(f"{where}: the archive has no {ref.name}/Chart.yaml")
         try:
             os.replace(unpacked, target)
         except OSError:
@@ -103,34 +164,45 @@ def fetch_chart(
     return target
 
 
-def _index_entry(repository: str, name: str, version: str, where: str) -> dict:
-    raw = _download(repository.rstrip("/") + "/index.yaml", where)
+def _read_archive(path: Path, where: str) -> bytes:
     try:
-        index = yaml.safe_load(raw)
-    except yaml.YAMLError as error:
-        raise ChartError(f"{where}: index.yaml is not valid YAML: {error}") from None
-    entries = ((index or {}).get("entries") or {}).get(name) or []
-    for entry in entries:
-        if str(entry.get("version")) == version and entry.get("urls"):
-            return {"url": entry["urls"][0], "digest": entry.get("digest")}
-    known = ", ".join(sorted(str(e.get("version")) for e in entries)) or "none"
-    raise ChartError(f"{where}: the repository has no such version (versions: {known})")
+        if path.stat().st_size > MAX_ARCHIVE_BYTES:
+            raise ChartError(f"{where}: the archive is larger than {MAX_ARCHIVE_BYTES} bytes")
+        return path.read_bytes()
+    except OSError as error:
+        raise ChartError(f"{where}: cannot read the pulled archive: {error.strerror}") from None
 
 
-def _download(url: str, where: str) -> bytes:
-    if urllib.parse.urlparse(url).scheme not in ("http", "https"):
-        raise ChartError(f"{where}: only http and https repositories are supported ({url})")
-    try:
-        with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as answer:  # noqa: S310
-            data = answer.read(MAX_ARCHIVE_BYTES + 1)
-    except urllib.error.HTTPError as error:
-        raise ChartError(f"{where}: {url} answered {error.code} {error.reason}") from None
-    except (urllib.error.URLError, OSError) as error:
-        reason = getattr(error, "reason", error)
-        raise ChartError(f"{where}: cannot fetch {url}: {reason}") from None
-    if len(data) > MAX_ARCHIVE_BYTES:
-        raise ChartError(f"{where}: {url} is larger than {MAX_ARCHIVE_BYTES} bytes")
-    return data
+def _check_digest(ref: ChartRef, archive: bytes, vouched: str, where: str) -> None:
+    """A digest must vouch for the chart: for an HTTP repository, the index's or the
+    binding's, compared with the archive here; for an OCI chart, the binding's
+    manifest digest, which Helm's pull has checked (`vouched` is it)."""
+    actual = hashlib.sha256(archive).hexdigest()
+    vouched = _normal_digest(vouched)
+    if ref.is_oci:
+        if ref.digest and vouched != ref.digest:
+            raise ChartError(f"{where}: Helm did not check the pinned manifest digest")
+    elif vouched and actual != vouched:
+        raise ChartError(f"{where}: the archive's sha256 does not match the repository index")
+    elif ref.digest and actual != ref.digest:
+        raise ChartError(
+            f"{where}: the archive's sha256 {actual} is not the digest the binding "
+            f"pins ({ref.digest})"
+        )
+    if not vouched and not ref.digest and not ref.insecure_skip_digest:
+        if ref.is_oci:
+            raise ChartError(
+                f"{where}: no digest vouches for this chart (an OCI tag can be moved "
+                "and the binding pins none): pin chart.digest to its manifest digest "
+                "(`helm push` prints it), or set chart.insecureSkipDigest: true to "
+                "accept it unchecked"
+            )
+        raise ChartError(
+            f"{where}: no digest vouches for this chart (the repository index has none "
+            f"and the binding pins none); its archive's sha256 is {actual}: once you "
+            "trust it, pin chart.digest in the binding, or set chart.insecureSkipDigest: "
+            "true to accept it unchecked"
+        )
 
 
 def _normal_digest(value: object) -> str:

@@ -54,8 +54,40 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class ChartAccess:
+    """How Helm reaches a chart repository or OCI registry: Helm's own options.
+
+    Secrets are named by file (a mounted Secret), never written in the bindings.
+    """
+
+    plain_http: bool = False  # an OCI registry served over plain HTTP
+    insecure_skip_tls_verify: bool = False
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    username_file: Path | None = None
+    password_file: Path | None = None
+    registry_config: Path | None = None  # `helm registry login --registry-config`
+    keyring: Path | None = None  # set: the chart's provenance must verify against it
+
+
+# binding key -> ChartAccess field, for the file paths
+_ACCESS_FILES = {
+    "caFile": "ca_file",
+    "certFile": "cert_file",
+    "keyFile": "key_file",
+    "usernameFile": "username_file",
+    "passwordFile": "password_file",
+    "registryConfig": "registry_config",
+    "keyring": "keyring",
+}
+_ACCESS_FLAGS = {"plainHTTP": "plain_http", "insecureSkipTLSVerify": "insecure_skip_tls_verify"}
+
+
+@dataclass(frozen=True)
 class ChartRef:
-    """Where a binding's chart comes from: a local directory, or a repository."""
+    """Where a binding's chart comes from: a local directory, a chart repository
+    (https://...) or an OCI registry (oci://...)."""
 
     path: Path | None = None
     repository: str | None = None
@@ -65,6 +97,11 @@ class ChartRef:
     digest: str | None = None
     # Accept a repository chart no digest vouches for (neither the index nor `digest`).
     insecure_skip_digest: bool = False
+    access: ChartAccess = ChartAccess()
+
+    @property
+    def is_oci(self) -> bool:
+        return bool(self.repository and self.repository.startswith("oci://"))
 
     def describe(self) -> str:
         if self.path is not None:
@@ -350,7 +387,8 @@ def _parse_chart(value: Any, where: str, base: Path) -> ChartRef:
             f"{where}: 'chart' needs 'path', or 'repository', 'name' and 'version' "
             f"(missing {', '.join(missing)})"
         )
-    unknown = sorted(set(value) - {"repository", "name", "version", "digest", "insecureSkipDigest"})
+    known = {"repository", "name", "version", "digest", "insecureSkipDigest"}
+    unknown = sorted(set(value) - known - set(_ACCESS_FILES) - set(_ACCESS_FLAGS))
     if unknown:
         raise ConfigError(f"{where}: chart: unknown field(s) {', '.join(unknown)}")
     digest = value.get("digest")
@@ -364,13 +402,36 @@ def _parse_chart(value: Any, where: str, base: Path) -> ChartRef:
     skip = value.get("insecureSkipDigest", False)
     if not isinstance(skip, bool):
         raise ConfigError(f"{where}: chart.insecureSkipDigest must be true or false")
+    repository = str(value["repository"])
+    if not repository.startswith(("http://", "https://", "oci://")):
+        raise ConfigError(
+            f"{where}: chart.repository {repository!r} must be an http(s):// chart "
+            "repository or an oci:// registry"
+        )
     return ChartRef(
-        repository=str(value["repository"]),
+        repository=repository,
         name=str(value["name"]),
         version=str(value["version"]),
         digest=digest,
         insecure_skip_digest=skip,
+        access=_parse_access(value, where, base),
     )
+
+
+def _parse_access(value: dict[str, Any], where: str, base: Path) -> ChartAccess:
+    fields: dict[str, Any] = {}
+    for key, attr in _ACCESS_FLAGS.items():
+        flag = value.get(key, False)
+        if not isinstance(flag, bool):
+            raise ConfigError(f"{where}: chart.{key} must be true or false")
+        fields[attr] = flag
+    for key, attr in _ACCESS_FILES.items():
+        path = value.get(key)
+        if path is not None:
+            if not isinstance(path, str) or not path:
+                raise ConfigError(f"{where}: chart.{key} must be a file path")
+            fields[attr] = (base / path).resolve()
+    return ChartAccess(**fields)
 
 
 def _parse_release(value: Any, where: str) -> ReleasePolicy:

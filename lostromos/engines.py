@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from lostromos.chartrepo import default_cache_dir, fetch_chart
+from lostromos.chartrepo import Puller, default_cache_dir, engine_puller, fetch_chart
 from lostromos.charts import ChartError, chart_digest, load_chart
 from lostromos.config import Binding, Bindings
 from lostromos.remote_refs import resolver_for
@@ -58,9 +58,12 @@ class EngineRegistry:
         recheck_seconds: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
         chart_cache: Path | None = None,
+        puller: Puller | None = None,
     ) -> None:
         self.bindings = bindings
         self.chart_cache = chart_cache or default_cache_dir()
+        # how repository and OCI charts are pulled: Helm's pull, in an engine
+        self.puller = puller or engine_puller()
         self.recheck_seconds = recheck_seconds
         self._clock = clock
         self._lock = threading.Lock()
@@ -118,20 +121,12 @@ class EngineRegistry:
         return engine
 
     def chart_path(self, binding: Binding) -> Path:
-        """The binding's chart directory; a repository chart is fetched once into the cache."""
+        """The binding's chart directory; a repository or OCI chart is pulled once, then cached."""
         ref = binding.chart
         if ref.path is not None:
             return ref.path
-        assert ref.repository and ref.name and ref.version  # guaranteed by the config parser
         try:
-            return fetch_chart(
-                ref.repository,
-                ref.name,
-                ref.version,
-                self.chart_cache,
-                digest=ref.digest,
-                insecure_skip_digest=ref.insecure_skip_digest,
-            )
+            return fetch_chart(ref, self.chart_cache, self.puller)
         except ChartError as error:
             raise BindingLoadError(binding.name, str(error)) from None
 

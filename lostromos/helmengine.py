@@ -133,6 +133,18 @@ class Release:
 
 
 @dataclass(frozen=True)
+class Pulled:
+    """A chart archive `helm pull` wrote, and what vouches for it."""
+
+    archive: Path
+    # HTTP: the sha256 the repository index records for the archive ("": none);
+    # OCI: the pinned manifest digest Helm checked ("": an unpinned tag)
+    digest: str
+    signed_by: tuple[str, ...] = ()  # with a keyring: the provenance file's signers
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True)
 class Rendered:
     """`helm template` output, and the objects in it with their scope."""
 
@@ -495,23 +507,35 @@ class HelmEngine:
 
     def pull(
         self,
+        repository: str,
         name: str,
+        version: str,
         destination: Path,
         *,
-        repository: str = "",
-        version: str = "",
+        source: Mapping[str, Any] | None = None,
+        digest: str = "",
         timeout_seconds: float = 120.0,
-    ) -> Path:
-        """`helm pull` into destination; returns the chart archive's path."""
+    ) -> Pulled:
+        """`helm pull` of `name` at `version` from an HTTP repository or an oci://
+        registry into destination. `source` is Helm's repository options
+        (credentials, TLS, plainHTTP, registryConfig, keyring, maxBytes); `digest`
+        pins an OCI chart's manifest."""
         result = self._call(
             "pull",
             timeout_seconds,
-            name=name,
             repository=repository,
+            name=name,
             version=version,
             destination=str(destination),
+            source=dict(source or {}),
+            digest=digest,
         )
-        return Path(str(result["archive"]))
+        return Pulled(
+            archive=Path(str(result["archive"])),
+            digest=str(result.get("digest") or ""),
+            signed_by=tuple(str(s) for s in result.get("signedBy") or ()),
+            fingerprint=str(result.get("fingerprint") or ""),
+        )
 
 
 def _chart(chart: ChartSource | Path) -> dict[str, str]:

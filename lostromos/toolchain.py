@@ -68,6 +68,14 @@ TOOLS: tuple[Tool, ...] = (
         False,
         source_dir="helmengine",
     ),
+    # Tests only: an OCI registry (distribution's own server) for repository charts.
+    Tool(
+        "oci-registry",
+        "github.com/lostromos/lostromos/tools/k8s/ociregistry",
+        "github.com/distribution/distribution/v3",
+        False,
+        source_dir="ociregistry",
+    ),
 )
 TOOL_NAMES = tuple(tool.name for tool in TOOLS)
 

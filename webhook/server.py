@@ -25,6 +25,7 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger as GunicornLogger
 
+from lostromos.chartrepo import engine_puller
 from lostromos.charts import ChartError
 from lostromos.config import ConfigError, load_bindings
 from lostromos.engines import EngineRegistry
@@ -170,7 +171,7 @@ def serve(options: ServeOptions) -> int:
     configure_logging(options.log_format, options.log_level)
     tls = ServingTLS(options.certfile, options.keyfile, io_timeout=options.io_timeout)
     try:
-        registry = _load_registry(options.bindings_path)
+        registry = _load_registry(options.bindings_path, options.helm_engine)
         tls.build()  # a missing or mismatched certificate stops us here, not in every worker
     except (ConfigError, ChartError) as error:
         return _refuse(str(error))
@@ -258,8 +259,8 @@ def serve(options: ServeOptions) -> int:
     return 0
 
 
-def _load_registry(bindings_path: Path) -> EngineRegistry:
-    registry = EngineRegistry(load_bindings(bindings_path))
+def _load_registry(bindings_path: Path, engine_binary: Path | None) -> EngineRegistry:
+    registry = EngineRegistry(load_bindings(bindings_path), puller=engine_puller(engine_binary))
     registry.check_all()
     return registry
 

@@ -20,14 +20,28 @@ if TYPE_CHECKING:
     from lostromos.helmengine import HelmEngine
 
 from lostromos.authoring import AuthoringError
+from lostromos.authoring.chartargs import add_chart_source_flags, chart_dir, ref_dir
 from lostromos.authoring.convert import MODES
+from lostromos.chartrepo import engine_puller
 from lostromos.helmengine import add_engine_flag
 from lostromos.output import add_output_flag, emit
 
 AUTHORING_ERRORS: tuple[type[BaseException], ...] = (AuthoringError,)
 
 
+CHART_HELP = (
+    "a chart directory, oci://HOST/PATH/NAME:VERSION[@sha256:DIGEST], "
+    "or NAME:VERSION with --repo URL"
+)
+
+
 def register(commands: argparse._SubParsersAction) -> None:
+    _register_schema(commands)
+    _register_crd(commands)
+    _register_check(commands)
+
+
+def _register_schema(commands: argparse._SubParsersAction) -> None:
     schema = commands.add_parser("schema", help="write, lint and compare a chart's values schema")
     schema_commands = schema.add_subparsers(dest="schema_command", required=True)
 
@@ -42,7 +56,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     lint = schema_commands.add_parser(
         "lint", help="check the schema against values.yaml and what a CRD can express"
     )
-    lint.add_argument("chart", type=Path, metavar="CHART", help="chart directory")
+    lint.add_argument("chart", metavar="CHART", help=CHART_HELP)
+    add_chart_source_flags(lint)
     lint.add_argument(
         "--strict",
         action="store_true",
@@ -54,8 +69,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     diff = schema_commands.add_parser(
         "diff", help="list the breaking and compatible changes between two chart versions"
     )
-    diff.add_argument("old", type=Path, metavar="OLD_CHART", help="the chart version in use")
-    diff.add_argument("new", type=Path, metavar="NEW_CHART", help="the chart version to compare")
+    diff.add_argument("old", metavar="OLD_CHART", help="the chart version in use: " + CHART_HELP)
+    diff.add_argument("new", metavar="NEW_CHART", help="the chart version to compare")
+    add_chart_source_flags(diff)
     add_output_flag(diff)
     diff.set_defaults(handler=cmd_schema_diff)
 
@@ -73,6 +89,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     bundled.set_defaults(handler=cmd_schema_bundle)
 
+
+def _register_crd(commands: argparse._SubParsersAction) -> None:
     crd = commands.add_parser("crd", help="CustomResourceDefinitions for bound kinds")
     crd_commands = crd.add_subparsers(dest="crd_command", required=True)
     generate = crd_commands.add_parser(
@@ -91,7 +109,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help="only this binding (repeatable; default: all)",
     )
-    generate.add_argument("--chart", type=Path, help="a chart directory, instead of bindings")
+    generate.add_argument("--chart", help="instead of bindings: " + CHART_HELP)
     generate.add_argument("--group", help="API group, with --chart")
     generate.add_argument("--kind", help="CamelCase kind, with --chart")
     generate.add_argument("--version", default="v1", help="API version, with --chart (default: v1)")
@@ -129,8 +147,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="with --output-dir: exit 1 if the files differ, write nothing",
     )
+    add_chart_source_flags(generate)
     generate.set_defaults(handler=cmd_crd_generate)
 
+
+def _register_check(commands: argparse._SubParsersAction) -> None:
     check = commands.add_parser(
         "check", help="judge objects as the webhook would, or stored objects under a new chart"
     )
@@ -158,7 +179,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="check the objects stored in the cluster against --chart",
     )
-    check.add_argument("--chart", type=Path, help="the new chart, with --against-cluster")
+    check.add_argument("--chart", help="the new chart, with --against-cluster: " + CHART_HELP)
+    add_chart_source_flags(check, engine_flag=False)
     check.add_argument("--binding", help="the binding whose objects to check")
     check.add_argument("--kubeconfig", type=Path, help="default: $KUBECONFIG, then ~/.kube/config")
     add_output_flag(check)
@@ -224,7 +246,7 @@ def cmd_schema_lint(args: argparse.Namespace) -> int:
     from lostromos.authoring.lint import has_errors, lint_chart
     from lostromos.charts import load_chart
 
-    chart = load_chart(args.chart)
+    chart = load_chart(chart_dir(args.chart, args))
     findings = lint_chart(chart)
     failed = has_errors(findings, strict=args.strict)
     counts = {
@@ -255,7 +277,7 @@ def cmd_schema_diff(args: argparse.Namespace) -> int:
     from lostromos.authoring.diff import diff_charts
     from lostromos.charts import load_chart
 
-    old, new = load_chart(args.old), load_chart(args.new)
+    old, new = load_chart(chart_dir(args.old, args)), load_chart(chart_dir(args.new, args))
     changes = diff_charts(old, new)
     breaking = sum(change.breaking for change in changes)
     if args.output != "text":
@@ -339,7 +361,7 @@ def _crd_targets(args: argparse.Namespace) -> list:
                 f"cannot tell the English plural of {args.kind!r}: "
                 "pass --plural (a CRD's plural can never change)"
             )
-        chart = load_chart(args.chart)
+        chart = load_chart(chart_dir(args.chart, args))
         return [
             CrdTarget(
                 group=args.group,
@@ -360,17 +382,10 @@ def _crd_targets(args: argparse.Namespace) -> list:
     )
     targets = []
     for binding in chosen:
-        if binding.chart.path is None:
-            raise AuthoringError(
-                f"binding {binding.name!r}: chart {binding.chart.describe()}: "
-                "only local chart paths are supported"
-            )
-        targets.append(
-            CrdTarget.for_binding(
-                binding,
-                load_chart(binding.chart.path, remote=resolver_for(binding.remote_schema_hosts)),
-            )
+        chart = load_chart(
+            ref_dir(binding.chart, args), remote=resolver_for(binding.remote_schema_hosts)
         )
+        targets.append(CrdTarget.for_binding(binding, chart))
     return targets
 
 
@@ -385,7 +400,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     from lostromos.config import load_bindings
     from lostromos.engines import EngineRegistry
 
-    registry = EngineRegistry(load_bindings(args.config))
+    registry = EngineRegistry(
+        load_bindings(args.config),
+        chart_cache=args.chart_cache,
+        puller=engine_puller(args.helm_engine),
+    )
     for error in registry.load_all():  # its objects are denied with it; the rest are judged
         print(f"lostromos check: {error}", file=sys.stderr)
     renders = args.render or any(b.admission.render for b in registry.bindings.bindings)
@@ -447,7 +466,7 @@ def _check_cluster(args: argparse.Namespace) -> int:
     if args.objects:
         raise AuthoringError("--against-cluster checks stored objects; give no OBJECT.yaml")
     binding = load_bindings(args.config).by_name(args.binding)
-    chart = load_chart(args.chart)
+    chart = load_chart(chart_dir(args.chart, args))
     kubeconfig = args.kubeconfig or (
         Path(os.environ["KUBECONFIG"]) if os.environ.get("KUBECONFIG") else None
     )

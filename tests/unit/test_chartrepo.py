@@ -1,4 +1,5 @@
-"""Charts fetched from a repository served on loopback: index, digest, unpacking, errors."""
+"""Charts pulled by the Helm engine from a repository served on loopback: index,
+digest, unpacking, errors."""
 
 from __future__ import annotations
 
@@ -6,18 +7,46 @@ import hashlib
 import io
 import re
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 from chartkit import make_chart
 
-from lostromos.chartrepo import fetch_chart
+from lostromos.chartrepo import fetch_chart, pull_with
 from lostromos.charts import ChartError
 from lostromos.config import Binding, Bindings, ChartRef
 from lostromos.engines import EngineRegistry
+from lostromos.helmengine import HelmEngine
 from tests.support import serve_repository
+
+Fetch = Callable[..., Path]
+
+
+@pytest.fixture
+def fetch(helm_engine: HelmEngine) -> Fetch:
+    """fetch_chart of a repository chart, pulled by the real engine."""
+
+    def fetch(
+        url: str,
+        name: str,
+        version: str,
+        cache: Path,
+        *,
+        digest: str | None = None,
+        insecure_skip_digest: bool = False,
+    ) -> Path:
+        ref = ChartRef(
+            repository=url,
+            name=name,
+            version=version,
+            digest=digest,
+            insecure_skip_digest=insecure_skip_digest,
+        )
+        return fetch_chart(ref, cache, pull_with(helm_engine))
+
+    return fetch
 
 
 def package(chart_dir: Path, name: str) -> bytes:
@@ -52,17 +81,19 @@ def repository(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         yield url + "/", served
 
 
-def test_fetches_unpacks_and_caches(repository: tuple[str, Path], tmp_path: Path) -> None:
+def test_fetches_unpacks_and_caches(
+    fetch: Fetch, repository: tuple[str, Path], tmp_path: Path
+) -> None:
     url, served = repository
     cache = tmp_path / "cache"
-    path = fetch_chart(url, "web", "1.2.3", cache)
+    path = fetch(url, "web", "1.2.3", cache)
     assert (path / "Chart.yaml").is_file()
     (served / "web-1.2.3.tgz").unlink()  # a cached version never goes back to the repository
-    assert fetch_chart(url, "web", "1.2.3", cache) == path
+    assert fetch(url, "web", "1.2.3", cache) == path
 
 
 def test_the_registry_validates_with_a_repository_chart(
-    repository: tuple[str, Path], tmp_path: Path
+    helm_engine: HelmEngine, repository: tuple[str, Path], tmp_path: Path
 ) -> None:
     url, _ = repository
     binding = Binding(
@@ -73,7 +104,11 @@ def test_the_registry_validates_with_a_repository_chart(
         plural="webs",
         chart=ChartRef(repository=url, name="web", version="1.2.3"),
     )
-    registry = EngineRegistry(Bindings(Path("b.yaml"), (binding,)), chart_cache=tmp_path / "c")
+    registry = EngineRegistry(
+        Bindings(Path("b.yaml"), (binding,)),
+        chart_cache=tmp_path / "c",
+        puller=pull_with(helm_engine),
+    )
     engine = registry.engine_for(binding)
     assert [v.describe() for v in engine.validate({})] == [
         "spec.domain: required property is missing"
@@ -82,31 +117,39 @@ def test_the_registry_validates_with_a_repository_chart(
 
 
 @pytest.mark.parametrize(
-    ("name", "version", "expected"),
+    ("chart", "expected"),
     [
-        ("web", "9.9.9", "no such version (versions: 1.2.3)"),
-        ("nope", "1.0.0", "no such version (versions: none)"),
+        (("web", "9.9.9"), 'no chart "web" version "9.9.9" (versions: 1.2.3)'),
+        (("nope", "1.0.0"), 'no chart "nope" version "1.0.0" (versions: none)'),
     ],
 )
 def test_unknown_chart_or_version(
-    repository: tuple[str, Path], tmp_path: Path, name: str, version: str, expected: str
+    fetch: Fetch,
+    repository: tuple[str, Path],
+    tmp_path: Path,
+    chart: tuple[str, str],
+    expected: str,
 ) -> None:
     url, _ = repository
     with pytest.raises(ChartError, match=re.escape(expected)):
-        fetch_chart(url, name, version, tmp_path)
+        fetch(url, *chart, tmp_path)
 
 
-def test_tampered_archive_is_refused(repository: tuple[str, Path], tmp_path: Path) -> None:
+def test_tampered_archive_is_refused(
+    fetch: Fetch, repository: tuple[str, Path], tmp_path: Path
+) -> None:
     url, served = repository
     (served / "web-1.2.3.tgz").write_bytes(b"not the archive the index promised")
     with pytest.raises(ChartError, match="sha256 does not match"):
-        fetch_chart(url, "web", "1.2.3", tmp_path)
+        fetch(url, "web", "1.2.3", tmp_path)
     assert list(tmp_path.iterdir()) == [] or not any(tmp_path.glob("web-*"))
 
 
-def test_unreachable_repository_is_one_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(ChartError, match=re.escape("cannot fetch http://127.0.0.1:9/index.yaml")):
-        fetch_chart("http://127.0.0.1:9", "web", "1.0.0", tmp_path)
+def test_unreachable_repository_is_one_clear_error(fetch: Fetch, tmp_path: Path) -> None:
+    with pytest.raises(
+        ChartError, match=re.escape("http://127.0.0.1:9 is not a chart repository or cannot be")
+    ):
+        fetch("http://127.0.0.1:9", "web", "1.0.0", tmp_path)
 
 
 def serve_archive(served: Path, archive: bytes, *, digest: str | None) -> None:
@@ -121,38 +164,37 @@ def serve_archive(served: Path, archive: bytes, *, digest: str | None) -> None:
 
 
 def test_a_chart_no_digest_vouches_for_is_refused(
-    repository: tuple[str, Path], tmp_path: Path
+    fetch: Fetch, repository: tuple[str, Path], tmp_path: Path
 ) -> None:
     url, served = repository
     archive = (served / "web-1.2.3.tgz").read_bytes()
     serve_archive(served, archive, digest=None)
     with pytest.raises(ChartError, match=r"no digest vouches for this chart.*insecureSkipDigest"):
-        fetch_chart(url, "web", "1.2.3", tmp_path / "cache")
+        fetch(url, "web", "1.2.3", tmp_path / "cache")
     assert not any((tmp_path / "cache").glob("web-*"))
     pinned = hashlib.sha256(archive).hexdigest()
+    assert (fetch(url, "web", "1.2.3", tmp_path / "cache", digest=pinned) / "Chart.yaml").is_file()
     assert (
-        fetch_chart(url, "web", "1.2.3", tmp_path / "cache", digest=pinned) / "Chart.yaml"
-    ).is_file()
-    assert (
-        fetch_chart(url, "web", "1.2.3", tmp_path / "cache", insecure_skip_digest=True)
-        / "Chart.yaml"
+        fetch(url, "web", "1.2.3", tmp_path / "cache", insecure_skip_digest=True) / "Chart.yaml"
     ).is_file()
 
 
-def test_a_pinned_digest_must_match(repository: tuple[str, Path], tmp_path: Path) -> None:
+def test_a_pinned_digest_must_match(
+    fetch: Fetch, repository: tuple[str, Path], tmp_path: Path
+) -> None:
     url, _ = repository
     with pytest.raises(ChartError, match="is not the digest the binding pins"):
-        fetch_chart(url, "web", "1.2.3", tmp_path, digest="0" * 64)
+        fetch(url, "web", "1.2.3", tmp_path, digest="0" * 64)
 
 
 def test_an_unverified_download_is_not_reused_for_a_verified_binding(
-    repository: tuple[str, Path], tmp_path: Path
+    fetch: Fetch, repository: tuple[str, Path], tmp_path: Path
 ) -> None:
     url, served = repository
     serve_archive(served, (served / "web-1.2.3.tgz").read_bytes(), digest=None)
-    fetch_chart(url, "web", "1.2.3", tmp_path, insecure_skip_digest=True)
+    fetch(url, "web", "1.2.3", tmp_path, insecure_skip_digest=True)
     with pytest.raises(ChartError, match="no digest vouches"):
-        fetch_chart(url, "web", "1.2.3", tmp_path)
+        fetch(url, "web", "1.2.3", tmp_path)
 
 
 class Zeros(io.RawIOBase):
@@ -190,7 +232,7 @@ def disk_bytes(root: Path) -> int:
 
 
 def test_an_archive_that_inflates_to_301_mb_is_refused_without_writing_it(
-    repository: tuple[str, Path], tmp_path: Path
+    fetch: Fetch, repository: tuple[str, Path], tmp_path: Path
 ) -> None:
     url, served = repository
     archive = bomb([301 * 1024 * 1024])
@@ -201,23 +243,23 @@ def test_an_archive_that_inflates_to_301_mb_is_refused_without_writing_it(
         match=r"f0.yaml unpacks to 315621376 bytes; lostromos "
         r"unpacks at most 5242880 a file",
     ):
-        fetch_chart(url, "web", "1.2.3", tmp_path / "cache")
+        fetch(url, "web", "1.2.3", tmp_path / "cache")
     assert disk_bytes(tmp_path / "cache") == 0
 
 
 def test_many_files_adding_up_past_the_cap_are_refused(
-    repository: tuple[str, Path], tmp_path: Path
+    fetch: Fetch, repository: tuple[str, Path], tmp_path: Path
 ) -> None:
     url, served = repository
     archive = bomb([5 * 1024 * 1024] * 14)  # each allowed, together past 64 MiB
     serve_archive(served, archive, digest=hashlib.sha256(archive).hexdigest())
     with pytest.raises(ChartError, match="unpacks to more than 67108864 bytes"):
-        fetch_chart(url, "web", "1.2.3", tmp_path / "cache")
+        fetch(url, "web", "1.2.3", tmp_path / "cache")
     assert disk_bytes(tmp_path / "cache") == 0
 
 
 def test_too_many_files_are_refused(
-    repository: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    fetch: Fetch, repository: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from lostromos import chartrepo
 
@@ -226,10 +268,12 @@ def test_too_many_files_are_refused(
     archive = bomb([1] * 20)
     serve_archive(served, archive, digest=hashlib.sha256(archive).hexdigest())
     with pytest.raises(ChartError, match="holds more than 20 files"):
-        fetch_chart(url, "web", "1.2.3", tmp_path / "cache")
+        fetch(url, "web", "1.2.3", tmp_path / "cache")
 
 
-def test_a_top_level_symlink_is_a_clear_error(repository: tuple[str, Path], tmp_path: Path) -> None:
+def test_a_top_level_symlink_is_a_clear_error(
+    fetch: Fetch, repository: tuple[str, Path], tmp_path: Path
+) -> None:
     url, served = repository
     buffer = io.BytesIO()
     chart = make_chart(tmp_path / "real", "web")
@@ -242,4 +286,18 @@ def test_a_top_level_symlink_is_a_clear_error(repository: tuple[str, Path], tmp_
     archive = buffer.getvalue()
     serve_archive(served, archive, digest=hashlib.sha256(archive).hexdigest())
     with pytest.raises(ChartError, match="top level 'web' is a symbolic link"):
-        fetch_chart(url, "web", "1.2.3", tmp_path / "cache")
+        fetch(url, "web", "1.2.3", tmp_path / "cache")
+
+
+def test_a_pull_reads_at_most_its_byte_cap_from_the_network(
+    fetch: Fetch, repository: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lostromos import chartrepo
+
+    monkeypatch.setattr(chartrepo, "MAX_PULL_BYTES", 64 * 1024)  # the engine's cap, made small
+    url, served = repository
+    archive = bytes(256 * 1024)  # a 256 KB download
+    serve_archive(served, archive, digest=hashlib.sha256(archive).hexdigest())
+    with pytest.raises(ChartError, match="sent more than 65536 bytes"):
+        fetch(url, "web", "1.2.3", tmp_path / "cache")
+    assert not any((tmp_path / "cache").glob("web-*"))

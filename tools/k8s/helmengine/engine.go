@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -15,9 +13,7 @@ import (
 	"helm.sh/helm/v4/pkg/action"
 	chart "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
-	"helm.sh/helm/v4/pkg/cli"
 	"helm.sh/helm/v4/pkg/kube"
-	"helm.sh/helm/v4/pkg/registry"
 	ri "helm.sh/helm/v4/pkg/release"
 	rcommon "helm.sh/helm/v4/pkg/release/common"
 	release "helm.sh/helm/v4/pkg/release/v1"
@@ -365,38 +361,4 @@ func timestamp(t time.Time) string {
 		return ""
 	}
 	return t.UTC().Format(time.RFC3339)
-}
-
-// pull is `helm pull`: a chart from an HTTP repository (repository + name) or
-// an OCI registry (name is oci://...), written as an archive into destination,
-// verified against its provenance file when a keyring is configured. Unpacking
-// and digest checks are the caller's.
-func (e *engine) pull(req *request) (any, error) {
-	if req.Name == "" || req.Destination == "" {
-		return nil, &failure{Code: codeBadRequest, Message: "name and destination are required"}
-	}
-	registryClient, err := registry.NewClient()
-	if err != nil {
-		return nil, &failure{Code: codeChart, Message: "registry client: " + err.Error()}
-	}
-	cfg := action.NewConfiguration(action.ConfigurationSetLogger(slog.Default().Handler()))
-	cfg.RegistryClient = registryClient
-	pull := action.NewPull(action.WithConfig(cfg))
-	pull.Settings = cli.New()
-	pull.RepoURL = req.Repository
-	pull.Version = req.Version
-	pull.DestDir = req.Destination
-	if _, err := pull.Run(req.Name); err != nil {
-		return nil, &failure{Code: codeChart, Message: err.Error()}
-	}
-	entries, err := os.ReadDir(req.Destination)
-	if err != nil {
-		return nil, &failure{Code: codeChart, Message: err.Error()}
-	}
-	for _, entry := range entries {
-		if strings.HasSuffix(entry.Name(), ".tgz") {
-			return map[string]any{"archive": filepath.Join(req.Destination, entry.Name())}, nil
-		}
-	}
-	return nil, &failure{Code: codeChart, Message: "helm pull wrote no chart archive"}
 }

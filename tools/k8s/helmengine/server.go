@@ -32,6 +32,8 @@ type request struct {
 	Name        string            `json:"name"`
 	Version     string            `json:"version"`
 	Destination string            `json:"destination"`
+	Source      pullSource        `json:"source"`
+	Digest      string            `json:"digest"`
 	// The caller has judged the values against the chart's schema already.
 	SkipSchemaValidation bool `json:"skipSchemaValidation"`
 }
