@@ -110,6 +110,30 @@ def test_repository_chart_digest_and_insecure_skip_digest() -> None:
         parse_bindings(minimal(chart={**chart, "verify": True}), Path("b.yaml"))
 
 
+def test_chart_access_for_oci_registries_and_repositories() -> None:
+    chart = {
+        "repository": "oci://registry.example.com/charts",
+        "name": "web",
+        "version": "1.0.0",
+        "plainHTTP": True,
+        "usernameFile": "secrets/user",
+        "passwordFile": "/etc/repo/password",
+        "keyring": "keys/pubring.gpg",
+    }
+    ref = parse_bindings(minimal(chart=chart), Path("/etc/lostromos/b.yaml")).bindings[0].chart
+    assert ref.is_oci
+    assert ref.access.plain_http and not ref.access.insecure_skip_tls_verify
+    assert ref.access.username_file == Path("/etc/lostromos/secrets/user")
+    assert ref.access.password_file == Path("/etc/repo/password")
+    assert ref.access.keyring == Path("/etc/lostromos/keys/pubring.gpg")
+    with pytest.raises(ConfigError, match=r"chart\.plainHTTP must be true or false"):
+        parse_bindings(minimal(chart={**chart, "plainHTTP": "yes"}), Path("b.yaml"))
+    with pytest.raises(ConfigError, match=r"chart\.caFile must be a file path"):
+        parse_bindings(minimal(chart={**chart, "caFile": 3}), Path("b.yaml"))
+    with pytest.raises(ConfigError, match=r"must be an http\(s\):// chart repository or an oci://"):
+        parse_bindings(minimal(chart={**chart, "repository": "ftp://x"}), Path("b.yaml"))
+
+
 def test_sensitive_paths() -> None:
     binding = parse_bindings(
         minimal(sensitivePaths=["db.password", "users[*].token"]), Path("b.yaml")

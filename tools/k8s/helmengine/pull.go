@@ -59,6 +59,9 @@ func (e *engine) pull(req *request) (any, error) {
 	if req.Name == "" || req.Repository == "" || req.Version == "" || req.Destination == "" {
 		return nil, &failure{Code: codeBadRequest, Message: "repository, name, version and destination are required"}
 	}
+	if err := os.MkdirAll(req.Destination, 0o700); err != nil {
+		return nil, &failure{Code: codeChart, Message: err.Error()}
+	}
 	source := req.Source
 	settings := cli.New()
 	settings.RepositoryCache = req.Destination
