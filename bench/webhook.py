@@ -65,6 +65,8 @@ class Settings:
     engine_seconds: float
     profile: bool
     render: bool = True  # the bindings' default: admission renders through the Helm engine
+    # every request a different spec (no render verdict reused), not one spec re-applied
+    distinct: bool = False
 
 
 @dataclass(frozen=True)
@@ -281,6 +283,7 @@ def run_rate(
         f"{settings.warmup}s",
         "-connections",
         str(settings.connections),
+        *(["-vary"] if settings.distinct else []),
     ]
     cpu_before, wall_before = server.cpu_seconds(), time.monotonic()
     finished = subprocess.run(
@@ -370,7 +373,8 @@ def print_http_table(results: Sequence[RateResult], settings: Settings) -> None:
         else "no CPU pinning: server and load generator share CPUs"
     )
     print(
-        f"\nHTTPS, open loop, render checks {'on' if settings.render else 'off'}: "
+        f"\nHTTPS, open loop, render checks {'on' if settings.render else 'off'}, "
+        f"{'a different spec per request' if settings.distinct else 'one spec re-applied'}: "
         f"gunicorn gthread {settings.workers} workers x "
         f"{settings.threads} threads; {placement}; {settings.connections} keep-alive "
         f"connections; {settings.duration:g} s per row after {settings.warmup:g} s warm-up"
@@ -445,6 +449,12 @@ def parse_settings(argv: Sequence[str]) -> Settings:
         default=True,
         help="render each admitted spec through the Helm engine (admission.render; default on)",
     )
+    parser.add_argument(
+        "--distinct",
+        action="store_true",
+        help="a different spec in every request (default: one spec re-applied, as a GitOps "
+        "sync re-applies unchanged objects, whose render verdict is remembered)",
+    )
     args = parser.parse_args(argv)
     rates = () if args.skip_http else tuple(int(rate) for rate in args.rates.split(",") if rate)
     return Settings(
@@ -459,6 +469,7 @@ def parse_settings(argv: Sequence[str]) -> Settings:
         engine_seconds=args.engine_seconds,
         profile=args.profile,
         render=args.render,
+        distinct=args.distinct,
     )
 
 
@@ -477,13 +488,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = parse_settings(sys.argv[1:] if argv is None else argv)
     print(machine_description())
     body = json.dumps(admission_review()).encode()
+    # the loadgen's -vary numbers every request's spec.domain
+    sent = (
+        body.replace(b"blog.example.com", b"blog-__SEQ__.example.com")
+        if settings.distinct
+        else body
+    )
     results: list[RateResult] = []
     if settings.rates:
         loadgen = build_loadgen()
         with tempfile.TemporaryDirectory(prefix="lostromos-bench-") as scratch:
             work = Path(scratch)
             body_file = work / "review.json"
-            body_file.write_bytes(body)
+            body_file.write_bytes(sent)
             server = Server(work, settings)
             try:
                 server.wait_ready()

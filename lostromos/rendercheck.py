@@ -6,11 +6,20 @@ another namespace. After the values verdict, admission renders the chart with
 the admitted values through the Helm engine (`helm template` semantics: no
 cluster, so `lookup` finds nothing) and refuses what cannot render, or what
 would be written outside the object's namespace, with Helm's own message.
+
+Verdicts are remembered by what decides them (the chart's digest, release,
+namespace, confinement and values, hashed): an object applied again unchanged,
+as GitOps tools re-apply every object on each sync, is judged without another
+render. Only the verdict lines are kept, never values.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +33,8 @@ from lostromos.helmengine import ChartSource, HelmEngine, HelmError, trim
 RENDER_TIMEOUT_SECONDS = 5.0
 MAX_CAUSE = 300
 PLACEHOLDER_RELEASE = "release-name"  # what `helm template` calls an unnamed release
+# Verdicts remembered per process: a few hundred bytes each.
+VERDICT_CACHE_SIZE = 4096
 
 _LOCATION = re.compile(r"(?P<path>[\w.-]+(?:/[\w.-]+)*/templates/[^\s:()\"<>]+):\d+(?::\d+)?")
 _NIL = re.compile(r"at <([^>]+)>: nil pointer evaluating")
@@ -46,9 +57,19 @@ class RenderCheck:
     As an admission SpecCheck it renders only for bindings with
     `admission.render` on (the default)."""
 
-    def __init__(self, helm: HelmEngine, *, timeout_seconds: float = RENDER_TIMEOUT_SECONDS):
+    def __init__(
+        self,
+        helm: HelmEngine,
+        *,
+        timeout_seconds: float = RENDER_TIMEOUT_SECONDS,
+        cache_size: int = VERDICT_CACHE_SIZE,
+    ):
         self.helm = helm
         self.timeout_seconds = timeout_seconds
+        self.cache_size = cache_size
+        self.hits = self.misses = 0
+        self._verdicts: OrderedDict[bytes, tuple[str, ...]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def __call__(self, context: SpecContext) -> list[str]:
         if not context.binding.admission.render:
@@ -71,6 +92,24 @@ class RenderCheck:
 
         Raises CheckUnavailable when the engine cannot answer in time.
         """
+        if not request.chart.digest:  # a chart known by path only may change under it
+            return self._render(request)
+        key = _verdict_key(request)
+        with self._lock:
+            known = self._verdicts.get(key)
+            if known is not None:
+                self._verdicts.move_to_end(key)
+                self.hits += 1
+                return list(known)
+            self.misses += 1
+        lines = self._render(request)
+        with self._lock:
+            self._verdicts[key] = tuple(lines)
+            while len(self._verdicts) > self.cache_size:
+                self._verdicts.popitem(last=False)
+        return lines
+
+    def _render(self, request: RenderRequest) -> list[str]:
         try:
             self.helm.render(
                 request.chart,
@@ -91,6 +130,18 @@ class RenderCheck:
                 f"{describe_render_failure(request.chart_name, error.message)}"
             ]
         return []
+
+
+def _verdict_key(request: RenderRequest) -> bytes:
+    decides = {
+        "chart": request.chart.digest,
+        "release": request.release,
+        "namespace": request.namespace,
+        "confine": request.binding.confinement(request.namespace).to_wire(),
+        "values": request.values,
+    }
+    encoded = json.dumps(decides, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(encoded.encode()).digest()
 
 
 def describe_render_failure(chart_name: str, message: str) -> str:

@@ -20,7 +20,9 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -33,6 +35,21 @@ type options struct {
 	warmup      time.Duration
 	connections int
 	timeout     time.Duration
+	vary        bool
+}
+
+// seqMarker, with -vary, is replaced in each request's body by that request's
+// number, so that no two requests are alike (no verdict can be reused).
+var (
+	seqMarker = []byte("__SEQ__")
+	sequence  atomic.Int64
+)
+
+func bodyFor(opts options, body []byte) []byte {
+	if !opts.vary {
+		return body
+	}
+	return bytes.ReplaceAll(body, seqMarker, []byte(strconv.FormatInt(sequence.Add(1), 10)))
 }
 
 // sample is one request: when it was due, when it was sent and when it ended.
@@ -81,6 +98,7 @@ func main() {
 	flag.DurationVar(&opts.warmup, "warmup", 2*time.Second, "unmeasured run at the same rate first")
 	flag.IntVar(&opts.connections, "connections", 4, "keep-alive connections, each on its own goroutine")
 	flag.DurationVar(&opts.timeout, "timeout", 10*time.Second, "per-request timeout (the API server's)")
+	flag.BoolVar(&opts.vary, "vary", false, "replace __SEQ__ in the body by each request's number")
 	flag.Parse()
 	if opts.url == "" || opts.caFile == "" || opts.bodyFile == "" || opts.rate <= 0 {
 		fmt.Fprintln(os.Stderr, "loadgen: -url, -ca, -body and a positive -rate are required")
@@ -159,7 +177,7 @@ func openLoop(clients []*http.Client, opts options, body []byte, length time.Dur
 			for i := range due {
 				slot := &samples[i]
 				slot.sent = time.Since(start)
-				status, _, _, err := send(client, opts.url, body)
+				status, _, _, err := send(client, opts.url, bodyFor(opts, body))
 				slot.done = time.Since(start)
 				slot.status = status
 				if err != nil {
@@ -195,7 +213,7 @@ func run(opts options) (*result, error) {
 		if clients[i], err = newClient(opts); err != nil {
 			return nil, err
 		}
-		_, state, proto, err := send(clients[i], opts.url, body)
+		_, state, proto, err := send(clients[i], opts.url, bodyFor(opts, body))
 		if err != nil {
 			return nil, fmt.Errorf("server not answering: %w", err)
 		}
