@@ -360,6 +360,48 @@ def test_the_cli_takes_oci_and_repository_charts(
     assert len(tag_only.stderr.strip().splitlines()) == 1, tag_only.stderr
 
 
+def test_check_and_crd_generate_take_a_bindings_oci_chart(
+    helm: Helm, registry: Registry, helm_engine_binary: Path, tmp_path: Path
+) -> None:
+    digest = helm.push(helm.package(web_chart(tmp_path, "5.0.0"), tmp_path / "out"), registry)
+    chart = {
+        "repository": registry.url,
+        "name": "web",
+        "version": "5.0.0",
+        "digest": digest,
+        "plainHTTP": True,
+    }
+    bindings = tmp_path / "lostromos.yaml"
+    binding = {"group": "example.com", "version": "v1", "kind": "Web", "plural": "webs"}
+    bindings.write_text(yaml.safe_dump({"bindings": [{**binding, "chart": chart}]}))
+    objects = tmp_path / "webs.yaml"
+    objects.write_text(
+        yaml.safe_dump_all(
+            [
+                {
+                    "apiVersion": "example.com/v1",
+                    "kind": "Web",
+                    "metadata": {"name": name},
+                    "spec": spec,
+                }
+                for name, spec in (("good", {"domain": "a.example.com"}), ("bad", {}))
+            ]
+        )
+    )
+    cache = ("--chart-cache", str(tmp_path / "cache"))
+    checked = lostromos(
+        "check", "--config", str(bindings), str(objects), *cache, engine=helm_engine_binary
+    )
+    assert checked.returncode == 1, checked.stderr  # one denied
+    assert "1 allowed, 1 denied" in checked.stdout
+    assert "spec.domain: required property is missing" in checked.stdout
+    generated = lostromos(
+        "crd", "generate", "--config", str(bindings), *cache, engine=helm_engine_binary
+    )
+    assert generated.returncode == 0, generated.stderr
+    assert yaml.safe_load(generated.stdout)["spec"]["names"]["kind"] == "Web"
+
+
 def test_a_bound_oci_chart_becomes_a_release(
     cluster: Cluster, helm: Helm, registry: Registry, tmp_path: Path
 ) -> None:
