@@ -26,7 +26,7 @@ def _say(line: str) -> None:
 
 
 def cmd_toolchain_build(args: argparse.Namespace) -> int:
-    paths = toolchain.ensure(args.tools or toolchain.TOOL_NAMES)
+    paths = toolchain.ensure(args.tools or toolchain.ALL_TOOL_NAMES)
     versions = toolchain.tool_versions()
     for name, path in paths.items():
         print(f"{name:15} {versions[name]:9} {path}")
@@ -264,14 +264,14 @@ def _add_local_commands(commands: argparse._SubParsersAction) -> None:
         "tools",
         nargs="*",
         metavar="TOOL",
-        help=f"any of {', '.join(toolchain.TOOL_NAMES)} (default: all)",
+        help=f"any of {', '.join(toolchain.ALL_TOOL_NAMES)} (default: all)",
     )
     build.set_defaults(handler=cmd_toolchain_build)
     tc_commands.add_parser("versions", help="print the pinned versions").set_defaults(
         handler=cmd_toolchain_versions
     )
     path = tc_commands.add_parser("path", help="print where a built binary is")
-    path.add_argument("tool", choices=toolchain.TOOL_NAMES, help="the binary to locate")
+    path.add_argument("tool", choices=toolchain.ALL_TOOL_NAMES, help="the binary to locate")
     path.set_defaults(handler=cmd_toolchain_path)
 
     dev = commands.add_parser("dev", help="the whole system on a local API server")

@@ -42,6 +42,8 @@ class Tool:
     envtest_asset: bool
     # a folder of TOOLS_MODULE holding this tool's own source (None: built from a pin only)
     source_dir: str | None = None
+    # only the test suite runs it: `toolchain build` builds it, `dev up` does not
+    for_tests: bool = False
 
     @property
     def built_name(self) -> str:
@@ -75,9 +77,12 @@ TOOLS: tuple[Tool, ...] = (
         "github.com/distribution/distribution/v3",
         False,
         source_dir="ociregistry",
+        for_tests=True,
     ),
 )
-TOOL_NAMES = tuple(tool.name for tool in TOOLS)
+# what lostromos itself runs; ALL_TOOL_NAMES adds the test suite's
+TOOL_NAMES = tuple(tool.name for tool in TOOLS if not tool.for_tests)
+ALL_TOOL_NAMES = tuple(tool.name for tool in TOOLS)
 
 
 class ToolchainError(RuntimeError):

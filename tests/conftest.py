@@ -19,8 +19,8 @@ from lostromos.helmengine import HelmEngine, RunningEngine
 from tests.support import Cluster
 
 ROOT = Path(__file__).resolve().parent.parent
-# What needs the pinned helm, kubectl, Go or an API server: these fixtures, and every
-# test in these folders. Such tests carry the `cluster` marker, so that
+# What needs the pinned helm, kubectl, Go or an API server: these fixtures, tests
+# marked `go`, and every test in these folders. Such tests carry the `cluster` marker, so that
 # `pytest -m "not cluster"` is the fast loop with none of them.
 CLUSTER_FIXTURES = frozenset(
     {"helm_binary", "kubectl_binary", "cluster", "helm_engine", "helm_engine_binary"}
@@ -36,7 +36,9 @@ def needs_cluster(path: Path, fixture_names: Iterable[str]) -> bool:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if needs_cluster(item.path, getattr(item, "fixturenames", ())):
+        if item.get_closest_marker("go") or needs_cluster(
+            item.path, getattr(item, "fixturenames", ())
+        ):
             item.add_marker(pytest.mark.cluster)
 
 

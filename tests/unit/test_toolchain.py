@@ -11,7 +11,20 @@ from lostromos import toolchain
 
 def test_versions_are_read_from_the_one_go_mod() -> None:
     versions = toolchain.tool_versions()
-    assert set(versions) == {"etcd", "kube-apiserver", "kubectl", "helm", "helm-engine"}
+    assert set(versions) == {
+        "etcd",
+        "kube-apiserver",
+        "kubectl",
+        "helm",
+        "helm-engine",
+        "oci-registry",
+    }
+    assert toolchain.TOOL_NAMES == ("etcd", "kube-apiserver", "kubectl", "helm", "helm-engine")
+    # the test registry is the distribution server Helm's own module pins
+    assert (
+        versions["oci-registry"]
+        == toolchain.pinned_versions()["github.com/distribution/distribution/v3"]
+    )
     assert versions["kube-apiserver"] == versions["kubectl"]
     assert versions["helm"].startswith("v4.")
     # the engine is built from the very Helm module the CLI is
