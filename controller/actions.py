@@ -391,6 +391,43 @@ class Actions:
             self._write_status(obj, conditions.binding_unloadable(error))
         return Result(requeue_after=UNLOADABLE_RECHECK_SECONDS)
 
+    def unreadable(self, obj: dict[str, Any] | None, error: HelmError) -> None:
+        """`helm status` failed for a reason retrying alone may not fix (the binding's
+        ServiceAccount may not read Helm's Secrets there, say): the object says why
+        while the read is retried with backoff."""
+        if obj is None or self.dry_run or error.retryable:
+            return
+        message = redactor_for(None, self.binding.sensitive_paths).scrub(
+            f"Cannot read the release: {error.message}", obj.get("spec") or {}
+        )
+        self._write_status(
+            obj,
+            [
+                Condition(conditions.READY, False, "ReleaseUnreadable", message),
+                Condition(conditions.RECONCILING, False, "ReleaseUnreadable"),
+            ],
+        )
+
+    def service_account_required(self, obj: dict[str, Any] | None) -> Result:
+        """The binding names no ServiceAccount and the controller acts only as one: the
+        object says so and nothing else happens. Not even `helm status` runs, and a
+        deleting object keeps its finalizer, so its release is neither read nor
+        orphaned as the controller's own identity. Bindings change only with a restart,
+        so there is nothing to look at again."""
+        if obj is None or self.dry_run:
+            return Result()
+        metadata = obj["metadata"]
+        if FINALIZER not in (metadata.get("finalizers") or []) and not (
+            self.binding.selector.matches(metadata)
+        ):
+            return Result()  # not served by this controller at all
+        ready = conditions.condition(obj.get("status"), conditions.READY) or {}
+        updates = conditions.service_account_required(self.binding.name)
+        self._write_status(obj, updates)
+        if ready.get("reason") != updates[0].reason:  # one event, not one per resync
+            self.events.record(obj, "Warning", updates[0].reason, updates[0].message)
+        return Result()
+
     def _failed(self, obj: dict[str, Any], seen: Observation, error: HelmError) -> None:
         if error.retryable:
             return  # helm could not be reached: says nothing about the release

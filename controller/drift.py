@@ -16,6 +16,13 @@ connection per kind and wakes on every status update of every Deployment in
 the cluster, for changes that are almost never drift; the periodic check costs
 one LIST per kind per period (about 1.5 KB per object, streamed page by page)
 and bounds the time to repair by the period (default 5 minutes).
+
+Whose eyes: a binding that names a `serviceAccountName` has its releases'
+objects listed as that ServiceAccount of each object's namespace
+(`Impersonate-User`), one LIST per kind and namespace, exactly like its Helm
+actions. The controller then needs no right of its own on what the charts
+create; a list the tenant may not make is skipped (logged), never taken for
+objects that are missing.
 """
 
 from __future__ import annotations
@@ -129,12 +136,15 @@ class DriftChecker:
         informer: Informer,
         on_drift: Callable[[Key], None],
         period_seconds: float,
+        user_for: Callable[[str], str | None] = lambda namespace: None,
     ) -> None:
         self.api_client = api_client
         self.informer = informer
         self.on_drift = on_drift
         self.observations = DriftObservations()
         self.period_seconds = period_seconds
+        # whom a release of an object in this namespace acts as (Binding.helm_user)
+        self.user_for = user_for
         self._plurals: dict[tuple[str, str], tuple[str, bool] | None] = {}
 
     def run(self, stop: threading.Event) -> None:
@@ -154,27 +164,13 @@ class DriftChecker:
                 self.on_drift(key)
 
     def check(self) -> list[Key]:
-        expected: dict[tuple[str, str], dict[tuple[str, str], Key]] = {}
-        for obj in self.informer.objects():
-            if obj["metadata"].get("deletionTimestamp"):
-                continue
-            key = object_key(obj)
-            for api_version, kind, namespace, name in release_resources(obj.get("status")):
-                expected.setdefault((api_version, kind), {})[(namespace, name)] = key
         drifted: set[Key] = set()
-        for (api_version, kind), wanted in expected.items():
+        for (api_version, kind), by_user in self._expected().items():
             location = self._resource(api_version, kind)
             if location is None:
                 continue
-            present: set[tuple[str, str]] = set()
-            namespaces = sorted({namespace for namespace, _ in wanted})
-            for metadata in self._list_metadata(api_version, *location, namespaces):
-                identity = (metadata.get("namespace", ""), metadata.get("name", ""))
-                present.add(identity)
-                owner = wanted.get(identity)
-                if owner is not None and changed_by_others(metadata.get("managedFields") or ()):
-                    drifted.add(owner)
-            drifted.update(owner for identity, owner in wanted.items() if identity not in present)
+            for user, wanted in by_user.items():
+                drifted |= self._drifted(api_version, location, wanted, user)
         if drifted:
             log.info(
                 "drift found in %d release(s)",
@@ -182,6 +178,50 @@ class DriftChecker:
                 extra={"objects": sorted(drifted)[:20]},
             )
         return sorted(drifted)
+
+    def _expected(self) -> dict[tuple[str, str], dict[str | None, dict[tuple[str, str], Key]]]:
+        """(apiVersion, kind) -> whom to list as (None: ourselves) -> (namespace, name) -> key."""
+        expected: dict[tuple[str, str], dict[str | None, dict[tuple[str, str], Key]]] = {}
+        for obj in self.informer.objects():
+            metadata = obj["metadata"]
+            if metadata.get("deletionTimestamp"):
+                continue
+            key = object_key(obj)
+            user = self.user_for(str(metadata.get("namespace", "")))
+            for api_version, kind, namespace, name in release_resources(obj.get("status")):
+                by_user = expected.setdefault((api_version, kind), {})
+                by_user.setdefault(user, {})[(namespace, name)] = key
+        return expected
+
+    def _drifted(
+        self,
+        api_version: str,
+        location: tuple[str, bool],
+        wanted: dict[tuple[str, str], Key],
+        user: str | None,
+    ) -> set[Key]:
+        drifted: set[Key] = set()
+        present: set[tuple[str, str]] = set()
+        namespaces = sorted({namespace for namespace, _ in wanted})
+        try:
+            for metadata in self._list_metadata(api_version, *location, namespaces, user=user):
+                identity = (metadata.get("namespace", ""), metadata.get("name", ""))
+                present.add(identity)
+                owner = wanted.get(identity)
+                if owner is not None and changed_by_others(metadata.get("managedFields") or ()):
+                    drifted.add(owner)
+        except ApiException as error:
+            if user is None or error.status != 403:
+                raise
+            # Not seen is not missing: no conclusion on what this user may not list.
+            log.warning(
+                "drift check skipped: %s may not list %s",
+                user,
+                location[0],
+                extra={"namespaces": namespaces},
+            )
+            return drifted
+        return drifted | {owner for identity, owner in wanted.items() if identity not in present}
 
     def _resource(self, api_version: str, kind: str) -> tuple[str, bool] | None:
         """(plural, namespaced) from discovery, cached for the process."""
@@ -200,11 +240,24 @@ class DriftChecker:
         return self._plurals[cache_key]
 
     def _list_metadata(
-        self, api_version: str, plural: str, namespaced: bool, namespaces: list[str]
+        self,
+        api_version: str,
+        plural: str,
+        namespaced: bool,
+        namespaces: list[str],
+        *,
+        user: str | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """One cluster-wide LIST; where RBAC allows only some namespaces (the chart's
-        releaseNamespaces), one LIST in each namespace that has releases."""
+        """As ourselves: one cluster-wide LIST; where RBAC allows only some namespaces
+        (the chart's releaseNamespaces), one LIST in each namespace that has releases.
+        As a tenant's ServiceAccount: a LIST in its namespace (cluster-wide for a
+        cluster-scoped kind), which its Role allows or not."""
         base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+        if user is not None:
+            paths = [f"{base}/namespaces/{n}/{plural}" for n in namespaces] if namespaced else []
+            for path in paths or [f"{base}/{plural}"]:
+                yield from self._pages(path, user)
+            return
         try:
             yield from self._pages(f"{base}/{plural}")
             return
@@ -214,7 +267,7 @@ class DriftChecker:
         for namespace in namespaces:
             yield from self._pages(f"{base}/namespaces/{namespace}/{plural}")
 
-    def _pages(self, path: str) -> Iterator[dict[str, Any]]:
+    def _pages(self, path: str, user: str | None = None) -> Iterator[dict[str, Any]]:
         token = ""
         while True:
             query = [
@@ -223,7 +276,7 @@ class DriftChecker:
             ]
             if token:
                 query.append(("continue", token))
-            page = self._get_json(path, query, accept=METADATA_LIST)
+            page = self._get_json(path, query, accept=METADATA_LIST, user=user)
             for item in page.get("items") or ():
                 yield item.get("metadata") or {}
             token = (page.get("metadata") or {}).get("continue") or ""
@@ -231,13 +284,20 @@ class DriftChecker:
                 return
 
     def _get_json(
-        self, path: str, query: list[tuple[str, str]], accept: str = "application/json"
+        self,
+        path: str,
+        query: list[tuple[str, str]],
+        accept: str = "application/json",
+        user: str | None = None,
     ) -> dict[str, Any]:
+        asked = {"Accept": accept}
+        if user is not None:
+            asked["Impersonate-User"] = user
         method, url, headers, body, post = self.api_client.param_serialize(
             "GET",
             path,
             query_params=query,
-            header_params={"Accept": accept},
+            header_params=asked,
             auth_settings=["BearerToken"],
         )
         response = self.api_client.call_api(method, url, headers, body, post, _request_timeout=60)

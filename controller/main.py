@@ -65,6 +65,8 @@ class ControllerOptions:
     shards: bool = False
     server_side_shards: bool = True
     lease_seconds: float = 15.0
+    # Every Helm action runs as a binding's ServiceAccount; a binding naming none is refused.
+    require_service_account: bool = False
 
 
 class BindingController:
@@ -81,6 +83,7 @@ class BindingController:
         resync_seconds: float,
         dry_run: bool,
         share: BindingShare | None = None,
+        require_service_account: bool = False,
     ) -> None:
         self.binding = binding
         self.queue = WorkQueue()
@@ -99,8 +102,19 @@ class BindingController:
         self.rollout: Rollout | RingRollout = (
             share.rollout if share else Rollout(binding.name, binding.rollout)
         )
+        refused = require_service_account and binding.service_account_name is None
+        if refused:
+            log.warning(
+                "binding names no serviceAccountName and --require-service-account is set: "
+                "its objects are not reconciled",
+                extra={"binding": binding.name},
+            )
         self.drift = DriftChecker(
-            api_client, self.informer, self.queue.add, binding.drift_check_seconds
+            api_client,
+            self.informer,
+            self.queue.add,
+            0 if refused else binding.drift_check_seconds,
+            user_for=binding.helm_user,
         )
         self.reconciler = Reconciler(
             binding,
@@ -112,6 +126,7 @@ class BindingController:
             rollout=self.rollout,
             drift=self.drift.observations,
             dry_run=dry_run,
+            require_service_account=require_service_account,
         )
         self.threads: list[threading.Thread] = []
         self.failures = RetryLog(log, binding.kind)
@@ -273,6 +288,7 @@ def _run(
             resync_seconds=options.resync_seconds,
             dry_run=options.dry_run,
             share=ring.share(binding) if ring else None,
+            require_service_account=options.require_service_account,
         )
         for binding in bindings.bindings
     ]

@@ -15,6 +15,11 @@ ONE action for that state (controller/actions.py):
     ours, out of sync            -> upgrade (chart-only changes pass the rollout gate)
     deleting, release ours       -> uninstall, then drop the finalizer
     deleting, release not ours   -> drop the finalizer only
+
+With `require_service_account` (`--require-service-account`) a binding that
+names no `serviceAccountName` is refused before any of this: its objects say
+so (ServiceAccountRequired) and no Helm call is made for them, because every
+Helm action would otherwise run as the controller's own identity.
 """
 
 from __future__ import annotations
@@ -58,8 +63,10 @@ class Reconciler:
         rollout: _Rollout,
         drift: DriftObservations | None = None,
         dry_run: bool = False,
+        require_service_account: bool = False,
     ) -> None:
         self.binding = binding
+        self.refused = require_service_account and binding.service_account_name is None
         self.informer = informer
         self.engines = engines
         self.helm = helm
@@ -79,6 +86,8 @@ class Reconciler:
         )
 
     def reconcile(self, key: Key) -> Result:
+        if self.refused:
+            return self.actions.service_account_required(self.informer.get(key))
         try:
             seen = observe(
                 key,
@@ -91,6 +100,7 @@ class Reconciler:
                 read_release=not self.dry_run,
             )
         except HelmError as error:
+            self.actions.unreadable(self.informer.get(key), error)
             raise ReconcileError(f"reading the release: {error}") from error
         except BindingLoadError as error:
             # One broken binding breaks only itself: its objects say why, nothing else.

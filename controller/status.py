@@ -96,3 +96,20 @@ def binding_unloadable(error: Exception) -> list[Condition]:
     (lostromos.engines.BindingLoadError): not Ready, and why, for `kubectl get`."""
     message = f"The binding's chart cannot be loaded, so this object is not reconciled: {error}"
     return [Condition(READY, False, "BindingUnloadable", message)]
+
+
+def service_account_required(binding: str) -> list[Condition]:
+    """The conditions of an object whose binding names no `serviceAccountName` while the
+    controller requires one (`--require-service-account`): no Helm action runs for it,
+    since it would run as the controller itself."""
+    message = (
+        f'The binding "{binding}" names no serviceAccountName, and this controller runs '
+        "every Helm action as a ServiceAccount of the object's namespace "
+        "(--require-service-account), so this object is not reconciled"
+    )
+    reason = "ServiceAccountRequired"
+    return [
+        Condition(READY, False, reason, message),
+        Condition(STALLED, True, reason, message),
+        Condition(RECONCILING, False, reason),
+    ]

@@ -198,6 +198,7 @@ def cmd_controller(args: argparse.Namespace) -> int:
             identity=args.identity,
             dry_run=args.dry_run,
             chart_cache=args.chart_cache,
+            require_service_account=args.require_service_account,
         )
     )
 
@@ -402,6 +403,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run",
         action="store_true",
         help="log what would be installed, upgraded or uninstalled; change nothing",
+    )
+    ctl.add_argument(
+        "--require-service-account",
+        action="store_true",
+        help="run every Helm action as the binding's serviceAccountName in the object's "
+        "namespace; objects of a binding naming none are refused (ServiceAccountRequired)",
     )
     ctl.set_defaults(handler=cmd_controller)
     from lostromos.authoring.commands import register as register_authoring

@@ -73,19 +73,23 @@ class OperatorCluster(Cluster):
 
     # -- the chart ---------------------------------------------------------------
 
-    def render(self, namespace: str, *settings: str, release: str = RELEASE) -> str:
+    def render(
+        self, namespace: str, *settings: str, release: str = RELEASE, values: Path | None = None
+    ) -> str:
         args = ["template", release, str(CHART), "--namespace", namespace]
+        if values is not None:
+            args += ["--values", str(values)]
         for setting in settings:
             args += ["--set", setting]
         return self.helm(*args).stdout
 
     def install(
-        self, namespace: str, *settings: str, release: str = RELEASE
+        self, namespace: str, *settings: str, release: str = RELEASE, values: Path | None = None
     ) -> list[dict[str, Any]]:
         """Apply the rendered chart as it is; return its documents."""
         self.namespace_name = namespace
         self.kubectl("create", "namespace", namespace)
-        rendered = self.render(namespace, *settings, release=release)
+        rendered = self.render(namespace, *settings, release=release, values=values)
         self.kubectl("apply", "-f", "-", stdin=rendered)
         self.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
         return [doc for doc in yaml.safe_load_all(rendered) if doc]

@@ -144,6 +144,7 @@ class FakeHelm:
     releases: dict[tuple[str, str], Release] = field(default_factory=dict)
     calls: list[tuple[str, str, Any]] = field(default_factory=list)
     fail: dict[str, HelmError] = field(default_factory=dict)
+    users: list[str | None] = field(default_factory=list)  # whom each call impersonated
 
     def _maybe_fail(self, action: str) -> None:
         if action in self.fail:
@@ -164,6 +165,7 @@ class FakeHelm:
         schema_checked: bool = False,
     ) -> Release:
         self.calls.append(("upgrade", release, dict(labels or {})))
+        self.users.append(impersonate)
         self._maybe_fail("upgrade")
         current = self.releases.get((release, namespace))
         revision = current.revision + 1 if current else 1
@@ -189,6 +191,7 @@ class FakeHelm:
         self, release: str, namespace: str, *, timeout_seconds: int, impersonate: str | None = None
     ) -> None:
         self.calls.append(("uninstall", release, None))
+        self.users.append(impersonate)
         self._maybe_fail("uninstall")
         self.releases.pop((release, namespace), None)
 
@@ -196,6 +199,7 @@ class FakeHelm:
         self, release: str, namespace: str, *, impersonate: str | None = None
     ) -> Release | None:
         self.calls.append(("status", release, None))
+        self.users.append(impersonate)
         self._maybe_fail("status")
         return self.releases.get((release, namespace))
 
@@ -209,6 +213,7 @@ class FakeHelm:
         impersonate: str | None = None,
     ) -> None:
         self.calls.append(("rollback", release, revision))
+        self.users.append(impersonate)
         self._maybe_fail("rollback")
         current = self.releases[(release, namespace)]
         self.releases[(release, namespace)] = replace(
@@ -286,6 +291,7 @@ class World:
         engine: FakeEngine | None = None,
         dry_run: bool = False,
         rollout: RolloutPolicy | None = None,
+        require_service_account: bool = False,
     ) -> None:
         self.binding = bound or binding()
         # the store only: the reconciler never lists or watches
@@ -312,6 +318,7 @@ class World:
             rollout=self.rollout,
             drift=self.drift,
             dry_run=dry_run,
+            require_service_account=require_service_account,
         )
 
     def reconcile(self, key: str = "team-a/blog") -> Any:

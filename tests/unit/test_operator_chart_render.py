@@ -266,6 +266,131 @@ def test_controller_rbac_cluster_wide_or_per_release_namespace(helm_binary: Path
     ]
 
 
+def tenant_bindings(*accounts: str | None) -> dict[str, Any]:
+    """The chart's Site binding, then one more kind per entry, naming that ServiceAccount."""
+    site = yaml.safe_load((CHART / "values.yaml").read_text())["bindings"][0]
+    bindings = [{**site, "serviceAccountName": "deployer"}]
+    for index, account in enumerate(accounts):
+        kind = {
+            **site,
+            "name": f"shop{index}",
+            "group": "shops.example.com",
+            "kind": f"Shop{index}",
+            "plural": f"shop{index}s",
+            "singular": f"shop{index}",
+            "shortNames": [],
+        }
+        if account is not None:
+            kind["serviceAccountName"] = account
+        bindings.append(kind)
+    return {"bindings": bindings}
+
+
+def controller_rules(docs: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (where, rule)
+        for where, rule in all_rules(docs)
+        if where.endswith("lostromos-controller") or "lostromos-controller-" in where
+    ]
+
+
+def test_required_impersonation_leaves_the_controller_no_release_rights(
+    helm_binary: Path, tmp_path: Path
+) -> None:
+    required = "controller.tenancy.impersonation=required"
+    docs = documents(
+        helm_binary,
+        required,
+        values=tenant_bindings("shop-deployer", None, "deployer"),
+        tmp_path=tmp_path,
+    )
+    rules = controller_rules(docs)
+    resources = {r for _, rule in rules for r in rule["resources"]}
+    assert resources == {
+        *(f"shop{i}s" for i in range(3)),
+        *(f"shop{i}s/status" for i in range(3)),
+        "sites",
+        "sites/status",
+        "events",
+        "serviceaccounts",
+        "leases",
+    }  # no secrets, nothing a chart creates
+    for where, rule in all_rules(docs):
+        assert set(rule["verbs"]) <= ALLOWED_VERBS | {"impersonate"}, where
+        assert "*" not in rule["resources"] and "*" not in rule["apiGroups"], where
+    impersonating = [rule for _, rule in rules if "impersonate" in rule["verbs"]]
+    assert impersonating == [
+        {
+            "apiGroups": [""],
+            "resources": ["serviceaccounts"],
+            "resourceNames": ["deployer", "shop-deployer"],  # what the bindings name, once
+            "verbs": ["impersonate"],
+        }
+    ]
+    args = one(docs, "Deployment", "lostromos-controller")["spec"]["template"]["spec"][
+        "containers"
+    ][0]["args"]
+    assert "--require-service-account" in args
+    assert [b.service_account_name for b in bindings_of(docs).bindings] == [
+        "deployer",
+        "shop-deployer",
+        None,
+        "deployer",
+    ]
+
+    scoped = documents(
+        helm_binary,
+        required,
+        "controller.rbac.releaseNamespaces={team-a,team-b}",
+        values=tenant_bindings(),
+        tmp_path=tmp_path,
+    )
+    cluster_rules = one(scoped, "ClusterRole", "lostromos-controller")["rules"]
+    assert {r for rule in cluster_rules for r in rule["resources"]} == {"sites", "sites/status"}
+    roles = [
+        d for d in scoped if d["kind"] == "Role" and d["metadata"]["name"] == "lostromos-controller"
+    ]
+    assert sorted(d["metadata"]["namespace"] for d in roles) == ["team-a", "team-b"]
+    for role in roles:
+        assert role["rules"] == [
+            {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
+            {
+                "apiGroups": [""],
+                "resources": ["serviceaccounts"],
+                "resourceNames": ["deployer"],
+                "verbs": ["impersonate"],
+            },
+        ]
+
+
+def test_no_service_account_named_means_no_impersonate_rule_at_all(
+    helm_binary: Path, tmp_path: Path
+) -> None:
+    # An empty resourceNames would allow impersonating every ServiceAccount.
+    values = tenant_bindings(None)
+    del values["bindings"][0]["serviceAccountName"]
+    docs = documents(
+        helm_binary, "controller.tenancy.impersonation=required", values=values, tmp_path=tmp_path
+    )
+    assert "serviceaccounts" not in {
+        r for _, rule in controller_rules(docs) for r in rule["resources"]
+    }
+
+
+def test_optional_impersonation_is_the_default_and_keeps_release_rights(
+    helm_binary: Path, tmp_path: Path
+) -> None:
+    docs = documents(helm_binary, values=tenant_bindings(), tmp_path=tmp_path)
+    args = one(docs, "Deployment", "lostromos-controller")["spec"]["template"]["spec"][
+        "containers"
+    ][0]["args"]
+    assert "--require-service-account" not in args
+    resources = {r for _, rule in controller_rules(docs) for r in rule["resources"]}
+    assert {"secrets", "deployments"} <= resources and "serviceaccounts" not in resources
+    refused = render(helm_binary, "controller.tenancy.impersonation=always", check=False)
+    assert refused.returncode != 0 and "impersonation" in refused.stderr
+
+
 def test_deployments_probes_sharding_and_leader_election(helm_binary: Path) -> None:
     docs = documents(helm_binary)
     webhook = one(docs, "Deployment", "lostromos-webhook")

@@ -158,6 +158,17 @@ def test_a_failing_status_read_is_a_retry_not_a_crash() -> None:
     with pytest.raises(ReconcileError, match="reading the release"):
         world.reconcile()
     assert world.helm.changes() == []
+    ready = world.condition("Ready")
+    assert ready["status"] == "False" and ready["reason"] == "ReleaseUnreadable"
+    assert ready["message"] == "Cannot read the release: cluster unreachable"
+
+
+def test_an_unreachable_engine_while_reading_says_nothing_about_the_release() -> None:
+    world = World(site())
+    world.helm.fail["status"] = HelmError("status", "engine gone", retryable=True)
+    with pytest.raises(ReconcileError, match="reading the release"):
+        world.reconcile()
+    assert world.api.status_writes == []
 
 
 # -- recover ----------------------------------------------------------------------

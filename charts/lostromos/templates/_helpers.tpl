@@ -102,6 +102,38 @@ Helm's release Secrets, and what the bound charts create. */}}
 {{- end }}
 {{- end -}}
 
+{{/* The rules the controller needs where releases live. With
+controller.tenancy.impersonation=required it makes no release itself: events on the
+bound objects, and impersonating the ServiceAccounts the bindings name (by name; in
+whatever namespace the rule applies to) so that Helm acts as them. */}}
+{{- define "lostromos.namespaceRules" -}}
+{{- if eq .Values.controller.tenancy.impersonation "required" -}}
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create, patch]
+{{- with include "lostromos.tenantAccounts" . | fromJsonArray }}
+- apiGroups: [""]
+  resources: [serviceaccounts]
+  resourceNames: {{ toJson . }}
+  verbs: [impersonate]
+{{- end }}
+{{- else -}}
+{{ include "lostromos.releaseRules" . }}
+{{- end -}}
+{{- end -}}
+
+{{/* The ServiceAccount names the bindings give, each once. None at all renders no
+impersonate rule: an empty resourceNames would allow every ServiceAccount. */}}
+{{- define "lostromos.tenantAccounts" -}}
+{{- $names := list -}}
+{{- range .Values.bindings -}}
+{{- with .serviceAccountName -}}
+{{- $names = append $names . -}}
+{{- end -}}
+{{- end -}}
+{{- toJson ($names | uniq | sortAlpha) -}}
+{{- end -}}
+
 {{/* The webhook's budget per review: below the API server's timeout, so a review
 is denied with its reason before the API server gives up on it. */}}
 {{- define "lostromos.reviewSeconds" -}}
