@@ -248,6 +248,22 @@ STATUS_SCHEMA: dict[str, Any] = {
                 "version": _string("Chart version."),
             },
         },
+        "failures": {
+            "type": "object",
+            "description": "Consecutive failed Helm actions for one desired state; past the "
+            "binding's release.retries the object is Stalled (RetriesExhausted) until the "
+            "generation, the desired state or the lostromos.dev/retry annotation changes.",
+            "properties": {
+                "count": {"type": "integer", "description": "Failed attempts so far."},
+                "generation": {
+                    "type": "integer",
+                    "format": "int64",
+                    "description": "The metadata.generation they were made for.",
+                },
+                "digest": _string("The desired state (chart, overrides, values, release name)."),
+                "retry": _string("The lostromos.dev/retry annotation's value at the time."),
+            },
+        },
         "release": {
             "type": "object",
             "description": "The Helm release that serves this object.",
