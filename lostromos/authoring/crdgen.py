@@ -205,6 +205,10 @@ def _string(description: str, **extra: Any) -> dict[str, Any]:
 STATUS_SCHEMA: dict[str, Any] = {
     "type": "object",
     "description": "What the controller last observed and did.",
+    # An object the controller has not looked at yet reads as "generation 0 observed":
+    # kstatus (helm --wait=watcher, Flux, Argo CD) calls it InProgress, not Current,
+    # which is what it calls an object with no status at all.
+    "default": {"observedGeneration": 0},
     "properties": {
         "observedGeneration": {
             "type": "integer",
