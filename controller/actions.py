@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from kubernetes.client.exceptions import ApiException
 
+from controller import retries
 from controller import status as conditions
 from controller.drift import DriftReport
 from controller.informer import Key
@@ -41,6 +42,8 @@ _VERBS = {"Installed": "install", "Upgraded": "upgrade", "Repaired": "repair"}
 @dataclass(frozen=True)
 class Result:
     requeue_after: float | None = None
+    # The object waits for a change and nothing retries it (the action said why).
+    stalled: bool = False
 
 
 class ReconcileError(RuntimeError):
@@ -149,6 +152,7 @@ class Actions:
             Action.REFUSE: self.refuse,
             Action.HOLD: self.hold,
             Action.STALL: self.stall,
+            Action.GIVE_UP: self.give_up,
             Action.UNINSTALL: self.uninstall,
             Action.RELEASE_FINALIZER: self.release_finalizer,
         }
@@ -203,7 +207,8 @@ class Actions:
                     impersonate=self.binding.helm_user(seen.namespace),
                 )
         except HelmError as error:
-            self._failed(obj, seen, error)
+            if self._failed(obj, seen, error):
+                return Result(stalled=True)
             raise ReconcileError(str(error)) from error
         self.events.record(
             obj,
@@ -266,6 +271,18 @@ class Actions:
             self.events.record(seen.obj, "Warning", "InvalidSpec", message)
             log.info("spec is invalid, not installing", extra=self._context(seen))
         return Result()
+
+    def give_up(self, seen: Observation) -> Result:
+        """Retries used up for this desired state (controller/retries.py): say so, try nothing."""
+        assert seen.obj is not None and seen.desired is not None
+        failing = conditions.condition(seen.obj.get("status"), conditions.RELEASE_FAILED) or {}
+        failures = retries.failures_so_far(seen.obj, seen.desired.digest)
+        self._write_status(
+            seen.obj,
+            self._exhausted(failures, seen.release_name, str(failing.get("message") or "")),
+            desired=seen.desired,
+        )
+        return Result(stalled=True)
 
     def uninstall(self, seen: Observation) -> Result:
         assert seen.obj is not None
@@ -333,7 +350,8 @@ class Actions:
             )
             succeeded = True
         except HelmError as error:
-            self._failed(obj, seen, error)
+            if self._failed(obj, seen, error):
+                return Result(stalled=True)
             raise ReconcileError(str(error)) from error
         finally:
             if gated:
@@ -428,26 +446,57 @@ class Actions:
             self.events.record(obj, "Warning", updates[0].reason, updates[0].message)
         return Result()
 
-    def _failed(self, obj: dict[str, Any], seen: Observation, error: HelmError) -> None:
+    def _failed(self, obj: dict[str, Any], seen: Observation, error: HelmError) -> bool:
+        """Record a failed Helm action; True when it used up the object's retries."""
         if error.retryable:
-            return  # helm could not be reached: says nothing about the release
+            return False  # helm could not be reached: says nothing about the release
+        assert seen.desired is not None  # only a validated desired state reaches Helm
         reason = "Timeout" if error.timed_out else "HelmError"
         # Helm's message may quote a chart's `fail` text or a value: sensitive ones go.
         message = self._scrub(seen, obj, error.message)
-        self._write_status(
-            obj,
-            [
+        failures = retries.after_failure(obj, seen.desired.digest)
+        gave_up = retries.exhausted(failures.count, self.binding.release.retries)
+        summary = (
+            self._exhausted(failures.count, seen.release_name, message)
+            if gave_up
+            else [
                 Condition(conditions.READY, False, "ReleaseFailed", message),
                 Condition(conditions.RECONCILING, False, "ReleaseFailed"),
                 Condition(conditions.STALLED, False, "Retrying", "Retrying with backoff"),
+            ]
+        )
+        self._write_status(
+            obj,
+            [
+                *summary,
                 Condition(conditions.RELEASE_FAILED, True, reason, message),
                 Condition(conditions.INVALID, False, "Valid"),
             ],
             desired=seen.desired,
+            extra={"failures": failures.to_status()},
         )
         self.events.record(obj, "Warning", "ReleaseFailed", message)
         # the log gets the action and Helm's error code, never text that may hold values
         log.warning("helm %s failed (%s)", error.action, error.code, extra=self._context(seen))
+        if gave_up:
+            self.events.record(obj, "Warning", retries.RETRIES_EXHAUSTED, summary[0].message)
+            log.warning(
+                "giving up after %d failed attempt(s), until the spec, the chart or the "
+                "retry annotation changes",
+                failures.count,
+                extra=self._context(seen),
+            )
+        return gave_up
+
+    @staticmethod
+    def _exhausted(failures: int, release: str, last_error: str) -> list[Condition]:
+        message = retries.exhausted_message(failures, release, last_error)
+        reason = retries.RETRIES_EXHAUSTED
+        return [
+            Condition(conditions.READY, False, reason, message),
+            Condition(conditions.RECONCILING, False, reason),
+            Condition(conditions.STALLED, True, reason, message),
+        ]
 
     def _scrub(self, seen: Observation, obj: dict[str, Any], text: str) -> str:
         redactor = seen.desired.redactor if seen.desired is not None else None
@@ -506,6 +555,7 @@ class Actions:
                 "resources": list(release.resources),
             },
             desired=desired,
+            extra={"failures": None},  # a success ends the count (merge patch: null deletes)
         )
         self.events.record(obj, "Normal", verb, message)
         log.info(
@@ -523,7 +573,9 @@ class Actions:
         updates: list[Condition],
         release: dict[str, Any] | None = None,
         desired: Desired | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """Merge-patch status; `extra` holds more top-level fields (None deletes one)."""
         metadata = obj["metadata"]
         current = obj.get("status") or {}
         generation = metadata.get("generation", 0)
@@ -533,10 +585,12 @@ class Actions:
             status["release"] = release
         if desired is not None:  # the target chart, shown even before a release exists
             status["chart"] = {"name": desired.chart_name, "version": desired.chart_version}
+        status.update(extra or {})
         if (
             current.get("observedGeneration") == generation
             and release is None
             and (desired is None or current.get("chart") == status["chart"])
+            and all(current.get(key) == value for key, value in (extra or {}).items())
             and conditions.same_conditions(current.get("conditions") or [], merged)
         ):
             return obj

@@ -6,6 +6,14 @@ advances its resourceVersion. A 410 Gone (the version was compacted away)
 means relist; any other error means reconnect with backoff. Every change, and
 a periodic resync, hands the object's key to the handler; the handler never
 sees an object, only a key, so it always reads the newest state.
+
+A change of status alone is stored but hands over no key, as
+controller-runtime's GenerationChangedPredicate does for Flux: the controller
+writes status itself, twice per Helm action, and waking on those echoes undid
+the per-key backoff (a failing release was tried again at once, about five
+times a second). Changes of spec or metadata (labels, annotations,
+finalizers, deletion) still count, and so does an event older than the store,
+whose content cannot be told apart from a write of someone else.
 """
 
 from __future__ import annotations
@@ -240,15 +248,29 @@ class Informer:
             if not self.shard.accepts(obj):
                 return new_version
         key = object_key(obj)
+        news = True
         with self._lock:
             if kind == "DELETED":
                 self._store.pop(key, None)
             else:
                 current = self._store.get(key)
                 if current is None or not _newer(current, obj):
-                    self._store[key] = slim(obj)
-        self.on_key(key)
+                    obj = slim(obj)
+                    news = current is None or not _same_but_status(current, obj)
+                    self._store[key] = obj
+        if news:
+            self.on_key(key)
         return new_version
+
+
+def _same_but_status(first: dict[str, Any], second: dict[str, Any]) -> bool:
+    """Do two versions of an object differ in status (and resourceVersion) only?"""
+
+    def rest(obj: dict[str, Any]) -> dict[str, Any]:
+        metadata = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "resourceVersion"}
+        return {**{k: v for k, v in obj.items() if k != "status"}, "metadata": metadata}
+
+    return rest(first) == rest(second)
 
 
 def _newer(first: dict[str, Any], second: dict[str, Any]) -> bool:

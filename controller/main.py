@@ -203,7 +203,10 @@ class BindingController:
                 key, error, delay, self._release(key), expected=isinstance(error, ReconcileError)
             )
         else:
-            self.failures.succeeded(key, self._release(key))
+            if result.stalled:
+                self.failures.forget(key)  # not a recovery: it waits for a change, and said why
+            else:
+                self.failures.succeeded(key, self._release(key))
             self.queue.forget(key)
             if result.requeue_after is not None:
                 self.queue.add_after(key, result.requeue_after)

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from controller.drift import DriftReport
 from controller.informer import Key
 from controller.ownership import Ownership, ownership, release_name, release_name_problem
+from controller.retries import exhausted, failures_so_far
 from lostromos.charts import ChartError
 from lostromos.config import Binding
 from lostromos.helmengine import PENDING_STATES, ChartSource, Release
@@ -43,6 +44,7 @@ class Action(enum.Enum):
     REFUSE = "refuse"  # the release belongs to someone else: touch nothing
     HOLD = "hold"  # a chart rollout's gate is shut: wait, touch nothing
     STALL = "stall"  # invalid name or spec: no helm call until the object changes
+    GIVE_UP = "give-up"  # retries used up for this desired state: no helm call until it changes
     UNINSTALL = "uninstall"  # deleting, and the release is ours
     RELEASE_FINALIZER = "release-finalizer"  # deleting, no release of ours: only let go
 
@@ -96,6 +98,7 @@ class Observation:
     desired: Desired | None = None
     in_sync: bool = False
     problems: tuple[str, ...] = ()  # schema violations, by path
+    retries_exhausted: bool = False  # status counts release.retries + 1 failures for this state
     drift: DriftReport | None = None
     chart_upgrade: bool = False  # the chart changed since the release was last written
     rollout_open: bool = True
@@ -171,6 +174,9 @@ def observe(  # noqa: PLR0911 - it stops as soon as the state is known
     seen = _replace(seen, desired=desired, drift=report, in_sync=in_sync)
     if in_sync:
         return seen
+    if exhausted(failures_so_far(obj, desired.digest), binding.release.retries):
+        # Nothing to validate or read: this very state was valid and failed every time.
+        return _replace(seen, retries_exhausted=True)
     spec = obj.get("spec")
     # status and Events show values, secrets (writeOnly, sensitivePaths) excepted
     assert desired.redactor is not None
@@ -207,6 +213,8 @@ def decide(seen: Observation) -> Action:  # noqa: PLR0911, PLR0912 - one return 
         return Action.STALL
     if seen.in_sync:
         return Action.NOTHING
+    if seen.retries_exhausted:
+        return Action.GIVE_UP
     if not seen.rollout_open:
         return Action.HOLD
     if not seen.release_read:  # dry run: judge from what the object records

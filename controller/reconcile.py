@@ -8,6 +8,7 @@ ONE action for that state (controller/actions.py):
 
     in sync                      -> nothing (no validation, no helm call)
     invalid name or spec         -> stall (no helm call)
+    retries used up (retries.py) -> give up: Stalled, no helm call until it changes
     no release                   -> install
     foreign release              -> refuse (ReleaseConflict), touch nothing
     ours, pending-* (a crash)    -> recover: roll back, or remove revision 1

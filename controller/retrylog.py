@@ -52,3 +52,8 @@ class RetryLog:
                 "reconcile succeeded after failing",
                 extra={"kind": self.kind, "object": key, "release": release or ""},
             )
+
+    def forget(self, key: str) -> None:
+        """The key stopped failing without succeeding (it is Stalled): no recovery line."""
+        with self._lock:
+            self._last.pop(key, None)

@@ -6,8 +6,10 @@ Kubernetes API conventions ask, so `kubectl wait` and dashboards can trust it.
 The kstatus conventions (what `kubectl wait`, helm's watcher, Flux and Argo CD
 read): `Reconciling` is True while a Helm action runs; `Stalled` is True when
 the controller will not get further without a change (an invalid spec, a
-release that belongs to someone else, a halted rollout); `Ready` sums it up,
-and is Unknown while the outcome is not yet known.
+release that belongs to someone else, a halted rollout, retries used up);
+`Ready` sums it up, and is Unknown while the outcome is not yet known. Before
+the controller's first write the CRD's default status (observedGeneration 0)
+makes kstatus read the object as InProgress, not Current.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ A bindings file looks like this (paths are relative to the file itself)::
         kind: Site
         plural: sites
         chart: {path: charts/site}
-        release: {name: "{name}", timeout: 300, adopt: false}
+        release: {name: "{name}", timeout: 300, adopt: false, retries: 10}
         overrides: {}
         concurrency: 4
         # Optional: which objects this controller serves (Lostromos's filter).
@@ -119,6 +119,10 @@ class ReleasePolicy:
     # Take over an existing release that records no owner (installed by hand or
     # by another tool). Off: such a release is refused as someone else's.
     adopt: bool = False
+    # Failed Helm actions retried (with backoff) for one desired state before the
+    # object is Stalled (RetriesExhausted); -1: retry forever. As Flux's
+    # remediation.retries: `retries` retries make retries + 1 attempts.
+    retries: int = 10
 
     def release_name(self, *, name: str, namespace: str, kind: str, binding: str) -> str:
         return self.name_template.format(
@@ -437,7 +441,7 @@ def _parse_access(value: dict[str, Any], where: str, base: Path) -> ChartAccess:
 def _parse_release(value: Any, where: str) -> ReleasePolicy:
     if not isinstance(value, dict):
         raise ConfigError(f"{where}: 'release' must be a mapping")
-    unknown = sorted(set(value) - {"name", "timeout", "wait", "adopt"})
+    unknown = sorted(set(value) - {"name", "timeout", "wait", "adopt", "retries"})
     if unknown:
         raise ConfigError(f"{where}: unknown field(s) release.{', release.'.join(unknown)}")
     adopt = value.get("adopt", False)
@@ -458,7 +462,17 @@ def _parse_release(value: Any, where: str) -> ReleasePolicy:
         timeout_seconds=_positive_int(value.get("timeout", 300), "release.timeout", where),
         wait=bool(value.get("wait", False)),
         adopt=adopt,
+        retries=_retries(value.get("retries", 10), where),
     )
+
+
+def _retries(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < -1:
+        raise ConfigError(
+            f"{where}: release.retries {value!r} must be -1 (retry forever), "
+            "0 or a positive integer"
+        )
+    return value
 
 
 def _parse_selector(value: Any, where: str) -> Selector:

@@ -205,6 +205,10 @@ def _string(description: str, **extra: Any) -> dict[str, Any]:
 STATUS_SCHEMA: dict[str, Any] = {
     "type": "object",
     "description": "What the controller last observed and did.",
+    # An object the controller has not looked at yet reads as "generation 0 observed":
+    # kstatus (helm --wait=watcher, Flux, Argo CD) calls it InProgress, not Current,
+    # which is what it calls an object with no status at all.
+    "default": {"observedGeneration": 0},
     "properties": {
         "observedGeneration": {
             "type": "integer",
@@ -246,6 +250,22 @@ STATUS_SCHEMA: dict[str, Any] = {
             "properties": {
                 "name": _string("Chart name."),
                 "version": _string("Chart version."),
+            },
+        },
+        "failures": {
+            "type": "object",
+            "description": "Consecutive failed Helm actions for one desired state; past the "
+            "binding's release.retries the object is Stalled (RetriesExhausted) until the "
+            "generation, the desired state or the lostromos.dev/retry annotation changes.",
+            "properties": {
+                "count": {"type": "integer", "description": "Failed attempts so far."},
+                "generation": {
+                    "type": "integer",
+                    "format": "int64",
+                    "description": "The metadata.generation they were made for.",
+                },
+                "digest": _string("The desired state (chart, overrides, values, release name)."),
+                "retry": _string("The lostromos.dev/retry annotation's value at the time."),
             },
         },
         "release": {

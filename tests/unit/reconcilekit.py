@@ -259,7 +259,8 @@ class FakeApi:
         self, group: str, version: str, namespace: str, plural: str, name: str, body: Any
     ) -> Any:
         obj = self._current(namespace, name)
-        obj["status"] = {**(obj.get("status") or {}), **body["status"]}
+        merged = {**(obj.get("status") or {}), **body["status"]}
+        obj["status"] = {k: v for k, v in merged.items() if v is not None}  # null deletes
         self.status_writes.append(copy.deepcopy(body["status"]))
         return obj
 

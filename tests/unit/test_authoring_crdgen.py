@@ -438,6 +438,14 @@ def test_site_crd_names_status_and_columns() -> None:
         "resources",
     }
     assert release["revision"]["type"] == "integer"
+    assert set(status["properties"]["failures"]["properties"]) == {
+        "count",
+        "generation",
+        "digest",
+        "retry",
+    }
+    # kstatus reads an object with no status as Current: a new one must read InProgress
+    assert status["default"] == {"observedGeneration": 0}
     spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
     assert spec["properties"]["php"]["properties"]["version"]["description"].startswith(
         "PHP minor version"

@@ -51,6 +51,13 @@ def test_adopting_unowned_releases_is_off_unless_the_binding_says_so() -> None:
     assert adopting.bindings[0].release.adopt is True
 
 
+def test_failed_releases_are_retried_ten_times_unless_the_binding_says_otherwise() -> None:
+    assert parse_bindings(minimal(), Path("b.yaml")).bindings[0].release.retries == 10
+    for retries in (-1, 0, 3):
+        parsed = parse_bindings(minimal(release={"retries": retries}), Path("b.yaml"))
+        assert parsed.bindings[0].release.retries == retries
+
+
 @pytest.mark.parametrize(
     ("document", "expected"),
     [
@@ -67,6 +74,9 @@ def test_adopting_unowned_releases_is_off_unless_the_binding_says_so() -> None:
         (minimal(concurrency=0), "concurrency 0 must be a positive integer"),
         (minimal(release={"adopt": "yes"}), "release.adopt 'yes' must be true or false"),
         (minimal(release={"adpot": True}), "unknown field(s) release.adpot"),
+        (minimal(release={"retries": -2}), "release.retries -2 must be -1 (retry forever)"),
+        (minimal(release={"retries": "3"}), "release.retries '3' must be -1"),
+        (minimal(release={"retries": True}), "release.retries True must be -1"),
         (minimal(colour="blue"), "unknown field(s) colour"),
         ({"bindings": [minimal()["bindings"][0]] * 2}, "used twice"),
     ],

@@ -126,7 +126,8 @@ def test_the_site_crd_simulation_keeps_nulls_and_checks_types() -> None:
     decoded = simulation.decode(site)
     assert decoded.errors == []  # webhook mode prunes nothing
     assert decoded.obj["spec"] == {"domain": None, "replicas": "three", "extra": {"k": None}}
-    assert "status" not in decoded.obj  # the status subresource owns it
+    # The status subresource owns status: the request's goes, the schema's default stays.
+    assert decoded.obj["status"] == {"observedGeneration": 0}
     assert simulation.after_mutation(decoded.obj).errors == [
         "spec.replicas: Invalid value: string: spec.replicas in body must be of type integer"
     ]

@@ -33,6 +33,7 @@ KNOWN_COMMANDS = {
     "python",
     "cd",
     "cp",
+    "date",
 }
 RUNNABLE = (("check",), ("schema", "lint"), ("version",))
 

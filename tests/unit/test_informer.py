@@ -54,7 +54,8 @@ def test_events_update_the_store_and_queue_the_key(informer) -> None:
     inf, keys = informer
     inf._list()
     keys.clear()
-    assert inf._handle({"type": "MODIFIED", "raw_object": site("a", "20")}, "100") == "20"
+    changed = {**site("a", "20"), "spec": {"replicas": 2}}
+    assert inf._handle({"type": "MODIFIED", "raw_object": changed}, "100") == "20"
     assert inf.get("default/a")["metadata"]["resourceVersion"] == "20"
     assert inf._handle({"type": "DELETED", "raw_object": site("b", "21")}, "20") == "21"
     assert inf.get("default/b") is None
@@ -81,6 +82,54 @@ def test_a_write_of_our_own_is_not_undone_by_an_older_event(informer) -> None:
     inf.update(site("a", "30"))
     inf._handle({"type": "MODIFIED", "raw_object": site("a", "25")}, "100")
     assert inf.get("default/a")["metadata"]["resourceVersion"] == "30"
+
+
+def test_a_change_of_status_alone_is_stored_but_queues_nothing(informer) -> None:
+    # The controller's own status writes come back as events: waking on them would
+    # retry a failed release at once, whatever the key's backoff says.
+    inf, keys = informer
+    inf._list()
+    keys.clear()
+    echo = {**site("a", "20"), "status": {"observedGeneration": 1, "conditions": []}}
+    inf._handle({"type": "MODIFIED", "raw_object": echo}, "100")
+    assert inf.get("default/a")["status"] == echo["status"]  # observe reads the newest
+    inf.update({**site("b", "30"), "status": {"failures": {"count": 1}}})  # our own write...
+    inf._handle({"type": "MODIFIED", "raw_object": site("b", "30")}, "20")  # ...and its echo
+    assert keys == []
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"spec": {"replicas": 2}},
+        {"metadata": {"labels": {"tier": "gold"}}},
+        {"metadata": {"annotations": {"lostromos.dev/retry": "1"}}},
+        {"metadata": {"finalizers": []}},
+        {"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"}},
+    ],
+    ids=["spec", "labels", "annotations", "finalizers", "deletion"],
+)
+def test_a_change_of_spec_or_metadata_queues_the_key(informer, change: dict[str, Any]) -> None:
+    inf, keys = informer
+    inf._list()
+    keys.clear()
+    changed = site("a", "20")
+    changed["spec"] = change.get("spec", changed["spec"])
+    changed["metadata"].update(change.get("metadata", {}))
+    changed["status"] = {"observedGeneration": 2}
+    inf._handle({"type": "MODIFIED", "raw_object": changed}, "100")
+    assert keys == ["default/a"]
+
+
+def test_an_event_older_than_the_store_still_queues_the_key(informer) -> None:
+    # Our status write (30) may carry someone's spec change (25) we have not acted on:
+    # the store cannot tell, so the older event still wakes the key.
+    inf, keys = informer
+    inf.update({**site("a", "30"), "spec": {"replicas": 2}})
+    inf._handle(
+        {"type": "MODIFIED", "raw_object": {**site("a", "25"), "spec": {"replicas": 2}}}, "1"
+    )
+    assert keys == ["default/a"]
 
 
 def test_the_store_keeps_no_managed_fields_or_last_applied_copy() -> None:

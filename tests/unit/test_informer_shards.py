@@ -73,7 +73,8 @@ def test_events_outside_the_buckets_are_counted_and_dropped() -> None:
     informer._list()
     keys.clear()
     for n in range(len(UIDS)):
-        informer._handle({"type": "MODIFIED", "raw_object": site(n, "20")}, "10")
+        changed = {**site(n, "20"), "spec": {"replicas": 2}}
+        informer._handle({"type": "MODIFIED", "raw_object": changed}, "10")
     assert lister.events == len(UIDS)
     assert sorted(keys) == mine(HALF)
     assert sorted(informer.all_keys()) == mine(HALF)

@@ -326,6 +326,9 @@ def test_decide_covers_every_state() -> None:
     assert with_(deleting=True, owner=type(seen.owner).FOREIGN) is Action.RELEASE_FINALIZER
     assert with_(deleting=True, had_finalizer=False) is Action.NOTHING
     assert with_(deleting=True, name_problem="bad") is Action.RELEASE_FINALIZER
+    assert with_(retries_exhausted=True) is Action.GIVE_UP
+    assert with_(retries_exhausted=True, in_sync=True) is Action.NOTHING
+    assert with_(retries_exhausted=True, deleting=True) is Action.UNINSTALL
 
 
 def _report() -> Any:

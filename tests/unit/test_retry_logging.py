@@ -11,6 +11,7 @@ import pytest
 from kubernetes import client
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
+from controller.actions import Result
 from controller.main import BindingController
 from controller.metrics import ControllerMetrics
 from controller.reconcile import ReconcileError
@@ -41,13 +42,14 @@ def refused() -> MaxRetryError:
 
 
 class FlakyReconciler:
-    def __init__(self, errors: list[BaseException]) -> None:
+    def __init__(self, errors: list[BaseException], final: Result) -> None:
         self.errors = errors
+        self.final = final
 
     def reconcile(self, key: str) -> Any:
         if self.errors:
             raise self.errors.pop(0)
-        return type("Result", (), {"requeue_after": None})()
+        return self.final
 
 
 @pytest.fixture
@@ -70,11 +72,13 @@ def controller() -> BindingController:
     return made
 
 
-def _run(controller: BindingController, errors: list[BaseException]) -> str:
+def _run(
+    controller: BindingController, errors: list[BaseException], final: Result | None = None
+) -> str:
     stream = io.StringIO()
     configure_logging("text", "info", stream=stream)
     try:
-        controller.reconciler = FlakyReconciler(errors)  # type: ignore[assignment]
+        controller.reconciler = FlakyReconciler(errors, final or Result())  # type: ignore[assignment]
         for _ in range(len(errors) + 1):
             controller._process("team/blog")
     finally:
@@ -103,6 +107,13 @@ def test_a_helm_failure_is_said_once_and_again_when_it_changes(controller) -> No
     warnings = [line for line in text.splitlines() if " WARNING " in line]
     assert len(warnings) == 2
     assert "install failed: boom" in warnings[0] and "install failed: other" in warnings[1]
+
+
+def test_giving_up_is_not_logged_as_a_recovery(controller) -> None:
+    # The action logged why it gave up; "succeeded after failing" would say the opposite.
+    text = _run(controller, [ReconcileError("install failed: boom")] * 3, Result(stalled=True))
+    assert "succeeded after failing" not in text
+    assert controller.failures._last == {}  # a later failure is said again, at WARNING
 
 
 def test_a_bug_keeps_its_traceback_once(controller) -> None:
