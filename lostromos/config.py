@@ -83,6 +83,42 @@ _ACCESS_FILES = {
 }
 _ACCESS_FLAGS = {"plainHTTP": "plain_http", "insecureSkipTLSVerify": "insecure_skip_tls_verify"}
 
+# The bindings file's keys, level by level (the operator chart's values schema
+# accepts exactly these: tests/unit/test_config.py holds the two together).
+BINDING_KEYS = frozenset(
+    {
+        "name",
+        "group",
+        "version",
+        "kind",
+        "plural",
+        "singular",
+        "shortNames",
+        "categories",
+        "chart",
+        "release",
+        "overrides",
+        "concurrency",
+        "selector",
+        "rollout",
+        "driftCheckSeconds",
+        "admission",
+        "clusterScopedKinds",
+        "serviceAccountName",
+        "sensitivePaths",
+        "remoteSchemaHosts",
+    }
+)
+CHART_KEYS = frozenset(
+    {"path", "repository", "name", "version", "digest", "insecureSkipDigest"}
+    | set(_ACCESS_FILES)
+    | set(_ACCESS_FLAGS)
+)
+RELEASE_KEYS = frozenset({"name", "timeout", "wait", "adopt", "retries"})
+SELECTOR_KEYS = frozenset({"labels", "annotation"})
+ROLLOUT_KEYS = frozenset({"maxInFlight", "maxFailureRatio", "minSamples"})
+ADMISSION_KEYS = frozenset({"render"})
+
 
 @dataclass(frozen=True)
 class ChartRef:
@@ -280,29 +316,7 @@ def parse_bindings(document: Any, source: Path) -> Bindings:
 def _parse_binding(entry: Any, where: str, base: Path) -> Binding:
     if not isinstance(entry, dict):
         raise ConfigError(f"{where}: expected a mapping")
-    known = {
-        "name",
-        "group",
-        "version",
-        "kind",
-        "plural",
-        "singular",
-        "shortNames",
-        "categories",
-        "chart",
-        "release",
-        "overrides",
-        "concurrency",
-        "selector",
-        "rollout",
-        "driftCheckSeconds",
-        "admission",
-        "clusterScopedKinds",
-        "serviceAccountName",
-        "sensitivePaths",
-        "remoteSchemaHosts",
-    }
-    unknown = sorted(set(entry) - known)
+    unknown = sorted(set(entry) - BINDING_KEYS)
     if unknown:
         raise ConfigError(f"{where}: unknown field(s) {', '.join(unknown)}")
     kind = _required_str(entry, "kind", where, _KIND, "a CamelCase kind such as Site")
@@ -357,7 +371,7 @@ def _parse_binding(entry: Any, where: str, base: Path) -> Binding:
 def _parse_admission(value: Any, where: str) -> AdmissionPolicy:
     if not isinstance(value, dict):
         raise ConfigError(f"{where}: admission must be a mapping")
-    unknown = sorted(set(value) - {"render"})
+    unknown = sorted(set(value) - ADMISSION_KEYS)
     if unknown:
         raise ConfigError(f"{where}: admission: unknown field(s) {', '.join(unknown)}")
     render = value.get("render", True)
@@ -391,8 +405,7 @@ def _parse_chart(value: Any, where: str, base: Path) -> ChartRef:
             f"{where}: 'chart' needs 'path', or 'repository', 'name' and 'version' "
             f"(missing {', '.join(missing)})"
         )
-    known = {"repository", "name", "version", "digest", "insecureSkipDigest"}
-    unknown = sorted(set(value) - known - set(_ACCESS_FILES) - set(_ACCESS_FLAGS))
+    unknown = sorted(set(value) - CHART_KEYS)
     if unknown:
         raise ConfigError(f"{where}: chart: unknown field(s) {', '.join(unknown)}")
     digest = value.get("digest")
@@ -441,7 +454,7 @@ def _parse_access(value: dict[str, Any], where: str, base: Path) -> ChartAccess:
 def _parse_release(value: Any, where: str) -> ReleasePolicy:
     if not isinstance(value, dict):
         raise ConfigError(f"{where}: 'release' must be a mapping")
-    unknown = sorted(set(value) - {"name", "timeout", "wait", "adopt", "retries"})
+    unknown = sorted(set(value) - RELEASE_KEYS)
     if unknown:
         raise ConfigError(f"{where}: unknown field(s) release.{', release.'.join(unknown)}")
     adopt = value.get("adopt", False)
@@ -476,7 +489,7 @@ def _retries(value: Any, where: str) -> int:
 
 
 def _parse_selector(value: Any, where: str) -> Selector:
-    if not isinstance(value, dict) or set(value) - {"labels", "annotation"}:
+    if not isinstance(value, dict) or set(value) - SELECTOR_KEYS:
         raise ConfigError(
             f"{where}: 'selector' must be a mapping with 'labels' and/or 'annotation'"
         )
@@ -494,7 +507,7 @@ def _parse_selector(value: Any, where: str) -> Selector:
 
 
 def _parse_rollout(value: Any, where: str) -> RolloutPolicy:
-    if not isinstance(value, dict) or set(value) - {"maxInFlight", "maxFailureRatio", "minSamples"}:
+    if not isinstance(value, dict) or set(value) - ROLLOUT_KEYS:
         raise ConfigError(f"{where}: 'rollout' takes maxInFlight, maxFailureRatio, minSamples")
     ratio = value.get("maxFailureRatio", 0.2)
     if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 <= ratio <= 1:

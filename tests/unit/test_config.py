@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -151,3 +152,18 @@ def test_sensitive_paths() -> None:
     assert binding.sensitive_paths == ("db.password", "users[*].token")
     with pytest.raises(ConfigError, match=r"sensitivePaths: 'db\.\.password' is not a values path"):
         parse_bindings(minimal(sensitivePaths=["db..password"]), Path("b.yaml"))
+
+
+def test_the_operator_charts_schema_accepts_every_bindings_key_and_no_other() -> None:
+    """`helm install` must never refuse a binding the controller reads, nor pass one it refuses."""
+    from lostromos import config
+
+    schema = json.loads((ROOT / "charts/lostromos/values.schema.json").read_text())
+    binding = schema["definitions"]["binding"]["properties"]
+    repository_chart = binding["chart"]["oneOf"][2]["properties"]
+    assert set(binding) == config.BINDING_KEYS
+    assert set(repository_chart) | {"path"} == config.CHART_KEYS
+    assert set(binding["release"]["properties"]) == config.RELEASE_KEYS
+    assert set(binding["selector"]["properties"]) == config.SELECTOR_KEYS
+    assert set(binding["rollout"]["properties"]) == config.ROLLOUT_KEYS
+    assert set(binding["admission"]["properties"]) == config.ADMISSION_KEYS

@@ -547,3 +547,38 @@ def test_network_policy_guards_the_webhook_port(helm_binary: Path, tmp_path: Pat
 
     off = documents(helm_binary, "webhook.networkPolicy.enabled=false")
     assert not [d for d in off if d["kind"] == "NetworkPolicy"]
+
+
+def test_a_binding_with_every_setting_installs_as_the_controller_reads_it(
+    helm_binary: Path, tmp_path: Path
+) -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    site = values["bindings"][0]
+    full = {
+        **site,
+        "chart": {
+            "repository": "oci://registry.example.com/charts",
+            "name": "site",
+            "version": "1.4.0",
+            "digest": "sha256:" + "ab" * 32,
+            "usernameFile": "/etc/lostromos/repo/username",
+            "passwordFile": "/etc/lostromos/repo/password",
+            "keyring": "/etc/lostromos/keys/pubring.gpg",
+        },
+        "release": {"name": "site-{name}", "timeout": 120, "adopt": True, "retries": 3},
+        "selector": {"labels": "tier=gold", "annotation": "lostromos.dev/controller=eu"},
+        "rollout": {"maxInFlight": 5, "maxFailureRatio": 0.1, "minSamples": 3},
+        "driftCheckSeconds": 0,
+        "admission": {"render": False},
+        "sensitivePaths": ["db.password"],
+        "remoteSchemaHosts": ["schemas.example.com"],
+    }
+    binding = bindings_of(documents(helm_binary, values={"bindings": [full]}, tmp_path=tmp_path))
+    parsed = binding.bindings[0]
+    assert (parsed.chart.is_oci, parsed.chart.digest) == (True, "ab" * 32)
+    assert parsed.chart.access.keyring == Path("/etc/lostromos/keys/pubring.gpg")
+    assert (parsed.release.retries, parsed.rollout.max_in_flight) == (3, 5)
+    typo = {**full, "rollout": {"maxInflight": 5}}
+    refused = render(helm_binary, values={"bindings": [typo]}, tmp_path=tmp_path, check=False)
+    assert refused.returncode != 0
+    assert "maxInflight" in refused.stderr
