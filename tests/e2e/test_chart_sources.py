@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -294,7 +295,7 @@ def test_provenance_must_verify_against_the_bindings_keyring(
 
 def lostromos(*args: str, engine: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["uv", "run", "--locked", "lostromos", *args, "--helm-engine", str(engine)],
+        [sys.executable, "-m", "lostromos", *args, "--helm-engine", str(engine)],
         cwd=ROOT,
         capture_output=True,
         text=True,
