@@ -416,15 +416,9 @@ class Actions:
         if obj is None or self.dry_run or error.retryable:
             return
         message = redactor_for(None, self.binding.sensitive_paths).scrub(
-            f"Cannot read the release: {error.message}", obj.get("spec") or {}
+            error.message, obj.get("spec") or {}
         )
-        self._write_status(
-            obj,
-            [
-                Condition(conditions.READY, False, "ReleaseUnreadable", message),
-                Condition(conditions.RECONCILING, False, "ReleaseUnreadable"),
-            ],
-        )
+        self._write_status(obj, conditions.release_unreadable(message))
 
     def service_account_required(self, obj: dict[str, Any] | None) -> Result:
         """The binding names no ServiceAccount and the controller acts only as one: the

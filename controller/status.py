@@ -100,6 +100,16 @@ def binding_unloadable(error: Exception) -> list[Condition]:
     return [Condition(READY, False, "BindingUnloadable", message)]
 
 
+def release_unreadable(message: str) -> list[Condition]:
+    """The conditions of an object whose release `helm status` may not read (the
+    binding's ServiceAccount has no Role for Helm's Secrets there, say)."""
+    reason = "ReleaseUnreadable"
+    return [
+        Condition(READY, False, reason, f"Cannot read the release: {message}"),
+        Condition(RECONCILING, False, reason),
+    ]
+
+
 def service_account_required(binding: str) -> list[Condition]:
     """The conditions of an object whose binding names no `serviceAccountName` while the
     controller requires one (`--require-service-account`): no Helm action runs for it,

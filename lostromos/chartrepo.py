@@ -40,7 +40,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from lostromos.charts import ChartError
-from lostromos.config import ChartAccess, ChartRef
+from lostromos.config import ACCESS_FILES, ACCESS_FLAGS, ChartAccess, ChartRef
 from lostromos.helmengine import HelmEngine, HelmError, Pulled
 
 MAX_ARCHIVE_BYTES = 64 * 1024 * 1024
@@ -91,28 +91,27 @@ def engine_puller(binary: Path | None = None) -> Puller:
     return pull
 
 
+# the files whose content, not path, goes to the engine: binding key -> engine field
+_SECRET_FILES = {"usernameFile": "username", "passwordFile": "password"}
+
+
 def pull_source(access: ChartAccess) -> dict[str, Any]:
-    """The engine's `source` for a binding's chart access; secrets read from their files."""
-    source: dict[str, Any] = {
-        "plainHTTP": access.plain_http,
-        "insecureSkipTLSVerify": access.insecure_skip_tls_verify,
-        "maxBytes": MAX_PULL_BYTES,
-    }
-    for key, path in (
-        ("caFile", access.ca_file),
-        ("certFile", access.cert_file),
-        ("keyFile", access.key_file),
-        ("registryConfig", access.registry_config),
-        ("keyring", access.keyring),
-    ):
-        if path is not None:
+    """The engine's `source` for a binding's chart access: the bindings file's own
+    keys, with the username and password read from their files."""
+    source: dict[str, Any] = {key: getattr(access, attr) for key, attr in ACCESS_FLAGS.items()}
+    source["maxBytes"] = MAX_PULL_BYTES
+    for key, attr in ACCESS_FILES.items():
+        path = getattr(access, attr)
+        if path is None:
+            continue
+        if key not in _SECRET_FILES:
             source[key] = str(path)
-    for key, path in (("username", access.username_file), ("password", access.password_file)):
-        if path is not None:
-            try:
-                source[key] = path.read_text(encoding="utf-8").strip()
-            except OSError as error:
-                raise ChartError(f"cannot read chart {key} file {path}: {error.strerror}") from None
+            continue
+        field = _SECRET_FILES[key]
+        try:
+            source[field] = path.read_text(encoding="utf-8").strip()
+        except OSError as error:
+            raise ChartError(f"cannot read chart {field} file {path}: {error.strerror}") from None
     return source
 
 

@@ -72,7 +72,7 @@ class ChartAccess:
 
 
 # binding key -> ChartAccess field, for the file paths
-_ACCESS_FILES = {
+ACCESS_FILES = {
     "caFile": "ca_file",
     "certFile": "cert_file",
     "keyFile": "key_file",
@@ -81,7 +81,7 @@ _ACCESS_FILES = {
     "registryConfig": "registry_config",
     "keyring": "keyring",
 }
-_ACCESS_FLAGS = {"plainHTTP": "plain_http", "insecureSkipTLSVerify": "insecure_skip_tls_verify"}
+ACCESS_FLAGS = {"plainHTTP": "plain_http", "insecureSkipTLSVerify": "insecure_skip_tls_verify"}
 
 # The bindings file's keys, level by level (the operator chart's values schema
 # accepts exactly these: tests/unit/test_config.py holds the two together).
@@ -111,8 +111,8 @@ BINDING_KEYS = frozenset(
 )
 CHART_KEYS = frozenset(
     {"path", "repository", "name", "version", "digest", "insecureSkipDigest"}
-    | set(_ACCESS_FILES)
-    | set(_ACCESS_FLAGS)
+    | set(ACCESS_FILES)
+    | set(ACCESS_FLAGS)
 )
 RELEASE_KEYS = frozenset({"name", "timeout", "wait", "adopt", "retries"})
 SELECTOR_KEYS = frozenset({"labels", "annotation"})
@@ -437,12 +437,12 @@ def _parse_chart(value: Any, where: str, base: Path) -> ChartRef:
 
 def _parse_access(value: dict[str, Any], where: str, base: Path) -> ChartAccess:
     fields: dict[str, Any] = {}
-    for key, attr in _ACCESS_FLAGS.items():
+    for key, attr in ACCESS_FLAGS.items():
         flag = value.get(key, False)
         if not isinstance(flag, bool):
             raise ConfigError(f"{where}: chart.{key} must be true or false")
         fields[attr] = flag
-    for key, attr in _ACCESS_FILES.items():
+    for key, attr in ACCESS_FILES.items():
         path = value.get(key)
         if path is not None:
             if not isinstance(path, str) or not path:

@@ -56,8 +56,6 @@ def add_chart_source_flags(parser: argparse.ArgumentParser, *, engine_flag: bool
 
 def chart_ref(argument: str, args: argparse.Namespace) -> ChartRef:
     """The ChartRef a chart argument names. Raises ChartError for a malformed one."""
-    access = ChartAccess(plain_http=args.plain_http)
-    skip = args.insecure_skip_digest
     if argument.startswith("oci://"):
         repository, _, reference = argument.rpartition("/")
         match = _REFERENCE.match(reference)
@@ -66,25 +64,18 @@ def chart_ref(argument: str, args: argparse.Namespace) -> ChartRef:
                 f"{argument}: an OCI chart is oci://HOST/PATH/NAME:VERSION, "
                 "optionally followed by @sha256:DIGEST"
             )
-        return ChartRef(
-            repository=repository,
-            name=match["name"],
-            version=match["version"],
-            digest=match["digest"],
-            insecure_skip_digest=skip,
-            access=access,
-        )
-    match = _REFERENCE.match(argument)
-    if args.repo and match is not None:
-        return ChartRef(
-            repository=args.repo,
-            name=match["name"],
-            version=match["version"],
-            digest=match["digest"],
-            insecure_skip_digest=skip,
-            access=access,
-        )
-    return ChartRef(path=Path(argument))
+    else:
+        repository, match = args.repo, _REFERENCE.match(argument)
+        if not repository or match is None:
+            return ChartRef(path=Path(argument))
+    return ChartRef(
+        repository=repository,
+        name=match["name"],
+        version=match["version"],
+        digest=match["digest"],
+        insecure_skip_digest=args.insecure_skip_digest,
+        access=ChartAccess(plain_http=args.plain_http),
+    )
 
 
 def chart_dir(argument: str, args: argparse.Namespace) -> Path:

@@ -9,6 +9,7 @@ chart whose provenance does not verify.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -98,7 +99,9 @@ class Helm:
     def package(self, chart: Path, into: Path, *, sign: bool = False) -> Path:
         into.mkdir(parents=True, exist_ok=True)
         signing = (
-            ("--sign", "--key", "helm-test", "--keyring", str(TEST_KEYS / "secret")) if sign else ()
+            ("--sign", "--key", "helm-test", "--keyring", str(signing_key("secret")))
+            if sign
+            else ()
         )
         out = self.run("package", str(chart), "--destination", str(into), *signing)
         return Path(re.search(r"saved it to: (\S+)", out)[1])  # type: ignore[index]
@@ -109,27 +112,19 @@ class Helm:
         return re.search(r"Digest: sha256:([0-9a-f]{64})", out)[1]  # type: ignore[index]
 
 
-class HelmTestKeys:
-    """Helm's own test signing key (public and secret keyrings), from the pinned module."""
-
-    def __init__(self) -> None:
-        self._dir: Path | None = None
-
-    def __truediv__(self, which: str) -> Path:
-        if self._dir is None:
-            found = subprocess.run(
-                ["go", "list", "-m", "-f", "{{.Dir}}", "helm.sh/helm/v4"],
-                cwd=toolchain.TOOLS_MODULE,
-                env={**os.environ, "GOWORK": "off", "GOFLAGS": "-mod=readonly"},
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout.strip()
-            self._dir = Path(found) / "pkg" / "cmd" / "testdata"
-        return self._dir / ("helm-test-key.pub" if which == "public" else "helm-test-key.secret")
-
-
-TEST_KEYS = HelmTestKeys()
+@functools.cache
+def signing_key(which: str) -> Path:
+    """Helm's own test signing key, `public` or `secret` keyring, from the pinned module."""
+    module = subprocess.run(
+        ["go", "list", "-m", "-f", "{{.Dir}}", "helm.sh/helm/v4"],
+        cwd=toolchain.TOOLS_MODULE,
+        env={**os.environ, "GOWORK": "off", "GOFLAGS": "-mod=readonly"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    name = "helm-test-key.pub" if which == "public" else "helm-test-key.secret"
+    return Path(module) / "pkg" / "cmd" / "testdata" / name
 
 
 @pytest.fixture(scope="module")
@@ -142,29 +137,27 @@ def helm(tools: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> He
     return Helm(tools["helm"], tmp_path_factory.mktemp("helm-home"))
 
 
+def served_registry(
+    tools: dict[str, Path], tmp_path_factory: pytest.TempPathFactory, *extra: str
+) -> Iterator[Registry]:
+    started = start_registry(tools["oci-registry"], tmp_path_factory.mktemp("oci") / "log", *extra)
+    yield started
+    started.process.terminate()
+    started.process.wait(timeout=10)
+
+
 @pytest.fixture(scope="module")
 def registry(
     tools: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Registry]:
-    started = start_registry(tools["oci-registry"], tmp_path_factory.mktemp("oci") / "log")
-    yield started
-    started.process.terminate()
-    started.process.wait(timeout=10)
+    yield from served_registry(tools, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def locked_registry(
     tools: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Registry]:
-    started = start_registry(
-        tools["oci-registry"],
-        tmp_path_factory.mktemp("oci-locked") / "log",
-        "--user",
-        f"{USER}:{PASSWORD}",
-    )
-    yield started
-    started.process.terminate()
-    started.process.wait(timeout=10)
+    yield from served_registry(tools, tmp_path_factory, "--user", f"{USER}:{PASSWORD}")
 
 
 def web_chart(root: Path, version: str, **schema_extra: object) -> Path:
@@ -277,7 +270,7 @@ def test_provenance_must_verify_against_the_bindings_keyring(
     repository_with([signed, unsigned], served)
     helm.run("repo", "index", str(served))
     pull = pull_with(helm_engine)
-    keyring = ChartAccess(keyring=TEST_KEYS / "public")
+    keyring = ChartAccess(keyring=signing_key("public"))
     with serve_repository(served) as url:
         good = ChartRef(repository=url, name="web", version="3.0.0", access=keyring)
         assert (fetch_chart(good, tmp_path / "c1", pull) / "Chart.yaml").is_file()
