@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from lostromos import toolchain
-from lostromos.helmengine import add_engine_flag
+from lostromos.cliflags import add_engine_flag
 
 EXIT_USAGE = 2
 
@@ -256,7 +256,7 @@ def _add_shard_flags(ctl: argparse.ArgumentParser) -> None:
 
 def _add_local_commands(commands: argparse._SubParsersAction) -> None:
     """`toolchain` and `dev`: what a developer runs on their own machine."""
-    from lostromos.dev.cluster import default_state_dir
+    from lostromos.dev import default_state_dir
 
     tc = commands.add_parser("toolchain", help="the pinned kube-apiserver, etcd, kubectl, helm")
     tc_commands = tc.add_subparsers(dest="toolchain_command", required=True)
@@ -326,17 +326,35 @@ def _add_local_commands(commands: argparse._SubParsersAction) -> None:
     down.set_defaults(handler=cmd_dev_down)
 
 
+class _VersionAction(argparse.Action):
+    """argparse's `version` action, but the version is read only when asked for:
+    reading it (package metadata, the pinned tools) costs every other call time."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)  # type: ignore[arg-type]
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        from lostromos.version import build_info
+
+        print(build_info().short())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     from lostromos.output import add_output_flag
-    from lostromos.version import build_info
 
     parser = argparse.ArgumentParser(
         prog="lostromos", description="Turn any Helm chart into a Kubernetes API."
     )
     parser.add_argument(
         "--version",
-        action="version",
-        version=build_info().short(),
+        action=_VersionAction,
         help="print the version and the pinned helm and Kubernetes, then exit",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -414,7 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     from lostromos.authoring.commands import register as register_authoring
 
     register_authoring(commands)
-    from certs.commands import register as register_certs
+    from certs.cli import register as register_certs
 
     register_certs(commands)
     return parser

@@ -15,7 +15,6 @@ nothing is written to disk.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -542,17 +541,6 @@ def _chart(chart: ChartSource | Path) -> dict[str, str]:
     if isinstance(chart, ChartSource):
         return {"path": str(chart.path.resolve()), "digest": chart.digest}
     return {"path": str(Path(chart).resolve()), "digest": ""}
-
-
-def add_engine_flag(parser: argparse.ArgumentParser, what: str) -> None:
-    """`--helm-engine PATH`, the same on every command that runs the engine."""
-    parser.add_argument(
-        "--helm-engine",
-        type=Path,
-        default=None,
-        help=f"Helm engine binary {what} (default: the toolchain build, then "
-        "lostromos-helm-engine on PATH)",
-    )
 
 
 def find_engine(explicit: Path | None = None) -> Path:

@@ -19,11 +19,9 @@ if TYPE_CHECKING:
     from lostromos.engines import EngineRegistry
     from lostromos.helmengine import HelmEngine
 
-from lostromos.authoring import AuthoringError
+from lostromos.authoring import MODES, AuthoringError
 from lostromos.authoring.chartargs import add_chart_source_flags, chart_dir, ref_dir
-from lostromos.authoring.convert import MODES
-from lostromos.chartrepo import engine_puller
-from lostromos.helmengine import add_engine_flag
+from lostromos.cliflags import add_engine_flag
 from lostromos.output import add_output_flag, emit
 
 AUTHORING_ERRORS: tuple[type[BaseException], ...] = (AuthoringError,)
@@ -397,6 +395,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         return _check_cluster(args)
     if not args.objects:
         raise AuthoringError("check needs OBJECT.yaml files, or --against-cluster")
+    from lostromos.chartrepo import engine_puller
     from lostromos.config import load_bindings
     from lostromos.engines import EngineRegistry
 

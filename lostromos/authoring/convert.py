@@ -38,15 +38,12 @@ node (the API server refuses a CRD whose defaults fail their schema).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, TypeGuard
+from typing import Any, TypeGuard
 
-from lostromos.authoring import crdsim
+from lostromos.authoring import Mode, crdsim
 from lostromos.authoring.crdsim import INT_OR_STRING, PRESERVE
 from lostromos.authoring.refs import CYCLE, REFS, SchemaDocument
 from lostromos.values.schema_compile import DRAFT_VERSION, SchemaProblem, base_validator_for
-
-Mode = Literal["webhook", "full"]
-MODES: tuple[Mode, ...] = ("webhook", "full")
 
 # The formats kube-apiserver validates (apiextensions JSONSchemaProps.format).
 APISERVER_FORMATS = frozenset(

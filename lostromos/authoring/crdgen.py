@@ -13,7 +13,8 @@ from typing import Any
 
 import yaml
 
-from lostromos.authoring.convert import ConversionNote, Mode, SchemaConverter
+from lostromos.authoring import Mode
+from lostromos.authoring.convert import ConversionNote, SchemaConverter
 from lostromos.charts import Chart
 from lostromos.config import Binding
 from lostromos.values.engine import ValuesEngine

@@ -445,10 +445,6 @@ def run_foreground(cluster: DevCluster, say: Say) -> int:
     return 0
 
 
-def default_state_dir() -> Path:
-    return Path(os.environ.get("LOSTROMOS_STATE_DIR") or Path.cwd() / ".lostromos" / "dev")
-
-
 def _webhook_answered(stderr: str) -> bool:
     """A refused probe still proves the webhook answered: refused by our webhook, or by the
     CRD's schema (a full-mode CRD may require keys the probe has not), which the API server
