@@ -143,6 +143,12 @@ def _print_usage(cluster, tools: dict[str, Path], *, detached: bool) -> None:
 
 
 def cmd_dev_env(args: argparse.Namespace) -> int:
+    problem = _no_cluster_in(args.state_dir)
+    if problem:
+        # Exports for a kubeconfig that is not there, or for an API server that is not
+        # running, would only fail later, at the first kubectl, with a vaguer message.
+        _say(f"error: {problem}")
+        return EXIT_USAGE
     tools = {}
     for name in ("kubectl", "helm"):
         found = toolchain.find(name)
@@ -152,6 +158,18 @@ def cmd_dev_env(args: argparse.Namespace) -> int:
         tools[name] = found
     print("\n".join(shell_env(args.state_dir, tools)))
     return 0
+
+
+def _no_cluster_in(state_dir: Path) -> str | None:
+    """Why `state_dir` holds no running dev cluster, or None when it does."""
+    from lostromos.dev.processes import Supervisor
+
+    start = f"start one with `./dev up --state-dir {shlex.quote(str(state_dir))}`"
+    if not (state_dir / "kubeconfig").is_file():
+        return f"no dev cluster in {state_dir} (no kubeconfig there): {start}"
+    if not any(c.name == "kube-apiserver" for c in Supervisor(state_dir).running()):
+        return f"the dev cluster in {state_dir} is not running: {start}"
+    return None
 
 
 def cmd_dev_down(args: argparse.Namespace) -> int:
