@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kubernetes import client
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from controller.drift import DriftChecker
 from controller.events import EventRecorder
@@ -40,7 +39,7 @@ from lostromos.engines import EngineRegistry
 from lostromos.helmengine import HelmEngine, HelmError, RunningEngine, find_engine
 from lostromos.kube import KubeConfigError
 from lostromos.logs import LogFormat, configure_logging
-from lostromos.probes import ProbeServer, Readiness
+from lostromos.probes import MetricsEndpoint, ProbeServer, Readiness
 
 log = logging.getLogger("lostromos.controller")
 DRAIN_SECONDS = 60.0
@@ -311,11 +310,15 @@ def _run(
     def readiness() -> Readiness:
         return Readiness(True) if ready() else Readiness(False, "informers not synced")
 
-    def metrics_text() -> tuple[bytes, str]:
+    def refresh_metrics() -> None:
         metrics.update([c.snapshot() for c in controllers])
-        return generate_latest(metrics.registry), CONTENT_TYPE_LATEST
 
-    health = ProbeServer(options.health_bind, readiness, metrics=metrics_text, name="health")
+    health = ProbeServer(
+        options.health_bind,
+        readiness,
+        metrics=MetricsEndpoint(metrics.registry, refresh_metrics),
+        name="health",
+    )
     health.start()
 
     def start_all() -> None:

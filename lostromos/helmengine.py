@@ -397,7 +397,12 @@ class HelmEngine:
             outcome = "success"
             return result
         except HelmError as error:
-            outcome = "timeout" if error.timed_out else "failure"
+            # "No such release" is an answer, not a failure: every first status of a
+            # new object gets it, and counting it would bury real failures in noise.
+            if error.code == "not-found":
+                outcome = "not_found"
+            else:
+                outcome = "timeout" if error.timed_out else "failure"
             raise
         finally:
             self._observe(op, outcome, time.monotonic() - started)
