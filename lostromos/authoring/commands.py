@@ -183,6 +183,17 @@ def _register_check(commands: argparse._SubParsersAction) -> None:
     check.add_argument("--kubeconfig", type=Path, help="default: $KUBECONFIG, then ~/.kube/config")
     add_output_flag(check)
     check.add_argument(
+        "--skip-unbound",
+        action="store_true",
+        help="skip objects of kinds no binding serves, with a note on stderr (for "
+        "`helm template ... | lostromos check -`; default: such an object is an error)",
+    )
+    check.add_argument(
+        "--summary",
+        action="store_true",
+        help="print only the counts (and with -o json|yaml no objects list)",
+    )
+    check.add_argument(
         "--crd",
         choices=(*MODES, "none"),
         default="webhook",
@@ -421,42 +432,52 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace, registry: EngineRegistry, helm: HelmEngine | None) -> int:
     from lostromos.authoring.check import (
-        check_objects,
+        Unbound,
         format_verdict,
+        iter_verdicts,
         read_objects,
         render_manifests,
         verdict_data,
     )
+    from lostromos.authoring.checkreport import CheckReport, Progress, note_skipped
     from lostromos.rendercheck import RenderCheck
 
     checks = [RenderCheck(helm)] if helm is not None else []
-    verdicts = check_objects(
+    objects = read_objects(args.objects)
+    report = CheckReport(summary_only=args.summary)
+    progress = Progress(len(objects))
+    text = args.output == "text"
+    for verdict in iter_verdicts(
         registry,
-        read_objects(args.objects),
+        objects,
         None if args.crd == "none" else args.crd,
         checks,
-    )
-    denied = sum(not verdict.allowed for verdict in verdicts)
-    results = []
-    for verdict in verdicts:
-        manifests = None
-        if args.render and helm is not None and verdict.allowed:
-            manifests = render_manifests(verdict, registry.engine_for(verdict.binding), helm)
-        if args.output != "text":
-            results.append(verdict_data(verdict, manifests))
+        skip_unbound=args.skip_unbound,
+    ):
+        progress.tick()
+        if isinstance(verdict, Unbound):
+            report.skipped.append(verdict.data())
             continue
-        print(format_verdict(verdict))
-        if manifests is not None:
-            print(manifests, end="")
-    if args.output != "text":
-        emit({"allowed": len(verdicts) - denied, "denied": denied, "objects": results}, args.output)
-        return 1 if denied else 0
-    print(f"{len(verdicts) - denied} allowed, {denied} denied")
-    return 1 if denied else 0
+        manifests = None
+        if args.render and helm is not None and verdict.allowed and not args.summary:
+            manifests = render_manifests(verdict, registry.engine_for(verdict.binding), helm)
+        report.add(verdict_data(verdict, manifests))
+        if text and not args.summary:
+            # printed as it is known: a long input shows its first verdicts at once
+            print(format_verdict(verdict), flush=progress.shown)
+            if manifests is not None:
+                print(manifests, end="")
+    note_skipped(report.skipped, lambda line: print(f"lostromos check: {line}", file=sys.stderr))
+    if not text:
+        emit(report.data(), args.output)
+        return report.exit_code
+    print(f"{report.allowed} allowed, {report.denied} denied")
+    return report.exit_code
 
 
 def _check_cluster(args: argparse.Namespace) -> int:
-    from lostromos.authoring.check import invalid_under, list_stored_objects
+    from lostromos.authoring.check import invalid_under, list_stored_objects, stored_data
+    from lostromos.authoring.checkreport import CheckReport
     from lostromos.charts import load_chart
     from lostromos.config import load_bindings
 
@@ -472,21 +493,22 @@ def _check_cluster(args: argparse.Namespace) -> int:
     stored = list_stored_objects(binding, kubeconfig)
     problems = invalid_under(chart, binding, stored)
     if args.output != "text":
-        emit(
-            {
-                "binding": binding.name,
-                "chart": chart.name,
-                "version": chart.version,
-                "checked": len(stored),
-                "invalid": [asdict(p) for p in problems],
-            },
-            args.output,
+        report = CheckReport(
+            summary_only=args.summary,
+            against={"binding": binding.name, "chart": chart.name, "version": chart.version},
         )
-        return 1 if problems else 0
-    for problem in problems:
-        print(f"{problem.description} would become invalid:")
-        for reason in problem.reasons:
-            print(f"  {reason}")
+        by_key = {(p.namespace, p.name): p for p in problems}
+        for obj in stored:
+            metadata = obj.get("metadata") or {}
+            key = (metadata.get("namespace", ""), metadata.get("name", ""))
+            report.add(stored_data(binding, obj, by_key.get(key)))
+        emit(report.data(), args.output)
+        return report.exit_code
+    if not args.summary:
+        for problem in problems:
+            print(f"{problem.description} would become invalid:")
+            for reason in problem.reasons:
+                print(f"  {reason}")
     print(
         f"{len(problems)} of {len(stored)} {binding.kind} object(s) would become invalid "
         f"under {chart.name} {chart.version}"
