@@ -54,6 +54,8 @@ class DevOptions:
     controllers: int = 1
     # The API server's sharded LIST and WATCH (alpha in the pinned 1.37).
     sharded_list_watch: bool = True
+    # Webhook Services resolved to endpoints, never ClusterIPs (off only to prove a guard).
+    aggregator_routing: bool = True
 
 
 @dataclass
@@ -203,7 +205,13 @@ class DevCluster:
             f"--service-account-signing-key-file={pki.service_account_key}",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             # Room for thousands of Services (each Site has one): the largest range allowed.
+            # Nothing may ever dial these addresses (docs/design.md, "Addresses nothing
+            # dials"): no kube-proxy runs, and they belong to nobody on this machine.
             "--service-cluster-ip-range=10.96.0.0/12",
+            # Webhook and aggregated-API Services resolve to their endpoints, never to
+            # the ClusterIP: a Service with no ready endpoint fails at once, without a
+            # connection attempt, instead of sending a packet off the machine.
+            f"--enable-aggregator-routing={str(self.options.aggregator_routing).lower()}",
             # Loopback cannot be published as the kubernetes Service endpoint.
             "--endpoint-reconciler-type=none",
             "--authorization-mode=RBAC",
