@@ -32,7 +32,7 @@ from certs.authority import create_ca, issue_serving_cert, write_pair
 from lostromos.config import load_bindings
 from lostromos.dev.pki import ClusterPki
 from lostromos.dev.processes import Child, Supervisor
-from lostromos.dev.webhookconfig import client_config, webhook_configurations
+from lostromos.dev.webhookconfig import DEV_PREFIX, client_config, webhook_configurations
 
 Say = Callable[[str], None]
 
@@ -355,7 +355,7 @@ class DevCluster:
         self._start("webhook", argv, answers)
         bindings = load_bindings(self.options.bindings_path).bindings
         configurations = webhook_configurations(
-            bindings, client_config(ca_pem=ca_cert.read_bytes(), url=url)
+            bindings, client_config(ca_pem=ca_cert.read_bytes(), url=url), name_prefix=DEV_PREFIX
         )
         self.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(configurations))
         self.say("checking that the API server reaches the webhook")
