@@ -17,6 +17,9 @@ ONE action for that state (controller/actions.py):
     deleting, release ours       -> uninstall, then drop the finalizer
     deleting, release not ours   -> drop the finalizer only
 
+A suspended object (`lostromos.dev/suspend: "true"`, controller/suspend.py) gets
+none of this but deletion: no Helm call and no write until it is resumed.
+
 With `require_service_account` (`--require-service-account`) a binding that
 names no `serviceAccountName` is refused before any of this: its objects say
 so (ServiceAccountRequired) and no Helm call is made for them, because every
@@ -40,6 +43,7 @@ from controller.actions import (
 from controller.drift import DriftObservations
 from controller.informer import Informer, Key
 from controller.observe import FINALIZER, Engines, RolloutView, decide, observe
+from controller.suspend import suspended
 from lostromos.config import Binding
 from lostromos.engines import BindingLoadError
 from lostromos.helmengine import HelmError
@@ -87,6 +91,8 @@ class Reconciler:
         )
 
     def reconcile(self, key: Key) -> Result:
+        if suspended(self.informer.get(key)):
+            return Result()  # resumed by a change of the annotation, which wakes the key
         if self.refused:
             return self.actions.service_account_required(self.informer.get(key))
         try:
