@@ -38,7 +38,6 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -63,13 +62,38 @@ class CorpusChart:
 
 
 CORPUS = (
-    CorpusChart("cert-manager", "github.com/cert-manager/cert-manager", "v1.21.2", "deploy/charts/cert-manager"),
-    CorpusChart("trust-manager", "github.com/cert-manager/trust-manager", "v0.25.0", "deploy/charts/trust-manager"),
-    CorpusChart("approver-policy", "github.com/cert-manager/approver-policy", "v0.28.0", "deploy/charts/approver-policy"),
-    CorpusChart("external-secrets", "github.com/external-secrets/external-secrets", "v1.3.2", "deploy/charts/external-secrets"),
+    CorpusChart(
+        "cert-manager",
+        "github.com/cert-manager/cert-manager",
+        "v1.21.2",
+        "deploy/charts/cert-manager",
+    ),
+    CorpusChart(
+        "trust-manager",
+        "github.com/cert-manager/trust-manager",
+        "v0.25.0",
+        "deploy/charts/trust-manager",
+    ),
+    CorpusChart(
+        "approver-policy",
+        "github.com/cert-manager/approver-policy",
+        "v0.28.0",
+        "deploy/charts/approver-policy",
+    ),
+    CorpusChart(
+        "external-secrets",
+        "github.com/external-secrets/external-secrets",
+        "v1.3.2",
+        "deploy/charts/external-secrets",
+    ),
     CorpusChart("metallb", "go.universe.tf/metallb", "v0.16.2", "charts/metallb"),
     CorpusChart("cilium", "github.com/cilium/cilium", "v1.20.2", "install/kubernetes/cilium"),
-    CorpusChart("aws-ebs-csi-driver", "github.com/kubernetes-sigs/aws-ebs-csi-driver", "v1.44.0", "charts/aws-ebs-csi-driver"),
+    CorpusChart(
+        "aws-ebs-csi-driver",
+        "github.com/kubernetes-sigs/aws-ebs-csi-driver",
+        "v1.44.0",
+        "charts/aws-ebs-csi-driver",
+    ),
     CorpusChart("external-dns", "sigs.k8s.io/external-dns", "v0.20.0", "charts/external-dns"),
 )
 
@@ -103,7 +127,11 @@ def fetch(chart: CorpusChart) -> Path:
 def _drop_missing_dependencies(chart_dir: Path) -> None:
     metadata = yaml.safe_load((chart_dir / "Chart.yaml").read_text())
     listed = metadata.get("dependencies") or []
-    present = {p.name for p in (chart_dir / "charts").iterdir()} if (chart_dir / "charts").is_dir() else set()
+    present = (
+        {p.name for p in (chart_dir / "charts").iterdir()}
+        if (chart_dir / "charts").is_dir()
+        else set()
+    )
     kept = [
         d
         for d in listed

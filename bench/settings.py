@@ -24,7 +24,10 @@ class Setting:
 
 # Values a user gives Kubernetes fields, by the property's name (lowercased).
 KUBE_GOOD: dict[str, list[Any]] = {
-    "securitycontext": [{"runAsUser": 1000, "runAsNonRoot": True}, {"readOnlyRootFilesystem": True}],
+    "securitycontext": [
+        {"runAsUser": 1000, "runAsNonRoot": True},
+        {"readOnlyRootFilesystem": True},
+    ],
     "podsecuritycontext": [{"fsGroup": 2000, "runAsUser": 1000}],
     "containersecuritycontext": [{"runAsUser": 1000, "allowPrivilegeEscalation": False}],
     "resources": [
@@ -47,7 +50,9 @@ KUBE_GOOD: dict[str, list[Any]] = {
     "topologyspreadconstraints": [
         [{"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "ScheduleAnyway"}]
     ],
-    "strategy": [{"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": 1}}],
+    "strategy": [
+        {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": 1}}
+    ],
     "updatestrategy": [{"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}}],
     "env": [[{"name": "LOG_LEVEL", "value": "debug"}]],
     "volumes": [[{"name": "data", "emptyDir": {}}]],
@@ -84,8 +89,15 @@ class _Maker:
             target: Any = self.root
             for part in str(node["$ref"])[2:].split("/"):
                 if part:
-                    target = target.get(part.replace("~1", "/").replace("~0", "~"), {}) if isinstance(target, dict) else {}
-            merged = {**self.resolve(target, depth + 1), **{k: v for k, v in node.items() if k != "$ref"}}
+                    target = (
+                        target.get(part.replace("~1", "/").replace("~0", "~"), {})
+                        if isinstance(target, dict)
+                        else {}
+                    )
+            merged = {
+                **self.resolve(target, depth + 1),
+                **{k: v for k, v in node.items() if k != "$ref"},
+            }
             return merged
         out = dict(node)
         for branch in node.get("allOf") or []:
@@ -104,7 +116,7 @@ class _Maker:
         label = ".".join(path) + " = " + repr(value)[:80]
         self.found.append(Setting(label, values, mistake))
 
-    def walk(self, node: Any, path: tuple, here: Any, depth: int) -> None:
+    def walk(self, node: Any, path: tuple, here: Any, depth: int) -> None:  # noqa: PLR0912
         flat = self.resolve(node)
         if depth > MAX_DEPTH or not flat:
             return
@@ -184,7 +196,7 @@ _BAD = {
 }
 
 
-def _kinds(flat: dict, here: Any) -> set[str]:
+def _kinds(flat: dict, here: Any) -> set[str]:  # noqa: PLR0911
     declared = flat.get("type")
     if isinstance(declared, str):
         return {declared}

@@ -100,7 +100,9 @@ def _after_value(line: str) -> str:
     return "" if stripped.startswith("#") else stripped
 
 
-def _read_block(block: list[str], first: int, in_blocks: frozenset[int]) -> KeyNotes:
+def _read_block(  # noqa: PLR0912 (one pass over the lines, one branch per convention)
+    block: list[str], first: int, in_blocks: frozenset[int]
+) -> KeyNotes:
     notes = KeyNotes()
     prose: list[str] = []
     docs: list[str] | None = None  # helm-docs text, once a `# --` line is seen

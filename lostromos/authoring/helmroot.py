@@ -32,7 +32,9 @@ def dependency_keys(chart_dir: Path, metadata: dict) -> dict[str, bool]:
         chart = load_chart(chart_dir)
     except ChartError:
         chart = None
-    subcharts = {sub.name: sub.schema is not None for sub in chart.loaded_subcharts} if chart else {}
+    subcharts = (
+        {sub.name: sub.schema is not None for sub in chart.loaded_subcharts} if chart else {}
+    )
     listed = metadata.get("dependencies")
     for entry in listed if isinstance(listed, list) else []:
         if isinstance(entry, dict) and entry.get("name"):
@@ -91,7 +93,11 @@ def apply_root(body: dict[str, Any], chart_dir: Path, metadata: dict) -> None:
         kind = existing.get("type")
         if kind not in (None, "object"):
             existing.pop("type", None)
-        properties[key] = {**existing, "type": "object", "description": existing.get("description") or judged}
+        properties[key] = {
+            **existing,
+            "type": "object",
+            "description": existing.get("description") or judged,
+        }
     for path in condition_paths(metadata):
         _allow_boolean(properties, path)
     properties.setdefault("enabled", {"type": "boolean", "description": ENABLED_DESCRIPTION})

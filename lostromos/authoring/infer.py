@@ -76,7 +76,9 @@ def read_values(path: Path) -> CommentedValues:
         raise AuthoringError(f"{path}: expected a mapping at the top, got {json_type(values)}")
     reader = _Reader(text.splitlines())
     reader.collect(node, (), 0)
-    comments = {path: notes.description for path, notes in reader.notes.items() if notes.description}
+    comments = {
+        path: notes.description for path, notes in reader.notes.items() if notes.description
+    }
     return CommentedValues(
         values, comments, frozenset(reader.examples), reader.notes, reader.examples
     )
@@ -158,7 +160,9 @@ def infer_chart_schema(chart_dir: Path, metadata: dict) -> dict:
     )
     name = str(metadata.get("name") or chart_dir.name)
     description = metadata.get("description")
-    return infer_schema(name, str(description) if description else None, values, chart_dir, metadata)
+    return infer_schema(
+        name, str(description) if description else None, values, chart_dir, metadata
+    )
 
 
 def infer_schema(
@@ -255,8 +259,8 @@ class _Inference:
         name = path[-1] if path else ""
         types = object_types(name) if name else ()
         if types and self.kube.fits(value, types):
-            node = self.kube.schema_for(types)
-            return node if example else {**node, "default": value}
+            typed = self.kube.schema_for(types)
+            return typed if example else {**typed, "default": value}
         node: dict[str, Any] = {"type": "object"}
         if not example:
             node["default"] = value

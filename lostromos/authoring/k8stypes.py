@@ -111,7 +111,9 @@ class KubeTypes:
         return {"type": "object", "additionalProperties": False, "properties": properties}
 
     def _merge_two(self, first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
-        resolved = [self.defs[n["$ref"].rsplit("/", 1)[1]] if "$ref" in n else n for n in (first, second)]
+        resolved = [
+            self.defs[n["$ref"].rsplit("/", 1)[1]] if "$ref" in n else n for n in (first, second)
+        ]
         if all(node.get("type") == "object" for node in resolved):
             return self._merged(resolved)
         return {"anyOf": [first, second]}

@@ -186,12 +186,12 @@ def prop(schema: dict, values: dict | None = None, **kw: Any) -> tuple[dict, lis
             },
         ),
         ({"minLength": 2}, {PRESERVE: True, "nullable": True}),
-        ({"type": ["integer", "string"]}, {"x-kubernetes-preserve-unknown-fields": True, "nullable": True}),
+        ({"type": ["integer", "string"]}, {PRESERVE: True, "nullable": True}),
         ({}, {PRESERVE: True, "nullable": True}),
         ({"type": ["boolean", "object"]}, {PRESERVE: True, "nullable": True}),
         (
             {"anyOf": [{"type": "string"}, {"type": "integer"}]},
-            {"x-kubernetes-preserve-unknown-fields": True, "nullable": True},
+            {PRESERVE: True, "nullable": True},
         ),
         (
             {"type": "string", "anyOf": [{"pattern": "^a"}, {"enum": ["b"]}]},

@@ -151,7 +151,9 @@ def bundle(schemas: dict[str, Any]) -> dict[str, Any]:
 
 def render(defs: dict[str, Any], version: str) -> str:
     lines = [f'{{"kubernetes": {json.dumps(version)},', ' "$defs": {']
-    entries = [f"  {json.dumps(name)}: {json.dumps(node, sort_keys=True)}" for name, node in defs.items()]
+    entries = [
+        f"  {json.dumps(name)}: {json.dumps(node, sort_keys=True)}" for name, node in defs.items()
+    ]
     lines.append(",\n".join(entries))
     lines.append(" }}")
     return "\n".join(lines) + "\n"
