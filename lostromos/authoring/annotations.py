@@ -219,13 +219,31 @@ def _keyword(key: str, value: Any, notes: KeyNotes) -> None:
         return  # another file or a URL: not carried by the chart's schema
     if key == "type" and isinstance(value, str) and "," in value:
         value = [part.strip() for part in value.split(",")]
-    if key == "type" and isinstance(value, list):
-        value = ["null" if kind is None else str(kind) for kind in value]  # YAML reads null
     notes.schema[key] = value
+
+
+def _null_named(node: Any) -> Any:
+    """YAML reads `type: [null, string]` as None: JSON Schema spells that type "null"."""
+    if isinstance(node, list):
+        return [_null_named(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for key, value in node.items():
+        if key in ("enum", "const", "default", "examples"):
+            out[key] = value
+        elif key == "type" and isinstance(value, list):
+            out[key] = ["null" if kind is None else kind for kind in value]
+        elif key == "type" and value is None:
+            out[key] = "null"
+        else:
+            out[key] = _null_named(value)
+    return out
 
 
 def finish(schema: dict[str, Any]) -> dict[str, Any]:
     """The author's keywords ready to merge: `nullable` given before `type` applied."""
+    schema = _null_named(schema)
     if schema.pop("x-nullable", None):
         kinds = schema.get("type")
         if isinstance(kinds, str):

@@ -224,7 +224,8 @@ class SchemaConverter:
         """Descriptions and the declared type: the webhook judges everything else."""
         kinds, _ = self._types(flat, path, active)
         if kinds == {"integer", "string"}:
-            return self._integer_or_string(out, path)
+            out[INT_OR_STRING] = True
+            return out
         kind = next(iter(kinds)) if len(kinds) == 1 else None
         if kind is not None:
             out["type"] = kind
@@ -262,7 +263,13 @@ class SchemaConverter:
                 self._note(path, construct, "not expressible in a CRD; the webhook checks it")
         kinds, _ = self._types(flat, path, active)
         if kinds == {"integer", "string"}:
-            return self._integer_or_string(out, path)
+            out[INT_OR_STRING] = True
+            self._note(
+                path,
+                "type integer or string",
+                "x-kubernetes-int-or-string; the webhook checks the other constraints",
+            )
+            return out
         if len(kinds) != 1:
             out[PRESERVE] = True
             if kinds:
@@ -297,22 +304,6 @@ class SchemaConverter:
                         "judges it after merging the spec in; the webhook checks it",
                     )
         self._default(flat, kind, path, here, out)
-        return out
-
-    def _integer_or_string(self, out: dict, path: tuple) -> dict:
-        # Not x-kubernetes-int-or-string: the API server refuses 1.0 there, and Helm
-        # accepts it (1.0 is an integer in JSON Schema). No structural schema admits
-        # integers, whole floats and strings but nothing else, so any value passes
-        # the API server and the webhook judges the type.
-        out[PRESERVE] = True
-        if self.mode == "webhook":
-            return out
-        self._note(
-            path,
-            "type integer or string",
-            "any value is kept (x-kubernetes-int-or-string would refuse 1.0, which Helm "
-            "accepts); the webhook checks the type",
-        )
         return out
 
     def _types(self, flat: dict, path: tuple, active: frozenset[str]) -> tuple[set[str], bool]:

@@ -186,12 +186,12 @@ def prop(schema: dict, values: dict | None = None, **kw: Any) -> tuple[dict, lis
             },
         ),
         ({"minLength": 2}, {PRESERVE: True, "nullable": True}),
-        ({"type": ["integer", "string"]}, {PRESERVE: True, "nullable": True}),
+        ({"type": ["integer", "string"]}, {"x-kubernetes-int-or-string": True, "nullable": True}),
         ({}, {PRESERVE: True, "nullable": True}),
         ({"type": ["boolean", "object"]}, {PRESERVE: True, "nullable": True}),
         (
             {"anyOf": [{"type": "string"}, {"type": "integer"}]},
-            {PRESERVE: True, "nullable": True},
+            {"x-kubernetes-int-or-string": True, "nullable": True},
         ),
         (
             {"type": "string", "anyOf": [{"pattern": "^a"}, {"enum": ["b"]}]},
