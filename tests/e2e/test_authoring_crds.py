@@ -316,7 +316,7 @@ def test_schema_init_then_crd_generate_then_kubectl_apply(
                 f'{{"apiVersion": "{group}/v1", "kind": "Thing", '
                 f'"metadata": {{"name": "{name}", "namespace": "default"}}, "spec": {spec_json}}}'
             )
-            uri = f"/apis/{group}/v1/namespaces/default/things?dryRun=All"
+            uri = f"/apis/{group}/v1/namespaces/default/things?dryRun=All&fieldValidation=Strict"
             return cluster.kubectl("create", "--raw", uri, "-f", "-", stdin=body, check=False)
 
         admitted = eventually(
