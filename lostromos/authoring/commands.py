@@ -209,7 +209,7 @@ def _register_check(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_schema_init(args: argparse.Namespace) -> int:
-    from lostromos.authoring.infer import infer_schema, read_values, render_schema
+    from lostromos.authoring.infer import infer_chart_schema, render_schema
 
     chart_dir: Path = args.chart
     target = chart_dir / "values.schema.json"
@@ -217,10 +217,7 @@ def cmd_schema_init(args: argparse.Namespace) -> int:
         raise AuthoringError(f"{chart_dir}: not a chart directory (no Chart.yaml)")
     if target.exists() and not (args.force or args.stdout):
         raise AuthoringError(f"{target} already exists; pass --force to overwrite it")
-    values = read_values(chart_dir / "values.yaml")
-    text = render_schema(
-        infer_schema(_chart_name(chart_dir), _chart_description(chart_dir), values)
-    )
+    text = render_schema(infer_chart_schema(chart_dir, _chart_metadata(chart_dir)))
     if args.stdout:
         sys.stdout.write(text)
         return 0
@@ -240,15 +237,6 @@ def _chart_metadata(chart_dir: Path) -> dict:
     except yaml.YAMLError as error:
         raise AuthoringError(f"{chart_dir / 'Chart.yaml'}: not valid YAML: {error}") from None
     return metadata if isinstance(metadata, dict) else {}
-
-
-def _chart_name(chart_dir: Path) -> str:
-    return str(_chart_metadata(chart_dir).get("name") or chart_dir.name)
-
-
-def _chart_description(chart_dir: Path) -> str | None:
-    description = _chart_metadata(chart_dir).get("description")
-    return str(description) if description else None
 
 
 def cmd_schema_lint(args: argparse.Namespace) -> int:
