@@ -103,6 +103,7 @@ BINDING_KEYS = frozenset(
         "rollout",
         "driftCheckSeconds",
         "admission",
+        "renderBudget",
         "clusterScopedKinds",
         "serviceAccountName",
         "sensitivePaths",
@@ -118,6 +119,8 @@ RELEASE_KEYS = frozenset({"name", "timeout", "wait", "adopt", "retries"})
 SELECTOR_KEYS = frozenset({"labels", "annotation"})
 ROLLOUT_KEYS = frozenset({"maxInFlight", "maxFailureRatio", "minSamples"})
 ADMISSION_KEYS = frozenset({"render"})
+RENDER_BUDGET_KEYS = frozenset({"seconds", "outputBytes"})
+MAX_RENDER_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -207,6 +210,16 @@ class AdmissionPolicy:
 
 
 @dataclass(frozen=True)
+class RenderBudget:
+    """What one render of the chart may take, in the webhook and in the controller:
+    a render past `seconds` has its render process killed, and a manifest longer
+    than `output_bytes` is refused (lostromos.renderpool)."""
+
+    seconds: float = 5.0
+    output_bytes: int = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True)
 class Binding:
     """One custom resource kind served by one chart."""
 
@@ -226,6 +239,7 @@ class Binding:
     rollout: RolloutPolicy = field(default_factory=RolloutPolicy)
     drift_check_seconds: int = 300
     admission: AdmissionPolicy = field(default_factory=AdmissionPolicy)
+    render_budget: RenderBudget = field(default_factory=RenderBudget)
     # Kinds of cluster-scoped objects this chart may create; anything else a
     # release renders must live in its object's namespace.
     cluster_scoped_kinds: tuple[str, ...] = ()
@@ -347,6 +361,7 @@ def _parse_binding(entry: Any, where: str, base: Path) -> Binding:
             entry.get("driftCheckSeconds", 300), "driftCheckSeconds", where
         ),
         admission=_parse_admission(entry.get("admission", {}), where),
+        render_budget=_parse_render_budget(entry.get("renderBudget", {}), where),
         cluster_scoped_kinds=tuple(
             _check(kind, "clusterScopedKinds", where, _KIND, "a CamelCase kind such as Namespace")
             for kind in _str_list(entry, "clusterScopedKinds", where)
@@ -366,6 +381,27 @@ def _parse_binding(entry: Any, where: str, base: Path) -> Binding:
         remote_schema_hosts=_str_list(entry, "remoteSchemaHosts", where),
     )
     return binding
+
+
+def _parse_render_budget(value: Any, where: str) -> RenderBudget:
+    if not isinstance(value, dict) or set(value) - RENDER_BUDGET_KEYS:
+        raise ConfigError(f"{where}: 'renderBudget' takes seconds, outputBytes")
+    seconds = value.get("seconds", RenderBudget.seconds)
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int | float)
+        or not 0 < seconds <= MAX_RENDER_SECONDS
+    ):
+        raise ConfigError(
+            f"{where}: renderBudget.seconds {seconds!r} must be a number of seconds "
+            f"above 0 and at most {MAX_RENDER_SECONDS}"
+        )
+    return RenderBudget(
+        seconds=float(seconds),
+        output_bytes=_positive_int(
+            value.get("outputBytes", RenderBudget.output_bytes), "renderBudget.outputBytes", where
+        ),
+    )
 
 
 def _parse_admission(value: Any, where: str) -> AdmissionPolicy:

@@ -167,3 +167,21 @@ def test_the_operator_charts_schema_accepts_every_bindings_key_and_no_other() ->
     assert set(binding["selector"]["properties"]) == config.SELECTOR_KEYS
     assert set(binding["rollout"]["properties"]) == config.ROLLOUT_KEYS
     assert set(binding["admission"]["properties"]) == config.ADMISSION_KEYS
+    assert set(binding["renderBudget"]["properties"]) == config.RENDER_BUDGET_KEYS
+
+
+def test_render_budget_defaults_and_limits() -> None:
+    default = parse_bindings(minimal(), Path("b.yaml")).bindings[0].render_budget
+    assert (default.seconds, default.output_bytes) == (5.0, 10 * 1024 * 1024)
+    chosen = parse_bindings(
+        minimal(renderBudget={"seconds": 2.5, "outputBytes": 1024}), Path("b.yaml")
+    ).bindings[0]
+    assert (chosen.render_budget.seconds, chosen.render_budget.output_bytes) == (2.5, 1024)
+    for wrong, message in [
+        ({"seconds": 0}, r"renderBudget\.seconds 0 must be a number of seconds above 0"),
+        ({"seconds": "5s"}, r"renderBudget\.seconds '5s'"),
+        ({"outputBytes": -1}, r"renderBudget\.outputBytes -1 must be a positive integer"),
+        ({"memory": 1}, r"'renderBudget' takes seconds, outputBytes"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            parse_bindings(minimal(renderBudget=wrong), Path("b.yaml"))
