@@ -43,6 +43,7 @@ from controller.observe import FINALIZER, Engines, RolloutView, decide, observe
 from lostromos.config import Binding
 from lostromos.engines import BindingLoadError
 from lostromos.helmengine import HelmError
+from lostromos.renderpool import BudgetedRenderer
 
 __all__ = ["FINALIZER", "ReconcileError", "Reconciler", "Result"]
 
@@ -65,6 +66,7 @@ class Reconciler:
         drift: DriftObservations | None = None,
         dry_run: bool = False,
         require_service_account: bool = False,
+        renderer: BudgetedRenderer | None = None,
     ) -> None:
         self.binding = binding
         self.refused = require_service_account and binding.service_account_name is None
@@ -84,6 +86,7 @@ class Reconciler:
             drift=acknowledger,
             rollout=rollout,
             dry_run=dry_run,
+            renderer=renderer,
         )
 
     def reconcile(self, key: Key) -> Result:

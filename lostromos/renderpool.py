@@ -105,7 +105,7 @@ class BudgetedRenderer:
 
     def render(
         self,
-        chart: ChartSource,
+        chart: ChartSource | Path,
         release: str,
         namespace: str,
         values: Mapping[str, Any],
