@@ -59,6 +59,10 @@ class RenderOverBudget(HelmError):
         super().__init__("render", message, code="budget")
 
 
+class _Vanished(EngineUnavailable):
+    """The render process went away during the render (killed for another's budget)."""
+
+
 class RenderProcesses:
     """`count` engine processes without a cluster, each restarted when it exits."""
 
@@ -128,15 +132,16 @@ class BudgetedRenderer:
         deadline = time.monotonic() + budget.seconds
         tried: set[int] = set()
         while True:
-            slot = self._least_busy(tried)
+            slot = self._least_busy(tried if len(tried) < len(self.socket_paths) else set())
             tried.add(slot)
             try:
                 document = self._call(slot, line, deadline, budget)
                 break
-            except EngineUnavailable:
-                # the process went away under us (another render's budget): once more
-                if len(tried) == len(self.socket_paths) or time.monotonic() >= deadline:
-                    raise
+            except _Vanished:
+                # The process was killed under this render (another render's budget):
+                # again elsewhere with the time left; with none left, it is over budget.
+                if time.monotonic() >= deadline:
+                    raise RenderOverBudget(_time_message(budget)) from None
         if not document.get("ok"):
             failure = document.get("error") or {}
             raise HelmError(
@@ -174,18 +179,15 @@ class BudgetedRenderer:
                 )
                 if answer is None:
                     self._kill(pid)
-                    raise RenderOverBudget(
-                        f"the chart's templates did not finish within the render budget of "
-                        f"{budget.seconds:g}s (renderBudget.seconds); the render was stopped"
-                    )
+                    raise RenderOverBudget(_time_message(budget))
                 if not answer.endswith(b"\n"):
                     if len(answer) > budget.output_bytes:
                         self._kill(pid)  # it may still be writing: free its memory now
                         raise RenderOverBudget(_output_message(budget))
-                    raise EngineUnavailable("render", "the render process stopped mid-render")
+                    raise _Vanished("render", "the render process stopped mid-render")
                 return dict(json.loads(answer))
         except OSError as error:
-            raise EngineUnavailable(
+            raise _Vanished(
                 "render", f"the render process failed: {error.strerror or error}"
             ) from None
         finally:
@@ -243,6 +245,13 @@ def _request_line(**params: Any) -> bytes:
     document = {"id": 1, "op": "render", **params}
     text = json.dumps(document, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     return text.encode() + b"\n"
+
+
+def _time_message(budget: RenderBudget) -> str:
+    return (
+        f"the chart's templates did not finish within the render budget of "
+        f"{budget.seconds:g}s (renderBudget.seconds); the render was stopped"
+    )
 
 
 def _output_message(budget: RenderBudget) -> str:

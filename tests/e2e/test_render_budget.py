@@ -194,7 +194,7 @@ def test_the_controller_stops_a_bomb_before_helm_and_serves_other_tenants(
 ) -> None:
     kind = BoundKind(cluster, tmp_path, source=CHART, concurrency=1, renderBudget=BUDGET)
     attacker, bystander = cluster.namespace("ctl-bomber"), cluster.namespace("ctl-bystander")
-    controller = controller_for(cluster, kind, tmp_path, controllers)
+    controller = controller_for(cluster, kind, tmp_path, controllers).start()
     for number in range(2):
         kind.create(f"bomb-{number}", attacker, greeting=BOMB)
     time.sleep(1)
@@ -212,6 +212,8 @@ def test_the_controller_stops_a_bomb_before_helm_and_serves_other_tenants(
         failed = kind.condition(name, attacker, "ReleaseFailed") or {}
         assert "render budget of 3s (renderBudget.seconds)" in failed["message"]
     # no bomb reached a Helm action (not even a pending release)
-    listing = cluster.helm("list", "--all", "-n", attacker, "-o", "json").stdout
+    listing = cluster.helm(
+        "list", "--deployed", "--failed", "--pending", "-n", attacker, "-o", "json"
+    ).stdout
     assert json.loads(listing) == []
     assert controller.process is not None and controller.process.poll() is None

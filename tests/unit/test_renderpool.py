@@ -106,3 +106,23 @@ def test_exchange_stops_reading_at_the_limit_and_the_deadline() -> None:
     ours, theirs = socket.socketpair()
     with ours, theirs:
         assert _exchange(ours, b"ask\n", time.monotonic() + 0.2, 100) is None
+
+
+def test_bombs_sharing_a_process_are_all_over_budget(processes: RenderProcesses) -> None:
+    # two renders per process: the first one killed takes the second with it
+    renderer = BudgetedRenderer(processes.socket_paths)
+    errors: list[HelmError] = []
+
+    def bomb() -> None:
+        try:
+            renderer.render(CHART, "r", "team-a", {"greeting": BOMB}, budget=BUDGET)
+        except HelmError as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=bomb) for _ in range(4)]
+    for number, thread in enumerate(threads):
+        thread.start()
+        time.sleep(0.3 if number == 1 else 0.05)  # the later two outlive the first kills
+    for thread in threads:
+        thread.join()
+    assert [type(error) for error in errors] == [RenderOverBudget] * 4
