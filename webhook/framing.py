@@ -65,11 +65,11 @@ def frame(buffer: bytes | bytearray, *, max_body_bytes: int) -> Framed:
     lengths = head.headers.get(b"content-length", [])
     if encodings and lengths:
         raise BadFraming("both Transfer-Encoding and Content-Length")
-    body = bytes(buffer[head.end :])
     if encodings:
         if b",".join(encodings).replace(b" ", b"").lower() != b"chunked":
             raise BadFraming("a transfer coding other than chunked")
-        decoded = _dechunk(body, max_body_bytes)
+        # (re-decoded as bytes arrive; the API server itself never sends chunked)
+        decoded = _dechunk(bytes(buffer[head.end :]), max_body_bytes)
         if decoded is None:
             return Framed(complete=False, send_continue=bool(expects))
         content, rest = decoded
@@ -80,10 +80,14 @@ def frame(buffer: bytes | bytearray, *, max_body_bytes: int) -> Framed:
     if length > max_body_bytes:
         # refused on the head alone: nobody waits for a body that is not wanted
         raise RequestTooLarge(f"request body is larger than {max_body_bytes} bytes")
-    if len(body) < length:
+    if len(buffer) - head.end < length:  # measured, not copied: bodies arrive in small records
         return Framed(complete=False, send_continue=bool(expects))
-    request = _join(_without(head.lines, (b"expect",))) if expects else bytes(buffer[: head.end])
-    return Framed(complete=True, request=request + body)
+    if expects:
+        return Framed(
+            complete=True,
+            request=_join(_without(head.lines, (b"expect",))) + bytes(buffer[head.end :]),
+        )
+    return Framed(complete=True, request=bytes(buffer))
 
 
 def _parse_head(buffer: bytes | bytearray) -> _Head | None:

@@ -116,7 +116,7 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / CLOCK_TICKS
 
 
-def busy_cores(parent: int, seconds: float = 3.0) -> float:
+def busy_cores(parent: int, seconds: float = 5.0) -> float:
     pids = engine_pids(parent)
     before = cpu_seconds(pids)
     time.sleep(seconds)
@@ -159,7 +159,7 @@ def test_a_template_bomb_is_denied_within_the_budget_and_its_cpu_released(
     attacker = cluster.namespace("bomber")
     assert webhook.process is not None
     parent = webhook.process.pid
-    assert len(engine_pids(parent)) >= 2
+    assert engine_pids(parent)  # the CPU measured below is theirs
     with other_tenant(cluster, cluster.namespace("bystander-bomb")) as failures:
         time.sleep(2)
         with ThreadPoolExecutor(4) as pool:
@@ -177,7 +177,7 @@ def test_a_template_bomb_is_denied_within_the_budget_and_its_cpu_released(
     # the killed renders' CPU is released: the render processes idle again
     cores = busy_cores(parent)
     print(f"render processes after the bombs: {cores:.2f} cores busy")
-    assert cores < 0.3
+    assert cores < 0.1  # idle processes; one still rendering a bomb uses 0.4-1 core here
 
 
 def test_a_manifest_past_the_output_budget_is_denied(cluster: Cluster, webhook: OwnWebhook) -> None:
