@@ -179,6 +179,16 @@ class AdmissionPolicy:
 
 
 @dataclass(frozen=True)
+class RenderBudget:
+    """What one render of the chart may take, in the webhook and in the controller:
+    a render past `seconds` has its render process killed, and a manifest longer
+    than `output_bytes` is refused (lostromos.renderpool)."""
+
+    seconds: float = 5.0
+    output_bytes: int = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True)
 class Binding:
     """One custom resource kind served by one chart."""
 
@@ -198,6 +208,7 @@ class Binding:
     rollout: RolloutPolicy = field(default_factory=RolloutPolicy)
     drift_check_seconds: int = 300
     admission: AdmissionPolicy = field(default_factory=AdmissionPolicy)
+    render_budget: RenderBudget = field(default_factory=RenderBudget)
     # Kinds of cluster-scoped objects this chart may create; anything else a
     # release renders must live in its object's namespace.
     cluster_scoped_kinds: tuple[str, ...] = ()
@@ -320,10 +331,19 @@ def _parse_binding(entry: dict, where: str, base: Path, problems: list[str]) -> 
         ),
         drift_check_seconds=entry.get("driftCheckSeconds", 300),
         admission=AdmissionPolicy(render=entry.get("admission", {}).get("render", True)),
+        render_budget=_parse_render_budget(entry.get("renderBudget", {})),
         cluster_scoped_kinds=tuple(entry.get("clusterScopedKinds", ())),
         service_account_name=entry.get("serviceAccountName"),
         sensitive_paths=sensitive,
         remote_schema_hosts=tuple(entry.get("remoteSchemaHosts", ())),
+    )
+
+
+def _parse_render_budget(value: dict[str, Any]) -> RenderBudget:
+    """Bounds the schema has checked (seconds in (0, 600], outputBytes >= 1)."""
+    return RenderBudget(
+        seconds=float(value.get("seconds", RenderBudget.seconds)),
+        output_bytes=int(value.get("outputBytes", RenderBudget.output_bytes)),
     )
 
 

@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -223,9 +224,14 @@ class EngineProcess:
             if self._stopping.is_set():
                 return
             self._ready.clear()
-            # A long healthy run resets the backoff; a crash loop slows down.
-            attempt = 0 if time.monotonic() - started > 60 else attempt + 1
-            delay = RESTART_BACKOFF_SECONDS[min(attempt, len(RESTART_BACKOFF_SECONDS) - 1)]
+            if code == -signal.SIGKILL:
+                # killed for a render over its budget (lostromos.renderpool): replaced
+                # at once, and not a crash that should slow the next start down
+                delay = 0.0
+            else:
+                # A long healthy run resets the backoff; a crash loop slows down.
+                attempt = 0 if time.monotonic() - started > 60 else attempt + 1
+                delay = RESTART_BACKOFF_SECONDS[min(attempt, len(RESTART_BACKOFF_SECONDS) - 1)]
             log.warning("Helm engine exited with code %s; restarting in %.1fs", code, delay)
             self.restarts += 1
             self._on_restart()

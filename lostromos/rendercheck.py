@@ -7,6 +7,10 @@ the admitted values through the Helm engine (`helm template` semantics: no
 cluster, so `lookup` finds nothing) and refuses what cannot render, or what
 would be written outside the object's namespace, with Helm's own message.
 
+Every render runs with its binding's budget (renderBudget: time and output
+size) in a render process that is killed when the budget is spent
+(lostromos.renderpool); a render stopped so is a denial that says which budget.
+
 Verdicts are remembered by what decides them (the chart's digest, release,
 namespace, confinement and values, hashed): an object applied again unchanged,
 as GitOps tools re-apply every object on each sync, is judged without another
@@ -26,11 +30,9 @@ from typing import Any
 
 from lostromos.admission import CheckUnavailable, SpecContext
 from lostromos.config import Binding
-from lostromos.helmengine import ChartSource, HelmEngine, HelmError, trim
+from lostromos.helmengine import ChartSource, HelmError, trim
+from lostromos.renderpool import BudgetedRenderer, RenderOverBudget
 
-# The API server gives a webhook at most its timeoutSeconds for everything; a
-# render of a usual chart takes milliseconds.
-RENDER_TIMEOUT_SECONDS = 5.0
 MAX_CAUSE = 300
 PLACEHOLDER_RELEASE = "release-name"  # what `helm template` calls an unnamed release
 # Verdicts remembered per process: a few hundred bytes each.
@@ -57,15 +59,8 @@ class RenderCheck:
     As an admission SpecCheck it renders only for bindings with
     `admission.render` on (the default)."""
 
-    def __init__(
-        self,
-        helm: HelmEngine,
-        *,
-        timeout_seconds: float = RENDER_TIMEOUT_SECONDS,
-        cache_size: int = VERDICT_CACHE_SIZE,
-    ):
-        self.helm = helm
-        self.timeout_seconds = timeout_seconds
+    def __init__(self, renderer: BudgetedRenderer, *, cache_size: int = VERDICT_CACHE_SIZE):
+        self.renderer = renderer
         self.cache_size = cache_size
         self.hits = self.misses = 0
         self._verdicts: OrderedDict[bytes, tuple[str, ...]] = OrderedDict()
@@ -103,6 +98,8 @@ class RenderCheck:
                 return list(known)
             self.misses += 1
         lines = self._render(request)
+        if any(RenderOverBudget.marker in line for line in lines):
+            return lines  # a budget spent on a busy machine is not the values' verdict
         with self._lock:
             self._verdicts[key] = tuple(lines)
             while len(self._verdicts) > self.cache_size:
@@ -111,15 +108,17 @@ class RenderCheck:
 
     def _render(self, request: RenderRequest) -> list[str]:
         try:
-            self.helm.render(
+            self.renderer.render(
                 request.chart,
                 request.release or PLACEHOLDER_RELEASE,
                 request.namespace,
                 request.values,
+                budget=request.binding.render_budget,
                 confine=request.binding.confinement(request.namespace),
-                timeout_seconds=self.timeout_seconds,
                 schema_checked=True,  # admission runs this after the values verdict
             )
+        except RenderOverBudget as error:
+            return [f"spec: {error.message}"]
         except HelmError as error:
             if error.retryable or error.code in ("unavailable", "timeout"):
                 raise CheckUnavailable(error.message) from None

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from lostromos.engines import EngineRegistry
-    from lostromos.helmengine import HelmEngine
+    from lostromos.renderpool import BudgetedRenderer
 
 from lostromos.authoring import MODES, AuthoringError
 from lostromos.authoring.chartargs import add_chart_source_flags, chart_dir, ref_dir
@@ -408,17 +408,25 @@ def cmd_check(args: argparse.Namespace) -> int:
     renders = args.render or any(b.admission.render for b in registry.bindings.bindings)
     if not renders:
         return _check(args, registry, None)
-    # The webhook renders each admitted object through the Helm engine; so does check.
-    from lostromos.helmengine import HelmError, RunningEngine, find_engine
+    # The webhook renders each admitted object in a render process with the
+    # binding's budget; so does check.
+    from lostromos.helmengine import HelmError, find_engine
+    from lostromos.renderpool import BudgetedRenderer, RenderProcesses
 
     try:
-        with RunningEngine(find_engine(args.helm_engine), cluster=False) as helm:
-            return _check(args, registry, helm)
+        processes = RenderProcesses(find_engine(args.helm_engine), count=1)
+        processes.start()
     except HelmError as error:
         raise AuthoringError(f"check renders as the webhook does: {error.message}") from None
+    try:
+        return _check(args, registry, BudgetedRenderer(processes.socket_paths))
+    finally:
+        processes.stop()
 
 
-def _check(args: argparse.Namespace, registry: EngineRegistry, helm: HelmEngine | None) -> int:
+def _check(
+    args: argparse.Namespace, registry: EngineRegistry, helm: BudgetedRenderer | None
+) -> int:
     from lostromos.authoring.check import (
         Unbound,
         format_verdict,

@@ -234,3 +234,20 @@ def test_a_typo_in_the_operator_charts_values_is_refused_by_helm_as_by_the_contr
     assert "releese" in linted.stdout + linted.stderr
     with pytest.raises(ConfigError, match=r"releese: unknown field \(did you mean release\?\)"):
         parse_bindings({"bindings": [entry]}, Path("b.yaml"))
+
+
+def test_render_budget_defaults_and_limits() -> None:
+    default = parse_bindings(minimal(), Path("b.yaml")).bindings[0].render_budget
+    assert (default.seconds, default.output_bytes) == (5.0, 10 * 1024 * 1024)
+    chosen = parse_bindings(
+        minimal(renderBudget={"seconds": 2.5, "outputBytes": 1024}), Path("b.yaml")
+    ).bindings[0]
+    assert (chosen.render_budget.seconds, chosen.render_budget.output_bytes) == (2.5, 1024)
+    for wrong, message in [
+        ({"seconds": 0}, r"renderBudget\.seconds: 0 "),
+        ({"seconds": "5s"}, r"renderBudget\.seconds: '5s' "),
+        ({"outputBytes": -1}, r"renderBudget\.outputBytes: -1 "),
+        ({"memory": 1}, r"renderBudget\.memory: unknown field"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            parse_bindings(minimal(renderBudget=wrong), Path("b.yaml"))
