@@ -36,7 +36,7 @@ from lostromos.config import load_bindings
 from lostromos.dev import dataplane
 from lostromos.dev.pki import ClusterPki
 from lostromos.dev.processes import Child, Supervisor
-from lostromos.dev.webhookconfig import client_config, webhook_configurations
+from lostromos.dev.webhookconfig import DEV_PREFIX, client_config, webhook_configurations
 
 Say = Callable[[str], None]
 
@@ -61,6 +61,8 @@ class DevOptions:
     # Simulated nodes (kwok), with kube-controller-manager and kube-scheduler so
     # Deployments get pods; 0 runs etcd and kube-apiserver only.
     nodes: int = 0
+    # Webhook Services resolved to endpoints, never ClusterIPs (off only to prove a guard).
+    aggregator_routing: bool = True
 
 
 @dataclass
@@ -222,7 +224,13 @@ class DevCluster:
             f"--service-account-signing-key-file={pki.service_account_key}",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             # Room for thousands of Services (each Site has one): the largest range allowed.
+            # Nothing may ever dial these addresses (docs/design.md, "Addresses nothing
+            # dials"): no kube-proxy runs, and they belong to nobody on this machine.
             "--service-cluster-ip-range=10.96.0.0/12",
+            # Webhook and aggregated-API Services resolve to their endpoints, never to
+            # the ClusterIP: a Service with no ready endpoint fails at once, without a
+            # connection attempt, instead of sending a packet off the machine.
+            f"--enable-aggregator-routing={str(self.options.aggregator_routing).lower()}",
             # Loopback cannot be published as the kubernetes Service endpoint.
             "--endpoint-reconciler-type=none",
             "--authorization-mode=RBAC",
@@ -408,7 +416,7 @@ class DevCluster:
         self._start("webhook", argv, answers)
         bindings = load_bindings(self.options.bindings_path).bindings
         configurations = webhook_configurations(
-            bindings, client_config(ca_pem=ca_cert.read_bytes(), url=url)
+            bindings, client_config(ca_pem=ca_cert.read_bytes(), url=url), name_prefix=DEV_PREFIX
         )
         self.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(configurations))
         self.say("checking that the API server reaches the webhook")
