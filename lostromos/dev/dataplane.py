@@ -7,7 +7,9 @@ onto one of them through the phases a kubelet would report, driven by Stage
 configurations (``lostromos/dev/kwok/stage-*.yaml``), with no container runtime.
 Every address involved is on loopback: the nodes report 127.0.0.1, pods get
 addresses from 127.1.0.0/16, and nothing dials either (no kubelet, no
-kube-proxy); Service addresses (10.96.0.0/12) are allocated and never dialed.
+kube-proxy); the API server refuses loopback endpoint addresses, so no Service
+ever has an endpoint, and Service addresses (10.96.0.0/12) are allocated and
+never dialed.
 Every client here reaches the API server through the admin kubeconfig, whose
 server is https://127.0.0.1:<port>.
 """
@@ -90,6 +92,12 @@ def controller_manager_argv(binary: Path, cluster: DevCluster, port: int) -> lis
         f"--service-account-private-key-file={pki.service_account_key}",
         f"--root-ca-file={pki.ca_cert}",
         "--use-service-account-credentials=false",
+        # The API server refuses loopback addresses in Endpoints and EndpointSlices ("may
+        # not be in the loopback range"), and every simulated pod's address is loopback:
+        # these controllers could only fail and retry. So Services have no endpoints, and
+        # the API server (aggregator routing) has no pod address it could ever dial.
+        "--controllers=*,-endpoints-controller,-endpointslice-controller,"
+        "-endpointslice-mirroring-controller",
         # no cloud, no node CIDRs to allocate, no routes: nothing outside loopback to reach
         "--allocate-node-cidrs=false",
         "--configure-cloud-routes=false",
