@@ -11,7 +11,7 @@ A bindings file looks like this (paths are relative to the file itself)::
         kind: Site
         plural: sites
         chart: {path: charts/site}
-        release: {name: "{name}", timeout: 300, adopt: false, retries: 10}
+        release: {name: "{name}", timeout: 300, adopt: false, retries: 10, maxHistory: 10}
         overrides: {}
         concurrency: 4
         # Optional: which objects this controller serves (Lostromos's filter).
@@ -131,6 +131,9 @@ class ReleasePolicy:
     # object is Stalled (RetriesExhausted); -1: retry forever. As Flux's
     # remediation.retries: `retries` retries make retries + 1 attempts.
     retries: int = 10
+    # Release revisions (Secrets) kept after each upgrade, repair or rollback; 0 keeps
+    # every one. Helm's library keeps every one; `helm upgrade` keeps 10.
+    max_history: int = 10
 
     def release_name(self, *, name: str, namespace: str, kind: str, binding: str) -> str:
         return self.name_template.format(
@@ -399,6 +402,7 @@ def _parse_release(value: dict[str, Any], where: str, problems: list[str]) -> Re
         wait=value.get("wait", False),
         adopt=value.get("adopt", False),
         retries=value.get("retries", 10),
+        max_history=value.get("maxHistory", 10),
     )
 
 

@@ -59,6 +59,13 @@ def test_failed_releases_are_retried_ten_times_unless_the_binding_says_otherwise
         assert parsed.bindings[0].release.retries == retries
 
 
+def test_release_history_is_bounded_to_ten_revisions_unless_the_binding_says_otherwise() -> None:
+    assert parse_bindings(minimal(), Path("b.yaml")).bindings[0].release.max_history == 10
+    for kept in (0, 1, 25):
+        parsed = parse_bindings(minimal(release={"maxHistory": kept}), Path("b.yaml"))
+        assert parsed.bindings[0].release.max_history == kept
+
+
 @pytest.mark.parametrize(
     ("document", "expected"),
     [
@@ -78,6 +85,9 @@ def test_failed_releases_are_retried_ten_times_unless_the_binding_says_otherwise
         (minimal(release={"retries": -2}), "release.retries: -2 must be at least -1"),
         (minimal(release={"retries": "3"}), "release.retries: '3' must be an integer"),
         (minimal(release={"retries": True}), "release.retries: True must be an integer"),
+        (minimal(release={"maxHistory": -1}), "release.maxHistory: -1 must be at least 0"),
+        (minimal(release={"maxHistory": "10"}), "release.maxHistory: '10' must be an integer"),
+        (minimal(release={"maxHistory": False}), "release.maxHistory: False must be an integer"),
         (minimal(colour="blue"), "bindings[0] (site).colour: unknown field (known: admission,"),
         (
             {
@@ -208,18 +218,14 @@ def test_the_operator_chart_checks_bindings_with_the_bindings_files_own_schema()
 
 
 def test_a_typo_in_the_operator_charts_values_is_refused_by_helm_as_by_the_controller(
-    tmp_path: Path,
+    tmp_path: Path, helm_binary: Path
 ) -> None:
     """The same definitions, read by Helm's own validator (`helm lint` on the chart)."""
     import subprocess
 
     import yaml
 
-    from lostromos import toolchain
-
-    helm = toolchain.find("helm")
-    if helm is None:
-        pytest.fail("helm is not built: run `lostromos toolchain build helm`")
+    helm = helm_binary
     values = tmp_path / "values.yaml"
     entry = {**minimal()["bindings"][0], "chart": "/charts/site", "releese": {"name": "{name}"}}
     values.write_text(yaml.safe_dump({"bindings": [entry]}))
