@@ -479,6 +479,9 @@ def build_parser() -> argparse.ArgumentParser:
     from certs.cli import register as register_certs
 
     register_certs(commands)
+    from lostromos.objectcmds import register as register_object_commands
+
+    register_object_commands(commands)
     return parser
 
 
@@ -489,9 +492,11 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from lostromos.charts import ChartError
     from lostromos.config import ConfigError
     from lostromos.dev.cluster import DevError
+    from lostromos.kube import KubeConfigError
 
     return (
         ConfigError,
+        KubeConfigError,
         ChartError,
         DevError,
         toolchain.ToolchainError,
