@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from lostromos.dev.dataplane import FAIL_ANNOTATION, POD_CIDR
+from tests.e2e.controllerkit import BoundKind, controller_for
 from tests.support import Cluster, eventually, is_ready
 
 pytestmark = pytest.mark.e2e
@@ -205,3 +208,29 @@ def test_deleted_namespaces_go_and_owned_objects_are_collected(cluster: Cluster)
         timeout=120,
         message=f"namespace {namespace} gone",
     )
+
+
+def test_what_the_simulated_nodes_write_is_not_drift(
+    cluster: Cluster, namespace: str, tmp_path: Path, controllers
+) -> None:
+    # kwok binds the claim as a provisioner does (the claim's spec.volumeName and its
+    # annotations, after helm wrote it) and reports pods as a kubelet does: the
+    # drift check must not take that for someone changing the release.
+    kind = BoundKind(cluster, tmp_path, driftCheckSeconds=2)
+    controller_for(cluster, kind, tmp_path, controllers).start()
+    kind.create("quiet", namespace)
+    eventually(lambda: kind.ready("quiet", namespace, revision=1), timeout=120)
+    eventually(
+        lambda: (
+            (cluster.get("pvc", "quiet", namespace) or {}).get("status", {}).get("phase") == "Bound"
+        ),
+        timeout=60,
+        message="PVC quiet Bound",
+    )
+    eventually(lambda: running_and_ready(cluster, namespace, "quiet"), timeout=120)
+    time.sleep(10)  # five drift checks
+    assert cluster.releases(namespace)["quiet"]["revision"] == "1"
+    events = cluster.kubectl(
+        "get", "events", "-n", namespace, "--field-selector", "involvedObject.name=quiet"
+    ).stdout
+    assert "Repaired" not in events
