@@ -8,7 +8,7 @@ own; a release of someone else's is never passed to helm at all.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,7 +24,7 @@ from controller.ownership import Ownership, owner_labels
 from controller.rollout import RolloutProgress
 from lostromos.config import Binding
 from lostromos.helmengine import ChartSource, Confinement, HelmError, Release
-from lostromos.redact import redactor_for
+from lostromos.redact import Redactor, redactor_for
 
 log = logging.getLogger("controller.reconcile")
 
@@ -64,6 +64,7 @@ class HelmActions(Protocol):
         impersonate: str | None = None,
         confine: Confinement | None = None,
         schema_checked: bool = False,
+        secrets: Sequence[str] = (),
     ) -> Release: ...
 
     def uninstall(
@@ -209,7 +210,7 @@ class Actions:
         except HelmError as error:
             if self._failed(obj, seen, error):
                 return Result(stalled=True)
-            raise ReconcileError(str(error)) from error
+            raise ReconcileError(self._scrub(seen, obj, str(error))) from error
         self.events.record(
             obj,
             "Warning",
@@ -297,7 +298,7 @@ class Actions:
             self.events.record(
                 seen.obj, "Warning", "UninstallFailed", self._scrub(seen, seen.obj, error.message)
             )
-            raise ReconcileError(str(error)) from error
+            raise ReconcileError(self._scrub(seen, seen.obj, str(error))) from error
         self.events.record(
             seen.obj, "Normal", "Uninstalled", f"Uninstalled release {seen.release_name}"
         )
@@ -347,12 +348,13 @@ class Actions:
                 impersonate=self.binding.helm_user(seen.namespace),
                 confine=self.binding.confinement(seen.namespace),
                 schema_checked=True,  # observe validated these values (the Helm-exact engine)
+                secrets=self._secrets(seen, obj),
             )
             succeeded = True
         except HelmError as error:
             if self._failed(obj, seen, error):
                 return Result(stalled=True)
-            raise ReconcileError(str(error)) from error
+            raise ReconcileError(self._scrub(seen, obj, str(error))) from error
         finally:
             if gated:
                 self.rollout.finish(desired.chart_digest, succeeded=succeeded)
@@ -493,10 +495,17 @@ class Actions:
         ]
 
     def _scrub(self, seen: Observation, obj: dict[str, Any], text: str) -> str:
+        return self._redactor(seen).scrub(text, obj.get("spec") or {})
+
+    def _secrets(self, seen: Observation, obj: dict[str, Any]) -> list[str]:
+        """The object's sensitive values: the engine scrubs them from what Helm says."""
+        return self._redactor(seen).sensitive_values(obj.get("spec") or {})
+
+    def _redactor(self, seen: Observation) -> Redactor:
         redactor = seen.desired.redactor if seen.desired is not None else None
         if redactor is None:  # no chart at hand: the binding's sensitivePaths still count
             redactor = redactor_for(None, self.binding.sensitive_paths)
-        return redactor.scrub(text, obj.get("spec") or {})
+        return redactor
 
     def _rollout_halted(self, obj: dict[str, Any]) -> None:
         failing = conditions.condition(obj.get("status"), conditions.RELEASE_FAILED) or {}

@@ -413,6 +413,7 @@ class HelmEngine:
         confine: Confinement | None = None,
         timeout_seconds: float = 10.0,
         schema_checked: bool = False,
+        secrets: Sequence[str] = (),
     ) -> Rendered:
         result = self._call(
             "render",
@@ -425,6 +426,7 @@ class HelmEngine:
             confine=confine.to_wire() if confine else None,
             # values lostromos's Helm-exact engine has judged need not be judged twice
             skipSchemaValidation=schema_checked,
+            redact=list(secrets),  # the engine scrubs them from errors and Helm's log lines
         )
         return Rendered(
             str(result.get("manifest", "")),
@@ -444,6 +446,7 @@ class HelmEngine:
         impersonate: str | None = None,
         confine: Confinement | None = None,
         schema_checked: bool = False,
+        secrets: Sequence[str] = (),
     ) -> Release:
         result = self._call(
             "upgrade",
@@ -458,6 +461,7 @@ class HelmEngine:
             impersonate=impersonate or "",
             confine=confine.to_wire() if confine else None,
             skipSchemaValidation=schema_checked,
+            redact=list(secrets),
         )
         return Release.from_wire(result)
 

@@ -163,6 +163,7 @@ class FakeHelm:
         impersonate: str | None = None,
         confine: Any = None,
         schema_checked: bool = False,
+        secrets: Any = (),
     ) -> Release:
         self.calls.append(("upgrade", release, dict(labels or {})))
         self.users.append(impersonate)
