@@ -83,17 +83,17 @@ def test_an_invalid_release_name_stalls_naming_the_rule() -> None:
     assert world.helm.calls == []
     invalid = world.condition("Invalid", f"team-a/{long_name}")
     assert invalid["reason"] == "InvalidReleaseName"
-    assert "54 characters long; Helm allows at most 53" in invalid["message"]
+    assert "is 54 characters; Helm allows at most 53" in invalid["message"]
 
 
-def test_a_name_template_that_makes_no_dns_label_stalls() -> None:
+def test_a_name_template_that_makes_no_helm_name_stalls() -> None:
     world = World(
         site("blog", finalizer=False),
         bound=binding(release=release_policy(name_template="{name}_{kind}")),
     )
     world.reconcile()
     assert world.helm.calls == []
-    assert "not a lowercase DNS label" in world.condition("Invalid")["message"]
+    assert "is not one Helm accepts" in world.condition("Invalid")["message"]
 
 
 # -- install ----------------------------------------------------------------------
