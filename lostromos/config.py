@@ -462,9 +462,25 @@ def _parse_release(value: Any, where: str) -> ReleasePolicy:
         raise ConfigError(f"{where}: release.adopt {adopt!r} must be true or false")
     template = str(value.get("name", "{name}"))
     try:
-        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+        parts = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(template)]
     except ValueError as error:
         raise ConfigError(f"{where}: release.name {template!r}: {error}") from None
+    fields = {field for field, _, _ in parts if field is not None}
+    # {name} whole is what keeps two objects' release names apart: a format spec or
+    # conversion ({name:.5}, {name!s:>60}) could cut or pad two names into one.
+    altered = sorted(
+        {
+            f"{{{f}{'!' + c if c else ''}{':' + s if s else ''}}}"
+            for f, s, c in parts
+            if f is not None and (s or c)
+        }
+    )
+    if altered:
+        raise ConfigError(
+            f"{where}: release.name {template!r}: {', '.join(altered)} formats a field; "
+            "use plain fields such as {name}, so that every object gets a release name "
+            "of its own"
+        )
     if not fields <= RELEASE_NAME_FIELDS or "name" not in fields:
         raise ConfigError(
             f"{where}: release.name {template!r} must use {{name}} and only "

@@ -72,6 +72,10 @@ def test_failed_releases_are_retried_ten_times_unless_the_binding_says_otherwise
         (minimal(chart={"repository": "http://x"}), "missing name, version"),
         (minimal(release={"name": "{namespace}"}), "must use {name}"),
         (minimal(release={"name": "{name}-{nope}"}), "must use {name}"),
+        # a format spec could cut two names into one: {name:.5} gives blog1 and blog12 "blog1"
+        (minimal(release={"name": "{name:.5}"}), "{name:.5} formats a field"),
+        (minimal(release={"name": "{name!s:>60}-x"}), "{name!s:>60} formats a field"),
+        (minimal(release={"name": "{namespace:.3}-{name}"}), "{namespace:.3} formats a field"),
         (minimal(concurrency=0), "concurrency 0 must be a positive integer"),
         (minimal(release={"adopt": "yes"}), "release.adopt 'yes' must be true or false"),
         (minimal(release={"adpot": True}), "unknown field(s) release.adpot"),
