@@ -145,6 +145,7 @@ class FakeHelm:
     calls: list[tuple[str, str, Any]] = field(default_factory=list)
     fail: dict[str, HelmError] = field(default_factory=dict)
     users: list[str | None] = field(default_factory=list)  # whom each call impersonated
+    secrets: list[str] = field(default_factory=list)  # the sensitive values of the last upgrade
 
     def _maybe_fail(self, action: str) -> None:
         if action in self.fail:
@@ -165,6 +166,7 @@ class FakeHelm:
         schema_checked: bool = False,
         secrets: Any = (),
     ) -> Release:
+        self.secrets = list(secrets)
         self.calls.append(("upgrade", release, dict(labels or {})))
         self.users.append(impersonate)
         self._maybe_fail("upgrade")

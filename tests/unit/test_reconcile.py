@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -131,6 +132,18 @@ def test_out_of_sync_and_ours_upgrades_with_owner_labels() -> None:
     assert world.helm.calls[1][2] == ours()
     assert world.obj()["status"]["release"]["revision"] == 2
     assert world.events.reasons() == ["Upgraded"]
+
+
+def test_a_sensitive_value_in_helms_error_reaches_no_message_and_no_log_line() -> None:
+    # The retry log prints the ReconcileError; status and the Event show the message.
+    secret = "blog-secret.example.com"
+    world = World(site(spec={"domain": secret}), bound=binding(sensitive_paths=("domain",)))
+    world.helm.fail["upgrade"] = HelmError("upgrade", f"Error: Invalid value: {secret!r}")
+    with pytest.raises(ReconcileError) as raised:
+        world.reconcile()
+    assert secret not in str(raised.value) and "<redacted>" in str(raised.value)
+    assert secret not in json.dumps(world.obj()["status"])
+    assert world.helm.secrets == [secret]  # sent, so the engine scrubs Helm's own log
 
 
 def test_a_failed_upgrade_is_retried_with_the_reason_in_status() -> None:

@@ -54,8 +54,9 @@ func (s *requestScope) refusal(method, path string) string {
 	default:
 		return "it is not a Kubernetes API path"
 	}
-	namespaceSubresource := len(rest) == 3 && (rest[2] == "status" || rest[2] == "finalize")
-	if group == "" && rest[0] == "namespaces" && len(rest) >= 3 && !namespaceSubresource {
+	// /api/v1/namespaces/NAME/status and /finalize are the Namespace object's own.
+	namespaceSubresource := group == "" && len(rest) == 3 && (rest[2] == "status" || rest[2] == "finalize")
+	if rest[0] == "namespaces" && len(rest) >= 3 && !namespaceSubresource {
 		if rest[1] == s.namespace {
 			return ""
 		}
