@@ -167,13 +167,30 @@ class DriftChecker:
                 self.on_drift(key)
 
     def check(self) -> list[Key]:
+        """Keys whose release drifted. Status is anyone's to write, so one kind's
+        failure (a forged entry naming a kind nobody serves or may list) costs that
+        kind only; only when every kind fails is the check itself a failure."""
         drifted: set[Key] = set()
-        for (api_version, kind), by_user in self._expected().items():
-            location = self._resource(api_version, kind)
-            if location is None:
-                continue
-            for user, wanted in by_user.items():
-                drifted |= self._drifted(api_version, location, wanted, user)
+        failures: list[ApiException] = []
+        expected = self._expected()
+        for (api_version, kind), by_user in expected.items():
+            try:
+                location = self._resource(api_version, kind)
+                if location is None:
+                    continue
+                for user, wanted in by_user.items():
+                    drifted |= self._drifted(api_version, location, wanted, user)
+            except ApiException as error:
+                failures.append(error)
+                log.warning(
+                    "drift check of %s %s failed, retrying next period: %s %s",
+                    api_version,
+                    kind,
+                    error.status,
+                    error.reason,
+                )
+        if failures and len(failures) == len(expected):
+            raise failures[0]
         if drifted:
             log.info(
                 "drift found in %d release(s)",
@@ -190,8 +207,11 @@ class DriftChecker:
             if metadata.get("deletionTimestamp"):
                 continue
             key = object_key(obj)
-            user = self.user_for(str(metadata.get("namespace", "")))
+            own = str(metadata.get("namespace", ""))
+            user = self.user_for(own)
             for api_version, kind, namespace, name in release_resources(obj.get("status")):
+                if namespace not in ("", own):
+                    continue  # a release writes only its own namespace; status may lie
                 by_user = expected.setdefault((api_version, kind), {})
                 by_user.setdefault(user, {})[(namespace, name)] = key
         return expected
@@ -231,7 +251,12 @@ class DriftChecker:
         cache_key = (api_version, kind)
         if cache_key not in self._plurals:
             path = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-            listing = self._get_json(path, [])
+            try:
+                listing = self._get_json(path, [])
+            except ApiException as error:
+                if error.status != 404:
+                    raise
+                listing = {}  # no such API: nothing of it can be listed, or be missing
             self._plurals[cache_key] = next(
                 (
                     (r["name"], bool(r.get("namespaced")))

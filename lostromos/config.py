@@ -386,9 +386,26 @@ def _parse_chart(value: str | dict[str, Any], base: Path) -> ChartRef:
 def _parse_release(value: dict[str, Any], where: str, problems: list[str]) -> ReleasePolicy | None:
     template = value.get("name", "{name}")
     try:
-        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+        parts = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(template)]
     except ValueError as error:
         problems.append(f"{where}.release.name: {template!r}: {error}")
+        return None
+    fields = {field for field, _, _ in parts if field is not None}
+    # {name} whole is what keeps two objects' release names apart: a format spec or
+    # conversion ({name:.5}, {name!s:>60}) could cut or pad two names into one.
+    altered = sorted(
+        {
+            f"{{{f}{'!' + c if c else ''}{':' + s if s else ''}}}"
+            for f, s, c in parts
+            if f is not None and (s or c)
+        }
+    )
+    if altered:
+        problems.append(
+            f"{where}.release.name: {template!r}: {', '.join(altered)} formats a field; "
+            "use plain fields such as {name}, so that every object gets a release name "
+            "of its own"
+        )
         return None
     if not fields <= RELEASE_NAME_FIELDS or "name" not in fields:
         problems.append(

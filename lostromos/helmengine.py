@@ -423,6 +423,7 @@ class HelmEngine:
         confine: Confinement | None = None,
         timeout_seconds: float = 10.0,
         schema_checked: bool = False,
+        secrets: Sequence[str] = (),
     ) -> Rendered:
         result = self._call(
             "render",
@@ -435,6 +436,7 @@ class HelmEngine:
             confine=confine.to_wire() if confine else None,
             # values lostromos's Helm-exact engine has judged need not be judged twice
             skipSchemaValidation=schema_checked,
+            redact=list(secrets),  # the engine scrubs them from errors and Helm's log lines
         )
         return Rendered(
             str(result.get("manifest", "")),
@@ -455,6 +457,7 @@ class HelmEngine:
         confine: Confinement | None = None,
         schema_checked: bool = False,
         max_history: int = 0,
+        secrets: Sequence[str] = (),
     ) -> Release:
         result = self._call(
             "upgrade",
@@ -470,6 +473,7 @@ class HelmEngine:
             confine=confine.to_wire() if confine else None,
             skipSchemaValidation=schema_checked,
             maxHistory=max_history,
+            redact=list(secrets),
         )
         return Release.from_wire(result)
 

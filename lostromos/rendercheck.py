@@ -25,12 +25,13 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from lostromos.admission import CheckUnavailable, SpecContext
 from lostromos.config import Binding
 from lostromos.helmengine import ChartSource, HelmError, trim
+from lostromos.redact import Redactor, redactor_for
 from lostromos.renderpool import BudgetedRenderer, RenderOverBudget
 
 MAX_CAUSE = 300
@@ -51,6 +52,8 @@ class RenderRequest:
     release: str
     namespace: str
     values: Mapping[str, Any]
+    # Helm's message may quote a value (a chart's `fail`, say): the secret ones go.
+    redactor: Redactor = field(default_factory=Redactor)
 
 
 class RenderCheck:
@@ -79,6 +82,7 @@ class RenderCheck:
                 release=context.release,
                 namespace=namespace,
                 values=context.engine.user_values(context.spec),
+                redactor=redactor_for(chart, context.binding.sensitive_paths),
             )
         )
 
@@ -116,17 +120,19 @@ class RenderCheck:
                 budget=request.binding.render_budget,
                 confine=request.binding.confinement(request.namespace),
                 schema_checked=True,  # admission runs this after the values verdict
+                secrets=request.redactor.sensitive_values(request.values),
             )
         except RenderOverBudget as error:
             return [f"spec: {error.message}"]
         except HelmError as error:
+            message = request.redactor.scrub(error.message, request.values)
             if error.retryable or error.code in ("unavailable", "timeout"):
-                raise CheckUnavailable(error.message) from None
+                raise CheckUnavailable(message) from None
             if error.code == "confinement":
                 return confinement_lines(error.violations)
             return [
                 f"spec: the chart cannot render these values: "
-                f"{describe_render_failure(request.chart_name, error.message)}"
+                f"{describe_render_failure(request.chart_name, message)}"
             ]
         return []
 

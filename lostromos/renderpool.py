@@ -117,6 +117,7 @@ class BudgetedRenderer:
         budget: RenderBudget,
         confine: Confinement | None = None,
         schema_checked: bool = False,
+        secrets: Sequence[str] = (),
     ) -> Rendered:
         """`helm template`, or RenderOverBudget, HelmError (the chart's own failure),
         EngineUnavailable (no render process answered)."""
@@ -128,6 +129,7 @@ class BudgetedRenderer:
             timeoutSeconds=budget.seconds,
             confine=confine.to_wire() if confine else None,
             skipSchemaValidation=schema_checked,
+            redact=list(secrets),  # the engine scrubs them from errors and Helm's log lines
         )
         deadline = time.monotonic() + budget.seconds
         tried: set[int] = set()

@@ -146,6 +146,7 @@ class FakeHelm:
     fail: dict[str, HelmError] = field(default_factory=dict)
     users: list[str | None] = field(default_factory=list)  # whom each call impersonated
     max_histories: list[int] = field(default_factory=list)  # each upgrade's and rollback's
+    secrets: list[str] = field(default_factory=list)  # the sensitive values of the last upgrade
 
     def _maybe_fail(self, action: str) -> None:
         if action in self.fail:
@@ -165,7 +166,9 @@ class FakeHelm:
         confine: Any = None,
         schema_checked: bool = False,
         max_history: int = 0,
+        secrets: Any = (),
     ) -> Release:
+        self.secrets = list(secrets)
         self.calls.append(("upgrade", release, dict(labels or {})))
         self.max_histories.append(max_history)
         self.users.append(impersonate)

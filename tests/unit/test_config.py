@@ -79,6 +79,10 @@ def test_release_history_is_bounded_to_ten_revisions_unless_the_binding_says_oth
         (minimal(chart={"path": "x", "verify": True}), "chart.verify: unknown field"),
         (minimal(release={"name": "{namespace}"}), "must use {name}"),
         (minimal(release={"name": "{name}-{nope}"}), "must use {name}"),
+        # a format spec could cut two names into one: {name:.5} gives blog1 and blog12 "blog1"
+        (minimal(release={"name": "{name:.5}"}), "'{name:.5}' is not a release name template"),
+        (minimal(release={"name": "{name}-{name!s:>60}"}), "{name!s:>60} formats a field"),
+        (minimal(release={"name": "{namespace:.3}-{name}"}), "{namespace:.3} formats a field"),
         (minimal(concurrency=0), "concurrency: 0 must be at least 1"),
         (minimal(release={"adopt": "yes"}), "release.adopt: 'yes' must be true or false"),
         (minimal(release={"adpot": True}), "release.adpot: unknown field (did you mean adopt?)"),

@@ -87,7 +87,7 @@ func (e *engine) evictOldest() {
 // over the shared clients, with the cluster's capabilities already known so no
 // action rediscovers the API.
 func (e *engine) configuration(namespace, impersonate string, confine *confinement) (*action.Configuration, *actionClient, error) {
-	getter, err := e.cluster.getter(impersonate, namespace)
+	getter, err := e.cluster.getter(impersonate, namespace, confine)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -170,6 +170,7 @@ func (e *engine) upgrade(req *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	cfg.SetLogger(newScrubbingHandler(slog.Default().Handler(), req.Redact))
 	history, err := cfg.Releases.History(req.Release)
 	if err != nil && !errors.Is(err, driver.ErrReleaseNotFound) {
 		return nil, classify(err, codeKube)
