@@ -10,7 +10,10 @@ would be written outside the object's namespace, with Helm's own message.
 Verdicts are remembered by what decides them (the chart's digest, release,
 namespace, confinement and values, hashed): an object applied again unchanged,
 as GitOps tools re-apply every object on each sync, is judged without another
-render. Only the verdict lines are kept, never values.
+render. As an admission check the verdict is looked up by the spec as the
+request carries it (with the values engine's digest, which decides its
+defaults and overrides) before anything is defaulted, so a re-applied object
+costs one hash. Only the verdict lines are kept, never values.
 """
 
 from __future__ import annotations
@@ -18,8 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ from typing import Any
 from lostromos.admission import CheckUnavailable, SpecContext
 from lostromos.config import Binding
 from lostromos.helmengine import ChartSource, HelmEngine, HelmError, trim
+from lostromos.values.remembered import RememberedVerdicts, spec_digest
 
 # The API server gives a webhook at most its timeoutSeconds for everything; a
 # render of a usual chart takes milliseconds.
@@ -67,16 +69,38 @@ class RenderCheck:
         self.helm = helm
         self.timeout_seconds = timeout_seconds
         self.cache_size = cache_size
-        self.hits = self.misses = 0
-        self._verdicts: OrderedDict[bytes, tuple[str, ...]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._verdicts: RememberedVerdicts[tuple[str, ...]] = RememberedVerdicts(cache_size)
+
+    @property
+    def hits(self) -> int:
+        return self._verdicts.hits
+
+    @property
+    def misses(self) -> int:
+        return self._verdicts.misses
 
     def __call__(self, context: SpecContext) -> list[str]:
         if not context.binding.admission.render:
             return []
         chart = context.engine.chart
         namespace = context.request.namespace or "default"
-        return self.problems(
+        confine = context.binding.confinement(namespace).to_wire()
+        spec_key = (
+            spec_digest(
+                context.raw_spec,
+                context.engine.digest,
+                context.release,
+                namespace,
+                json.dumps(confine, sort_keys=True),
+            )
+            if chart.digest
+            else None
+        )
+        if spec_key is not None:
+            known = self._verdicts.get(spec_key)
+            if known is not None:
+                return list(known)
+        lines = self.problems(
             RenderRequest(
                 binding=context.binding,
                 chart=ChartSource(chart.path, chart.digest),
@@ -86,6 +110,9 @@ class RenderCheck:
                 values=context.engine.user_values(context.spec),
             )
         )
+        if spec_key is not None:  # not reached on an outage: that raised
+            self._verdicts.put(spec_key, tuple(lines))
+        return lines
 
     def problems(self, request: RenderRequest) -> list[str]:
         """Denial lines (empty: it renders and stays in its namespace).
@@ -95,18 +122,11 @@ class RenderCheck:
         if not request.chart.digest:  # a chart known by path only may change under it
             return self._render(request)
         key = _verdict_key(request)
-        with self._lock:
-            known = self._verdicts.get(key)
-            if known is not None:
-                self._verdicts.move_to_end(key)
-                self.hits += 1
-                return list(known)
-            self.misses += 1
+        known = self._verdicts.get(key)
+        if known is not None:
+            return list(known)
         lines = self._render(request)
-        with self._lock:
-            self._verdicts[key] = tuple(lines)
-            while len(self._verdicts) > self.cache_size:
-                self._verdicts.popitem(last=False)
+        self._verdicts.put(key, tuple(lines))
         return lines
 
     def _render(self, request: RenderRequest) -> list[str]:
