@@ -79,6 +79,7 @@ class ValuesEngine:
         self._compile_tree(chart)
         # what decides a verdict: this engine (chart content and overrides) and the spec
         self.verdicts: RememberedVerdicts[SpecVerdict] = RememberedVerdicts(verdict_cache_size)
+        self.defaults: RememberedVerdicts[str] = RememberedVerdicts(verdict_cache_size)
 
     def _compile_tree(self, chart: Chart) -> None:
         compiled = chart.compiled_schema
@@ -168,7 +169,21 @@ class ValuesEngine:
     # --- defaults and deprecations ------------------------------------------------
 
     def default(self, spec: Mapping[str, Any]) -> Defaulted:
-        """Schema defaults for what neither spec nor values.yaml supplies (values.defaults)."""
+        """Schema defaults for what neither spec nor values.yaml supplies (values.defaults).
+
+        Remembered like verdicts, as JSON text: every caller gets its own objects."""
+        key = spec_digest(spec, self.digest, "defaults")
+        if key is not None:
+            known = self.defaults.get(key)
+            if known is not None:
+                values, patch = json.loads(known)
+                return Defaulted(values=values, patch=patch)
+        defaulted = self._fill_defaults(spec)
+        if key is not None:
+            self.defaults.put(key, json.dumps([defaulted.values, defaulted.patch]))
+        return defaulted
+
+    def _fill_defaults(self, spec: Mapping[str, Any]) -> Defaulted:
         filled = copy.deepcopy(dict(spec))
         if hostile_input_problems(spec):
             return Defaulted(values=filled, patch=[])

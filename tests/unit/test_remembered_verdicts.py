@@ -146,9 +146,33 @@ def test_a_render_verdict_is_found_by_the_raw_spec_before_defaulting(
     assert check(context(engine, {"n": 1})) == []
     assert helm.renders == [{"n": 1, "size": "small"}]  # rendered with the defaults filled
 
+    assert (check.hits, check.misses) == (0, 2)  # by the raw spec, then by the values
     defaults = counting(monkeypatch, "process_dependencies")
     assert check(context(engine, {"n": 1})) == []
-    assert (len(helm.renders), defaults) == (1, [])  # neither defaulted nor rendered again
+    # found by the raw spec: neither defaulted nor looked up by values nor rendered again
+    assert (len(helm.renders), defaults, check.hits, check.misses) == (1, [], 1, 2)
     check(context(engine, {"n": 1}, namespace="team-b"))
     check(context(engine, {"n": 2}))
     assert len(helm.renders) == 3
+
+
+def test_defaults_are_remembered_and_every_caller_gets_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = ValuesEngine(load_chart(make_chart(tmp_path, schema=SCHEMA)))
+    first = engine.default({"n": 1})
+    filled = counting(monkeypatch, "process_dependencies")
+    again = engine.default({"n": 1})
+    assert filled == []
+    assert (
+        (again.values, again.patch)
+        == (first.values, first.patch)
+        == (
+            {"n": 1, "size": "small"},
+            [{"op": "add", "path": "/size", "value": "small"}],
+        )
+    )
+    again.values["size"] = "changed by a caller"
+    again.patch.clear()
+    third = engine.default({"n": 1})
+    assert (third.values["size"], len(third.patch)) == ("small", 1)
