@@ -102,7 +102,8 @@ def decision_rows(body: bytes, seconds: float) -> list[CpuRow]:
         measure(
             "engine.verdict(defaulted spec), remembered", lambda: engine.verdict(defaulted), seconds
         ),
-        measure("engine.default(spec)", lambda: engine.default(spec), seconds),
+        measure("engine.default(spec), filled", lambda: judging.default(spec), seconds),
+        measure("engine.default(spec), remembered", lambda: engine.default(spec), seconds),
     ]
     running = RunningEngine(find_engine(), cluster=False)
     with running as helm:
