@@ -30,6 +30,7 @@ from lostromos.values.coalesce import (
     ChartNode,
     CoalesceError,
     coalesce_values,
+    copy_values,
     process_dependencies,
 )
 from lostromos.values.defaults import DefaultFiller, SchemaView, deprecated_paths, escape_pointer
@@ -93,7 +94,7 @@ class ValuesEngine:
 
     def user_values(self, spec: Mapping[str, Any]) -> dict[str, Any]:
         """The values to give helm (-f) for this spec: the spec with overrides merged over it."""
-        return merge_maps(copy.deepcopy(dict(spec)), copy.deepcopy(self.overrides))
+        return merge_maps(copy_values(dict(spec)), copy_values(self.overrides))
 
     def coalesce(self, spec: Mapping[str, Any]) -> dict[str, Any]:
         """Helm's coalesced values for this spec. Raises ValueError where Helm would fail."""
