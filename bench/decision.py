@@ -32,8 +32,9 @@ from bench.webhook_request import admission_review  # noqa: E402
 from lostromos.admission import AdmissionRequest, decide  # noqa: E402
 from lostromos.config import load_bindings  # noqa: E402
 from lostromos.engines import EngineRegistry  # noqa: E402
-from lostromos.helmengine import RunningEngine, find_engine  # noqa: E402
+from lostromos.helmengine import find_engine  # noqa: E402
 from lostromos.rendercheck import RenderCheck  # noqa: E402
+from lostromos.renderpool import BudgetedRenderer, RenderProcesses  # noqa: E402
 from lostromos.values.engine import ValuesEngine  # noqa: E402
 from webhook.review import ReviewHandler, decode_json, parse_review  # noqa: E402
 
@@ -105,10 +106,11 @@ def decision_rows(body: bytes, seconds: float) -> list[CpuRow]:
         measure("engine.default(spec), filled", lambda: judging.default(spec), seconds),
         measure("engine.default(spec), remembered", lambda: engine.default(spec), seconds),
     ]
-    running = RunningEngine(find_engine(), cluster=False)
-    with running as helm:
-        engine_pid = running.process.pid
-        checks = [RenderCheck(helm)]
+    renders = RenderProcesses(find_engine(), count=1)
+    renders.start()
+    try:
+        engine_pid = renders.pids[0]
+        checks = [RenderCheck(BudgetedRenderer(renders.socket_paths))]
         handler = ReviewHandler(registry, checks)
         rows += [
             measure(
@@ -136,6 +138,8 @@ def decision_rows(body: bytes, seconds: float) -> list[CpuRow]:
                 engine_pid,
             ),
         ]
+    finally:
+        renders.stop()
     rows.append(
         measure(
             "decide /validate, new spec each call, render off",

@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 from bench.decision import decision_rows, print_decision_table  # noqa: E402
 from bench.webhook_request import admission_review, numbered_domain  # noqa: E402
 from bench.webhookserver import CpuTimes, Server, pinned  # noqa: E402
+from lostromos.dev import isolation  # noqa: E402
 
 LOADGEN_SOURCE = ROOT / "bench" / "loadgen"
 LOADGEN_BINARY = ROOT / ".cache" / "bench" / "loadgen"
@@ -313,6 +314,8 @@ def parse_settings(argv: Sequence[str]) -> Settings:
 
 def main(argv: Sequence[str] | None = None) -> int:
     settings = parse_settings(sys.argv[1:] if argv is None else argv)
+    # The server and its load run where only loopback exists (the loadgen builds offline).
+    isolation.ensure_isolated(lambda line: print(line, file=sys.stderr, flush=True))
     print(machine_description())
     body = json.dumps(admission_review()).encode()
     if not settings.skip_http:

@@ -25,6 +25,7 @@ from controller.rollout import RolloutProgress
 from lostromos.config import Binding
 from lostromos.helmengine import ChartSource, Confinement, HelmError, Release
 from lostromos.redact import redactor_for
+from lostromos.renderpool import BudgetedRenderer, RenderOverBudget
 
 log = logging.getLogger("controller.reconcile")
 
@@ -64,6 +65,7 @@ class HelmActions(Protocol):
         impersonate: str | None = None,
         confine: Confinement | None = None,
         schema_checked: bool = False,
+        max_history: int = 0,
     ) -> Release: ...
 
     def uninstall(
@@ -82,6 +84,7 @@ class HelmActions(Protocol):
         *,
         timeout_seconds: int,
         impersonate: str | None = None,
+        max_history: int = 0,
     ) -> None: ...
 
 
@@ -134,8 +137,11 @@ class Actions:
         drift: DriftAcknowledger,
         rollout: RolloutGate,
         dry_run: bool = False,
+        renderer: BudgetedRenderer | None = None,
     ) -> None:
         self.binding = binding
+        # renders each desired state within the binding's budget before Helm acts
+        self.renderer = renderer
         self.api = api
         self.helm = helm
         self.events = events
@@ -205,6 +211,7 @@ class Actions:
                     current.revision - 1,
                     timeout_seconds=timeout,
                     impersonate=self.binding.helm_user(seen.namespace),
+                    max_history=self.binding.release.max_history,
                 )
         except HelmError as error:
             if self._failed(obj, seen, error):
@@ -334,6 +341,7 @@ class Actions:
         log.info("%s release", _VERBS[verb], extra=self._context(seen))
         succeeded = False
         try:
+            self._render_within_budget(seen)
             installed = self.helm.upgrade_install(
                 seen.release_name,
                 seen.namespace,
@@ -347,6 +355,8 @@ class Actions:
                 impersonate=self.binding.helm_user(seen.namespace),
                 confine=self.binding.confinement(seen.namespace),
                 schema_checked=True,  # observe validated these values (the Helm-exact engine)
+                # every upgrade and repair prunes the release's history, as `helm upgrade`
+                max_history=self.binding.release.max_history,
             )
             succeeded = True
         except HelmError as error:
@@ -360,6 +370,28 @@ class Actions:
             self.drift.acknowledge(seen.key, seen.drift)
         self._released(obj, installed, desired, verb)
         return Result()
+
+    def _render_within_budget(self, seen: Observation) -> None:
+        """Render the desired state in a render process that is killed past the
+        binding's renderBudget; raise RenderOverBudget if it was. Go cannot stop the
+        render inside a Helm action, so a template bomb must be caught here, before
+        it reaches one."""
+        desired = seen.desired
+        if self.renderer is None or desired is None:
+            return
+        try:
+            self.renderer.render(
+                desired.chart,
+                seen.release_name,
+                seen.namespace,
+                desired.values,
+                budget=self.binding.render_budget,
+                schema_checked=True,
+            )
+        except RenderOverBudget:
+            raise
+        except HelmError:
+            pass  # the action's own render (where lookup sees the cluster) judges the chart
 
     def _ensure_finalizer(self, obj: dict[str, Any]) -> dict[str, Any]:
         finalizers = obj["metadata"].get("finalizers") or []
@@ -445,7 +477,10 @@ class Actions:
         if error.retryable:
             return False  # helm could not be reached: says nothing about the release
         assert seen.desired is not None  # only a validated desired state reaches Helm
-        reason = "Timeout" if error.timed_out else "HelmError"
+        if isinstance(error, RenderOverBudget):
+            reason = "RenderBudgetExceeded"
+        else:
+            reason = "Timeout" if error.timed_out else "HelmError"
         # Helm's message may quote a chart's `fail` text or a value: sensitive ones go.
         message = self._scrub(seen, obj, error.message)
         failures = retries.after_failure(obj, seen.desired.digest)

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kubernetes import client
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from controller.drift import DriftChecker
 from controller.events import EventRecorder
@@ -40,7 +39,8 @@ from lostromos.engines import EngineRegistry
 from lostromos.helmengine import HelmEngine, HelmError, RunningEngine, find_engine
 from lostromos.kube import KubeConfigError
 from lostromos.logs import LogFormat, configure_logging
-from lostromos.probes import ProbeServer, Readiness
+from lostromos.probes import MetricsEndpoint, ProbeServer, Readiness
+from lostromos.renderpool import BudgetedRenderer, RenderProcesses
 
 log = logging.getLogger("lostromos.controller")
 DRAIN_SECONDS = 60.0
@@ -84,6 +84,7 @@ class BindingController:
         dry_run: bool,
         share: BindingShare | None = None,
         require_service_account: bool = False,
+        renderer: BudgetedRenderer | None = None,
     ) -> None:
         self.binding = binding
         self.queue = WorkQueue()
@@ -127,6 +128,7 @@ class BindingController:
             drift=self.drift.observations,
             dry_run=dry_run,
             require_service_account=require_service_account,
+            renderer=renderer,
         )
         self.threads: list[threading.Thread] = []
         self.failures = RetryLog(log, binding.kind)
@@ -256,8 +258,12 @@ def run(options: ControllerOptions) -> int:
         observe=metrics.observe_helm_action,
         on_restart=metrics.count_engine_restart,
     )
+    # Renders within each binding's budget, in processes that are killed when it is
+    # spent: a template bomb stops there, before any Helm action.
+    renders = RenderProcesses(engine_binary)
     try:
         with engine as helm:
+            renders.start()
             return _run(
                 options,
                 bindings,
@@ -265,10 +271,13 @@ def run(options: ControllerOptions) -> int:
                 helm=helm,
                 api_client=api_client,
                 metrics=metrics,
+                renderer=BudgetedRenderer(renders.socket_paths),
             )
     except HelmError as error:  # the engine did not start
         print(f"lostromos controller: {error}", file=sys.stderr)
         return 2
+    finally:
+        renders.stop()
 
 
 def _run(
@@ -279,6 +288,7 @@ def _run(
     helm: HelmEngine,
     api_client: client.ApiClient,
     metrics: ControllerMetrics,
+    renderer: BudgetedRenderer,
 ) -> int:
     ring = _ring(options, api_client)
     controllers = [
@@ -292,6 +302,7 @@ def _run(
             dry_run=options.dry_run,
             share=ring.share(binding) if ring else None,
             require_service_account=options.require_service_account,
+            renderer=renderer,
         )
         for binding in bindings.bindings
     ]
@@ -311,11 +322,15 @@ def _run(
     def readiness() -> Readiness:
         return Readiness(True) if ready() else Readiness(False, "informers not synced")
 
-    def metrics_text() -> tuple[bytes, str]:
+    def refresh_metrics() -> None:
         metrics.update([c.snapshot() for c in controllers])
-        return generate_latest(metrics.registry), CONTENT_TYPE_LATEST
 
-    health = ProbeServer(options.health_bind, readiness, metrics=metrics_text, name="health")
+    health = ProbeServer(
+        options.health_bind,
+        readiness,
+        metrics=MetricsEndpoint(metrics.registry, refresh_metrics),
+        name="health",
+    )
     health.start()
 
     def start_all() -> None:

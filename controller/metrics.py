@@ -45,7 +45,7 @@ class BindingSnapshot:
 
 # Helm actions take from a second (a no-op upgrade) to the action's timeout (minutes).
 HELM_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600)
-HELM_OUTCOMES = ("success", "failure", "timeout")
+HELM_OUTCOMES = ("success", "not_found", "failure", "timeout")
 
 
 class ControllerMetrics:

@@ -17,6 +17,9 @@ ONE action for that state (controller/actions.py):
     deleting, release ours       -> uninstall, then drop the finalizer
     deleting, release not ours   -> drop the finalizer only
 
+A suspended object (`lostromos.dev/suspend: "true"`, controller/suspend.py) gets
+none of this but deletion: no Helm call and no write until it is resumed.
+
 With `require_service_account` (`--require-service-account`) a binding that
 names no `serviceAccountName` is refused before any of this: its objects say
 so (ServiceAccountRequired) and no Helm call is made for them, because every
@@ -40,9 +43,11 @@ from controller.actions import (
 from controller.drift import DriftObservations
 from controller.informer import Informer, Key
 from controller.observe import FINALIZER, Engines, RolloutView, decide, observe
+from controller.suspend import suspended
 from lostromos.config import Binding
 from lostromos.engines import BindingLoadError
 from lostromos.helmengine import HelmError
+from lostromos.renderpool import BudgetedRenderer
 
 __all__ = ["FINALIZER", "ReconcileError", "Reconciler", "Result"]
 
@@ -65,6 +70,7 @@ class Reconciler:
         drift: DriftObservations | None = None,
         dry_run: bool = False,
         require_service_account: bool = False,
+        renderer: BudgetedRenderer | None = None,
     ) -> None:
         self.binding = binding
         self.refused = require_service_account and binding.service_account_name is None
@@ -84,9 +90,12 @@ class Reconciler:
             drift=acknowledger,
             rollout=rollout,
             dry_run=dry_run,
+            renderer=renderer,
         )
 
     def reconcile(self, key: Key) -> Result:
+        if suspended(self.informer.get(key)):
+            return Result()  # resumed by a change of the annotation, which wakes the key
         if self.refused:
             return self.actions.service_account_required(self.informer.get(key))
         try:

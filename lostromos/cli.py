@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from lostromos import toolchain
-from lostromos.helmengine import add_engine_flag
+from lostromos.cliflags import add_engine_flag
 
 EXIT_USAGE = 2
 
@@ -78,7 +78,12 @@ def cmd_dev_up(args: argparse.Namespace) -> int:
         if not path.exists():
             _say(f"error: {what} {path} not found (run from the lostromos checkout or pass it)")
             return EXIT_USAGE
-    tools = toolchain.ensure(toolchain.TOOL_NAMES, progress=_say)
+    names = [
+        name
+        for name in toolchain.TOOL_NAMES
+        if args.nodes > 0 or name not in toolchain.DATA_PLANE_TOOL_NAMES
+    ]
+    tools = toolchain.ensure(names, progress=_say)
     options = DevOptions(
         state_dir=args.state_dir,
         bindings_path=args.config.resolve(),
@@ -86,6 +91,7 @@ def cmd_dev_up(args: argparse.Namespace) -> int:
         examples_dir=args.examples.resolve() if args.examples else None,
         tools=tools,
         controllers=args.controllers,
+        nodes=args.nodes,
     )
     cluster = DevCluster(options, _say)
     # Until run_foreground takes over, SIGTERM is handled like Ctrl-C: whatever
@@ -122,7 +128,12 @@ def _print_usage(cluster, tools: dict[str, Path], *, detached: bool) -> None:
     state_dir = cluster.state_dir.resolve()
     lines = [
         "",
-        "lostromos is up: kube-apiserver, etcd, webhook and controller are running.",
+        "lostromos is up: kube-apiserver, etcd, webhook and controller are running"
+        + (
+            f", with {cluster.options.nodes} simulated node(s) (kubectl get pods)."
+            if cluster.options.nodes > 0
+            else "."
+        ),
         "In another shell (kubectl, helm and lostromos on PATH):",
         "",
         *(f"  {line}" for line in shell_env(state_dir, tools)),
@@ -143,6 +154,12 @@ def _print_usage(cluster, tools: dict[str, Path], *, detached: bool) -> None:
 
 
 def cmd_dev_env(args: argparse.Namespace) -> int:
+    problem = _no_cluster_in(args.state_dir)
+    if problem:
+        # Exports for a kubeconfig that is not there, or for an API server that is not
+        # running, would only fail later, at the first kubectl, with a vaguer message.
+        _say(f"error: {problem}")
+        return EXIT_USAGE
     tools = {}
     for name in ("kubectl", "helm"):
         found = toolchain.find(name)
@@ -152,6 +169,18 @@ def cmd_dev_env(args: argparse.Namespace) -> int:
         tools[name] = found
     print("\n".join(shell_env(args.state_dir, tools)))
     return 0
+
+
+def _no_cluster_in(state_dir: Path) -> str | None:
+    """Why `state_dir` holds no running dev cluster, or None when it does."""
+    from lostromos.dev.processes import Supervisor
+
+    start = f"start one with `./dev up --state-dir {shlex.quote(str(state_dir))}`"
+    if not (state_dir / "kubeconfig").is_file():
+        return f"no dev cluster in {state_dir} (no kubeconfig there): {start}"
+    if not any(c.name == "kube-apiserver" for c in Supervisor(state_dir).running()):
+        return f"the dev cluster in {state_dir} is not running: {start}"
+    return None
 
 
 def cmd_dev_down(args: argparse.Namespace) -> int:
@@ -256,7 +285,7 @@ def _add_shard_flags(ctl: argparse.ArgumentParser) -> None:
 
 def _add_local_commands(commands: argparse._SubParsersAction) -> None:
     """`toolchain` and `dev`: what a developer runs on their own machine."""
-    from lostromos.dev.cluster import default_state_dir
+    from lostromos.dev import dataplane, default_state_dir
 
     tc = commands.add_parser("toolchain", help="the pinned kube-apiserver, etcd, kubectl, helm")
     tc_commands = tc.add_subparsers(dest="toolchain_command", required=True)
@@ -313,6 +342,21 @@ def _add_local_commands(commands: argparse._SubParsersAction) -> None:
         help="controller processes; more than one run sharded (default 1)",
     )
     up.add_argument(
+        "--nodes",
+        type=int,
+        default=dataplane.DEFAULT_NODES,
+        metavar="N",
+        help="simulated nodes (kwok) with kube-controller-manager and kube-scheduler, "
+        "so Deployments get pods (default %(default)s)",
+    )
+    up.add_argument(
+        "--no-nodes",
+        dest="nodes",
+        action="store_const",
+        const=0,
+        help="etcd and kube-apiserver only: no scheduler, controller manager or pods",
+    )
+    up.add_argument(
         "--detach", action="store_true", help="return once everything is ready and leave it running"
     )
     up.set_defaults(handler=cmd_dev_up)
@@ -326,17 +370,35 @@ def _add_local_commands(commands: argparse._SubParsersAction) -> None:
     down.set_defaults(handler=cmd_dev_down)
 
 
+class _VersionAction(argparse.Action):
+    """argparse's `version` action, but the version is read only when asked for:
+    reading it (package metadata, the pinned tools) costs every other call time."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)  # type: ignore[arg-type]
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        from lostromos.version import build_info
+
+        print(build_info().short())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     from lostromos.output import add_output_flag
-    from lostromos.version import build_info
 
     parser = argparse.ArgumentParser(
         prog="lostromos", description="Turn any Helm chart into a Kubernetes API."
     )
     parser.add_argument(
         "--version",
-        action="version",
-        version=build_info().short(),
+        action=_VersionAction,
         help="print the version and the pinned helm and Kubernetes, then exit",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -414,7 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
     from lostromos.authoring.commands import register as register_authoring
 
     register_authoring(commands)
-    from certs.commands import register as register_certs
+    from certs.cli import register as register_certs
 
     register_certs(commands)
     return parser

@@ -11,7 +11,7 @@ A bindings file looks like this (paths are relative to the file itself)::
         kind: Site
         plural: sites
         chart: {path: charts/site}
-        release: {name: "{name}", timeout: 300, adopt: false, retries: 10}
+        release: {name: "{name}", timeout: 300, adopt: false, retries: 10, maxHistory: 10}
         overrides: {}
         concurrency: 4
         # Optional: which objects this controller serves (Lostromos's filter).
@@ -24,12 +24,13 @@ A bindings file looks like this (paths are relative to the file itself)::
         sensitivePaths: [db.password, users[*].token]
 
 Everything here is plain data; loading it never touches the cluster or the
-chart, so a broken bindings file fails fast with one clear message.
+chart, so a broken bindings file fails fast. The file is checked against one
+JSON schema (lostromos/bindings.schema.json, shared with the operator chart's
+values schema), and every problem is reported at once, each with its path.
 """
 
 from __future__ import annotations
 
-import re
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,16 +42,23 @@ from lostromos.helmengine import Confinement
 from lostromos.yamltext import yaml_location
 
 API_VERSION = "lostromos.dev/v1alpha1"
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-_KIND = re.compile(r"^[A-Z][A-Za-z0-9]*$")
-_VERSION = re.compile(r"^v[0-9]+((alpha|beta)[0-9]+)?$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 RELEASE_NAME_FIELDS = frozenset({"name", "namespace", "kind", "binding"})
 
 
 class ConfigError(ValueError):
     """The bindings file is missing, unreadable or describes an impossible binding."""
+
+    def __init__(self, message: str, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems or (message,)
+
+    @classmethod
+    def listing(cls, source: Path, problems: list[str]) -> ConfigError:
+        """One line for one problem; a count and one line each for several."""
+        if len(problems) == 1:
+            return cls(f"{source}: {problems[0]}", tuple(problems))
+        lines = "\n".join(f"  {problem}" for problem in problems)
+        return cls(f"{source}: {len(problems)} problems:\n{lines}", tuple(problems))
 
 
 @dataclass(frozen=True)
@@ -82,42 +90,6 @@ ACCESS_FILES = {
     "keyring": "keyring",
 }
 ACCESS_FLAGS = {"plainHTTP": "plain_http", "insecureSkipTLSVerify": "insecure_skip_tls_verify"}
-
-# The bindings file's keys, level by level (the operator chart's values schema
-# accepts exactly these: tests/unit/test_config.py holds the two together).
-BINDING_KEYS = frozenset(
-    {
-        "name",
-        "group",
-        "version",
-        "kind",
-        "plural",
-        "singular",
-        "shortNames",
-        "categories",
-        "chart",
-        "release",
-        "overrides",
-        "concurrency",
-        "selector",
-        "rollout",
-        "driftCheckSeconds",
-        "admission",
-        "clusterScopedKinds",
-        "serviceAccountName",
-        "sensitivePaths",
-        "remoteSchemaHosts",
-    }
-)
-CHART_KEYS = frozenset(
-    {"path", "repository", "name", "version", "digest", "insecureSkipDigest"}
-    | set(ACCESS_FILES)
-    | set(ACCESS_FLAGS)
-)
-RELEASE_KEYS = frozenset({"name", "timeout", "wait", "adopt", "retries"})
-SELECTOR_KEYS = frozenset({"labels", "annotation"})
-ROLLOUT_KEYS = frozenset({"maxInFlight", "maxFailureRatio", "minSamples"})
-ADMISSION_KEYS = frozenset({"render"})
 
 
 @dataclass(frozen=True)
@@ -159,6 +131,9 @@ class ReleasePolicy:
     # object is Stalled (RetriesExhausted); -1: retry forever. As Flux's
     # remediation.retries: `retries` retries make retries + 1 attempts.
     retries: int = 10
+    # Release revisions (Secrets) kept after each upgrade, repair or rollback; 0 keeps
+    # every one. Helm's library keeps every one; `helm upgrade` keeps 10.
+    max_history: int = 10
 
     def release_name(self, *, name: str, namespace: str, kind: str, binding: str) -> str:
         return self.name_template.format(
@@ -207,6 +182,16 @@ class AdmissionPolicy:
 
 
 @dataclass(frozen=True)
+class RenderBudget:
+    """What one render of the chart may take, in the webhook and in the controller:
+    a render past `seconds` has its render process killed, and a manifest longer
+    than `output_bytes` is refused (lostromos.renderpool)."""
+
+    seconds: float = 5.0
+    output_bytes: int = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True)
 class Binding:
     """One custom resource kind served by one chart."""
 
@@ -226,6 +211,7 @@ class Binding:
     rollout: RolloutPolicy = field(default_factory=RolloutPolicy)
     drift_check_seconds: int = 300
     admission: AdmissionPolicy = field(default_factory=AdmissionPolicy)
+    render_budget: RenderBudget = field(default_factory=RenderBudget)
     # Kinds of cluster-scoped objects this chart may create; anything else a
     # release renders must live in its object's namespace.
     cluster_scoped_kinds: tuple[str, ...] = ()
@@ -297,273 +283,149 @@ def load_bindings(path: str | Path) -> Bindings:
 
 
 def parse_bindings(document: Any, source: Path) -> Bindings:
-    if not isinstance(document, dict):
-        raise ConfigError(f"{source}: expected a mapping with a 'bindings' list")
-    api_version = document.get("apiVersion", API_VERSION)
-    if api_version != API_VERSION:
-        raise ConfigError(f"{source}: apiVersion {api_version!r} is not {API_VERSION!r}")
-    entries = document.get("bindings")
-    if not isinstance(entries, list) or not entries:
-        raise ConfigError(f"{source}: 'bindings' must be a non-empty list")
-    bindings = tuple(
-        _parse_binding(entry, f"{source}: bindings[{index}]", source.parent)
-        for index, entry in enumerate(entries)
-    )
-    _check_unique(bindings, source)
-    return Bindings(source=source, bindings=bindings)
+    """Check `document` against the bindings schema, then read it. Raises ConfigError
+    listing every problem, each with its path (one line when there is one)."""
+    from lostromos.configschema import binding_name, schema_problems
+
+    problems = schema_problems(document)
+    if problems:
+        raise ConfigError.listing(source, problems)
+    bindings: list[Binding] = []
+    for index, entry in enumerate(document["bindings"]):
+        where = f"bindings[{index}] ({binding_name(entry)})"
+        binding = _parse_binding(entry, where, source.parent, problems)
+        if binding is not None:
+            bindings.append(binding)
+    problems.extend(_duplicates(bindings))
+    if problems:
+        raise ConfigError.listing(source, problems)
+    return Bindings(source=source, bindings=tuple(bindings))
 
 
-def _parse_binding(entry: Any, where: str, base: Path) -> Binding:
-    if not isinstance(entry, dict):
-        raise ConfigError(f"{where}: expected a mapping")
-    unknown = sorted(set(entry) - BINDING_KEYS)
-    if unknown:
-        raise ConfigError(f"{where}: unknown field(s) {', '.join(unknown)}")
-    kind = _required_str(entry, "kind", where, _KIND, "a CamelCase kind such as Site")
-    name = entry.get("name", kind.lower())
-    where = f"{where} ({name})"
-    binding = Binding(
-        name=_check(name, "name", where, _DNS_LABEL, "a lowercase DNS label"),
-        group=_required_str(entry, "group", where, _DNS_SUBDOMAIN, "a DNS subdomain"),
-        version=_required_str(entry, "version", where, _VERSION, "a version such as v1"),
+def _parse_binding(entry: dict, where: str, base: Path, problems: list[str]) -> Binding | None:
+    """A schema-valid entry as a Binding; what the schema cannot say is checked here."""
+    found = len(problems)
+    kind: str = entry["kind"]
+    release = _parse_release(entry.get("release", {}), where, problems)
+    sensitive = tuple(entry.get("sensitivePaths", ()))
+    _check_sensitive_paths(sensitive, where, problems)
+    if len(problems) > found or release is None:
+        return None
+    selector = entry.get("selector", {})
+    rollout = entry.get("rollout", {})
+    return Binding(
+        name=entry.get("name", kind.lower()),
+        group=entry["group"],
+        version=entry["version"],
         kind=kind,
-        plural=_required_str(entry, "plural", where, _DNS_LABEL, "a lowercase DNS label"),
-        singular=_check(
-            entry.get("singular", kind.lower()),
-            "singular",
-            where,
-            _DNS_LABEL,
-            "a lowercase DNS label",
+        plural=entry["plural"],
+        singular=entry.get("singular", kind.lower()),
+        short_names=tuple(entry.get("shortNames", ())),
+        categories=tuple(entry.get("categories", ())),
+        chart=_parse_chart(entry["chart"], base),
+        release=release,
+        overrides=entry.get("overrides") or {},
+        concurrency=entry.get("concurrency", 4),
+        selector=_parse_selector(selector),
+        rollout=RolloutPolicy(
+            max_in_flight=rollout.get("maxInFlight", 10),
+            max_failure_ratio=float(rollout.get("maxFailureRatio", 0.2)),
+            min_samples=rollout.get("minSamples", 5),
         ),
-        short_names=_str_list(entry, "shortNames", where),
-        categories=_str_list(entry, "categories", where),
-        chart=_parse_chart(entry.get("chart"), where, base),
-        release=_parse_release(entry.get("release", {}), where),
-        overrides=_mapping(entry, "overrides", where),
-        concurrency=_positive_int(entry.get("concurrency", 4), "concurrency", where),
-        selector=_parse_selector(entry.get("selector", {}), where),
-        rollout=_parse_rollout(entry.get("rollout", {}), where),
-        drift_check_seconds=_non_negative_int(
-            entry.get("driftCheckSeconds", 300), "driftCheckSeconds", where
-        ),
-        admission=_parse_admission(entry.get("admission", {}), where),
-        cluster_scoped_kinds=tuple(
-            _check(kind, "clusterScopedKinds", where, _KIND, "a CamelCase kind such as Namespace")
-            for kind in _str_list(entry, "clusterScopedKinds", where)
-        ),
-        service_account_name=(
-            None
-            if entry.get("serviceAccountName") is None
-            else _check(
-                entry["serviceAccountName"],
-                "serviceAccountName",
-                where,
-                _DNS_SUBDOMAIN,
-                "a ServiceAccount name",
-            )
-        ),
-        sensitive_paths=_sensitive_paths(entry, where),
-        remote_schema_hosts=_str_list(entry, "remoteSchemaHosts", where),
+        drift_check_seconds=entry.get("driftCheckSeconds", 300),
+        admission=AdmissionPolicy(render=entry.get("admission", {}).get("render", True)),
+        render_budget=_parse_render_budget(entry.get("renderBudget", {})),
+        cluster_scoped_kinds=tuple(entry.get("clusterScopedKinds", ())),
+        service_account_name=entry.get("serviceAccountName"),
+        sensitive_paths=sensitive,
+        remote_schema_hosts=tuple(entry.get("remoteSchemaHosts", ())),
     )
-    return binding
 
 
-def _parse_admission(value: Any, where: str) -> AdmissionPolicy:
-    if not isinstance(value, dict):
-        raise ConfigError(f"{where}: admission must be a mapping")
-    unknown = sorted(set(value) - ADMISSION_KEYS)
-    if unknown:
-        raise ConfigError(f"{where}: admission: unknown field(s) {', '.join(unknown)}")
-    render = value.get("render", True)
-    if not isinstance(render, bool):
-        raise ConfigError(f"{where}: admission.render must be true or false")
-    return AdmissionPolicy(render=render)
+def _parse_render_budget(value: dict[str, Any]) -> RenderBudget:
+    """Bounds the schema has checked (seconds in (0, 600], outputBytes >= 1)."""
+    return RenderBudget(
+        seconds=float(value.get("seconds", RenderBudget.seconds)),
+        output_bytes=int(value.get("outputBytes", RenderBudget.output_bytes)),
+    )
 
 
-def _sensitive_paths(entry: dict, where: str) -> tuple[str, ...]:
+def _check_sensitive_paths(paths: tuple[str, ...], where: str, problems: list[str]) -> None:
     from lostromos.redact import parse_sensitive_path  # redact reads charts, which read us
 
-    paths = _str_list(entry, "sensitivePaths", where)
     for path in paths:
         try:
             parse_sensitive_path(path)
         except ValueError as error:
-            raise ConfigError(f"{where}: sensitivePaths: {error}") from None
-    return paths
+            problems.append(f"{where}.sensitivePaths: {error}")
 
 
-def _parse_chart(value: Any, where: str, base: Path) -> ChartRef:
+def _parse_chart(value: str | dict[str, Any], base: Path) -> ChartRef:
     if isinstance(value, str):
         value = {"path": value}
-    if not isinstance(value, dict):
-        raise ConfigError(f"{where}: 'chart' must be a path or a mapping with 'path'")
     if "path" in value:
         return ChartRef(path=(base / str(value["path"])).resolve())
-    missing = [key for key in ("repository", "name", "version") if not value.get(key)]
-    if missing:
-        raise ConfigError(
-            f"{where}: 'chart' needs 'path', or 'repository', 'name' and 'version' "
-            f"(missing {', '.join(missing)})"
-        )
-    unknown = sorted(set(value) - CHART_KEYS)
-    if unknown:
-        raise ConfigError(f"{where}: chart: unknown field(s) {', '.join(unknown)}")
     digest = value.get("digest")
-    if digest is not None:
-        digest = str(digest).removeprefix("sha256:").lower()
-        if not _SHA256.match(digest):
-            raise ConfigError(
-                f"{where}: chart.digest {value['digest']!r} is not a sha256 "
-                "digest (64 hex digits, optionally prefixed sha256:)"
-            )
-    skip = value.get("insecureSkipDigest", False)
-    if not isinstance(skip, bool):
-        raise ConfigError(f"{where}: chart.insecureSkipDigest must be true or false")
-    repository = str(value["repository"])
-    if not repository.startswith(("http://", "https://", "oci://")):
-        raise ConfigError(
-            f"{where}: chart.repository {repository!r} must be an http(s):// chart "
-            "repository or an oci:// registry"
-        )
     return ChartRef(
-        repository=repository,
-        name=str(value["name"]),
-        version=str(value["version"]),
-        digest=digest,
-        insecure_skip_digest=skip,
-        access=_parse_access(value, where, base),
+        repository=value["repository"],
+        name=value["name"],
+        version=value["version"],
+        digest=None if digest is None else digest.removeprefix("sha256:").lower(),
+        insecure_skip_digest=value.get("insecureSkipDigest", False),
+        access=ChartAccess(
+            **{attr: value.get(key, False) for key, attr in ACCESS_FLAGS.items()},
+            **{
+                attr: (base / value[key]).resolve()
+                for key, attr in ACCESS_FILES.items()
+                if key in value
+            },
+        ),
     )
 
 
-def _parse_access(value: dict[str, Any], where: str, base: Path) -> ChartAccess:
-    fields: dict[str, Any] = {}
-    for key, attr in ACCESS_FLAGS.items():
-        flag = value.get(key, False)
-        if not isinstance(flag, bool):
-            raise ConfigError(f"{where}: chart.{key} must be true or false")
-        fields[attr] = flag
-    for key, attr in ACCESS_FILES.items():
-        path = value.get(key)
-        if path is not None:
-            if not isinstance(path, str) or not path:
-                raise ConfigError(f"{where}: chart.{key} must be a file path")
-            fields[attr] = (base / path).resolve()
-    return ChartAccess(**fields)
-
-
-def _parse_release(value: Any, where: str) -> ReleasePolicy:
-    if not isinstance(value, dict):
-        raise ConfigError(f"{where}: 'release' must be a mapping")
-    unknown = sorted(set(value) - RELEASE_KEYS)
-    if unknown:
-        raise ConfigError(f"{where}: unknown field(s) release.{', release.'.join(unknown)}")
-    adopt = value.get("adopt", False)
-    if not isinstance(adopt, bool):
-        raise ConfigError(f"{where}: release.adopt {adopt!r} must be true or false")
-    template = str(value.get("name", "{name}"))
+def _parse_release(value: dict[str, Any], where: str, problems: list[str]) -> ReleasePolicy | None:
+    template = value.get("name", "{name}")
     try:
         fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
     except ValueError as error:
-        raise ConfigError(f"{where}: release.name {template!r}: {error}") from None
+        problems.append(f"{where}.release.name: {template!r}: {error}")
+        return None
     if not fields <= RELEASE_NAME_FIELDS or "name" not in fields:
-        raise ConfigError(
-            f"{where}: release.name {template!r} must use {{name}} and only "
+        problems.append(
+            f"{where}.release.name: {template!r} must use {{name}} and only "
             f"{', '.join(sorted('{' + f + '}' for f in RELEASE_NAME_FIELDS))}"
         )
+        return None
     return ReleasePolicy(
         name_template=template,
-        timeout_seconds=_positive_int(value.get("timeout", 300), "release.timeout", where),
-        wait=bool(value.get("wait", False)),
-        adopt=adopt,
-        retries=_retries(value.get("retries", 10), where),
+        timeout_seconds=value.get("timeout", 300),
+        wait=value.get("wait", False),
+        adopt=value.get("adopt", False),
+        retries=value.get("retries", 10),
+        max_history=value.get("maxHistory", 10),
     )
 
 
-def _retries(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < -1:
-        raise ConfigError(
-            f"{where}: release.retries {value!r} must be -1 (retry forever), "
-            "0 or a positive integer"
-        )
-    return value
-
-
-def _parse_selector(value: Any, where: str) -> Selector:
-    if not isinstance(value, dict) or set(value) - SELECTOR_KEYS:
-        raise ConfigError(
-            f"{where}: 'selector' must be a mapping with 'labels' and/or 'annotation'"
-        )
-    labels = value.get("labels")
-    if labels is not None and (not isinstance(labels, str) or not labels.strip()):
-        raise ConfigError(f"{where}: selector.labels must be a label selector such as 'tier=gold'")
+def _parse_selector(value: dict[str, Any]) -> Selector:
     annotation = value.get("annotation")
     key = annotation_value = None
     if annotation is not None:
-        if not isinstance(annotation, str) or not annotation.strip():
-            raise ConfigError(f"{where}: selector.annotation must be 'key' or 'key=value'")
         key, _, annotation_value = annotation.partition("=")
         annotation_value = annotation_value if "=" in annotation else None
-    return Selector(labels=labels, annotation_key=key, annotation_value=annotation_value)
-
-
-def _parse_rollout(value: Any, where: str) -> RolloutPolicy:
-    if not isinstance(value, dict) or set(value) - ROLLOUT_KEYS:
-        raise ConfigError(f"{where}: 'rollout' takes maxInFlight, maxFailureRatio, minSamples")
-    ratio = value.get("maxFailureRatio", 0.2)
-    if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 <= ratio <= 1:
-        raise ConfigError(f"{where}: rollout.maxFailureRatio {ratio!r} must be between 0 and 1")
-    return RolloutPolicy(
-        max_in_flight=_positive_int(value.get("maxInFlight", 10), "rollout.maxInFlight", where),
-        max_failure_ratio=float(ratio),
-        min_samples=_positive_int(value.get("minSamples", 5), "rollout.minSamples", where),
+    return Selector(
+        labels=value.get("labels"), annotation_key=key, annotation_value=annotation_value
     )
 
 
-def _check_unique(bindings: tuple[Binding, ...], source: Path) -> None:
+def _duplicates(bindings: list[Binding]) -> list[str]:
+    problems = []
     seen_names: set[str] = set()
     seen_kinds: set[tuple[str, str, str]] = set()
     for binding in bindings:
         if binding.name in seen_names:
-            raise ConfigError(f"{source}: binding name {binding.name!r} is used twice")
+            problems.append(f"binding name {binding.name!r} is used twice")
         if binding.gvk in seen_kinds:
-            raise ConfigError(f"{source}: kind {binding.api_version}/{binding.kind} is bound twice")
+            problems.append(f"kind {binding.api_version}/{binding.kind} is bound twice")
         seen_names.add(binding.name)
         seen_kinds.add(binding.gvk)
-
-
-def _required_str(entry: dict, key: str, where: str, pattern: re.Pattern, what: str) -> str:
-    if key not in entry:
-        raise ConfigError(f"{where}: missing required field {key!r}")
-    return _check(entry[key], key, where, pattern, what)
-
-
-def _check(value: Any, key: str, where: str, pattern: re.Pattern, what: str) -> str:
-    if not isinstance(value, str) or not pattern.match(value):
-        raise ConfigError(f"{where}: {key} {value!r} is not {what}")
-    return value
-
-
-def _str_list(entry: dict, key: str, where: str) -> tuple[str, ...]:
-    value = entry.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise ConfigError(f"{where}: {key!r} must be a list of strings")
-    return tuple(value)
-
-
-def _mapping(entry: dict, key: str, where: str) -> dict[str, Any]:
-    value = entry.get(key) or {}
-    if not isinstance(value, dict):
-        raise ConfigError(f"{where}: {key!r} must be a mapping")
-    return value
-
-
-def _positive_int(value: Any, key: str, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{where}: {key} {value!r} must be a positive integer")
-    return value
-
-
-def _non_negative_int(value: Any, key: str, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(f"{where}: {key} {value!r} must be zero or a positive integer")
-    return value
+    return problems

@@ -15,11 +15,11 @@ nothing is written to disk.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -224,9 +224,14 @@ class EngineProcess:
             if self._stopping.is_set():
                 return
             self._ready.clear()
-            # A long healthy run resets the backoff; a crash loop slows down.
-            attempt = 0 if time.monotonic() - started > 60 else attempt + 1
-            delay = RESTART_BACKOFF_SECONDS[min(attempt, len(RESTART_BACKOFF_SECONDS) - 1)]
+            if code == -signal.SIGKILL:
+                # killed for a render over its budget (lostromos.renderpool): replaced
+                # at once, and not a crash that should slow the next start down
+                delay = 0.0
+            else:
+                # A long healthy run resets the backoff; a crash loop slows down.
+                attempt = 0 if time.monotonic() - started > 60 else attempt + 1
+                delay = RESTART_BACKOFF_SECONDS[min(attempt, len(RESTART_BACKOFF_SECONDS) - 1)]
             log.warning("Helm engine exited with code %s; restarting in %.1fs", code, delay)
             self.restarts += 1
             self._on_restart()
@@ -398,7 +403,12 @@ class HelmEngine:
             outcome = "success"
             return result
         except HelmError as error:
-            outcome = "timeout" if error.timed_out else "failure"
+            # "No such release" is an answer, not a failure: every first status of a
+            # new object gets it, and counting it would bury real failures in noise.
+            if error.code == "not-found":
+                outcome = "not_found"
+            else:
+                outcome = "timeout" if error.timed_out else "failure"
             raise
         finally:
             self._observe(op, outcome, time.monotonic() - started)
@@ -444,6 +454,7 @@ class HelmEngine:
         impersonate: str | None = None,
         confine: Confinement | None = None,
         schema_checked: bool = False,
+        max_history: int = 0,
     ) -> Release:
         result = self._call(
             "upgrade",
@@ -458,6 +469,7 @@ class HelmEngine:
             impersonate=impersonate or "",
             confine=confine.to_wire() if confine else None,
             skipSchemaValidation=schema_checked,
+            maxHistory=max_history,
         )
         return Release.from_wire(result)
 
@@ -494,6 +506,7 @@ class HelmEngine:
         *,
         timeout_seconds: int,
         impersonate: str | None = None,
+        max_history: int = 0,
     ) -> None:
         self._call(
             "rollback",
@@ -503,6 +516,7 @@ class HelmEngine:
             revision=revision,
             timeoutSeconds=timeout_seconds,
             impersonate=impersonate or "",
+            maxHistory=max_history,
         )
 
     def pull(
@@ -542,17 +556,6 @@ def _chart(chart: ChartSource | Path) -> dict[str, str]:
     if isinstance(chart, ChartSource):
         return {"path": str(chart.path.resolve()), "digest": chart.digest}
     return {"path": str(Path(chart).resolve()), "digest": ""}
-
-
-def add_engine_flag(parser: argparse.ArgumentParser, what: str) -> None:
-    """`--helm-engine PATH`, the same on every command that runs the engine."""
-    parser.add_argument(
-        "--helm-engine",
-        type=Path,
-        default=None,
-        help=f"Helm engine binary {what} (default: the toolchain build, then "
-        "lostromos-helm-engine on PATH)",
-    )
 
 
 def find_engine(explicit: Path | None = None) -> Path:

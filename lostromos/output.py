@@ -8,8 +8,6 @@ import json
 import sys
 from typing import Any
 
-import yaml
-
 FORMATS = ("text", "json", "yaml")
 
 
@@ -24,4 +22,6 @@ def emit(data: Any, output: str) -> None:
     if output == "json":
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     else:
+        import yaml  # not at the top: every command's parser imports this module
+
         sys.stdout.write(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
 
 
 @dataclass(frozen=True)
@@ -29,51 +32,57 @@ class Readiness:
         return {"ready": False, "reason": self.reason, **self.details}
 
 
-# the metrics endpoint: the exposition text and its content type
-MetricsSource = Callable[[], tuple[bytes, str]]
+@dataclass(frozen=True)
+class MetricsEndpoint:
+    """/metrics: `registry`, served by prometheus-client's own WSGI app (content
+    negotiation, gzip, `name[]` filters), after `refresh` updated the gauges."""
+
+    registry: CollectorRegistry
+    refresh: Callable[[], None] = lambda: None
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # a probe every few seconds is not news
 
 
 class ProbeServer:
-    """Binds at construction (so a bad address fails at start-up); serves after start()."""
+    """Binds at construction (so a bad address fails at start-up); serves after start().
+
+    Paths are matched without their query string (`/readyz?verbose` is /readyz), as
+    the API server's own probes and every Prometheus scrape config may add one."""
 
     def __init__(
         self,
         bind: str,
         readiness: Callable[[], Readiness],
         *,
-        metrics: MetricsSource | None = None,
+        metrics: MetricsEndpoint | None = None,
         name: str = "probes",
     ) -> None:
         host, _, port = bind.rpartition(":")
+        metrics_app = make_wsgi_app(metrics.registry) if metrics is not None else None
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path == "/healthz":
-                    self._send_json(200, {"status": "ok"})
-                elif self.path == "/readyz":
-                    state = readiness()
-                    self._send_json(200 if state.ready else 503, state.body())
-                elif self.path == "/metrics" and metrics is not None:
-                    payload, content_type = metrics()
-                    self._send(200, payload, content_type)
-                else:
-                    self._send_json(404, {"error": "not found"})
+        def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            path = environ.get("PATH_INFO", "")
+            if path == "/healthz":
+                return _json(start_response, 200, {"status": "ok"})
+            if path == "/readyz":
+                state = readiness()
+                return _json(start_response, 200 if state.ready else 503, state.body())
+            if path == "/metrics" and metrics is not None and metrics_app is not None:
+                metrics.refresh()
+                answer: Iterable[bytes] = metrics_app(environ, start_response)
+                return answer
+            return _json(start_response, 404, {"error": "not found"})
 
-            def _send_json(self, code: int, payload: Mapping[str, Any]) -> None:
-                self._send(code, json.dumps(payload).encode(), "application/json")
-
-            def _send(self, code: int, body: bytes, content_type: str) -> None:
-                self.send_response(code)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass  # a probe every few seconds is not news
-
-        self.server = ThreadingHTTPServer((host or "0.0.0.0", int(port)), Handler)  # noqa: S104
-        self.server.daemon_threads = True
+        self.server = make_server(
+            host or "0.0.0.0",  # noqa: S104
+            int(port),
+            app,
+            server_class=ThreadingWSGIServer,
+            handler_class=_QuietHandler,
+        )
         self._thread = threading.Thread(target=self.server.serve_forever, name=name, daemon=True)
 
     @property
@@ -87,3 +96,12 @@ class ProbeServer:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def _json(start_response: Callable[..., Any], code: int, payload: Mapping[str, Any]) -> list[bytes]:
+    body = json.dumps(payload).encode()
+    status = {200: "200 OK", 404: "404 Not Found", 503: "503 Service Unavailable"}[code]
+    start_response(
+        status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    )
+    return [body]

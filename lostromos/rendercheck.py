@@ -7,6 +7,10 @@ the admitted values through the Helm engine (`helm template` semantics: no
 cluster, so `lookup` finds nothing) and refuses what cannot render, or what
 would be written outside the object's namespace, with Helm's own message.
 
+Every render runs with its binding's budget (renderBudget: time and output
+size) in a render process that is killed when the budget is spent
+(lostromos.renderpool); a render stopped so is a denial that says which budget.
+
 Verdicts are remembered by what decides them (the chart's digest, release,
 namespace, confinement and values, hashed): an object applied again unchanged,
 as GitOps tools re-apply every object on each sync, is judged without another
@@ -27,12 +31,10 @@ from typing import Any
 
 from lostromos.admission import CheckUnavailable, SpecContext
 from lostromos.config import Binding
-from lostromos.helmengine import ChartSource, HelmEngine, HelmError, trim
+from lostromos.helmengine import ChartSource, HelmError, trim
+from lostromos.renderpool import BudgetedRenderer, RenderOverBudget
 from lostromos.values.remembered import RememberedVerdicts, spec_digest
 
-# The API server gives a webhook at most its timeoutSeconds for everything; a
-# render of a usual chart takes milliseconds.
-RENDER_TIMEOUT_SECONDS = 5.0
 MAX_CAUSE = 300
 PLACEHOLDER_RELEASE = "release-name"  # what `helm template` calls an unnamed release
 # Verdicts remembered per process: a few hundred bytes each.
@@ -59,15 +61,8 @@ class RenderCheck:
     As an admission SpecCheck it renders only for bindings with
     `admission.render` on (the default)."""
 
-    def __init__(
-        self,
-        helm: HelmEngine,
-        *,
-        timeout_seconds: float = RENDER_TIMEOUT_SECONDS,
-        cache_size: int = VERDICT_CACHE_SIZE,
-    ):
-        self.helm = helm
-        self.timeout_seconds = timeout_seconds
+    def __init__(self, renderer: BudgetedRenderer, *, cache_size: int = VERDICT_CACHE_SIZE):
+        self.renderer = renderer
         self.cache_size = cache_size
         self._verdicts: RememberedVerdicts[tuple[str, ...]] = RememberedVerdicts(cache_size)
 
@@ -92,6 +87,7 @@ class RenderCheck:
                 context.release,
                 namespace,
                 json.dumps(confine, sort_keys=True),
+                repr(context.binding.render_budget),
             )
             if chart.digest
             else None
@@ -110,7 +106,8 @@ class RenderCheck:
                 values=context.engine.user_values(context.spec),
             )
         )
-        if spec_key is not None:  # not reached on an outage: that raised
+        # not reached on an outage (that raised); a spent budget is not the values' verdict
+        if spec_key is not None and not over_budget(lines):
             self._verdicts.put(spec_key, tuple(lines))
         return lines
 
@@ -126,20 +123,23 @@ class RenderCheck:
         if known is not None:
             return list(known)
         lines = self._render(request)
-        self._verdicts.put(key, tuple(lines))
+        if not over_budget(lines):
+            self._verdicts.put(key, tuple(lines))
         return lines
 
     def _render(self, request: RenderRequest) -> list[str]:
         try:
-            self.helm.render(
+            self.renderer.render(
                 request.chart,
                 request.release or PLACEHOLDER_RELEASE,
                 request.namespace,
                 request.values,
+                budget=request.binding.render_budget,
                 confine=request.binding.confinement(request.namespace),
-                timeout_seconds=self.timeout_seconds,
                 schema_checked=True,  # admission runs this after the values verdict
             )
+        except RenderOverBudget as error:
+            return [f"spec: {error.message}"]
         except HelmError as error:
             if error.retryable or error.code in ("unavailable", "timeout"):
                 raise CheckUnavailable(error.message) from None
@@ -150,6 +150,11 @@ class RenderCheck:
                 f"{describe_render_failure(request.chart_name, error.message)}"
             ]
         return []
+
+
+def over_budget(lines: Sequence[str]) -> bool:
+    """The render ran out of its budget: a busy machine's answer, not the values'."""
+    return any(RenderOverBudget.marker in line for line in lines)
 
 
 def _verdict_key(request: RenderRequest) -> bytes:

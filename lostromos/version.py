@@ -6,11 +6,12 @@ from __future__ import annotations
 import platform
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
-
-from prometheus_client import CollectorRegistry, Gauge
+from typing import TYPE_CHECKING, Any
 
 from lostromos import toolchain
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry, Gauge
 
 UNKNOWN = "unknown"
 
@@ -52,6 +53,8 @@ def build_info() -> BuildInfo:
 def build_info_gauge(registry: CollectorRegistry, **options: Any) -> Gauge:
     """`lostromos_build_info{version, helm_version, kubernetes_version, python_version} 1`,
     the `*_build_info` every Prometheus exporter offers, to join versions onto alerts."""
+    from prometheus_client import Gauge  # here: `lostromos version` needs no metrics
+
     info = build_info()
     gauge = Gauge(
         "lostromos_build_info",

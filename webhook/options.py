@@ -11,7 +11,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from lostromos.helmengine import add_engine_flag
+from lostromos.cliflags import add_engine_flag
 from lostromos.logs import LOG_FORMATS, LogFormat
 
 # The API server refuses request bodies over 3 MiB itself, so no real review is larger.

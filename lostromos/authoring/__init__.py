@@ -5,6 +5,12 @@ against what a cluster already stores."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
+
+# How much of a values schema a generated CRD carries (lostromos.authoring.convert);
+# here so that the CLI's parser can offer the choices without the converter's imports.
+Mode = Literal["webhook", "full"]
+MODES: tuple[Mode, ...] = ("webhook", "full")
 
 
 class AuthoringError(Exception):

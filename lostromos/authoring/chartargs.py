@@ -15,9 +15,10 @@ from __future__ import annotations
 import argparse
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from lostromos.charts import ChartError
-from lostromos.config import ChartAccess, ChartRef
+if TYPE_CHECKING:
+    from lostromos.config import ChartRef
 
 _REFERENCE = re.compile(
     r"^(?P<name>[^:@/\s]+):(?P<version>[^:@/\s]+)(?:@sha256:(?P<digest>[0-9a-f]{64}))?$"
@@ -49,13 +50,17 @@ def add_chart_source_flags(parser: argparse.ArgumentParser, *, engine_flag: bool
         help="where pulled charts are unpacked (default: ~/.cache/lostromos/charts)",
     )
     if engine_flag:  # commands that render have theirs already
-        from lostromos.helmengine import add_engine_flag
+        from lostromos.cliflags import add_engine_flag
 
         add_engine_flag(parser, "that pulls repository and OCI charts")
 
 
 def chart_ref(argument: str, args: argparse.Namespace) -> ChartRef:
     """The ChartRef a chart argument names. Raises ChartError for a malformed one."""
+    # Imported here: every command's parser takes add_chart_source_flags from this module.
+    from lostromos.charts import ChartError
+    from lostromos.config import ChartAccess, ChartRef
+
     if argument.startswith("oci://"):
         repository, _, reference = argument.rpartition("/")
         match = _REFERENCE.match(reference)

@@ -16,7 +16,7 @@ import contextlib
 import copy
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -37,9 +37,10 @@ from lostromos.authoring import AuthoringError, crdsim, read_text
 from lostromos.charts import Chart, ChartError
 from lostromos.config import Binding, Bindings
 from lostromos.engines import BindingLoadError, EngineRegistry
-from lostromos.helmengine import ChartSource, HelmEngine, HelmError
+from lostromos.helmengine import ChartSource, HelmError
 from lostromos.redact import redactor_for
 from lostromos.releases import release_name
+from lostromos.renderpool import BudgetedRenderer
 from lostromos.values.engine import ValuesEngine
 from lostromos.yamltext import yaml_location
 
@@ -90,17 +91,36 @@ def read_objects(paths: Iterable[Path]) -> list[SourceObject]:
     return objects
 
 
-def binding_for(bindings: Bindings, source: SourceObject) -> Binding:
+@dataclass(frozen=True)
+class Unbound:
+    """An object of a kind no binding serves, skipped by `check --skip-unbound`
+    (what `helm template` prints beside the bound objects: ConfigMaps and the like)."""
+
+    source: SourceObject
+
+    def data(self) -> dict[str, Any]:
+        metadata = self.source.document.get("metadata") or {}
+        return {
+            "source": self.source.where,
+            "apiVersion": self.source.document["apiVersion"],
+            "kind": self.source.document["kind"],
+            "name": metadata.get("name") or metadata.get("generateName") or "",
+        }
+
+
+def binding_for(bindings: Bindings, source: SourceObject) -> Binding | None:
     api_version, kind = str(source.document["apiVersion"]), str(source.document["kind"])
     group, _, version = api_version.rpartition("/")
-    binding = bindings.find(group, version, kind)
-    if binding is None:
-        served = ", ".join(f"{b.api_version} {b.kind}" for b in bindings.bindings)
-        raise AuthoringError(
-            f"{source.where}: no binding in {bindings.source} serves "
-            f"{api_version} {kind} (bound: {served})"
-        )
-    return binding
+    return bindings.find(group, version, kind)
+
+
+def _unbound_error(bindings: Bindings, source: SourceObject) -> AuthoringError:
+    served = ", ".join(f"{b.api_version} {b.kind}" for b in bindings.bindings)
+    return AuthoringError(
+        f"{source.where}: no binding in {bindings.source} serves "
+        f"{source.document['apiVersion']} {source.document['kind']} (bound: {served}; "
+        "--skip-unbound skips such objects)"
+    )
 
 
 def check_objects(
@@ -109,23 +129,40 @@ def check_objects(
     crd_mode: str | None = "webhook",
     checks: Sequence[SpecCheck] = NO_CHECKS,
 ) -> list[Verdict]:
-    """Each object's verdict; with `crd_mode`, the API server's handling of the CRD that
-    `crd generate --validation CRD_MODE` makes is applied around the review (crdsim);
-    `checks` are the webhook's extra checks (its render check)."""
+    """Each object's verdict (an object of an unbound kind is an AuthoringError)."""
+    return [
+        cast(Verdict, verdict) for verdict in iter_verdicts(registry, objects, crd_mode, checks)
+    ]
+
+
+def iter_verdicts(
+    registry: EngineRegistry,
+    objects: Iterable[SourceObject],
+    crd_mode: str | None = "webhook",
+    checks: Sequence[SpecCheck] = NO_CHECKS,
+    *,
+    skip_unbound: bool = False,
+) -> Iterator[Verdict | Unbound]:
+    """Each object's verdict as soon as it is known (so output streams); with
+    `crd_mode`, the API server's handling of the CRD that `crd generate --validation
+    CRD_MODE` makes is applied around the review (crdsim); `checks` are the webhook's
+    extra checks (its render check). An object of an unbound kind is an
+    AuthoringError, or with `skip_unbound` an Unbound."""
     simulations: dict[str, crdsim.CrdSimulation | None] = {}
-    verdicts = []
     for number, source in enumerate(objects, start=1):
         binding = binding_for(registry.bindings, source)
+        if binding is None:
+            if not skip_unbound:
+                raise _unbound_error(registry.bindings, source)
+            yield Unbound(source)
+            continue
         if crd_mode is not None and binding.name not in simulations:
             simulations[binding.name] = None
             with contextlib.suppress(BindingLoadError):  # the review denies with the error
                 simulations[binding.name] = crdsim.simulation_for(
                     binding, registry.engine_for(binding).chart, crd_mode
                 )
-        verdicts.append(
-            _review(registry, binding, source, number, simulations.get(binding.name), checks)
-        )
-    return verdicts
+        yield _review(registry, binding, source, number, simulations.get(binding.name), checks)
 
 
 def _review(  # noqa: PLR0917
@@ -230,6 +267,7 @@ def verdict_data(verdict: Verdict, manifests: str | None = None) -> dict[str, An
         "name": metadata.get("name") or metadata.get("generateName") or "",
         "allowed": verdict.allowed,
         "message": verdict.message,
+        "reasons": verdict.message.splitlines(),
         "patch": verdict.patch,
         "warnings": verdict.warnings,
     }
@@ -238,18 +276,19 @@ def verdict_data(verdict: Verdict, manifests: str | None = None) -> dict[str, An
     return data
 
 
-def render_manifests(verdict: Verdict, engine: ValuesEngine, helm: HelmEngine) -> str:
+def render_manifests(verdict: Verdict, engine: ValuesEngine, renderer: BudgetedRenderer) -> str:
     """What `helm template` produces for an admitted object, as the controller would
     install it: rendered by the Helm engine, byte for byte as the pinned helm does."""
     assert verdict.admitted is not None
     metadata = verdict.admitted["metadata"]
     chart = engine.chart
     try:
-        rendered = helm.render(
+        rendered = renderer.render(
             ChartSource(chart.path, chart.digest),
             release_name(verdict.binding, metadata),
             metadata["namespace"],
             engine.user_values(verdict.admitted.get("spec") or {}),
+            budget=verdict.binding.render_budget,
         )
     except HelmError as error:
         raise AuthoringError(f"{verdict.description}: cannot render: {error.message}") from None
@@ -263,6 +302,8 @@ def render_manifests(verdict: Verdict, engine: ValuesEngine, helm: HelmEngine) -
 class StoredProblem:
     description: str  # Site team-a/blog
     reasons: list[str]
+    namespace: str = ""
+    name: str = ""
 
 
 def list_stored_objects(binding: Binding, kubeconfig: Path | None) -> list[dict]:
@@ -315,6 +356,24 @@ def list_stored_objects(binding: Binding, kubeconfig: Path | None) -> list[dict]
     return items
 
 
+def stored_data(binding: Binding, obj: dict, problem: StoredProblem | None) -> dict[str, Any]:
+    """A stored object's verdict under the new chart, in verdict_data's shape."""
+    metadata = obj.get("metadata") or {}
+    reasons = problem.reasons if problem is not None else []
+    return {
+        "source": "cluster",
+        "binding": binding.name,
+        "kind": binding.kind,
+        "namespace": metadata.get("namespace", ""),
+        "name": metadata.get("name", ""),
+        "allowed": problem is None,
+        "message": "\n".join(reasons),
+        "reasons": reasons,
+        "patch": [],
+        "warnings": [],
+    }
+
+
 def invalid_under(chart: Chart, binding: Binding, stored: list[dict]) -> list[StoredProblem]:
     """The stored objects the new chart's schema refuses, with every reason."""
     engine = ValuesEngine(chart, binding.overrides)
@@ -330,6 +389,8 @@ def invalid_under(chart: Chart, binding: Binding, stored: list[dict]) -> list[St
                 StoredProblem(
                     f"{binding.kind} {metadata.get('namespace', '')}/{metadata.get('name', '')}",
                     redactor.describe_all(violations),
+                    metadata.get("namespace", ""),
+                    metadata.get("name", ""),
                 )
             )
     return problems

@@ -17,13 +17,11 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from lostromos.engines import EngineRegistry
-    from lostromos.helmengine import HelmEngine
+    from lostromos.renderpool import BudgetedRenderer
 
-from lostromos.authoring import AuthoringError
+from lostromos.authoring import MODES, AuthoringError
 from lostromos.authoring.chartargs import add_chart_source_flags, chart_dir, ref_dir
-from lostromos.authoring.convert import MODES
-from lostromos.chartrepo import engine_puller
-from lostromos.helmengine import add_engine_flag
+from lostromos.cliflags import add_engine_flag
 from lostromos.output import add_output_flag, emit
 
 AUTHORING_ERRORS: tuple[type[BaseException], ...] = (AuthoringError,)
@@ -185,6 +183,17 @@ def _register_check(commands: argparse._SubParsersAction) -> None:
     check.add_argument("--kubeconfig", type=Path, help="default: $KUBECONFIG, then ~/.kube/config")
     add_output_flag(check)
     check.add_argument(
+        "--skip-unbound",
+        action="store_true",
+        help="skip objects of kinds no binding serves, with a note on stderr (for "
+        "`helm template ... | lostromos check -`; default: such an object is an error)",
+    )
+    check.add_argument(
+        "--summary",
+        action="store_true",
+        help="print only the counts (and with -o json|yaml no objects list)",
+    )
+    check.add_argument(
         "--crd",
         choices=(*MODES, "none"),
         default="webhook",
@@ -200,7 +209,7 @@ def _register_check(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_schema_init(args: argparse.Namespace) -> int:
-    from lostromos.authoring.infer import infer_schema, read_values, render_schema
+    from lostromos.authoring.infer import infer_chart_schema, render_schema
 
     chart_dir: Path = args.chart
     target = chart_dir / "values.schema.json"
@@ -208,10 +217,7 @@ def cmd_schema_init(args: argparse.Namespace) -> int:
         raise AuthoringError(f"{chart_dir}: not a chart directory (no Chart.yaml)")
     if target.exists() and not (args.force or args.stdout):
         raise AuthoringError(f"{target} already exists; pass --force to overwrite it")
-    values = read_values(chart_dir / "values.yaml")
-    text = render_schema(
-        infer_schema(_chart_name(chart_dir), _chart_description(chart_dir), values)
-    )
+    text = render_schema(infer_chart_schema(chart_dir, _chart_metadata(chart_dir)))
     if args.stdout:
         sys.stdout.write(text)
         return 0
@@ -231,15 +237,6 @@ def _chart_metadata(chart_dir: Path) -> dict:
     except yaml.YAMLError as error:
         raise AuthoringError(f"{chart_dir / 'Chart.yaml'}: not valid YAML: {error}") from None
     return metadata if isinstance(metadata, dict) else {}
-
-
-def _chart_name(chart_dir: Path) -> str:
-    return str(_chart_metadata(chart_dir).get("name") or chart_dir.name)
-
-
-def _chart_description(chart_dir: Path) -> str | None:
-    description = _chart_metadata(chart_dir).get("description")
-    return str(description) if description else None
 
 
 def cmd_schema_lint(args: argparse.Namespace) -> int:
@@ -397,6 +394,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         return _check_cluster(args)
     if not args.objects:
         raise AuthoringError("check needs OBJECT.yaml files, or --against-cluster")
+    from lostromos.chartrepo import engine_puller
     from lostromos.config import load_bindings
     from lostromos.engines import EngineRegistry
 
@@ -410,54 +408,72 @@ def cmd_check(args: argparse.Namespace) -> int:
     renders = args.render or any(b.admission.render for b in registry.bindings.bindings)
     if not renders:
         return _check(args, registry, None)
-    # The webhook renders each admitted object through the Helm engine; so does check.
-    from lostromos.helmengine import HelmError, RunningEngine, find_engine
+    # The webhook renders each admitted object in a render process with the
+    # binding's budget; so does check.
+    from lostromos.helmengine import HelmError, find_engine
+    from lostromos.renderpool import BudgetedRenderer, RenderProcesses
 
     try:
-        with RunningEngine(find_engine(args.helm_engine), cluster=False) as helm:
-            return _check(args, registry, helm)
+        processes = RenderProcesses(find_engine(args.helm_engine), count=1)
+        processes.start()
     except HelmError as error:
         raise AuthoringError(f"check renders as the webhook does: {error.message}") from None
+    try:
+        return _check(args, registry, BudgetedRenderer(processes.socket_paths))
+    finally:
+        processes.stop()
 
 
-def _check(args: argparse.Namespace, registry: EngineRegistry, helm: HelmEngine | None) -> int:
+def _check(
+    args: argparse.Namespace, registry: EngineRegistry, helm: BudgetedRenderer | None
+) -> int:
     from lostromos.authoring.check import (
-        check_objects,
+        Unbound,
         format_verdict,
+        iter_verdicts,
         read_objects,
         render_manifests,
         verdict_data,
     )
+    from lostromos.authoring.checkreport import CheckReport, Progress, note_skipped
     from lostromos.rendercheck import RenderCheck
 
     checks = [RenderCheck(helm)] if helm is not None else []
-    verdicts = check_objects(
+    objects = read_objects(args.objects)
+    report = CheckReport(summary_only=args.summary)
+    progress = Progress(len(objects))
+    text = args.output == "text"
+    for verdict in iter_verdicts(
         registry,
-        read_objects(args.objects),
+        objects,
         None if args.crd == "none" else args.crd,
         checks,
-    )
-    denied = sum(not verdict.allowed for verdict in verdicts)
-    results = []
-    for verdict in verdicts:
-        manifests = None
-        if args.render and helm is not None and verdict.allowed:
-            manifests = render_manifests(verdict, registry.engine_for(verdict.binding), helm)
-        if args.output != "text":
-            results.append(verdict_data(verdict, manifests))
+        skip_unbound=args.skip_unbound,
+    ):
+        progress.tick()
+        if isinstance(verdict, Unbound):
+            report.skipped.append(verdict.data())
             continue
-        print(format_verdict(verdict))
-        if manifests is not None:
-            print(manifests, end="")
-    if args.output != "text":
-        emit({"allowed": len(verdicts) - denied, "denied": denied, "objects": results}, args.output)
-        return 1 if denied else 0
-    print(f"{len(verdicts) - denied} allowed, {denied} denied")
-    return 1 if denied else 0
+        manifests = None
+        if args.render and helm is not None and verdict.allowed and not args.summary:
+            manifests = render_manifests(verdict, registry.engine_for(verdict.binding), helm)
+        report.add(verdict_data(verdict, manifests))
+        if text and not args.summary:
+            # printed as it is known: a long input shows its first verdicts at once
+            print(format_verdict(verdict), flush=progress.shown)
+            if manifests is not None:
+                print(manifests, end="")
+    note_skipped(report.skipped, lambda line: print(f"lostromos check: {line}", file=sys.stderr))
+    if not text:
+        emit(report.data(), args.output)
+        return report.exit_code
+    print(f"{report.allowed} allowed, {report.denied} denied")
+    return report.exit_code
 
 
 def _check_cluster(args: argparse.Namespace) -> int:
-    from lostromos.authoring.check import invalid_under, list_stored_objects
+    from lostromos.authoring.check import invalid_under, list_stored_objects, stored_data
+    from lostromos.authoring.checkreport import CheckReport
     from lostromos.charts import load_chart
     from lostromos.config import load_bindings
 
@@ -473,21 +489,22 @@ def _check_cluster(args: argparse.Namespace) -> int:
     stored = list_stored_objects(binding, kubeconfig)
     problems = invalid_under(chart, binding, stored)
     if args.output != "text":
-        emit(
-            {
-                "binding": binding.name,
-                "chart": chart.name,
-                "version": chart.version,
-                "checked": len(stored),
-                "invalid": [asdict(p) for p in problems],
-            },
-            args.output,
+        report = CheckReport(
+            summary_only=args.summary,
+            against={"binding": binding.name, "chart": chart.name, "version": chart.version},
         )
-        return 1 if problems else 0
-    for problem in problems:
-        print(f"{problem.description} would become invalid:")
-        for reason in problem.reasons:
-            print(f"  {reason}")
+        by_key = {(p.namespace, p.name): p for p in problems}
+        for obj in stored:
+            metadata = obj.get("metadata") or {}
+            key = (metadata.get("namespace", ""), metadata.get("name", ""))
+            report.add(stored_data(binding, obj, by_key.get(key)))
+        emit(report.data(), args.output)
+        return report.exit_code
+    if not args.summary:
+        for problem in problems:
+            print(f"{problem.description} would become invalid:")
+            for reason in problem.reasons:
+                print(f"  {reason}")
     print(
         f"{len(problems)} of {len(stored)} {binding.kind} object(s) would become invalid "
         f"under {chart.name} {chart.version}"

@@ -13,7 +13,8 @@ from typing import Any
 
 import yaml
 
-from lostromos.authoring.convert import ConversionNote, Mode, SchemaConverter
+from lostromos.authoring import Mode
+from lostromos.authoring.convert import ConversionNote, SchemaConverter
 from lostromos.charts import Chart
 from lostromos.config import Binding
 from lostromos.values.engine import ValuesEngine
@@ -192,6 +193,12 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
         "description": "The chart version of the deployed release.",
     },
     {"name": "Revision", "type": "integer", "jsonPath": ".status.release.revision"},
+    {
+        "name": "Suspended",
+        "type": "string",
+        "description": "true while the lostromos.dev/suspend annotation stops every Helm action.",
+        "jsonPath": ".metadata.annotations.lostromos\\.dev/suspend",
+    },
     {"name": "Message", "type": "string", "jsonPath": f"{_READY}.message", "priority": 1},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]

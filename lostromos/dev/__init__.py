@@ -1,2 +1,13 @@
 """The local development cluster: a real etcd and kube-apiserver on loopback,
 with the webhook and the controller running beside them as local processes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def default_state_dir() -> Path:
+    """Where `dev up`, `dev env` and `dev down` keep a cluster unless told otherwise
+    (here, not in dev.cluster: the CLI's parser needs it without the cluster's imports)."""
+    return Path(os.environ.get("LOSTROMOS_STATE_DIR") or Path.cwd() / ".lostromos" / "dev")

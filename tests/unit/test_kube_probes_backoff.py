@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import urllib.error
 import urllib.request
@@ -11,10 +12,11 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes import client
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from lostromos.backoff import backoff_delay
 from lostromos.kube import KubeConfigError, api_client
-from lostromos.probes import ProbeServer, Readiness
+from lostromos.probes import MetricsEndpoint, ProbeServer, Readiness
 
 # -- backoff ---------------------------------------------------------------------------
 
@@ -45,10 +47,13 @@ def get(server: ProbeServer, path: str) -> tuple[int, str, bytes]:
 @pytest.fixture
 def probes() -> Any:
     state = {"readiness": Readiness(False, "informers not synced", {"failures": 2})}
+    registry = CollectorRegistry()
+    up = Gauge("up", "Whether the target answers.", registry=registry)
+    scrapes = Counter("scrapes", "Scrapes seen.", registry=registry)
     server = ProbeServer(
         "127.0.0.1:0",
         lambda: state["readiness"],
-        metrics=lambda: (b"up 1\n", "text/plain; version=0.0.4"),
+        metrics=MetricsEndpoint(registry, refresh=lambda: (up.set(1), scrapes.inc())),
     ).start()
     yield server, state
     server.stop()
@@ -65,8 +70,29 @@ def test_probe_bodies_are_the_webhooks_json(probes: Any) -> None:
         200,
         {"ready": True},
     )
-    assert get(server, "/metrics") == (200, "text/plain; version=0.0.4", b"up 1\n")
+    status, content_type, body = get(server, "/metrics")
+    assert status == 200 and content_type.startswith("text/plain; version=")
+    assert "\nup 1.0\n" in body.decode()
     assert get(server, "/nope")[0] == 404
+
+
+def test_probes_and_metrics_answer_with_query_strings_and_gzip(probes: Any) -> None:
+    # kubelet probes and scrape configs may add parameters; Prometheus asks for gzip.
+    server, state = probes
+    state["readiness"] = Readiness(True)
+    assert get(server, "/healthz?verbose")[0] == 200
+    assert get(server, "/readyz?verbose")[::2] == (200, b'{"ready": true}')
+    status, _, body = get(server, "/metrics?x=1")
+    assert status == 200 and "\nup 1.0\n" in body.decode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{server.port}/metrics", headers={"Accept-Encoding": "gzip"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        assert answer.headers["Content-Encoding"] == "gzip"
+        assert "\nup 1.0\n" in gzip.decompress(answer.read()).decode()
+    # prometheus-client's own filter: only the series asked for
+    filtered = get(server, "/metrics?name[]=up")[2].decode()
+    assert "up 1.0" in filtered and "scrapes_total" not in filtered
 
 
 def test_no_metrics_endpoint_unless_given() -> None:

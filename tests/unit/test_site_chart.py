@@ -391,6 +391,7 @@ def test_crd_matches_the_binding() -> None:
         "Chart": ("string", ".status.chart.version"),
         "Deployed": ("string", ".status.release.chartVersion"),
         "Revision": ("integer", ".status.release.revision"),
+        "Suspended": ("string", ".metadata.annotations.lostromos\\.dev/suspend"),
         "Message": ("string", '.status.conditions[?(@.type=="Ready")].message'),
         "Age": ("date", ".metadata.creationTimestamp"),
     }

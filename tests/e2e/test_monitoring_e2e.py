@@ -1,0 +1,51 @@
+"""Monitoring that tells the truth, on the real API server with real Helm: a
+healthy object adds no Helm failure, and the controller's probes and metrics
+answer scrapers and probes that add query strings or ask for gzip."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.controllerkit import BoundKind, controller_for
+from tests.support import Cluster, eventually
+
+pytestmark = pytest.mark.e2e
+
+
+def test_a_healthy_object_counts_no_helm_failure_and_the_endpoints_take_queries(
+    cluster: Cluster, namespace: str, tmp_path: Path, controllers
+) -> None:
+    kind = BoundKind(cluster, tmp_path)
+    controller = controller_for(cluster, kind, tmp_path, controllers).start()
+    kind.create("blog", namespace)
+    eventually(lambda: kind.ready("blog", namespace), timeout=120, message="blog Ready")
+
+    # The first status of a new object finds no release: an answer, not a failure.
+    assert (
+        controller.metric(
+            "lostromos_helm_action_duration_seconds_count", action="status", outcome="not_found"
+        )
+        >= 1
+    )
+    assert controller.metric("lostromos_helm_action_duration_seconds_count", outcome="failure") == 0
+    assert (
+        controller.metric(
+            "lostromos_helm_action_duration_seconds_count", action="upgrade", outcome="success"
+        )
+        == 1
+    )
+
+    base = f"http://127.0.0.1:{controller.port}"
+    with urllib.request.urlopen(f"{base}/readyz?verbose", timeout=5) as answer:
+        assert (answer.status, json.loads(answer.read())) == (200, {"ready": True})
+    with urllib.request.urlopen(f"{base}/metrics?x=1", timeout=5) as answer:
+        assert "lostromos_build_info{" in answer.read().decode()
+    scrape = urllib.request.Request(f"{base}/metrics", headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(scrape, timeout=5) as answer:
+        assert answer.headers["Content-Encoding"] == "gzip"
+        assert "lostromos_objects_not_ready{" in gzip.decompress(answer.read()).decode()
