@@ -5,7 +5,9 @@ compiled values engine, and for a render the chart, release, namespace and
 confinement). GitOps tools re-apply every object on each sync, so most reviews
 carry a spec already judged: hashing what decides the verdict and looking it up
 costs microseconds where judging again costs a coalesce, a schema pass or a
-render. Only verdicts are kept, under a hash of what decided them.
+render. Only verdicts are kept, in memory, under a hash of what decided them;
+a violation may quote what was given (at most a few dozen characters), as the
+message the user reads does.
 """
 
 from __future__ import annotations
