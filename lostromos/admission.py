@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal, Protocol
 
 from lostromos.config import Binding, Bindings
@@ -220,6 +221,8 @@ class SpecEngine(Protocol):
 
     @property
     def chart(self) -> Any: ...
+    @property
+    def digest(self) -> str: ...
     def verdict(self, spec: Any) -> SpecVerdict: ...
     def default(self, spec: Mapping[str, Any]) -> Any: ...
     def user_values(self, spec: Mapping[str, Any]) -> dict[str, Any]: ...
@@ -241,7 +244,15 @@ class SpecContext:
     binding: Binding
     engine: SpecEngine
     release: str  # the object's release name, already known to be one Helm accepts
-    spec: Mapping[str, Any]  # the defaulted spec
+    raw_spec: Mapping[str, Any]  # the spec as the request carries it
+
+    @cached_property
+    def spec(self) -> Mapping[str, Any]:
+        """The defaulted spec. In the API server's order /mutate has filled the
+        defaults already; filling them again here is for callers that skip
+        /mutate, and costs a coalesce pass, so it is paid only when a check
+        reads it (a check that remembers verdicts by the raw spec need not)."""
+        return self.engine.default(self.raw_spec).values
 
 
 # An extra check on the defaulted spec (a Helm render, namespace confinement, ...):
@@ -335,11 +346,7 @@ def _verdict(
         return _invalid(request, lines, (), logged)
     warnings = verdict.deprecations
     if not lines and checks:
-        # In the API server's order /mutate has filled the defaults already; filling
-        # them again here is for callers that skip /mutate, and costs a coalesce pass,
-        # so it is only paid when a check will read the result.
-        defaulted = engine.default(spec).values
-        context = SpecContext(request, binding, engine, release_name(binding, metadata), defaulted)
+        context = SpecContext(request, binding, engine, release_name(binding, metadata), spec)
         try:
             for check in checks:
                 lines += check(context)

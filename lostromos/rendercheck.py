@@ -14,7 +14,10 @@ size) in a render process that is killed when the budget is spent
 Verdicts are remembered by what decides them (the chart's digest, release,
 namespace, confinement and values, hashed): an object applied again unchanged,
 as GitOps tools re-apply every object on each sync, is judged without another
-render. Only the verdict lines are kept, never values.
+render. As an admission check the verdict is looked up by the spec as the
+request carries it (with the values engine's digest, which decides its
+defaults and overrides) before anything is defaulted, so a re-applied object
+costs one hash. Only the verdict lines are kept, never values.
 """
 
 from __future__ import annotations
@@ -22,8 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,7 @@ from lostromos.config import Binding
 from lostromos.helmengine import ChartSource, HelmError, trim
 from lostromos.redact import Redactor, redactor_for
 from lostromos.renderpool import BudgetedRenderer, RenderOverBudget
+from lostromos.values.remembered import RememberedVerdicts, spec_digest
 
 MAX_CAUSE = 300
 PLACEHOLDER_RELEASE = "release-name"  # what `helm template` calls an unnamed release
@@ -65,16 +67,39 @@ class RenderCheck:
     def __init__(self, renderer: BudgetedRenderer, *, cache_size: int = VERDICT_CACHE_SIZE):
         self.renderer = renderer
         self.cache_size = cache_size
-        self.hits = self.misses = 0
-        self._verdicts: OrderedDict[bytes, tuple[str, ...]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._verdicts: RememberedVerdicts[tuple[str, ...]] = RememberedVerdicts(cache_size)
+
+    @property
+    def hits(self) -> int:
+        return self._verdicts.hits
+
+    @property
+    def misses(self) -> int:
+        return self._verdicts.misses
 
     def __call__(self, context: SpecContext) -> list[str]:
         if not context.binding.admission.render:
             return []
         chart = context.engine.chart
         namespace = context.request.namespace or "default"
-        return self.problems(
+        confine = context.binding.confinement(namespace).to_wire()
+        spec_key = (
+            spec_digest(
+                context.raw_spec,
+                context.engine.digest,
+                context.release,
+                namespace,
+                json.dumps(confine, sort_keys=True),
+                repr(context.binding.render_budget),
+            )
+            if chart.digest
+            else None
+        )
+        if spec_key is not None:
+            known = self._verdicts.get(spec_key)
+            if known is not None:
+                return list(known)
+        lines = self.problems(
             RenderRequest(
                 binding=context.binding,
                 chart=ChartSource(chart.path, chart.digest),
@@ -85,6 +110,10 @@ class RenderCheck:
                 redactor=redactor_for(chart, context.binding.sensitive_paths),
             )
         )
+        # not reached on an outage (that raised); a spent budget is not the values' verdict
+        if spec_key is not None and not over_budget(lines):
+            self._verdicts.put(spec_key, tuple(lines))
+        return lines
 
     def problems(self, request: RenderRequest) -> list[str]:
         """Denial lines (empty: it renders and stays in its namespace).
@@ -94,20 +123,12 @@ class RenderCheck:
         if not request.chart.digest:  # a chart known by path only may change under it
             return self._render(request)
         key = _verdict_key(request)
-        with self._lock:
-            known = self._verdicts.get(key)
-            if known is not None:
-                self._verdicts.move_to_end(key)
-                self.hits += 1
-                return list(known)
-            self.misses += 1
+        known = self._verdicts.get(key)
+        if known is not None:
+            return list(known)
         lines = self._render(request)
-        if any(RenderOverBudget.marker in line for line in lines):
-            return lines  # a budget spent on a busy machine is not the values' verdict
-        with self._lock:
-            self._verdicts[key] = tuple(lines)
-            while len(self._verdicts) > self.cache_size:
-                self._verdicts.popitem(last=False)
+        if not over_budget(lines):
+            self._verdicts.put(key, tuple(lines))
         return lines
 
     def _render(self, request: RenderRequest) -> list[str]:
@@ -135,6 +156,11 @@ class RenderCheck:
                 f"{describe_render_failure(request.chart_name, message)}"
             ]
         return []
+
+
+def over_budget(lines: Sequence[str]) -> bool:
+    """The render ran out of its budget: a busy machine's answer, not the values'."""
+    return any(RenderOverBudget.marker in line for line in lines)
 
 
 def _verdict_key(request: RenderRequest) -> bytes:

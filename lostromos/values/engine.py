@@ -30,9 +30,11 @@ from lostromos.values.coalesce import (
     ChartNode,
     CoalesceError,
     coalesce_values,
+    copy_values,
     process_dependencies,
 )
 from lostromos.values.defaults import DefaultFiller, SchemaView, deprecated_paths, escape_pointer
+from lostromos.values.remembered import RememberedVerdicts, spec_digest
 from lostromos.values.schema_compile import CompiledSchema
 from lostromos.values.schema_errors import violations_from
 from lostromos.values.violations import Violation, format_path, short_repr, sorted_unique
@@ -41,6 +43,8 @@ __all__ = ["MAX_NESTING", "Defaulted", "SpecVerdict", "ValuesEngine", "Violation
 
 MAX_NESTING = 100
 _FLOAT64_EXACT = 2**53
+# Verdicts remembered per engine: a few hundred bytes each.
+VERDICT_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -51,14 +55,22 @@ class Defaulted:
 
 @dataclass(frozen=True)
 class SpecVerdict:
-    violations: list[Violation]
-    deprecations: list[str]
+    """Remembered and shared between callers, so it holds tuples."""
+
+    violations: tuple[Violation, ...]
+    deprecations: tuple[str, ...]
 
 
 class ValuesEngine:
     """Compiled once per chart (and overrides); every method is safe to call from many threads."""
 
-    def __init__(self, chart: Chart, overrides: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        chart: Chart,
+        overrides: Mapping[str, Any] | None = None,
+        *,
+        verdict_cache_size: int = VERDICT_CACHE_SIZE,
+    ) -> None:
         self.chart = chart
         self.overrides: dict[str, Any] = copy.deepcopy(dict(overrides or {}))
         canonical = canonical_overrides(self.overrides)
@@ -66,6 +78,9 @@ class ValuesEngine:
         self._compiled: dict[str, CompiledSchema] = {}
         self._views: dict[str, SchemaView] = {}
         self._compile_tree(chart)
+        # what decides a verdict: this engine (chart content and overrides) and the spec
+        self.verdicts: RememberedVerdicts[SpecVerdict] = RememberedVerdicts(verdict_cache_size)
+        self.defaults: RememberedVerdicts[str] = RememberedVerdicts(verdict_cache_size)
 
     def _compile_tree(self, chart: Chart) -> None:
         compiled = chart.compiled_schema
@@ -79,7 +94,7 @@ class ValuesEngine:
 
     def user_values(self, spec: Mapping[str, Any]) -> dict[str, Any]:
         """The values to give helm (-f) for this spec: the spec with overrides merged over it."""
-        return merge_maps(copy.deepcopy(dict(spec)), copy.deepcopy(self.overrides))
+        return merge_maps(copy_values(dict(spec)), copy_values(self.overrides))
 
     def coalesce(self, spec: Mapping[str, Any]) -> dict[str, Any]:
         """Helm's coalesced values for this spec. Raises ValueError where Helm would fail."""
@@ -89,31 +104,46 @@ class ValuesEngine:
     # --- validation -------------------------------------------------------------
 
     def validate(self, spec: Any) -> list[Violation]:
-        return self.verdict(spec).violations
+        """Every violation of the spec (no deprecation scan: nobody is warned here)."""
+        key = spec_digest(spec, self.digest, "spec")
+        known = self.verdicts.get(key) if key is not None else None
+        if known is not None:
+            return list(known.violations)
+        return list(self._judge(spec, "spec", deprecations=False).violations)
 
     def verdict(self, spec: Any, root: str = "spec") -> SpecVerdict:
         """Every violation of the spec and every deprecated field it uses, from one pass
-        over the chart's dependencies."""
+        over the chart's dependencies; remembered by the spec and this engine's digest."""
+        key = spec_digest(spec, self.digest, root)
+        if key is None:
+            return self._judge(spec, root, deprecations=True)
+        known = self.verdicts.get(key)
+        if known is None:
+            known = self._judge(spec, root, deprecations=True)
+            self.verdicts.put(key, known)
+        return known
+
+    def _judge(self, spec: Any, root: str, *, deprecations: bool) -> SpecVerdict:
         if not isinstance(spec, Mapping):
-            return SpecVerdict([Violation((), "must be an object", short_repr(spec))], [])
+            return SpecVerdict((Violation((), "must be an object", short_repr(spec)),), ())
         problems = hostile_input_problems(spec)
         if problems:
-            return SpecVerdict(sorted_unique(problems), [])
+            return SpecVerdict(tuple(sorted_unique(problems)), ())
         try:
             user = _helm_numbers(self.user_values(spec))
             tree = process_dependencies(self.chart, user)
             values = _helm_numbers(coalesce_values(tree, user))
             violations: list[Violation] = []
             self._validate_tree(tree, values, (), violations)
-            deprecations = self._deprecation_messages(tree, spec, root)
+            deprecated = self._deprecation_messages(tree, spec, root) if deprecations else []
         except CoalesceError as error:
-            return SpecVerdict([Violation((), str(error), "")], [])
+            return SpecVerdict((Violation((), str(error), ""),), ())
         except RecursionError:
             return SpecVerdict(
-                [Violation((), f"values are nested too deeply (more than {MAX_NESTING} levels)")],
-                [],
+                (Violation((), f"values are nested too deeply (more than {MAX_NESTING} levels)"),),
+                (),
             )
-        return SpecVerdict(sorted_unique(violations), deprecations)
+        return SpecVerdict(tuple(sorted_unique(violations)), tuple(deprecated))
 
     def _validate_tree(
         self, node: ChartNode, values: dict[str, Any], prefix: tuple[Any, ...], out: list[Violation]
@@ -140,7 +170,21 @@ class ValuesEngine:
     # --- defaults and deprecations ------------------------------------------------
 
     def default(self, spec: Mapping[str, Any]) -> Defaulted:
-        """Schema defaults for what neither spec nor values.yaml supplies (values.defaults)."""
+        """Schema defaults for what neither spec nor values.yaml supplies (values.defaults).
+
+        Remembered like verdicts, as JSON text: every caller gets its own objects."""
+        key = spec_digest(spec, self.digest, "defaults")
+        if key is not None:
+            known = self.defaults.get(key)
+            if known is not None:
+                values, patch = json.loads(known)
+                return Defaulted(values=values, patch=patch)
+        defaulted = self._fill_defaults(spec)
+        if key is not None:
+            self.defaults.put(key, json.dumps([defaulted.values, defaulted.patch]))
+        return defaulted
+
+    def _fill_defaults(self, spec: Mapping[str, Any]) -> Defaulted:
         filled = copy.deepcopy(dict(spec))
         if hostile_input_problems(spec):
             return Defaulted(values=filled, patch=[])

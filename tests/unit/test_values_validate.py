@@ -235,4 +235,4 @@ def test_verdict_processes_dependencies_once_for_violations_and_deprecations(
     verdict = subject.verdict({"old": 1, "n": "x"})
     assert len(calls) == 1
     assert [v.describe() for v in verdict.violations] == messages(subject, {"old": 1, "n": "x"})
-    assert verdict.deprecations == ["spec.old is deprecated"]
+    assert verdict.deprecations == ("spec.old is deprecated",)

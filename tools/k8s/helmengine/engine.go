@@ -42,7 +42,9 @@ func newEngine(c *cluster) *engine {
 }
 
 // loadChart returns the chart for a digest, loading it from its path once.
-// The caller's digest names the content; a new digest means a new chart.
+// The caller's digest names the content; a new digest means a new chart. The
+// chart returned is the caller's own copy (Helm's actions rewrite the chart
+// they are given); the cached one is never handed out.
 func (e *engine) loadChart(ref chartRef) (*chart.Chart, error) {
 	if ref.Path == "" {
 		return nil, &failure{Code: codeBadRequest, Message: "chart.path is required"}
@@ -53,7 +55,7 @@ func (e *engine) loadChart(ref chartRef) (*chart.Chart, error) {
 	if cached, ok := e.charts[key]; ok && ref.Digest != "" {
 		cached.lastUsed = e.tick
 		e.mu.Unlock()
-		return cached.chart, nil
+		return copyChart(cached.chart), nil
 	}
 	e.mu.Unlock()
 	loaded, err := loader.Load(ref.Path)
@@ -69,7 +71,7 @@ func (e *engine) loadChart(ref chartRef) (*chart.Chart, error) {
 	if len(e.charts) > maxCachedCharts {
 		e.evictOldest()
 	}
-	return loaded, nil
+	return copyChart(loaded), nil
 }
 
 func (e *engine) evictOldest() {
@@ -203,6 +205,9 @@ func (e *engine) upgrade(req *request) (any, error) {
 		upgrade.DisableOpenAPIValidation = true // as for install: the API server validates
 		upgrade.Labels = req.Labels
 		upgrade.SkipSchemaValidation = req.SkipSchemaValidation
+		// The values sent are all of the release's user values: empty ones mean
+		// the chart's own, never Helm's reuse of the previous revision's.
+		upgrade.ResetValues = true
 		out, err = upgrade.RunWithContext(ctx, req.Release, ch, valuesOf(req))
 	}
 	if refusal := client.refusal(); refusal != nil {

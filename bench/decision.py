@@ -1,0 +1,178 @@
+"""The admission decision in process, no HTTP: CPU time per call, the Python
+side and the Helm engine separately.
+
+    uv run python bench/decision.py [--seconds 2]
+
+Rows: the values engine judging the site chart's defaulted spec (nothing
+remembered), the same spec remembered, defaulting, and `decide` for /validate
+with render checks through a real Helm engine (no cluster): a re-applied spec
+(every verdict remembered), a new spec each call with render on, and with
+render off. CPU is read with time.process_time (this process) and from
+/proc/<engine>/stat (the engine), so other work on the machine does not count;
+wall-clock rates would. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import itertools
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.webhook_request import admission_review  # noqa: E402
+from lostromos.admission import AdmissionRequest, decide  # noqa: E402
+from lostromos.config import load_bindings  # noqa: E402
+from lostromos.engines import EngineRegistry  # noqa: E402
+from lostromos.helmengine import find_engine  # noqa: E402
+from lostromos.rendercheck import RenderCheck  # noqa: E402
+from lostromos.renderpool import BudgetedRenderer, RenderProcesses  # noqa: E402
+from lostromos.values.engine import ValuesEngine  # noqa: E402
+from webhook.review import ReviewHandler, decode_json, parse_review  # noqa: E402
+
+BINDINGS = ROOT / "lostromos.yaml"
+VALIDATE_TARGET_US = 200.0  # engine.validate on the site chart's defaulted spec
+
+
+@dataclass(frozen=True)
+class CpuRow:
+    name: str
+    calls: int
+    python_us: float  # CPU of this process per call
+    engine_us: float  # CPU of the Helm engine per call
+
+
+def process_cpu_seconds(pid: int | None) -> float:
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(value) for value in fields[11:13]) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(
+    name: str, call: Callable[[], object], seconds: float, engine_pid: int | None = None
+) -> CpuRow:
+    """CPU per call of `call`, run for about `seconds` of this process's CPU."""
+    for _ in range(20):
+        call()
+    calls = 0
+    python_started, engine_started = time.process_time(), process_cpu_seconds(engine_pid)
+    while time.process_time() - python_started < seconds:
+        for _ in range(20):
+            call()
+        calls += 20
+    python_used = time.process_time() - python_started
+    engine_used = process_cpu_seconds(engine_pid) - engine_started
+    return CpuRow(name, calls, 1e6 * python_used / calls, 1e6 * engine_used / calls)
+
+
+def renumbered(request: AdmissionRequest, counter: itertools.count) -> AdmissionRequest:
+    """The request with a spec no earlier call had: its domain numbered."""
+    obj = copy.deepcopy(request.object)
+    obj["spec"]["domain"] = f"blog-{next(counter)}.example.com"
+    return replace(request, object=obj)
+
+
+def decision_rows(body: bytes, seconds: float) -> list[CpuRow]:
+    registry = EngineRegistry(load_bindings(BINDINGS))
+    binding = registry.bindings.bindings[0]
+    engine = registry.engine_for(binding)
+    request = parse_review(decode_json(body))
+    spec = request.object["spec"]
+    defaulted = engine.default(spec).values
+    judging = ValuesEngine(engine.chart, engine.overrides, verdict_cache_size=0)
+    counter = itertools.count()
+    rows = [
+        measure(
+            "engine.validate(defaulted spec), judged", lambda: judging.validate(defaulted), seconds
+        ),
+        measure(
+            "engine.verdict(defaulted spec), judged", lambda: judging.verdict(defaulted), seconds
+        ),
+        measure(
+            "engine.verdict(defaulted spec), remembered", lambda: engine.verdict(defaulted), seconds
+        ),
+        measure("engine.default(spec), filled", lambda: judging.default(spec), seconds),
+        measure("engine.default(spec), remembered", lambda: engine.default(spec), seconds),
+    ]
+    renders = RenderProcesses(find_engine(), count=1)
+    renders.start()
+    try:
+        engine_pid = renders.pids[0]
+        checks = [RenderCheck(BudgetedRenderer(renders.socket_paths))]
+        handler = ReviewHandler(registry, checks)
+        rows += [
+            measure(
+                "decide /validate, re-applied, render on",
+                lambda: decide(request, registry, "validate", checks),
+                seconds,
+                engine_pid,
+            ),
+            measure(
+                "review handler /validate, re-applied (parse+answer)",
+                lambda: handler.handle("validate", "application/json", body),
+                seconds,
+                engine_pid,
+            ),
+            measure(
+                "review handler /mutate, re-applied (parse+answer)",
+                lambda: handler.handle("mutate", "application/json", body),
+                seconds,
+                engine_pid,
+            ),
+            measure(
+                "decide /validate, new spec each call, render on",
+                lambda: decide(renumbered(request, counter), registry, "validate", checks),
+                seconds,
+                engine_pid,
+            ),
+        ]
+    finally:
+        renders.stop()
+    rows.append(
+        measure(
+            "decide /validate, new spec each call, render off",
+            lambda: decide(renumbered(request, counter), registry, "validate"),
+            seconds,
+        )
+    )
+    return rows
+
+
+def print_decision_table(rows: Sequence[CpuRow]) -> None:
+    print("\nIn process, no HTTP (one thread; the examples/site.yaml Site; CPU time per call):")
+    header = f"{'operation':<54}{'calls':>8}{'python us':>11}{'engine us':>11}"
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        print(f"{row.name:<54}{row.calls:>8}{row.python_us:>11.1f}{row.engine_us:>11.1f}")
+    judged = rows[0].python_us
+    verdict = "met" if judged <= VALIDATE_TARGET_US else "MISSED"
+    print(f"target: engine.validate <= {VALIDATE_TARGET_US:.0f} us of CPU: {verdict}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=2.0, help="CPU seconds per row")
+    args = parser.parse_args(argv)
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    print(f"load average before: {load}")
+    print_decision_table(decision_rows(json.dumps(admission_review()).encode(), args.seconds))
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    print(f"load average after: {load}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
