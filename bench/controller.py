@@ -50,6 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from lostromos import toolchain  # noqa: E402
+from lostromos.dev import isolation  # noqa: E402
 from lostromos.dev.cluster import DevCluster, DevOptions, free_port  # noqa: E402
 
 GROUP, VERSION, KIND, PLURAL = "bench.lostromos.dev", "v1", "Site", "sites"
@@ -417,6 +418,8 @@ def main() -> int:
     counts = [int(c) for c in args.counts.split(",") if c]
 
     tools = toolchain.ensure()
+    # The cluster runs where only loopback exists (built binaries first: that needs the registries).
+    isolation.ensure_isolated(lambda line: print(line, file=sys.stderr, flush=True))
     workdir = Path(tempfile.mkdtemp(prefix="lostromos-bench-"))
     bindings = workdir / "bindings.yaml"
     bindings.write_text(

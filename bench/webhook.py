@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from certs.authority import create_ca, issue_serving_cert, write_pair  # noqa: E402
 from lostromos.config import load_bindings  # noqa: E402
+from lostromos.dev import isolation  # noqa: E402
 from lostromos.dev.cluster import free_port  # noqa: E402
 from lostromos.engines import EngineRegistry  # noqa: E402
 from webhook.review import ReviewHandler  # noqa: E402
@@ -486,6 +487,8 @@ def bindings_file(work: Path, render: bool) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     settings = parse_settings(sys.argv[1:] if argv is None else argv)
+    # The server and its load run where only loopback exists (the loadgen builds offline).
+    isolation.ensure_isolated(lambda line: print(line, file=sys.stderr, flush=True))
     print(machine_description())
     body = json.dumps(admission_review()).encode()
     # the loadgen's -vary numbers every request's spec.domain

@@ -64,6 +64,7 @@ class HelmActions(Protocol):
         impersonate: str | None = None,
         confine: Confinement | None = None,
         schema_checked: bool = False,
+        max_history: int = 0,
     ) -> Release: ...
 
     def uninstall(
@@ -82,6 +83,7 @@ class HelmActions(Protocol):
         *,
         timeout_seconds: int,
         impersonate: str | None = None,
+        max_history: int = 0,
     ) -> None: ...
 
 
@@ -205,6 +207,7 @@ class Actions:
                     current.revision - 1,
                     timeout_seconds=timeout,
                     impersonate=self.binding.helm_user(seen.namespace),
+                    max_history=self.binding.release.max_history,
                 )
         except HelmError as error:
             if self._failed(obj, seen, error):
@@ -347,6 +350,8 @@ class Actions:
                 impersonate=self.binding.helm_user(seen.namespace),
                 confine=self.binding.confinement(seen.namespace),
                 schema_checked=True,  # observe validated these values (the Helm-exact engine)
+                # every upgrade and repair prunes the release's history, as `helm upgrade`
+                max_history=self.binding.release.max_history,
             )
             succeeded = True
         except HelmError as error:

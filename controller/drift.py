@@ -44,8 +44,11 @@ log = logging.getLogger(__name__)
 
 HELM_MANAGER = "helm"
 # Control-plane writers whose updates to a release's objects are not drift
-# (the Deployment controller's revision annotation, for one).
-IGNORED_MANAGERS = frozenset({"kube-controller-manager", "kube-scheduler"})
+# (the Deployment controller's revision annotation, for one), and kwok's simulated
+# nodes, which bind claims and report pods as a provisioner and a kubelet would
+# (their manager is named after kwok's binary: kwok, or kwok-<hash> as built here).
+IGNORED_MANAGERS = frozenset({"kube-controller-manager", "kube-scheduler", "kwok"})
+IGNORED_MANAGER_PREFIXES = ("kwok-",)
 METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 PAGE_SIZE = 500
 
@@ -124,7 +127,7 @@ def changed_by_others(managed_fields: Iterable[dict[str, Any]]) -> bool:
         manager, time = entry.get("manager", ""), entry.get("time") or ""
         if manager == HELM_MANAGER:
             helm_time = max(helm_time, time)
-        elif manager not in IGNORED_MANAGERS:
+        elif manager not in IGNORED_MANAGERS and not manager.startswith(IGNORED_MANAGER_PREFIXES):
             other_time = max(other_time, time)
     return bool(helm_time) and other_time > helm_time
 

@@ -11,7 +11,7 @@ A bindings file looks like this (paths are relative to the file itself)::
         kind: Site
         plural: sites
         chart: {path: charts/site}
-        release: {name: "{name}", timeout: 300, adopt: false, retries: 10}
+        release: {name: "{name}", timeout: 300, adopt: false, retries: 10, maxHistory: 10}
         overrides: {}
         concurrency: 4
         # Optional: which objects this controller serves (Lostromos's filter).
@@ -114,7 +114,7 @@ CHART_KEYS = frozenset(
     | set(ACCESS_FILES)
     | set(ACCESS_FLAGS)
 )
-RELEASE_KEYS = frozenset({"name", "timeout", "wait", "adopt", "retries"})
+RELEASE_KEYS = frozenset({"name", "timeout", "wait", "adopt", "retries", "maxHistory"})
 SELECTOR_KEYS = frozenset({"labels", "annotation"})
 ROLLOUT_KEYS = frozenset({"maxInFlight", "maxFailureRatio", "minSamples"})
 ADMISSION_KEYS = frozenset({"render"})
@@ -159,6 +159,9 @@ class ReleasePolicy:
     # object is Stalled (RetriesExhausted); -1: retry forever. As Flux's
     # remediation.retries: `retries` retries make retries + 1 attempts.
     retries: int = 10
+    # Release revisions (Secrets) kept after each upgrade, repair or rollback; 0 keeps
+    # every one. Helm's library keeps every one; `helm upgrade` keeps 10.
+    max_history: int = 10
 
     def release_name(self, *, name: str, namespace: str, kind: str, binding: str) -> str:
         return self.name_template.format(
@@ -476,7 +479,17 @@ def _parse_release(value: Any, where: str) -> ReleasePolicy:
         wait=bool(value.get("wait", False)),
         adopt=adopt,
         retries=_retries(value.get("retries", 10), where),
+        max_history=_max_history(value.get("maxHistory", 10), where),
     )
+
+
+def _max_history(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(
+            f"{where}: release.maxHistory {value!r} must be 0 (keep every revision) "
+            "or a positive integer"
+        )
+    return value
 
 
 def _retries(value: Any, where: str) -> int:

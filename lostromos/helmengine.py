@@ -444,6 +444,7 @@ class HelmEngine:
         impersonate: str | None = None,
         confine: Confinement | None = None,
         schema_checked: bool = False,
+        max_history: int = 0,
     ) -> Release:
         result = self._call(
             "upgrade",
@@ -458,6 +459,7 @@ class HelmEngine:
             impersonate=impersonate or "",
             confine=confine.to_wire() if confine else None,
             skipSchemaValidation=schema_checked,
+            maxHistory=max_history,
         )
         return Release.from_wire(result)
 
@@ -494,6 +496,7 @@ class HelmEngine:
         *,
         timeout_seconds: int,
         impersonate: str | None = None,
+        max_history: int = 0,
     ) -> None:
         self._call(
             "rollback",
@@ -503,6 +506,7 @@ class HelmEngine:
             revision=revision,
             timeoutSeconds=timeout_seconds,
             impersonate=impersonate or "",
+            maxHistory=max_history,
         )
 
     def pull(

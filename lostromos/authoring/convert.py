@@ -37,6 +37,7 @@ node (the API server refuses a CRD whose defaults fail their schema).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Literal, TypeGuard
 
@@ -221,7 +222,14 @@ class SchemaConverter:
     def _documented(
         self, flat: dict, path: tuple, active: frozenset[str], here: Any, out: dict
     ) -> dict:
-        """Descriptions and the declared type: the webhook judges everything else."""
+        """Descriptions and the declared type: the webhook judges everything else.
+
+        What the schema would refuse is told in words instead, so `kubectl explain`
+        shows a user what to write (allowed values, the default, required fields).
+        """
+        hint = _hint(flat, here)
+        if hint:
+            out["description"] = f"{out['description']}\n\n{hint}" if "description" in out else hint
         kinds, _ = self._types(flat, path, active)
         if kinds == {"integer", "string"}:
             out[INT_OR_STRING] = True
@@ -251,6 +259,10 @@ class SchemaConverter:
                 name: self._node(child, (*path, name), active, _child(here, name))
                 for name, child in properties.items()
             }
+            for name in _required_unsupplied(flat, here):
+                if name in out["properties"]:
+                    node = out["properties"][name]
+                    node["description"] = "Required. " + node.get("description", "")
         items = flat.get("items")
         if kind in (None, "array") and isinstance(items, dict) and items:
             out["items"] = self._node(items, (*path, "[]"), active, MISSING)
@@ -377,13 +389,9 @@ class SchemaConverter:
             out["additionalProperties"] = self._node(extra, (*path, "*"), active, MISSING)
         # The API server sees the spec before Helm coalesces it over values.yaml: a key
         # values.yaml supplies is there for Helm even when the spec leaves it out.
-        required = [
-            name
-            for name in flat.get("required") or ()
-            if isinstance(name, str) and _child(here, name) is MISSING
-        ]
+        required = _required_unsupplied(flat, here)
         if required:
-            out["required"] = sorted(set(required))
+            out["required"] = required
         _copy_ints(
             flat, out, ("maxProperties",) if _supplied(here) else ("minProperties", "maxProperties")
         )
@@ -473,9 +481,12 @@ class SchemaConverter:
         kept = [_as(kind, value) for value in values if value is not None and _fits(value, kind)]
         if kept:
             # Every node is nullable, but kube-openapi refuses a null under any enum (even one
-            # listing null: it never matches). Value validations inside allOf are not run
-            # on a null, so the enum goes there: nulls pass, other values are checked.
-            out["allOf"] = [{"enum": kept}]
+            # listing null: it never matches). Junctors are not run on a null, so the enum
+            # goes into one: nulls pass, other values are checked. An anyOf of one branch,
+            # because kubectl explain reads an allOf as a reference and shows the field as
+            # <Object>; allOf only where the schema's own anyOf takes that place.
+            keyword = "allOf" if isinstance(flat.get("anyOf"), list) else "anyOf"
+            out[keyword] = [{"enum": kept}]
 
     def _junctors(self, flat: dict, kind: str, path: tuple, out: dict) -> None:
         for keyword in ("anyOf", "oneOf"):
@@ -516,6 +527,30 @@ class SchemaConverter:
             self._note(path, "default", "not valid against its own schema; left out")
             return
         out["default"] = _as(kind, default)
+
+
+def _required_unsupplied(flat: dict, here: Any) -> list[str]:
+    """Required keys that values.yaml does not supply: the ones a user must write."""
+    return sorted(
+        {
+            name
+            for name in flat.get("required") or ()
+            if isinstance(name, str) and _child(here, name) is MISSING
+        }
+    )
+
+
+def _hint(flat: dict, here: Any) -> str:
+    """Allowed values and the default, as a sentence a person reads in kubectl explain."""
+    parts = []
+    values = [flat["const"]] if "const" in flat else flat.get("enum")
+    if isinstance(values, list) and values:
+        parts.append("One of: " + ", ".join(json.dumps(v) for v in values) + ".")
+    if here is not MISSING and not isinstance(here, dict | list) and here is not None:
+        parts.append(f"Default: {json.dumps(here)} (the chart's values.yaml).")
+    elif here is MISSING and flat.get("default") is not None:
+        parts.append(f"Default: {json.dumps(flat['default'])}.")
+    return " ".join(parts)
 
 
 def _child(here: Any, name: str) -> Any:

@@ -13,8 +13,11 @@ from typing import Any
 
 from lostromos.config import Binding
 
-MUTATING_NAME = "lostromos-defaulting"
-VALIDATING_NAME = "lostromos-validation"
+# The operator chart's names (`<fullname>-defaulting`, `<fullname>-validation` with the
+# release `lostromos`). `lostromos dev up` registers its own under DEV_PREFIX, so the chart
+# can be installed over a dev cluster without Helm meeting objects it did not make.
+CHART_PREFIX = "lostromos"
+DEV_PREFIX = "lostromos-dev"
 
 
 def client_config(
@@ -77,6 +80,7 @@ def webhook_configurations(
     *,
     timeout_seconds: int = 10,
     namespace_selector: dict[str, Any] | None = None,
+    name_prefix: str = CHART_PREFIX,
 ) -> list[dict[str, Any]]:
     """The MutatingWebhookConfiguration and the ValidatingWebhookConfiguration."""
     mutating = _webhook(
@@ -101,13 +105,13 @@ def webhook_configurations(
         {
             "apiVersion": "admissionregistration.k8s.io/v1",
             "kind": "MutatingWebhookConfiguration",
-            "metadata": {"name": MUTATING_NAME, "labels": labels},
+            "metadata": {"name": f"{name_prefix}-defaulting", "labels": labels},
             "webhooks": [mutating],
         },
         {
             "apiVersion": "admissionregistration.k8s.io/v1",
             "kind": "ValidatingWebhookConfiguration",
-            "metadata": {"name": VALIDATING_NAME, "labels": labels},
+            "metadata": {"name": f"{name_prefix}-validation", "labels": labels},
             "webhooks": [validating],
         },
     ]

@@ -94,12 +94,15 @@ def test_webhooks_skip_kube_system_and_their_own_namespace_and_fail_closed(
     if cluster.get("mutatingwebhookconfiguration", MUTATING, "") is None:
         cluster.install(NAMESPACE)
     cluster.kubectl("create", "namespace", "apps")
-    # No webhook pod can answer here: objects the webhooks must see are refused...
+    # No webhook pod can answer here: objects the webhooks must see are refused, by
+    # the API server's own "no endpoints" (its Service is never dialed: no packet to
+    # a ClusterIP, docs/design.md "Addresses nothing dials")...
     refused = cluster.kubectl(
         "create", "--dry-run=server", "-f", "-", stdin=probe_site("apps"), check=False
     )
     assert refused.returncode != 0
     assert 'failed calling webhook "defaulting.lostromos.dev"' in refused.stderr
+    assert "no endpoints available for service" in refused.stderr, refused.stderr
     # ...while the excluded namespaces never wait on the webhook.
     for namespace in ("kube-system", NAMESPACE):
         admitted = cluster.kubectl(

@@ -59,6 +59,13 @@ def test_failed_releases_are_retried_ten_times_unless_the_binding_says_otherwise
         assert parsed.bindings[0].release.retries == retries
 
 
+def test_release_history_is_bounded_to_ten_revisions_unless_the_binding_says_otherwise() -> None:
+    assert parse_bindings(minimal(), Path("b.yaml")).bindings[0].release.max_history == 10
+    for kept in (0, 1, 25):
+        parsed = parse_bindings(minimal(release={"maxHistory": kept}), Path("b.yaml"))
+        assert parsed.bindings[0].release.max_history == kept
+
+
 @pytest.mark.parametrize(
     ("document", "expected"),
     [
@@ -78,6 +85,9 @@ def test_failed_releases_are_retried_ten_times_unless_the_binding_says_otherwise
         (minimal(release={"retries": -2}), "release.retries -2 must be -1 (retry forever)"),
         (minimal(release={"retries": "3"}), "release.retries '3' must be -1"),
         (minimal(release={"retries": True}), "release.retries True must be -1"),
+        (minimal(release={"maxHistory": -1}), "release.maxHistory -1 must be 0 (keep every"),
+        (minimal(release={"maxHistory": "10"}), "release.maxHistory '10' must be 0"),
+        (minimal(release={"maxHistory": False}), "release.maxHistory False must be 0"),
         (minimal(colour="blue"), "unknown field(s) colour"),
         ({"bindings": [minimal()["bindings"][0]] * 2}, "used twice"),
     ],

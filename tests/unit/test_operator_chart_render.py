@@ -14,7 +14,7 @@ import yaml
 
 from lostromos.cli import build_parser
 from lostromos.config import parse_bindings
-from lostromos.dev.webhookconfig import client_config, webhook_configurations
+from lostromos.dev.webhookconfig import DEV_PREFIX, client_config, webhook_configurations
 from webhook.options import options_from
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -565,7 +565,13 @@ def test_a_binding_with_every_setting_installs_as_the_controller_reads_it(
             "passwordFile": "/etc/lostromos/repo/password",
             "keyring": "/etc/lostromos/keys/pubring.gpg",
         },
-        "release": {"name": "site-{name}", "timeout": 120, "adopt": True, "retries": 3},
+        "release": {
+            "name": "site-{name}",
+            "timeout": 120,
+            "adopt": True,
+            "retries": 3,
+            "maxHistory": 4,
+        },
         "selector": {"labels": "tier=gold", "annotation": "lostromos.dev/controller=eu"},
         "rollout": {"maxInFlight": 5, "maxFailureRatio": 0.1, "minSamples": 3},
         "driftCheckSeconds": 0,
@@ -578,7 +584,23 @@ def test_a_binding_with_every_setting_installs_as_the_controller_reads_it(
     assert (parsed.chart.is_oci, parsed.chart.digest) == (True, "ab" * 32)
     assert parsed.chart.access.keyring == Path("/etc/lostromos/keys/pubring.gpg")
     assert (parsed.release.retries, parsed.rollout.max_in_flight) == (3, 5)
+    assert parsed.release.max_history == 4
     typo = {**full, "rollout": {"maxInflight": 5}}
     refused = render(helm_binary, values={"bindings": [typo]}, tmp_path=tmp_path, check=False)
     assert refused.returncode != 0
     assert "maxInflight" in refused.stderr
+
+
+def test_dev_up_registers_webhook_configurations_the_chart_never_meets(
+    helm_binary: Path,
+) -> None:
+    """Installing the chart over `lostromos dev up` must not find objects Helm did not make."""
+    chart_names = {
+        d["metadata"]["name"] for d in documents(helm_binary) if d["kind"].endswith("Configuration")
+    }
+    dev_names = {
+        c["metadata"]["name"]
+        for c in webhook_configurations([], client_config(ca_pem=b""), name_prefix=DEV_PREFIX)
+    }
+    assert chart_names == {"lostromos-defaulting", "lostromos-validation"}
+    assert dev_names.isdisjoint(chart_names)

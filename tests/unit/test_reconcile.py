@@ -210,6 +210,24 @@ def test_a_drift_report_makes_an_in_sync_object_a_repair_acknowledged_on_success
     assert world.helm.actions() == ["status", "upgrade"]  # nothing more to do
 
 
+def test_upgrades_repairs_and_rollbacks_carry_the_bindings_history_bound() -> None:
+    world = World(site(), bound=binding(release=release_policy(max_history=3)))
+    world.helm.releases[("blog", "team-a")] = release(
+        revision=4, status="pending-upgrade", labels=ours()
+    )
+    world.reconcile()  # recover: rollback
+    world.reconcile()  # upgrade
+    world.drift.record(["team-a/blog"])
+    world.reconcile()  # repair
+    assert world.helm.changes() == [
+        ("rollback", "blog", 3),
+        ("upgrade", "blog", ours()),
+        ("upgrade", "blog", ours()),
+    ]
+    assert world.events.reasons()[-1] == "Repaired"
+    assert world.helm.max_histories == [3, 3, 3]
+
+
 def test_a_failed_repair_stays_a_repair() -> None:
     world = in_sync_world()
     world.drift.record(["team-a/blog"])

@@ -36,6 +36,8 @@ type request struct {
 	Digest      string            `json:"digest"`
 	// The caller has judged the values against the chart's schema already.
 	SkipSchemaValidation bool `json:"skipSchemaValidation"`
+	// Release revisions kept (as `helm upgrade --history-max`); 0 keeps every one.
+	MaxHistory int `json:"maxHistory"`
 }
 
 type chartRef struct {
