@@ -1,10 +1,11 @@
 """A bound object's health follows its release's workloads on the real API server.
 
-The workloads' status is written here the way their controllers write it (the
-Deployment controller's replica counts and conditions, the volume binder's PVC
-phase), so the test decides when a site degrades and when it recovers. The
-controller sees it through its shared, label-selected watches and writes the
-`Healthy` condition (the HEALTH printer column), an Event and a metric."""
+The release's pod runs on a simulated node (kwok); its failure annotation makes
+it unready or crash-loop the way a kubelet would report it, and its removal
+brings it back. The Deployment controller turns that into the Deployment's
+status; the lostromos controller sees it through its shared, label-selected
+watches and writes the `Healthy` condition (the HEALTH printer column), an
+Event and a metric."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from lostromos.dev.dataplane import FAIL_ANNOTATION
 from tests.e2e.controllerkit import controller_for
 from tests.e2e.test_kstatus import GeneratedKind
 from tests.support import Cluster, eventually
@@ -29,49 +31,46 @@ def release_object(cluster: Cluster, kind: str, namespace: str) -> dict[str, Any
     return item
 
 
-def write_status(cluster: Cluster, kind: str, name: str, namespace: str, status: dict) -> None:
-    patch = json.dumps({"status": status})
-    cluster.kubectl(
-        "patch", kind, name, "-n", namespace, "--subresource=status", "--type=merge", "-p", patch
-    )
-
-
-def deployment_status(deployment: dict[str, Any], available: int) -> dict[str, Any]:
-    """What the Deployment controller writes once its rollout finished, `available` pods up."""
-    wanted = deployment["spec"].get("replicas", 1)
-    lost = available < wanted
-    return {
-        "observedGeneration": deployment["metadata"]["generation"],
-        "replicas": wanted,
-        "updatedReplicas": wanted,
-        "readyReplicas": available,
-        "availableReplicas": available,
-        "unavailableReplicas": wanted - available,
-        "conditions": [
-            {
-                "type": "Available",
-                "status": "False" if lost else "True",
-                "reason": "MinimumReplicasUnavailable" if lost else "MinimumReplicasAvailable",
-                "message": "Deployment does not have minimum availability.",
-            },
-            {
-                "type": "Progressing",
-                "status": "True",
-                "reason": "NewReplicaSetAvailable",
-                "message": "ReplicaSet has successfully progressed.",
-            },
-        ],
-    }
-
-
 def health_column(cluster: Cluster, resource: str, name: str, namespace: str) -> str:
     table = cluster.kubectl("get", resource, name, "-n", namespace).stdout.splitlines()
     header, row = table[0].split(), table[1].split()
     return row[header.index("HEALTH")] if "HEALTH" in header else ""
 
 
-def test_health_follows_the_workloads_both_ways(
+def ready_pod(cluster: Cluster, namespace: str, deployment: dict[str, Any]) -> str | None:
+    """The Deployment's one live pod, once it is Ready."""
+    selector = ",".join(
+        f"{k}={v}" for k, v in deployment["spec"]["selector"]["matchLabels"].items()
+    )
+    listing = cluster.kubectl("get", "pods", "-n", namespace, "-l", selector, "-o", "json")
+    live = [
+        p for p in json.loads(listing.stdout)["items"] if not p["metadata"].get("deletionTimestamp")
+    ]
+    ready = [
+        p
+        for p in live
+        if any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in p["status"].get("conditions") or ()
+        )
+    ]
+    return ready[0]["metadata"]["name"] if len(live) == 1 and ready else None
+
+
+def test_an_unready_pod_degrades_the_site_and_its_recovery_heals_it(
     cluster: Cluster, namespace: str, tmp_path: Path, controllers
+) -> None:
+    follow_both_ways(cluster, namespace, tmp_path, controllers, "not-ready")
+
+
+def test_a_crash_loop_degrades_the_site_and_its_recovery_heals_it(
+    cluster: Cluster, namespace: str, tmp_path: Path, controllers
+) -> None:
+    follow_both_ways(cluster, namespace, tmp_path, controllers, "crash-loop")
+
+
+def follow_both_ways(
+    cluster: Cluster, namespace: str, tmp_path: Path, controllers: list, failure: str
 ) -> None:
     kind = GeneratedKind(cluster, tmp_path)
     controller = controller_for(cluster, kind, tmp_path, controllers).start()
@@ -81,19 +80,16 @@ def test_health_follows_the_workloads_both_ways(
     def health() -> str | None:
         return (kind.condition("shop", namespace, "Healthy") or {}).get("reason")
 
-    # Nobody has run the pods yet: the workloads are on their way, not broken.
-    eventually(lambda: health() == "Progressing", timeout=60, message="Progressing")
-    deployment = release_object(cluster, "deployment", namespace)
-    claim = release_object(cluster, "pvc", namespace)
-    name = deployment["metadata"]["name"]
-    write_status(cluster, "pvc", claim["metadata"]["name"], namespace, {"phase": "Bound"})
-    write_status(cluster, "deployment", name, namespace, deployment_status(deployment, 1))
-    eventually(lambda: health() == "Healthy", timeout=60, message="Healthy")
+    # Its pod scheduled on a simulated node and Ready, its claim bound: Healthy.
+    eventually(lambda: health() == "Healthy", timeout=120, message="Healthy")
     assert kind.condition("shop", namespace, "Healthy")["status"] == "True"
     assert health_column(cluster, kind.resource, "shop", namespace) == "Healthy"
+    deployment = release_object(cluster, "deployment", namespace)
+    name = deployment["metadata"]["name"]
+    pod = eventually(lambda: ready_pod(cluster, namespace, deployment), timeout=60)
 
-    # The pod stops being ready (a crash loop looks the same to the Deployment).
-    write_status(cluster, "deployment", name, namespace, deployment_status(deployment, 0))
+    # The pod stops being ready (or crash-loops): the site is Degraded, with an Event.
+    cluster.kubectl("annotate", "pod", pod, "-n", namespace, f"{FAIL_ANNOTATION}={failure}")
     eventually(lambda: health() == "Degraded", timeout=60, message="Degraded")
     degraded = kind.condition("shop", namespace, "Healthy")
     assert degraded["status"] == "False"
@@ -114,37 +110,17 @@ def test_health_follows_the_workloads_both_ways(
     assert name in event["message"]
     binding = kind.plural[:-1]
     assert controller.metric("lostromos_health_changes_total", health="Degraded") >= 1
-    assert controller.metric("lostromos_objects_by_health", binding=binding, health="Degraded") == 1
+    eventually(
+        lambda: (
+            controller.metric("lostromos_objects_by_health", binding=binding, health="Degraded")
+            == 1
+        ),
+        timeout=30,
+        message="the Degraded metric",
+    )
 
     # The pod comes back: so does the site, by itself.
-    write_status(cluster, "deployment", name, namespace, deployment_status(deployment, 1))
+    cluster.kubectl("annotate", "pod", pod, "-n", namespace, f"{FAIL_ANNOTATION}-")
     eventually(lambda: health() == "Healthy", timeout=60, message="Healthy again")
     assert health_column(cluster, kind.resource, "shop", namespace) == "Healthy"
     assert kind.ready("shop", namespace)
-
-
-def test_a_lost_volume_degrades_the_site(
-    cluster: Cluster, namespace: str, tmp_path: Path, controllers
-) -> None:
-    kind = GeneratedKind(cluster, tmp_path)
-    controller_for(cluster, kind, tmp_path, controllers).start()
-    kind.create("blog", namespace)
-    eventually(lambda: kind.ready("blog", namespace), timeout=120, message="blog Ready")
-    deployment = release_object(cluster, "deployment", namespace)
-    claim = release_object(cluster, "pvc", namespace)["metadata"]["name"]
-    write_status(
-        cluster,
-        "deployment",
-        deployment["metadata"]["name"],
-        namespace,
-        deployment_status(deployment, 1),
-    )
-    write_status(cluster, "pvc", claim, namespace, {"phase": "Bound"})
-
-    def healthy() -> dict[str, Any]:
-        return kind.condition("blog", namespace, "Healthy") or {}
-
-    eventually(lambda: healthy().get("reason") == "Healthy", timeout=60, message="Healthy")
-    write_status(cluster, "pvc", claim, namespace, {"phase": "Lost"})
-    eventually(lambda: healthy().get("reason") == "Degraded", timeout=60, message="Degraded")
-    assert healthy()["message"] == f"PersistentVolumeClaim {claim}: Degraded (its volume is lost)"
