@@ -14,11 +14,13 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kubernetes import client
 
 from controller.drift import DriftChecker
 from controller.events import EventRecorder
+from controller.healthwatch import FollowedBinding, HealthFollower
 from controller.informer import Informer
 from controller.leader import LeaderElector, LeaseConfig
 from controller.membership import MemberConfig
@@ -306,6 +308,7 @@ def _run(
         )
         for binding in bindings.bindings
     ]
+    follower = _follower(options, api_client, controllers, metrics)
     stop = threading.Event()
     previous = {
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)
@@ -341,6 +344,8 @@ def _run(
             ring.start()
         for controller in controllers:
             controller.start(stop)
+        if follower is not None:
+            follower.start(stop)
         log.info("controller started", extra={"bindings": [b.name for b in bindings.bindings]})
 
     if elector is None:
@@ -363,6 +368,41 @@ def _run(
     log.info("stopped", extra={"drained": drained})
     # Losing the lease is not a clean stop: exit non-zero so the pod restarts as a standby.
     return 0 if kept_leadership else 1
+
+
+def _follower(
+    options: ControllerOptions,
+    api_client: client.ApiClient,
+    controllers: list[BindingController],
+    metrics: ControllerMetrics,
+) -> HealthFollower | None:
+    """Health of the releases' workloads, followed with the controller's own token. With
+    --require-service-account that token may not read a release's objects (docs/operators.md,
+    Tenancy), so health is not followed there: no Healthy condition, an empty HEALTH column."""
+    if options.require_service_account or options.dry_run:
+        return None
+    custom = client.CustomObjectsApi(api_client)
+
+    def patch_status(binding: Binding, obj: dict[str, Any], status: dict[str, Any]) -> Any:
+        metadata = obj["metadata"]
+        # resourceVersion: a concurrent status write of the reconciler wins, health retries.
+        body = {"metadata": {"resourceVersion": metadata.get("resourceVersion")}, "status": status}
+        return custom.patch_namespaced_custom_object_status(
+            binding.group,
+            binding.version,
+            metadata["namespace"],
+            binding.plural,
+            metadata["name"],
+            body,
+        )
+
+    return HealthFollower(
+        api_client,
+        [FollowedBinding(c.binding, c.informer) for c in controllers],
+        events=EventRecorder(client.CoreV1Api(api_client)),
+        sink=metrics,
+        patch_status=patch_status,
+    )
 
 
 def _identity(options: ControllerOptions) -> str:

@@ -161,6 +161,27 @@ class ControllerMetrics:
             registry=self.registry,
         )
 
+        self.health_changes = Counter(
+            "lostromos_health_changes_total",
+            "Times a bound object's health (its Healthy condition's reason) changed, by the "
+            "state it changed to.",
+            ["binding", "health"],
+            registry=self.registry,
+        )
+        self.health = Gauge(
+            "lostromos_objects_by_health",
+            "Bound objects by the health of their workloads (Healthy, Progressing, Degraded).",
+            ["binding", "health"],
+            registry=self.registry,
+        )
+
+    def health_changed(self, binding: str, state: str) -> None:
+        self.health_changes.labels(binding, state).inc()
+
+    def health_states(self, binding: str, counts: dict[str, int]) -> None:
+        for state, count in counts.items():
+            self.health.labels(binding, state).set(count)
+
     def observe_reconcile(self, binding: str, outcome: str, seconds: float) -> None:
         self.reconciles.labels(binding, outcome).inc()
         self.duration.labels(binding).observe(seconds)

@@ -25,7 +25,10 @@ STALLED = "Stalled"
 RELEASED = "Released"
 INVALID = "Invalid"
 RELEASE_FAILED = "ReleaseFailed"
-CONDITION_TYPES = (READY, RECONCILING, STALLED, RELEASED, INVALID, RELEASE_FAILED)
+# The release's workloads, followed after the release (controller/health.py): True when
+# Healthy, False when Progressing or Degraded (the reason says which).
+HEALTHY = "Healthy"
+CONDITION_TYPES = (READY, RECONCILING, STALLED, HEALTHY, RELEASED, INVALID, RELEASE_FAILED)
 
 
 @dataclass(frozen=True)

@@ -179,6 +179,13 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "Ready", "type": "string", "jsonPath": f"{_READY}.status"},
     {"name": "Reason", "type": "string", "jsonPath": f"{_READY}.reason"},
     {
+        "name": "Health",
+        "type": "string",
+        "jsonPath": '.status.conditions[?(@.type=="Healthy")].reason',
+        "description": "The health of the release's workloads: Healthy, Progressing or "
+        "Degraded (empty until one is seen).",
+    },
+    {
         "name": "Chart",
         "type": "string",
         "jsonPath": ".status.chart.version",

@@ -388,6 +388,7 @@ def test_crd_matches_the_binding() -> None:
     assert columns == {
         "Ready": ("string", '.status.conditions[?(@.type=="Ready")].status'),
         "Reason": ("string", '.status.conditions[?(@.type=="Ready")].reason'),
+        "Health": ("string", '.status.conditions[?(@.type=="Healthy")].reason'),
         "Chart": ("string", ".status.chart.version"),
         "Deployed": ("string", ".status.release.chartVersion"),
         "Revision": ("integer", ".status.release.revision"),

@@ -1,0 +1,360 @@
+"""Follow the health of every release's workloads and write it to the owning object.
+
+Cost is bounded by what releases own, never by the number of objects: one shared
+list-and-watch per workload kind for the whole process (Deployments, StatefulSets,
+DaemonSets, PersistentVolumeClaims, Jobs), selected by the label Helm puts on every
+object it writes (app.kubernetes.io/managed-by=Helm), never a LIST per object. The
+store keeps no workload, only its summary (controller/health.py: kind, name, state,
+a short message), grouped by the release named in Helm's annotations.
+
+A change marks its release dirty; every FLUSH_SECONDS the dirty releases are
+summarised, mapped back to the bound object whose release it is (the binding's
+release-name template over the objects of this replica's own store, so sharded
+replicas each write only their own objects' health), and a changed summary is
+written as the `Healthy` condition, with an Event when the state changes. Every
+RESYNC_SECONDS all releases are looked at again, which repairs a condition a
+concurrent status write dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from kubernetes import client, watch
+from kubernetes.client.exceptions import ApiException
+
+from controller.health import (
+    MANAGED_BY_HELM,
+    RULES,
+    HealthState,
+    ObjectHealth,
+    ReleaseHealth,
+    object_health,
+    release_of,
+    summarise,
+)
+from controller.ownership import release_name
+from controller.status import HEALTHY, Condition, condition, merge_conditions
+from lostromos.config import Binding
+from lostromos.neterrors import brief_error
+
+log = logging.getLogger(__name__)
+
+FLUSH_SECONDS = 1.0
+RESYNC_SECONDS = 30.0
+WATCH_TIMEOUT_SECONDS = 300
+PAGE_SIZE = 500
+
+# kind -> the cluster-wide collection path of the API that serves it
+WORKLOAD_PATHS = {
+    "Deployment": "/apis/apps/v1/deployments",
+    "StatefulSet": "/apis/apps/v1/statefulsets",
+    "DaemonSet": "/apis/apps/v1/daemonsets",
+    "PersistentVolumeClaim": "/api/v1/persistentvolumeclaims",
+    "Job": "/apis/batch/v1/jobs",
+}
+assert set(WORKLOAD_PATHS) == set(RULES)
+
+Release = tuple[str, str]  # (namespace, release name)
+
+
+class Store(Protocol):
+    def get(self, key: str) -> dict[str, Any] | None: ...
+    def objects(self) -> list[dict[str, Any]]: ...
+    def update(self, obj: dict[str, Any]) -> None: ...
+
+
+class Events(Protocol):
+    def record(self, obj: dict[str, Any], event_type: str, reason: str, message: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class FollowedBinding:
+    """One binding's objects, as the follower needs them."""
+
+    binding: Binding
+    store: Store
+
+
+class HealthSink(Protocol):
+    def health_changed(self, binding: str, state: str) -> None: ...
+    def health_states(self, binding: str, counts: dict[str, int]) -> None: ...
+
+
+# The watch helper's keyword arguments -> the API's query parameters
+_QUERY = {
+    "label_selector": "labelSelector",
+    "resource_version": "resourceVersion",
+    "allow_watch_bookmarks": "allowWatchBookmarks",
+    "timeout_seconds": "timeoutSeconds",
+    "_continue": "continue",
+    "limit": "limit",
+    "watch": "watch",
+}
+
+
+class _Collection:
+    """A callable the watch helper can drive: GET on one collection path, as JSON dicts
+    (the client's typed models cost several times the memory and time)."""
+
+    def __init__(self, api_client: client.ApiClient, path: str) -> None:
+        self.api_client = api_client
+        self.path = path
+
+    def __call__(self, **kwargs: Any) -> Any:
+        query = [(_QUERY[k], _wire(v)) for k, v in kwargs.items() if k in _QUERY and v is not None]
+        method, url, headers, body, post = self.api_client.param_serialize(
+            "GET",
+            self.path,
+            query_params=query,
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        response = self.api_client.call_api(method, url, headers, body, post)
+        if not 200 <= response.status < 300:
+            response.read()
+            raise ApiException(status=response.status, reason=response.reason)
+        if kwargs.get("watch"):
+            return response.response
+        return json.loads(response.read())
+
+
+class HealthFollower:
+    def __init__(
+        self,
+        api_client: client.ApiClient,
+        bindings: Sequence[FollowedBinding],
+        *,
+        events: Events,
+        sink: HealthSink,
+        patch_status: Callable[[Binding, dict[str, Any], dict[str, Any]], dict[str, Any]],
+    ) -> None:
+        self.api_client = api_client
+        self.bindings = list(bindings)
+        self.events = events
+        self.sink = sink
+        self.patch_status = patch_status
+        self._lock = threading.Lock()
+        # release -> {(kind, name): summary}; the only per-workload memory
+        self._releases: dict[Release, dict[tuple[str, str], ObjectHealth]] = {}
+        self._where: dict[tuple[str, str, str], Release] = {}  # (kind, ns, name) -> release
+        self._dirty: set[Release] = set()
+        self._owners: dict[Release, tuple[FollowedBinding, str]] = {}
+        self._synced = {kind: threading.Event() for kind in WORKLOAD_PATHS}
+
+    @property
+    def synced(self) -> bool:
+        return all(e.is_set() for e in self._synced.values())
+
+    def start(self, stop: threading.Event) -> None:
+        for kind in WORKLOAD_PATHS:
+            threading.Thread(
+                target=self._follow, args=(kind, stop), name=f"health-{kind}", daemon=True
+            ).start()
+        threading.Thread(target=self._flush_loop, args=(stop,), name="health", daemon=True).start()
+
+    # -- the store of summaries --------------------------------------------------
+
+    def observe(self, kind: str, obj: dict[str, Any], deleted: bool = False) -> None:
+        """Record one workload's new state (or its deletion) and mark its release dirty."""
+        metadata = obj.get("metadata") or {}
+        where = (kind, str(metadata.get("namespace", "")), str(metadata.get("name", "")))
+        release = None if deleted else release_of(obj)
+        with self._lock:
+            previous = self._where.pop(where, None)
+            if previous is not None:
+                items = self._releases.get(previous, {})
+                items.pop((kind, where[2]), None)
+                if not items:
+                    self._releases.pop(previous, None)
+                self._dirty.add(previous)
+            if release is not None:
+                self._where[where] = release
+                self._releases.setdefault(release, {})[(kind, where[2])] = object_health(kind, obj)
+                self._dirty.add(release)
+
+    def release_health(self, release: Release) -> ReleaseHealth:
+        with self._lock:
+            return summarise(list(self._releases.get(release, {}).values()))
+
+    # -- list and watch ----------------------------------------------------------
+
+    def _follow(self, kind: str, stop: threading.Event) -> None:
+        collection = _Collection(self.api_client, WORKLOAD_PATHS[kind])
+        failures = 0
+        version: str | None = None
+        while not stop.is_set():
+            try:
+                if version is None:
+                    version = self._list(kind, collection)
+                version = self._watch(kind, collection, version, stop)
+                failures = 0
+            except _Gone:
+                version = None
+            except Exception as error:
+                failures += 1
+                delay = min(30.0, 0.5 * 2 ** min(failures, 6)) * (0.5 + random.random() / 2)  # noqa: S311
+                log.warning(
+                    "health watch failed, retrying in %.1fs: %s",
+                    delay,
+                    brief_error(error),
+                    extra={"kind": kind},
+                )
+                if isinstance(error, ApiException) and error.status == 410:
+                    version = None
+                stop.wait(delay)
+
+    def _list(self, kind: str, collection: _Collection) -> str:
+        seen: set[tuple[str, str]] = set()
+        token = ""
+        while True:
+            page = collection(
+                label_selector=MANAGED_BY_HELM, limit=PAGE_SIZE, _continue=token or None
+            )
+            for item in page.get("items") or ():
+                metadata = item.get("metadata") or {}
+                seen.add((str(metadata.get("namespace", "")), str(metadata.get("name", ""))))
+                self.observe(kind, item)
+            token = (page.get("metadata") or {}).get("continue") or ""
+            if not token:
+                break
+        with self._lock:
+            gone = [w for w in self._where if w[0] == kind and (w[1], w[2]) not in seen]
+        for _, namespace, name in gone:
+            self.observe(kind, {"metadata": {"namespace": namespace, "name": name}}, deleted=True)
+        self._synced[kind].set()
+        return str(page["metadata"]["resourceVersion"])
+
+    def _watch(
+        self, kind: str, collection: _Collection, version: str, stop: threading.Event
+    ) -> str:
+        stream = watch.Watch()
+        try:
+            for event in stream.stream(
+                collection,
+                label_selector=MANAGED_BY_HELM,
+                resource_version=version,
+                allow_watch_bookmarks=True,
+                timeout_seconds=WATCH_TIMEOUT_SECONDS,
+            ):
+                if stop.is_set():
+                    break
+                obj = event.get("raw_object") or {}
+                if event.get("type") == "ERROR":
+                    if obj.get("code") == 410:
+                        raise _Gone
+                    raise RuntimeError(f"watch error: {obj.get('message', obj)}")
+                version = (obj.get("metadata") or {}).get("resourceVersion") or version
+                if event.get("type") != "BOOKMARK":
+                    self.observe(kind, obj, deleted=event.get("type") == "DELETED")
+        except ApiException as error:
+            if error.status == 410:
+                raise _Gone from None
+            raise
+        finally:
+            stream.stop()
+        return version
+
+    # -- writing health to the owning objects ------------------------------------
+
+    def _flush_loop(self, stop: threading.Event) -> None:
+        waited = 0.0
+        while not stop.wait(FLUSH_SECONDS):
+            waited += FLUSH_SECONDS
+            if waited >= RESYNC_SECONDS:
+                waited = 0.0
+                with self._lock:
+                    self._dirty.update(self._releases)
+            try:
+                self.flush()
+            except Exception:  # a bug here must not stop health for good
+                log.exception("writing health failed")
+
+    def flush(self) -> None:
+        with self._lock:
+            dirty, self._dirty = self._dirty, set()
+        retry: set[Release] = set()
+        for release in dirty:
+            if not self._write(release, self.release_health(release)):
+                retry.add(release)
+        with self._lock:
+            self._dirty |= retry
+        self._report()
+
+    def _write(self, release: Release, health: ReleaseHealth) -> bool:
+        """Write `health` to the release's object; False when it should be tried again."""
+        owner = self._owner(release)
+        if owner is None:
+            return True  # not a release of ours, or another replica's object
+        followed, key = owner
+        obj = followed.store.get(key)
+        if obj is None:
+            return True
+        wanted = Condition(
+            HEALTHY, health.state is HealthState.HEALTHY, health.state.label, health.message
+        )
+        status = obj.get("status") or {}
+        current = condition(status, HEALTHY) or {}
+        if (current.get("reason"), current.get("message")) == (wanted.reason, wanted.message):
+            return True
+        generation = int((obj.get("metadata") or {}).get("generation") or 0)
+        conditions = merge_conditions(status.get("conditions"), [wanted], generation)
+        try:
+            updated = self.patch_status(followed.binding, obj, {"conditions": conditions})
+        except ApiException as error:
+            if error.status == 404:
+                return True
+            log.info("health write deferred: %s", brief_error(error), extra={"object": key})
+            return False  # a conflict with the reconciler's own write: next flush
+        followed.store.update(updated)
+        if current.get("reason") != wanted.reason:
+            self.sink.health_changed(followed.binding.name, wanted.reason)
+            event_type = "Warning" if health.state is HealthState.DEGRADED else "Normal"
+            self.events.record(updated, event_type, wanted.reason, health.message)
+        return True
+
+    def _owner(self, release: Release) -> tuple[FollowedBinding, str] | None:
+        owner = self._owners.get(release)
+        if owner is not None and self._owns(owner, release):
+            return owner
+        self._owners = dict(self._index())
+        return self._owners.get(release)
+
+    def _owns(self, owner: tuple[FollowedBinding, str], release: Release) -> bool:
+        obj = owner[0].store.get(owner[1])
+        return obj is not None and _release_key(owner[0].binding, obj) == release
+
+    def _index(self) -> Iterable[tuple[Release, tuple[FollowedBinding, str]]]:
+        for followed in self.bindings:
+            for obj in followed.store.objects():
+                metadata = obj.get("metadata") or {}
+                key = f"{metadata.get('namespace', '')}/{metadata.get('name', '')}"
+                yield _release_key(followed.binding, obj), (followed, key)
+
+    def _report(self) -> None:
+        for followed in self.bindings:
+            counts = {state.label: 0 for state in HealthState}
+            for obj in followed.store.objects():
+                reason = (condition(obj.get("status"), HEALTHY) or {}).get("reason")
+                if reason in counts:
+                    counts[reason] += 1
+            self.sink.health_states(followed.binding.name, counts)
+
+
+def _release_key(binding: Binding, obj: dict[str, Any]) -> Release:
+    metadata = obj.get("metadata") or {}
+    return str(metadata.get("namespace", "")), release_name(binding, metadata)
+
+
+def _wire(value: Any) -> Any:
+    return ("true" if value else "false") if isinstance(value, bool) else value
+
+
+class _Gone(Exception):
+    """The watch's resourceVersion is too old: relist."""
