@@ -302,12 +302,13 @@ def test_lookup_reads_only_what_the_tenant_may_read(deployed: Deployed) -> None:
     motto = base64.b64encode(b"team-a-may-read-this").decode()
     assert copied["data"]["copied-motto"] == motto
 
-    # team-b's Secret: the API server refuses the tenant, and Helm's lookup fails
-    # the render on a Forbidden (it only swallows NotFound): no upgrade is applied.
+    # team-b's Secret: the engine's request scope refuses it before the API server
+    # (which would refuse the tenant too), and Helm's lookup fails the render on the
+    # Forbidden (it only swallows NotFound): no upgrade is applied.
     vault = {"namespace": OTHER, "name": "vault"}
     forbidden = (
-        f'User "system:serviceaccount:{TEAM}:{TENANT_SA}" cannot get resource "secrets"',
-        f'in the namespace "{OTHER}"',
+        f"lostromos refused GET /api/v1/namespaces/{OTHER}/secrets/vault",
+        f'a release may only read and write its own namespace "{TEAM}"',
     )
     cluster.apply(probe(PROBES, TEAM, "reader", copySecret=vault))
     eventually(
