@@ -49,3 +49,25 @@ def test_a_healthy_object_counts_no_helm_failure_and_the_endpoints_take_queries(
     with urllib.request.urlopen(scrape, timeout=5) as answer:
         assert answer.headers["Content-Encoding"] == "gzip"
         assert "lostromos_objects_not_ready{" in gzip.decompress(answer.read()).decode()
+
+
+def test_a_stalled_object_is_counted(
+    cluster: Cluster, namespace: str, tmp_path: Path, controllers
+) -> None:
+    kind = BoundKind(cluster, tmp_path)
+    controller = controller_for(cluster, kind, tmp_path, controllers).start()
+    kind.create("fine", namespace)
+    kind.create("bad", namespace, replicas="three")  # Invalid: Stalled until someone fixes it
+    eventually(
+        lambda: controller.metric("lostromos_objects_stalled") == 1,
+        timeout=120,
+        message="the invalid object counted as Stalled",
+    )
+    eventually(lambda: kind.ready("fine", namespace), timeout=120, message="fine Ready")
+    assert controller.metric("lostromos_objects_not_ready") == 1
+    kind.create("bad", namespace, replicas=2)
+    eventually(
+        lambda: controller.metric("lostromos_objects_stalled") == 0,
+        timeout=120,
+        message="the fixed object no longer Stalled",
+    )

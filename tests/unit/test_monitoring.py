@@ -16,6 +16,7 @@ from lostromos import toolchain
 from tests.unit.test_operator_chart_render import CHART, documents, one
 from webhook.metrics import WebhookMetrics
 
+ROOT = CHART.parents[1]
 ALL_ON = (
     "metrics.serviceMonitor.enabled=true",
     "metrics.prometheusRule.enabled=true",
@@ -118,13 +119,57 @@ def test_the_alerts(helm_binary: Path) -> None:
     alerts = rule_exprs(helm_binary)
     assert set(alerts) == {
         "LostromosObjectsNotReady",
+        "LostromosObjectsStalled",
         "LostromosWebhookErrors",
         "LostromosRolloutHalted",
+        "LostromosShardRangesUncovered",
+        "LostromosControllerAbsent",
     }
     assert alerts["LostromosObjectsNotReady"]["for"] == "15m"
-    assert "lostromos_objects_not_ready" in alerts["LostromosObjectsNotReady"]["expr"]
+    # Each sharded replica reports its own share: summed, never max'ed.
+    for name, metric in (
+        ("LostromosObjectsNotReady", "lostromos_objects_not_ready"),
+        ("LostromosObjectsStalled", "lostromos_objects_stalled"),
+        ("LostromosShardRangesUncovered", "lostromos_shard_buckets"),
+    ):
+        assert alerts[name]["expr"].startswith(f"sum by (binding) ({metric}{{"), name
+    assert alerts["LostromosShardRangesUncovered"]["expr"].endswith("< 256")
     assert 'verdict="error"' in alerts["LostromosWebhookErrors"]["expr"]
     assert "lostromos_rollout_halted" in alerts["LostromosRolloutHalted"]["expr"]
+    assert alerts["LostromosControllerAbsent"]["expr"] == (
+        'absent(up{namespace="ops",job="lostromos-controller-metrics"} == 1)'
+    )
+
+
+def test_the_absent_alert_watches_the_job_the_service_monitor_scrapes(
+    helm_binary: Path,
+) -> None:
+    # The Prometheus Operator names a ServiceMonitor's job after the Service.
+    docs = documents(helm_binary, *ALL_ON)
+    service = one(docs, "Service", "lostromos-controller-metrics")
+    expr = rule_exprs(helm_binary)["LostromosControllerAbsent"]["expr"]
+    assert f'job="{service["metadata"]["name"]}"' in expr
+
+
+def test_every_alert_links_its_runbook_in_operators_md(helm_binary: Path) -> None:
+    headings = {
+        line.removeprefix("### ").strip().lower()
+        for line in (ROOT / "docs" / "operators.md").read_text().splitlines()
+        if line.startswith("### ")
+    }
+    for name, rule in rule_exprs(helm_binary).items():
+        url = rule["annotations"]["runbook_url"]
+        assert url.startswith("https://"), name
+        page, _, anchor = url.partition("#")
+        assert page.endswith("/docs/operators.md") and anchor == name.lower(), name
+        assert anchor in headings, f"{name}: no section {anchor} in docs/operators.md"
+
+
+def test_without_sharding_there_is_no_shard_alert(helm_binary: Path) -> None:
+    docs = documents(helm_binary, *ALL_ON, "controller.sharding.enabled=false")
+    rule = one(docs, "PrometheusRule", "lostromos")
+    alerts = {r["alert"] for group in rule["spec"]["groups"] for r in group["rules"]}
+    assert "LostromosShardRangesUncovered" not in alerts and "LostromosObjectsStalled" in alerts
 
 
 def test_the_dashboard_covers_what_operators_watch(helm_binary: Path) -> None:
@@ -148,6 +193,8 @@ def test_alerts_and_dashboard_name_only_metrics_the_code_exports(helm_binary: Pa
     exported = exported_names()
     used: dict[str, set[str]] = {}
     for name, rule in rule_exprs(helm_binary).items():
+        if rule["expr"].startswith("absent(up{"):
+            continue  # Prometheus' own `up` series of a scrape job (tested above)
         used[f"alert {name}"] = metric_names(rule["expr"])
     for panel in dashboard()["panels"]:
         for target in panel["targets"]:
