@@ -108,11 +108,37 @@ def test_the_service_monitor_scrapes_the_controller_and_the_webhook(helm_binary:
         for d in docs
         if d["kind"] == "Service" and selector.items() <= d["metadata"]["labels"].items()
     ]
-    ports = {port["name"] for service in services for port in service["spec"]["ports"]}
-    assert {endpoint["port"] for endpoint in monitor["spec"]["endpoints"]} == {"metrics", "https"}
-    assert {"metrics", "https"} <= ports
-    https = next(e for e in monitor["spec"]["endpoints"] if e["port"] == "https")
-    assert https["tlsConfig"]["serverName"] == "lostromos-webhook.ops.svc"
+    assert [endpoint["port"] for endpoint in monitor["spec"]["endpoints"]] == ["metrics"]
+    scraped = {s["metadata"]["name"] for s in services if "metrics" in _port_names(s)}
+    assert scraped == {"lostromos-controller-metrics", "lostromos-webhook"}
+
+
+def _port_names(resource: dict[str, Any]) -> set[str]:
+    return {port["name"] for port in resource["spec"]["ports"]}
+
+
+def test_the_webhooks_metrics_port_is_open_to_prometheus_when_admission_is_not(
+    helm_binary: Path,
+) -> None:
+    """webhook.networkPolicy.from keeps the admission port to the API server; the
+    metrics port has its own peers (metricsFrom), so Prometheus can still scrape."""
+    api_server = [{"ipBlock": {"cidr": "10.0.0.1/32"}}]
+    prometheus = [{"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}]
+    docs = documents(
+        helm_binary,
+        *ALL_ON,
+        "webhook.networkPolicy.from[0].ipBlock.cidr=10.0.0.1/32",
+        "webhook.networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.name=monitoring",
+    )
+    policy = one(docs, "NetworkPolicy", "lostromos-webhook")["spec"]["ingress"]
+    by_port = {rule["ports"][0]["port"]: rule.get("from") for rule in policy}
+    assert by_port["https"] == api_server and by_port["metrics"] == prometheus
+    pod = one(docs, "Deployment", "lostromos-webhook")["spec"]["template"]["spec"]
+    webhook = next(c for c in pod["containers"] if c["name"] == "webhook")
+    assert "--metrics-bind=0.0.0.0:8082" in webhook["args"]
+    assert {"name": "metrics", "containerPort": 8082, "protocol": "TCP"} in webhook["ports"]
+    open_policy = one(documents(helm_binary), "NetworkPolicy", "lostromos-webhook")
+    assert {"ports": [{"port": "metrics", "protocol": "TCP"}]} in open_policy["spec"]["ingress"]
 
 
 def test_the_alerts(helm_binary: Path) -> None:
