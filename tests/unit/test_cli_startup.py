@@ -51,6 +51,8 @@ def _imported_by(*argv: str) -> set[str]:
         ("__complete", "certs", ""),
         ("__complete", "check", "--"),
         ("dev", "--help"),
+        ("get", "--help"),
+        ("__complete", "reconcile", "--"),
     ],
     ids=" ".join,
 )
