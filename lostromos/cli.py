@@ -453,9 +453,6 @@ def build_parser() -> argparse.ArgumentParser:
     from certs.cli import register as register_certs
 
     register_certs(commands)
-    from lostromos.fleet import register as register_fleet
-
-    register_fleet(commands)
     return parser
 
 
@@ -466,13 +463,11 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from lostromos.charts import ChartError
     from lostromos.config import ConfigError
     from lostromos.dev.cluster import DevError
-    from lostromos.fleet import FleetError
 
     return (
         ConfigError,
         ChartError,
         DevError,
-        FleetError,
         toolchain.ToolchainError,
         *AUTHORING_ERRORS,
         *CERTS_ERRORS,

@@ -51,8 +51,6 @@ def _imported_by(*argv: str) -> set[str]:
         ("__complete", "certs", ""),
         ("__complete", "check", "--"),
         ("dev", "--help"),
-        ("get", "--help"),
-        ("__complete", "reconcile", "--"),
     ],
     ids=" ".join,
 )
