@@ -8,7 +8,7 @@ own; a release of someone else's is never passed to helm at all.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,7 +24,8 @@ from controller.ownership import Ownership, owner_labels
 from controller.rollout import RolloutProgress
 from lostromos.config import Binding
 from lostromos.helmengine import ChartSource, Confinement, HelmError, Release
-from lostromos.redact import redactor_for
+from lostromos.redact import Redactor, redactor_for
+from lostromos.renderpool import BudgetedRenderer, RenderOverBudget
 
 log = logging.getLogger("controller.reconcile")
 
@@ -64,6 +65,8 @@ class HelmActions(Protocol):
         impersonate: str | None = None,
         confine: Confinement | None = None,
         schema_checked: bool = False,
+        max_history: int = 0,
+        secrets: Sequence[str] = (),
     ) -> Release: ...
 
     def uninstall(
@@ -82,6 +85,7 @@ class HelmActions(Protocol):
         *,
         timeout_seconds: int,
         impersonate: str | None = None,
+        max_history: int = 0,
     ) -> None: ...
 
 
@@ -134,8 +138,11 @@ class Actions:
         drift: DriftAcknowledger,
         rollout: RolloutGate,
         dry_run: bool = False,
+        renderer: BudgetedRenderer | None = None,
     ) -> None:
         self.binding = binding
+        # renders each desired state within the binding's budget before Helm acts
+        self.renderer = renderer
         self.api = api
         self.helm = helm
         self.events = events
@@ -205,11 +212,12 @@ class Actions:
                     current.revision - 1,
                     timeout_seconds=timeout,
                     impersonate=self.binding.helm_user(seen.namespace),
+                    max_history=self.binding.release.max_history,
                 )
         except HelmError as error:
             if self._failed(obj, seen, error):
                 return Result(stalled=True)
-            raise ReconcileError(str(error)) from error
+            raise ReconcileError(self._scrub(seen, obj, str(error))) from error
         self.events.record(
             obj,
             "Warning",
@@ -297,7 +305,7 @@ class Actions:
             self.events.record(
                 seen.obj, "Warning", "UninstallFailed", self._scrub(seen, seen.obj, error.message)
             )
-            raise ReconcileError(str(error)) from error
+            raise ReconcileError(self._scrub(seen, seen.obj, str(error))) from error
         self.events.record(
             seen.obj, "Normal", "Uninstalled", f"Uninstalled release {seen.release_name}"
         )
@@ -334,6 +342,8 @@ class Actions:
         log.info("%s release", _VERBS[verb], extra=self._context(seen))
         succeeded = False
         try:
+            secrets = self._secrets(seen, obj)
+            self._render_within_budget(seen, secrets)
             installed = self.helm.upgrade_install(
                 seen.release_name,
                 seen.namespace,
@@ -347,12 +357,15 @@ class Actions:
                 impersonate=self.binding.helm_user(seen.namespace),
                 confine=self.binding.confinement(seen.namespace),
                 schema_checked=True,  # observe validated these values (the Helm-exact engine)
+                # every upgrade and repair prunes the release's history, as `helm upgrade`
+                max_history=self.binding.release.max_history,
+                secrets=secrets,
             )
             succeeded = True
         except HelmError as error:
             if self._failed(obj, seen, error):
                 return Result(stalled=True)
-            raise ReconcileError(str(error)) from error
+            raise ReconcileError(self._scrub(seen, obj, str(error))) from error
         finally:
             if gated:
                 self.rollout.finish(desired.chart_digest, succeeded=succeeded)
@@ -360,6 +373,29 @@ class Actions:
             self.drift.acknowledge(seen.key, seen.drift)
         self._released(obj, installed, desired, verb)
         return Result()
+
+    def _render_within_budget(self, seen: Observation, secrets: list[str]) -> None:
+        """Render the desired state in a render process that is killed past the
+        binding's renderBudget; raise RenderOverBudget if it was. Go cannot stop the
+        render inside a Helm action, so a template bomb must be caught here, before
+        it reaches one."""
+        desired = seen.desired
+        if self.renderer is None or desired is None:
+            return
+        try:
+            self.renderer.render(
+                desired.chart,
+                seen.release_name,
+                seen.namespace,
+                desired.values,
+                budget=self.binding.render_budget,
+                schema_checked=True,
+                secrets=secrets,  # scrubbed from the render process's own log lines
+            )
+        except RenderOverBudget:
+            raise
+        except HelmError:
+            pass  # the action's own render (where lookup sees the cluster) judges the chart
 
     def _ensure_finalizer(self, obj: dict[str, Any]) -> dict[str, Any]:
         finalizers = obj["metadata"].get("finalizers") or []
@@ -445,7 +481,10 @@ class Actions:
         if error.retryable:
             return False  # helm could not be reached: says nothing about the release
         assert seen.desired is not None  # only a validated desired state reaches Helm
-        reason = "Timeout" if error.timed_out else "HelmError"
+        if isinstance(error, RenderOverBudget):
+            reason = "RenderBudgetExceeded"
+        else:
+            reason = "Timeout" if error.timed_out else "HelmError"
         # Helm's message may quote a chart's `fail` text or a value: sensitive ones go.
         message = self._scrub(seen, obj, error.message)
         failures = retries.after_failure(obj, seen.desired.digest)
@@ -493,10 +532,17 @@ class Actions:
         ]
 
     def _scrub(self, seen: Observation, obj: dict[str, Any], text: str) -> str:
+        return self._redactor(seen).scrub(text, obj.get("spec") or {})
+
+    def _secrets(self, seen: Observation, obj: dict[str, Any]) -> list[str]:
+        """The object's sensitive values: the engine scrubs them from what Helm says."""
+        return self._redactor(seen).sensitive_values(obj.get("spec") or {})
+
+    def _redactor(self, seen: Observation) -> Redactor:
         redactor = seen.desired.redactor if seen.desired is not None else None
         if redactor is None:  # no chart at hand: the binding's sensitivePaths still count
             redactor = redactor_for(None, self.binding.sensitive_paths)
-        return redactor.scrub(text, obj.get("spec") or {})
+        return redactor
 
     def _rollout_halted(self, obj: dict[str, Any]) -> None:
         failing = conditions.condition(obj.get("status"), conditions.RELEASE_FAILED) or {}

@@ -40,6 +40,7 @@ from lostromos.helmengine import HelmEngine, HelmError, RunningEngine, find_engi
 from lostromos.kube import KubeConfigError
 from lostromos.logs import LogFormat, configure_logging
 from lostromos.probes import MetricsEndpoint, ProbeServer, Readiness
+from lostromos.renderpool import BudgetedRenderer, RenderProcesses
 
 log = logging.getLogger("lostromos.controller")
 DRAIN_SECONDS = 60.0
@@ -83,6 +84,7 @@ class BindingController:
         dry_run: bool,
         share: BindingShare | None = None,
         require_service_account: bool = False,
+        renderer: BudgetedRenderer | None = None,
     ) -> None:
         self.binding = binding
         self.queue = WorkQueue()
@@ -126,6 +128,7 @@ class BindingController:
             drift=self.drift.observations,
             dry_run=dry_run,
             require_service_account=require_service_account,
+            renderer=renderer,
         )
         self.threads: list[threading.Thread] = []
         self.failures = RetryLog(log, binding.kind)
@@ -257,8 +260,12 @@ def run(options: ControllerOptions) -> int:
         observe=metrics.observe_helm_action,
         on_restart=metrics.count_engine_restart,
     )
+    # Renders within each binding's budget, in processes that are killed when it is
+    # spent: a template bomb stops there, before any Helm action.
+    renders = RenderProcesses(engine_binary)
     try:
         with engine as helm:
+            renders.start()
             return _run(
                 options,
                 bindings,
@@ -266,10 +273,13 @@ def run(options: ControllerOptions) -> int:
                 helm=helm,
                 api_client=api_client,
                 metrics=metrics,
+                renderer=BudgetedRenderer(renders.socket_paths),
             )
     except HelmError as error:  # the engine did not start
         print(f"lostromos controller: {error}", file=sys.stderr)
         return 2
+    finally:
+        renders.stop()
 
 
 def _run(
@@ -280,6 +290,7 @@ def _run(
     helm: HelmEngine,
     api_client: client.ApiClient,
     metrics: ControllerMetrics,
+    renderer: BudgetedRenderer,
 ) -> int:
     ring = _ring(options, api_client)
     controllers = [
@@ -293,6 +304,7 @@ def _run(
             dry_run=options.dry_run,
             share=ring.share(binding) if ring else None,
             require_service_account=options.require_service_account,
+            renderer=renderer,
         )
         for binding in bindings.bindings
     ]

@@ -23,6 +23,8 @@ from typing import Any
 
 from lostromos.config import Binding
 from lostromos.helmengine import Release
+from lostromos.releases import release_name
+from lostromos.releases import release_name_problem as helm_name_problem
 
 BINDING_LABEL = "lostromos.dev/binding"
 NAMESPACE_LABEL = "lostromos.dev/owner-namespace"
@@ -30,35 +32,15 @@ NAME_LABEL = "lostromos.dev/owner-name"
 UID_LABEL = "lostromos.dev/owner-uid"
 OWNER_LABELS = (BINDING_LABEL, NAMESPACE_LABEL, NAME_LABEL, UID_LABEL)
 
-# Helm's own rule (pkg/chartutil ValidateReleaseName): a DNS-1123 label of at
-# most 53 characters, leaving room for the suffixes charts add to it.
-MAX_RELEASE_NAME = 53
-_RELEASE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-
-
-def release_name(binding: Binding, metadata: Mapping[str, Any]) -> str:
-    """The release name for an object: its metadata through the binding's template."""
-    return binding.release.release_name(
-        name=str(metadata.get("name", "")),
-        namespace=str(metadata.get("namespace", "")),
-        kind=binding.kind,
-        binding=binding.name,
-    )
-
 
 def release_name_problem(name: str) -> str | None:
-    """Why Helm would refuse `name` as a release name, naming the rule; None if it is fine."""
-    if len(name) > MAX_RELEASE_NAME:
-        return (
-            f"release name {name!r} is {len(name)} characters long; Helm allows at most "
-            f"{MAX_RELEASE_NAME}"
-        )
-    if not _RELEASE_NAME.match(name):
-        return (
-            f"release name {name!r} is not a lowercase DNS label (a-z, 0-9 and '-', "
-            "starting and ending with a letter or digit)"
-        )
-    return None
+    """Why Helm would refuse `name` as a release name, naming the name and the rule.
+
+    The rule is Helm's own, from lostromos.releases, the one admission and `check`
+    apply too: an object the webhook admits is one the controller deploys.
+    """
+    problem = helm_name_problem(name)
+    return None if problem is None else f"release name {name!r} {problem}"
 
 
 def owner_labels(binding: Binding, metadata: Mapping[str, Any]) -> dict[str, str]:

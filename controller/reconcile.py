@@ -47,6 +47,7 @@ from controller.suspend import suspended
 from lostromos.config import Binding
 from lostromos.engines import BindingLoadError
 from lostromos.helmengine import HelmError
+from lostromos.renderpool import BudgetedRenderer
 
 __all__ = ["FINALIZER", "ReconcileError", "Reconciler", "Result"]
 
@@ -69,6 +70,7 @@ class Reconciler:
         drift: DriftObservations | None = None,
         dry_run: bool = False,
         require_service_account: bool = False,
+        renderer: BudgetedRenderer | None = None,
     ) -> None:
         self.binding = binding
         self.refused = require_service_account and binding.service_account_name is None
@@ -88,6 +90,7 @@ class Reconciler:
             drift=acknowledger,
             rollout=rollout,
             dry_run=dry_run,
+            renderer=renderer,
         )
 
     def reconcile(self, key: Key) -> Result:

@@ -78,7 +78,12 @@ def cmd_dev_up(args: argparse.Namespace) -> int:
         if not path.exists():
             _say(f"error: {what} {path} not found (run from the lostromos checkout or pass it)")
             return EXIT_USAGE
-    tools = toolchain.ensure(toolchain.TOOL_NAMES, progress=_say)
+    names = [
+        name
+        for name in toolchain.TOOL_NAMES
+        if args.nodes > 0 or name not in toolchain.DATA_PLANE_TOOL_NAMES
+    ]
+    tools = toolchain.ensure(names, progress=_say)
     options = DevOptions(
         state_dir=args.state_dir,
         bindings_path=args.config.resolve(),
@@ -86,6 +91,7 @@ def cmd_dev_up(args: argparse.Namespace) -> int:
         examples_dir=args.examples.resolve() if args.examples else None,
         tools=tools,
         controllers=args.controllers,
+        nodes=args.nodes,
     )
     cluster = DevCluster(options, _say)
     # Until run_foreground takes over, SIGTERM is handled like Ctrl-C: whatever
@@ -122,7 +128,12 @@ def _print_usage(cluster, tools: dict[str, Path], *, detached: bool) -> None:
     state_dir = cluster.state_dir.resolve()
     lines = [
         "",
-        "lostromos is up: kube-apiserver, etcd, webhook and controller are running.",
+        "lostromos is up: kube-apiserver, etcd, webhook and controller are running"
+        + (
+            f", with {cluster.options.nodes} simulated node(s) (kubectl get pods)."
+            if cluster.options.nodes > 0
+            else "."
+        ),
         "In another shell (kubectl, helm and lostromos on PATH):",
         "",
         *(f"  {line}" for line in shell_env(state_dir, tools)),
@@ -274,7 +285,7 @@ def _add_shard_flags(ctl: argparse.ArgumentParser) -> None:
 
 def _add_local_commands(commands: argparse._SubParsersAction) -> None:
     """`toolchain` and `dev`: what a developer runs on their own machine."""
-    from lostromos.dev import default_state_dir
+    from lostromos.dev import dataplane, default_state_dir
 
     tc = commands.add_parser("toolchain", help="the pinned kube-apiserver, etcd, kubectl, helm")
     tc_commands = tc.add_subparsers(dest="toolchain_command", required=True)
@@ -329,6 +340,21 @@ def _add_local_commands(commands: argparse._SubParsersAction) -> None:
         default=1,
         metavar="N",
         help="controller processes; more than one run sharded (default 1)",
+    )
+    up.add_argument(
+        "--nodes",
+        type=int,
+        default=dataplane.DEFAULT_NODES,
+        metavar="N",
+        help="simulated nodes (kwok) with kube-controller-manager and kube-scheduler, "
+        "so Deployments get pods (default %(default)s)",
+    )
+    up.add_argument(
+        "--no-nodes",
+        dest="nodes",
+        action="store_const",
+        const=0,
+        help="etcd and kube-apiserver only: no scheduler, controller manager or pods",
     )
     up.add_argument(
         "--detach", action="store_true", help="return once everything is ready and leave it running"
@@ -453,6 +479,9 @@ def build_parser() -> argparse.ArgumentParser:
     from certs.cli import register as register_certs
 
     register_certs(commands)
+    from lostromos.objectcmds import register as register_object_commands
+
+    register_object_commands(commands)
     return parser
 
 
@@ -463,9 +492,11 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from lostromos.charts import ChartError
     from lostromos.config import ConfigError
     from lostromos.dev.cluster import DevError
+    from lostromos.kube import KubeConfigError
 
     return (
         ConfigError,
+        KubeConfigError,
         ChartError,
         DevError,
         toolchain.ToolchainError,

@@ -11,7 +11,7 @@ A bindings file looks like this (paths are relative to the file itself)::
         kind: Site
         plural: sites
         chart: {path: charts/site}
-        release: {name: "{name}", timeout: 300, adopt: false, retries: 10}
+        release: {name: "{name}", timeout: 300, adopt: false, retries: 10, maxHistory: 10}
         overrides: {}
         concurrency: 4
         # Optional: which objects this controller serves (Lostromos's filter).
@@ -131,6 +131,9 @@ class ReleasePolicy:
     # object is Stalled (RetriesExhausted); -1: retry forever. As Flux's
     # remediation.retries: `retries` retries make retries + 1 attempts.
     retries: int = 10
+    # Release revisions (Secrets) kept after each upgrade, repair or rollback; 0 keeps
+    # every one. Helm's library keeps every one; `helm upgrade` keeps 10.
+    max_history: int = 10
 
     def release_name(self, *, name: str, namespace: str, kind: str, binding: str) -> str:
         return self.name_template.format(
@@ -179,6 +182,16 @@ class AdmissionPolicy:
 
 
 @dataclass(frozen=True)
+class RenderBudget:
+    """What one render of the chart may take, in the webhook and in the controller:
+    a render past `seconds` has its render process killed, and a manifest longer
+    than `output_bytes` is refused (lostromos.renderpool)."""
+
+    seconds: float = 5.0
+    output_bytes: int = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True)
 class Binding:
     """One custom resource kind served by one chart."""
 
@@ -198,6 +211,7 @@ class Binding:
     rollout: RolloutPolicy = field(default_factory=RolloutPolicy)
     drift_check_seconds: int = 300
     admission: AdmissionPolicy = field(default_factory=AdmissionPolicy)
+    render_budget: RenderBudget = field(default_factory=RenderBudget)
     # Kinds of cluster-scoped objects this chart may create; anything else a
     # release renders must live in its object's namespace.
     cluster_scoped_kinds: tuple[str, ...] = ()
@@ -320,10 +334,19 @@ def _parse_binding(entry: dict, where: str, base: Path, problems: list[str]) -> 
         ),
         drift_check_seconds=entry.get("driftCheckSeconds", 300),
         admission=AdmissionPolicy(render=entry.get("admission", {}).get("render", True)),
+        render_budget=_parse_render_budget(entry.get("renderBudget", {})),
         cluster_scoped_kinds=tuple(entry.get("clusterScopedKinds", ())),
         service_account_name=entry.get("serviceAccountName"),
         sensitive_paths=sensitive,
         remote_schema_hosts=tuple(entry.get("remoteSchemaHosts", ())),
+    )
+
+
+def _parse_render_budget(value: dict[str, Any]) -> RenderBudget:
+    """Bounds the schema has checked (seconds in (0, 600], outputBytes >= 1)."""
+    return RenderBudget(
+        seconds=float(value.get("seconds", RenderBudget.seconds)),
+        output_bytes=int(value.get("outputBytes", RenderBudget.output_bytes)),
     )
 
 
@@ -363,9 +386,26 @@ def _parse_chart(value: str | dict[str, Any], base: Path) -> ChartRef:
 def _parse_release(value: dict[str, Any], where: str, problems: list[str]) -> ReleasePolicy | None:
     template = value.get("name", "{name}")
     try:
-        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+        parts = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(template)]
     except ValueError as error:
         problems.append(f"{where}.release.name: {template!r}: {error}")
+        return None
+    fields = {field for field, _, _ in parts if field is not None}
+    # {name} whole is what keeps two objects' release names apart: a format spec or
+    # conversion ({name:.5}, {name!s:>60}) could cut or pad two names into one.
+    altered = sorted(
+        {
+            f"{{{f}{'!' + c if c else ''}{':' + s if s else ''}}}"
+            for f, s, c in parts
+            if f is not None and (s or c)
+        }
+    )
+    if altered:
+        problems.append(
+            f"{where}.release.name: {template!r}: {', '.join(altered)} formats a field; "
+            "use plain fields such as {name}, so that every object gets a release name "
+            "of its own"
+        )
         return None
     if not fields <= RELEASE_NAME_FIELDS or "name" not in fields:
         problems.append(
@@ -379,6 +419,7 @@ def _parse_release(value: dict[str, Any], where: str, problems: list[str]) -> Re
         wait=value.get("wait", False),
         adopt=value.get("adopt", False),
         retries=value.get("retries", 10),
+        max_history=value.get("maxHistory", 10),
     )
 
 

@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -223,9 +224,14 @@ class EngineProcess:
             if self._stopping.is_set():
                 return
             self._ready.clear()
-            # A long healthy run resets the backoff; a crash loop slows down.
-            attempt = 0 if time.monotonic() - started > 60 else attempt + 1
-            delay = RESTART_BACKOFF_SECONDS[min(attempt, len(RESTART_BACKOFF_SECONDS) - 1)]
+            if code == -signal.SIGKILL:
+                # killed for a render over its budget (lostromos.renderpool): replaced
+                # at once, and not a crash that should slow the next start down
+                delay = 0.0
+            else:
+                # A long healthy run resets the backoff; a crash loop slows down.
+                attempt = 0 if time.monotonic() - started > 60 else attempt + 1
+                delay = RESTART_BACKOFF_SECONDS[min(attempt, len(RESTART_BACKOFF_SECONDS) - 1)]
             log.warning("Helm engine exited with code %s; restarting in %.1fs", code, delay)
             self.restarts += 1
             self._on_restart()
@@ -417,6 +423,7 @@ class HelmEngine:
         confine: Confinement | None = None,
         timeout_seconds: float = 10.0,
         schema_checked: bool = False,
+        secrets: Sequence[str] = (),
     ) -> Rendered:
         result = self._call(
             "render",
@@ -429,6 +436,7 @@ class HelmEngine:
             confine=confine.to_wire() if confine else None,
             # values lostromos's Helm-exact engine has judged need not be judged twice
             skipSchemaValidation=schema_checked,
+            redact=list(secrets),  # the engine scrubs them from errors and Helm's log lines
         )
         return Rendered(
             str(result.get("manifest", "")),
@@ -448,6 +456,8 @@ class HelmEngine:
         impersonate: str | None = None,
         confine: Confinement | None = None,
         schema_checked: bool = False,
+        max_history: int = 0,
+        secrets: Sequence[str] = (),
     ) -> Release:
         result = self._call(
             "upgrade",
@@ -462,6 +472,8 @@ class HelmEngine:
             impersonate=impersonate or "",
             confine=confine.to_wire() if confine else None,
             skipSchemaValidation=schema_checked,
+            maxHistory=max_history,
+            redact=list(secrets),
         )
         return Release.from_wire(result)
 
@@ -498,6 +510,7 @@ class HelmEngine:
         *,
         timeout_seconds: int,
         impersonate: str | None = None,
+        max_history: int = 0,
     ) -> None:
         self._call(
             "rollback",
@@ -507,6 +520,7 @@ class HelmEngine:
             revision=revision,
             timeoutSeconds=timeout_seconds,
             impersonate=impersonate or "",
+            maxHistory=max_history,
         )
 
     def pull(

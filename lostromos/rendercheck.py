@@ -7,6 +7,10 @@ the admitted values through the Helm engine (`helm template` semantics: no
 cluster, so `lookup` finds nothing) and refuses what cannot render, or what
 would be written outside the object's namespace, with Helm's own message.
 
+Every render runs with its binding's budget (renderBudget: time and output
+size) in a render process that is killed when the budget is spent
+(lostromos.renderpool); a render stopped so is a denial that says which budget.
+
 Verdicts are remembered by what decides them (the chart's digest, release,
 namespace, confinement and values, hashed): an object applied again unchanged,
 as GitOps tools re-apply every object on each sync, is judged without another
@@ -21,16 +25,15 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from lostromos.admission import CheckUnavailable, SpecContext
 from lostromos.config import Binding
-from lostromos.helmengine import ChartSource, HelmEngine, HelmError, trim
+from lostromos.helmengine import ChartSource, HelmError, trim
+from lostromos.redact import Redactor, redactor_for
+from lostromos.renderpool import BudgetedRenderer, RenderOverBudget
 
-# The API server gives a webhook at most its timeoutSeconds for everything; a
-# render of a usual chart takes milliseconds.
-RENDER_TIMEOUT_SECONDS = 5.0
 MAX_CAUSE = 300
 PLACEHOLDER_RELEASE = "release-name"  # what `helm template` calls an unnamed release
 # Verdicts remembered per process: a few hundred bytes each.
@@ -49,6 +52,8 @@ class RenderRequest:
     release: str
     namespace: str
     values: Mapping[str, Any]
+    # Helm's message may quote a value (a chart's `fail`, say): the secret ones go.
+    redactor: Redactor = field(default_factory=Redactor)
 
 
 class RenderCheck:
@@ -57,15 +62,8 @@ class RenderCheck:
     As an admission SpecCheck it renders only for bindings with
     `admission.render` on (the default)."""
 
-    def __init__(
-        self,
-        helm: HelmEngine,
-        *,
-        timeout_seconds: float = RENDER_TIMEOUT_SECONDS,
-        cache_size: int = VERDICT_CACHE_SIZE,
-    ):
-        self.helm = helm
-        self.timeout_seconds = timeout_seconds
+    def __init__(self, renderer: BudgetedRenderer, *, cache_size: int = VERDICT_CACHE_SIZE):
+        self.renderer = renderer
         self.cache_size = cache_size
         self.hits = self.misses = 0
         self._verdicts: OrderedDict[bytes, tuple[str, ...]] = OrderedDict()
@@ -84,6 +82,7 @@ class RenderCheck:
                 release=context.release,
                 namespace=namespace,
                 values=context.engine.user_values(context.spec),
+                redactor=redactor_for(chart, context.binding.sensitive_paths),
             )
         )
 
@@ -103,6 +102,8 @@ class RenderCheck:
                 return list(known)
             self.misses += 1
         lines = self._render(request)
+        if any(RenderOverBudget.marker in line for line in lines):
+            return lines  # a budget spent on a busy machine is not the values' verdict
         with self._lock:
             self._verdicts[key] = tuple(lines)
             while len(self._verdicts) > self.cache_size:
@@ -111,23 +112,27 @@ class RenderCheck:
 
     def _render(self, request: RenderRequest) -> list[str]:
         try:
-            self.helm.render(
+            self.renderer.render(
                 request.chart,
                 request.release or PLACEHOLDER_RELEASE,
                 request.namespace,
                 request.values,
+                budget=request.binding.render_budget,
                 confine=request.binding.confinement(request.namespace),
-                timeout_seconds=self.timeout_seconds,
                 schema_checked=True,  # admission runs this after the values verdict
+                secrets=request.redactor.sensitive_values(request.values),
             )
+        except RenderOverBudget as error:
+            return [f"spec: {error.message}"]
         except HelmError as error:
+            message = request.redactor.scrub(error.message, request.values)
             if error.retryable or error.code in ("unavailable", "timeout"):
-                raise CheckUnavailable(error.message) from None
+                raise CheckUnavailable(message) from None
             if error.code == "confinement":
                 return confinement_lines(error.violations)
             return [
                 f"spec: the chart cannot render these values: "
-                f"{describe_render_failure(request.chart_name, error.message)}"
+                f"{describe_render_failure(request.chart_name, message)}"
             ]
         return []
 

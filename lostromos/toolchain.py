@@ -1,4 +1,4 @@
-"""The pinned Kubernetes toolchain: kube-apiserver, etcd, kubectl, helm and the Helm engine.
+"""The pinned Kubernetes toolchain: the control plane, kwok, kubectl, helm and the Helm engine.
 
 lostromos never downloads a prebuilt binary. The programs are built from
 their Go modules, pinned in ``tools/k8s/go.mod`` (the one place their versions
@@ -7,6 +7,9 @@ the Go version, so a build happens once per pin and is skipped afterwards.
 The Helm engine (``tools/k8s/helmengine``, lostromos's own small Go program
 around Helm's library) lives in the same module, so it is built from exactly
 the Helm the helm CLI is; its cached binary is also keyed by its source.
+kwok (simulated nodes and pods) is pinned in a module of its own,
+``tools/kwok/go.mod``, because its Kubernetes libraries are a minor version
+behind; its cached binary is keyed by that module's go.mod and go.sum.
 
 Users who already have binaries skip the build: ``LOSTROMOS_<TOOL>`` (for
 example ``LOSTROMOS_HELM``) names one binary explicitly, and
@@ -31,7 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-TOOLS_MODULE = PROJECT_ROOT / "tools" / "k8s"
+TOOLS_ROOT = PROJECT_ROOT / "tools"
+# the main module: the Kubernetes control plane, kubectl, helm and the Helm engine
+TOOLS_MODULE = TOOLS_ROOT / "k8s"
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,13 @@ class Tool:
     source_dir: str | None = None
     # only the test suite runs it: `toolchain build` builds it, `dev up` does not
     for_tests: bool = False
+    # the folder of tools/ whose go.mod pins it (k8s: TOOLS_MODULE)
+    module_dir: str = "k8s"
+
+    @property
+    def own_module(self) -> bool:
+        """Pinned outside TOOLS_MODULE: its cached name is keyed by its own go.mod and go.sum."""
+        return self.module_dir != TOOLS_MODULE.name
 
     @property
     def built_name(self) -> str:
@@ -62,6 +74,15 @@ TOOLS: tuple[Tool, ...] = (
     Tool("etcd", "go.etcd.io/etcd/server/v3", "go.etcd.io/etcd/server/v3", True),
     Tool("kube-apiserver", "k8s.io/kubernetes/cmd/kube-apiserver", "k8s.io/kubernetes", True),
     Tool("kubectl", "k8s.io/kubernetes/cmd/kubectl", "k8s.io/kubernetes", True),
+    Tool(
+        "kube-controller-manager",
+        "k8s.io/kubernetes/cmd/kube-controller-manager",
+        "k8s.io/kubernetes",
+        False,
+    ),
+    Tool("kube-scheduler", "k8s.io/kubernetes/cmd/kube-scheduler", "k8s.io/kubernetes", False),
+    # Simulated nodes: marks pods Running and Ready (or failing) with no container runtime.
+    Tool("kwok", "sigs.k8s.io/kwok/cmd/kwok", "sigs.k8s.io/kwok", False, module_dir="kwok"),
     Tool("helm", "helm.sh/helm/v4/cmd/helm", "helm.sh/helm/v4", False),
     Tool(
         "helm-engine",
@@ -83,6 +104,8 @@ TOOLS: tuple[Tool, ...] = (
 # what lostromos itself runs; ALL_TOOL_NAMES adds the test suite's
 TOOL_NAMES = tuple(tool.name for tool in TOOLS if not tool.for_tests)
 ALL_TOOL_NAMES = tuple(tool.name for tool in TOOLS)
+# what runs only with simulated nodes (`dev up --no-nodes` needs none of them)
+DATA_PLANE_TOOL_NAMES = ("kube-controller-manager", "kube-scheduler", "kwok")
 
 
 class ToolchainError(RuntimeError):
@@ -106,10 +129,10 @@ def pinned_versions(module_dir: Path = TOOLS_MODULE) -> dict[str, str]:
     return versions
 
 
-def tool_versions(module_dir: Path = TOOLS_MODULE) -> dict[str, str]:
+def tool_versions(tools_root: Path = TOOLS_ROOT) -> dict[str, str]:
     """Tool name -> pinned version."""
-    modules = pinned_versions(module_dir)
-    return {t.name: modules[t.module] for t in TOOLS}
+    modules = {d: pinned_versions(tools_root / d) for d in {t.module_dir for t in TOOLS}}
+    return {t.name: modules[t.module_dir][t.module] for t in TOOLS}
 
 
 def cache_root() -> Path:
@@ -148,13 +171,19 @@ def build_dir(module_dir: Path = TOOLS_MODULE) -> Path:
 
 
 def cached_name(t: Tool, module_dir: Path = TOOLS_MODULE) -> str:
-    """The file name in build_dir(): a tool with its own source is keyed by it too."""
-    if t.source_dir is None:
+    """The file name in build_dir(): a tool with its own source, or its own module,
+    is keyed by that too (build_dir() is keyed by TOOLS_MODULE only)."""
+    if t.source_dir is None and not t.own_module:
         return t.name
     digest = hashlib.sha256()
-    for path in sorted((module_dir / t.source_dir).rglob("*.go")):
-        digest.update(path.relative_to(module_dir).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes())
+    if t.own_module:
+        own = module_dir.parent / t.module_dir
+        for name in ("go.mod", "go.sum"):
+            digest.update((own / name).read_bytes())
+    if t.source_dir is not None:
+        for path in sorted((module_dir / t.source_dir).rglob("*.go")):
+            digest.update(path.relative_to(module_dir).as_posix().encode() + b"\0")
+            digest.update(path.read_bytes())
     return f"{t.name}-{digest.hexdigest()[:12]}"
 
 
@@ -220,12 +249,16 @@ def _build(missing: list[Tool], progress: Callable[[str], None]) -> dict[str, Pa
         # Two processes (a test run and `dev up`) may ask at once: one builds.
         fcntl.flock(lock, fcntl.LOCK_EX)
         todo = [t for t in missing if not _executable(target / cached_name(t))]
-        if todo:
-            _go_build(todo, target, progress)
+        # one `go build` per module: each resolves its packages in its own go.mod
+        for module_dir in dict.fromkeys(t.module_dir for t in todo):
+            _go_build([t for t in todo if t.module_dir == module_dir], target, progress)
     return {t.name: target / cached_name(t) for t in missing}
 
 
-def _ldflags(versions: Mapping[str, str]) -> str:
+def _ldflags(versions: Mapping[str, str], module_dir: str) -> str:
+    if module_dir != TOOLS_MODULE.name:
+        # kwok's own version is in its source; the Kubernetes stamps below are not its libraries'
+        return "-s -w"
     kube = versions["kube-apiserver"]
     major, minor = kube.lstrip("v").split(".")[:2]
     flags = ["-s", "-w"]
@@ -250,17 +283,20 @@ def _go_build(todo: list[Tool], target: Path, progress: Callable[[str], None]) -
     names = ", ".join(f"{t.name} {versions[t.name]}" for t in todo)
     progress(f"building {names} from Go modules into {target}")
     progress(
-        "a first build takes about 6 minutes on 2 cores, including the Go module "
+        "a first build takes about 10 minutes on 2 cores, including the Go module "
         "download; later runs reuse it"
     )
-    log_path = target / "build.log"
+    module_dir = todo[0].module_dir
+    log_path = target / (
+        "build.log" if module_dir == TOOLS_MODULE.name else f"build-{module_dir}.log"
+    )
     staging = Path(tempfile.mkdtemp(prefix="build-", dir=target))
     command = [
         _go_binary(),
         "build",
         "-trimpath",
         "-ldflags",
-        _ldflags(versions),
+        _ldflags(versions, module_dir),
         "-o",
         str(staging) + os.sep,
         *(t.package for t in todo),
@@ -269,7 +305,7 @@ def _go_build(todo: list[Tool], target: Path, progress: Callable[[str], None]) -
     started = time.monotonic()
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            command, cwd=TOOLS_MODULE, stdout=log, stderr=subprocess.STDOUT, env=env
+            command, cwd=TOOLS_ROOT / module_dir, stdout=log, stderr=subprocess.STDOUT, env=env
         )
         _report_progress_until_done(process, started, progress)
     if process.returncode != 0:

@@ -1,6 +1,7 @@
 """Shared fixtures: the pinned binaries and, for e2e tests, the real control plane.
 
-The control plane (etcd, kube-apiserver, the webhook under gunicorn over TLS,
+The control plane (etcd, kube-apiserver, kube-controller-manager,
+kube-scheduler, kwok's simulated nodes, the webhook under gunicorn over TLS,
 the controller) comes up once per test session in a temporary state folder and
 is torn down at the end, leaving no process behind. Nothing here is faked: a
 binary that cannot be found or built fails the run instead of skipping tests.
@@ -77,6 +78,7 @@ def helm_engine() -> Iterator[HelmEngine]:
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     from lostromos.dev.cluster import DevCluster, DevError, DevOptions
+    from lostromos.dev.dataplane import DEFAULT_NODES
 
     tools = {name: _tool(name) for name in toolchain.TOOL_NAMES}
     state_dir = tmp_path_factory.mktemp("cluster")
@@ -88,6 +90,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         tools=tools,
         # Short resyncs make drift and recovery tests fast; production uses minutes.
         controller_args=("--resync-seconds", "5"),
+        # Simulated nodes: Sites' Deployments get pods that become Ready (or fail on purpose).
+        nodes=DEFAULT_NODES,
     )
     dev = DevCluster(options, say=lambda line: print(f"[cluster] {line}", flush=True))
     try:

@@ -31,10 +31,11 @@ from lostromos.chartrepo import engine_puller
 from lostromos.charts import ChartError
 from lostromos.config import ConfigError, load_bindings
 from lostromos.engines import EngineRegistry
-from lostromos.helmengine import EngineClient, EngineProcess, HelmEngine, HelmError, find_engine
+from lostromos.helmengine import HelmError, find_engine
 from lostromos.logs import configure_logging
 from lostromos.probes import MetricsEndpoint, ProbeServer, Readiness
 from lostromos.rendercheck import RenderCheck
+from lostromos.renderpool import BudgetedRenderer, RenderProcesses
 from webhook.app import create_app
 from webhook.certreload import ReloadingContext
 from webhook.metrics import enable_multiprocess, forget_process
@@ -184,13 +185,14 @@ def serve(options: ServeOptions) -> int:
             f"{options.keyfile}: {getattr(error, 'strerror', None) or error}"
         )
 
-    # One Helm engine per pod, started by the master and shared by every worker
-    # over its socket; only needed when some binding renders at admission.
-    engine: EngineProcess | None = None
+    # Render processes per pod, started by the master and shared by every worker
+    # over their sockets; a worker kills one whose render passes its budget and
+    # the master starts another. Only needed when some binding renders at admission.
+    renders: RenderProcesses | None = None
     if any(binding.admission.render for binding in registry.bindings.bindings):
         try:
-            engine = EngineProcess(find_engine(options.helm_engine), cluster=False)
-            engine.start()
+            renders = RenderProcesses(find_engine(options.helm_engine))
+            renders.start()
         except HelmError as error:
             return _refuse(error.message)
 
@@ -201,8 +203,8 @@ def serve(options: ServeOptions) -> int:
         metrics_server = _metrics_server(options.metrics_bind, metrics_dir)
     except (OSError, ValueError) as error:
         shutil.rmtree(metrics_dir, ignore_errors=True)
-        if engine is not None:
-            engine.stop()
+        if renders is not None:
+            renders.stop()
         return _refuse(
             f"--metrics-bind {options.metrics_bind}: {getattr(error, 'strerror', None) or error}"
         )
@@ -211,10 +213,8 @@ def serve(options: ServeOptions) -> int:
         # Runs in each worker after the fork: the registry (charts loaded and
         # validators compiled in the master) is inherited, not rebuilt.
         checks = []
-        if engine is not None:
-            checks.append(
-                RenderCheck(HelmEngine(EngineClient(engine.socket_path, connect_wait=2.0)))
-            )
+        if renders is not None:
+            checks.append(RenderCheck(BudgetedRenderer(renders.socket_paths)))
         app = create_app(
             registry,
             max_body_bytes=options.max_body_bytes,
@@ -268,8 +268,8 @@ def serve(options: ServeOptions) -> int:
             if metrics_server is not None:
                 metrics_server.stop()
             shutil.rmtree(metrics_dir, ignore_errors=True)
-            if engine is not None:
-                engine.stop()
+            if renders is not None:
+                renders.stop()
     return 0
 
 

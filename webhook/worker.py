@@ -8,9 +8,12 @@ waiting, and the API server's reviews queue behind them until it gives up.
 
 This worker keeps gthread's poller, keep-alive handling and graceful stop, and
 moves the waiting into the poller: the TLS handshake is done non-blocking there,
-then the whole request (head and body) is read into a buffer there. Only a
-complete request reaches a thread. A connection that has not finished its
-handshake, or sent its whole request, within `io_timeout` seconds is closed.
+then the whole request is read into a buffer there, whatever its framing
+(Content-Length, chunked, `Expect: 100-continue`; webhook.framing). Only a
+complete request reaches a thread, and the thread reads nothing more from the
+socket. A connection that has not finished its handshake, or sent its whole
+request, within `io_timeout` seconds is answered 408 and closed; a body past
+the size limit or with broken framing is answered 400 by the poller itself.
 An idle connection costs one file descriptor and a small buffer, so a worker
 holds thousands (`max_connections`) without a thread noticing.
 """
@@ -19,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import re
 import selectors
 import ssl
 import time
@@ -32,42 +34,19 @@ from gunicorn import http
 from gunicorn import sock as gunicorn_sock
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
-# Real request heads are a few hundred bytes; gunicorn itself allows about 8 KiB a line.
-MAX_HEAD_BYTES = 64 * 1024
+from webhook.framing import CONTINUE, BadFraming, RequestTooLarge, frame
+from webhook.review import error_body
+
 READ_CHUNK = 256 * 1024
-_HEAD_END = b"\r\n\r\n"
-_CONTENT_LENGTH = re.compile(
-    rb"\r\ncontent-length[ \t]*:[ \t]*([0-9]{1,12})[ \t]*(?=\r\n|$)", re.IGNORECASE
-)
-# A chunked body, or one the client sends only after "100 Continue", is read by the
-# thread (bounded by the socket's deadline): the API server sends neither.
-_READ_IN_THREAD = re.compile(
-    rb"\r\n(transfer-encoding[ \t]*:|expect[ \t]*:[ \t]*100-continue)", re.IGNORECASE
-)
 
 
-class RequestTooLarge(ValueError):
-    """The request head is longer than any client of a webhook sends."""
-
-
-def request_complete(buffer: bytes | bytearray, *, max_body_bytes: int) -> bool:
-    """Whether `buffer` holds a whole request head and enough of its body.
-
-    A body longer than `max_body_bytes` only needs one byte past the limit for
-    the app to refuse it. A chunked or expected-continue body is left to the
-    thread. Raises RequestTooLarge for a head without end.
-    """
-    end = buffer.find(_HEAD_END)
-    if end < 0:
-        if len(buffer) > MAX_HEAD_BYTES:
-            raise RequestTooLarge(f"request head is longer than {MAX_HEAD_BYTES} bytes")
-        return False
-    head = bytes(buffer[:end])
-    if _READ_IN_THREAD.search(head):
-        return True
-    found = _CONTENT_LENGTH.search(head)
-    length = int(found.group(1)) if found else 0
-    return len(buffer) - (end + len(_HEAD_END)) >= min(length, max_body_bytes + 1)
+def plain_answer(status: str, body: bytes) -> bytes:
+    """A whole HTTP answer the poller sends itself before closing the connection."""
+    head = (
+        f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode() + body
 
 
 @dataclass(eq=False)
@@ -79,6 +58,11 @@ class _Reading:
     handshaken: bool
     buffer: bytearray = field(default_factory=bytearray)
     done: bool = False
+    continued: bool = False  # "100 Continue" sent
+    drain_left: int = -1  # refused: bytes still read and dropped before closing (-1: not refused)
+
+
+_TIMEOUT_BODY = error_body("the request was not sent in time")
 
 
 class PollingTLSWorker(ThreadWorker):
@@ -131,6 +115,8 @@ class PollingTLSWorker(ThreadWorker):
         ):
             reading = self._readings.popleft()
             if not reading.done:
+                if reading.buffer and reading.drain_left < 0:  # begun, not finished in time
+                    self._send(reading, plain_answer("408 Request Timeout", _TIMEOUT_BODY))
                 self._close(reading)
 
     def _read(self, reading: _Reading) -> None:
@@ -140,7 +126,7 @@ class PollingTLSWorker(ThreadWorker):
         )
         self._on_event(reading, reading.conn.sock)  # bytes may already be buffered by TLS
 
-    def _on_event(self, reading: _Reading, _fileobj: Any) -> None:
+    def _on_event(self, reading: _Reading, _fileobj: Any) -> None:  # noqa: PLR0911 - one state machine
         tls = reading.conn.sock
         try:
             if not reading.handshaken:
@@ -159,23 +145,45 @@ class PollingTLSWorker(ThreadWorker):
                     return None
                 if not data:
                     return self._close(reading)  # the peer left
+                if reading.drain_left >= 0:
+                    reading.drain_left -= len(data)
+                    if reading.drain_left < 0:
+                        return self._close(reading)
+                    continue
                 reading.buffer += data
-                if request_complete(reading.buffer, max_body_bytes=self.max_body_bytes):
-                    return self._hand_over(reading)
-        except (OSError, ssl.SSLError, RequestTooLarge):
+                framed = frame(reading.buffer, max_body_bytes=self.max_body_bytes)
+                if framed.complete:
+                    return self._hand_over(reading, framed.request)
+                if framed.send_continue and not reading.continued:
+                    reading.continued = True
+                    self._send(reading, CONTINUE)
+        except (RequestTooLarge, BadFraming) as refused:
+            # Answered now; what the client still sends (up to twice the limit, within
+            # its deadline) is dropped so it can read the answer instead of a reset.
+            self._send(reading, plain_answer("400 Bad Request", error_body(str(refused))))
+            reading.drain_left = 2 * self.max_body_bytes
+            return None
+        except (OSError, ssl.SSLError):
             return self._close(reading)
 
     def _wait_for(self, reading: _Reading, events: int) -> None:
         self.poller.modify(reading.conn.sock, events, partial(self._on_event, reading))
 
-    def _hand_over(self, reading: _Reading) -> None:
+    @staticmethod
+    def _send(reading: _Reading, data: bytes) -> None:
+        # A few hundred bytes fit any socket buffer; a peer that does not read
+        # them loses them when the connection closes.
+        with contextlib.suppress(OSError, ssl.SSLError):
+            reading.conn.sock.send(data)
+
+    def _hand_over(self, reading: _Reading, request: bytes) -> None:
         reading.done = True
         conn = reading.conn
         self.poller.unregister(conn.sock)
         if conn.parser is None:
             conn.parser = http.get_parser(self.cfg, conn.sock, conn.client)
             conn.initialized = True
-        conn.parser.unreader.unread(bytes(reading.buffer))
+        conn.parser.unreader.unread(request)
         self.enqueue_req(conn)
 
     def _close(self, reading: _Reading) -> None:

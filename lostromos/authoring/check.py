@@ -37,9 +37,10 @@ from lostromos.authoring import AuthoringError, crdsim, read_text
 from lostromos.charts import Chart, ChartError
 from lostromos.config import Binding, Bindings
 from lostromos.engines import BindingLoadError, EngineRegistry
-from lostromos.helmengine import ChartSource, HelmEngine, HelmError
+from lostromos.helmengine import ChartSource, HelmError
 from lostromos.redact import redactor_for
 from lostromos.releases import release_name
+from lostromos.renderpool import BudgetedRenderer
 from lostromos.values.engine import ValuesEngine
 from lostromos.yamltext import yaml_location
 
@@ -275,18 +276,19 @@ def verdict_data(verdict: Verdict, manifests: str | None = None) -> dict[str, An
     return data
 
 
-def render_manifests(verdict: Verdict, engine: ValuesEngine, helm: HelmEngine) -> str:
+def render_manifests(verdict: Verdict, engine: ValuesEngine, renderer: BudgetedRenderer) -> str:
     """What `helm template` produces for an admitted object, as the controller would
     install it: rendered by the Helm engine, byte for byte as the pinned helm does."""
     assert verdict.admitted is not None
     metadata = verdict.admitted["metadata"]
     chart = engine.chart
     try:
-        rendered = helm.render(
+        rendered = renderer.render(
             ChartSource(chart.path, chart.digest),
             release_name(verdict.binding, metadata),
             metadata["namespace"],
             engine.user_values(verdict.admitted.get("spec") or {}),
+            budget=verdict.binding.render_budget,
         )
     except HelmError as error:
         raise AuthoringError(f"{verdict.description}: cannot render: {error.message}") from None

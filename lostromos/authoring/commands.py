@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from lostromos.engines import EngineRegistry
-    from lostromos.helmengine import HelmEngine
+    from lostromos.renderpool import BudgetedRenderer
 
 from lostromos.authoring import MODES, AuthoringError
 from lostromos.authoring.chartargs import add_chart_source_flags, chart_dir, ref_dir
@@ -209,7 +209,7 @@ def _register_check(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_schema_init(args: argparse.Namespace) -> int:
-    from lostromos.authoring.infer import infer_schema, read_values, render_schema
+    from lostromos.authoring.infer import infer_chart_schema, render_schema
 
     chart_dir: Path = args.chart
     target = chart_dir / "values.schema.json"
@@ -217,10 +217,7 @@ def cmd_schema_init(args: argparse.Namespace) -> int:
         raise AuthoringError(f"{chart_dir}: not a chart directory (no Chart.yaml)")
     if target.exists() and not (args.force or args.stdout):
         raise AuthoringError(f"{target} already exists; pass --force to overwrite it")
-    values = read_values(chart_dir / "values.yaml")
-    text = render_schema(
-        infer_schema(_chart_name(chart_dir), _chart_description(chart_dir), values)
-    )
+    text = render_schema(infer_chart_schema(chart_dir, _chart_metadata(chart_dir)))
     if args.stdout:
         sys.stdout.write(text)
         return 0
@@ -240,15 +237,6 @@ def _chart_metadata(chart_dir: Path) -> dict:
     except yaml.YAMLError as error:
         raise AuthoringError(f"{chart_dir / 'Chart.yaml'}: not valid YAML: {error}") from None
     return metadata if isinstance(metadata, dict) else {}
-
-
-def _chart_name(chart_dir: Path) -> str:
-    return str(_chart_metadata(chart_dir).get("name") or chart_dir.name)
-
-
-def _chart_description(chart_dir: Path) -> str | None:
-    description = _chart_metadata(chart_dir).get("description")
-    return str(description) if description else None
 
 
 def cmd_schema_lint(args: argparse.Namespace) -> int:
@@ -420,17 +408,25 @@ def cmd_check(args: argparse.Namespace) -> int:
     renders = args.render or any(b.admission.render for b in registry.bindings.bindings)
     if not renders:
         return _check(args, registry, None)
-    # The webhook renders each admitted object through the Helm engine; so does check.
-    from lostromos.helmengine import HelmError, RunningEngine, find_engine
+    # The webhook renders each admitted object in a render process with the
+    # binding's budget; so does check.
+    from lostromos.helmengine import HelmError, find_engine
+    from lostromos.renderpool import BudgetedRenderer, RenderProcesses
 
     try:
-        with RunningEngine(find_engine(args.helm_engine), cluster=False) as helm:
-            return _check(args, registry, helm)
+        processes = RenderProcesses(find_engine(args.helm_engine), count=1)
+        processes.start()
     except HelmError as error:
         raise AuthoringError(f"check renders as the webhook does: {error.message}") from None
+    try:
+        return _check(args, registry, BudgetedRenderer(processes.socket_paths))
+    finally:
+        processes.stop()
 
 
-def _check(args: argparse.Namespace, registry: EngineRegistry, helm: HelmEngine | None) -> int:
+def _check(
+    args: argparse.Namespace, registry: EngineRegistry, helm: BudgetedRenderer | None
+) -> int:
     from lostromos.authoring.check import (
         Unbound,
         format_verdict,

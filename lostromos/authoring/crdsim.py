@@ -220,8 +220,15 @@ def validate(value: Any, schema: dict, where: str = "spec") -> list[str]:  # noq
             # not even a null member; junctors (allOf, anyOf, ...) are not run on a null.
             problems.append(f"{where}: Unsupported value: null")
         return problems
-    if schema.get(INT_OR_STRING) and _json_type(value) not in ("integer", "string"):
-        return [f"{where}: must be an integer or a string"]
+    # kube-openapi checks int-or-string as the types integer and string, and its integer
+    # check admits a whole float: 1.0 is stored as 1, as Helm accepts it (checked e2e).
+    if schema.get(INT_OR_STRING) and not (
+        _json_type(value) == "string" or _type_fits(value, "integer")
+    ):
+        return [
+            f"{where}: Invalid value: {_json_type(value)!r}: {where} in body must be of "
+            f"type integer,string: {_json_type(value)!r}"
+        ]
     if declared and not _type_fits(value, declared):
         return [
             f"{where}: Invalid value: {_json_type(value)}: {where} in body must be of "

@@ -1,16 +1,24 @@
 """`lostromos schema init`: a first values.schema.json inferred from values.yaml.
 
-Types come from the values, descriptions from the comment block right above
-each key (the Helm convention), defaults from the values themselves. Objects
-with keys are closed (`additionalProperties: false`) so a typo in a spec is
-refused; an empty map (`podAnnotations: {}`) stays open because it is meant to
-be filled with arbitrary keys. The result is a starting point to refine.
+The goal is a schema the chart can ship: it must never refuse a setting Helm
+renders, and should refuse the mistakes users make (a typo in a key, the wrong
+type). So:
+
+- types come from the values; objects with keys are closed (a typo is
+  refused), maps by nature (`annotations`, `labels`, `nodeSelector`, keys that
+  are not identifiers) and empty maps stay open;
+- keys shown commented out in values.yaml (`# tag: v1.2.3`, Helm's way of
+  documenting an optional value) are optional properties typed from the example;
+- values that are Kubernetes structures get the API's own schema (k8stypes);
+- the conventions authors already write in comments are read (annotations):
+  descriptions, helm-docs `(type)` hints, `# @schema` keywords;
+- the root admits what Helm itself puts there (helmroot): `global`, each
+  dependency's values, the dependencies' `condition` keys and a parent's `enabled`.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,23 +26,41 @@ from typing import Any
 import yaml
 
 from lostromos.authoring import AuthoringError, read_text
+from lostromos.authoring.annotations import (
+    COMMENT,
+    COMMENTED_KEY,
+    KeyNotes,
+    finish,
+    notes_for,
+    schema_block_lines,
+)
 from lostromos.authoring.convert import json_type
+from lostromos.authoring.helmroot import apply_root
+from lostromos.authoring.k8stypes import (
+    INT_OR_STRING,
+    KubeTypes,
+    is_int_or_string,
+    is_string_map,
+    item_types,
+    kube_types,
+    object_types,
+)
 from lostromos.yamltext import yaml_location
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
-_COMMENT = re.compile(r"^\s*#\s?(.*)$")
-# A commented-out key such as "# storageClassName: fast-ssd": documentation of an
-# optional value, not prose to put in a description.
-COMMENTED_KEY = re.compile(r"^\s*#\s?([A-Za-z_][\w.-]*):(\s|$)")
+Path_ = tuple[str, ...]
+UNKNOWN = object()  # a commented-out key whose example does not parse
 
 
 @dataclass(frozen=True)
 class CommentedValues:
-    """values.yaml parsed, with the comment above each key by its path."""
+    """values.yaml parsed, with what the comments say about each key by its path."""
 
     values: dict
-    comments: dict[tuple[str, ...], str]
-    commented_keys: frozenset[tuple[str, ...]]  # optional keys shown commented out
+    comments: dict[Path_, str]
+    commented_keys: frozenset[Path_]  # optional keys shown commented out
+    notes: dict[Path_, KeyNotes] | None = None
+    examples: dict[Path_, Any] | None = None  # commented-out keys' example values
 
 
 def read_values(path: Path) -> CommentedValues:
@@ -45,100 +71,255 @@ def read_values(path: Path) -> CommentedValues:
     except yaml.YAMLError as error:
         raise AuthoringError(f"{path}: not valid YAML: {yaml_location(error)}") from None
     if values is None:
-        return CommentedValues({}, {}, frozenset())
+        return CommentedValues({}, {}, frozenset(), {}, {})
     if not isinstance(values, dict) or not isinstance(node, yaml.MappingNode):
         raise AuthoringError(f"{path}: expected a mapping at the top, got {json_type(values)}")
-    lines = text.splitlines()
-    comments: dict[tuple[str, ...], str] = {}
-    commented: set[tuple[str, ...]] = set()
-    _collect(node, (), lines, comments, commented)
-    return CommentedValues(values, comments, frozenset(commented))
+    reader = _Reader(text.splitlines())
+    reader.collect(node, (), 0)
+    comments = {
+        path: notes.description for path, notes in reader.notes.items() if notes.description
+    }
+    return CommentedValues(
+        values, comments, frozenset(reader.examples), reader.notes, reader.examples
+    )
 
 
-def _collect(
-    node: yaml.MappingNode,
-    path: tuple[str, ...],
-    lines: list[str],
-    comments: dict[tuple[str, ...], str],
-    commented: set[tuple[str, ...]],
-) -> None:
-    indent = None
-    for key_node, value_node in node.value:
-        key = str(key_node.value)
-        here = (*path, key)
-        indent = key_node.start_mark.column if indent is None else indent
-        block = _comment_block(lines, key_node.start_mark.line)
-        if block:
-            comments[here] = block
-        if isinstance(value_node, yaml.MappingNode):
-            _collect(value_node, here, lines, comments, commented)
-    if indent is None:
-        return
-    first = node.start_mark.line
-    last = node.end_mark.line
-    for number in range(first, min(last + 1, len(lines))):
-        match = COMMENTED_KEY.match(lines[number])
-        if match and len(lines[number]) - len(lines[number].lstrip()) == indent:
-            commented.add((*path, match.group(1)))
+class _Reader:
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+        self.in_blocks = schema_block_lines(lines)
+        self.notes: dict[Path_, KeyNotes] = {}
+        self.examples: dict[Path_, Any] = {}
+
+    def collect(self, node: yaml.MappingNode, path: Path_, first: int) -> None:
+        """`first`: the line after the parent key, where comments about the children start."""
+        indent = None
+        for key_node, value_node in node.value:
+            here = (*path, str(key_node.value))
+            indent = key_node.start_mark.column if indent is None else indent
+            notes = notes_for(self.lines, key_node.start_mark.line, self.in_blocks)
+            if not notes.is_empty():
+                self.notes[here] = notes
+            if isinstance(value_node, yaml.MappingNode):
+                self.collect(value_node, here, key_node.start_mark.line + 1)
+        if indent is None:
+            return
+        last = min(node.end_mark.line + 1, len(self.lines))
+        for number in range(first, last):
+            line = self.lines[number]
+            match = COMMENTED_KEY.match(line)
+            if (
+                match
+                and number not in self.in_blocks
+                and len(line) - len(line.lstrip()) == indent
+                and self._is_key(line)
+            ):
+                here = (*path, match.group(1))
+                self.examples.setdefault(here, self._example(number))
+                notes = notes_for(self.lines, number, self.in_blocks)
+                if not notes.is_empty():
+                    self.notes.setdefault(here, notes)
+
+    @staticmethod
+    def _is_key(line: str) -> bool:
+        """`# tag: v1.2.3` is a key; `# Note: set this when ...` is prose."""
+        rest = line.split(":", 1)[1].strip()
+        return not rest or rest.startswith(("#", "[", "{", '"', "'")) or rest.count(" ") < 2
+
+    def _example(self, number: int) -> Any:
+        """The commented example value: the key's line and the more indented lines below."""
+        column = self.lines[number].index("#")
+        body = [self._content(self.lines[number])]
+        for line in self.lines[number + 1 :]:
+            match = COMMENT.match(line)
+            if not match or line.index("#") != column:
+                break
+            content = self._content(line)
+            if not content.startswith((" ", "-")) or not content.strip():
+                break
+            body.append(content)
+        try:
+            parsed = yaml.safe_load("\n".join(body))
+        except yaml.YAMLError:
+            return UNKNOWN
+        return next(iter(parsed.values())) if isinstance(parsed, dict) and parsed else UNKNOWN
+
+    @staticmethod
+    def _content(line: str) -> str:
+        text = line.lstrip()[1:]
+        return text[1:] if text.startswith(" ") else text
 
 
-def _comment_block(lines: list[str], line: int) -> str:
-    """The prose of the contiguous comment lines right above `line`.
-
-    Indented lines ("#   - name: akismet") are examples and stay in
-    values.yaml; a commented-out key ends the block (what is above it belongs
-    to that key).
-    """
-    prose: list[str] = []
-    index = line - 1
-    while index >= 0:
-        match = _COMMENT.match(lines[index])
-        if not match:
-            break
-        text = match.group(1).rstrip()
-        if COMMENTED_KEY.match("# " + text):
-            break
-        if text and not text.startswith((" ", "\t")):
-            prose.append(text)
-        index -= 1
-    return " ".join(reversed(prose))
+def infer_chart_schema(chart_dir: Path, metadata: dict) -> dict:
+    """The inferred schema for a chart directory with its Chart.yaml already read."""
+    values_file = chart_dir / "values.yaml"
+    values = (
+        read_values(values_file)
+        if values_file.is_file()
+        else CommentedValues({}, {}, frozenset(), {}, {})
+    )
+    name = str(metadata.get("name") or chart_dir.name)
+    description = metadata.get("description")
+    return infer_schema(
+        name, str(description) if description else None, values, chart_dir, metadata
+    )
 
 
-def infer_schema(chart_name: str, chart_description: str | None, values: CommentedValues) -> dict:
+def infer_schema(
+    chart_name: str,
+    chart_description: str | None,
+    values: CommentedValues,
+    chart_dir: Path | None = None,
+    metadata: dict | None = None,
+) -> dict:
     schema: dict[str, Any] = {"$schema": DRAFT, "title": chart_name}
     if chart_description:
         schema["description"] = chart_description
-    schema.update(_infer(values.values, (), values.comments, top=True))
+    inference = _Inference(values, kube_types())
+    body = inference.node(values.values, (), top=True)
+    if chart_dir is not None:
+        apply_root(body, chart_dir, metadata or {})
+        body.setdefault("additionalProperties", False)
+    schema.update(body)
+    used = inference.kube.used_defs()
+    if used:
+        schema["$defs"] = used
     return schema
 
 
-def _infer(
-    value: Any, path: tuple[str, ...], comments: dict[tuple[str, ...], str], *, top: bool = False
-) -> dict[str, Any]:
-    node: dict[str, Any] = {}
-    description = comments.get(path)
-    if description and not top:
-        node["description"] = description
-    kind = json_type(value)
-    if kind == "null":
-        return node  # nothing to learn from an empty value: any value is allowed
-    node["type"] = kind
-    if kind == "object":
-        if value:
-            node["additionalProperties"] = False
-            node["properties"] = {
-                str(key): _infer(child, (*path, str(key)), comments) for key, child in value.items()
-            }
+class _Inference:
+    def __init__(self, values: CommentedValues, kube: KubeTypes) -> None:
+        self.notes = values.notes or {}
+        self.examples = values.examples or {}
+        self.comments = values.comments
+        self.kube = kube
+
+    def node(self, value: Any, path: Path_, *, top: bool = False, example: bool = False) -> dict:
+        notes = self.notes.get(path) or KeyNotes(description=self.comments.get(path, ""))
+        node: dict[str, Any] = {}
+        if notes.description and not top:
+            node["description"] = notes.description
+        node.update(self._typed(value, path, example=example))
+        if notes.hint and value is None:
+            node["type"] = list(dict.fromkeys([*notes.hint, "null"]))
+        elif notes.hint and "type" in node:
+            node = self._widened(node, notes.hint)
+        own = finish(dict(notes.schema))
+        if own:
+            node.update(own)
+        required = [key for key in node.get("properties", {}) if self._required((*path, key))]
+        if required:
+            node["required"] = required
         return node
-    if kind == "array":
-        items = _items(value)
-        if items:
-            node["items"] = items
-    node["default"] = value
-    return node
+
+    def _required(self, path: Path_) -> bool:
+        notes = self.notes.get(path)
+        return notes is not None and notes.required
+
+    @staticmethod
+    def _widened(node: dict, hint: tuple[str, ...]) -> dict:
+        kind = node.get("type")
+        kinds = kind if isinstance(kind, list) else [kind]
+        extra = [k for k in hint if k not in kinds and not (k == "number" and "integer" in kinds)]
+        if "number" in hint and "integer" in kinds:
+            kinds = ["number" if k == "integer" else k for k in kinds]
+        if extra or kinds != node.get("type"):
+            node["type"] = [*kinds, *extra] if len(kinds) + len(extra) > 1 else kinds[0]
+        return node
+
+    def _typed(self, value: Any, path: Path_, *, example: bool) -> dict[str, Any]:
+        name = path[-1] if path else ""
+        kind = json_type(value)
+        if kind == "null":
+            return self._kube_only(name, value)
+        if name and is_int_or_string(name) and kind in ("integer", "string"):
+            return {**INT_OR_STRING, **({} if example else {"default": value})}
+        if kind == "object":
+            return self._object(value, path, example=example)
+        if kind == "array":
+            return self._array(value, path, example=example)
+        node: dict[str, Any] = {"type": kind}
+        if not example:
+            node["default"] = value
+        return node
+
+    def _kube_only(self, name: str, value: Any) -> dict[str, Any]:
+        """A key with no value (`resources:`): only its Kubernetes type, if it has one."""
+        if not name:
+            return {}
+        if is_int_or_string(name):
+            return dict(INT_OR_STRING)
+        if object_types(name):
+            return {"anyOf": [self.kube.schema_for(object_types(name)), {"type": "null"}]}
+        if item_types(name):
+            return {"type": ["array", "null"], "items": self._items_schema(item_types(name))}
+        return {}
+
+    def _object(self, value: dict, path: Path_, *, example: bool) -> dict[str, Any]:
+        name = path[-1] if path else ""
+        types = object_types(name) if name else ()
+        if types and self.kube.fits(value, types):
+            typed = self.kube.schema_for(types)
+            return typed if example else {**typed, "default": value}
+        node: dict[str, Any] = {"type": "object"}
+        if not example:
+            node["default"] = value
+        if name and is_string_map(name) and all(isinstance(v, str) for v in value.values()):
+            node["additionalProperties"] = {"type": "string"}
+            return node
+        properties = {
+            str(key): self.node(child, (*path, str(key)), example=example)
+            for key, child in value.items()
+        }
+        for key_path, sample in self.examples.items():
+            if key_path[:-1] == path and key_path[-1] not in properties:
+                properties[key_path[-1]] = self._commented(key_path, sample)
+        if types:  # the chart's own shape beside the Kubernetes type's fields
+            for key, child in self.kube.property_names(types).items():
+                properties.setdefault(key, child)
+        if properties:
+            node["properties"] = properties
+        if value and not example and not _map_like(value):
+            node["additionalProperties"] = False
+        return node
+
+    def _commented(self, path: Path_, sample: Any) -> dict[str, Any]:
+        if sample is UNKNOWN:
+            return self._described({}, path)
+        return self.node(sample, path, example=True)
+
+    def _described(self, node: dict, path: Path_) -> dict:
+        notes = self.notes.get(path)
+        if notes and notes.description:
+            node["description"] = notes.description
+        return node
+
+    def _array(self, value: list, path: Path_, *, example: bool) -> dict[str, Any]:
+        name = path[-1] if path else ""
+        node: dict[str, Any] = {"type": "array"}
+        types = item_types(name) if name else ()
+        if types and all(self.kube.fits(item, types) for item in value):
+            node["items"] = self._items_schema(types)
+        else:
+            items = _items(value, self, path)
+            if items:
+                node["items"] = items
+        if not example:
+            node["default"] = value
+        return node
+
+    def _items_schema(self, types: tuple[str, ...]) -> dict[str, Any]:
+        if len(types) == 1:
+            return self.kube.ref(types[0])
+        return {"anyOf": [self.kube.ref(name) for name in types]}
 
 
-def _items(values: list) -> dict[str, Any]:
+def _map_like(value: dict) -> bool:
+    """Keys that are not identifiers (`kubernetes.io/os`, `FOO_BAR`) name entries of a map."""
+    return any(not str(key)[:1].islower() or "/" in str(key) for key in value)
+
+
+def _items(values: list, inference: _Inference, path: Path_) -> dict[str, Any]:
     kinds = {json_type(item) for item in values} - {"null"}
     if kinds == {"integer", "number"}:
         kinds = {"number"}
@@ -152,11 +333,12 @@ def _items(values: list) -> dict[str, Any]:
         if isinstance(item, dict):
             for key, child in item.items():
                 merged.setdefault(str(key), child)
+    # An item's keys are typed but the item stays open: the examples in a list rarely
+    # show every key an item may have.
     item_schema: dict[str, Any] = {"type": "object"}
     if merged:
-        item_schema["additionalProperties"] = False
         item_schema["properties"] = {
-            key: {k: v for k, v in _infer(child, (), {}).items() if k != "default"}
+            key: inference.node(child, (*path, "[]", key), example=True)
             for key, child in merged.items()
         }
     return item_schema

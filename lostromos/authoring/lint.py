@@ -6,8 +6,10 @@ the values engine, as an object with an empty spec would; every values.yaml
 key is described by the schema and every schema property either has a value
 in values.yaml, is required (each object must set it) or is shown commented
 out in values.yaml; every property has a description for `kubectl explain`;
-and what `crd generate --validation full` cannot express, with what it does
-instead.
+what the templates read from `.Values` is allowed by the schema (a key they
+read that the schema forbids can never be set: an error); required keys
+values.yaml gives no default for (each object must set them); and what
+`crd generate --validation full` cannot express, with what it does instead.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any, Literal
 from lostromos.authoring.convert import SchemaConverter, path_text
 from lostromos.authoring.infer import CommentedValues, read_values
 from lostromos.authoring.refs import CYCLE, REFS, SchemaDocument
+from lostromos.authoring.templatereads import forbidden_prefix, template_reads
 from lostromos.charts import Chart
 from lostromos.values.engine import ValuesEngine
 
@@ -52,6 +55,7 @@ def lint_chart(chart: Chart) -> list[Finding]:
     findings += _values_pass(chart)
     document = SchemaDocument(chart.schema)
     findings += _coverage(document, chart.schema, values, (), frozenset())
+    findings += _template_reads(chart, document)
     converter = SchemaConverter(chart.schema, chart.values, "full")
     _, notes = converter.convert("")
     findings += [
@@ -103,6 +107,14 @@ def _coverage(
                 )
             )
         has_value = isinstance(here, dict) and name in here
+        if name in required and isinstance(here, dict) and not has_value:
+            findings.append(
+                Finding(
+                    "info",
+                    path_text(child_path),
+                    "required, and values.yaml gives no default: every object must set it",
+                )
+            )
         documented = name in required or child_path in values.commented_keys
         if isinstance(here, dict) and not has_value and not documented:
             findings.append(
@@ -128,6 +140,25 @@ def _coverage(
                             "in values.yaml but not described by the schema",
                         )
                     )
+    return findings
+
+
+def _template_reads(chart: Chart, document: SchemaDocument) -> list[Finding]:
+    findings = []
+    reported: set[tuple] = set()
+    for read in template_reads(chart.path):
+        forbidden = forbidden_prefix(document, read.path)
+        if forbidden is None or forbidden in reported:
+            continue
+        reported.add(forbidden)
+        findings.append(
+            Finding(
+                "error",
+                path_text(forbidden),
+                f"the templates read .Values.{'.'.join(read.path)} ({read.where}) but the "
+                "schema forbids this key: no object can set it",
+            )
+        )
     return findings
 
 

@@ -1,10 +1,13 @@
 """`lostromos dev up`: the whole system on loopback.
 
 etcd and kube-apiserver (real, pinned, built from Go modules) with a state
-folder; the example CRDs; the webhook under gunicorn over TLS, registered with
-the API server through webhook configurations carrying its caBundle; the
-controller; the example objects. Ready means each step has been checked
-through the API server, not merely started.
+folder; with nodes (the default of `dev up`), kube-controller-manager,
+kube-scheduler and kwok's simulated nodes (lostromos/dev/dataplane.py), so
+Deployments get pods that become Running and Ready; the example CRDs; the
+webhook under gunicorn over TLS, registered with the API server through webhook
+configurations carrying its caBundle; the controller; the example objects.
+Ready means each step has been checked through the API server, not merely
+started.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import yaml
 
 from certs.authority import create_ca, issue_serving_cert, write_pair
 from lostromos.config import load_bindings
+from lostromos.dev import dataplane
 from lostromos.dev.pki import ClusterPki
 from lostromos.dev.processes import Child, Supervisor
 from lostromos.dev.webhookconfig import DEV_PREFIX, client_config, webhook_configurations
@@ -54,6 +58,9 @@ class DevOptions:
     controllers: int = 1
     # The API server's sharded LIST and WATCH (alpha in the pinned 1.37).
     sharded_list_watch: bool = True
+    # Simulated nodes (kwok), with kube-controller-manager and kube-scheduler so
+    # Deployments get pods; 0 runs etcd and kube-apiserver only.
+    nodes: int = 0
     # Webhook Services resolved to endpoints, never ClusterIPs (off only to prove a guard).
     aggregator_routing: bool = True
 
@@ -66,6 +73,8 @@ class Endpoints:
     webhook: int = 0
     controller: int = 0
     controllers: list[int] = field(default_factory=list)
+    controller_manager: int = 0
+    scheduler: int = 0
 
 
 def free_port() -> int:
@@ -105,6 +114,8 @@ class DevCluster:
         self.say(f"{'reusing' if reused else 'creating'} state folder {self.state_dir}")
         try:
             self.start_control_plane()
+            if self.options.nodes > 0:
+                self._start_data_plane()
             self._install_crds()
             self._start_webhook()
             self._start_controller()
@@ -124,6 +135,14 @@ class DevCluster:
         self.supervisor.stop("kube-apiserver")
         time.sleep(down_seconds)
         self._start_apiserver(port=self.ports.apiserver)
+
+    def restart_controllers(self) -> None:
+        """Stop the controller processes and start them again: their first list is a
+        full resync, and they load the bound charts as they are on disk now."""
+        for child in list(self.supervisor.children):
+            if child.name == "controller" or child.name.startswith("controller-"):
+                self.supervisor.stop(child.name)
+        self._start_controller()
 
     def watch(self, stop: threading.Event) -> Child | None:
         """Block until `stop` is set or a child dies; return the dead child."""
@@ -216,10 +235,7 @@ class DevCluster:
             "--endpoint-reconciler-type=none",
             "--authorization-mode=RBAC",
             "--allow-privileged=true",
-            # No kube-controller-manager runs: no token controller fills in pods'
-            # service-account tokens, and no protection controller would ever release a
-            # deleted PersistentVolumeClaim, so these two plugins would only wedge objects.
-            "--disable-admission-plugins=ServiceAccount,StorageObjectInUseProtection",
+            *self._admission_without_controllers(),
             "--profiling=false",
             "--v=1",
             f"--feature-gates=ShardedListAndWatch={str(self.options.sharded_list_watch).lower()}",
@@ -233,6 +249,51 @@ class DevCluster:
                 return answer.status == 200
 
         self._start("kube-apiserver", argv, ready)
+
+    def _admission_without_controllers(self) -> list[str]:
+        if self.options.nodes > 0:
+            return []
+        # Without kube-controller-manager no ServiceAccount controller makes the
+        # `default` ServiceAccount pods need, and no protection controller would ever
+        # release a deleted PersistentVolumeClaim: these two plugins would wedge objects.
+        return ["--disable-admission-plugins=ServiceAccount,StorageObjectInUseProtection"]
+
+    def _start_data_plane(self) -> None:
+        """kube-controller-manager, kube-scheduler, kwok, storage classes and the nodes."""
+        tools = self.options.tools
+        timeout = self.options.start_timeout
+        self.ports.controller_manager = free_port()
+        self._start(
+            "kube-controller-manager",
+            dataplane.controller_manager_argv(
+                tools["kube-controller-manager"], self, self.ports.controller_manager
+            ),
+            dataplane.healthz(self.ports.controller_manager),
+        )
+        self.ports.scheduler = free_port()
+        self._start(
+            "kube-scheduler",
+            dataplane.scheduler_argv(tools["kube-scheduler"], self, self.ports.scheduler),
+            dataplane.healthz(self.ports.scheduler),
+        )
+        config = dataplane.write_kwok_config(self.state_dir / "kwok" / "stages.yaml")
+        self._start("kwok", dataplane.kwok_argv(tools["kwok"], self, config), lambda: True)
+        self.kubectl("apply", "-f", str(dataplane.STAGES_DIR / "storage-classes.yaml"))
+        nodes = [dataplane.node_manifest(i) for i in range(self.options.nodes)]
+        self.say(f"adding {len(nodes)} simulated node(s)")
+        self.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(nodes))
+        wanted = set(dataplane.node_names(self.options.nodes))
+        dataplane.wait_for(
+            f"nodes {', '.join(sorted(wanted))} Ready",
+            lambda: wanted <= dataplane.ready_nodes(self),
+            timeout,
+        )
+        # the ServiceAccount admission plugin refuses pods until this exists
+        dataplane.wait_for(
+            "the default ServiceAccount (kube-controller-manager)",
+            lambda: dataplane.default_service_account_exists(self),
+            timeout,
+        )
 
     def _api_tls_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=str(self.pki.ca_cert))

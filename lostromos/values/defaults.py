@@ -99,7 +99,7 @@ class SchemaView:
             if not loose:
                 continue
             for pattern, sub in (node.get("patternProperties") or {}).items():
-                if go_regex.re_search_translated(pattern, name):
+                if go_regex.search(pattern, name):
                     matched = True
                     found += self.expand(sub, resolver)
             if not matched and isinstance(node.get("additionalProperties"), dict):

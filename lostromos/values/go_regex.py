@@ -1,128 +1,108 @@
-"""Schema regular expressions with Go (RE2) semantics, run by Python's re.
+"""Schema regular expressions with Go's semantics, run by RE2 in linear time.
 
 Helm's schema library compiles `pattern` and `patternProperties` with Go's
-regexp package. Python's re differs in ways a user can hit: ``$`` also matches
-before a trailing newline, ``\\d``/``\\w``/``\\s`` match non-ASCII characters,
-and re accepts constructs RE2 refuses (look-around, back-references). We
-translate the pattern so Python matches exactly what Go matches, and refuse
-what Go refuses.
+regexp package, which is RE2: no back-references or look-around, ``$`` only at
+the end of the text, ASCII ``\\d``/``\\w``/``\\s``, matching in time linear in
+the text. Python's backtracking re would both judge some strings differently
+and take exponential time on patterns like ``^([a-z.]+)+@`` (a tenant's value
+could pin a worker). So patterns run on Google's RE2 (the google-re2 binding),
+the engine Go's regexp was modelled on, with Go's few extra refusals added.
+
+jsonschema itself calls ``re.search`` for ``pattern``, ``patternProperties``,
+``additionalProperties`` and ``unevaluatedProperties``; use_for_jsonschema()
+points those calls at RE2 (see its docstring for why at module level).
 """
 
 from __future__ import annotations
 
 import re
+import types
 from functools import lru_cache
+from typing import Any
+
+import re2
+from jsonschema import _keywords, _legacy_keywords, _utils  # the modules that call re.search
 
 
 class RegexError(ValueError):
     """The pattern is not a valid Go regular expression."""
 
 
-_UNSUPPORTED_GROUPS = ("(?=", "(?!", "(?<=", "(?<!", "(?>", "(?#", "(?(")
+_OPTIONS = re2.Options()
+_OPTIONS.log_errors = False  # an invalid pattern is reported to the caller, not to stderr
+# Go accepts these; RE2 in C++ accepts \C (any byte), which Go refuses
+_GO_REFUSES = re.compile(r"\\C")
+_ESCAPED_BACKSLASH = re.compile(r"\\\\")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @lru_cache(maxsize=4096)
-def translate(pattern: str) -> str:  # noqa: PLR0912 - one pass over the pattern
-    """A Python pattern that matches the same strings as Go's regexp.Compile(pattern)."""
-    for group in _UNSUPPORTED_GROUPS:
-        if group in pattern.replace("\\\\", ""):
-            raise RegexError(f"invalid or unsupported Perl syntax: `{group}`")
-    out: list[str] = ["(?a)"]
-    in_class = False
-    index = 0
-    while index < len(pattern):
-        char = pattern[index]
-        if char == "\\":
-            if index + 1 >= len(pattern):
-                raise RegexError("trailing backslash at end of expression")
-            escaped = pattern[index + 1]
-            out.append(_escape(escaped, in_class))
-            index += 2
-            continue
-        if in_class:
-            if char == "]" and not _class_start(pattern, index):
-                in_class = False
-            elif char == "[" and pattern.startswith("[:", index):
-                end = pattern.find(":]", index + 2)
-                if end != -1:
-                    out.append(_posix_class(pattern[index + 2 : end]))
-                    index = end + 2
-                    continue
-            out.append(char)
-        elif char == "[":
-            in_class = True
-            out.append(char)
-        elif char == "$":
-            out.append(r"\Z")
-        else:
-            out.append(char)
-        index += 1
-    translated = "".join(out)
+def compiled(pattern: str) -> Any:
+    """The RE2 program for a Go pattern; RegexError where Go's regexp.Compile fails."""
+    if _GO_REFUSES.search(_ESCAPED_BACKSLASH.sub("", pattern)):
+        raise RegexError("invalid escape sequence: `\\C`")
     try:
-        re.compile(translated)
-    except re.error as error:
-        raise RegexError(str(error)) from None
-    return translated
+        return re2.compile(_go_text(pattern), _OPTIONS)
+    except re2.error as error:
+        message = error.args[0] if error.args else error
+        if isinstance(message, bytes):
+            message = message.decode("utf-8", "replace")
+        raise RegexError(str(message)) from None
+    except UnicodeEncodeError:
+        raise RegexError("invalid UTF-8") from None
 
 
-def _class_start(pattern: str, index: int) -> bool:
-    # "]" right after "[" or "[^" is a literal member, as in RE2
-    before = pattern[:index]
-    return before.endswith("[") or before.endswith("[^")
+def _go_text(text: str) -> str:
+    # JSON may carry a lone surrogate ("\ud800"); Go decodes it as U+FFFD, and
+    # UTF-8 (what RE2 reads) cannot carry it at all
+    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
-def _escape(escaped: str, in_class: bool) -> str:
-    if escaped.isdigit() and escaped != "0":
-        raise RegexError(f"invalid escape sequence: `\\{escaped}`")
-    if escaped == "Z":
-        raise RegexError("invalid escape sequence: `\\Z`")
-    if escaped == "z":
-        return "" if in_class else r"\Z"
-    if escaped == "s":
-        return r"\t\n\f\r " if in_class else r"[\t\n\f\r ]"
-    if escaped == "S":
-        return r"\S" if in_class else r"[^\t\n\f\r ]"
-    if escaped in "pP":
-        raise RegexError("unicode classes are not supported here")
-    return "\\" + escaped
-
-
-_POSIX = {
-    "alnum": "0-9A-Za-z",
-    "alpha": "A-Za-z",
-    "ascii": "\\x00-\\x7f",
-    "blank": "\\t ",
-    "cntrl": "\\x00-\\x1f\\x7f",
-    "digit": "0-9",
-    "graph": "!-~",
-    "lower": "a-z",
-    "print": " -~",
-    "punct": "!-/:-@\\[-`{-~",
-    "space": "\\t\\n\\v\\f\\r ",
-    "upper": "A-Z",
-    "word": "0-9A-Za-z_",
-    "xdigit": "0-9A-Fa-f",
-}
-
-
-def _posix_class(name: str) -> str:
-    if name not in _POSIX:
-        raise RegexError(f"invalid character class range: `[:{name}:]`")
-    return _POSIX[name]
+def check(pattern: str) -> str:
+    """The pattern itself if Go's regexp compiles it; RegexError otherwise."""
+    compiled(pattern)
+    return pattern
 
 
 def search(pattern: str, text: str) -> bool:
-    return re.search(translate(pattern), text) is not None
+    """Go's regexp.MustCompile(pattern).MatchString(text), in time linear in text."""
+    return compiled(pattern).search(_go_text(text)) is not None
 
 
 def is_valid(pattern: str) -> bool:
     try:
-        translate(pattern)
+        compiled(pattern)
     except RegexError:
         return False
     return True
 
 
-def re_search_translated(translated: str, text: str) -> bool:
-    """Search with a pattern that translate() already produced."""
-    return re.search(translated, text) is not None
+def _search_for_jsonschema(pattern: str, text: str) -> object | None:
+    # jsonschema only tests the result for truth
+    return True if search(pattern, text) else None
+
+
+def use_for_jsonschema() -> None:
+    """Make jsonschema's keyword functions search with RE2 instead of Python's re.
+
+    jsonschema's `pattern`, `patternProperties`, `additionalProperties` and
+    `unevaluatedProperties` (draft 2019-09 and 2020-12, which walk the whole
+    schema) call ``re.search`` through their module's ``re``; the library has no
+    hook for a regex engine. Replacing that one name in its three keyword
+    modules reaches every such call (overriding the keywords would mean copying
+    unevaluatedProperties' schema walk). Every schema lostromos validates holds
+    Go patterns, so nothing in the process wants Python's semantics there. Other
+    ``re`` functions pass through unchanged.
+    """
+    for module in (_keywords, _legacy_keywords, _utils):
+        if not isinstance(module.re, _Re2Search):
+            module.re = _Re2Search()  # type: ignore[attr-defined]
+
+
+class _Re2Search(types.SimpleNamespace):
+    """Python's re, except that search() runs Go patterns on RE2."""
+
+    search = staticmethod(_search_for_jsonschema)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(re, name)

@@ -15,8 +15,8 @@ here, with the evidence in that library's source:
   decimals (big.Rat of the shortest decimal form), so 0.3 is a multiple of
   0.1 and integers above 2**53 lose precision first. An integral number is
   an "integer" in every draft.
-- ``pattern``/``patternProperties`` are Go regular expressions
-  (lostromos.values.go_regex).
+- ``pattern``/``patternProperties`` are Go regular expressions, run on RE2 in
+  linear time (lostromos.values.go_regex).
 - ``urn:`` references Helm cannot resolve are treated as ``true``.
 """
 
@@ -102,6 +102,7 @@ def base_validator_for(schema: Any) -> type[jsonschema.protocols.Validator]:
 
 
 GO_FORMAT_CHECKER = jsonschema.FormatChecker(formats=())
+go_regex.use_for_jsonschema()
 for _name, _check in go_formats.FORMATS.items():
     GO_FORMAT_CHECKER.checks(_name)(
         lambda value, check=_check: not isinstance(value, str) or check(value)
@@ -199,7 +200,7 @@ class CompiledSchema:
 
     validator: Any  # a jsonschema validator instance over the translated schema
     draft: int
-    original_patterns: dict[str, str]  # translated pattern -> pattern as written
+    original_patterns: dict[str, str]  # pattern as the validator holds it -> as written
     registry: referencing.Registry  # what the validator resolves $ref against
 
     def iter_errors(self, instance: Any) -> Iterator[ValidationError]:
@@ -261,12 +262,12 @@ def _translate_patterns(node: Any, pointer: str, patterns: dict[str, str]) -> An
         if key in _NOT_SUBSCHEMAS:
             result[key] = copy.deepcopy(value)
         elif key == "pattern" and isinstance(value, str):
-            result[key] = _go_pattern(value, where, patterns)
+            result[key] = _go_pattern(value, where, patterns, grouped=False)
         elif key == "patternProperties" and isinstance(value, dict):
             result[key] = {
-                _go_pattern(name, f"{where}/{_escape(name)}", patterns): _translate_patterns(
-                    sub, f"{where}/{_escape(name)}", patterns
-                )
+                _go_pattern(
+                    name, f"{where}/{_escape(name)}", patterns, grouped=True
+                ): _translate_patterns(sub, f"{where}/{_escape(name)}", patterns)
                 for name, sub in value.items()
             }
         else:
@@ -274,13 +275,17 @@ def _translate_patterns(node: Any, pointer: str, patterns: dict[str, str]) -> An
     return result
 
 
-def _go_pattern(pattern: str, pointer: str, patterns: dict[str, str]) -> str:
+def _go_pattern(pattern: str, pointer: str, patterns: dict[str, str], *, grouped: bool) -> str:
     try:
-        translated = go_regex.translate(pattern)
+        go_regex.check(pattern)
     except go_regex.RegexError as error:
         raise SchemaProblem(pointer, f"invalid regular expression {pattern!r}: {error}") from None
-    patterns[translated] = pattern
-    return translated
+    # jsonschema joins patternProperties' keys with "|" to find additional
+    # properties; a group keeps each key's flags ("(?i)") to itself, as Go's
+    # library, which tries each key alone, does
+    held = f"(?:{pattern})" if grouped else pattern
+    patterns[held] = pattern
+    return held
 
 
 def _check_references(node: Any, pointer: str, resolver: Resolver) -> None:

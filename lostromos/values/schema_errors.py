@@ -62,8 +62,7 @@ def _additional(instance: dict[str, Any], schema: object) -> list[str]:
     return [
         name
         for name in instance
-        if name not in properties
-        and not any(go_regex.re_search_translated(p, name) for p in patterns)
+        if name not in properties and not any(go_regex.search(p, name) for p in patterns)
     ]
 
 

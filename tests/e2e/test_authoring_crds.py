@@ -8,6 +8,7 @@ import contextlib
 import io
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -279,3 +280,70 @@ def test_check_against_an_unreachable_cluster_is_one_line(
     )
     err = capsys.readouterr().err
     assert "cannot reach the cluster" in err and err.count("\n") == 1
+
+
+INFERRED_VALUES = """\
+# -- How many pods run.
+replicas: 1
+# @schema type:[integer, string]
+port: 8080
+securityContext:
+  privileged: false
+podDisruptionBudget:
+  maxUnavailable: 1
+image:
+  repository: nginx
+  # tag: "1.27"
+"""
+
+
+def inferred_chart(tmp_path: Path) -> Path:
+    chart = tmp_path / "inferred"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: inferred\nversion: 0.1.0\n")
+    (chart / "values.yaml").write_text(INFERRED_VALUES)
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["schema", "init", str(chart)]) == 0
+    return chart
+
+
+@pytest.mark.parametrize("mode", ["webhook", "full"])
+def test_schema_init_then_crd_generate_then_kubectl_apply(
+    cluster: Cluster, tmp_path: Path, mode: str
+) -> None:
+    """The inferred schema's CRD is accepted, and admits what Helm accepts: 1.0 for an
+    integer-or-string (x-kubernetes-int-or-string: the API server stores it as 1; `check`
+    follows, tests/unit/test_crdsim.py), "25%" for maxUnavailable, runAsUser in a
+    securityContext values.yaml shows with privileged only, the commented-out image.tag."""
+    chart = inferred_chart(tmp_path)
+    group = f"inferred-{mode}.authoring.example.com"
+    cluster.kubectl("apply", "-f", str(generate(tmp_path, chart, group, mode)))
+    try:
+        eventually(
+            lambda: established(cluster, f"things.{group}"), timeout=30, message="Established"
+        )
+
+        def create(name: str, spec_json: str) -> subprocess.CompletedProcess[str]:
+            # The body as written (--raw): kubectl's own encoding would send 1.0 as 1.
+            body = (
+                f'{{"apiVersion": "{group}/v1", "kind": "Thing", '
+                f'"metadata": {{"name": "{name}", "namespace": "default"}}, "spec": {spec_json}}}'
+            )
+            uri = f"/apis/{group}/v1/namespaces/default/things?dryRun=All&fieldValidation=Strict"
+            return cluster.kubectl("create", "--raw", uri, "-f", "-", stdin=body, check=False)
+
+        admitted = eventually(
+            lambda: create("whole-float", '{"port": 1.0}').returncode == 0 or None,
+            timeout=30,
+            message="port 1.0 admitted",
+        )
+        assert admitted
+        for name, spec in [
+            ("named-port", '{"port": "http"}'),
+            ("percent", '{"podDisruptionBudget": {"maxUnavailable": "25%"}}'),
+            ("run-as", '{"securityContext": {"runAsUser": 1000}, "image": {"tag": "1.27"}}'),
+        ]:
+            result = create(name, spec)
+            assert result.returncode == 0, (name, result.stderr)
+    finally:
+        cluster.kubectl("delete", "crd", f"things.{group}", "--wait=false", check=False)

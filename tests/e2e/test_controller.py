@@ -133,6 +133,38 @@ def test_drifted_release_objects_are_restored(
     assert "Repaired" in events
 
 
+def test_a_changed_field_alone_is_drift_and_is_restored(
+    cluster: Cluster, namespace: str, tmp_path: Path, controllers
+) -> None:
+    # Nothing deleted: only the managedFields say that someone but helm wrote last.
+    kind = BoundKind(cluster, tmp_path, driftCheckSeconds=2)
+    controller_for(cluster, kind, tmp_path, controllers).start()
+    kind.create("edited", namespace, replicas=2)
+    eventually(lambda: kind.ready("edited", namespace), timeout=90)
+    cluster.kubectl(
+        "patch",
+        "deployment",
+        "edited",
+        "-n",
+        namespace,
+        "--type",
+        "merge",
+        "-p",
+        '{"spec": {"replicas": 5}}',
+    )
+
+    def replicas() -> str:
+        return cluster.kubectl(
+            "get", "deployment", "edited", "-n", namespace, "-o", "jsonpath={.spec.replicas}"
+        ).stdout.strip()
+
+    eventually(lambda: replicas() == "2", timeout=90, message="replicas restored to 2")
+    events = cluster.kubectl(
+        "get", "events", "-n", namespace, "--field-selector", "involvedObject.name=edited"
+    ).stdout
+    assert "Repaired" in events
+
+
 def test_a_new_chart_rolls_out_and_halts_on_failures(
     cluster: Cluster, namespace: str, tmp_path: Path, controllers
 ) -> None:

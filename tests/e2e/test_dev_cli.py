@@ -55,13 +55,36 @@ def site_ready(cluster: Cluster, name: str) -> bool:
     return is_ready(cluster.get("site", name))
 
 
+def running_pods(cluster: Cluster) -> dict[str, int]:
+    """Site name -> its pods that are Running and Ready."""
+    listing = json.loads(cluster.kubectl("get", "pods", "-o", "json").stdout)["items"]
+    counts: dict[str, int] = {}
+    for pod in listing:
+        ready = any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in pod["status"].get("conditions") or []
+        )
+        if pod["status"].get("phase") == "Running" and ready:
+            instance = pod["metadata"]["labels"]["app.kubernetes.io/instance"]
+            counts[instance] = counts.get(instance, 0) + 1
+    return counts
+
+
 def test_detached_up_reuse_refusal_down_and_restart(tmp_path: Path) -> None:
     state_dir = tmp_path / "dev"
     up = lostromos("dev", "up", "--detach", "--state-dir", str(state_dir))
     assert up.returncode == 0, up.stderr
     assert f"export KUBECONFIG={state_dir.resolve() / 'kubeconfig'}" in up.stdout
     running = children(state_dir)
-    assert {c.name for c in running} == {"etcd", "kube-apiserver", "webhook", "controller"}
+    assert {c.name for c in running} == {
+        "etcd",
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kwok",
+        "webhook",
+        "controller",
+    }
     try:
         cluster = as_cluster(state_dir)
         # The examples were applied and the controller installs them.
@@ -69,6 +92,12 @@ def test_detached_up_reuse_refusal_down_and_restart(tmp_path: Path) -> None:
             lambda: site_ready(cluster, "blog") and site_ready(cluster, "shop"),
             timeout=120,
             message="example Sites Ready",
+        )
+        # ... and their pods run on the simulated nodes: blog's one, shop's three.
+        eventually(
+            lambda: running_pods(cluster) == {"blog": 1, "shop": 3},
+            timeout=120,
+            message="the example Sites' pods Running and Ready",
         )
 
         again = lostromos("dev", "up", "--detach", "--state-dir", str(state_dir))
@@ -82,12 +111,14 @@ def test_detached_up_reuse_refusal_down_and_restart(tmp_path: Path) -> None:
     assert not any(child.alive() for child in running)
 
     # A stopped state folder is reused: the Sites stored in etcd are still there.
-    # This time with two sharded controllers: each joins the ring with a Lease.
+    # This time with two sharded controllers: each joins the ring with a Lease;
+    # and without nodes: the lighter cluster, no scheduler, controller manager or kwok.
     restarted = lostromos(
         "dev",
         "up",
         "--detach",
         "--no-examples",
+        "--no-nodes",
         "--controllers",
         "2",
         "--state-dir",
@@ -96,7 +127,13 @@ def test_detached_up_reuse_refusal_down_and_restart(tmp_path: Path) -> None:
     assert restarted.returncode == 0, restarted.stderr
     assert "reusing state folder" in restarted.stderr
     try:
-        assert {c.name for c in children(state_dir)} >= {"controller", "controller-2"}
+        assert {c.name for c in children(state_dir)} == {
+            "etcd",
+            "kube-apiserver",
+            "webhook",
+            "controller",
+            "controller-2",
+        }
         cluster = as_cluster(state_dir)
         names = cluster.kubectl("get", "sites", "-o", "name").stdout.split()
         assert sorted(names) == ["site.hosting.example.com/blog", "site.hosting.example.com/shop"]

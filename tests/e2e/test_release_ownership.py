@@ -19,8 +19,13 @@ pytestmark = pytest.mark.e2e
 CONFLICT = 'release "victim" in {namespace} exists and belongs to something else'
 
 
+# Who else writes a release's objects on this cluster: the Deployment and volume
+# controllers (status, binding) and kwok (pod and volume status), never their spec.
+DATA_PLANE_MANAGERS = frozenset({"kube-controller-manager", "kube-scheduler", "kwok"})
+
+
 def objects_of(cluster: Cluster, namespace: str, instance: str) -> dict[str, tuple[str, str]]:
-    """kind/name -> (uid, resourceVersion) of a release's objects: any write shows."""
+    """kind/name -> (uid, every write but the data plane's): any Helm write shows."""
     listing = json.loads(
         cluster.kubectl(
             "get",
@@ -31,12 +36,20 @@ def objects_of(cluster: Cluster, namespace: str, instance: str) -> dict[str, tup
             f"app.kubernetes.io/instance={instance}",
             "-o",
             "json",
+            "--show-managed-fields",
         ).stdout
     )
     return {
         f"{item['kind']}/{item['metadata']['name']}": (
             item["metadata"]["uid"],
-            item["metadata"]["resourceVersion"],
+            json.dumps(
+                [
+                    entry
+                    for entry in item["metadata"].get("managedFields") or []
+                    if entry.get("manager") not in DATA_PLANE_MANAGERS
+                ],
+                sort_keys=True,
+            ),
         )
         for item in listing["items"]
     }

@@ -145,6 +145,8 @@ class FakeHelm:
     calls: list[tuple[str, str, Any]] = field(default_factory=list)
     fail: dict[str, HelmError] = field(default_factory=dict)
     users: list[str | None] = field(default_factory=list)  # whom each call impersonated
+    max_histories: list[int] = field(default_factory=list)  # each upgrade's and rollback's
+    secrets: list[str] = field(default_factory=list)  # the sensitive values of the last upgrade
 
     def _maybe_fail(self, action: str) -> None:
         if action in self.fail:
@@ -163,8 +165,12 @@ class FakeHelm:
         impersonate: str | None = None,
         confine: Any = None,
         schema_checked: bool = False,
+        max_history: int = 0,
+        secrets: Any = (),
     ) -> Release:
+        self.secrets = list(secrets)
         self.calls.append(("upgrade", release, dict(labels or {})))
+        self.max_histories.append(max_history)
         self.users.append(impersonate)
         self._maybe_fail("upgrade")
         current = self.releases.get((release, namespace))
@@ -211,8 +217,10 @@ class FakeHelm:
         *,
         timeout_seconds: int,
         impersonate: str | None = None,
+        max_history: int = 0,
     ) -> None:
         self.calls.append(("rollback", release, revision))
+        self.max_histories.append(max_history)
         self.users.append(impersonate)
         self._maybe_fail("rollback")
         current = self.releases[(release, namespace)]

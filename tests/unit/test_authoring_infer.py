@@ -99,16 +99,22 @@ def test_descriptions_join_the_comment_block_above_each_key(tmp_path: Path) -> N
 def test_objects_with_keys_are_closed_and_empty_maps_stay_open(tmp_path: Path) -> None:
     properties = inferred(tmp_path)["properties"]
     assert properties["image"]["additionalProperties"] is False
-    assert set(properties["image"]["properties"]) == {"repository"}
+    # a key shown commented out is an optional property typed from its example
+    assert set(properties["image"]["properties"]) == {"repository", "tag"}
+    assert properties["image"]["properties"]["tag"]["type"] == "string"
+    # annotations are a map of strings by nature
     assert properties["podAnnotations"] == {
         "description": "Extra pod annotations.",
         "type": "object",
+        "default": {},
+        "additionalProperties": {"type": "string"},
     }
 
 
 def test_lists_of_objects_merge_the_keys_of_every_item(tmp_path: Path) -> None:
     items = inferred(tmp_path)["properties"]["sidecars"]["items"]
-    assert items["additionalProperties"] is False
+    # items stay open: the examples in a list rarely show every key an item may have
+    assert "additionalProperties" not in items
     assert items["properties"] == {
         "name": {"type": "string"},
         "port": {"type": "integer"},
@@ -134,7 +140,8 @@ def test_the_site_chart_values_infer_a_schema_the_site_values_pass() -> None:
     schema = infer_schema("site", None, values)
     jsonschema.validate(values.values, schema)
     php = schema["properties"]["php"]["properties"]
-    assert set(php) == {"version", "workers", "memoryLimit"}
+    assert set(php) == {"version", "workers", "memoryLimit", "legacyMode"}
+    assert php["legacyMode"]["type"] == "boolean"  # from the commented-out example
     assert php["workers"]["description"].startswith("Maximum concurrent PHP request workers")
 
 

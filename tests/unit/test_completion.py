@@ -20,7 +20,10 @@ from lostromos.completion import candidates
         (["schema", "lint", "--s"], ["--strict"]),
         (["check", "-o", ""], ["text", "json", "yaml"]),
         (["check", "--output=j"], []),  # a value given with = is not a flag to complete
-        (["toolchain", "path", "k"], ["kube-apiserver", "kubectl"]),
+        (
+            ["toolchain", "path", "k"],
+            ["kube-apiserver", "kubectl", "kube-controller-manager", "kube-scheduler", "kwok"],
+        ),
         (["crd", "generate", "--validation", ""], ["webhook", "full"]),
         (["check", "examples/"], []),  # file names: left to the shell
     ],

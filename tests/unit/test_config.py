@@ -59,6 +59,13 @@ def test_failed_releases_are_retried_ten_times_unless_the_binding_says_otherwise
         assert parsed.bindings[0].release.retries == retries
 
 
+def test_release_history_is_bounded_to_ten_revisions_unless_the_binding_says_otherwise() -> None:
+    assert parse_bindings(minimal(), Path("b.yaml")).bindings[0].release.max_history == 10
+    for kept in (0, 1, 25):
+        parsed = parse_bindings(minimal(release={"maxHistory": kept}), Path("b.yaml"))
+        assert parsed.bindings[0].release.max_history == kept
+
+
 @pytest.mark.parametrize(
     ("document", "expected"),
     [
@@ -72,12 +79,19 @@ def test_failed_releases_are_retried_ten_times_unless_the_binding_says_otherwise
         (minimal(chart={"path": "x", "verify": True}), "chart.verify: unknown field"),
         (minimal(release={"name": "{namespace}"}), "must use {name}"),
         (minimal(release={"name": "{name}-{nope}"}), "must use {name}"),
+        # a format spec could cut two names into one: {name:.5} gives blog1 and blog12 "blog1"
+        (minimal(release={"name": "{name:.5}"}), "'{name:.5}' is not a release name template"),
+        (minimal(release={"name": "{name}-{name!s:>60}"}), "{name!s:>60} formats a field"),
+        (minimal(release={"name": "{namespace:.3}-{name}"}), "{namespace:.3} formats a field"),
         (minimal(concurrency=0), "concurrency: 0 must be at least 1"),
         (minimal(release={"adopt": "yes"}), "release.adopt: 'yes' must be true or false"),
         (minimal(release={"adpot": True}), "release.adpot: unknown field (did you mean adopt?)"),
         (minimal(release={"retries": -2}), "release.retries: -2 must be at least -1"),
         (minimal(release={"retries": "3"}), "release.retries: '3' must be an integer"),
         (minimal(release={"retries": True}), "release.retries: True must be an integer"),
+        (minimal(release={"maxHistory": -1}), "release.maxHistory: -1 must be at least 0"),
+        (minimal(release={"maxHistory": "10"}), "release.maxHistory: '10' must be an integer"),
+        (minimal(release={"maxHistory": False}), "release.maxHistory: False must be an integer"),
         (minimal(colour="blue"), "bindings[0] (site).colour: unknown field (known: admission,"),
         (
             {
@@ -208,18 +222,14 @@ def test_the_operator_chart_checks_bindings_with_the_bindings_files_own_schema()
 
 
 def test_a_typo_in_the_operator_charts_values_is_refused_by_helm_as_by_the_controller(
-    tmp_path: Path,
+    tmp_path: Path, helm_binary: Path
 ) -> None:
     """The same definitions, read by Helm's own validator (`helm lint` on the chart)."""
     import subprocess
 
     import yaml
 
-    from lostromos import toolchain
-
-    helm = toolchain.find("helm")
-    if helm is None:
-        pytest.fail("helm is not built: run `lostromos toolchain build helm`")
+    helm = helm_binary
     values = tmp_path / "values.yaml"
     entry = {**minimal()["bindings"][0], "chart": "/charts/site", "releese": {"name": "{name}"}}
     values.write_text(yaml.safe_dump({"bindings": [entry]}))
@@ -234,3 +244,20 @@ def test_a_typo_in_the_operator_charts_values_is_refused_by_helm_as_by_the_contr
     assert "releese" in linted.stdout + linted.stderr
     with pytest.raises(ConfigError, match=r"releese: unknown field \(did you mean release\?\)"):
         parse_bindings({"bindings": [entry]}, Path("b.yaml"))
+
+
+def test_render_budget_defaults_and_limits() -> None:
+    default = parse_bindings(minimal(), Path("b.yaml")).bindings[0].render_budget
+    assert (default.seconds, default.output_bytes) == (5.0, 10 * 1024 * 1024)
+    chosen = parse_bindings(
+        minimal(renderBudget={"seconds": 2.5, "outputBytes": 1024}), Path("b.yaml")
+    ).bindings[0]
+    assert (chosen.render_budget.seconds, chosen.render_budget.output_bytes) == (2.5, 1024)
+    for wrong, message in [
+        ({"seconds": 0}, r"renderBudget\.seconds: 0 "),
+        ({"seconds": "5s"}, r"renderBudget\.seconds: '5s' "),
+        ({"outputBytes": -1}, r"renderBudget\.outputBytes: -1 "),
+        ({"memory": 1}, r"renderBudget\.memory: unknown field"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            parse_bindings(minimal(renderBudget=wrong), Path("b.yaml"))

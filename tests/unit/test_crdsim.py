@@ -154,3 +154,15 @@ def test_status_helpers_for_the_controller() -> None:
     (ready,) = binding_unloadable(error)
     assert (ready.type, ready.status, ready.reason) == ("Ready", False, "BindingUnloadable")
     assert "binding 'site': charts/site: chart directory not found" in ready.message
+
+
+def test_int_or_string_admits_a_whole_float_as_the_api_server_does() -> None:
+    """kube-apiserver admits 1.0 for x-kubernetes-int-or-string (and stores 1), as Helm
+    accepts 1.0 for type [integer, string]; 1.5 and true are refused by both
+    (tests/e2e/test_authoring_crds.py sends these to the real API server)."""
+    node = {"x-kubernetes-int-or-string": True, "nullable": True}
+    assert validate(1.0, node) == []
+    assert validate(1, node) == []
+    assert validate("25%", node) == []
+    assert validate(1.5, node) != []
+    assert validate(True, node) != []

@@ -566,7 +566,13 @@ def test_a_binding_with_every_setting_installs_as_the_controller_reads_it(
             "passwordFile": "/etc/lostromos/repo/password",
             "keyring": "/etc/lostromos/keys/pubring.gpg",
         },
-        "release": {"name": "site-{name}", "timeout": 120, "adopt": True, "retries": 3},
+        "release": {
+            "name": "site-{name}",
+            "timeout": 120,
+            "adopt": True,
+            "retries": 3,
+            "maxHistory": 4,
+        },
         "selector": {"labels": "tier=gold", "annotation": "lostromos.dev/controller=eu"},
         "rollout": {"maxInFlight": 5, "maxFailureRatio": 0.1, "minSamples": 3},
         "driftCheckSeconds": 0,
@@ -579,6 +585,7 @@ def test_a_binding_with_every_setting_installs_as_the_controller_reads_it(
     assert (parsed.chart.is_oci, parsed.chart.digest) == (True, "ab" * 32)
     assert parsed.chart.access.keyring == Path("/etc/lostromos/keys/pubring.gpg")
     assert (parsed.release.retries, parsed.rollout.max_in_flight) == (3, 5)
+    assert parsed.release.max_history == 4
     typo = {**full, "rollout": {"maxInflight": 5}}
     refused = render(helm_binary, values={"bindings": [typo]}, tmp_path=tmp_path, check=False)
     assert refused.returncode != 0

@@ -29,10 +29,10 @@ def test_the_release_name_comes_from_metadata_and_the_template_only() -> None:
     ("name", "rule"),
     [
         ("a" * 54, "at most 53"),
-        ("--kube-as-group=system:masters", "not a lowercase DNS label"),
-        ("Blog", "not a lowercase DNS label"),
-        ("blog-", "not a lowercase DNS label"),
-        ("a.b", "not a lowercase DNS label"),
+        ("--kube-as-group=system:masters", "is not one Helm accepts"),
+        ("Blog", "is not one Helm accepts"),
+        ("blog-", "is not one Helm accepts"),
+        ("a..b", "is not one Helm accepts"),
     ],
 )
 def test_names_helm_would_refuse_name_the_rule(name: str, rule: str) -> None:
@@ -43,6 +43,7 @@ def test_names_helm_would_refuse_name_the_rule(name: str, rule: str) -> None:
 def test_good_names_have_no_problem() -> None:
     assert release_name_problem("a" * 53) is None
     assert release_name_problem("blog-2") is None
+    assert release_name_problem("blog.v2") is None  # Helm takes dots, so the controller does
 
 
 def test_owner_labels_record_binding_namespace_name_and_uid() -> None:

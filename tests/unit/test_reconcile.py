@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -83,17 +84,17 @@ def test_an_invalid_release_name_stalls_naming_the_rule() -> None:
     assert world.helm.calls == []
     invalid = world.condition("Invalid", f"team-a/{long_name}")
     assert invalid["reason"] == "InvalidReleaseName"
-    assert "54 characters long; Helm allows at most 53" in invalid["message"]
+    assert "is 54 characters; Helm allows at most 53" in invalid["message"]
 
 
-def test_a_name_template_that_makes_no_dns_label_stalls() -> None:
+def test_a_name_template_that_makes_no_helm_name_stalls() -> None:
     world = World(
         site("blog", finalizer=False),
         bound=binding(release=release_policy(name_template="{name}_{kind}")),
     )
     world.reconcile()
     assert world.helm.calls == []
-    assert "not a lowercase DNS label" in world.condition("Invalid")["message"]
+    assert "is not one Helm accepts" in world.condition("Invalid")["message"]
 
 
 # -- install ----------------------------------------------------------------------
@@ -131,6 +132,18 @@ def test_out_of_sync_and_ours_upgrades_with_owner_labels() -> None:
     assert world.helm.calls[1][2] == ours()
     assert world.obj()["status"]["release"]["revision"] == 2
     assert world.events.reasons() == ["Upgraded"]
+
+
+def test_a_sensitive_value_in_helms_error_reaches_no_message_and_no_log_line() -> None:
+    # The retry log prints the ReconcileError; status and the Event show the message.
+    secret = "blog-secret.example.com"
+    world = World(site(spec={"domain": secret}), bound=binding(sensitive_paths=("domain",)))
+    world.helm.fail["upgrade"] = HelmError("upgrade", f"Error: Invalid value: {secret!r}")
+    with pytest.raises(ReconcileError) as raised:
+        world.reconcile()
+    assert secret not in str(raised.value) and "<redacted>" in str(raised.value)
+    assert secret not in json.dumps(world.obj()["status"])
+    assert world.helm.secrets == [secret]  # sent, so the engine scrubs Helm's own log
 
 
 def test_a_failed_upgrade_is_retried_with_the_reason_in_status() -> None:
@@ -208,6 +221,24 @@ def test_a_drift_report_makes_an_in_sync_object_a_repair_acknowledged_on_success
     assert world.drift.get("team-a/blog") is None
     world.reconcile()
     assert world.helm.actions() == ["status", "upgrade"]  # nothing more to do
+
+
+def test_upgrades_repairs_and_rollbacks_carry_the_bindings_history_bound() -> None:
+    world = World(site(), bound=binding(release=release_policy(max_history=3)))
+    world.helm.releases[("blog", "team-a")] = release(
+        revision=4, status="pending-upgrade", labels=ours()
+    )
+    world.reconcile()  # recover: rollback
+    world.reconcile()  # upgrade
+    world.drift.record(["team-a/blog"])
+    world.reconcile()  # repair
+    assert world.helm.changes() == [
+        ("rollback", "blog", 3),
+        ("upgrade", "blog", ours()),
+        ("upgrade", "blog", ours()),
+    ]
+    assert world.events.reasons()[-1] == "Repaired"
+    assert world.helm.max_histories == [3, 3, 3]
 
 
 def test_a_failed_repair_stays_a_repair() -> None:

@@ -109,9 +109,13 @@ class FakeApiClient:
 
     def call_api(self, method: str, url: str, headers: Any, *args: Any, **kwargs: Any) -> Any:
         if url == "/api/v1":
-            return Response(
-                200, {"resources": [{"name": "services", "kind": "Service", "namespaced": True}]}
-            )
+            resources = [
+                {"name": "services", "kind": "Service", "namespaced": True},
+                {"name": "secrets", "kind": "Secret", "namespaced": True},
+            ]
+            return Response(200, {"resources": resources})
+        if url.startswith("/apis/") and url.count("/") == 3:
+            return Response(404, {})  # an API group version nobody serves
         user = headers.get("Impersonate-User")
         self.requests.append((url, user))
         items = self.listings.get((url, user))
@@ -182,3 +186,39 @@ def test_a_forbidden_list_as_the_controller_is_still_an_error() -> None:
         assert error.status == 403
     else:
         raise AssertionError("a 403 on the controller's own list must not pass silently")
+
+
+def test_a_forged_status_entry_fails_no_other_objects_drift_check() -> None:
+    # team-b's status names a kind nobody serves and a Secret in kube-system: the
+    # first is skipped, the second is not even looked at, and team-a's missing
+    # Service is still found.
+    forged = released("team-b", "shop")
+    forged["status"]["release"]["resources"] += [
+        {
+            "apiVersion": "forged.example.com/v1",
+            "kind": "Bogus",
+            "namespace": "team-b",
+            "name": "x",
+        },
+        {"apiVersion": "v1", "kind": "Secret", "namespace": "kube-system", "name": "token"},
+    ]
+    api = FakeApiClient({("/api/v1/services", None): []})
+    informer = Informer(NoListing(), binding(), lambda key: None)  # type: ignore[arg-type]
+    informer.update(released("team-a", "blog"))
+    informer.update(forged)
+    drifted = DriftChecker(api, informer, lambda key: None, 60).check()  # type: ignore[arg-type]
+    assert drifted == ["team-a/blog", "team-b/shop"]  # both Services are missing
+    assert ("/api/v1/secrets", None) not in api.requests
+
+
+def test_one_kind_that_may_not_be_listed_costs_only_that_kind() -> None:
+    forged = released("team-b", "shop")
+    forged["status"]["release"]["resources"] = [
+        {"apiVersion": "v1", "kind": "Secret", "namespace": "team-b", "name": "shop"}
+    ]
+    api = FakeApiClient({("/api/v1/services", None): []})  # secrets: 403
+    informer = Informer(NoListing(), binding(), lambda key: None)  # type: ignore[arg-type]
+    informer.update(released("team-a", "blog"))
+    informer.update(forged)
+    drifted = DriftChecker(api, informer, lambda key: None, 60).check()  # type: ignore[arg-type]
+    assert drifted == ["team-a/blog"]

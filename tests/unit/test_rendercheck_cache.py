@@ -10,6 +10,7 @@ import pytest
 from lostromos.admission import CheckUnavailable
 from lostromos.config import Binding, ChartRef
 from lostromos.helmengine import ChartSource, HelmError
+from lostromos.redact import redactor_for
 from lostromos.rendercheck import RenderCheck, RenderRequest
 
 BINDING = Binding(
@@ -89,3 +90,34 @@ def test_an_outage_is_not_remembered_and_the_cache_is_bounded() -> None:
         check.problems(request({"n": n}))
     check.problems(request({"n": 0}))  # the oldest was dropped
     assert engine.renders == 2 + 4
+
+
+class QuotingEngine:
+    """A template that prints a value in its `fail` message, as a chart may."""
+
+    def __init__(self) -> None:
+        self.secrets: list[str] = []
+
+    def render(self, chart: ChartSource, release: str, namespace: str, values: Any, **kw: Any):
+        self.secrets = list(kw.get("secrets") or ())
+        raise HelmError(
+            "render",
+            f"execution error at (site/templates/a.yaml:1:1): bad token {values['db']['password']}",
+            code="render",
+        )
+
+
+def test_a_sensitive_value_quoted_by_the_template_is_redacted_and_sent_to_the_engine() -> None:
+    engine = QuotingEngine()
+    values = {"db": {"password": "hunter2-secret"}}
+    plain = RenderRequest(**{**request(values).__dict__, "redactor": redactor_for(None, [])})
+    sensitive = RenderRequest(
+        **{**request(values).__dict__, "redactor": redactor_for(None, ["db.password"])}
+    )
+    assert RenderCheck(engine).problems(plain) == [  # type: ignore[arg-type]
+        "spec: the chart cannot render these values: templates/a.yaml: bad token hunter2-secret"
+    ]
+    assert RenderCheck(engine).problems(sensitive) == [  # type: ignore[arg-type]
+        "spec: the chart cannot render these values: templates/a.yaml: bad token <redacted>"
+    ]
+    assert engine.secrets == ["hunter2-secret"]  # the engine scrubs its own logs with them

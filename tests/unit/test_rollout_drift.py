@@ -51,7 +51,11 @@ def test_status_writes_and_control_plane_managers_are_not_drift() -> None:
             entry("helm", "2026-01-01T00:00:00Z"),
             entry("kubelet", "2026-01-01T00:09:00Z", subresource="status"),
             entry("kube-controller-manager", "2026-01-01T00:09:00Z"),
+            entry("kwok-f01951b8e641", "2026-01-01T00:09:00Z"),
         ]
+    )
+    assert changed_by_others(
+        [entry("helm", "2026-01-01T00:00:00Z"), entry("kwokctl-edit", "2026-01-01T00:09:00Z")]
     )
     assert not changed_by_others([])  # never written by helm: not ours to judge
 

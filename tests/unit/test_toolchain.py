@@ -15,11 +15,30 @@ def test_versions_are_read_from_the_one_go_mod() -> None:
         "etcd",
         "kube-apiserver",
         "kubectl",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kwok",
         "helm",
         "helm-engine",
         "oci-registry",
     }
-    assert toolchain.TOOL_NAMES == ("etcd", "kube-apiserver", "kubectl", "helm", "helm-engine")
+    assert toolchain.TOOL_NAMES == (
+        "etcd",
+        "kube-apiserver",
+        "kubectl",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kwok",
+        "helm",
+        "helm-engine",
+    )
+    # the control plane is built from one Kubernetes module
+    assert versions["kube-controller-manager"] == versions["kube-scheduler"] == versions["kubectl"]
+    # kwok is pinned in a module of its own
+    assert (
+        versions["kwok"]
+        == toolchain.pinned_versions(toolchain.TOOLS_ROOT / "kwok")["sigs.k8s.io/kwok"]
+    )
     # the test registry is the distribution server Helm's own module pins
     assert (
         versions["oci-registry"]
@@ -29,8 +48,8 @@ def test_versions_are_read_from_the_one_go_mod() -> None:
     assert versions["helm"].startswith("v4.")
     # the engine is built from the very Helm module the CLI is
     assert versions["helm-engine"] == versions["helm"]
-    text = (toolchain.TOOLS_MODULE / "go.mod").read_text()
     for tool in toolchain.TOOLS:
+        text = (toolchain.TOOLS_ROOT / tool.module_dir / "go.mod").read_text()
         if tool.source_dir is None:
             assert f"tool {tool.package}" in text
         else:
@@ -49,10 +68,23 @@ def test_the_engine_binary_is_keyed_by_its_source(tmp_path: Path) -> None:
     assert toolchain.cached_name(toolchain.tool("helm"), tmp_path) == "helm"
 
 
+def test_a_tool_of_its_own_module_is_keyed_by_that_modules_pins(tmp_path: Path) -> None:
+    kwok = toolchain.tool("kwok")
+    (tmp_path / "k8s").mkdir()
+    (tmp_path / "kwok").mkdir()
+    (tmp_path / "kwok" / "go.mod").write_text("module example/kwok\n")
+    (tmp_path / "kwok" / "go.sum").write_text("")
+    before = toolchain.cached_name(kwok, tmp_path / "k8s")
+    assert before.startswith("kwok-")
+    (tmp_path / "kwok" / "go.sum").write_text("sigs.k8s.io/kwok v0.8.0 h1:x=\n")
+    assert toolchain.cached_name(kwok, tmp_path / "k8s") != before
+
+
 def test_go_build_output_names() -> None:
     assert toolchain.tool("etcd").built_name == "server"
     assert toolchain.tool("helm").built_name == "helm"
     assert toolchain.tool("kube-apiserver").built_name == "kube-apiserver"
+    assert toolchain.tool("kwok").built_name == "kwok"
 
 
 def executable(path: Path) -> Path:
@@ -68,15 +100,20 @@ def test_explicit_paths_and_envtest_assets_skip_the_build(tmp_path: Path) -> Non
         executable(assets / name)
     helm = executable(tmp_path / "my-helm")
     engine = executable(tmp_path / "my-engine")
+    data_plane = {
+        name: executable(tmp_path / f"my-{name}") for name in toolchain.DATA_PLANE_TOOL_NAMES
+    }
     environ = {
         "KUBEBUILDER_ASSETS": str(assets),
         "LOSTROMOS_HELM": str(helm),
         "LOSTROMOS_HELM_ENGINE": str(engine),
+        **{toolchain.tool(name).env_var: str(path) for name, path in data_plane.items()},
     }
 
     paths = toolchain.ensure(environ=environ, progress=lambda line: None)
 
     assert paths == {
+        **data_plane,
         "etcd": assets / "etcd",
         "kube-apiserver": assets / "kube-apiserver",
         "kubectl": assets / "kubectl",

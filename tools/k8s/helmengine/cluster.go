@@ -89,7 +89,9 @@ func (c *cluster) connected() bool { return c.config != nil }
 
 // getter is the RESTClientGetter for one identity: our own, or a user (a
 // ServiceAccount) we impersonate so the API server bounds what the action can do.
-func (c *cluster) getter(impersonate, namespace string) (*restGetter, error) {
+// With a confinement, every request it sends (reads by `lookup` included) stays
+// in the confinement's namespace and cluster-scoped kinds (see requestScope).
+func (c *cluster) getter(impersonate, namespace string, confine *confinement) (*restGetter, error) {
 	if c.config == nil {
 		return nil, &failure{Code: codeKube, Message: "the engine has no cluster connection"}
 	}
@@ -102,7 +104,13 @@ func (c *cluster) getter(impersonate, namespace string) (*restGetter, error) {
 		base = &restGetter{config: config, cluster: c}
 		c.getters[impersonate] = base
 	}
-	return &restGetter{config: base.config, cluster: c, namespace: namespace}, nil
+	getter := &restGetter{config: base.config, cluster: c, namespace: namespace}
+	if confine != nil {
+		getter.scope = &requestScope{
+			namespace: confine.Namespace, clusterScopedKinds: confine.ClusterScopedKinds, mapper: c.mapper,
+		}
+	}
+	return getter, nil
 }
 
 func (c *cluster) capabilitiesFor() (*common.Capabilities, error) {
@@ -158,13 +166,20 @@ type restGetter struct {
 	config    *rest.Config
 	cluster   *cluster
 	namespace string
+	scope     *requestScope // nil: unbounded (status, and actions that send no confinement)
 }
 
 var _ genericclioptions.RESTClientGetter = (*restGetter)(nil)
 
 // ToRESTConfig returns a copy: Helm's client factory sets the API path and group
 // version on the configuration it is given, and actions run concurrently.
-func (g *restGetter) ToRESTConfig() (*rest.Config, error) { return rest.CopyConfig(g.config), nil }
+func (g *restGetter) ToRESTConfig() (*rest.Config, error) {
+	config := rest.CopyConfig(g.config)
+	if g.scope != nil {
+		config.Wrap(g.scope.wrap)
+	}
+	return config, nil
+}
 
 func (g *restGetter) ToDiscoveryClient() (discovery.CachedDiscoveryInterface, error) {
 	return g.cluster.discovery, nil

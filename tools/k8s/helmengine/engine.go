@@ -87,7 +87,7 @@ func (e *engine) evictOldest() {
 // over the shared clients, with the cluster's capabilities already known so no
 // action rediscovers the API.
 func (e *engine) configuration(namespace, impersonate string, confine *confinement) (*action.Configuration, *actionClient, error) {
-	getter, err := e.cluster.getter(impersonate, namespace)
+	getter, err := e.cluster.getter(impersonate, namespace, confine)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -170,12 +170,16 @@ func (e *engine) upgrade(req *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	cfg.SetLogger(newScrubbingHandler(slog.Default().Handler(), req.Redact))
 	history, err := cfg.Releases.History(req.Release)
 	if err != nil && !errors.Is(err, driver.ErrReleaseNotFound) {
 		return nil, classify(err, codeKube)
 	}
 	ctx, cancel := timeoutContext(req.Timeout)
 	defer cancel()
+	// Helm's library keeps every revision unless told; a reinstall over an
+	// uninstalled history stores through cfg.Releases as well.
+	cfg.Releases.MaxHistory = req.MaxHistory
 	var out any
 	if len(history) == 0 || allUninstalled(history) {
 		install := action.NewInstall(cfg)
@@ -194,6 +198,7 @@ func (e *engine) upgrade(req *request) (any, error) {
 		upgrade.Namespace = req.Namespace
 		upgrade.Timeout = timeout(req.Timeout)
 		upgrade.WaitStrategy = waitStrategy(req.Wait)
+		upgrade.MaxHistory = req.MaxHistory // Run sets cfg.Releases.MaxHistory from it
 		upgrade.ForceConflicts = true
 		upgrade.DisableOpenAPIValidation = true // as for install: the API server validates
 		upgrade.Labels = req.Labels
@@ -251,6 +256,7 @@ func (e *engine) rollback(req *request) (any, error) {
 	}
 	rollback := action.NewRollback(cfg)
 	rollback.Version = req.Revision
+	rollback.MaxHistory = req.MaxHistory // a rollback stores a new revision too
 	rollback.Timeout = timeout(req.Timeout)
 	rollback.WaitStrategy = kube.HookOnlyStrategy
 	rollback.ForceConflicts = true

@@ -37,6 +37,7 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+	"helm.sh/helm/v4/pkg/kube"
 )
 
 const protocolVersion = 1
@@ -47,6 +48,10 @@ func main() {
 	noCluster := flag.Bool("no-cluster", false, "serve render only, never contact a cluster")
 	logLevel := flag.String("log-level", "warn", "debug, info, warn or error")
 	flag.Parse()
+	// Write as the helm CLI does: Helm names the field manager after the program
+	// (helm-engine-<source hash> here), and the drift check tells helm's own
+	// writes from everyone else's by the name "helm".
+	kube.ManagedFieldsManager = "helm"
 
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {

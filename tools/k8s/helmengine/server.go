@@ -28,14 +28,18 @@ type request struct {
 	Wait        bool              `json:"wait"`
 	Revision    int               `json:"revision"`
 	Confine     *confinement      `json:"confine"`
-	Repository  string            `json:"repository"`
-	Name        string            `json:"name"`
-	Version     string            `json:"version"`
-	Destination string            `json:"destination"`
-	Source      pullSource        `json:"source"`
-	Digest      string            `json:"digest"`
+	// Sensitive values of the object: scrubbed from errors and Helm's log lines.
+	Redact      []string   `json:"redact"`
+	Repository  string     `json:"repository"`
+	Name        string     `json:"name"`
+	Version     string     `json:"version"`
+	Destination string     `json:"destination"`
+	Source      pullSource `json:"source"`
+	Digest      string     `json:"digest"`
 	// The caller has judged the values against the chart's schema already.
 	SkipSchemaValidation bool `json:"skipSchemaValidation"`
+	// Release revisions kept (as `helm upgrade --history-max`); 0 keeps every one.
+	MaxHistory int `json:"maxHistory"`
 }
 
 type chartRef struct {
@@ -142,6 +146,9 @@ func (s *server) dispatch(req *request) response {
 		var f *failure
 		if !errors.As(err, &f) {
 			f = &failure{Code: codeHelm, Message: err.Error()}
+		}
+		if len(req.Redact) > 0 {
+			f = &failure{Code: f.Code, Message: scrub(f.Message, longestFirst(req.Redact)), Violations: f.Violations}
 		}
 		answer.Error = f
 		s.log.Info("request failed", append(attrs, "code", f.Code)...)

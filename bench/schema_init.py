@@ -1,0 +1,283 @@
+"""How good is `lostromos schema init` on public charts that ship their own schema?
+
+    uv run python bench/schema_init.py [--chart NAME]... [--per-chart 250]
+
+Each chart of CORPUS is fetched at its pinned version from the Go module proxy
+(`go mod download`: these projects ship their Helm chart inside their Go
+module) and cached under .cache/schema-bench/. Settings (one user value each)
+are built from the author's values.schema.json: values of the right kind for
+each property (Kubernetes-shaped ones for Kubernetes fields, keys the chart
+only shows commented out, enum members, map entries) and the mistakes users
+make (a misspelt key, a value of the wrong type, a value outside an enum or a
+range). The author's schema and Helm decide which is which: a setting is
+valid when the values engine (Helm-exact) accepts it under the author's
+schema and the pinned `helm template` renders it; it is a mistake when the
+author's schema refuses it. Then the author's schema is hidden,
+`schema init` infers one, and the values engine judges every setting again.
+
+A setting made as a mistake that the author's schema accepts (say `replicaCount:
+"three"` where the author left the type open) is counted nowhere: the author did
+not rule it out, and no user means it.
+
+Printed: per chart, valid settings the inferred schema refuses and mistakes it
+catches. A chart Chart.yaml lists a dependency for that is not in the module
+(fetched from a chart repository at release time) loses that dependency, as
+`helm template` cannot render it otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+import json
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.settings import Setting, settings_for  # noqa: E402
+from lostromos.authoring.infer import infer_chart_schema, render_schema  # noqa: E402
+from lostromos.charts import load_chart  # noqa: E402
+from lostromos.toolchain import find  # noqa: E402
+from lostromos.values.engine import ValuesEngine  # noqa: E402
+
+CACHE = ROOT / ".cache" / "schema-bench"
+
+
+@dataclass(frozen=True)
+class CorpusChart:
+    name: str
+    module: str
+    version: str
+    path: str  # the chart directory inside the module
+
+
+CORPUS = (
+    CorpusChart(
+        "cert-manager",
+        "github.com/cert-manager/cert-manager",
+        "v1.21.2",
+        "deploy/charts/cert-manager",
+    ),
+    CorpusChart(
+        "trust-manager",
+        "github.com/cert-manager/trust-manager",
+        "v0.25.0",
+        "deploy/charts/trust-manager",
+    ),
+    CorpusChart(
+        "approver-policy",
+        "github.com/cert-manager/approver-policy",
+        "v0.28.0",
+        "deploy/charts/approver-policy",
+    ),
+    CorpusChart(
+        "external-secrets",
+        "github.com/external-secrets/external-secrets",
+        "v1.3.2",
+        "deploy/charts/external-secrets",
+    ),
+    CorpusChart("metallb", "go.universe.tf/metallb", "v0.16.2", "charts/metallb"),
+    CorpusChart("cilium", "github.com/cilium/cilium", "v1.20.2", "install/kubernetes/cilium"),
+    CorpusChart(
+        "aws-ebs-csi-driver",
+        "github.com/kubernetes-sigs/aws-ebs-csi-driver",
+        "v1.44.0",
+        "charts/aws-ebs-csi-driver",
+    ),
+    CorpusChart("external-dns", "sigs.k8s.io/external-dns", "v0.20.0", "charts/external-dns"),
+)
+
+
+def fetch(chart: CorpusChart) -> Path:
+    """The chart, unpacked once into the cache (writable, missing dependencies dropped)."""
+    target = CACHE / chart.name / chart.version / "author"
+    if (target / "Chart.yaml").is_file():
+        return target
+    with tempfile.TemporaryDirectory() as scratch:
+        subprocess.run(["go", "mod", "init", "bench"], cwd=scratch, capture_output=True, check=True)
+        found = subprocess.run(
+            ["go", "mod", "download", "-json", f"{chart.module}@{chart.version}"],
+            cwd=scratch,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    info = json.loads(found.stdout or "{}")
+    if "Dir" not in info:
+        raise SystemExit(f"{chart.module}@{chart.version}: {info.get('Error') or found.stderr}")
+    source = Path(info["Dir"]) / chart.path
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(source, target)
+    for path in [target, *target.rglob("*")]:
+        path.chmod(path.stat().st_mode | 0o200)
+    _drop_missing_dependencies(target)
+    return target
+
+
+def _drop_missing_dependencies(chart_dir: Path) -> None:
+    metadata = yaml.safe_load((chart_dir / "Chart.yaml").read_text())
+    listed = metadata.get("dependencies") or []
+    present = (
+        {p.name for p in (chart_dir / "charts").iterdir()}
+        if (chart_dir / "charts").is_dir()
+        else set()
+    )
+    kept = [
+        d
+        for d in listed
+        if d["name"] in present or any(name.startswith(d["name"] + "-") for name in present)
+    ]
+    if len(kept) != len(listed):
+        metadata["dependencies"] = kept
+        (chart_dir / "Chart.yaml").write_text(yaml.safe_dump(metadata, sort_keys=False))
+
+
+def inferred_copy(author: Path) -> Path:
+    """The chart with the author's schema replaced by what `schema init` infers."""
+    target = author.parent / "inferred"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(author, target)
+    (target / "values.schema.json").unlink()
+    metadata = yaml.safe_load((target / "Chart.yaml").read_text())
+    schema = infer_chart_schema(target, metadata)
+    (target / "values.schema.json").write_text(render_schema(schema))
+    return target
+
+
+class HelmJudge:
+    """`helm template` with the author's schema in place, remembered by setting."""
+
+    def __init__(self, chart_dir: Path, memo: Path) -> None:
+        helm = find("helm")
+        if helm is None:
+            raise SystemExit("the pinned helm is not built: run `lostromos toolchain build`")
+        self.helm = str(helm)
+        self.chart_dir = chart_dir
+        self.memo_path = memo
+        self.memo: dict[str, bool] = json.loads(memo.read_text()) if memo.is_file() else {}
+
+    def renders(self, values: dict) -> bool:
+        text = json.dumps(values, sort_keys=True)
+        key = hashlib.sha256(text.encode()).hexdigest()
+        if key not in self.memo:
+            with tempfile.NamedTemporaryFile("w", suffix=".json") as handle:
+                handle.write(text)
+                handle.flush()
+                result = subprocess.run(
+                    [self.helm, "template", "bench", str(self.chart_dir), "-f", handle.name],
+                    capture_output=True,
+                    check=False,
+                )
+            self.memo[key] = result.returncode == 0
+        return self.memo[key]
+
+    def save(self) -> None:
+        self.memo_path.write_text(json.dumps(self.memo))
+
+
+@dataclass
+class Score:
+    chart: str
+    valid: int = 0
+    refused: int = 0
+    mistakes: int = 0
+    caught: int = 0
+    refused_examples: list[str] = field(default_factory=list)
+    missed_examples: list[str] = field(default_factory=list)
+
+
+def score(chart: CorpusChart, per_chart: int) -> Score:
+    author_dir = fetch(chart)
+    author = load_chart(author_dir)
+    inferred = load_chart(inferred_copy(author_dir))
+    judge = HelmJudge(author_dir, author_dir.parent / "helm-verdicts.json")
+    by_author, by_inferred = ValuesEngine(author), ValuesEngine(inferred)
+    result = Score(chart.name)
+    candidates = settings_for(author.schema, author.values, random.Random(chart.name))
+    good: list[Setting] = []
+    bad: list[Setting] = []
+    for setting in candidates:
+        if by_author.validate(setting.values):
+            bad.append(setting)  # the author's schema refuses it: a mistake
+        elif not setting.mistake:
+            good.append(setting)  # a value of the documented kind that the author accepts
+    good = _sample(good, per_chart, chart.name)
+    bad = _sample(bad, per_chart, chart.name)
+    for setting in good:
+        if not judge.renders(setting.values):
+            continue  # the templates refuse it: neither valid nor a schema mistake
+        result.valid += 1
+        if by_inferred.validate(copy.deepcopy(setting.values)):
+            result.refused += 1
+            result.refused_examples.append(setting.label)
+    judge.save()
+    for setting in bad:
+        result.mistakes += 1
+        if by_inferred.validate(copy.deepcopy(setting.values)):
+            result.caught += 1
+        else:
+            result.missed_examples.append(setting.label)
+    return result
+
+
+def _sample(settings: list[Setting], size: int, seed: str) -> list[Setting]:
+    unique = {json.dumps(s.values, sort_keys=True): s for s in settings}
+    ordered = [unique[k] for k in sorted(unique)]
+    return random.Random(seed).sample(ordered, min(size, len(ordered)))
+
+
+def table(scores: list[Score]) -> str:
+    lines = [
+        "| chart | valid settings | refused | mistakes | caught |",
+        "|---|---|---|---|---|",
+    ]
+    for s in scores:
+        lines.append(
+            f"| {s.chart} | {s.valid} | {s.refused} ({_pct(s.refused, s.valid)}) | "
+            f"{s.mistakes} | {s.caught} ({_pct(s.caught, s.mistakes)}) |"
+        )
+    valid = sum(s.valid for s in scores)
+    refused = sum(s.refused for s in scores)
+    mistakes = sum(s.mistakes for s in scores)
+    caught = sum(s.caught for s in scores)
+    lines.append(
+        f"| **all {len(scores)}** | {valid} | **{refused} ({_pct(refused, valid)})** | "
+        f"{mistakes} | **{caught} ({_pct(caught, mistakes)})** |"
+    )
+    return "\n".join(lines)
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "-"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chart", action="append", default=[], help="only these charts")
+    parser.add_argument("--per-chart", type=int, default=250, help="settings of each kind")
+    parser.add_argument("--show", action="store_true", help="list refused and missed settings")
+    args = parser.parse_args()
+    chosen = [c for c in CORPUS if not args.chart or c.name in args.chart]
+    scores = [score(chart, args.per_chart) for chart in chosen]
+    print(table(scores))
+    if args.show:
+        for s in scores:
+            for label in s.refused_examples:
+                print(f"refused {s.chart}: {label}")
+            for label in s.missed_examples:
+                print(f"missed {s.chart}: {label}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,108 @@
+"""`schema init` reads the conventions chart authors already write, admits Helm's own root
+keys and gives Kubernetes fields the API's types."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from lostromos.authoring.infer import infer_chart_schema
+
+VALUES = """\
+# @schema
+# type: integer
+# minimum: 1
+# required: true
+# @schema
+# -- How many pods run.
+replicas: 2
+logLevel: info # @schema enum:[debug, info, warn]; type:string
+# -- (string) Image tag; the chart's appVersion when empty.
+# @default -- the chart's appVersion
+tag:
+securityContext:
+  privileged: false
+strategy:
+  type: RollingUpdate
+podDisruptionBudget:
+  maxUnavailable: 1
+tolerations: []
+crds:
+  keep: true
+"""
+
+
+def chart(tmp_path: Path) -> Path:
+    root = tmp_path / "demo"
+    (root / "charts" / "redis").mkdir(parents=True, exist_ok=True)
+    (root / "charts" / "redis" / "Chart.yaml").write_text(
+        "apiVersion: v2\nname: redis\nversion: 1.0.0\n"
+    )
+    (root / "Chart.yaml").write_text(
+        "apiVersion: v2\nname: demo\nversion: 0.1.0\n"
+        "dependencies:\n- name: redis\n  version: 1.0.0\n  alias: cache\n"
+        "  condition: cache.enabled\n"
+    )
+    (root / "values.yaml").write_text(VALUES)
+    return root
+
+
+def schema_of(tmp_path: Path) -> dict:
+    root = chart(tmp_path)
+    schema = infer_chart_schema(root, yaml.safe_load((root / "Chart.yaml").read_text()))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return schema
+
+
+def valid(schema: dict, values: dict) -> bool:
+    """As Helm judges it: over the required value values.yaml supplies."""
+    return jsonschema.Draft202012Validator(schema).is_valid({"replicas": 2, **values})
+
+
+def test_helm_schema_blocks_and_one_line_annotations_are_read(tmp_path: Path) -> None:
+    schema = schema_of(tmp_path)
+    replicas = schema["properties"]["replicas"]
+    assert replicas["minimum"] == 1 and replicas["type"] == "integer"
+    assert replicas["description"] == "How many pods run."
+    assert "replicas" in schema["required"]
+    assert schema["properties"]["logLevel"]["enum"] == ["debug", "info", "warn"]
+    assert not jsonschema.Draft202012Validator(schema).is_valid({})  # replicas is required
+    assert not valid(schema, {"replicas": 0})
+    assert not valid(schema, {"logLevel": "trace"})
+
+
+def test_helm_docs_type_hints_type_empty_values_and_no_markup_is_described(
+    tmp_path: Path,
+) -> None:
+    tag = schema_of(tmp_path)["properties"]["tag"]
+    assert tag["type"] == ["string", "null"]
+    assert tag["description"] == "Image tag; the chart's appVersion when empty."
+    assert "@default" not in json.dumps(schema_of(tmp_path))
+
+
+def test_helms_root_keys_are_admitted(tmp_path: Path) -> None:
+    schema = schema_of(tmp_path)
+    assert schema["additionalProperties"] is False
+    user = {
+        "global": {"imageRegistry": "registry.example.com"},
+        "cache": {"enabled": True, "global": {}, "anything": 1},
+        "enabled": True,
+    }
+    assert valid(schema, user)
+    assert not valid(schema, {"replicaz": 2})
+
+
+def test_kubernetes_fields_get_the_apis_types(tmp_path: Path) -> None:
+    schema = schema_of(tmp_path)
+    assert valid(schema, {"securityContext": {"runAsUser": 1000, "fsGroup": 2000}})
+    assert not valid(schema, {"securityContext": {"runAsUser": "root"}})
+    assert valid(
+        schema, {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%"}}}
+    )
+    assert valid(schema, {"podDisruptionBudget": {"maxUnavailable": "25%"}})
+    assert valid(schema, {"tolerations": [{"key": "a", "operator": "Exists"}]})
+    assert not valid(schema, {"tolerations": [{"key": "a", "operater": "Exists"}]})
+    assert "io.k8s.api.core.v1.Toleration" in schema["$defs"]

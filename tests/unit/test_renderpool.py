@@ -1,0 +1,128 @@
+"""Render processes: a render past its budget is killed and its process replaced.
+
+Runs the pinned Helm engine (no cluster): the kill is real, and so is the CPU
+it releases.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lostromos.config import RenderBudget
+from lostromos.helmengine import ChartSource, HelmError
+from lostromos.renderpool import BudgetedRenderer, RenderOverBudget, RenderProcesses, _exchange
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ChartSource(ROOT / "tests" / "e2e" / "charts" / "greeting", "")
+BOMB = "{{ range until 20000 }}{{ range until 20000 }}{{ end }}{{ end }}"
+BUDGET = RenderBudget(seconds=1.0, output_bytes=64 * 1024)
+
+
+@pytest.fixture
+def processes(helm_engine_binary: Path) -> Iterator[RenderProcesses]:
+    running = RenderProcesses(helm_engine_binary, count=2)
+    running.start()
+    yield running
+    running.stop()
+
+
+def cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def test_a_bomb_is_killed_at_its_budget_and_the_process_replaced(
+    processes: RenderProcesses,
+) -> None:
+    renderer = BudgetedRenderer(processes.socket_paths)
+    before = set(processes.pids)
+    started = time.process_time()
+    with pytest.raises(RenderOverBudget, match=r"render budget of 1s \(renderBudget.seconds\)"):
+        renderer.render(CHART, "r", "team-a", {"greeting": BOMB}, budget=BUDGET)
+    assert renderer.killed == 1
+    # the waiting costs this process no CPU; the killed process is replaced
+    assert time.process_time() - started < 0.5
+    rendered = renderer.render(CHART, "r", "team-a", {"greeting": "hi"}, budget=BUDGET)
+    assert 'greeting: "hi"' in rendered.manifest
+    deadline = time.monotonic() + 30
+    while len(set(processes.pids) - before) != 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(set(processes.pids) - before) == 1
+    ticks = {pid: cpu_ticks(pid) for pid in processes.pids}
+    time.sleep(1)
+    assert sum(cpu_ticks(pid) - ticks[pid] for pid in ticks) < os.sysconf("SC_CLK_TCK") * 0.3
+
+
+def test_other_renders_go_on_while_a_bomb_runs(processes: RenderProcesses) -> None:
+    renderer = BudgetedRenderer(processes.socket_paths)
+    errors: list[HelmError] = []
+
+    def bomb() -> None:
+        try:
+            renderer.render(CHART, "r", "team-a", {"greeting": BOMB}, budget=BUDGET)
+        except HelmError as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=bomb)
+    thread.start()
+    for number in range(5):
+        rendered = renderer.render(CHART, f"ok{number}", "team-b", {}, budget=BUDGET)
+        assert f"hello from ok{number}" in rendered.manifest
+    thread.join()
+    assert [type(error) for error in errors] == [RenderOverBudget]
+
+
+def test_an_output_past_the_budget_is_refused(processes: RenderProcesses) -> None:
+    renderer = BudgetedRenderer(processes.socket_paths)
+    with pytest.raises(RenderOverBudget, match=r"65536 bytes \(renderBudget.outputBytes\)"):
+        renderer.render(CHART, "r", "team-a", {"padding": 100_000}, budget=BUDGET)
+    huge = {"padding": 1_000_000}  # past twice the budget: not even read whole
+    with pytest.raises(RenderOverBudget, match=r"renderBudget\.outputBytes"):
+        renderer.render(CHART, "r", "team-a", huge, budget=BUDGET)
+    fine = renderer.render(CHART, "r", "team-a", {"padding": 1000}, budget=BUDGET)
+    assert "x" * 1000 in fine.manifest
+
+
+def test_the_charts_own_failure_is_a_helm_error(processes: RenderProcesses) -> None:
+    renderer = BudgetedRenderer(processes.socket_paths)
+    with pytest.raises(HelmError) as failure:
+        renderer.render(CHART, "r", "team-a", {"greeting": "{{ fail `no` }}"}, budget=BUDGET)
+    assert not isinstance(failure.value, RenderOverBudget)
+    assert "no" in failure.value.message
+
+
+def test_exchange_stops_reading_at_the_limit_and_the_deadline() -> None:
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        theirs.sendall(b"x" * 5000)
+        assert _exchange(ours, b"ask\n", time.monotonic() + 5, 100) == b"x" * 101
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        assert _exchange(ours, b"ask\n", time.monotonic() + 0.2, 100) is None
+
+
+def test_bombs_sharing_a_process_are_all_over_budget(processes: RenderProcesses) -> None:
+    # two renders per process: the first one killed takes the second with it
+    renderer = BudgetedRenderer(processes.socket_paths)
+    errors: list[HelmError] = []
+
+    def bomb() -> None:
+        try:
+            renderer.render(CHART, "r", "team-a", {"greeting": BOMB}, budget=BUDGET)
+        except HelmError as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=bomb) for _ in range(4)]
+    for number, thread in enumerate(threads):
+        thread.start()
+        time.sleep(0.3 if number == 1 else 0.05)  # the later two outlive the first kills
+    for thread in threads:
+        thread.join()
+    assert [type(error) for error in errors] == [RenderOverBudget] * 4
