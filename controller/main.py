@@ -32,7 +32,7 @@ from controller.retrylog import RetryLog
 from controller.ring import BindingShare, Ring
 from controller.ringrollout import RingRollout
 from controller.rollout import Rollout
-from controller.status import READY, condition
+from controller.status import READY, STALLED, condition
 from lostromos import kube
 from lostromos.chartrepo import engine_puller
 from lostromos.charts import ChartError
@@ -138,13 +138,14 @@ class BindingController:
     def snapshot(self) -> BindingSnapshot:
         target = self.engines.engine_for(self.binding).digest
         states: dict[str, int] = {}
-        behind = not_ready = 0
+        behind = not_ready = stalled = 0
         for obj in self.informer.objects():
             status = obj.get("status") or {}
             ready = condition(status, READY) or {}
             state = ready.get("reason") or "Pending"
             states[state] = states.get(state, 0) + 1
             not_ready += ready.get("status") != "True"
+            stalled += (condition(status, STALLED) or {}).get("status") == "True"
             recorded = (status.get("release") or {}).get("chartDigest")
             behind += recorded is not None and recorded != target
         return BindingSnapshot(
@@ -156,6 +157,7 @@ class BindingController:
             behind,
             not_ready,
             self.share.snapshot() if self.share else None,
+            stalled,
         )
 
     def start(self, stop: threading.Event) -> None:

@@ -41,6 +41,7 @@ class BindingSnapshot:
     behind_chart: int
     not_ready: int = 0
     shard: ShardSnapshot | None = None
+    stalled: int = 0
 
 
 # Helm actions take from a second (a no-op upgrade) to the action's timeout (minutes).
@@ -95,6 +96,12 @@ class ControllerMetrics:
         self.queue_depth = Gauge(
             "lostromos_queue_depth",
             "Keys waiting in a binding's work queue.",
+            ["binding"],
+            registry=self.registry,
+        )
+        self.stalled = Gauge(
+            "lostromos_objects_stalled",
+            "Bound objects whose Stalled condition is True: they wait for a person.",
             ["binding"],
             registry=self.registry,
         )
@@ -202,6 +209,7 @@ class ControllerMetrics:
             self.queue_depth.labels(snap.binding).set(snap.queue_depth)
             self.objects.labels(snap.binding).set(snap.objects)
             self.not_ready.labels(snap.binding).set(snap.not_ready)
+            self.stalled.labels(snap.binding).set(snap.stalled)
             for state, count in snap.releases_by_state.items():
                 self.releases.labels(snap.binding, state).set(count)
             progress = snap.rollout

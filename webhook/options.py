@@ -48,6 +48,8 @@ class ServeOptions:
     review_seconds: float = DEFAULT_REVIEW_SECONDS
     max_spec_values: int = DEFAULT_MAX_SPEC_VALUES
     helm_engine: Path | None = None  # for render checks; default: the toolchain build, then PATH
+    # /metrics also over plain HTTP here (the admission port may be closed to Prometheus)
+    metrics_bind: str | None = None
 
 
 def _positive_int(text: str) -> int:
@@ -76,6 +78,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--bind",
         default="127.0.0.1:8443",
         help="address:port to listen on (default: 127.0.0.1:8443; in a pod, 0.0.0.0:PORT)",
+    )
+    parser.add_argument(
+        "--metrics-bind",
+        default=None,
+        metavar="HOST:PORT",
+        help="also serve /metrics (all workers) over plain HTTP here, so a NetworkPolicy "
+        "can keep the admission port to the API server and still let Prometheus scrape",
     )
     parser.add_argument(
         "--tls-cert",
@@ -172,4 +181,5 @@ def options_from(args: argparse.Namespace) -> ServeOptions:
         review_seconds=args.review_seconds,
         max_spec_values=args.max_spec_values,
         helm_engine=args.helm_engine,
+        metrics_bind=args.metrics_bind,
     )

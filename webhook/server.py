@@ -24,6 +24,8 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger as GunicornLogger
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from lostromos.chartrepo import engine_puller
 from lostromos.charts import ChartError
@@ -31,6 +33,7 @@ from lostromos.config import ConfigError, load_bindings
 from lostromos.engines import EngineRegistry
 from lostromos.helmengine import HelmError, find_engine
 from lostromos.logs import configure_logging
+from lostromos.probes import MetricsEndpoint, ProbeServer, Readiness
 from lostromos.rendercheck import RenderCheck
 from lostromos.renderpool import BudgetedRenderer, RenderProcesses
 from webhook.app import create_app
@@ -196,6 +199,15 @@ def serve(options: ServeOptions) -> int:
     master_pid = os.getpid()
     metrics_dir = tempfile.mkdtemp(prefix="lostromos-webhook-metrics-")
     enable_multiprocess(metrics_dir)
+    try:
+        metrics_server = _metrics_server(options.metrics_bind, metrics_dir)
+    except (OSError, ValueError) as error:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        if renders is not None:
+            renders.stop()
+        return _refuse(
+            f"--metrics-bind {options.metrics_bind}: {getattr(error, 'strerror', None) or error}"
+        )
 
     def load_app() -> Any:
         # Runs in each worker after the fork: the registry (charts loaded and
@@ -253,6 +265,8 @@ def serve(options: ServeOptions) -> int:
         return _exit_status(exit_request.code)
     finally:
         if os.getpid() == master_pid:
+            if metrics_server is not None:
+                metrics_server.stop()
             shutil.rmtree(metrics_dir, ignore_errors=True)
             if renders is not None:
                 renders.stop()
@@ -263,6 +277,20 @@ def _load_registry(bindings_path: Path, engine_binary: Path | None) -> EngineReg
     registry = EngineRegistry(load_bindings(bindings_path), puller=engine_puller(engine_binary))
     registry.check_all()
     return registry
+
+
+def _metrics_server(bind: str | None, metrics_dir: str) -> ProbeServer | None:
+    """/metrics of every worker (their multiprocess files) over plain HTTP on `bind`,
+    served by the master, which outlives the workers (None: no such port)."""
+    if bind is None:
+        return None
+    registry = CollectorRegistry(auto_describe=True)
+    MultiProcessCollector(registry, path=metrics_dir)
+    # /readyz here says only that the master runs: probes belong on the admission port.
+    server = ProbeServer(
+        bind, lambda: Readiness(True), metrics=MetricsEndpoint(registry), name="webhook-metrics"
+    )
+    return server.start()
 
 
 def _refuse(message: str) -> int:

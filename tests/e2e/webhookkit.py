@@ -67,10 +67,11 @@ def preserving_crd(group: str, kind: str, plural: str) -> dict[str, Any]:
 class OwnWebhook:
     """`lostromos webhook` for a bindings file, registered with the API server."""
 
-    def __init__(self, cluster: Cluster, bindings_path: Path, log_path: Path) -> None:
+    def __init__(self, cluster: Cluster, bindings_path: Path, log_path: Path, *extra: str) -> None:
         self.cluster = cluster
         self.bindings_path = bindings_path
         self.log_path = log_path
+        self.extra = extra  # more `lostromos webhook` flags
         self.port = free_port()
         self.names = [f"lostromos-test-{next(_counter)}-{part}" for part in ("mutate", "validate")]
         self.process: subprocess.Popen[bytes] | None = None
@@ -96,6 +97,7 @@ class OwnWebhook:
                 str(webhook_dir / "tls.key"),
                 "--helm-engine",
                 str(self.cluster.tools["helm-engine"]),
+                *self.extra,
             ],
             cwd=ROOT,
             stdout=log,

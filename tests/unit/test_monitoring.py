@@ -16,6 +16,7 @@ from lostromos import toolchain
 from tests.unit.test_operator_chart_render import CHART, documents, one
 from webhook.metrics import WebhookMetrics
 
+ROOT = CHART.parents[1]
 ALL_ON = (
     "metrics.serviceMonitor.enabled=true",
     "metrics.prometheusRule.enabled=true",
@@ -107,24 +108,94 @@ def test_the_service_monitor_scrapes_the_controller_and_the_webhook(helm_binary:
         for d in docs
         if d["kind"] == "Service" and selector.items() <= d["metadata"]["labels"].items()
     ]
-    ports = {port["name"] for service in services for port in service["spec"]["ports"]}
-    assert {endpoint["port"] for endpoint in monitor["spec"]["endpoints"]} == {"metrics", "https"}
-    assert {"metrics", "https"} <= ports
-    https = next(e for e in monitor["spec"]["endpoints"] if e["port"] == "https")
-    assert https["tlsConfig"]["serverName"] == "lostromos-webhook.ops.svc"
+    assert [endpoint["port"] for endpoint in monitor["spec"]["endpoints"]] == ["metrics"]
+    scraped = {s["metadata"]["name"] for s in services if "metrics" in _port_names(s)}
+    assert scraped == {"lostromos-controller-metrics", "lostromos-webhook"}
+
+
+def _port_names(resource: dict[str, Any]) -> set[str]:
+    return {port["name"] for port in resource["spec"]["ports"]}
+
+
+def test_the_webhooks_metrics_port_is_open_to_prometheus_when_admission_is_not(
+    helm_binary: Path,
+) -> None:
+    """webhook.networkPolicy.from keeps the admission port to the API server; the
+    metrics port has its own peers (metricsFrom), so Prometheus can still scrape."""
+    api_server = [{"ipBlock": {"cidr": "10.0.0.1/32"}}]
+    prometheus = [{"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}]
+    docs = documents(
+        helm_binary,
+        *ALL_ON,
+        "webhook.networkPolicy.from[0].ipBlock.cidr=10.0.0.1/32",
+        "webhook.networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.name=monitoring",
+    )
+    policy = one(docs, "NetworkPolicy", "lostromos-webhook")["spec"]["ingress"]
+    by_port = {rule["ports"][0]["port"]: rule.get("from") for rule in policy}
+    assert by_port["https"] == api_server and by_port["metrics"] == prometheus
+    pod = one(docs, "Deployment", "lostromos-webhook")["spec"]["template"]["spec"]
+    webhook = next(c for c in pod["containers"] if c["name"] == "webhook")
+    assert "--metrics-bind=0.0.0.0:8082" in webhook["args"]
+    assert {"name": "metrics", "containerPort": 8082, "protocol": "TCP"} in webhook["ports"]
+    open_policy = one(documents(helm_binary), "NetworkPolicy", "lostromos-webhook")
+    assert {"ports": [{"port": "metrics", "protocol": "TCP"}]} in open_policy["spec"]["ingress"]
 
 
 def test_the_alerts(helm_binary: Path) -> None:
     alerts = rule_exprs(helm_binary)
     assert set(alerts) == {
         "LostromosObjectsNotReady",
+        "LostromosObjectsStalled",
         "LostromosWebhookErrors",
         "LostromosRolloutHalted",
+        "LostromosShardRangesUncovered",
+        "LostromosControllerAbsent",
     }
     assert alerts["LostromosObjectsNotReady"]["for"] == "15m"
-    assert "lostromos_objects_not_ready" in alerts["LostromosObjectsNotReady"]["expr"]
+    # Each sharded replica reports its own share: summed, never max'ed.
+    for name, metric in (
+        ("LostromosObjectsNotReady", "lostromos_objects_not_ready"),
+        ("LostromosObjectsStalled", "lostromos_objects_stalled"),
+        ("LostromosShardRangesUncovered", "lostromos_shard_buckets"),
+    ):
+        assert alerts[name]["expr"].startswith(f"sum by (binding) ({metric}{{"), name
+    assert alerts["LostromosShardRangesUncovered"]["expr"].endswith("< 256")
     assert 'verdict="error"' in alerts["LostromosWebhookErrors"]["expr"]
     assert "lostromos_rollout_halted" in alerts["LostromosRolloutHalted"]["expr"]
+    assert alerts["LostromosControllerAbsent"]["expr"] == (
+        'absent(up{namespace="ops",job="lostromos-controller-metrics"} == 1)'
+    )
+
+
+def test_the_absent_alert_watches_the_job_the_service_monitor_scrapes(
+    helm_binary: Path,
+) -> None:
+    # The Prometheus Operator names a ServiceMonitor's job after the Service.
+    docs = documents(helm_binary, *ALL_ON)
+    service = one(docs, "Service", "lostromos-controller-metrics")
+    expr = rule_exprs(helm_binary)["LostromosControllerAbsent"]["expr"]
+    assert f'job="{service["metadata"]["name"]}"' in expr
+
+
+def test_every_alert_links_its_runbook_in_operators_md(helm_binary: Path) -> None:
+    headings = {
+        line.removeprefix("### ").strip().lower()
+        for line in (ROOT / "docs" / "operators.md").read_text().splitlines()
+        if line.startswith("### ")
+    }
+    for name, rule in rule_exprs(helm_binary).items():
+        url = rule["annotations"]["runbook_url"]
+        assert url.startswith("https://"), name
+        page, _, anchor = url.partition("#")
+        assert page.endswith("/docs/operators.md") and anchor == name.lower(), name
+        assert anchor in headings, f"{name}: no section {anchor} in docs/operators.md"
+
+
+def test_without_sharding_there_is_no_shard_alert(helm_binary: Path) -> None:
+    docs = documents(helm_binary, *ALL_ON, "controller.sharding.enabled=false")
+    rule = one(docs, "PrometheusRule", "lostromos")
+    alerts = {r["alert"] for group in rule["spec"]["groups"] for r in group["rules"]}
+    assert "LostromosShardRangesUncovered" not in alerts and "LostromosObjectsStalled" in alerts
 
 
 def test_the_dashboard_covers_what_operators_watch(helm_binary: Path) -> None:
@@ -148,6 +219,8 @@ def test_alerts_and_dashboard_name_only_metrics_the_code_exports(helm_binary: Pa
     exported = exported_names()
     used: dict[str, set[str]] = {}
     for name, rule in rule_exprs(helm_binary).items():
+        if rule["expr"].startswith("absent(up{"):
+            continue  # Prometheus' own `up` series of a scrape job (tested above)
         used[f"alert {name}"] = metric_names(rule["expr"])
     for panel in dashboard()["panels"]:
         for target in panel["targets"]:

@@ -539,8 +539,9 @@ def test_network_policy_guards_the_webhook_port(helm_binary: Path, tmp_path: Pat
         policy["spec"]["podSelector"]["matchLabels"] == (webhook["spec"]["selector"]["matchLabels"])
     )
     assert policy["spec"]["policyTypes"] == ["Ingress"]
-    https, probes = policy["spec"]["ingress"]
+    https, metrics, probes = policy["spec"]["ingress"]
     assert https == {"ports": [{"port": "https", "protocol": "TCP"}]}
+    assert metrics == {"ports": [{"port": "metrics", "protocol": "TCP"}]}
     assert probes == {"ports": [{"port": "certs-health", "protocol": "TCP"}]}
 
     peers = [{"ipBlock": {"cidr": "10.0.0.0/24"}}]
