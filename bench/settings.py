@@ -121,7 +121,8 @@ class _Maker:
         if depth > MAX_DEPTH or not flat:
             return
         name = next((p for p in reversed(path) if p != "[]"), "").lower()
-        kube = name in KUBE_GOOD
+        # an invented key is no valid setting of a Kubernetes structure
+        kube = name in KUBE_GOOD or name.endswith(("probe", "dnsconfig", "affinity"))
         for sample in KUBE_GOOD.get(name, []):
             self.add(path, sample)
         for sample in KUBE_BAD.get(name, []):
@@ -150,7 +151,7 @@ class _Maker:
         elif path and "object" in kinds and not properties and not kube:
             self.add((*path, "example"), "value")
         items = flat.get("items")
-        if isinstance(items, dict) and "array" in kinds:
+        if isinstance(items, dict) and "array" in kinds and not kube:
             first = here[0] if isinstance(here, list) and here else None
             self.walk(items, (*path, "[]"), first, depth + 1)
 
@@ -166,8 +167,9 @@ class _Maker:
             good.append(flat["const"])
             bad.append("not-the-constant")
         for kind in kinds:
-            whole = kind == "number" and isinstance(here, int) and not isinstance(here, bool)
-            good += [2, 0] if whole else _GOOD.get(kind, [])  # the documented kind: whole
+            # a fraction only where values.yaml shows one: ports and counts are whole
+            whole = kind == "number" and not isinstance(here, float)
+            good += [2, 0] if whole else _GOOD.get(kind, [])
             bad += _BAD.get(kind, [])
         if isinstance(here, int) and not isinstance(here, bool):
             good.append(here + 1)

@@ -45,6 +45,7 @@ from lostromos.authoring.k8stypes import (
     kube_types,
     object_types,
 )
+from lostromos.authoring.templatereads import template_reads
 from lostromos.yamltext import yaml_location
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -180,6 +181,8 @@ def infer_schema(
     if chart_dir is not None:
         apply_root(body, chart_dir, metadata or {})
         body.setdefault("additionalProperties", False)
+        for read in template_reads(chart_dir):
+            _admit(body, read.path)
     schema.update(body)
     used = inference.kube.used_defs()
     if used:
@@ -312,6 +315,23 @@ class _Inference:
         if len(types) == 1:
             return self.kube.ref(types[0])
         return {"anyOf": [self.kube.ref(name) for name in types]}
+
+
+def _admit(node: dict, path: tuple[str, ...]) -> None:
+    """Make room for a key the templates read: no setting of it may be refused (a key
+    only the templates know, say `.Values.nameOverride`, is any value)."""
+    for key in path:
+        if "$ref" in node or "anyOf" in node:
+            return  # a Kubernetes type: it says itself what it holds
+        properties = node.get("properties")
+        if isinstance(properties, dict) and key in properties:
+            node = properties[key]
+            continue
+        if node.get("additionalProperties") is False:
+            node.setdefault("properties", {})[key] = {
+                "description": "Read by the chart's templates; not in values.yaml."
+            }
+        return
 
 
 def _map_like(value: dict) -> bool:

@@ -7,10 +7,12 @@ module ships (api/openapi-spec/v3, what its kube-apiserver serves at
 /openapi/v3), fetched from the Go module proxy by `go mod download`.
 
 Kept: the types `schema init` uses and everything they refer to, with their
-properties, types, enums, items, required keys and closed objects (the API
+properties, types, enums, items and closed objects (the API
 server refuses unknown fields under kubectl's strict field validation).
 Dropped: descriptions, defaults, formats and x-kubernetes-* (Helm values are
-judged before the API server applies any of them). IntOrString becomes
+judged before the API server applies any of them), and `required`: charts
+often fill in part of a structure themselves (a probe's port, an affinity
+term's topologyKey), so a partial one in values is not a mistake. IntOrString becomes
 `type: [integer, string]` and Quantity `type: [number, string]`, which is what
 a Helm value for them can be.
 
@@ -74,7 +76,6 @@ KEPT = frozenset(
         "properties",
         "items",
         "additionalProperties",
-        "required",
         "enum",
         "$ref",
         "allOf",
