@@ -188,7 +188,13 @@ class FakeHelm:
         return updated
 
     def uninstall(
-        self, release: str, namespace: str, *, timeout_seconds: int, impersonate: str | None = None
+        self,
+        release: str,
+        namespace: str,
+        *,
+        timeout_seconds: int,
+        impersonate: str | None = None,
+        confine: Any = None,
     ) -> None:
         self.calls.append(("uninstall", release, None))
         self.users.append(impersonate)
@@ -211,6 +217,7 @@ class FakeHelm:
         *,
         timeout_seconds: int,
         impersonate: str | None = None,
+        confine: Any = None,
     ) -> None:
         self.calls.append(("rollback", release, revision))
         self.users.append(impersonate)
@@ -219,6 +226,15 @@ class FakeHelm:
         self.releases[(release, namespace)] = replace(
             current, revision=current.revision + 1, status="deployed"
         )
+
+    def adopt(
+        self, release: Release, *, impersonate: str | None = None, confine: Any = None
+    ) -> Release:
+        self.calls.append(("adopt", release.name, release.revision))
+        self._maybe_fail("adopt")
+        signed = replace(release, record="signed")
+        self.releases[(release.name, release.namespace)] = signed
+        return signed
 
     def actions(self) -> list[str]:
         return [action for action, _, _ in self.calls]
