@@ -46,8 +46,9 @@ def write_record(
     cluster.kubectl(verb, "-f", "-", stdin=json.dumps(secret))
 
 
-def foreign_manifest(victim_namespace: str, victim_configmap: str) -> str:
-    """A manifest tail naming a ConfigMap of another namespace and cluster-admin for all."""
+def foreign_manifest(victim_namespace: str, victim_configmap: str, *, escalate: bool = True) -> str:
+    """A manifest tail naming a ConfigMap of another namespace and (escalate)
+    cluster-admin for every authenticated user."""
     documents = [
         {
             "apiVersion": "v1",
@@ -67,6 +68,8 @@ def foreign_manifest(victim_namespace: str, victim_configmap: str) -> str:
             "subjects": [{"kind": "Group", "name": "system:authenticated"}],
         },
     ]
+    if not escalate:
+        documents = documents[:1]
     return "".join(f"---\n# Source: forged\n{yaml.safe_dump(doc)}" for doc in documents)
 
 
