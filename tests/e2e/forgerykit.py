@@ -82,6 +82,14 @@ def edit_manifest(
     write_record(cluster, record["secret"], record["release"])
 
 
+def mark_pending(cluster: Cluster, namespace: str, release: str, revision: int) -> None:
+    """An existing revision's record now says `pending-upgrade` (no record added)."""
+    record = read_record(cluster, namespace, release, revision)
+    record["release"]["info"]["status"] = "pending-upgrade"
+    record["secret"]["metadata"]["labels"]["status"] = "pending-upgrade"
+    write_record(cluster, record["secret"], record["release"])
+
+
 def forge_pending_revision(cluster: Cluster, namespace: str, release: str) -> None:
     """Attack 1: revision 1 edited to list objects outside, plus a forged
     `pending-upgrade` revision 2 with the same owner labels, so the controller
