@@ -7,6 +7,7 @@ own; a release of someone else's is never passed to helm at all.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,10 @@ CONFLICT_RECHECK_SECONDS = 300.0
 UNLOADABLE_RECHECK_SECONDS = 30.0
 
 Condition = conditions.Condition
+# Engine codes for a release record lostromos will not act on: one that does not
+# verify under the record key, or one that names objects outside the object's
+# namespace and the binding's allowed kinds.
+UNTRUSTED_CODES = frozenset({"unverified", "confinement"})
 _VERBS = {"Installed": "install", "Upgraded": "upgrade", "Repaired": "repair"}
 
 
@@ -70,8 +75,22 @@ class HelmActions(Protocol):
     ) -> Release: ...
 
     def uninstall(
-        self, release: str, namespace: str, *, timeout_seconds: int, impersonate: str | None = None
+        self,
+        release: str,
+        namespace: str,
+        *,
+        timeout_seconds: int,
+        impersonate: str | None = None,
+        confine: Confinement | None = None,
     ) -> None: ...
+
+    def adopt(
+        self,
+        release: Release,
+        *,
+        impersonate: str | None = None,
+        confine: Confinement | None = None,
+    ) -> Release: ...
 
     def status(
         self, release: str, namespace: str, *, impersonate: str | None = None
@@ -86,6 +105,7 @@ class HelmActions(Protocol):
         timeout_seconds: int,
         impersonate: str | None = None,
         max_history: int = 0,
+        confine: Confinement | None = None,
     ) -> None: ...
 
 
@@ -168,7 +188,53 @@ class Actions:
         if self.dry_run and action is not Action.NOTHING:
             log.info("dry run: would %s release", action.value, extra=self._context(seen))
             return Result()
-        return self._units[action](seen)
+        try:
+            seen = self._adopted(action, seen)
+            return self._units[action](seen)
+        except HelmError as error:
+            if error.code in UNTRUSTED_CODES and seen.obj is not None:
+                return self.untrusted(seen.obj, error)
+            raise
+
+    def _adopted(self, action: Action, seen: Observation) -> Observation:
+        """An unsigned release this object may take over is signed first (exactly the
+        record observed), so the action and every later one read a verified record."""
+        release = seen.release
+        if (
+            seen.owner is not Ownership.ADOPTABLE
+            or release is None
+            or release.record != "unsigned"
+            or action not in (Action.UPGRADE, Action.REPAIR, Action.RECOVER, Action.UNINSTALL)
+        ):
+            return seen
+        adopted = self.helm.adopt(
+            release,
+            impersonate=self.binding.helm_user(seen.namespace),
+            confine=self.binding.confinement(seen.namespace),
+        )
+        log.warning("adopted the unsigned release record", extra=self._context(seen))
+        return dataclasses.replace(seen, release=adopted, owner=Ownership.OURS)
+
+    def untrusted(self, obj: dict[str, Any] | None, error: HelmError) -> Result:
+        """The release's records cannot be trusted (a record does not verify, or names
+        objects outside the object's namespace and allowed kinds): the object says
+        so, one Event is recorded, and no Helm action touches anything."""
+        if obj is None or self.dry_run:
+            return Result()
+        message = redactor_for(None, self.binding.sensitive_paths).scrub(
+            error.message, obj.get("spec") or {}
+        )
+        ready = conditions.condition(obj.get("status"), conditions.READY) or {}
+        already = ready.get("reason") == "ReleaseUntrusted" and ready.get("message") == message
+        self._write_status(obj, conditions.release_untrusted(message))
+        if not already:
+            self.events.record(obj, "Warning", "ReleaseUntrusted", message)
+            log.warning(
+                "release record refused (%s), touching nothing",
+                error.code,
+                extra={"kind": self.binding.kind, "object": obj["metadata"].get("name")},
+            )
+        return Result(requeue_after=CONFLICT_RECHECK_SECONDS)
 
     # -- the actions ----------------------------------------------------------
 
@@ -204,6 +270,7 @@ class Actions:
                     seen.namespace,
                     timeout_seconds=timeout,
                     impersonate=self.binding.helm_user(seen.namespace),
+                    confine=self.binding.confinement(seen.namespace),
                 )
             else:
                 self.helm.rollback(
@@ -213,8 +280,11 @@ class Actions:
                     timeout_seconds=timeout,
                     impersonate=self.binding.helm_user(seen.namespace),
                     max_history=self.binding.release.max_history,
+                    confine=self.binding.confinement(seen.namespace),
                 )
         except HelmError as error:
+            if error.code in UNTRUSTED_CODES:
+                return self.untrusted(obj, error)
             if self._failed(obj, seen, error):
                 return Result(stalled=True)
             raise ReconcileError(self._scrub(seen, obj, str(error))) from error
@@ -300,8 +370,11 @@ class Actions:
                 seen.namespace,
                 timeout_seconds=self.binding.release.timeout_seconds,
                 impersonate=self.binding.helm_user(seen.namespace),
+                confine=self.binding.confinement(seen.namespace),
             )
         except HelmError as error:
+            if error.code in UNTRUSTED_CODES:
+                return self.untrusted(seen.obj, error)
             self.events.record(
                 seen.obj, "Warning", "UninstallFailed", self._scrub(seen, seen.obj, error.message)
             )

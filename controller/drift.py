@@ -119,7 +119,13 @@ def release_resources(status: dict[str, Any] | None) -> list[ResourceId]:
 
 
 def changed_by_others(managed_fields: Iterable[dict[str, Any]]) -> bool:
-    """Did anyone but helm write the object after helm's last write?"""
+    """Did anyone but helm write the object after helm's last write?
+
+    managedFields times have whole seconds, so a write in the same second as
+    helm's counts too: an install, its pods Ready and a `kubectl scale` can all
+    fall in one second. Helm applies with force, so a manager still listed after
+    its write keeps fields helm set; at worst this repairs once more than needed.
+    """
     helm_time = other_time = ""
     for entry in managed_fields or ():
         if entry.get("subresource") == "status":
@@ -129,7 +135,7 @@ def changed_by_others(managed_fields: Iterable[dict[str, Any]]) -> bool:
             helm_time = max(helm_time, time)
         elif manager not in IGNORED_MANAGERS and not manager.startswith(IGNORED_MANAGER_PREFIXES):
             other_time = max(other_time, time)
-    return bool(helm_time) and other_time > helm_time
+    return bool(helm_time) and bool(other_time) and other_time >= helm_time
 
 
 class DriftChecker:

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from controller.drift import DriftChecker
 from controller.events import EventRecorder
@@ -28,6 +31,7 @@ from controller.metrics import BindingSnapshot, ControllerMetrics
 from controller.ownership import release_name
 from controller.queue import ShutDown, WorkQueue
 from controller.reconcile import ReconcileError, Reconciler
+from controller.recordkey import RECORD_KEY_SECRET, ensure_record_key, write_key_file
 from controller.retrylog import RetryLog
 from controller.ring import BindingShare, Ring
 from controller.ringrollout import RingRollout
@@ -255,12 +259,22 @@ def run(options: ControllerOptions) -> int:
         )
         return 2
     metrics = ControllerMetrics()
+    key_dir = Path(tempfile.mkdtemp(prefix="lostromos-record-key-"))
+    try:
+        # Release records are signed with a key only the controller holds (recordkey.py).
+        key = ensure_record_key(api_client, options.lease_namespace, RECORD_KEY_SECRET)
+        key_file = write_key_file(key, key_dir)
+    except (ApiException, RuntimeError, KeyError, OSError) as error:
+        shutil.rmtree(key_dir, ignore_errors=True)
+        print(f"lostromos controller: release record key: {error}", file=sys.stderr)
+        return 2
     engine = RunningEngine(
         engine_binary,
         kubeconfig=options.kubeconfig,
         on_call=metrics.count_helm_call,
         observe=metrics.observe_helm_action,
         on_restart=metrics.count_engine_restart,
+        record_key_file=key_file,
     )
     # Renders within each binding's budget, in processes that are killed when it is
     # spent: a template bomb stops there, before any Helm action.
@@ -282,6 +296,7 @@ def run(options: ControllerOptions) -> int:
         return 2
     finally:
         renders.stop()
+        shutil.rmtree(key_dir, ignore_errors=True)
 
 
 def _run(

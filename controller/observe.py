@@ -265,8 +265,14 @@ def _with_release(
         seen.release_name, seen.namespace, impersonate=binding.helm_user(seen.namespace)
     )
     metadata = (seen.obj or {}).get("metadata") or {}
+    recorded = ((seen.obj or {}).get("status") or {}).get("release")
     owner = ownership(
-        release, binding, metadata, chart_name=chart_name, had_finalizer=seen.had_finalizer
+        release,
+        binding,
+        metadata,
+        chart_name=chart_name,
+        had_finalizer=seen.had_finalizer,
+        recorded=recorded if isinstance(recorded, Mapping) else None,
     )
     return _replace(seen, release_read=True, release=release, owner=owner)
 

@@ -4,13 +4,22 @@ The release name comes from the object's metadata and the binding's template
 only. Status is never read here: anyone with `status` rights can write it, so
 a name or an owner taken from status would let them aim helm at any release.
 
-Ownership is recorded on the release itself, as Helm release labels (stored on
-the release's storage Secret, which only helm and the controller write): the
-binding, and the object's namespace, name and UID. A release is this object's
-when its owner-uid label is this object's UID. A release without owner labels
-is taken over only when the binding says `release.adopt: true`, or once, when
-it carries the marks of a release made by an earlier lostromos (see
-`legacy_marks`).
+Ownership is recorded on the release itself, as Helm release labels: the
+binding, and the object's namespace, name and UID. Those labels sit on a Secret
+in the tenant's namespace that any Secret-writer there can forge, so they count
+only on a record the Helm engine has verified: every record it writes carries
+an HMAC under a key only the controller holds (controller/recordkey.py), over
+the payload, name, namespace, revision and these labels. A release whose
+history is signed is this object's when its owner-uid label is this object's
+UID. A release with no signed record (made before signing, or by someone else)
+is taken over only when the binding says `release.adopt: true`, or when it is
+the very record the object's status already recorded (`recorded_unsigned`):
+the migration of releases an earlier lostromos made. A history that mixes the
+two, or has a record that does not verify, never reaches here: the engine
+refuses it (code `unverified`).
+
+Without a record key (an engine started by hand) records are not judged and
+the labels and `legacy_marks` decide, as before signing.
 """
 
 from __future__ import annotations
@@ -60,18 +69,22 @@ class Ownership(enum.Enum):
     FOREIGN = "foreign"  # someone else's: touch nothing
 
 
-def ownership(
+def ownership(  # noqa: PLR0911 - one return per kind of record
     release: Release | None,
     binding: Binding,
     metadata: Mapping[str, Any],
     *,
     chart_name: str,
     had_finalizer: bool,
+    recorded: Mapping[str, Any] | None = None,
 ) -> Ownership:
+    """Whose `release` is; `recorded` is the object's status.release."""
     if release is None:
         return Ownership.ABSENT
     labels = release.labels
     uid = str(metadata.get("uid") or "")
+    if release.record:
+        return _judged(release, binding, uid, recorded)
     if UID_LABEL in labels:
         return Ownership.OURS if uid and labels[UID_LABEL] == uid else Ownership.FOREIGN
     if any(label in labels for label in OWNER_LABELS):
@@ -81,6 +94,41 @@ def ownership(
     if legacy_marks(release, binding, metadata, chart_name=chart_name, had_finalizer=had_finalizer):
         return Ownership.ADOPTABLE
     return Ownership.FOREIGN
+
+
+def _judged(
+    release: Release, binding: Binding, uid: str, recorded: Mapping[str, Any] | None
+) -> Ownership:
+    """Ownership of a release whose records the engine judged with the record key."""
+    labels = release.labels
+    if release.record == "signed":
+        return Ownership.OURS if uid and labels.get(UID_LABEL) == uid else Ownership.FOREIGN
+    if labels.get(UID_LABEL, uid) != uid:
+        return Ownership.FOREIGN
+    if binding.release.adopt or recorded_unsigned(release, recorded):
+        return Ownership.ADOPTABLE
+    return Ownership.FOREIGN
+
+
+def recorded_unsigned(release: Release, recorded: Mapping[str, Any] | None) -> bool:
+    """Is this unsigned record the one the object's status recorded when an earlier
+    lostromos wrote it: same name, namespace and revision, deployed, same deploy
+    time and the same objects? A record forged or edited since (a pending
+    revision added, a manifest changed, a third party's later release) differs
+    in one of them. Status alone proves nothing (anyone with status rights can
+    write it); together with the record it pins the one release to migrate."""
+    if not recorded or release.status != "deployed":
+        return False
+    resources = [dict(item) for item in recorded.get("resources") or ()]
+    return (
+        recorded.get("name") == release.name
+        and recorded.get("namespace") == release.namespace
+        and recorded.get("revision") == release.revision
+        and recorded.get("status") == "deployed"
+        and bool(release.last_deployed)
+        and recorded.get("lastDeployed") == release.last_deployed
+        and resources == [dict(item) for item in release.resources]
+    )
 
 
 def legacy_marks(

@@ -11,6 +11,9 @@ ONE action for that state (controller/actions.py):
     retries used up (retries.py) -> give up: Stalled, no helm call until it changes
     no release                   -> install
     foreign release              -> refuse (ReleaseConflict), touch nothing
+    a record that does not verify,
+      or names objects outside   -> refuse (ReleaseUntrusted), touch nothing
+    unsigned, status-recorded    -> adopt (sign it), then the action below
     ours, pending-* (a crash)    -> recover: roll back, or remove revision 1
     ours, objects drifted        -> repair
     ours, out of sync            -> upgrade (chart-only changes pass the rollout gate)
@@ -31,6 +34,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from controller.actions import (
+    UNTRUSTED_CODES,
     Actions,
     DriftAcknowledger,
     Events,
@@ -110,6 +114,8 @@ class Reconciler:
                 read_release=not self.dry_run,
             )
         except HelmError as error:
+            if error.code in UNTRUSTED_CODES:  # a forged or edited record: act on none of it
+                return self.actions.untrusted(self.informer.get(key), error)
             self.actions.unreadable(self.informer.get(key), error)
             raise ReconcileError(f"reading the release: {error}") from error
         except BindingLoadError as error:

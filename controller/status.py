@@ -113,6 +113,20 @@ def release_unreadable(message: str) -> list[Condition]:
     ]
 
 
+def release_untrusted(message: str) -> list[Condition]:
+    """The conditions of an object whose release records lostromos will not act on:
+    one does not verify under the record key (forged or edited in the namespace),
+    or one names objects outside the object's namespace and allowed kinds. Nothing
+    was touched; it stays so until the records are repaired or removed."""
+    reason = "ReleaseUntrusted"
+    text = f"Refusing to act on the release: {message}"
+    return [
+        Condition(READY, False, reason, text),
+        Condition(STALLED, True, reason, text),
+        Condition(RECONCILING, False, reason),
+    ]
+
+
 def service_account_required(binding: str) -> list[Condition]:
     """The conditions of an object whose binding names no `serviceAccountName` while the
     controller requires one (`--require-service-account`): no Helm action runs for it,

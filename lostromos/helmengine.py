@@ -112,6 +112,11 @@ class Release:
     resources: tuple[dict[str, str], ...] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
     first_deployed: str = ""
+    # How the engine's record key judges the release's history (`status` only):
+    # "signed" (every record was written by this lostromos), "unsigned" (none was:
+    # from before signing, or someone else's), "" (the engine has no key).
+    record: str = ""
+    record_digest: str = ""  # names the newest record's content, for `adopt`
 
     @classmethod
     def from_wire(cls, document: Mapping[str, Any]) -> Release:
@@ -125,6 +130,8 @@ class Release:
             last_deployed=str(document.get("lastDeployed", "")),
             first_deployed=str(document.get("firstDeployed", "")),
             labels=dict(document.get("labels") or {}),
+            record=str(document.get("record") or ""),
+            record_digest=str(document.get("recordDigest") or ""),
             resources=tuple(
                 {key: str(item.get(key, "")) for key in ("apiVersion", "kind", "namespace", "name")}
                 for item in document.get("resources") or ()
@@ -168,9 +175,12 @@ class EngineProcess:
         cluster: bool = True,
         log_level: str = "warn",
         on_restart: Callable[[], None] = lambda: None,
+        record_key_file: Path | None = None,
     ) -> None:
         self.binary = binary
         self._args = ["--log-level", log_level]
+        if record_key_file is not None:
+            self._args += ["--record-key-file", str(record_key_file)]
         if not cluster:
             self._args.append("--no-cluster")
         elif kubeconfig is not None:
@@ -491,7 +501,13 @@ class HelmEngine:
         return Release.from_wire(result)
 
     def uninstall(
-        self, release: str, namespace: str, *, timeout_seconds: int, impersonate: str | None = None
+        self,
+        release: str,
+        namespace: str,
+        *,
+        timeout_seconds: int,
+        impersonate: str | None = None,
+        confine: Confinement | None = None,
     ) -> None:
         self._call(
             "uninstall",
@@ -500,7 +516,29 @@ class HelmEngine:
             namespace=namespace,
             timeoutSeconds=timeout_seconds,
             impersonate=impersonate or "",
+            confine=confine.to_wire() if confine else None,
         )
+
+    def adopt(
+        self,
+        release: Release,
+        *,
+        impersonate: str | None = None,
+        confine: Confinement | None = None,
+    ) -> Release:
+        """Sign the newest record of an unsigned release: exactly the one `status`
+        described (its revision and record digest), dropping older unsigned ones."""
+        result = self._call(
+            "adopt",
+            60.0,
+            release=release.name,
+            namespace=release.namespace,
+            revision=release.revision,
+            digest=release.record_digest,
+            impersonate=impersonate or "",
+            confine=confine.to_wire() if confine else None,
+        )
+        return Release.from_wire(result)
 
     def rollback(
         self,
@@ -511,6 +549,7 @@ class HelmEngine:
         timeout_seconds: int,
         impersonate: str | None = None,
         max_history: int = 0,
+        confine: Confinement | None = None,
     ) -> None:
         self._call(
             "rollback",
@@ -521,6 +560,7 @@ class HelmEngine:
             timeoutSeconds=timeout_seconds,
             impersonate=impersonate or "",
             maxHistory=max_history,
+            confine=confine.to_wire() if confine else None,
         )
 
     def pull(
@@ -603,6 +643,7 @@ class RunningEngine:
         on_call: Callable[[str], None] = lambda action: None,
         observe: Callable[[str, str, float], None] = lambda action, outcome, s: None,
         on_restart: Callable[[], None] = lambda: None,
+        record_key_file: Path | None = None,
     ) -> None:
         self.process = EngineProcess(
             binary,
@@ -610,6 +651,7 @@ class RunningEngine:
             cluster=cluster,
             log_level=log_level,
             on_restart=on_restart,
+            record_key_file=record_key_file,
         )
         self.client = EngineClient(self.process.socket_path)
         self.helm = HelmEngine(self.client, on_call=on_call, observe=observe)

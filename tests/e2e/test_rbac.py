@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from lostromos import toolchain
+from tests.e2e.forgerykit import edit_manifest, foreign_manifest, forge_pending_revision
 from tests.e2e.operatorkit import (
     CERT_SECRET,
     CONTROLLER_SA,
@@ -219,3 +220,45 @@ def test_webhook_identity_touches_only_its_secret_and_configurations(deployed: D
     }
     created = cluster.as_identity(config, "create", "-f", "-", stdin=yaml.safe_dump(other))
     assert created.returncode != 0 and "forbidden" in created.stderr.lower()
+
+
+def test_a_forged_release_record_gets_nothing_from_the_controllers_token(
+    deployed: Deployed,
+) -> None:
+    """Issue 19, row 1, on the chart's own ServiceAccount token: a tenant of team-a
+    rewrites its release's records so a recovery would overwrite a ConfigMap of
+    team-b, where the controller's token may write. The records do not verify, so
+    the controller refuses them and team-b's ConfigMap is untouched."""
+    cluster = deployed.cluster
+    tenant, other = APPS
+    cluster.kubectl("create", "configmap", "db", "-n", other, "--from-literal=password=x")
+    cluster.apply(site(tenant, "forged"))
+    eventually(
+        lambda: ready_revision(cluster, tenant, "forged") == 1, timeout=120, message="installed"
+    )
+    edit_manifest(cluster, tenant, "forged", 1, foreign_manifest(other, "db", escalate=False))
+    forge_pending_revision(cluster, tenant, "forged")
+    cluster.apply(site(tenant, "forged", replicas=2))
+
+    def refused() -> dict[str, Any] | None:
+        obj = cluster.get("site", "forged", tenant) or {}
+        for entry in (obj.get("status") or {}).get("conditions") or []:
+            if entry["type"] == "Ready" and entry.get("reason") == "ReleaseUntrusted":
+                return entry
+        return None
+
+    def victim_data() -> dict[str, str] | None:
+        return (cluster.get("configmap", "db", other) or {}).get("data")
+
+    eventually(
+        lambda: refused() or victim_data() != {"password": "x"},
+        timeout=120,
+        message="the controller acted on the forged records, or refused them",
+    )
+    assert victim_data() == {"password": "x"}
+    ready = refused()
+    assert ready is not None and "not written by this lostromos" in ready["message"]
+    events = cluster.kubectl(
+        "get", "events", "-n", tenant, "--field-selector", "involvedObject.name=forged"
+    ).stdout
+    assert "ReleaseUntrusted" in events

@@ -240,7 +240,8 @@ def test_the_owner_label_decides_even_when_every_legacy_mark_fits(
 
 
 def strip_owner_labels(cluster: Cluster, namespace: str, release: str) -> None:
-    """What a release made by an earlier lostromos looks like: no owner labels."""
+    """What a release made by an earlier lostromos looks like: no owner labels,
+    and no record signature (records were not signed then)."""
     cluster.kubectl(
         "label",
         "secrets",
@@ -252,6 +253,7 @@ def strip_owner_labels(cluster: Cluster, namespace: str, release: str) -> None:
         "lostromos.dev/owner-namespace-",
         "lostromos.dev/owner-name-",
         "lostromos.dev/owner-uid-",
+        "lostromos.dev/record-signature-",
     )
     assert "lostromos.dev/owner-uid" not in release_labels(cluster, namespace, release)
 
@@ -284,3 +286,33 @@ def test_a_release_made_by_an_earlier_lostromos_is_adopted_once(
 
     cluster.kubectl("delete", kind.resource, "deleted", "-n", namespace, "--timeout=60s")
     assert "deleted" not in cluster.releases(namespace)  # adopted for the uninstall too
+
+
+def test_a_later_third_party_release_with_the_objects_name_is_not_uninstalled_with_it(
+    cluster: Cluster, namespace: str, tmp_path: Path, controllers
+) -> None:
+    """Every legacy mark fits (finalizer, name, chart, deployed after the object was
+    created), but the release is not the one the object recorded and carries no
+    signature: deleting the object leaves it alone."""
+    kind = BoundKind(cluster, tmp_path)
+    controller = controller_for(cluster, kind, tmp_path, controllers).start()
+    kind.create("later", namespace)
+    eventually(lambda: kind.ready("later", namespace), timeout=90, message="installed")
+    assert controller.terminate() == 0
+    cluster.helm("uninstall", "later", "-n", namespace)
+    cluster.helm(
+        "install",
+        "later",
+        str(ROOT / "charts/site"),
+        "-n",
+        namespace,
+        "--set",
+        "domain=third.example.com",
+        "--set",
+        "adminEmail=ops@example.com",
+    )
+    controller_for(cluster, kind, tmp_path, controllers).start()
+    cluster.kubectl("delete", kind.resource, "later", "-n", namespace, "--timeout=90s")
+    assert kind.get("later", namespace) is None
+    assert cluster.releases(namespace)["later"]["status"] == "deployed"
+    assert "ConfigMap/later" in objects_of(cluster, namespace, "later")

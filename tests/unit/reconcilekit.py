@@ -194,7 +194,13 @@ class FakeHelm:
         return updated
 
     def uninstall(
-        self, release: str, namespace: str, *, timeout_seconds: int, impersonate: str | None = None
+        self,
+        release: str,
+        namespace: str,
+        *,
+        timeout_seconds: int,
+        impersonate: str | None = None,
+        confine: Any = None,
     ) -> None:
         self.calls.append(("uninstall", release, None))
         self.users.append(impersonate)
@@ -218,6 +224,7 @@ class FakeHelm:
         timeout_seconds: int,
         impersonate: str | None = None,
         max_history: int = 0,
+        confine: Any = None,
     ) -> None:
         self.calls.append(("rollback", release, revision))
         self.max_histories.append(max_history)
@@ -227,6 +234,15 @@ class FakeHelm:
         self.releases[(release, namespace)] = replace(
             current, revision=current.revision + 1, status="deployed"
         )
+
+    def adopt(
+        self, release: Release, *, impersonate: str | None = None, confine: Any = None
+    ) -> Release:
+        self.calls.append(("adopt", release.name, release.revision))
+        self._maybe_fail("adopt")
+        signed = replace(release, record="signed")
+        self.releases[(release.name, release.namespace)] = signed
+        return signed
 
     def actions(self) -> list[str]:
         return [action for action, _, _ in self.calls]

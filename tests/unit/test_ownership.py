@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 
 import pytest
@@ -15,7 +16,8 @@ from controller.ownership import (
     release_name,
     release_name_problem,
 )
-from tests.unit.reconcilekit import UID, binding, release, release_policy, site
+from lostromos.helmengine import Release
+from tests.unit.reconcilekit import UID, binding, ours, release, release_policy, site
 
 
 def test_the_release_name_comes_from_metadata_and_the_template_only() -> None:
@@ -104,3 +106,63 @@ def test_drift_observations_are_acknowledged_only_up_to_the_report_repaired() ->
     assert store.get("ns/a") is None
     store.forget("ns/b")
     assert len(store) == 0
+
+
+def _judged(record: str, **changes: object) -> Release:
+    return dataclasses.replace(release(labels=ours()), record=record, **changes)  # type: ignore[arg-type]
+
+
+def _recorded(found: Release) -> dict[str, object]:
+    return {
+        "name": found.name,
+        "namespace": found.namespace,
+        "revision": found.revision,
+        "status": "deployed",
+        "lastDeployed": found.last_deployed,
+        "resources": [dict(item) for item in found.resources],
+    }
+
+
+def _owner(found: Release, recorded: dict[str, object] | None, **policy: object) -> Ownership:
+    obj = site()
+    return ownership(
+        found,
+        binding(release=release_policy(**policy)) if policy else binding(),
+        obj["metadata"],
+        chart_name="site",
+        had_finalizer=True,
+        recorded=recorded,
+    )
+
+
+def test_a_signed_record_is_ours_by_its_owner_uid_alone() -> None:
+    assert _owner(_judged("signed"), None) is Ownership.OURS
+    other = _judged("signed", labels=ours("someone-else"))
+    assert _owner(other, None) is Ownership.FOREIGN
+
+
+def test_an_unsigned_record_is_adopted_only_when_status_recorded_exactly_it() -> None:
+    unsigned = _judged("unsigned")
+    assert _owner(unsigned, _recorded(unsigned)) is Ownership.ADOPTABLE
+    assert _owner(unsigned, None) is Ownership.FOREIGN  # owner labels alone prove nothing
+    for field, value in (
+        ("revision", 2),
+        ("lastDeployed", "2026-01-02T00:00:00Z"),
+        ("resources", [{"kind": "Secret", "namespace": "kube-system", "name": "x"}]),
+    ):
+        assert _owner(unsigned, {**_recorded(unsigned), field: value}) is Ownership.FOREIGN
+    pending = _judged("unsigned", status="pending-upgrade", revision=2)
+    assert _owner(pending, _recorded(pending)) is Ownership.FOREIGN
+    assert (
+        _owner(unsigned, None, adopt=True) is Ownership.ADOPTABLE
+    )  # the binding's explicit opt-in
+
+
+def test_a_later_unlabelled_release_fitting_every_legacy_mark_is_not_ours() -> None:
+    # Finalizer, name, chart and a first deploy after the object's creation: the
+    # legacy marks fit, but it is not the release the object's status recorded.
+    third_party = dataclasses.replace(
+        release(first_deployed="2026-03-01T00:00:00Z"), record="unsigned"
+    )
+    earlier = release(first_deployed="2026-01-01T10:00:03Z")
+    assert _owner(third_party, _recorded(earlier)) is Ownership.FOREIGN

@@ -43,6 +43,10 @@ def test_drift_is_a_write_by_someone_else_after_helm() -> None:
     assert not changed_by_others(
         [entry("kubectl-edit", "2026-01-01T00:00:00Z"), entry("helm", "2026-01-01T00:05:00Z")]
     )
+    # managedFields keep whole seconds: a write in helm's own second is a write after it
+    assert changed_by_others(
+        [entry("helm", "2026-01-01T00:00:00Z"), entry("kubectl-patch", "2026-01-01T00:00:00Z")]
+    )
 
 
 def test_status_writes_and_control_plane_managers_are_not_drift() -> None:

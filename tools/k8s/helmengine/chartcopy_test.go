@@ -53,7 +53,7 @@ func TestRendersLeaveTheCachedChartAsLoaded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := newEngine(c)
+	e := newEngine(c, nil)
 	for round := range 2 {
 		for _, setting := range subchartSettings {
 			got, err := renderNames(e, setting.values)
@@ -81,7 +81,7 @@ func TestConcurrentRendersSeeOnlyTheirOwnValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := newEngine(c)
+	e := newEngine(c, nil)
 	var wg sync.WaitGroup
 	failures := make(chan string, 64)
 	for i := range 64 {

@@ -8,9 +8,12 @@ import (
 	"sync"
 
 	"helm.sh/helm/v4/pkg/kube"
+	release "helm.sh/helm/v4/pkg/release/v1"
 	releaseutil "helm.sh/helm/v4/pkg/release/v1/util"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/cli-runtime/pkg/resource"
 	"sigs.k8s.io/yaml"
 )
 
@@ -84,27 +87,97 @@ func (*actionClient) IsReachable() error { return nil }
 
 func (c *actionClient) Build(reader io.Reader, validate bool) (kube.ResourceList, error) {
 	resources, err := c.Client.Build(reader, validate)
-	if err != nil || c.confine == nil {
+	if err != nil {
 		return resources, err
+	}
+	if err := c.confined(resources); err != nil {
+		return nil, err
+	}
+	return resources, nil
+}
+
+// Create, Update and Delete check again what they are handed, whichever action
+// built it: the objects an upgrade or a rollback prunes because the previous
+// manifest had them, what an uninstall deletes, what a failed action cleans up.
+// A list put together without Build cannot slip past the rule either.
+func (c *actionClient) Create(resources kube.ResourceList, options ...kube.ClientCreateOption) (*kube.Result, error) {
+	if err := c.confined(resources); err != nil {
+		return nil, err
+	}
+	return c.Client.Create(resources, options...)
+}
+
+func (c *actionClient) Update(original, target kube.ResourceList, options ...kube.ClientUpdateOption) (*kube.Result, error) {
+	if err := c.confined(append(slices.Clone(original), target...)); err != nil {
+		return nil, err
+	}
+	return c.Client.Update(original, target, options...)
+}
+
+func (c *actionClient) Delete(resources kube.ResourceList, policy metav1.DeletionPropagation) (*kube.Result, []error) {
+	if err := c.confined(resources); err != nil {
+		return nil, []error{err}
+	}
+	return c.Client.Delete(resources, policy)
+}
+
+// confined records and returns the refusal for any object of resources outside
+// the confinement; nil when all are inside (or there is no confinement).
+func (c *actionClient) confined(resources kube.ResourceList) error {
+	if c.confine == nil {
+		return nil
 	}
 	var found []violation
 	for _, info := range resources {
-		obj := object{Kind: info.Mapping.GroupVersionKind.Kind, APIVersion: info.Mapping.GroupVersionKind.GroupVersion().String(),
-			Namespace: info.Namespace, Name: info.Name, Scope: scopeNamespaced}
-		if info.Mapping.Scope.Name() != meta.RESTScopeNameNamespace {
-			obj.Scope = scopeCluster
+		if info == nil || info.Mapping == nil {
+			continue
 		}
-		if v := c.confine.check(obj); v != nil {
+		if v := c.confine.check(infoObject(info)); v != nil {
 			found = append(found, *v)
 		}
 	}
 	if len(found) == 0 {
-		return resources, nil
+		return nil
 	}
 	c.mu.Lock()
 	c.violations = append(c.violations, found...)
 	c.mu.Unlock()
-	return nil, refusal(found)
+	return refusal(found)
+}
+
+func infoObject(info *resource.Info) object {
+	gvk := info.Mapping.GroupVersionKind
+	obj := object{Kind: gvk.Kind, APIVersion: gvk.GroupVersion().String(),
+		Namespace: info.Namespace, Name: info.Name, Scope: scopeNamespaced}
+	if info.Mapping.Scope.Name() != meta.RESTScopeNameNamespace {
+		obj.Scope = scopeCluster
+	}
+	return obj
+}
+
+// preflight checks every stored revision of a release (manifest and hooks)
+// against the confinement before an action starts: rollback and uninstall
+// write the release record and run hooks before Helm builds the manifest, so
+// a record that names an object outside is refused here, with nothing touched.
+func (e *engine) preflight(history []*release.Release, confine *confinement) error {
+	if confine == nil {
+		return nil
+	}
+	var found []violation
+	for _, rls := range history {
+		manifests := []string{rls.Manifest}
+		for _, hook := range rls.Hooks {
+			manifests = append(manifests, hook.Manifest)
+		}
+		for _, manifest := range manifests {
+			for _, obj := range e.manifestObjects(manifest, rls.Namespace) {
+				if v := confine.check(obj); v != nil {
+					found = append(found, *v)
+				}
+			}
+		}
+	}
+	return refusal(found)
 }
 
 func (c *actionClient) refusal() error {

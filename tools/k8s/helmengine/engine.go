@@ -14,7 +14,6 @@ import (
 	chart "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	"helm.sh/helm/v4/pkg/kube"
-	ri "helm.sh/helm/v4/pkg/release"
 	rcommon "helm.sh/helm/v4/pkg/release/common"
 	release "helm.sh/helm/v4/pkg/release/v1"
 	"helm.sh/helm/v4/pkg/storage/driver"
@@ -26,6 +25,9 @@ const maxCachedCharts = 64
 
 type engine struct {
 	cluster *cluster
+	// key signs every release record the engine writes and verifies every one
+	// it reads; nil: records are neither signed nor checked (the CLI's engine).
+	key recordKey
 
 	mu     sync.Mutex
 	charts map[string]*cachedChart
@@ -37,8 +39,8 @@ type cachedChart struct {
 	lastUsed uint64
 }
 
-func newEngine(c *cluster) *engine {
-	return &engine{cluster: c, charts: map[string]*cachedChart{}}
+func newEngine(c *cluster, key recordKey) *engine {
+	return &engine{cluster: c, key: key, charts: map[string]*cachedChart{}}
 }
 
 // loadChart returns the chart for a digest, loading it from its path once.
@@ -87,27 +89,59 @@ func (e *engine) evictOldest() {
 
 // configuration is a Helm action configuration for one namespace and identity,
 // over the shared clients, with the cluster's capabilities already known so no
-// action rediscovers the API.
+// action rediscovers the API. With a record key its storage signs what it
+// writes and refuses what does not verify (records.go); raw is the storage
+// driver underneath, for reading records to judge them.
 func (e *engine) configuration(namespace, impersonate string, confine *confinement) (*action.Configuration, *actionClient, error) {
+	cfg, client, _, err := e.configurationWithStorage(namespace, impersonate, confine)
+	return cfg, client, err
+}
+
+func (e *engine) configurationWithStorage(namespace, impersonate string, confine *confinement) (*action.Configuration, *actionClient, driver.Driver, error) {
 	getter, err := e.cluster.getter(impersonate, namespace, confine)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	cfg := action.NewConfiguration(action.ConfigurationSetLogger(slog.Default().Handler()))
 	if err := cfg.Init(getter, namespace, "secret"); err != nil {
-		return nil, nil, &failure{Code: codeKube, Message: err.Error()}
+		return nil, nil, nil, &failure{Code: codeKube, Message: err.Error()}
 	}
 	client, ok := cfg.KubeClient.(*kube.Client)
 	if !ok {
-		return nil, nil, &failure{Code: codeHelm, Message: "unexpected Helm kube client"}
+		return nil, nil, nil, &failure{Code: codeHelm, Message: "unexpected Helm kube client"}
 	}
 	client.Namespace = namespace
 	wrapped := &actionClient{Client: client, confine: confine}
 	cfg.KubeClient = wrapped
-	if cfg.Capabilities, err = e.cluster.capabilitiesFor(); err != nil {
-		return nil, nil, err
+	raw := cfg.Releases.Driver
+	if e.key != nil {
+		cfg.Releases.Driver = &signingDriver{Driver: raw, key: e.key, namespace: namespace}
 	}
-	return cfg, wrapped, nil
+	if cfg.Capabilities, err = e.cluster.capabilitiesFor(); err != nil {
+		return nil, nil, nil, err
+	}
+	return cfg, wrapped, raw, nil
+}
+
+// history is every record of a release, oldest first, each verified (with a
+// key), for the confinement preflight.
+func history(cfg *action.Configuration, name string) ([]*release.Release, error) {
+	found, err := cfg.Releases.History(name)
+	if errors.Is(err, driver.ErrReleaseNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, classify(err, codeKube)
+	}
+	records := make([]*release.Release, 0, len(found))
+	for _, item := range found {
+		rls, err := asRelease(item)
+		if err != nil {
+			return nil, err
+		}
+		records = append(records, rls)
+	}
+	return records, nil
 }
 
 // render is `helm template` for one release: no cluster, Helm's default
@@ -173,9 +207,12 @@ func (e *engine) upgrade(req *request) (any, error) {
 		return nil, err
 	}
 	cfg.SetLogger(newScrubbingHandler(slog.Default().Handler(), req.Redact))
-	history, err := cfg.Releases.History(req.Release)
-	if err != nil && !errors.Is(err, driver.ErrReleaseNotFound) {
-		return nil, classify(err, codeKube)
+	records, err := history(cfg, req.Release)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.preflight(records, req.Confine); err != nil {
+		return nil, err
 	}
 	ctx, cancel := timeoutContext(req.Timeout)
 	defer cancel()
@@ -183,11 +220,11 @@ func (e *engine) upgrade(req *request) (any, error) {
 	// uninstalled history stores through cfg.Releases as well.
 	cfg.Releases.MaxHistory = req.MaxHistory
 	var out any
-	if len(history) == 0 || allUninstalled(history) {
+	if len(records) == 0 || allUninstalled(records) {
 		install := action.NewInstall(cfg)
 		install.ReleaseName = req.Release
 		install.Namespace = req.Namespace
-		install.Replace = len(history) > 0
+		install.Replace = len(records) > 0
 		install.Timeout = timeout(req.Timeout)
 		install.WaitStrategy = waitStrategy(req.Wait)
 		install.ForceConflicts = true
@@ -223,25 +260,90 @@ func (e *engine) upgrade(req *request) (any, error) {
 	return e.describe(rel), nil
 }
 
+// status describes the newest record of a release and, with a record key, how
+// its history verifies: "signed" (every record is ours), or "unsigned" (no
+// record is signed: from before signing, or someone else's), with the newest
+// record's digest for adopt. Any other history is refused (code unverified).
 func (e *engine) status(req *request) (any, error) {
-	cfg, _, err := e.configuration(req.Namespace, req.Impersonate, nil)
+	_, _, raw, err := e.configurationWithStorage(req.Namespace, req.Impersonate, nil)
 	if err != nil {
 		return nil, err
 	}
-	last, err := cfg.Releases.Last(req.Release)
+	records, err := readHistory(raw, e.key, req.Namespace, req.Release)
 	if err != nil {
 		return nil, classify(err, codeKube)
 	}
-	rel, err := asRelease(last)
+	newest := records.newest()
+	if newest == nil {
+		return nil, &failure{Code: codeNotFound, Message: driver.ErrReleaseNotFound.Error()}
+	}
+	described := e.describe(newest)
+	if e.key != nil {
+		state, err := records.state()
+		if err != nil {
+			return nil, classify(err, codeUnverified)
+		}
+		described["record"] = state
+		described["recordDigest"] = recordDigest(newest)
+	}
+	return described, nil
+}
+
+// adopt signs the newest record of a release that has no signed record yet,
+// exactly the one the caller judged (revision and digest from status), and
+// deletes the older unsigned records: they cannot be verified, and a rollback
+// to one of them would act on a record nobody can vouch for.
+func (e *engine) adopt(req *request) (any, error) {
+	if e.key == nil {
+		return nil, &failure{Code: codeBadRequest, Message: "adopt needs the engine's record key"}
+	}
+	cfg, _, raw, err := e.configurationWithStorage(req.Namespace, req.Impersonate, req.Confine)
 	if err != nil {
 		return nil, err
 	}
-	return e.describe(rel), nil
+	records, err := readHistory(raw, e.key, req.Namespace, req.Release)
+	if err != nil {
+		return nil, classify(err, codeKube)
+	}
+	newest := records.newest()
+	if newest == nil {
+		return nil, &failure{Code: codeNotFound, Message: driver.ErrReleaseNotFound.Error()}
+	}
+	state, err := records.state()
+	if err != nil {
+		return nil, classify(err, codeUnverified)
+	}
+	if state != recordUnsigned || newest.Version != req.Revision || recordDigest(newest) != req.Digest {
+		return nil, &failure{Code: codeUnverified, Message: fmt.Sprintf(
+			"release %s: the record to adopt changed since it was judged (want unsigned revision %d)",
+			req.Release, req.Revision)}
+	}
+	if err := e.preflight([]*release.Release{newest}, req.Confine); err != nil {
+		return nil, err
+	}
+	key := fmt.Sprintf("sh.helm.release.v1.%s.v%d", newest.Name, newest.Version)
+	if err := cfg.Releases.Driver.Update(key, newest); err != nil {
+		return nil, classify(err, codeKube)
+	}
+	for _, older := range records.records[:len(records.records)-1] {
+		if _, err := raw.Delete(fmt.Sprintf("sh.helm.release.v1.%s.v%d", older.Name, older.Version)); err != nil &&
+			!errors.Is(err, driver.ErrReleaseNotFound) {
+			return nil, classify(err, codeKube)
+		}
+	}
+	return e.describe(newest), nil
 }
 
 func (e *engine) uninstall(req *request) (any, error) {
-	cfg, _, err := e.configuration(req.Namespace, req.Impersonate, nil)
+	cfg, client, err := e.configuration(req.Namespace, req.Impersonate, req.Confine)
 	if err != nil {
+		return nil, err
+	}
+	records, err := history(cfg, req.Release)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.preflight(records, req.Confine); err != nil {
 		return nil, err
 	}
 	uninstall := action.NewUninstall(cfg)
@@ -249,14 +351,24 @@ func (e *engine) uninstall(req *request) (any, error) {
 	uninstall.Timeout = timeout(req.Timeout)
 	uninstall.WaitStrategy = kube.HookOnlyStrategy
 	if _, err := uninstall.Run(req.Release); err != nil {
+		if refusal := client.refusal(); refusal != nil {
+			return nil, refusal
+		}
 		return nil, classify(err, codeHelm)
 	}
 	return map[string]any{}, nil
 }
 
 func (e *engine) rollback(req *request) (any, error) {
-	cfg, _, err := e.configuration(req.Namespace, req.Impersonate, nil)
+	cfg, client, err := e.configuration(req.Namespace, req.Impersonate, req.Confine)
 	if err != nil {
+		return nil, err
+	}
+	records, err := history(cfg, req.Release)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.preflight(records, req.Confine); err != nil {
 		return nil, err
 	}
 	rollback := action.NewRollback(cfg)
@@ -266,6 +378,9 @@ func (e *engine) rollback(req *request) (any, error) {
 	rollback.WaitStrategy = kube.HookOnlyStrategy
 	rollback.ForceConflicts = true
 	if err := rollback.Run(req.Release); err != nil {
+		if refusal := client.refusal(); refusal != nil {
+			return nil, refusal
+		}
 		return nil, classify(err, codeHelm)
 	}
 	return map[string]any{}, nil
@@ -305,12 +420,11 @@ func asRelease(out any) (*release.Release, error) {
 
 // allUninstalled is true when the newest revision is an uninstalled one kept
 // as history: `helm upgrade --install` installs again over it.
-func allUninstalled(history []ri.Releaser) bool {
+func allUninstalled(history []*release.Release) bool {
 	newest := 0
 	uninstalled := false
-	for _, item := range history {
-		rel, err := asRelease(item)
-		if err != nil || rel.Info == nil {
+	for _, rel := range history {
+		if rel.Info == nil {
 			continue
 		}
 		if rel.Version > newest {
@@ -326,6 +440,10 @@ func classify(err error, fallback string) error {
 	var f *failure
 	if errors.As(err, &f) {
 		return f
+	}
+	var unverified *unverifiedRecord
+	if errors.As(err, &unverified) {
+		return &failure{Code: codeUnverified, Message: unverified.Error()}
 	}
 	message := err.Error()
 	switch {

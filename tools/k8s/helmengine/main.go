@@ -47,6 +47,7 @@ func main() {
 	kubeconfig := flag.String("kubeconfig", "", "kubeconfig file; empty: in-cluster config, or no cluster (render only)")
 	noCluster := flag.Bool("no-cluster", false, "serve render only, never contact a cluster")
 	logLevel := flag.String("log-level", "warn", "debug, info, warn or error")
+	recordKeyFile := flag.String("record-key-file", "", "file holding the key that signs and verifies release records; empty: records are neither signed nor checked")
 	flag.Parse()
 	// Write as the helm CLI does: Helm names the field manager after the program
 	// (helm-engine-<source hash> here), and the drift check tells helm's own
@@ -74,6 +75,12 @@ func main() {
 	if err != nil {
 		fatal("%v", err)
 	}
+	var key recordKey
+	if *recordKeyFile != "" {
+		if key, err = readRecordKey(*recordKeyFile); err != nil {
+			fatal("%v", err)
+		}
+	}
 	_ = os.Remove(*socketPath)
 	listener, err := net.Listen("unix", *socketPath)
 	if err != nil {
@@ -93,9 +100,10 @@ func main() {
 
 	ready, _ := json.Marshal(map[string]any{
 		"ready": true, "protocol": protocolVersion, "helm": helmVersion(), "cluster": cluster.connected(),
+		"signedRecords": key != nil,
 	})
 	fmt.Println(string(ready))
-	server := &server{engine: newEngine(cluster), log: logger}
+	server := &server{engine: newEngine(cluster, key), log: logger}
 	server.serve(listener)
 }
 

@@ -74,6 +74,7 @@ const (
 	codeChart       = "chart"       // the chart cannot be loaded or pulled
 	codeKube        = "kube"        // the API server refused or failed
 	codeHelm        = "helm"        // any other Helm error
+	codeUnverified  = "unverified"  // a release record does not verify under the record key
 )
 
 type server struct {
@@ -173,6 +174,8 @@ func (s *server) run(req *request) (any, error) {
 		return s.engine.uninstall(req)
 	case "rollback":
 		return s.engine.rollback(req)
+	case "adopt":
+		return s.engine.adopt(req)
 	case "pull":
 		return s.engine.pull(req)
 	default:
