@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import urllib3
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
@@ -273,6 +274,9 @@ class HealthFollower:
                     self._dirty.update(self._releases)
             try:
                 self.flush()
+            except (ApiException, urllib3.exceptions.HTTPError) as error:
+                # The API server away or refusing: said in one line, tried next flush.
+                log.warning("writing health failed, retrying: %s", brief_error(error))
             except Exception:  # a bug here must not stop health for good
                 log.exception("writing health failed")
 
@@ -312,6 +316,9 @@ class HealthFollower:
                 return True
             log.info("health write deferred: %s", brief_error(error), extra={"object": key})
             return False  # a conflict with the reconciler's own write: next flush
+        except urllib3.exceptions.HTTPError as error:
+            log.info("health write deferred: %s", brief_error(error), extra={"object": key})
+            return False  # the API server is away: next flush
         followed.store.update(updated)
         if current.get("reason") != wanted.reason:
             self.sink.health_changed(followed.binding.name, wanted.reason)
