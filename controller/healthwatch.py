@@ -311,14 +311,12 @@ class HealthFollower:
         conditions = merge_conditions(status.get("conditions"), [wanted], generation)
         try:
             updated = self.patch_status(followed.binding, obj, {"conditions": conditions})
-        except ApiException as error:
-            if error.status == 404:
+        except (ApiException, urllib3.exceptions.HTTPError) as error:
+            if isinstance(error, ApiException) and error.status == 404:
                 return True
+            # a conflict with the reconciler's own write, or the API server away: next flush
             log.info("health write deferred: %s", brief_error(error), extra={"object": key})
-            return False  # a conflict with the reconciler's own write: next flush
-        except urllib3.exceptions.HTTPError as error:
-            log.info("health write deferred: %s", brief_error(error), extra={"object": key})
-            return False  # the API server is away: next flush
+            return False
         followed.store.update(updated)
         if current.get("reason") != wanted.reason:
             self.sink.health_changed(followed.binding.name, wanted.reason)
