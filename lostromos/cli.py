@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from lostromos import toolchain
-from lostromos.cliflags import add_engine_flag
+from lostromos.cliflags import add_config_flag, add_engine_flag
 
 EXIT_USAGE = 2
 
@@ -236,12 +236,7 @@ def cmd_controller(args: argparse.Namespace) -> int:
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=Path("lostromos.yaml"),
-        help="bindings file (default: ./lostromos.yaml)",
-    )
+    add_config_flag(parser)
     parser.add_argument(
         "--log-format",
         choices=("text", "json"),
@@ -309,12 +304,7 @@ def _add_local_commands(commands: argparse._SubParsersAction) -> None:
     up = dev_commands.add_parser("up", help="start etcd, kube-apiserver, webhook, controller")
     state_help = "where the cluster keeps its state and logs (default: %(default)s)"
     up.add_argument("--state-dir", type=Path, default=default_state_dir(), help=state_help)
-    up.add_argument(
-        "--config",
-        type=Path,
-        default=Path("lostromos.yaml"),
-        help="bindings file (default: ./lostromos.yaml)",
-    )
+    add_config_flag(up)
     up.add_argument(
         "--crds",
         type=Path,

@@ -16,3 +16,20 @@ def add_engine_flag(parser: argparse.ArgumentParser, what: str) -> None:
         help=f"Helm engine binary {what} (default: the toolchain build, then "
         "lostromos-helm-engine on PATH)",
     )
+
+
+def add_config_flag(parser: argparse.ArgumentParser) -> None:
+    """`--config FILE`, the bindings file, the same on every command that reads it."""
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=Path("lostromos.yaml"),
+        help="bindings file (default: ./lostromos.yaml)",
+    )
+
+
+def add_kubeconfig_flag(parser: argparse.ArgumentParser) -> None:
+    """`--kubeconfig FILE` for a command a person runs against a cluster."""
+    parser.add_argument(
+        "--kubeconfig", type=Path, default=None, help="default: $KUBECONFIG, then ~/.kube/config"
+    )

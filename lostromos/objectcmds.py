@@ -175,21 +175,12 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
+    from lostromos.cliflags import add_config_flag, add_kubeconfig_flag
     from lostromos.output import add_output_flag
 
     def common(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "--config",
-            type=Path,
-            default=Path("lostromos.yaml"),
-            help="bindings file (default: ./lostromos.yaml)",
-        )
-        parser.add_argument(
-            "--kubeconfig",
-            type=Path,
-            default=None,
-            help="default: $KUBECONFIG, then ~/.kube/config",
-        )
+        add_config_flag(parser)
+        add_kubeconfig_flag(parser)
 
     get = commands.add_parser(
         "get", help="bound objects across namespaces: ready, health, chart, revision"

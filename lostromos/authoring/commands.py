@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 from lostromos.authoring import MODES, AuthoringError
 from lostromos.authoring.chartargs import add_chart_source_flags, chart_dir, ref_dir
-from lostromos.cliflags import add_engine_flag
+from lostromos.cliflags import add_config_flag, add_engine_flag, add_kubeconfig_flag
 from lostromos.output import add_output_flag, emit
 
 AUTHORING_ERRORS: tuple[type[BaseException], ...] = (AuthoringError,)
@@ -94,12 +94,7 @@ def _register_crd(commands: argparse._SubParsersAction) -> None:
     generate = crd_commands.add_parser(
         "generate", help="a CRD per binding (or for --chart/--group/--kind/--version)"
     )
-    generate.add_argument(
-        "--config",
-        type=Path,
-        default=Path("lostromos.yaml"),
-        help="bindings file (default: ./lostromos.yaml)",
-    )
+    add_config_flag(generate)
     generate.add_argument(
         "--binding",
         action="append",
@@ -160,12 +155,7 @@ def _register_check(commands: argparse._SubParsersAction) -> None:
         metavar="OBJECT.yaml",
         help="files of objects (multi-document YAML or Lists); - reads stdin",
     )
-    check.add_argument(
-        "--config",
-        type=Path,
-        default=Path("lostromos.yaml"),
-        help="bindings file (default: ./lostromos.yaml)",
-    )
+    add_config_flag(check)
     check.add_argument(
         "--render",
         action="store_true",
@@ -180,7 +170,7 @@ def _register_check(commands: argparse._SubParsersAction) -> None:
     check.add_argument("--chart", help="the new chart, with --against-cluster: " + CHART_HELP)
     add_chart_source_flags(check, engine_flag=False)
     check.add_argument("--binding", help="the binding whose objects to check")
-    check.add_argument("--kubeconfig", type=Path, help="default: $KUBECONFIG, then ~/.kube/config")
+    add_kubeconfig_flag(check)
     add_output_flag(check)
     check.add_argument(
         "--skip-unbound",
