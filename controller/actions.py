@@ -21,7 +21,7 @@ from controller import status as conditions
 from controller.drift import DriftReport
 from controller.informer import Key
 from controller.observe import FINALIZER, Action, Desired, Observation
-from controller.ownership import Ownership, owner_labels
+from controller.ownership import DESIRED_LABEL, Ownership, desired_label, owner_labels
 from controller.rollout import RolloutProgress
 from lostromos.config import Binding
 from lostromos.helmengine import ChartSource, Confinement, HelmError, Release
@@ -180,6 +180,7 @@ class Actions:
             Action.HOLD: self.hold,
             Action.STALL: self.stall,
             Action.GIVE_UP: self.give_up,
+            Action.RECORD: self.record,
             Action.UNINSTALL: self.uninstall,
             Action.RELEASE_FINALIZER: self.release_finalizer,
         }
@@ -398,6 +399,15 @@ class Actions:
         self.drift.forget(seen.key)
         return Result()
 
+    def record(self, seen: Observation) -> Result:
+        """Our release already deployed this desired state (its signed record says so)
+        but the object's status does not: a replica died between helm and its status
+        write. Record it; another revision would change nothing."""
+        assert seen.obj is not None and seen.release is not None and seen.desired is not None
+        obj = self._ensure_finalizer(seen.obj)
+        self._released(obj, seen.release, seen.desired, "Installed")
+        return Result()
+
     # -- helpers --------------------------------------------------------------
 
     def _apply(self, seen: Observation, verb: str, *, gated: bool = False) -> Result:
@@ -424,7 +434,10 @@ class Actions:
                 desired.values,
                 timeout_seconds=self.binding.release.timeout_seconds,
                 wait=self.binding.release.wait,
-                labels=owner_labels(self.binding, obj["metadata"]),
+                labels={
+                    **owner_labels(self.binding, obj["metadata"]),
+                    DESIRED_LABEL: desired_label(desired.digest),
+                },
                 # what the chart renders stays in the object's namespace, and the API
                 # server bounds the rest by the binding's ServiceAccount there
                 impersonate=self.binding.helm_user(seen.namespace),

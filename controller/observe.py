@@ -24,7 +24,14 @@ from typing import Any, Protocol
 
 from controller.drift import DriftReport
 from controller.informer import Key
-from controller.ownership import Ownership, ownership, release_name, release_name_problem
+from controller.ownership import (
+    DESIRED_LABEL,
+    Ownership,
+    desired_label,
+    ownership,
+    release_name,
+    release_name_problem,
+)
 from controller.retries import exhausted, failures_so_far
 from lostromos.charts import ChartError
 from lostromos.config import Binding
@@ -45,6 +52,7 @@ class Action(enum.Enum):
     HOLD = "hold"  # a chart rollout's gate is shut: wait, touch nothing
     STALL = "stall"  # invalid name or spec: no helm call until the object changes
     GIVE_UP = "give-up"  # retries used up for this desired state: no helm call until it changes
+    RECORD = "record"  # our signed release is this desired state, deployed: status only
     UNINSTALL = "uninstall"  # deleting, and the release is ours
     RELEASE_FINALIZER = "release-finalizer"  # deleting, no release of ours: only let go
 
@@ -228,7 +236,21 @@ def decide(seen: Observation) -> Action:  # noqa: PLR0911, PLR0912 - one return 
         return Action.RECOVER
     if seen.drift is not None:
         return Action.REPAIR
+    if _deployed_for_desired(seen):
+        return Action.RECORD  # a predecessor died after helm, before its status write
     return Action.UPGRADE
+
+
+def _deployed_for_desired(seen: Observation) -> bool:
+    """Is our release's newest revision deployed for exactly this desired state?"""
+    release, desired = seen.release, seen.desired
+    return (
+        seen.owner is Ownership.OURS
+        and release is not None
+        and desired is not None
+        and release.status == "deployed"
+        and release.labels.get(DESIRED_LABEL) == desired_label(desired.digest)
+    )
 
 
 def _desired(

@@ -52,6 +52,17 @@ def release_name_problem(name: str) -> str | None:
     return None if problem is None else f"release name {name!r} {problem}"
 
 
+# The desired state (controller.observe.desired_digest) a release revision was made
+# for, on the signed record: a successor that finds its own release already deployed
+# for this very state records it instead of upgrading to an identical revision.
+DESIRED_LABEL = "lostromos.dev/desired-digest"
+
+
+def desired_label(digest: str) -> str:
+    """A label value (at most 63 characters) that names a desired-state digest."""
+    return digest.removeprefix("sha256:")[:63]
+
+
 def owner_labels(binding: Binding, metadata: Mapping[str, Any]) -> dict[str, str]:
     """The labels every install and upgrade puts on the release."""
     return {

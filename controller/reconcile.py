@@ -16,6 +16,7 @@ ONE action for that state (controller/actions.py):
     unsigned, status-recorded    -> adopt (sign it), then the action below
     ours, pending-* (a crash)    -> recover: roll back, or remove revision 1
     ours, objects drifted        -> repair
+    ours, deployed for this state -> record it (a crash after helm, before status)
     ours, out of sync            -> upgrade (chart-only changes pass the rollout gate)
     deleting, release ours       -> uninstall, then drop the finalizer
     deleting, release not ours   -> drop the finalizer only

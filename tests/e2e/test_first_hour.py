@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from lostromos.dev.cluster import DevOptions
 from tests.docsexamples import ROOT, Example, examples
 from tests.e2e.controllerkit import BoundKind, ControllerProcess
 from tests.support import Cluster, eventually, is_ready
@@ -95,6 +96,9 @@ def fresh_shell(tmp_path: Path, script: str) -> subprocess.CompletedProcess[str]
     )
 
 
+EXAMPLE_SITES = ("site.yaml", "site-shop.yaml")
+
+
 def test_the_readme_tour_works_in_a_fresh_shell(cluster: Cluster, tmp_path: Path) -> None:
     commands, denial = _tour()
     assert commands[0].command == 'eval "$(./dev env)"', commands[0]
@@ -114,8 +118,15 @@ def test_the_readme_tour_works_in_a_fresh_shell(cluster: Cluster, tmp_path: Path
     assert found.returncode == 0, found.stderr
     assert found.stderr == "", found.stderr  # no `dirname: missing operand` and the like
 
-    cluster.apply((ROOT / "examples" / "site.yaml").read_text())
-    eventually(lambda: is_ready(cluster.get("site", "blog")), timeout=120, message="blog Ready")
+    # What `./dev up` applies from examples/: the tour uses both Sites.
+    for example_file in EXAMPLE_SITES:
+        cluster.apply((ROOT / "examples" / example_file).read_text())
+    for name in ("blog", "shop"):
+        eventually(
+            lambda name=name: is_ready(cluster.get("site", name)),
+            timeout=120,
+            message=f"{name} Ready",
+        )
     try:
         for example in commands[1:]:
             result = fresh_shell(tmp_path, setup + example.command)
@@ -128,13 +139,14 @@ def test_the_readme_tour_works_in_a_fresh_shell(cluster: Cluster, tmp_path: Path
             if example.command == "kubectl get sites":
                 assert "blog" in result.stdout and "True" in result.stdout
     finally:
-        cluster.kubectl(
-            "delete",
-            "-f",
-            str(ROOT / "examples" / "site.yaml"),
-            "--ignore-not-found",
-            "--wait=false",
-        )
+        for example_file in EXAMPLE_SITES:
+            cluster.kubectl(
+                "delete",
+                "-f",
+                str(ROOT / "examples" / example_file),
+                "--ignore-not-found",
+                "--wait=false",
+            )
 
 
 def test_the_stop_line_dev_up_prints_works_in_a_fresh_shell(
@@ -144,6 +156,13 @@ def test_the_stop_line_dev_up_prints_works_in_a_fresh_shell(
 
     class Printed:
         state_dir = cluster.state_dir
+        options = DevOptions(
+            state_dir=cluster.state_dir,
+            bindings_path=ROOT / "lostromos.yaml",
+            crds_dir=ROOT / "crds",
+            examples_dir=None,
+            tools=cluster.tools,
+        )
 
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):

@@ -72,7 +72,7 @@ def test_an_unlabeled_release_with_lostromos_marks_is_adopted_once() -> None:
     world.helm.releases[("blog", "team-a")] = release(labels={})
     world.reconcile()
     assert world.helm.actions() == ["status", "upgrade"]
-    assert world.helm.releases[("blog", "team-a")].labels == ours()
+    assert ours().items() <= world.helm.releases[("blog", "team-a")].labels.items()
 
 
 @pytest.mark.parametrize(
@@ -102,7 +102,7 @@ def test_the_binding_may_adopt_an_unowned_release() -> None:
     )
     world.reconcile()
     assert world.helm.actions() == ["status", "upgrade"]
-    assert world.helm.releases[("blog", "team-a")].labels == ours()
+    assert ours().items() <= world.helm.releases[("blog", "team-a")].labels.items()
 
 
 def test_adopt_never_takes_a_release_owned_by_another_object() -> None:
