@@ -534,3 +534,29 @@ def test_metrics_report_reconciles_helm_calls_queue_and_releases(
     assert controller.metric("lostromos_releases", binding=binding, state="Invalid") == 1
     assert "lostromos_queue_depth" in controller.metrics()
     assert "lostromos_reconcile_duration_seconds_bucket" in controller.metrics()
+
+
+def test_a_successor_records_a_release_its_predecessor_deployed_without_a_new_revision(
+    cluster: Cluster, namespace: str, tmp_path: Path, controllers
+) -> None:
+    """A replica killed after helm deployed and before it wrote status: the next one
+    finds the signed record labelled with this very desired state and records it."""
+    kind = BoundKind(cluster, tmp_path)
+    first = controller_for(cluster, kind, tmp_path, controllers).start()
+    kind.create("handed", namespace)
+    eventually(lambda: kind.ready("handed", namespace), timeout=90)
+    first.kill()
+    # What the dead replica never wrote: the status of the release it deployed.
+    cluster.kubectl(
+        "patch", kind.resource, "handed", "-n", namespace, "--subresource=status",
+        "--type=json", "-p", '[{"op": "remove", "path": "/status/release"}]',
+    )  # fmt: skip
+    controller_for(cluster, kind, tmp_path, controllers).start()
+
+    def recorded() -> bool:
+        obj = kind.get("handed", namespace) or {}
+        return ((obj.get("status") or {}).get("release") or {}).get("revision") == 1
+
+    eventually(recorded, timeout=90, message="the deployed revision recorded in status")
+    history = cluster.helm("history", "handed", "-n", namespace, "-o", "json").stdout
+    assert [entry["revision"] for entry in json.loads(history)] == [1]
