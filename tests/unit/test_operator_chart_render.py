@@ -262,6 +262,7 @@ def test_controller_rbac_cluster_wide_or_per_release_namespace(helm_binary: Path
             "resources": ["leases"],
             "verbs": ["get", "list", "update", "patch", "delete"],
         },
+        *RECORD_KEY_RULES,
     ]
     leader = documents(helm_binary, "controller.sharding.enabled=false")
     leases = one(leader, "Role", "lostromos-controller-leader-election")["rules"]
@@ -273,6 +274,7 @@ def test_controller_rbac_cluster_wide_or_per_release_namespace(helm_binary: Path
             "resourceNames": ["lostromos-controller"],
             "verbs": ["get", "update"],
         },
+        *RECORD_KEY_RULES,
     ]
 
 
@@ -294,6 +296,18 @@ def tenant_bindings(*accounts: str | None) -> dict[str, Any]:
             kind["serviceAccountName"] = account
         bindings.append(kind)
     return {"bindings": bindings}
+
+
+# The Secret that keeps the key signing Helm's release records (controller/recordkey.py).
+RECORD_KEY_RULES = [
+    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]},
+    {
+        "apiGroups": [""],
+        "resources": ["secrets"],
+        "resourceNames": ["lostromos-release-record-key"],
+        "verbs": ["get"],
+    },
+]
 
 
 def controller_rules(docs: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
@@ -324,7 +338,13 @@ def test_required_impersonation_leaves_the_controller_no_release_rights(
         "events",
         "serviceaccounts",
         "leases",
-    }  # no secrets, nothing a chart creates
+        "secrets",
+    }  # nothing a chart creates
+    # The only Secret rights: the record key, in the controller's own namespace.
+    secret_rules = [(where, rule) for where, rule in rules if "secrets" in rule["resources"]]
+    assert secret_rules == [
+        ("Role lostromos-controller-leader-election", rule) for rule in RECORD_KEY_RULES
+    ]
     for where, rule in all_rules(docs):
         assert set(rule["verbs"]) <= ALLOWED_VERBS | {"impersonate"}, where
         assert "*" not in rule["resources"] and "*" not in rule["apiGroups"], where
