@@ -98,12 +98,15 @@ def test_lookup_reads_only_the_objects_namespace(
     spy = {**GOOD, "copySecret": {"namespace": victim, "name": "vault"}}
     cluster.apply(manifest(kind, "spy", namespace, spy))
     refused = f"lostromos refused GET /api/v1/namespaces/{victim}/secrets/vault"
-    eventually(
-        lambda: refused in message_of(kind, "spy", namespace, "Ready"),
-        timeout=120,
-        message="lookup of another namespace's Secret refused",
+
+    def refusal() -> str | None:
+        # Read once per try: a retry may already be running ("Running helm upgrade ...").
+        said = message_of(kind, "spy", namespace, "Ready")
+        return said if refused in said else None
+
+    message = eventually(
+        refusal, timeout=120, message="lookup of another namespace's Secret refused"
     )
-    message = message_of(kind, "spy", namespace, "Ready")
     assert f'its own namespace "{namespace}"' in message, message
     assert cluster.get("configmap", "spy", namespace) is None
     encoded = base64.b64encode(password.encode()).decode()
