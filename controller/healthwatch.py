@@ -18,7 +18,6 @@ concurrent status write dropped.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
@@ -41,6 +40,7 @@ from controller.health import (
     summarise,
 )
 from controller.ownership import release_name
+from controller.rawget import get_collection, list_query
 from controller.status import HEALTHY, Condition, condition, merge_conditions
 from lostromos.config import Binding
 from lostromos.neterrors import brief_error
@@ -88,18 +88,6 @@ class HealthSink(Protocol):
     def health_states(self, binding: str, counts: dict[str, int]) -> None: ...
 
 
-# The watch helper's keyword arguments -> the API's query parameters
-_QUERY = {
-    "label_selector": "labelSelector",
-    "resource_version": "resourceVersion",
-    "allow_watch_bookmarks": "allowWatchBookmarks",
-    "timeout_seconds": "timeoutSeconds",
-    "_continue": "continue",
-    "limit": "limit",
-    "watch": "watch",
-}
-
-
 class _Collection:
     """A callable the watch helper can drive: GET on one collection path, as JSON dicts
     (the client's typed models cost several times the memory and time)."""
@@ -109,21 +97,8 @@ class _Collection:
         self.path = path
 
     def __call__(self, **kwargs: Any) -> Any:
-        query = [(_QUERY[k], _wire(v)) for k, v in kwargs.items() if k in _QUERY and v is not None]
-        method, url, headers, body, post = self.api_client.param_serialize(
-            "GET",
-            self.path,
-            query_params=query,
-            header_params={"Accept": "application/json"},
-            auth_settings=["BearerToken"],
-        )
-        response = self.api_client.call_api(method, url, headers, body, post)
-        if not 200 <= response.status < 300:
-            response.read()
-            raise ApiException(status=response.status, reason=response.reason)
-        if kwargs.get("watch"):
-            return response.response
-        return json.loads(response.read())
+        streaming = bool(kwargs.get("watch"))
+        return get_collection(self.api_client, self.path, list_query(kwargs), streaming=streaming)
 
 
 class HealthFollower:
@@ -355,10 +330,6 @@ class HealthFollower:
 def _release_key(binding: Binding, obj: dict[str, Any]) -> Release:
     metadata = obj.get("metadata") or {}
     return str(metadata.get("namespace", "")), release_name(binding, metadata)
-
-
-def _wire(value: Any) -> Any:
-    return ("true" if value else "false") if isinstance(value, bool) else value
 
 
 class _Gone(Exception):

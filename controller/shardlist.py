@@ -16,39 +16,20 @@ identical with and without server support; only the traffic differs.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 from controller import hashring
+from controller.rawget import get_collection, list_query
 
 log = logging.getLogger(__name__)
 
-# The python client's keyword names for the list parameters, and their wire names.
-_QUERY = {
-    "label_selector": "labelSelector",
-    "field_selector": "fieldSelector",
-    "limit": "limit",
-    "_continue": "continue",
-    "resource_version": "resourceVersion",
-    "resource_version_match": "resourceVersionMatch",
-    "timeout_seconds": "timeoutSeconds",
-    "allow_watch_bookmarks": "allowWatchBookmarks",
-    "watch": "watch",
-}
-
-
 # Start above end: a server that reads shardSelector must refuse it.
 PROBE_SELECTOR = "shardRange(object.metadata.uid, '0x0000000000000001', '0x0000000000000000')"
-
-
-def _wire(value: Any) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 class ShardWatch:
@@ -112,29 +93,14 @@ class ShardWatch:
             # A list's first page starts a new snapshot: it fixes the buckets
             # that its other pages, the following watch and the store's filter use.
             self._watching = self._buckets()
-        query = [
-            (_QUERY[name], _wire(value))
-            for name, value in kwargs.items()
-            if name in _QUERY and value is not None
-        ]
+        query = list_query(kwargs)
         wanted = hashring.selector(self._watching)
         if self.supported is not False and wanted:
             query.append(("shardSelector", wanted))
         self._path = f"/apis/{group}/{version}/{plural}"
-        method, url, headers, body, post = self.api_client.param_serialize(
-            "GET",
-            self._path,
-            query_params=query,
-            header_params={"Accept": "application/json"},
-            auth_settings=["BearerToken"],
-        )
-        response = self.api_client.call_api(method, url, headers, body, post)
-        if not 200 <= response.status < 300:
-            response.read()
-            raise ApiException(status=response.status, reason=response.reason)
+        listing = get_collection(self.api_client, self._path, query, streaming=streaming)
         if streaming:
-            return response.response
-        listing = json.loads(response.read())
+            return listing  # the raw response, for the watch helper to stream
         if not kwargs.get("watch") and self.supported is None and wanted:
             self._detect(listing, wanted)
         items = listing.get("items") or []
