@@ -77,9 +77,10 @@ def write_kwok_config(target: Path) -> Path:
     return target
 
 
-def controller_manager_argv(binary: Path, cluster: DevCluster, port: int) -> list[str]:
+def _control_plane_argv(binary: Path, cluster: DevCluster, port: int) -> list[str]:
+    """What kube-controller-manager and kube-scheduler share: the admin kubeconfig for
+    everything, and a health port on loopback, one replica each."""
     kubeconfig = str(cluster.kubeconfig)
-    pki = cluster.pki
     return [
         str(binary),
         f"--kubeconfig={kubeconfig}",
@@ -88,6 +89,15 @@ def controller_manager_argv(binary: Path, cluster: DevCluster, port: int) -> lis
         "--bind-address=127.0.0.1",
         f"--secure-port={port}",
         "--leader-elect=false",
+        "--profiling=false",
+        "--v=1",
+    ]
+
+
+def controller_manager_argv(binary: Path, cluster: DevCluster, port: int) -> list[str]:
+    pki = cluster.pki
+    return [
+        *_control_plane_argv(binary, cluster, port),
         # the token controller signs ServiceAccount tokens; pods get the CA as kube-root-ca.crt
         f"--service-account-private-key-file={pki.service_account_key}",
         f"--root-ca-file={pki.ca_cert}",
@@ -106,24 +116,11 @@ def controller_manager_argv(binary: Path, cluster: DevCluster, port: int) -> lis
         "--kube-api-burst=400",
         "--concurrent-deployment-syncs=10",
         "--concurrent-replicaset-syncs=10",
-        "--profiling=false",
-        "--v=1",
     ]
 
 
 def scheduler_argv(binary: Path, cluster: DevCluster, port: int) -> list[str]:
-    kubeconfig = str(cluster.kubeconfig)
-    return [
-        str(binary),
-        f"--kubeconfig={kubeconfig}",
-        f"--authentication-kubeconfig={kubeconfig}",
-        f"--authorization-kubeconfig={kubeconfig}",
-        "--bind-address=127.0.0.1",
-        f"--secure-port={port}",
-        "--leader-elect=false",
-        "--profiling=false",
-        "--v=1",
-    ]
+    return _control_plane_argv(binary, cluster, port)
 
 
 def kwok_argv(binary: Path, cluster: DevCluster, config: Path) -> list[str]:
