@@ -377,7 +377,9 @@ def apply_all(bench: Bench, cores: int) -> None:
     groups = components(bench.cluster)
     cpu_before = usage(groups)
     started = time.monotonic()
-    bench.cluster.kubectl("apply", "-f", str(bench.workdir / "sites"), "--recursive")
+    bench.cluster.kubectl(
+        "apply", "-f", str(bench.workdir / "sites"), "--recursive", timeout=timeout
+    )
     admitted = time.monotonic()
     released = world.wait(
         "every release deployed",
