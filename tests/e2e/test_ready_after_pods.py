@@ -25,22 +25,9 @@ pytestmark = pytest.mark.e2e
 NAME = "held"
 
 
-def held_kind(cluster: Cluster, tmp_path: Path, **binding: Any) -> GeneratedKind:
-    """A bound kind whose chart copy starts the pods of a site under held.* not ready
-    (kwok's not-ready stage), until the annotation is taken off the pod."""
-    kind = GeneratedKind(cluster, tmp_path, **binding)
-    template = kind.chart / "templates" / "deployment.yaml"
-    template.write_text(
-        template.read_text().replace(
-            "      annotations:\n",
-            "      annotations:\n"
-            '        {{- if hasPrefix "held." .Values.domain }}\n'
-            f"        {FAIL_ANNOTATION}: not-ready\n"
-            "        {{- end }}\n",
-            1,
-        )
-    )
-    return kind
+# The example chart's pod annotations: kwok's not-ready stage keeps the pod Running and
+# never Ready, until the annotation is taken off the pod.
+HELD = {"podAnnotations": {FAIL_ANNOTATION: "not-ready"}}
 
 
 class ReadyWatch:
@@ -115,11 +102,11 @@ def printed(cluster: Cluster, resource: str, namespace: str, column: str) -> str
 def test_ready_only_once_the_pod_is_ready_and_a_restart_keeps_waiting(
     cluster: Cluster, namespace: str, tmp_path: Path, controllers
 ) -> None:
-    kind = held_kind(cluster, tmp_path)  # the default release.readyTimeout: 300 s
+    kind = GeneratedKind(cluster, tmp_path)  # the default release.readyTimeout: 300 s
     controller = controller_for(cluster, kind, tmp_path, controllers).start()
     watch = ReadyWatch(cluster, kind.resource, NAME, namespace)
     try:
-        kind.create(NAME, namespace)
+        kind.create(NAME, namespace, **HELD)
 
         def ready() -> dict[str, Any]:
             return kind.condition(NAME, namespace, "Ready") or {}
@@ -188,9 +175,9 @@ def test_ready_only_once_the_pod_is_ready_and_a_restart_keeps_waiting(
 def test_a_pod_that_never_becomes_ready_ends_the_wait_past_the_ready_timeout(
     cluster: Cluster, namespace: str, tmp_path: Path, controllers
 ) -> None:
-    kind = held_kind(cluster, tmp_path, release={"readyTimeout": 15})
+    kind = GeneratedKind(cluster, tmp_path, release={"readyTimeout": 15})
     controller = controller_for(cluster, kind, tmp_path, controllers).start()
-    kind.create(NAME, namespace)
+    kind.create(NAME, namespace, **HELD)
 
     def reason() -> str | None:
         return (kind.condition(NAME, namespace, "Ready") or {}).get("reason")
