@@ -125,7 +125,11 @@ def test_ready_only_once_the_pod_is_ready_and_a_restart_keeps_waiting(
         assert f"Deployment {NAME}: Progressing (0 of 1 pods available)" in waiting["message"]
         assert kind.condition(NAME, namespace, "Reconciling")["status"] == "True"
         assert kind.condition(NAME, namespace, "Released")["status"] == "True"
-        assert printed(cluster, kind.resource, namespace, "READY") == "Unknown"
+        eventually(
+            lambda: printed(cluster, kind.resource, namespace, "READY") == "Unknown",
+            timeout=30,
+            message="kubectl get showing READY Unknown",
+        )
 
         # A controller restart while the Site waits: the new one waits on.
         controller.kill()
@@ -191,9 +195,15 @@ def test_a_pod_that_never_becomes_ready_ends_the_wait_past_the_ready_timeout(
     stalled = kind.condition(NAME, namespace, "Stalled")
     assert (stalled["status"], stalled["reason"]) == ("True", "ProgressDeadlineExceeded")
     assert kind.condition(NAME, namespace, "Reconciling")["status"] == "False"
-    assert printed(cluster, kind.resource, namespace, "READY") == "False"
-    assert printed(cluster, kind.resource, namespace, "REASON") == "ProgressDeadlineExceeded"
-    assert printed(cluster, kind.resource, namespace, "HEALTH") == "Progressing"
+    columns = ("READY", "REASON", "HEALTH")
+    eventually(
+        lambda: (
+            tuple(printed(cluster, kind.resource, namespace, c) for c in columns)
+            == ("False", "ProgressDeadlineExceeded", "Progressing")
+        ),
+        timeout=60,
+        message="kubectl get showing the deadline",
+    )
 
     # No retry storm: Helm wrote what was asked, so nothing runs it again, and the
     # deadline is said once.
