@@ -330,9 +330,8 @@ def _run(
     ]
     follower = _follower(options, api_client, controllers, metrics)
     if follower is not None and options.ready_waits:
-        events = EventRecorder(client.CoreV1Api(api_client))
         for controller in controllers:
-            controller.reconciler.follow_workloads(follower, events)
+            controller.reconciler.follow_workloads(follower)
     stop = threading.Event()
     previous = {
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)

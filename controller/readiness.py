@@ -42,6 +42,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+import urllib3
+from kubernetes.client.exceptions import ApiException
+
 from controller.health import RULES, HealthState, ObjectHealth, summarise
 from controller.status import (
     READY,
@@ -51,6 +54,7 @@ from controller.status import (
     Condition,
     condition,
 )
+from lostromos.neterrors import brief_error
 
 log = logging.getLogger("controller.readiness")
 
@@ -262,8 +266,9 @@ class ReadyGate:
             # Helm's write cannot end the wait.
             try:
                 confirmed = [self.workloads.confirm(w.kind, namespace, w.name) for w in seen]
-            except Exception as error:  # the API server away: judged again shortly
-                log.info("confirming workloads deferred: %s", type(error).__name__)
+            except (ApiException, urllib3.exceptions.HTTPError) as error:
+                # the API server away or refusing: judged again shortly
+                log.info("confirming workloads deferred: %s", brief_error(error))
                 return NOT_YET_SECONDS
             seen = with_missing([w for w in confirmed if w is not None], expected_workloads(obj))
             verdict = self.verdict(obj, seen)

@@ -138,7 +138,7 @@ class Reconciler:
             result = self.ready_gate.follow(key, result)  # Ready waits for the workloads
         return result
 
-    def follow_workloads(self, workloads: Workloads, events: Events) -> None:
+    def follow_workloads(self, workloads: Workloads) -> None:
         """Ready waits for the release's workloads (controller/readiness.py), as the health
         watches see them, up to the binding's release.readyTimeout (0: it does not)."""
         timeout = self.binding.release.ready_timeout_seconds
@@ -150,7 +150,7 @@ class Reconciler:
             workloads,
             store=self.informer,
             write_status=self.actions._write_status,
-            events=events,
+            events=self.actions.events,
             release_of=lambda obj: (
                 str(obj["metadata"].get("namespace", "")),
                 release_name(self.binding, obj["metadata"]),

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
+from kubernetes.client.exceptions import ApiException
 
 from controller.health import HealthState, ObjectHealth
 from controller.healthwatch import FollowedBinding, HealthFollower
@@ -184,7 +185,7 @@ def waiting_world(
 
     world.helm.upgrade_install = with_a_deployment  # type: ignore[method-assign]
     workloads, clock = FakeWorkloads(), Clock()
-    world.reconciler.follow_workloads(workloads, world.events)
+    world.reconciler.follow_workloads(workloads)
     if world.reconciler.ready_gate is not None:
         world.reconciler.ready_gate.clock = clock
     return world, workloads, clock
@@ -234,6 +235,20 @@ def test_a_watch_copy_from_before_helms_write_does_not_end_the_wait() -> None:
     world.reconcile()
     assert world.condition("Ready")["status"] == "Unknown"
     assert "has not seen the newest spec yet" in world.condition("Ready")["message"]
+
+
+def test_a_confirming_read_that_fails_keeps_the_wait_and_looks_again_soon() -> None:
+    world, workloads, _ = waiting_world()
+    world.reconcile()
+    workloads.seen = [CURRENT]
+
+    def unreachable(kind: str, namespace: str, name: str) -> ObjectHealth | None:
+        raise ApiException(status=503, reason="Service Unavailable")
+
+    workloads.confirm = unreachable  # type: ignore[method-assign]
+    result = world.reconcile()
+    assert world.condition("Ready")["status"] == "Unknown"
+    assert result.requeue_after == pytest.approx(2.0)
 
 
 def test_past_the_ready_timeout_one_event_and_no_helm_retry() -> None:
