@@ -138,6 +138,10 @@ class Verdict:
     event: tuple[str, str, str] | None = None  # (type, reason, message)
     requeue_after: float | None = None
 
+    @property
+    def ready(self) -> bool:
+        return any(c.type == READY and c.status is True for c in self.conditions)
+
 
 def judge(
     obj: Mapping[str, Any],
@@ -261,7 +265,7 @@ class ReadyGate:
         namespace, release = self.release_of(obj)
         seen = with_missing(self.workloads.workloads((namespace, release)), expected_workloads(obj))
         verdict = self.verdict(obj, seen)
-        if verdict.conditions and verdict.conditions[0].status is True:
+        if verdict.ready:
             # The watches say current: read each workload once, so a copy from before
             # Helm's write cannot end the wait.
             try:
