@@ -231,6 +231,11 @@ class HealthFollower:
         for _, namespace, name in gone:
             self.observe(kind, {"metadata": {"namespace": namespace, "name": name}}, deleted=True)
         self._synced[kind].set()
+        if self.synced:
+            # Every kind listed: look at every release once more, which also hands each
+            # object whose Ready waits on its workloads back to its queue (a restart).
+            with self._lock:
+                self._dirty.update(self._releases)
         return str(page["metadata"]["resourceVersion"])
 
     def _watch(

@@ -260,11 +260,16 @@ class ReadyGate:
         return _sooner(result, delay)
 
     def look(self, obj: dict[str, Any]) -> float | None:
-        if not self.workloads.synced:
-            return NOT_YET_SECONDS
         namespace, release = self.release_of(obj)
-        seen = with_missing(self.workloads.workloads((namespace, release)), expected_workloads(obj))
+        # Until the watches have listed every kind (a restart), what they hold proves
+        # nothing: every workload counts as not seen, and the object is looked at again
+        # when they have (they requeue every waiting object then) or at its deadline.
+        synced = self.workloads.synced
+        watched = self.workloads.workloads((namespace, release)) if synced else []
+        seen = with_missing(watched, expected_workloads(obj))
         verdict = self.verdict(obj, seen)
+        if not synced and not verdict.ready and verdict.requeue_after is not None:
+            return verdict.requeue_after
         if verdict.ready:
             # The watches say current: read each workload once, so a copy from before
             # Helm's write cannot end the wait.

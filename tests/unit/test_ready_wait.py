@@ -279,11 +279,14 @@ def test_a_restarted_controller_resumes_the_wait_instead_of_marking_ready() -> N
     assert awaiting(stored)
 
     after, workloads, _ = waiting_world(obj=stored)  # a new process, the same object
-    workloads.synced = False  # its watches have not listed yet
+    workloads.synced = False  # its watches have not listed yet: what they hold proves nothing
+    workloads.seen, workloads.live = [CURRENT], {"blog": CURRENT}
     result = after.reconcile()
     assert after.helm.calls == []  # in sync: no Helm call, not even a status read
     assert after.condition("Ready")["status"] == "Unknown"
-    assert result.requeue_after == pytest.approx(2.0)
+    assert workloads.confirmations == []
+    # looked at again when the watches have listed (they requeue it), or at the deadline
+    assert result.requeue_after == pytest.approx(299)
 
     workloads.synced = True
     workloads.seen = [PROGRESSING]
@@ -370,3 +373,39 @@ def test_a_change_of_a_waiting_releases_workload_requeues_its_object_and_no_othe
         )
     follower.flush()
     assert requeued == [("site", "team-a/blog")]
+
+
+def test_once_every_kind_is_listed_each_waiting_object_is_looked_at_again() -> None:
+    requeued: list[tuple[str, str]] = []
+    follower = HealthFollower(
+        None,  # type: ignore[arg-type]  # the lists below are handed in
+        [FollowedBinding(binding(), Store(waiting_site()))],
+        events=Events(),
+        sink=Sink(),
+        patch_status=lambda _, obj, status: obj | {"status": obj["status"] | status},
+        requeue=lambda name, key: requeued.append((name, key)),
+    )
+    deployment = {
+        "metadata": {
+            "namespace": "team-a",
+            "name": "blog",
+            "generation": 1,
+            "annotations": {"meta.helm.sh/release-name": "blog"},
+        },
+        "spec": {"replicas": 1},
+        "status": {"observedGeneration": 1},
+    }
+
+    def listing(*items: dict[str, Any]) -> Any:
+        return lambda **_: {"items": list(items), "metadata": {"resourceVersion": "7"}}
+
+    follower._list("Deployment", listing(deployment))  # type: ignore[arg-type]
+    follower.flush()
+    assert requeued == [("site", "team-a/blog")]  # seen before the watches are synced
+    follower.flush()
+    assert len(requeued) == 1  # nothing changed
+    for kind in ("StatefulSet", "DaemonSet", "PersistentVolumeClaim", "Job"):
+        follower._list(kind, listing())  # type: ignore[arg-type]
+    assert follower.synced
+    follower.flush()
+    assert requeued == [("site", "team-a/blog")] * 2  # synced now: judged again
