@@ -104,9 +104,9 @@ def test_ready_only_once_the_pod_is_ready_and_a_restart_keeps_waiting(
 ) -> None:
     kind = GeneratedKind(cluster, tmp_path)  # the default release.readyTimeout: 300 s
     controller = controller_for(cluster, kind, tmp_path, controllers).start()
-    watch = ReadyWatch(cluster, kind.resource, NAME, namespace)
+    kind.create(NAME, namespace, **HELD)
+    watch = ReadyWatch(cluster, kind.resource, NAME, namespace)  # from its first state on
     try:
-        kind.create(NAME, namespace, **HELD)
 
         def ready() -> dict[str, Any]:
             return kind.condition(NAME, namespace, "Ready") or {}
