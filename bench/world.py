@@ -10,9 +10,10 @@ and the controller, with the real lostromos.yaml and a copy of charts/site):
 1. `kubectl apply` of every Site (100 per namespace, `--appliers` kubectl processes
    at once) until every pod is Ready,
    split into admission (kubectl returns: every Site admitted and stored),
-   release (every Site's release deployed) and pods Ready (every Deployment
-   available), with the floor the API server and etcd set in the same run
-   (their CPU-s / cores);
+   release (every Site's release deployed), pods Ready (every Deployment
+   available) and Sites Ready (every Site's Ready condition True, which waits
+   for its workloads), with the floor the API server and etcd set in the same
+   run (their CPU-s / cores);
 2. CPU-s and peak memory (VmHWM) of the controller, its Helm engine, the
    webhook, the API server, etcd and the simulated data plane, and etcd's
    database size before and after;
@@ -70,6 +71,7 @@ class SiteState:
     revision: int = 0
     chart_version: str = ""
     health: str | None = None  # the health condition's status; None: no such condition
+    ready: bool = False  # the Ready condition is True
 
 
 @dataclass
@@ -104,6 +106,10 @@ class World:
                     int(release.get("revision") or 0),
                     str(release.get("chartVersion") or ""),
                     health,
+                    any(
+                        c.get("type") == "Ready" and c.get("status") == "True"
+                        for c in status.get("conditions") or []
+                    ),
                 )
                 if before is None or before.health != health:
                     self.health_changes.setdefault(key, []).append((time.monotonic(), health))
@@ -408,6 +414,11 @@ def apply_all(bench: Bench, cores: int) -> None:
     ready = world.wait(
         "every Site's pods Ready", lambda: len(world.available) >= len(keys), timeout
     )
+    sites_ready = world.wait(
+        "every Site Ready",
+        lambda: sum(1 for s in world.sites.values() if s.ready) >= len(keys),
+        timeout,
+    )
     groups = components(bench.cluster)  # the Helm engine may have restarted meanwhile
     after = usage(groups)
     spent = {name: after.get(name, 0.0) - cpu_before.get(name, 0.0) for name in groups}
@@ -416,6 +427,7 @@ def apply_all(bench: Bench, cores: int) -> None:
     print(f"{'  admission (kubectl apply)':<34}{admitted - started:>10.1f}")
     print(f"{'  releases deployed':<34}{released - started:>10.1f}")
     print(f"{'  pods Ready':<34}{ready - started:>10.1f}")
+    print(f"{'  Sites Ready':<34}{sites_ready - started:>10.1f}")
     print(f"{'  API server + etcd floor':<34}{floor:>10.1f}")
     print(f"\n{'component':<26}{'CPU-s':>10}{'peak MiB':>10}")
     for name, pids in sorted(groups.items()):

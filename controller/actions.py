@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from kubernetes.client.exceptions import ApiException
 
-from controller import retries
+from controller import readiness, retries
 from controller import status as conditions
 from controller.drift import DriftReport
 from controller.informer import Key
@@ -170,6 +170,8 @@ class Actions:
         self.drift = drift
         self.rollout = rollout
         self.dry_run = dry_run
+        # Ready waits for the release's workloads after a Helm action (Reconciler.follow_workloads)
+        self.awaits_workloads = False
         self._units: dict[Action, Callable[[Observation], Result]] = {
             Action.NOTHING: self.nothing,
             Action.INSTALL: self.install,
@@ -659,10 +661,8 @@ class Actions:
         self._write_status(
             obj,
             [
-                Condition(
-                    conditions.READY, deployed, "Deployed" if deployed else "NotDeployed", message
-                ),
-                Condition(conditions.RECONCILING, False, verb),
+                # Ready now, or once the workloads are current (controller/readiness.py)
+                *readiness.after_release(deployed, verb, message, wait=self.awaits_workloads),
                 Condition(conditions.STALLED, False, verb),
                 Condition(conditions.RELEASED, deployed, verb, message),
                 Condition(conditions.INVALID, False, "Valid"),

@@ -477,6 +477,8 @@ class DevCluster:
                 "--health-bind",
                 f"127.0.0.1:{port}",
                 *(["--shards"] if count > 1 else []),
+                # no nodes, no pods: Ready cannot wait for workloads that never run
+                *(["--no-ready-wait"] if self.options.nodes <= 0 else []),
                 *self.options.controller_args,
             ]
 
