@@ -42,7 +42,7 @@ from lostromos.chartrepo import engine_puller
 from lostromos.charts import ChartError
 from lostromos.config import Binding, Bindings, ConfigError, load_bindings
 from lostromos.engines import EngineRegistry
-from lostromos.helmengine import HelmEngine, HelmError, RunningEngine, find_engine
+from lostromos.helmengine import EngineMissing, HelmEngine, HelmError, RunningEngine, find_engine
 from lostromos.kube import KubeConfigError
 from lostromos.logs import LogFormat, configure_logging
 from lostromos.probes import MetricsEndpoint, ProbeServer, Readiness
@@ -247,7 +247,7 @@ def run(options: ControllerOptions) -> int:
         )
         engines.check_all()
         api_client = kube.api_client(options.kubeconfig)
-    except (ConfigError, ChartError, HelmError, KubeConfigError, OSError) as error:
+    except (ConfigError, ChartError, EngineMissing, HelmError, KubeConfigError, OSError) as error:
         print(f"lostromos controller: {error}", file=sys.stderr)
         return 2
 
