@@ -59,10 +59,6 @@ class ShardWatch:
 
     # -- the set being watched ---------------------------------------------------
 
-    @property
-    def watching(self) -> frozenset[int]:
-        return self._watching
-
     def on_restart(self, hook: Callable[[], None]) -> None:
         self._restart_hooks.append(hook)
 
