@@ -87,7 +87,8 @@ class Informer:
         self._watch: watch.Watch | None = None
         # Sharded: only this replica's hash buckets, relisted when they change.
         self.shard = shard
-        self._list_fn = shard or api.list_cluster_custom_object
+        # Both answer the API's list document; the client's stubs type it `object`.
+        self._list_fn: Callable[..., Any] = shard or api.list_cluster_custom_object
         self._restart = threading.Event()
         if shard is not None:
             shard.on_restart(self.restart)

@@ -123,7 +123,7 @@ class AdmissionRequest:
             self.old_object.get("spec", _ABSENT) if isinstance(self.old_object, dict) else _ABSENT
         )
         new_spec = self.object.get("spec", _ABSENT) if isinstance(self.object, dict) else None
-        return old_spec == new_spec
+        return bool(old_spec == new_spec)
 
 
 @dataclass(frozen=True)
@@ -217,6 +217,15 @@ class SpecVerdict(Protocol):
     def deprecations(self) -> Sequence[str]: ...
 
 
+class DefaultedSpec(Protocol):
+    """What a decision reads of lostromos.values.engine.Defaulted."""
+
+    @property
+    def values(self) -> dict[str, Any]: ...
+    @property
+    def patch(self) -> list[dict[str, Any]]: ...
+
+
 class SpecEngine(Protocol):
     """What a decision needs from lostromos.values.engine.ValuesEngine."""
 
@@ -225,7 +234,7 @@ class SpecEngine(Protocol):
     @property
     def digest(self) -> str: ...
     def verdict(self, spec: Any) -> SpecVerdict: ...
-    def default(self, spec: Mapping[str, Any]) -> Any: ...
+    def default(self, spec: Mapping[str, Any]) -> DefaultedSpec: ...
     def user_values(self, spec: Mapping[str, Any]) -> dict[str, Any]: ...
 
 
