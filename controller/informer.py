@@ -29,7 +29,7 @@ from typing import Any
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-from controller.shardlist import ShardWatch
+from controller.sharding.shardlist import ShardWatch
 from lostromos.config import Binding
 from lostromos.neterrors import brief_error
 

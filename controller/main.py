@@ -26,16 +26,16 @@ from controller.events import EventRecorder
 from controller.healthwatch import FollowedBinding, HealthFollower
 from controller.informer import Informer
 from controller.leader import LeaderElector, LeaseConfig
-from controller.membership import MemberConfig
 from controller.metrics import BindingSnapshot, ControllerMetrics
 from controller.ownership import release_name
 from controller.queue import ShutDown, WorkQueue
 from controller.reconcile import ReconcileError, Reconciler
 from controller.recordkey import RECORD_KEY_SECRET, ensure_record_key, write_key_file
 from controller.retrylog import RetryLog
-from controller.ring import BindingShare, Ring
-from controller.ringrollout import RingRollout
 from controller.rollout import Rollout
+from controller.sharding.membership import MemberConfig
+from controller.sharding.ring import BindingShare, Ring
+from controller.sharding.ringrollout import RingRollout
 from controller.status import READY, STALLED, condition
 from lostromos import kube
 from lostromos.chartrepo import engine_puller

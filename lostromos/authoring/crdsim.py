@@ -348,14 +348,6 @@ class CrdSimulation:
         return Decoded({**meta, **body}, errors)
 
 
-def simulation_for(binding: Any, chart: Any, mode: str) -> CrdSimulation:
-    """The simulation of the CRD `lostromos crd generate --validation MODE` makes for a binding."""
-    from lostromos.authoring.crdgen import CrdTarget, generate_crd
-
-    crd = generate_crd(CrdTarget.for_binding(binding, chart), mode)  # type: ignore[arg-type]
-    return CrdSimulation(crd.manifest, binding.version)
-
-
 def invalid_message(kind: str, group: str, name: str, errors: list[str]) -> str:
     """How the API server words a schema refusal, so `check` reads like `kubectl apply`."""
     return f'{kind}.{group} "{name}" is invalid: [{", ".join(errors)}]'

@@ -22,7 +22,7 @@ import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from controller import hashring
+from controller.sharding import hashring
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from typing import Any
 
 from kubernetes import client
 
-from controller import hashring
 from controller.rawget import get_collection, list_query
+from controller.sharding import hashring
 
 log = logging.getLogger(__name__)
 
