@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from lostromos.config import RenderBudget
+from lostromos.engineprocess import EngineProcess
 from lostromos.enginewire import (
     ChartSource,
     Confinement,
@@ -41,7 +42,6 @@ from lostromos.enginewire import (
     decode_answer,
     request_line,
 )
-from lostromos.helmengine import EngineProcess
 
 log = logging.getLogger("lostromos.renderpool")
 

@@ -23,10 +23,12 @@ import time
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from lostromos.dev import DevError
-from lostromos.dev.pki import ClusterPki
+
+if TYPE_CHECKING:  # the CLI's parser imports this module; the PKI brings cryptography
+    from lostromos.dev.pki import ClusterPki
 
 
 class DevCluster(Protocol):

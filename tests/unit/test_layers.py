@@ -172,7 +172,7 @@ def test_the_checks_see_a_cycle_and_an_upward_import() -> None:
 
 def test_the_graph_sees_lazy_and_typing_only_imports() -> None:
     edges = graph()
-    # helmengine imports the toolchain inside find_engine only
-    assert "lostromos.toolchain" in edges["lostromos.helmengine"]
+    # engineprocess imports the toolchain inside find_engine only
+    assert "lostromos.toolchain" in edges["lostromos.engineprocess"]
     # coalesce names the chart types under TYPE_CHECKING only
     assert "lostromos.values.chart" in edges["lostromos.values.coalesce"]
