@@ -11,6 +11,7 @@ import (
 
 	"helm.sh/helm/v4/pkg/action"
 	"helm.sh/helm/v4/pkg/kube"
+	releaser "helm.sh/helm/v4/pkg/release"
 	rcommon "helm.sh/helm/v4/pkg/release/common"
 	release "helm.sh/helm/v4/pkg/release/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -44,10 +45,10 @@ func TestWritingActionsRefuseAHistoryNamingOtherNamespaces(t *testing.T) {
 	if !ok || f.Code != codeConfinement || len(f.Violations) != 1 || f.Violations[0].Object.Namespace != "kube-system" {
 		t.Fatalf("a history naming kube-system: %v", err)
 	}
-	if err := e.preflight(records[:1], confine); err != nil {
+	if err := e.preflight([]*release.Release{inside}, confine); err != nil {
 		t.Fatalf("a history inside its namespace: %v", err)
 	}
-	if stored, _ := memory.List(func(any) bool { return true }); len(stored) != 2 {
+	if stored, _ := memory.List(func(releaser.Releaser) bool { return true }); len(stored) != 2 {
 		t.Fatalf("the refused action changed the stored history: %d records", len(stored))
 	}
 }
