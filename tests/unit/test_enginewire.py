@@ -259,3 +259,21 @@ def test_the_environment_variable_naming_a_missing_engine(
         find_engine()
     assert str(tmp_path / "nowhere") in raised.value.message
     assert "lostromos toolchain build" in raised.value.message
+
+
+def test_a_render_process_answering_garbage_is_an_engine_error(short_dir: Path) -> None:
+    from lostromos.config import RenderBudget
+    from lostromos.enginewire import ChartSource
+    from lostromos.renderpool import BudgetedRenderer
+
+    server = OneAnswerServer(short_dir / "render.sock", b'{"id": 1, "ok": true, "result": 7}\n')
+    renderer = BudgetedRenderer([short_dir / "render.sock"], connect_wait=2)
+    try:
+        with pytest.raises(EngineError) as raised:
+            renderer.render(
+                ChartSource(short_dir), "web", "team-a", {}, budget=RenderBudget(seconds=5.0)
+            )
+        assert "result = 7, not an object" in raised.value.message
+        assert renderer.killed == 0  # a wrong answer is not a render over its budget
+    finally:
+        server.close()
