@@ -42,9 +42,32 @@ func classify(err error, fallback errorCode) *failure {
 	return &failure{Code: fallback, Message: message}
 }
 
-// renderFailure is true for the errors of Helm's template engine: a template
-// that does not parse or execute, `fail`, `required`, a nil pointer.
+// renderTexts are the words of every error Helm's template engine
+// (helm.sh/helm/v4/pkg/engine) returns: a template that does not parse or
+// execute, `fail` and `required`, a nil pointer (reformatted by Helm into
+// `FILE:LINE:COL\n  executing "NAME" at <...>:\n    nil pointer ...`), `tpl`.
+var renderTexts = []string{
+	"rendering template",
+	"parse error at (",
+	"parse error in (",
+	"execution error at (",
+	"execution error in (",
+	"cannot parse template",
+	"error during tpl function execution",
+}
+
+// renderFailure is true for the errors of Helm's template engine.
 func renderFailure(message string) bool {
-	return strings.Contains(message, "rendering template") || strings.HasPrefix(message, "template: ") ||
-		strings.Contains(message, "execution error at")
+	if strings.HasPrefix(message, "template: ") {
+		return true
+	}
+	if strings.Contains(message, "executing \"") && strings.Contains(message, " at <") {
+		return true
+	}
+	for _, text := range renderTexts {
+		if strings.Contains(message, text) {
+			return true
+		}
+	}
+	return false
 }
