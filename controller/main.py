@@ -26,23 +26,23 @@ from controller.events import EventRecorder
 from controller.healthwatch import FollowedBinding, HealthFollower
 from controller.informer import Informer
 from controller.leader import LeaderElector, LeaseConfig
-from controller.membership import MemberConfig
 from controller.metrics import BindingSnapshot, ControllerMetrics
 from controller.ownership import release_name
 from controller.queue import ShutDown, WorkQueue
 from controller.reconcile import ReconcileError, Reconciler
 from controller.recordkey import RECORD_KEY_SECRET, ensure_record_key, write_key_file
 from controller.retrylog import RetryLog
-from controller.ring import BindingShare, Ring
-from controller.ringrollout import RingRollout
 from controller.rollout import Rollout
+from controller.sharding.membership import MemberConfig
+from controller.sharding.ring import BindingShare, Ring
+from controller.sharding.ringrollout import RingRollout
 from controller.status import READY, STALLED, condition
 from lostromos import kube
 from lostromos.chartrepo import engine_puller
 from lostromos.charts import ChartError
 from lostromos.config import Binding, Bindings, ConfigError, load_bindings
 from lostromos.engines import EngineRegistry
-from lostromos.helmengine import HelmEngine, HelmError, RunningEngine, find_engine
+from lostromos.helmengine import EngineMissing, HelmEngine, HelmError, RunningEngine, find_engine
 from lostromos.kube import KubeConfigError
 from lostromos.logs import LogFormat, configure_logging
 from lostromos.probes import MetricsEndpoint, ProbeServer, Readiness
@@ -250,7 +250,7 @@ def run(options: ControllerOptions) -> int:
         )
         engines.check_all()
         api_client = kube.api_client(options.kubeconfig)
-    except (ConfigError, ChartError, HelmError, KubeConfigError, OSError) as error:
+    except (ConfigError, ChartError, EngineMissing, HelmError, KubeConfigError, OSError) as error:
         print(f"lostromos controller: {error}", file=sys.stderr)
         return 2
 

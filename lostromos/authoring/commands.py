@@ -400,13 +400,13 @@ def cmd_check(args: argparse.Namespace) -> int:
         return _check(args, registry, None)
     # The webhook renders each admitted object in a render process with the
     # binding's budget; so does check.
-    from lostromos.helmengine import HelmError, find_engine
+    from lostromos.helmengine import EngineMissing, HelmError, find_engine
     from lostromos.renderpool import BudgetedRenderer, RenderProcesses
 
     try:
         processes = RenderProcesses(find_engine(args.helm_engine), count=1)
         processes.start()
-    except HelmError as error:
+    except (EngineMissing, HelmError) as error:
         raise AuthoringError(f"check renders as the webhook does: {error.message}") from None
     try:
         return _check(args, registry, BudgetedRenderer(processes.socket_paths))

@@ -34,7 +34,6 @@ from lostromos.authoring.annotations import (
     notes_for,
     schema_block_lines,
 )
-from lostromos.authoring.convert import json_type
 from lostromos.authoring.helmroot import apply_root
 from lostromos.authoring.k8stypes import (
     INT_OR_STRING,
@@ -46,6 +45,7 @@ from lostromos.authoring.k8stypes import (
     object_types,
 )
 from lostromos.authoring.templatereads import template_reads
+from lostromos.values.jsontype import json_type
 from lostromos.yamltext import yaml_location
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"

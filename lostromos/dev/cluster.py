@@ -33,16 +33,12 @@ import yaml
 
 from certs.authority import create_ca, issue_serving_cert, write_pair
 from lostromos.config import load_bindings
-from lostromos.dev import dataplane
+from lostromos.dev import DevError, dataplane
 from lostromos.dev.pki import ClusterPki
 from lostromos.dev.processes import Child, Supervisor
 from lostromos.dev.webhookconfig import DEV_PREFIX, client_config, webhook_configurations
 
 Say = Callable[[str], None]
-
-
-class DevError(RuntimeError):
-    """A component failed to come up; the message names it and shows its log tail."""
 
 
 @dataclass(frozen=True)
