@@ -331,6 +331,8 @@ def run(args: argparse.Namespace) -> None:
     document["bindings"] = [b for b in document["bindings"] if b["kind"] == "Site"]
     document["bindings"][0]["chart"] = {"path": str(chart)}
     document["bindings"][0]["concurrency"] = args.concurrency
+    rollout = document["bindings"][0].setdefault("rollout", {})
+    rollout["maxInFlight"] = args.max_in_flight
     bindings = workdir / "lostromos.yaml"
     bindings.write_text(yaml.safe_dump(document))
     cluster = DevCluster(
@@ -505,6 +507,13 @@ def main() -> None:
         type=int,
         default=16,
         help="the binding's concurrency: Sites reconciled at once (default 16)",
+    )
+    parser.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=100,
+        help="the rollout gate's budget, rollout.maxInFlight: Sites rolling out at once "
+        "(default 100)",
     )
     parser.add_argument(
         "--appliers", type=int, default=4, help="kubectl apply processes at once (default 4)"
