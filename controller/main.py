@@ -36,6 +36,7 @@ from controller.retrylog import RetryLog
 from controller.ring import BindingShare, Ring
 from controller.ringrollout import RingRollout
 from controller.rollout import Rollout
+from controller.sources.projector import projectors
 from controller.status import READY, STALLED, condition
 from lostromos import kube
 from lostromos.chartrepo import engine_puller
@@ -326,6 +327,13 @@ def _run(
         for binding in bindings.bindings
     ]
     follower = _follower(options, api_client, controllers, metrics)
+    sources = projectors(
+        bindings.bindings,
+        api_client,
+        defaults_for=lambda b: lambda spec: engines.engine_for(b).default(spec).values,
+        resync_seconds=options.resync_seconds,
+        dry_run=options.dry_run,
+    )
     stop = threading.Event()
     previous = {
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)
@@ -361,6 +369,8 @@ def _run(
             ring.start()
         for controller in controllers:
             controller.start(stop)
+        for projector in sources:
+            projector.start(stop)
         if follower is not None:
             follower.start(stop)
         log.info("controller started", extra={"bindings": [b.name for b in bindings.bindings]})
@@ -374,7 +384,8 @@ def _run(
     log.info("stopping: draining in-flight work")
     if ring is not None:
         ring.stop_serving()
-    drained = all(controller.drain(DRAIN_SECONDS) for controller in controllers)
+    drained = all([*(p.drain(DRAIN_SECONDS) for p in sources)])
+    drained = all(controller.drain(DRAIN_SECONDS) for controller in controllers) and drained
     if ring is not None:
         ring.leave()  # after the drain: deleting the Lease releases every bucket
     if elector is not None and kept_leadership:

@@ -20,13 +20,14 @@ problems are left to /validate so the user hears of each from one webhook.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from functools import cached_property
 from typing import Any, Literal, Protocol
 
 from lostromos.config import Binding, Bindings
 from lostromos.redact import log_texts, redactor_for
 from lostromos.releases import release_name, release_name_denial
+from lostromos.sources.admission import decide_source, source_binding_for
 
 Endpoint = Literal["mutate", "validate"]
 
@@ -279,6 +280,9 @@ def decide(
     if not _carries_a_spec_change(request):
         return allow(request.uid)
     binding = engines.bindings.find(request.kind.group, request.kind.version, request.kind.kind)
+    source = source_binding_for(engines.bindings, *astuple(request.kind)) if not binding else None
+    if source is not None:  # a built-in kind bound by its `source` (lostromos.sources)
+        return decide_source(request, source, engines, endpoint, checks)
     if binding is None:
         return deny(
             request.uid,
