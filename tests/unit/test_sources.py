@@ -167,3 +167,21 @@ def test_good_labels_unselected_objects_and_unchanged_values_are_allowed(
     deleting = namespace(**{TENANT: "team-a", TIER: "platinum"})
     deleting["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
     assert decide(review(deleting), engines).allowed
+
+
+def test_check_against_cluster_names_the_source_object_and_its_label() -> None:
+    from lostromos.charts import load_chart
+    from lostromos.sources.stored import invalid_sources
+
+    binding = load_bindings(EXAMPLE).bindings[0]
+    chart = load_chart(ROOT / "charts" / "tenant-baseline")
+    selected = [
+        namespace("team-a", **{TENANT: "team-a", TIER: "gold"}),
+        namespace("team-b", **{TENANT: "team-b", TIER: "platinum"}),
+    ]
+    (problem,) = invalid_sources(chart, binding, selected)
+    assert problem.description == "Namespace team-b"
+    assert problem.reasons == [
+        f'metadata.labels["{TIER}"]: "platinum" is not allowed: '
+        'must be one of "bronze", "silver", "gold"'
+    ]
