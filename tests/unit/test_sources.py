@@ -185,3 +185,25 @@ def test_check_against_cluster_names_the_source_object_and_its_label() -> None:
         f'metadata.labels["{TIER}"]: "platinum" is not allowed: '
         'must be one of "bronze", "silver", "gold"'
     ]
+
+
+def test_the_selector_is_one_query_for_the_watch_and_one_test_for_an_object() -> None:
+    binding = binding_with(
+        selector={
+            "matchLabels": {"team": "a"},
+            "matchExpressions": [
+                {"key": TIER, "operator": "In", "values": ["gold", "silver"]},
+                {"key": "frozen", "operator": "DoesNotExist"},
+            ],
+        },
+        annotation="hosting.example.com/managed=yes",
+    )
+    source = binding.source
+    assert source.selector.as_query() == f"team=a,{TIER} in (gold,silver),!frozen"
+    chosen = namespace(team="a", **{TIER: "gold"})
+    assert not source.selects(chosen)  # the annotation is missing
+    chosen["metadata"]["annotations"] = {"hosting.example.com/managed": "yes"}
+    assert source.selects(chosen)
+    chosen["metadata"]["labels"]["frozen"] = "1"
+    assert not source.selects(chosen)
+    assert source.resource == "namespaces"
