@@ -146,6 +146,9 @@ class SourceProjector:
                     delay,
                     extra={"binding": self.binding.name},
                 )
+            except Exception:  # a bug: logged, retried, and the worker lives on
+                log.exception("source %s: sync failed", key, extra={"binding": self.binding.name})
+                self.queue.add_rate_limited(key)
             else:
                 self.queue.forget(key)
             finally:
