@@ -360,7 +360,18 @@ def _parse_source_entry(entry: dict, where: str, problems: list[str]) -> SourceB
             f"{where}: selector and source exclude each other: a binding with a source "
             "selects with source.selector (its generated objects carry labels of their own)"
         )
-    return parse_source(entry["source"], where, problems)
+    source = entry["source"]
+    if (
+        source["apiVersion"] == "v1"
+        and source["kind"] == "Namespace"
+        and ("serviceAccountName" in entry)
+    ):
+        problems.append(
+            f"{where}: serviceAccountName cannot be used with a Namespace source: a "
+            "terminating Namespace loses the ServiceAccount before its release is "
+            "uninstalled, and its deletion would wait for that forever"
+        )
+    return parse_source(source, where, problems)
 
 
 def _parse_render_budget(value: dict[str, Any]) -> RenderBudget:

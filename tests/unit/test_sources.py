@@ -104,6 +104,24 @@ def test_config_problems_name_the_field() -> None:
         binding_with(selector={})
 
 
+def test_a_namespace_source_cannot_impersonate() -> None:
+    entry = {
+        "group": "hosting.example.com",
+        "version": "v1",
+        "kind": "TenantBaseline",
+        "plural": "tenantbaselines",
+        "chart": "charts/tenant-baseline",
+        "serviceAccountName": "helm",
+        "source": {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "selector": {"matchLabels": {"a": "b"}},
+        },
+    }
+    with pytest.raises(ConfigError, match="serviceAccountName cannot be used with a Namespace"):
+        parse_bindings({"bindings": [entry]}, ROOT / "lostromos.yaml")
+
+
 def test_generated_object_lives_in_the_namespace_it_serves_and_is_owned_by_it() -> None:
     binding = load_bindings(EXAMPLE).bindings[0]
     generated = generated_object(binding, namespace(**{TENANT: "team-a", TIER: "gold"}))
