@@ -21,6 +21,9 @@ ONE action for that state (controller/actions.py):
     deleting, release ours       -> uninstall, then drop the finalizer
     deleting, release not ours   -> drop the finalizer only
 
+After an install or upgrade, Ready waits until the release's workloads are current
+(controller/readiness.py), when the controller follows them (`follow_workloads`).
+
 A suspended object (`lostromos.dev/suspend: "true"`, controller/suspend.py) gets
 none of this but deletion: no Helm call and no write until it is resumed.
 
@@ -47,7 +50,9 @@ from controller.actions import (
 )
 from controller.drift import DriftObservations
 from controller.informer import Informer, Key
-from controller.observe import FINALIZER, Engines, RolloutView, decide, observe
+from controller.observe import FINALIZER, Action, Engines, RolloutView, decide, observe
+from controller.ownership import release_name
+from controller.readiness import ReadyGate, Workloads
 from controller.suspend import suspended
 from lostromos.config import Binding
 from lostromos.engines import BindingLoadError
@@ -55,6 +60,10 @@ from lostromos.helmengine import HelmError
 from lostromos.renderpool import BudgetedRenderer
 
 __all__ = ["FINALIZER", "ReconcileError", "Reconciler", "Result"]
+
+
+# The actions after which the object records its release as deployed for this spec.
+WRITES_RELEASE = frozenset({Action.INSTALL, Action.UPGRADE, Action.REPAIR, Action.RECORD})
 
 
 class _Rollout(RolloutGate, RolloutView, Protocol):
@@ -86,6 +95,7 @@ class Reconciler:
         self.dry_run = dry_run
         self.drift = drift if drift is not None else DriftObservations()
         acknowledger: DriftAcknowledger = self.drift
+        self.ready_gate: ReadyGate | None = None
         self.actions = Actions(
             binding,
             api=api,
@@ -122,4 +132,31 @@ class Reconciler:
         except BindingLoadError as error:
             # One broken binding breaks only itself: its objects say why, nothing else.
             return self.actions.unloadable(self.informer.get(key), error)
-        return self.actions.run(decide(seen), seen)
+        action = decide(seen)
+        result = self.actions.run(action, seen)
+        if seen.obj is None or (seen.obj.get("metadata") or {}).get("deletionTimestamp"):
+            self.actions.settle_rollout(key, succeeded=True)  # its wait ends with it
+        elif self.ready_gate is not None and (seen.in_sync or action in WRITES_RELEASE):
+            result = self.ready_gate.follow(key, result)  # Ready waits for the workloads
+        return result
+
+    def follow_workloads(self, workloads: Workloads) -> None:
+        """Ready waits for the release's workloads (controller/readiness.py), as the health
+        watches see them, up to the binding's release.readyTimeout (0: it does not)."""
+        timeout = self.binding.release.ready_timeout_seconds
+        if timeout <= 0 or self.dry_run or self.refused:
+            return
+        self.actions.awaits_workloads = True
+        self.ready_gate = ReadyGate(
+            timeout,
+            workloads,
+            store=self.informer,
+            write_status=self.actions._write_status,
+            events=self.actions.events,
+            release_of=lambda obj: (
+                str(obj["metadata"].get("namespace", "")),
+                release_name(self.binding, obj["metadata"]),
+            ),
+            # a gated upgrade holds its rollout slot until its workloads settle
+            settled=self.actions.settle_rollout,
+        )
