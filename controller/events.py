@@ -185,7 +185,7 @@ class EventRecorder:
                 "apiVersion": obj.get("apiVersion"),
                 "kind": obj.get("kind"),
                 "name": metadata.get("name"),
-                "namespace": namespace,
+                "namespace": metadata.get("namespace", ""),  # "" for a Namespace, a Node
                 "uid": metadata.get("uid"),
                 "resourceVersion": metadata.get("resourceVersion"),
             },

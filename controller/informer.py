@@ -126,6 +126,9 @@ class Informer:
     def synced(self) -> bool:
         return self._synced.is_set()
 
+    def wait_synced(self, timeout: float) -> bool:
+        return self._synced.wait(timeout)
+
     # -- loop -----------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:

@@ -36,6 +36,7 @@ from controller.rollout import Rollout
 from controller.sharding.membership import MemberConfig
 from controller.sharding.ring import BindingShare, Ring
 from controller.sharding.ringrollout import RingRollout
+from controller.sources.projector import projectors
 from controller.status import READY, STALLED, condition
 from lostromos import kube
 from lostromos.chartrepo import engine_puller
@@ -332,6 +333,13 @@ def _run(
     if follower is not None and options.ready_waits:
         for controller in controllers:
             controller.reconciler.follow_workloads(follower)
+    sources = projectors(
+        bindings.bindings,
+        api_client,
+        defaults_for=lambda b: lambda spec: engines.engine_for(b).default(spec).values,
+        resync_seconds=options.resync_seconds,
+        dry_run=options.dry_run,
+    )
     stop = threading.Event()
     previous = {
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)
@@ -367,6 +375,8 @@ def _run(
             ring.start()
         for controller in controllers:
             controller.start(stop)
+        for projector in sources:
+            projector.start(stop)
         if follower is not None:
             follower.start(stop)
         log.info("controller started", extra={"bindings": [b.name for b in bindings.bindings]})
@@ -380,7 +390,8 @@ def _run(
     log.info("stopping: draining in-flight work")
     if ring is not None:
         ring.stop_serving()
-    drained = all(controller.drain(DRAIN_SECONDS) for controller in controllers)
+    drained = all([*(p.drain(DRAIN_SECONDS) for p in sources)])
+    drained = all(controller.drain(DRAIN_SECONDS) for controller in controllers) and drained
     if ring is not None:
         ring.leave()  # after the drain: deleting the Lease releases every bucket
     if elector is not None and kept_leadership:

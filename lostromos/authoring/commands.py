@@ -476,8 +476,15 @@ def _check_cluster(args: argparse.Namespace) -> int:
     kubeconfig = args.kubeconfig or (
         Path(os.environ["KUBECONFIG"]) if os.environ.get("KUBECONFIG") else None
     )
-    stored = list_stored_objects(binding, kubeconfig)
-    problems = invalid_under(chart, binding, stored)
+    if binding.source is not None:  # the selected Namespaces, Services, ... (lostromos.sources)
+        from lostromos.sources.stored import invalid_sources, list_selected_sources
+
+        stored = list_selected_sources(binding, kubeconfig)
+        problems = invalid_sources(chart, binding, stored)
+    else:
+        stored = list_stored_objects(binding, kubeconfig)
+        problems = invalid_under(chart, binding, stored)
+    kind = binding.kind if binding.source is None else binding.source.kind
     if args.output != "text":
         report = CheckReport(
             summary_only=args.summary,
@@ -496,7 +503,7 @@ def _check_cluster(args: argparse.Namespace) -> int:
             for reason in problem.reasons:
                 print(f"  {reason}")
     print(
-        f"{len(problems)} of {len(stored)} {binding.kind} object(s) would become invalid "
+        f"{len(problems)} of {len(stored)} {kind} object(s) would become invalid "
         f"under {chart.name} {chart.version}"
     )
     return 1 if problems else 0
