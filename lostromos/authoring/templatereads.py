@@ -1,12 +1,12 @@
-"""What a chart's templates read from `.Values`, for `schema lint`.
+"""What a chart's templates read from `.Values`, for `schema lint` and `schema init`.
 
 A key the templates read but the schema forbids can never be set: every
 object that sets it is refused, and the template's branch for it is dead. The
 reads are found in every template file, named templates (`define`, used
 through `include` and `template`) included, so `toYaml .Values.x`,
-`.Values.x.y`, `$.Values.x` and `index .Values "x" "y"` all count. Reads
-through a variable or a `with`/`range` scope are not followed: their paths
-are not known without running the templates.
+`.Values.x.y`, `$.Values.x` and `index .Values "x" "y"` all count, and so do
+reads through a `with`/`range` scope, a variable or a named template's dot
+(templatescopes).
 """
 
 from __future__ import annotations
@@ -17,10 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from lostromos.authoring.refs import CYCLE, REFS, SchemaDocument
+from lostromos.authoring.templatescopes import read_files, scan_templates
 
-_DOTTED = re.compile(r"\.Values((?:\.[A-Za-z_][\w-]*)+)")
-_INDEX = re.compile(r"index\s+\$?\.Values((?:\s+\"[^\"]+\")+)")
-_QUOTED = re.compile(r"\"([^\"]+)\"")
 TEMPLATE_SUFFIXES = (".yaml", ".yml", ".tpl", ".txt", ".json")
 
 
@@ -31,25 +29,12 @@ class TemplateRead:
 
 
 def template_reads(chart_dir: Path) -> list[TemplateRead]:
-    """Every `.Values` path the chart's own templates name, with the first place it is named."""
+    """Every `.Values` path the chart's own templates read, with the first place it is read."""
     templates = chart_dir / "templates"
     if not templates.is_dir():
         return []
-    first: dict[tuple[str, ...], str] = {}
-    for file in sorted(templates.rglob("*")):
-        if not file.is_file() or file.suffix not in TEMPLATE_SUFFIXES:
-            continue
-        try:
-            text = file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            continue
-        for number, line in enumerate(text.splitlines(), start=1):
-            where = f"{file.relative_to(chart_dir).as_posix()}:{number}"
-            for match in _DOTTED.finditer(line):
-                first.setdefault(tuple(match.group(1).strip(".").split(".")), where)
-            for match in _INDEX.finditer(line):
-                first.setdefault(tuple(_QUOTED.findall(match.group(1))), where)
-    return [TemplateRead(path, where) for path, where in first.items()]
+    reads = scan_templates(read_files(templates, chart_dir, TEMPLATE_SUFFIXES))
+    return [TemplateRead(path, where) for path, where in sorted(reads.items())]
 
 
 def forbidden_prefix(document: SchemaDocument, path: tuple[str, ...]) -> tuple[str, ...] | None:
