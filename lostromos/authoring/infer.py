@@ -31,8 +31,8 @@ from lostromos.authoring.annotations import (
     COMMENTED_KEY,
     KeyNotes,
     finish,
+    not_key_lines,
     notes_for,
-    schema_block_lines,
 )
 from lostromos.authoring.convert import json_type
 from lostromos.authoring.helmroot import apply_root
@@ -45,7 +45,7 @@ from lostromos.authoring.k8stypes import (
     kube_types,
     object_types,
 )
-from lostromos.authoring.templatereads import template_reads
+from lostromos.authoring.templatereads import template_use
 from lostromos.yamltext import yaml_location
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -88,7 +88,7 @@ def read_values(path: Path) -> CommentedValues:
 class _Reader:
     def __init__(self, lines: list[str]) -> None:
         self.lines = lines
-        self.in_blocks = schema_block_lines(lines)
+        self.in_blocks = not_key_lines(lines)
         self.notes: dict[Path_, KeyNotes] = {}
         self.examples: dict[Path_, Any] = {}
 
@@ -181,8 +181,13 @@ def infer_schema(
     if chart_dir is not None:
         apply_root(body, chart_dir, metadata or {})
         body.setdefault("additionalProperties", False)
-        for read in template_reads(chart_dir):
+        use = template_use(chart_dir)
+        for read in use.reads:
             _admit(body, read.path)
+        for path in use.rendered:
+            _open(body, path, deep=True)
+        for path in use.iterated:
+            _open(body, path, deep=False)
     schema.update(body)
     used = inference.kube.used_defs()
     if used:
@@ -209,7 +214,7 @@ class _Inference:
             node = self._widened(node, notes.hint)
         own = finish(dict(notes.schema))
         if own:
-            node.update(own)
+            node = _authored(node, own)
         required = [key for key in node.get("properties", {}) if self._required((*path, key))]
         if required:
             node["required"] = required
@@ -317,6 +322,24 @@ class _Inference:
         return {"anyOf": [self.kube.ref(name) for name in types]}
 
 
+def _authored(node: dict, own: dict) -> dict:
+    """The author's own keywords over the inferred ones. An author's `type` is the last
+    word on the type: what was inferred for another type (a Kubernetes list of ports
+    for `allocateLoadBalancerNodePorts`, typed `[null, boolean]`) goes."""
+    kinds = own.get("type")
+    if kinds is not None:
+        kinds = kinds if isinstance(kinds, list) else [kinds]
+        for keyword in ("$ref", "anyOf", "oneOf", "allOf", "x-kubernetes-int-or-string"):
+            node.pop(keyword, None)
+        if "array" not in kinds:
+            node.pop("items", None)
+        if "object" not in kinds:
+            for keyword in ("properties", "additionalProperties", "required"):
+                node.pop(keyword, None)
+    node.update(own)
+    return node
+
+
 def _admit(node: dict, path: tuple[str, ...]) -> None:
     """Make room for a key the templates read: no setting of it may be refused (a key
     only the templates know, say `.Values.nameOverride`, is any value)."""
@@ -332,6 +355,35 @@ def _admit(node: dict, path: tuple[str, ...]) -> None:
                 "description": "Read by the chart's templates; not in values.yaml."
             }
         return
+
+
+def _open(node: dict, path: tuple[str, ...], *, deep: bool) -> None:
+    """Open the object at `path`: the templates render it whole or range over its keys,
+    so its keys are the user's to choose (values.yaml shows `socketDirVolume: {emptyDir:
+    {}}`; `hostPath` is as good). Rendered whole, so is everything inside it. A Kubernetes
+    type says itself what it holds and stays."""
+    for key in path:
+        properties = node.get("properties")
+        if "$ref" in node or "anyOf" in node or not isinstance(properties, dict):
+            return
+        if key not in properties:
+            return
+        node = properties[key]
+    _open_here(node, deep=deep)
+
+
+def _open_here(node: dict, *, deep: bool) -> None:
+    if "$ref" in node or "anyOf" in node:
+        return
+    if node.get("additionalProperties") is False:
+        del node["additionalProperties"]
+    if not deep:
+        return
+    for child in (node.get("properties") or {}).values():
+        if isinstance(child, dict):
+            _open_here(child, deep=True)
+    if isinstance(node.get("items"), dict):
+        _open_here(node["items"], deep=True)
 
 
 def _map_like(value: dict) -> bool:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lostromos.authoring.refs import CYCLE, REFS, SchemaDocument
-from lostromos.authoring.templatescopes import read_files, scan_templates
+from lostromos.authoring.templatescopes import read_files, scanned
 
 TEMPLATE_SUFFIXES = (".yaml", ".yml", ".tpl", ".txt", ".json")
 
@@ -28,13 +28,30 @@ class TemplateRead:
     where: str  # templates/deployment.yaml:12
 
 
-def template_reads(chart_dir: Path) -> list[TemplateRead]:
-    """Every `.Values` path the chart's own templates read, with the first place it is read."""
+@dataclass(frozen=True)
+class TemplateUse:
+    """How the templates use `.Values`: keys they read, objects they render whole
+    (`toYaml`: every key lands in the output) and objects whose keys they range over."""
+
+    reads: list[TemplateRead]
+    rendered: frozenset[tuple[str, ...]]
+    iterated: frozenset[tuple[str, ...]]
+
+
+def template_use(chart_dir: Path) -> TemplateUse:
     templates = chart_dir / "templates"
     if not templates.is_dir():
-        return []
-    reads = scan_templates(read_files(templates, chart_dir, TEMPLATE_SUFFIXES))
-    return [TemplateRead(path, where) for path, where in sorted(reads.items())]
+        return TemplateUse([], frozenset(), frozenset())
+    scan = scanned(read_files(templates, chart_dir, TEMPLATE_SUFFIXES))
+    reads = [TemplateRead(path, where) for path, where in sorted(scan.values_reads().items())]
+    return TemplateUse(
+        reads, frozenset(scan.values_rendered()) - {()}, frozenset(scan.values_iterated()) - {()}
+    )
+
+
+def template_reads(chart_dir: Path) -> list[TemplateRead]:
+    """Every `.Values` path the chart's own templates read, with the first place it is read."""
+    return template_use(chart_dir).reads
 
 
 def forbidden_prefix(document: SchemaDocument, path: tuple[str, ...]) -> tuple[str, ...] | None:

@@ -38,6 +38,17 @@ _STRING = re.compile(r'^"(?:[^"\\]|\\.)*"$|^`[^`]*`$')
 _OPENERS = {"if", "with", "range", "define", "block"}
 _KEY_READERS = {"index", "get", "hasKey"}
 _DIG = {"dig"}
+_SERIALIZERS = {
+    "toYaml",
+    "toJson",
+    "toPrettyJson",
+    "toRawJson",
+    "mustToJson",
+    "mustToPrettyJson",
+    "mustToRawJson",
+    "toToml",
+}
+_HASHES = {"sha256sum", "sha1sum", "sha512sum", "adler32sum"}
 _KEEPS_VALUE = {"default", "required"}  # `X | default D` is X when X is set
 _DEEPEST = 16
 _FIELDS_OF_PARENS = re.compile(r"\)((?:\.[A-Za-z_]\w*)+)")
@@ -82,6 +93,8 @@ class ScopeScan:
 
     reads: dict[Place, str] = field(default_factory=dict)
     calls: dict[Call, str] = field(default_factory=dict)
+    rendered: dict[Place, str] = field(default_factory=dict)  # serialised whole (toYaml)
+    iterated: dict[Place, str] = field(default_factory=dict)  # keys ranged over
 
     def scan(self, text: str, where: str) -> None:
         """Read one template file; `where` is its path relative to the chart."""
@@ -97,10 +110,21 @@ class ScopeScan:
 
     def values_reads(self) -> dict[tuple[str, ...], str]:
         """The reads of `.Values`, named templates' reads through their callers included."""
+        return self._through_calls(self.reads)
+
+    def values_rendered(self) -> dict[tuple[str, ...], str]:
+        """The `.Values` objects the templates render whole (`toYaml`), through calls too."""
+        return self._through_calls(self.rendered)
+
+    def values_iterated(self) -> dict[tuple[str, ...], str]:
+        """The `.Values` objects the templates range over: their keys are data."""
+        return self._through_calls(self.iterated)
+
+    def _through_calls(self, places: dict[Place, str]) -> dict[tuple[str, ...], str]:
         callers: dict[str, list[tuple[Call, str]]] = {}
         for call, where in self.calls.items():
             callers.setdefault(call.name, []).append((call, where))
-        resolved = dict(self.reads)
+        resolved = dict(places)
         pending = list(resolved)
         while pending:
             place = pending.pop()
@@ -150,6 +174,8 @@ class ScopeScan:
                 new.dot = subject
             elif word == "range":
                 new.dot = subject.child(ELEMENT) if subject else None
+                if subject is not None:
+                    self.iterated.setdefault(subject, where)
             stack.append(new)
             return
         subject = self._operands(tokens, frame, stack, where)
@@ -205,7 +231,21 @@ class ScopeScan:
                     self._read(dug, where)
             elif token in ("include", "template") and position + 1 < len(tokens):
                 self._call(_unquote(tokens[position + 1]), tokens[position + 2 :], stack, where)
+        self._rendered_whole(tokens, places, where)
         return self._subject(tokens, places, frame, stack)
+
+    def _rendered_whole(self, tokens: list[str], places: list[Place | None], where: str) -> None:
+        """`toYaml X` and `X | toYaml` put all of X in the output: its keys are the user's,
+        not the chart's. A checksum (`toYaml X | sha256sum`) puts nothing of X there."""
+        if any(token in _HASHES for token in tokens):
+            return
+        for position, token in enumerate(tokens[:-1]):
+            argument = places[position + 1]
+            if token in _SERIALIZERS and argument is not None:
+                self.rendered.setdefault(argument, where)
+        piped = len(tokens) > 2 and tokens[1] == "|" and tokens[2] in _SERIALIZERS
+        if piped and places[0] is not None:
+            self.rendered.setdefault(places[0], where)
 
     def _subject(
         self, tokens: list[str], places: list[Place | None], frame: _Frame, stack: list[_Frame]
@@ -332,10 +372,14 @@ def _unquote(token: str) -> str:
 
 def scan_templates(files: list[tuple[str, str]]) -> dict[tuple[str, ...], str]:
     """`.Values` paths read by these (relative path, text) template files."""
+    return scanned(files).values_reads()
+
+
+def scanned(files: list[tuple[str, str]]) -> ScopeScan:
     scanner = ScopeScan()
     for where, text in files:
         scanner.scan(text, where)
-    return scanner.values_reads()
+    return scanner
 
 
 def read_files(templates: Path, chart_dir: Path, suffixes: tuple[str, ...]) -> list:
