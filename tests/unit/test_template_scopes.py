@@ -115,3 +115,48 @@ def test_schema_init_admits_keys_read_through_a_scope(tmp_path: Path) -> None:
     validator = jsonschema.Draft202012Validator(schema)
     assert validator.is_valid({"webhook": {"enabled": True, "limits": {"cpu": 1}}})
     assert not validator.is_valid({"webhook": {"enabeld": True}})
+
+
+def inferred_for(tmp_path: Path, values: str, template: str) -> jsonschema.Validator:
+    chart = tmp_path / "demo"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: demo\nversion: 0.1.0\n")
+    (chart / "values.yaml").write_text(values)
+    (chart / "templates" / "main.yaml").write_text(template)
+    schema = infer_chart_schema(chart, yaml.safe_load((chart / "Chart.yaml").read_text()))
+    return jsonschema.Draft202012Validator(schema)
+
+
+RENDERED_VALUES = """\
+socketVolume:
+  emptyDir: {}
+config:
+  server:
+    port: 80
+checksummed:
+  level: info
+routes:
+  a:
+    weight: 1
+"""
+
+
+def test_objects_rendered_whole_are_open_all_the_way_down(tmp_path: Path) -> None:
+    template = (
+        "volume: {{- toYaml .Values.socketVolume | nindent 2 }}\n"
+        "{{- with .Values.config }}config: {{ . | toYaml }}{{ end }}\n"
+        "sum: {{ toYaml .Values.checksummed | sha256sum }}\n"
+    )
+    validator = inferred_for(tmp_path, RENDERED_VALUES, template)
+    assert validator.is_valid({"socketVolume": {"hostPath": {"path": "/run"}}})
+    assert validator.is_valid({"config": {"server": {"port": 81, "tls": True}, "extra": 1}})
+    assert not validator.is_valid({"config": {"server": {"port": "eighty"}}})
+    assert not validator.is_valid({"checksummed": {"levle": "debug"}})  # only hashed
+    assert not validator.is_valid({"routes": {"b": {"weight": 2}}})  # never ranged here
+
+
+def test_objects_ranged_over_are_maps_of_the_users(tmp_path: Path) -> None:
+    template = "{{- range $name, $route := .Values.routes }}{{ $name }}{{ $route.weight }}{{ end }}"
+    validator = inferred_for(tmp_path, RENDERED_VALUES, template)
+    assert validator.is_valid({"routes": {"b": {"weight": 2}}})
+    assert not validator.is_valid({"routes": {"a": {"wieght": 2}}})  # an entry keeps its keys
