@@ -13,7 +13,9 @@ type). So:
 - the conventions authors already write in comments are read (annotations):
   descriptions, helm-docs `(type)` hints, `# @schema` keywords;
 - the root admits what Helm itself puts there (helmroot): `global`, each
-  dependency's values, the dependencies' `condition` keys and a parent's `enabled`.
+  dependency's values, the dependencies' `condition` keys and a parent's `enabled`;
+- what the templates do with the values decides the rest (templatefit): a key they
+  read is admitted, an object they render whole or range over stays open.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from lostromos.authoring.k8stypes import (
     kube_types,
     object_types,
 )
+from lostromos.authoring.templatefit import fit_to_templates
 from lostromos.authoring.templatereads import template_use
 from lostromos.yamltext import yaml_location
 
@@ -181,13 +184,7 @@ def infer_schema(
     if chart_dir is not None:
         apply_root(body, chart_dir, metadata or {})
         body.setdefault("additionalProperties", False)
-        use = template_use(chart_dir)
-        for read in use.reads:
-            _admit(body, read.path)
-        for path in use.rendered:
-            _open(body, path, deep=True)
-        for path in use.iterated:
-            _open(body, path, deep=False)
+        fit_to_templates(body, template_use(chart_dir))
     schema.update(body)
     used = inference.kube.used_defs()
     if used:
@@ -338,52 +335,6 @@ def _authored(node: dict, own: dict) -> dict:
                 node.pop(keyword, None)
     node.update(own)
     return node
-
-
-def _admit(node: dict, path: tuple[str, ...]) -> None:
-    """Make room for a key the templates read: no setting of it may be refused (a key
-    only the templates know, say `.Values.nameOverride`, is any value)."""
-    for key in path:
-        if "$ref" in node or "anyOf" in node:
-            return  # a Kubernetes type: it says itself what it holds
-        properties = node.get("properties")
-        if isinstance(properties, dict) and key in properties:
-            node = properties[key]
-            continue
-        if node.get("additionalProperties") is False:
-            node.setdefault("properties", {})[key] = {
-                "description": "Read by the chart's templates; not in values.yaml."
-            }
-        return
-
-
-def _open(node: dict, path: tuple[str, ...], *, deep: bool) -> None:
-    """Open the object at `path`: the templates render it whole or range over its keys,
-    so its keys are the user's to choose (values.yaml shows `socketDirVolume: {emptyDir:
-    {}}`; `hostPath` is as good). Rendered whole, so is everything inside it. A Kubernetes
-    type says itself what it holds and stays."""
-    for key in path:
-        properties = node.get("properties")
-        if "$ref" in node or "anyOf" in node or not isinstance(properties, dict):
-            return
-        if key not in properties:
-            return
-        node = properties[key]
-    _open_here(node, deep=deep)
-
-
-def _open_here(node: dict, *, deep: bool) -> None:
-    if "$ref" in node or "anyOf" in node:
-        return
-    if node.get("additionalProperties") is False:
-        del node["additionalProperties"]
-    if not deep:
-        return
-    for child in (node.get("properties") or {}).values():
-        if isinstance(child, dict):
-            _open_here(child, deep=True)
-    if isinstance(node.get("items"), dict):
-        _open_here(node["items"], deep=True)
 
 
 def _map_like(value: dict) -> bool:
