@@ -161,3 +161,20 @@ def test_the_authors_type_replaces_a_kubernetes_type_guessed_from_the_name(
     assert schema["properties"]["allocateNodePorts"] == {"type": ["null", "boolean"]}
     assert "items" in schema["properties"]["extraPorts"]  # no type given: the name decides
     assert jsonschema.Draft202012Validator(schema).is_valid({"allocateNodePorts": True})
+
+
+def test_the_conventions_example_in_the_chart_authors_guide_gives_what_it_says(
+    tmp_path: Path,
+) -> None:
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "chart-authors.md").read_text()
+    section = guide.split("### The comment conventions it reads", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    schema = schema_for(tmp_path, example)
+    properties = schema["properties"]
+    assert properties["replicas"]["type"] == "integer" and properties["replicas"]["minimum"] == 1
+    assert properties["replicas"]["description"] == "How many pods run."
+    assert schema["required"] == ["replicas"]
+    assert properties["logLevel"]["enum"] == ["debug", "info", "warn"]
+    assert properties["tag"]["type"] == ["string", "null"]
+    assert properties["tag"]["description"] == "Image tag; the chart's appVersion when empty."
+    assert properties["replicaCount"]["type"] == ["number", "string", "null"]
