@@ -65,6 +65,11 @@ def test_range_elements_are_not_keys_of_the_list() -> None:
     assert reads(template) == {"hosts", "labels", "items", "top"}
 
 
+def test_a_parenthesised_subject_is_the_subject() -> None:
+    found = reads('{{ with (index .Values "a") }}{{ .b }}{{ end }}')
+    assert "a.b" in found
+
+
 def test_get_hasKey_and_dig_name_keys() -> None:
     template = (
         '{{ get .Values.a "b" }} {{ if hasKey .Values.c "d" }}{{ end }}'
