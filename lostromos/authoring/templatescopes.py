@@ -252,16 +252,23 @@ class ScopeScan:
     ) -> Place | None:
         """The place a pipeline's value is: one operand, `index X "k"`, `default D X`, or
         one of these piped into `default D`/`required "msg"` (`.Values.a | default dict`)."""
+        if tokens[:1] == ["("] and _argument(tokens) == tokens[1:-1]:
+            inner = tokens[1:-1]  # `with (index .Values "a")`: the parentheses say nothing
+            return self._subject(inner, places[1:-1], frame, stack)
         first = tokens.index("|") if "|" in tokens else len(tokens)
         piped = [tokens[i + 1] for i in range(first, len(tokens) - 1) if tokens[i] == "|"]
         if any(name not in _KEEPS_VALUE for name in piped):
             return None
-        head = tokens[:first]
+        return self._command_subject(tokens[:first], places, frame, stack)
+
+    def _command_subject(
+        self, head: list[str], places: list[Place | None], frame: _Frame, stack: list[_Frame]
+    ) -> Place | None:
         if len(head) == 1:
             return places[0]
-        if head[0] == "index":
+        if head[:1] == ["index"]:
             return self._keyed(head[1:], frame, stack)
-        if head[0] == "default" and head[-1] != ")":
+        if head[:1] == ["default"] and head[-1] != ")":
             return places[len(head) - 1]
         return None
 

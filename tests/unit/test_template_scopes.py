@@ -165,3 +165,16 @@ def test_objects_ranged_over_are_maps_of_the_users(tmp_path: Path) -> None:
     validator = inferred_for(tmp_path, RENDERED_VALUES, template)
     assert validator.is_valid({"routes": {"b": {"weight": 2}}})
     assert not validator.is_valid({"routes": {"a": {"wieght": 2}}})  # an entry keeps its keys
+
+
+def test_broken_templates_read_what_can_be_read_and_never_fail() -> None:
+    broken = [
+        "{{ with }}{{ .a }}{{ end }}",
+        "{{ | }}",
+        "{{ end }}{{ end }}{{ .Values.a.b }}",
+        "{{ range $k, := }}{{ $k.x }}",
+        '{{ include "x" ( }}',
+        "{{ dig }}{{ index }}{{ toYaml }}",
+        "{{ with .Values.a",
+    ]
+    assert reads(*broken[:1], *broken[1:]) == {"a.b"}
