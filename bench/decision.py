@@ -7,7 +7,10 @@ Rows: the values engine judging the site chart's defaulted spec (nothing
 remembered), the same spec remembered, defaulting, and `decide` for /validate
 with render checks through a real Helm engine (no cluster): a re-applied spec
 (every verdict remembered), a new spec each call with render on, and with
-render off. CPU is read with time.process_time (this process) and from
+render off. The `WSGI` rows call the webhook's whole WSGI app (production
+limits, metrics and review budget) for a re-applied review, through the plain
+admission path and through Flask's routes, interleaved in rounds so both see
+the same machine. CPU is read with time.process_time (this process) and from
 /proc/<engine>/stat (the engine), so other work on the machine does not count;
 wall-clock rates would. See bench/README.md.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import io
 import itertools
 import json
 import os
@@ -24,6 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -36,6 +41,12 @@ from lostromos.helmengine import find_engine  # noqa: E402
 from lostromos.rendercheck import RenderCheck  # noqa: E402
 from lostromos.renderpool import BudgetedRenderer, RenderProcesses  # noqa: E402
 from lostromos.values.engine import ValuesEngine  # noqa: E402
+from webhook.app import create_app  # noqa: E402
+from webhook.options import (  # noqa: E402
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_SPEC_VALUES,
+    DEFAULT_REVIEW_SECONDS,
+)
 from webhook.review import ReviewHandler, decode_json, parse_review  # noqa: E402
 
 BINDINGS = ROOT / "lostromos.yaml"
@@ -75,6 +86,82 @@ def measure(
     python_used = time.process_time() - python_started
     engine_used = process_cpu_seconds(engine_pid) - engine_started
     return CpuRow(name, calls, 1e6 * python_used / calls, 1e6 * engine_used / calls)
+
+
+def measure_interleaved(
+    calls: dict[str, Callable[[], object]], seconds: float, rounds: int = 6
+) -> list[CpuRow]:
+    """CPU per call of each of `calls`, alternating in `rounds` so that every one
+    runs under the same conditions; about `seconds` of CPU each in all."""
+    used = dict.fromkeys(calls, 0.0)
+    counts = dict.fromkeys(calls, 0)
+    for call in calls.values():
+        for _ in range(20):
+            call()
+    for _ in range(rounds):
+        for name, call in calls.items():
+            started = time.process_time()
+            while time.process_time() - started < seconds / rounds:
+                for _ in range(20):
+                    call()
+                counts[name] += 20
+            used[name] += time.process_time() - started
+    return [CpuRow(name, counts[name], 1e6 * used[name] / counts[name], 0.0) for name in calls]
+
+
+def wsgi_call(app: Callable[..., Any], path: str, body: bytes) -> Callable[[], object]:
+    """One POST of `body` to `path` through the WSGI callable `app`, as gunicorn calls it."""
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": path,
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8443",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(body)),
+        "HTTP_HOST": "127.0.0.1:8443",
+        "wsgi.url_scheme": "https",
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+        "wsgi.version": (1, 0),
+    }
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        if not status.startswith("200"):
+            raise RuntimeError(f"{path}: {status}")
+
+    def call() -> object:
+        answer = app({**environ, "wsgi.input": io.BytesIO(body)}, start_response)
+        return b"".join(answer)
+
+    return call
+
+
+def wsgi_rows(
+    registry: EngineRegistry, checks: list[Any], body: bytes, seconds: float
+) -> list[CpuRow]:
+    """The webhook's WSGI app for a re-applied review: plain admission path against Flask."""
+    app = create_app(
+        registry,
+        max_body_bytes=DEFAULT_MAX_BODY_BYTES,
+        checks=checks,
+        review_seconds=DEFAULT_REVIEW_SECONDS,
+        max_spec_values=DEFAULT_MAX_SPEC_VALUES,
+    )
+    plain = app.wsgi_app  # AdmissionPath, with Flask behind it
+    flask = plain.fallback  # type: ignore[attr-defined]
+    return measure_interleaved(
+        {
+            f"WSGI {path}, {label}": wsgi_call(callable_, path, body)
+            for path in ("/validate", "/mutate")
+            for label, callable_ in (("plain path", plain), ("through Flask", flask))
+        },
+        seconds,
+    )
 
 
 def renumbered(request: AdmissionRequest, counter: itertools.count) -> AdmissionRequest:
@@ -138,6 +225,7 @@ def decision_rows(body: bytes, seconds: float) -> list[CpuRow]:
                 engine_pid,
             ),
         ]
+        rows += wsgi_rows(registry, checks, body, 2 * seconds)
     finally:
         renders.stop()
     rows.append(

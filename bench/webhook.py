@@ -3,6 +3,7 @@ and CPU per request of its workers and its Helm engine.
 
     uv run python bench/webhook.py [--modes reapplied,new,off] [--rates 100,200,500,1000]
                                    [--duration 10] [--workers 2] [--threads 4] [--no-pin]
+                                   [--engine NAME=PATH ...] [--placements shared,nice,other-core]
 
 Three modes, each a table row per rate:
   reapplied  render on, one spec re-applied (a GitOps sync): remembered verdicts
@@ -17,6 +18,9 @@ in the server shows in the percentiles. With --pin (the default on a machine
 with two or more cores) the server, its Helm engine included, runs on CPU 0
 and the load generator on CPU 1. CPU is read from /proc for the server's whole
 process tree over the measured seconds only (the warm-up is a separate run).
+With several --engine binaries or --placements, one server per combination
+runs side by side and each row is measured on each in turn (interleaved), so
+old and new engines, or engine placements, see the same machine.
 The in-process table is bench/decision.py. See bench/README.md.
 """
 
@@ -40,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.decision import decision_rows, print_decision_table  # noqa: E402
 from bench.webhook_request import admission_review, numbered_domain  # noqa: E402
-from bench.webhookserver import CpuTimes, Server, pinned  # noqa: E402
+from bench.webhookserver import PLACEMENTS, CpuTimes, Server, Variant, pinned  # noqa: E402
 from lostromos.dev import isolation  # noqa: E402
 
 LOADGEN_SOURCE = ROOT / "bench" / "loadgen"
@@ -80,10 +84,12 @@ class Settings:
     pin: bool
     engine_seconds: float
     skip_http: bool
+    variants: tuple[Variant, ...]
 
 
 @dataclass(frozen=True)
 class RateResult:
+    variant: str
     mode: Mode
     endpoint: str
     rate: int
@@ -152,13 +158,15 @@ class Rows:
             raise SystemExit(f"loadgen failed: {finished.stderr}")
         return json.loads(finished.stdout)
 
-    def run(self, server: Server, mode: Mode, endpoint: str, rate: int) -> RateResult:
+    def run(self, variant: str, server: Server, mode: Mode, endpoint: str, rate: int) -> RateResult:
         if self.settings.warmup > 0:
             self._loadgen(server, mode, endpoint, rate, self.settings.warmup)
         cpu_before, wall_before = server.cpu(), time.monotonic()
         measured = self._loadgen(server, mode, endpoint, rate, self.settings.duration)
         cpu_used, wall = server.cpu() - cpu_before, time.monotonic() - wall_before
-        return RateResult(mode, endpoint, rate, measured, cpu_used, wall, os.getloadavg()[0])
+        return RateResult(
+            variant, mode, endpoint, rate, measured, cpu_used, wall, os.getloadavg()[0]
+        )
 
 
 def run_http(settings: Settings, body: bytes) -> list[RateResult]:
@@ -171,29 +179,36 @@ def run_http(settings: Settings, body: bytes) -> list[RateResult]:
             modes = [mode for mode in settings.modes if mode.render == render]
             if not modes:
                 continue
-            server = Server(
-                work,
-                render=render,
-                workers=settings.workers,
-                threads=settings.threads,
-                cpu=0 if settings.pin else None,
-            )
+            servers: dict[str, Server] = {}
             try:
-                server.wait_ready()
-                check_answers(server, body)
+                for variant in settings.variants:
+                    # one at a time: each binds its port before the next picks one
+                    server = servers[variant.name] = Server(
+                        work,
+                        render=render,
+                        workers=settings.workers,
+                        threads=settings.threads,
+                        cpu=0 if settings.pin else None,
+                        engine=variant.launcher(work),
+                        name=variant.name,
+                    )
+                    server.wait_ready()
+                    check_answers(server, body)
                 for mode in modes:
                     for endpoint in settings.endpoints:
                         for rate in settings.rates:
-                            result = rows.run(server, mode, endpoint, rate)
-                            results.append(result)
-                            print(
-                                f"  {mode.name} /{endpoint} at {rate} rps: p99 "
-                                f"{result.measured['latency_ms']['p99']:.2f} ms, load "
-                                f"{result.load:.2f}",
-                                flush=True,
-                            )
+                            for name, server in servers.items():
+                                result = rows.run(name, server, mode, endpoint, rate)
+                                results.append(result)
+                                print(
+                                    f"  {name} {mode.name} /{endpoint} at {rate} rps: p99 "
+                                    f"{result.measured['latency_ms']['p99']:.2f} ms, load "
+                                    f"{result.load:.2f}",
+                                    flush=True,
+                                )
             finally:
-                server.stop()
+                for server in servers.values():
+                    server.stop()
     return results
 
 
@@ -230,8 +245,9 @@ def print_http_table(results: Sequence[RateResult], settings: Settings, load_bef
         "cores: server CPU / wall; wrk, eng: CPU ms per answered request of the gunicorn "
         "processes and of the Helm engine; load: 1-min load average at the row's end"
     )
+    width = max(len(result.variant) for result in results) + 2 if results else 0
     header = (
-        f"{'mode':<10}{'endpoint':<10}{'rate':>6}{'achieved':>9}{'p50':>8}{'p90':>8}"
+        f"{'variant':<{width}}{'mode':<10}{'endpoint':<10}{'rate':>6}{'achieved':>9}{'p50':>8}{'p90':>8}"
         f"{'p99':>9}{'p99.9':>9}{'max':>9}{'cores':>6}{'wrk ms':>7}{'eng ms':>7}"
         f"{'errors':>7}{'load':>6}  target"
     )
@@ -253,7 +269,7 @@ def print_http_table(results: Sequence[RateResult], settings: Settings, load_bef
             )
             verdict = f"p99 <= {target:g} ms: {'met' if met else 'MISSED'}"
         print(
-            f"{result.mode.name:<10}/{result.endpoint:<9}{result.rate:>6}"
+            f"{result.variant:<{width}}{result.mode.name:<10}/{result.endpoint:<9}{result.rate:>6}"
             f"{measured['achieved_rate']:>9.1f}{latency['p50']:>8.2f}{latency['p90']:>8.2f}"
             f"{latency['p99']:>9.2f}{latency['p999']:>9.2f}{latency['max']:>9.2f}"
             f"{result.cpu.total / result.wall:>6.2f}"
@@ -261,6 +277,9 @@ def print_http_table(results: Sequence[RateResult], settings: Settings, load_bef
             f"{result.per_request_ms(result.cpu.engine):>7.2f}{bad:>7}{result.load:>6.2f}"
             f"  {verdict}"
         )
+    for variant in settings.variants:
+        engine = variant.engine or "the default engine"
+        print(f"  {variant.name}: {engine}, placement {variant.placement}")
     for mode in dict.fromkeys(result.mode for result in results):
         print(f"  {mode.name}: {mode.describes}")
     if results:
@@ -293,7 +312,38 @@ def parse_settings(argv: Sequence[str]) -> Settings:
         "--engine-seconds", type=float, default=2.0, help="CPU seconds per in-process row"
     )
     parser.add_argument("--skip-http", action="store_true", help="only the in-process table")
+    parser.add_argument(
+        "--engine",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="a Helm engine binary to measure (repeat to compare; default: the webhook's own)",
+    )
+    parser.add_argument(
+        "--placements",
+        default="shared",
+        help=f"comma-separated Helm engine placements, of {', '.join(PLACEMENTS)}",
+    )
     args = parser.parse_args(argv)
+    placements = [name for name in args.placements.split(",") if name]
+    if unknown_placements := [name for name in placements if name not in PLACEMENTS]:
+        parser.error(f"unknown placement(s) {', '.join(unknown_placements)}")
+    engines: list[tuple[str, Path | None]] = []
+    for entry in args.engine:
+        name, _, path = entry.partition("=")
+        if not name or not path:
+            parser.error(f"--engine {entry}: expected NAME=PATH")
+        engines.append((name, Path(path).resolve()))
+    variants = tuple(
+        Variant(
+            "+".join(part for part in (name, placement if len(placements) > 1 else "") if part)
+            or "default",
+            engine,
+            placement,
+        )
+        for name, engine in engines or [("", None)]
+        for placement in placements
+    )
     unknown = [name for name in args.modes.split(",") if name and name not in MODES]
     if unknown:
         parser.error(f"unknown mode(s) {', '.join(unknown)}; known: {', '.join(MODES)}")
@@ -309,6 +359,7 @@ def parse_settings(argv: Sequence[str]) -> Settings:
         pin=args.pin,
         engine_seconds=args.engine_seconds,
         skip_http=args.skip_http,
+        variants=variants,
     )
 
 

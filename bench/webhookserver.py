@@ -20,10 +20,36 @@ import yaml
 
 from certs.authority import create_ca, issue_serving_cert, write_pair
 from lostromos.dev.cluster import free_port
+from lostromos.helmengine import find_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 BINDINGS = ROOT / "lostromos.yaml"
 ENGINE_COMMAND = "helm-engine"  # the engine binary's name (comm) starts with it
+# Where the Helm engine runs against the workers, which are pinned to CPU 0:
+# shared (CPU 0, same priority), nice (CPU 0, nice 10: the workers come first),
+# other-core (CPU 1, with the load generator).
+PLACEMENTS = {"shared": (), "nice": ("nice", "-n", "10"), "other-core": ("taskset", "-c", "1")}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One server configuration measured against the others in the same run."""
+
+    name: str
+    engine: Path | None  # the Helm engine binary; None: the one the webhook finds itself
+    placement: str  # a key of PLACEMENTS
+
+    def launcher(self, work: Path) -> Path | None:
+        """What the webhook runs as its Helm engine: the binary, or a script that
+        starts it with the placement's priority or CPU."""
+        prefix = PLACEMENTS[self.placement]
+        if not prefix:
+            return self.engine
+        binary = find_engine(self.engine)
+        script = work / f"engine-{self.name}.sh"
+        script.write_text(f'#!/bin/sh\nexec {" ".join(prefix)} {binary} "$@"\n')
+        script.chmod(0o755)
+        return script
 
 
 @dataclass(frozen=True)
@@ -98,8 +124,19 @@ class Server:
     """`python -m lostromos webhook` in its own process group, started and stopped by us."""
 
     def __init__(
-        self, work: Path, *, render: bool, workers: int, threads: int, cpu: int | None
+        self,
+        work: Path,
+        *,
+        render: bool,
+        workers: int,
+        threads: int,
+        cpu: int | None,
+        engine: Path | None = None,
+        name: str = "",
     ) -> None:
+        # a folder per server: its certificates and log are its own
+        work = work / f"{name or 'server'}-render-{'on' if render else 'off'}"
+        work.mkdir(parents=True, exist_ok=True)
         ca = create_ca("bench-ca")
         write_pair(ca, work / "ca.crt", work / "ca.key")
         write_pair(
@@ -108,7 +145,7 @@ class Server:
         self.ca_file = work / "ca.crt"
         self.port = free_port()
         self.url = f"https://127.0.0.1:{self.port}"
-        self.log_path = work / f"webhook-render-{'on' if render else 'off'}.log"
+        self.log_path = work / "webhook.log"
         argv = [
             sys.executable,
             "-m",
@@ -126,6 +163,7 @@ class Server:
             str(workers),
             "--threads",
             str(threads),
+            *(["--helm-engine", str(engine)] if engine is not None else []),
         ]
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(

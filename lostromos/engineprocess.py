@@ -51,8 +51,10 @@ class EngineProcess:
         log_level: str = "warn",
         on_restart: Callable[[], None] = lambda: None,
         record_key_file: Path | None = None,
+        niceness: int = 0,
     ) -> None:
         self.binary = binary
+        self._niceness = niceness
         self._args = ["--log-level", log_level]
         if record_key_file is not None:
             self._args += ["--record-key-file", str(record_key_file)]
@@ -126,6 +128,11 @@ class EngineProcess:
 
     def _run_once(self) -> int | None:
         command = [str(self.binary), "--socket", str(self.socket_path), *self._args]
+        nice = shutil.which("nice") if self._niceness else None
+        if nice:
+            # Before exec, so that every thread of the Go runtime starts at it
+            # (a priority set on a running process holds for one thread only).
+            command = [nice, "-n", str(self._niceness), *command]
         setpriv = shutil.which("setpriv")
         if setpriv:
             command = [setpriv, "--pdeathsig", "KILL", *command]

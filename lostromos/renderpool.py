@@ -46,6 +46,11 @@ from lostromos.enginewire import (
 log = logging.getLogger("lostromos.renderpool")
 
 RENDER_PROCESSES = 2
+# Render processes run below the processes that start them (nice 10): on a
+# shared core a review that needs no render (a re-applied object) and the
+# Python part of one that does are not queued behind running renders.
+# Measured in bench/README.md ("Engine placement").
+RENDER_NICENESS = 10
 # An answer carries the manifest JSON-escaped and its objects: the read is cut
 # off well past the output budget, the manifest itself is measured exactly.
 ANSWER_OVERHEAD_BYTES = 1024 * 1024
@@ -71,7 +76,9 @@ class RenderProcesses:
     """`count` engine processes without a cluster, each restarted when it exits."""
 
     def __init__(self, binary: Path, *, count: int = RENDER_PROCESSES) -> None:
-        self.processes = [EngineProcess(binary, cluster=False) for _ in range(count)]
+        self.processes = [
+            EngineProcess(binary, cluster=False, niceness=RENDER_NICENESS) for _ in range(count)
+        ]
 
     def start(self) -> None:
         try:

@@ -17,7 +17,13 @@ import pytest
 
 from lostromos.config import RenderBudget
 from lostromos.helmengine import ChartSource, HelmError
-from lostromos.renderpool import BudgetedRenderer, RenderOverBudget, RenderProcesses, _exchange
+from lostromos.renderpool import (
+    RENDER_NICENESS,
+    BudgetedRenderer,
+    RenderOverBudget,
+    RenderProcesses,
+    _exchange,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ChartSource(ROOT / "tests" / "e2e" / "charts" / "greeting", "")
@@ -126,3 +132,32 @@ def test_bombs_sharing_a_process_are_all_over_budget(processes: RenderProcesses)
     for thread in threads:
         thread.join()
     assert [type(error) for error in errors] == [RenderOverBudget] * 4
+
+
+def nice_values(pid: int) -> set[int]:
+    """The nice value of every thread of a process (a priority is per thread on Linux)."""
+    found = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        found.add(int(fields[16]))  # field 19 of stat: nice
+    return found
+
+
+def test_render_processes_run_below_their_parent(processes: RenderProcesses) -> None:
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    expected = min(ours + RENDER_NICENESS, 19)
+    for pid in processes.pids:
+        assert nice_values(pid) == {expected}
+    # a replaced process starts there too
+    killed = processes.pids[0]
+    os.kill(killed, 9)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (killed in processes.pids or len(processes.pids) < 2):
+        time.sleep(0.1)
+    assert killed not in processes.pids
+    answer = BudgetedRenderer(processes.socket_paths).render(
+        CHART, "hello", "default", {}, budget=BUDGET
+    )
+    assert answer.manifest
+    for pid in processes.pids:
+        assert nice_values(pid) == {expected}

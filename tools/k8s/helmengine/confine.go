@@ -14,7 +14,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/cli-runtime/pkg/resource"
-	"sigs.k8s.io/yaml"
 )
 
 const (
@@ -202,15 +201,8 @@ func (e *engine) manifestObjects(manifest, namespace string) []object {
 		return 1
 	})
 	for _, key := range keys {
-		var head struct {
-			APIVersion string `json:"apiVersion"`
-			Kind       string `json:"kind"`
-			Metadata   struct {
-				Name      string `json:"name"`
-				Namespace string `json:"namespace"`
-			} `json:"metadata"`
-		}
-		if err := yaml.Unmarshal([]byte(documents[key]), &head); err != nil || head.Kind == "" {
+		head, ok := readHead(documents[key])
+		if !ok {
 			continue
 		}
 		gvk := schema.FromAPIVersionAndKind(head.APIVersion, head.Kind)

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"slices"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+)
+
+// jsonHead is how the engine read an object's identity before readHead:
+// sigs.k8s.io/yaml, through a map and JSON.
+func jsonHead(document string) (objectHead, bool) {
+	var head struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+		Metadata   struct {
+			Name      string `json:"name"`
+			Namespace string `json:"namespace"`
+		} `json:"metadata"`
+	}
+	if err := yaml.Unmarshal([]byte(document), &head); err != nil || head.Kind == "" {
+		return objectHead{}, false
+	}
+	found := objectHead{APIVersion: head.APIVersion, Kind: head.Kind}
+	found.Metadata.Name, found.Metadata.Namespace = head.Metadata.Name, head.Metadata.Namespace
+	return found, true
+}
+
+// Documents as templates render them, in every shape YAML allows an object.
+var headDocuments = map[string]string{
+	"block":     "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: shop\n  labels:\n    app: web\nspec:\n  replicas: 2\n",
+	"flow":      "{apiVersion: v1, kind: ConfigMap, metadata: {name: flow, namespace: 'a'}, data: {k: v}}",
+	"quoted":    "\"apiVersion\": \"v1\"\n'kind': 'Secret'\nmetadata:\n  \"name\": \"quoted-name\"\n",
+	"anchors":   "base: &meta\n  name: anchored\n  namespace: from-anchor\napiVersion: v1\nkind: Service\nmetadata: *meta\n",
+	"merge":     "base: &meta\n  name: merged\napiVersion: v1\nkind: Service\nmetadata:\n  <<: *meta\n  namespace: over\n",
+	"comments":  "# Source: chart/templates/x.yaml\n# a comment\napiVersion: v1 # trailing\nkind: ConfigMap\nmetadata:\n  name: commented\n",
+	"folded":    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: >-\n    folded\ndata:\n  script: |\n    kind: NotMe\n    name: not-me\n",
+	"null ns":   "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  namespace: ~\n",
+	"no meta":   "apiVersion: v1\nkind: Namespace\n",
+	"list":      "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: inner\n",
+	"duplicate": "apiVersion: v1\nkind: ConfigMap\nkind: Secret\nmetadata:\n  name: twice\n",
+	"tabs":      "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  annotations:\n    a: \"tab\\there\"\n",
+	"empty":     "",
+	"comment":   "# only a comment\n",
+	"scalar":    "just a string\n",
+	"sequence":  "- a\n- b\n",
+	"broken":    "apiVersion: v1\nkind: [ConfigMap\n",
+	"no kind":   "apiVersion: v1\nmetadata:\n  name: x\n",
+	"bad meta":  "apiVersion: v1\nkind: ConfigMap\nmetadata: a string\n",
+}
+
+func TestReadHeadAgreesWithTheJSONDecoding(t *testing.T) {
+	for name, document := range headDocuments {
+		got, gotOK := readHead(document)
+		want, wantOK := jsonHead(document)
+		if got != want || gotOK != wantOK {
+			t.Errorf("%s: readHead %+v %v, JSON decoding %+v %v", name, got, gotOK, want, wantOK)
+		}
+	}
+	if head, ok := readHead(headDocuments["block"]); !ok || head.Kind != "Deployment" ||
+		head.Metadata.Name != "web" || head.Metadata.Namespace != "shop" {
+		t.Errorf("block: read %+v %v", head, ok)
+	}
+}
+
+// The objects the site chart renders, listed from one decoding of each document.
+func TestSiteObjectsAreListed(t *testing.T) {
+	c, err := newCluster("", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := newEngine(c, nil).render(&request{
+		Chart:   chartRef{Path: siteChart, Digest: "site"},
+		Release: "blog", Namespace: "shop", Values: siteValues,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listed []string
+	for _, obj := range out.(renderResult).Objects {
+		if obj.Namespace != "shop" || obj.Scope != scopeNamespaced {
+			t.Errorf("%s %s: namespace %q, scope %q", obj.Kind, obj.Name, obj.Namespace, obj.Scope)
+		}
+		listed = append(listed, obj.Kind+"/"+obj.Name)
+	}
+	slices.Sort(listed)
+	want := []string{"ConfigMap/blog", "Deployment/blog", "Ingress/blog", "PersistentVolumeClaim/blog", "Service/blog"}
+	if !slices.Equal(listed, want) {
+		t.Errorf("listed %v, want %v", listed, want)
+	}
+}

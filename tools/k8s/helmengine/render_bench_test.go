@@ -1,0 +1,75 @@
+package main
+
+import (
+	"testing"
+
+	releaseutil "helm.sh/helm/v4/pkg/release/v1/util"
+)
+
+// The chart the webhook renders at admission, with the example Site's values.
+const siteChart = "../../../charts/site"
+
+var siteValues = map[string]any{"domain": "blog.example.com", "adminEmail": "admin@example.com"}
+
+func siteRender(b *testing.B, e *engine) renderResult {
+	b.Helper()
+	out, err := e.render(&request{
+		Chart:   chartRef{Path: siteChart, Digest: "site"},
+		Release: "blog", Namespace: "default", Values: siteValues, SkipSchemaValidation: true,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return out.(renderResult)
+}
+
+// BenchmarkRenderSite is one admission render of the site chart: dependency
+// processing, Helm's template engine and sort, and the engine's object listing.
+func BenchmarkRenderSite(b *testing.B) {
+	c, err := newCluster("", true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := newEngine(c, nil)
+	for b.Loop() {
+		siteRender(b, e)
+	}
+}
+
+// BenchmarkManifestObjects is the object listing alone, over the site's manifest.
+func BenchmarkManifestObjects(b *testing.B) {
+	c, err := newCluster("", true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := newEngine(c, nil)
+	manifest := siteRender(b, e).Manifest
+	for b.Loop() {
+		e.manifestObjects(manifest, "default")
+	}
+}
+
+// BenchmarkHeadsThroughJSON is the listing's decoding as it was (objects_test.go's
+// jsonHead), over the same documents, for comparison with BenchmarkReadHeads.
+func BenchmarkHeadsThroughJSON(b *testing.B) {
+	benchmarkHeads(b, jsonHead)
+}
+
+// BenchmarkReadHeads is the listing's decoding as it is.
+func BenchmarkReadHeads(b *testing.B) {
+	benchmarkHeads(b, readHead)
+}
+
+func benchmarkHeads(b *testing.B, read func(string) (objectHead, bool)) {
+	c, err := newCluster("", true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	manifest := siteRender(b, newEngine(c, nil)).Manifest
+	documents := releaseutil.SplitManifests(manifest)
+	for b.Loop() {
+		for _, document := range documents {
+			read(document)
+		}
+	}
+}
