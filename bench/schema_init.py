@@ -19,10 +19,11 @@ A setting made as a mistake that the author's schema accepts (say `replicaCount:
 "three"` where the author left the type open) is counted nowhere: the author did
 not rule it out, and no user means it.
 
-Printed: per chart, valid settings the inferred schema refuses and mistakes it
-catches. A chart Chart.yaml lists a dependency for that is not in the module
-(fetched from a chart repository at release time) loses that dependency, as
-`helm template` cannot render it otherwise.
+Printed: per chart, valid settings the inferred schema refuses (and how many of
+those change what Helm renders: a key no template reads renders the same with or
+without it) and mistakes it catches. A chart Chart.yaml lists a dependency for
+that is not in the module (fetched from a chart repository at release time)
+loses that dependency, as `helm template` cannot render it otherwise.
 """
 
 from __future__ import annotations
@@ -165,6 +166,8 @@ class HelmJudge:
         self.chart_dir = chart_dir
         self.memo_path = memo
         self.memo: dict[str, bool] = json.loads(memo.read_text()) if memo.is_file() else {}
+        self._defaults: frozenset[str] | None = None
+        self._noise: frozenset[str] | None = None
 
     def renders(self, values: dict) -> bool:
         text = json.dumps(values, sort_keys=True)
@@ -181,6 +184,28 @@ class HelmJudge:
             self.memo[key] = result.returncode == 0
         return self.memo[key]
 
+    def changes_render(self, values: dict) -> bool:
+        """Does Helm's output with these values differ from its output without them? Lines
+        that differ between two renders of the defaults (generated certificates, random
+        names) are left out of the comparison."""
+        if self._noise is None:
+            first, second = self._lines({}), self._lines({})
+            self._defaults, self._noise = first, first ^ second
+        assert self._defaults is not None
+        return bool((self._lines(values) ^ self._defaults) - self._noise)
+
+    def _lines(self, values: dict) -> frozenset[str]:
+        with tempfile.NamedTemporaryFile("w", suffix=".json") as handle:
+            handle.write(json.dumps(values))
+            handle.flush()
+            result = subprocess.run(
+                [self.helm, "template", "bench", str(self.chart_dir), "-f", handle.name],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+        return frozenset(result.stdout.splitlines())
+
     def save(self) -> None:
         self.memo_path.write_text(json.dumps(self.memo))
 
@@ -190,6 +215,7 @@ class Score:
     chart: str
     valid: int = 0
     refused: int = 0
+    refused_inert: int = 0  # refused, and Helm renders the same with or without them
     mistakes: int = 0
     caught: int = 0
     refused_examples: list[str] = field(default_factory=list)
@@ -219,7 +245,10 @@ def score(chart: CorpusChart, per_chart: int) -> Score:
         result.valid += 1
         if by_inferred.validate(copy.deepcopy(setting.values)):
             result.refused += 1
-            result.refused_examples.append(setting.label)
+            inert = not judge.changes_render(setting.values)
+            result.refused_inert += inert
+            note = " (Helm renders the same without it)" if inert else ""
+            result.refused_examples.append(setting.label + note)
     judge.save()
     for setting in bad:
         result.mistakes += 1
@@ -238,20 +267,23 @@ def _sample(settings: list[Setting], size: int, seed: str) -> list[Setting]:
 
 def table(scores: list[Score]) -> str:
     lines = [
-        "| chart | valid settings | refused | mistakes | caught |",
-        "|---|---|---|---|---|",
+        "| chart | valid settings | refused | of which change the render | mistakes | caught |",
+        "|---|---|---|---|---|---|",
     ]
     for s in scores:
         lines.append(
             f"| {s.chart} | {s.valid} | {s.refused} ({_pct(s.refused, s.valid)}) | "
+            f"{s.refused - s.refused_inert} | "
             f"{s.mistakes} | {s.caught} ({_pct(s.caught, s.mistakes)}) |"
         )
     valid = sum(s.valid for s in scores)
     refused = sum(s.refused for s in scores)
+    effective = refused - sum(s.refused_inert for s in scores)
     mistakes = sum(s.mistakes for s in scores)
     caught = sum(s.caught for s in scores)
     lines.append(
         f"| **all {len(scores)}** | {valid} | **{refused} ({_pct(refused, valid)})** | "
+        f"{effective} ({_pct(effective, valid)}) | "
         f"{mistakes} | **{caught} ({_pct(caught, mistakes)})** |"
     )
     return "\n".join(lines)

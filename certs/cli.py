@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lostromos.cliflags import add_kubeconfig_flag, add_log_format_flag, add_secret_flag
 from lostromos.lazycommand import lazy_handler
 
 _COMMANDS = "certs.commands"
@@ -50,37 +51,18 @@ def register(commands: argparse._SubParsersAction) -> None:
     rotate.set_defaults(handler=lazy_handler(_COMMANDS, "cmd_rotate"))
 
     reset = sub.add_parser("reset", help="empty the Secret: new certificates on the next check")
-    reset.add_argument(
-        "--secret", required=True, metavar="NAMESPACE/NAME", help="the Secret to empty"
-    )
-    reset.add_argument(
-        "--kubeconfig",
-        type=Path,
-        default=None,
-        help="default: in-cluster service account, then $KUBECONFIG",
-    )
+    add_secret_flag(reset, "to empty")
+    add_kubeconfig_flag(reset, in_cluster=True)
     reset.set_defaults(handler=lazy_handler(_COMMANDS, "cmd_reset"))
 
     status = sub.add_parser("status", help="print the CAs and serving certificate of a Secret")
-    status.add_argument(
-        "--secret", required=True, metavar="NAMESPACE/NAME", help="the Secret to read"
-    )
-    status.add_argument(
-        "--kubeconfig",
-        type=Path,
-        default=None,
-        help="default: in-cluster service account, then $KUBECONFIG",
-    )
+    add_secret_flag(status, "to read")
+    add_kubeconfig_flag(status, in_cluster=True)
     status.set_defaults(handler=lazy_handler(_COMMANDS, "cmd_status"))
 
 
 def _keeper_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--secret",
-        required=True,
-        metavar="NAMESPACE/NAME",
-        help="the Secret holding ca.crt, ca.key, tls.crt, tls.key",
-    )
+    add_secret_flag(parser, "holding ca.crt, ca.key, tls.crt, tls.key")
     parser.add_argument(
         "--service",
         default=None,
@@ -149,15 +131,5 @@ def _keeper_arguments(parser: argparse.ArgumentParser) -> None:
         default=5.0,
         help="wait after a caBundle change before serving a certificate from a new CA (default: 5)",
     )
-    parser.add_argument(
-        "--kubeconfig",
-        type=Path,
-        default=None,
-        help="default: in-cluster service account, then $KUBECONFIG",
-    )
-    parser.add_argument(
-        "--log-format",
-        choices=("text", "json"),
-        default="text",
-        help="text for people, json for log collectors (default: text)",
-    )
+    add_kubeconfig_flag(parser, in_cluster=True)
+    add_log_format_flag(parser)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,6 +173,11 @@ class Actions:
         self.dry_run = dry_run
         # Ready waits for the release's workloads after a Helm action (Reconciler.follow_workloads)
         self.awaits_workloads = False
+        # Gated upgrades whose Helm action succeeded and whose workloads are still awaited:
+        # key -> the rollout target. The slot is held until Ready settles (settle_rollout),
+        # so the gate bounds Sites rolling out, not only Helm calls in progress.
+        self._held: dict[Key, str] = {}
+        self._held_lock = threading.Lock()
         self._units: dict[Action, Callable[[Observation], Result]] = {
             Action.NOTHING: self.nothing,
             Action.INSTALL: self.install,
@@ -455,12 +461,23 @@ class Actions:
                 return Result(stalled=True)
             raise ReconcileError(self._scrub(seen, obj, str(error))) from error
         finally:
-            if gated:
+            if gated and succeeded and self.awaits_workloads:
+                with self._held_lock:
+                    self._held[seen.key] = desired.chart_digest
+            elif gated:
                 self.rollout.finish(desired.chart_digest, succeeded=succeeded)
         if seen.drift is not None:
             self.drift.acknowledge(seen.key, seen.drift)
         self._released(obj, installed, desired, verb)
         return Result()
+
+    def settle_rollout(self, key: Key, succeeded: bool) -> None:
+        """A gated upgrade's wait ended (Ready, the ready timeout, or the object went):
+        its slot is given back and counted as the workloads came out."""
+        with self._held_lock:
+            target = self._held.pop(key, None)
+        if target is not None:
+            self.rollout.finish(target, succeeded=succeeded)
 
     def _render_within_budget(self, seen: Observation, secrets: list[str]) -> None:
         """Render the desired state in a render process that is killed past the

@@ -185,7 +185,7 @@ class EventRecorder:
                 "apiVersion": obj.get("apiVersion"),
                 "kind": obj.get("kind"),
                 "name": metadata.get("name"),
-                "namespace": namespace,
+                "namespace": metadata.get("namespace", ""),  # "" for a Namespace, a Node
                 "uid": metadata.get("uid"),
                 "resourceVersion": metadata.get("resourceVersion"),
             },
@@ -199,7 +199,8 @@ class EventRecorder:
             "lastTimestamp": timestamp,
             "count": 1,
         }
-        created = self.core.create_namespaced_event(namespace, body)
+        # the client sends a dict as it is; its stubs only name the model class
+        created = self.core.create_namespaced_event(namespace, body)  # type: ignore[arg-type]
         name = _name_of(created)
         return _Written(name, namespace, 1, timestamp, now)
 

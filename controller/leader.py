@@ -131,7 +131,7 @@ class LeaderElector:
                         spec=client.V1LeaseSpec(
                             holder_identity=cfg.identity,
                             lease_duration_seconds=int(cfg.lease_seconds),
-                            acquire_time=now,
+                            acquire_time=now,  # type: ignore[arg-type]  # see _now_micro
                             renew_time=now,  # type: ignore[arg-type]
                             lease_transitions=0,
                         ),

@@ -26,23 +26,24 @@ from controller.events import EventRecorder
 from controller.healthwatch import FollowedBinding, HealthFollower
 from controller.informer import Informer
 from controller.leader import LeaderElector, LeaseConfig
-from controller.membership import MemberConfig
 from controller.metrics import BindingSnapshot, ControllerMetrics
 from controller.ownership import release_name
 from controller.queue import ShutDown, WorkQueue
 from controller.reconcile import ReconcileError, Reconciler
 from controller.recordkey import RECORD_KEY_SECRET, ensure_record_key, write_key_file
 from controller.retrylog import RetryLog
-from controller.ring import BindingShare, Ring
-from controller.ringrollout import RingRollout
 from controller.rollout import Rollout
+from controller.sharding.membership import MemberConfig
+from controller.sharding.ring import BindingShare, Ring
+from controller.sharding.ringrollout import RingRollout
+from controller.sources.projector import projectors
 from controller.status import READY, STALLED, condition
 from lostromos import kube
 from lostromos.chartrepo import engine_puller
 from lostromos.charts import ChartError
 from lostromos.config import Binding, Bindings, ConfigError, load_bindings
 from lostromos.engines import EngineRegistry
-from lostromos.helmengine import HelmEngine, HelmError, RunningEngine, find_engine
+from lostromos.helmengine import EngineMissing, HelmEngine, HelmError, RunningEngine, find_engine
 from lostromos.kube import KubeConfigError
 from lostromos.logs import LogFormat, configure_logging
 from lostromos.probes import MetricsEndpoint, ProbeServer, Readiness
@@ -250,7 +251,7 @@ def run(options: ControllerOptions) -> int:
         )
         engines.check_all()
         api_client = kube.api_client(options.kubeconfig)
-    except (ConfigError, ChartError, HelmError, KubeConfigError, OSError) as error:
+    except (ConfigError, ChartError, EngineMissing, HelmError, KubeConfigError, OSError) as error:
         print(f"lostromos controller: {error}", file=sys.stderr)
         return 2
 
@@ -332,6 +333,13 @@ def _run(
     if follower is not None and options.ready_waits:
         for controller in controllers:
             controller.reconciler.follow_workloads(follower)
+    sources = projectors(
+        bindings.bindings,
+        api_client,
+        defaults_for=lambda b: lambda spec: engines.engine_for(b).default(spec).values,
+        resync_seconds=options.resync_seconds,
+        dry_run=options.dry_run,
+    )
     stop = threading.Event()
     previous = {
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)
@@ -367,6 +375,8 @@ def _run(
             ring.start()
         for controller in controllers:
             controller.start(stop)
+        for projector in sources:
+            projector.start(stop)
         if follower is not None:
             follower.start(stop)
         log.info("controller started", extra={"bindings": [b.name for b in bindings.bindings]})
@@ -380,7 +390,8 @@ def _run(
     log.info("stopping: draining in-flight work")
     if ring is not None:
         ring.stop_serving()
-    drained = all(controller.drain(DRAIN_SECONDS) for controller in controllers)
+    drained = all([*(p.drain(DRAIN_SECONDS) for p in sources)])
+    drained = all(controller.drain(DRAIN_SECONDS) for controller in controllers) and drained
     if ring is not None:
         ring.leave()  # after the drain: deleting the Lease releases every bucket
     if elector is not None and kept_leadership:

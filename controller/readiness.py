@@ -142,6 +142,10 @@ class Verdict:
     def ready(self) -> bool:
         return any(c.type == READY and c.status is True for c in self.conditions)
 
+    @property
+    def late(self) -> bool:
+        return any(c.type == READY and c.reason == DEADLINE_EXCEEDED for c in self.conditions)
+
 
 def judge(
     obj: Mapping[str, Any],
@@ -241,6 +245,7 @@ class ReadyGate:
         write_status: StatusWriter,
         events: Events,
         release_of: Callable[[dict[str, Any]], Release],
+        settled: Callable[[str, bool], None] = lambda key, ready: None,
         clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
     ) -> None:
         self.timeout_seconds = timeout_seconds
@@ -249,6 +254,8 @@ class ReadyGate:
         self.write_status = write_status
         self.events = events
         self.release_of = release_of
+        # told when a wait ends: (key, True) once Ready, (key, False) past the deadline
+        self.settled = settled
         self.clock = clock
 
     def follow(self, key: str, result: R) -> R:
@@ -256,10 +263,10 @@ class ReadyGate:
         obj = self.store.get(key)
         if obj is None or not awaiting(obj) or (obj.get("metadata") or {}).get("deletionTimestamp"):
             return result
-        delay = self.look(obj)
+        delay = self.look(key, obj)
         return _sooner(result, delay)
 
-    def look(self, obj: dict[str, Any]) -> float | None:
+    def look(self, key: str, obj: dict[str, Any]) -> float | None:
         namespace, release = self.release_of(obj)
         # Until the watches have listed every kind (a restart), what they hold proves
         # nothing: every workload counts as not seen, and the object is looked at again
@@ -282,6 +289,8 @@ class ReadyGate:
             seen = with_missing([w for w in confirmed if w is not None], expected_workloads(obj))
             verdict = self.verdict(obj, seen)
         updated = self.write_status(obj, verdict.conditions)
+        if verdict.ready or verdict.late:
+            self.settled(key, verdict.ready)
         if verdict.event is not None:
             self.events.record(updated, *verdict.event)
             log.warning(

@@ -134,7 +134,9 @@ class Reconciler:
             return self.actions.unloadable(self.informer.get(key), error)
         action = decide(seen)
         result = self.actions.run(action, seen)
-        if self.ready_gate is not None and (seen.in_sync or action in WRITES_RELEASE):
+        if seen.obj is None or (seen.obj.get("metadata") or {}).get("deletionTimestamp"):
+            self.actions.settle_rollout(key, succeeded=True)  # its wait ends with it
+        elif self.ready_gate is not None and (seen.in_sync or action in WRITES_RELEASE):
             result = self.ready_gate.follow(key, result)  # Ready waits for the workloads
         return result
 
@@ -155,4 +157,6 @@ class Reconciler:
                 str(obj["metadata"].get("namespace", "")),
                 release_name(self.binding, obj["metadata"]),
             ),
+            # a gated upgrade holds its rollout slot until its workloads settle
+            settled=self.actions.settle_rollout,
         )

@@ -90,12 +90,6 @@ def same_conditions(first: Sequence[dict[str, Any]], second: Sequence[dict[str, 
     return strip(first) == strip(second)
 
 
-def desired_chart(chart: Any) -> dict[str, str]:
-    """`status.chart`: the chart the binding serves now (lostromos.charts.Chart), written with
-    every status update so `kubectl get` shows the target version even before a release exists."""
-    return {"name": str(chart.name), "version": str(chart.version)}
-
-
 def binding_unloadable(error: Exception) -> list[Condition]:
     """The conditions of an object whose binding cannot be loaded
     (lostromos.engines.BindingLoadError): not Ready, and why, for `kubectl get`."""

@@ -27,6 +27,7 @@ from typing import Any, Literal, Protocol
 from lostromos.config import Binding, Bindings
 from lostromos.redact import log_texts, redactor_for
 from lostromos.releases import release_name, release_name_denial
+from lostromos.values.jsontype import a_json_type
 
 Endpoint = Literal["mutate", "validate"]
 
@@ -122,7 +123,7 @@ class AdmissionRequest:
             self.old_object.get("spec", _ABSENT) if isinstance(self.old_object, dict) else _ABSENT
         )
         new_spec = self.object.get("spec", _ABSENT) if isinstance(self.object, dict) else None
-        return old_spec == new_spec
+        return bool(old_spec == new_spec)
 
 
 @dataclass(frozen=True)
@@ -216,6 +217,15 @@ class SpecVerdict(Protocol):
     def deprecations(self) -> Sequence[str]: ...
 
 
+class DefaultedSpec(Protocol):
+    """What a decision reads of lostromos.values.engine.Defaulted."""
+
+    @property
+    def values(self) -> dict[str, Any]: ...
+    @property
+    def patch(self) -> list[dict[str, Any]]: ...
+
+
 class SpecEngine(Protocol):
     """What a decision needs from lostromos.values.engine.ValuesEngine."""
 
@@ -224,7 +234,7 @@ class SpecEngine(Protocol):
     @property
     def digest(self) -> str: ...
     def verdict(self, spec: Any) -> SpecVerdict: ...
-    def default(self, spec: Mapping[str, Any]) -> Any: ...
+    def default(self, spec: Mapping[str, Any]) -> DefaultedSpec: ...
     def user_values(self, spec: Mapping[str, Any]) -> dict[str, Any]: ...
 
 
@@ -341,7 +351,7 @@ def _verdict(
     logged = [*lines[: 1 if name_problem else 0], *log_texts(verdict.violations)]
     if not isinstance(spec, dict):
         if not verdict.violations:  # the engine promises one; never admit a non-object spec
-            lines.append(f"spec: must be an object, got {_json_type(spec)}")
+            lines.append(f"spec: must be an object, got {a_json_type(spec)}")
             logged.append(lines[-1])
         return _invalid(request, lines, (), logged)
     warnings = verdict.deprecations
@@ -413,13 +423,3 @@ def internal_denial(request: AdmissionRequest, error: BaseException) -> Admissio
         f"lostromos could not check {request.describe_object()}: internal error "
         f"({type(error).__name__}); the webhook log has the details",
     )
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return "an array" if isinstance(value, list) else type(value).__name__

@@ -41,7 +41,7 @@ from typing import Any
 
 from lostromos.charts import ChartError
 from lostromos.config import ACCESS_FILES, ACCESS_FLAGS, ChartAccess, ChartRef
-from lostromos.helmengine import HelmEngine, HelmError, Pulled
+from lostromos.helmengine import EngineMissing, HelmEngine, HelmError, Pulled
 
 MAX_ARCHIVE_BYTES = 64 * 1024 * 1024
 # The most one pull may read from the network: the index and the archive.
@@ -140,7 +140,7 @@ def fetch_chart(ref: ChartRef, cache_dir: Path, pull: Puller) -> Path:
     try:
         try:
             pulled = pull(ref, staging / "pull")
-        except HelmError as error:
+        except (EngineMissing, HelmError) as error:
             raise ChartError(f"{where}: {error.message}") from None
         archive = _read_archive(pulled.archive, where)
         _check_digest(ref, archive, pulled.digest, where)

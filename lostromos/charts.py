@@ -16,12 +16,12 @@ import json
 import posixpath
 import re
 import tarfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from lostromos.values.chart import Chart, DependencySpec
 from lostromos.values.coalesce import merge_maps
 from lostromos.values.schema_compile import CompiledSchema, SchemaProblem, compile_schema
 from lostromos.values.semver_range import parse_version
@@ -30,41 +30,14 @@ from lostromos.yamltext import yaml_location
 if TYPE_CHECKING:
     from lostromos.remote_refs import RemoteResolver
 
+# The chart's data lives with the values engine that reads it; this module loads it.
+__all__ = ["Chart", "ChartError", "DependencySpec", "chart_digest", "load_chart"]
+
 _ALIAS = re.compile(r"^[a-zA-Z0-9_-]+$")
 
 
 class ChartError(Exception):
     """A chart cannot be used: one line naming the file and what is wrong."""
-
-
-@dataclass(frozen=True)
-class DependencySpec:
-    """One entry of Chart.yaml's `dependencies` (requirements.yaml for apiVersion v1)."""
-
-    name: str
-    version: str = ""
-    alias: str = ""
-    condition: str = ""
-    tags: tuple[str, ...] = ()
-    import_values: tuple[Any, ...] = ()
-
-
-@dataclass(frozen=True)
-class Chart:
-    name: str
-    version: str
-    app_version: str | None
-    path: Path
-    values: dict
-    schema: dict | bool | None
-    digest: str
-    # Chart.yaml dependencies; None when Chart.yaml lists none (Helm treats
-    # "none listed" differently from "listed", so the distinction is kept).
-    requirements: tuple[DependencySpec, ...] | None = None
-    # every loaded chart under charts/, before aliases and conditions apply
-    loaded_subcharts: tuple[Chart, ...] = field(default=(), repr=False)
-    # the schema compiled once, when the chart is loaded (the values engine uses it)
-    compiled_schema: CompiledSchema | None = field(default=None, repr=False, compare=False)
 
 
 def load_chart(path: str | Path, *, remote: RemoteResolver | None = None) -> Chart:

@@ -13,7 +13,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from lostromos import toolchain
-from lostromos.cliflags import add_config_flag, add_engine_flag
+from lostromos.cliflags import (
+    add_chart_cache_flag,
+    add_config_flag,
+    add_engine_flag,
+    add_kubeconfig_flag,
+    add_log_flags,
+    add_state_dir_flag,
+)
 
 EXIT_USAGE = 2
 
@@ -238,18 +245,7 @@ def cmd_controller(args: argparse.Namespace) -> int:
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
     add_config_flag(parser)
-    parser.add_argument(
-        "--log-format",
-        choices=("text", "json"),
-        default="text",
-        help="text for people, json (one object per line) for log collectors (default: text)",
-    )
-    parser.add_argument(
-        "--log-level",
-        choices=("debug", "info", "warning", "error"),
-        default="info",
-        help="least severe level logged (default: info)",
-    )
+    add_log_flags(parser)
 
 
 def _add_shard_flags(ctl: argparse.ArgumentParser) -> None:
@@ -303,8 +299,7 @@ def _add_local_commands(commands: argparse._SubParsersAction) -> None:
     dev = commands.add_parser("dev", help="the whole system on a local API server")
     dev_commands = dev.add_subparsers(dest="dev_command", required=True)
     up = dev_commands.add_parser("up", help="start etcd, kube-apiserver, webhook, controller")
-    state_help = "where the cluster keeps its state and logs (default: %(default)s)"
-    up.add_argument("--state-dir", type=Path, default=default_state_dir(), help=state_help)
+    add_state_dir_flag(up, default_state_dir())
     add_config_flag(up)
     up.add_argument(
         "--crds",
@@ -354,10 +349,10 @@ def _add_local_commands(commands: argparse._SubParsersAction) -> None:
     env = dev_commands.add_parser(
         "env", help='print the exports for a shell: eval "$(lostromos dev env)"'
     )
-    env.add_argument("--state-dir", type=Path, default=default_state_dir(), help=state_help)
+    add_state_dir_flag(env, default_state_dir())
     env.set_defaults(handler=cmd_dev_env)
     down = dev_commands.add_parser("down", help="stop a detached dev cluster")
-    down.add_argument("--state-dir", type=Path, default=default_state_dir(), help=state_help)
+    add_state_dir_flag(down, default_state_dir())
     down.set_defaults(handler=cmd_dev_down)
 
 
@@ -415,9 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ctl = commands.add_parser("controller", help="converge bound objects into Helm releases")
     _add_common(ctl)
-    ctl.add_argument(
-        "--kubeconfig", type=Path, default=None, help="default: in-cluster config, then $KUBECONFIG"
-    )
+    add_kubeconfig_flag(ctl, in_cluster=True)
     add_engine_flag(ctl, "that runs every Helm action")
     ctl.add_argument(
         "--health-bind",
@@ -446,12 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="name of the leader-election Lease (default: lostromos-controller)",
     )
     _add_shard_flags(ctl)
-    ctl.add_argument(
-        "--chart-cache",
-        type=Path,
-        default=None,
-        help="where repository charts are unpacked (default: ~/.cache/lostromos)",
-    )
+    add_chart_cache_flag(ctl)
     ctl.add_argument(
         "--dry-run",
         action="store_true",

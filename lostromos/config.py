@@ -35,12 +35,15 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from lostromos.helmengine import Confinement
 from lostromos.yamltext import yaml_location
+
+if TYPE_CHECKING:
+    from lostromos.sources.spec import SourceBinding
 
 API_VERSION = "lostromos.dev/v1alpha1"
 RELEASE_NAME_FIELDS = frozenset({"name", "namespace", "kind", "binding"})
@@ -230,6 +233,9 @@ class Binding:
     sensitive_paths: tuple[str, ...] = ()
     # hosts whose schemas the chart's $refs may be fetched from, at load (lostromos.remote_refs)
     remote_schema_hosts: tuple[str, ...] = ()
+    # A kind the API server already serves (Namespace, Service): one generated object of
+    # this binding's kind per selected object of it (lostromos.sources).
+    source: SourceBinding | None = None
 
     def confinement(self, namespace: str) -> Confinement:
         """What a release of an object in `namespace` may write (checked by the engine)."""
@@ -316,6 +322,7 @@ def _parse_binding(entry: dict, where: str, base: Path, problems: list[str]) -> 
     release = _parse_release(entry.get("release", {}), where, problems)
     sensitive = tuple(entry.get("sensitivePaths", ()))
     _check_sensitive_paths(sensitive, where, problems)
+    source = _parse_source_entry(entry, where, problems)
     if len(problems) > found or release is None:
         return None
     selector = entry.get("selector", {})
@@ -346,7 +353,32 @@ def _parse_binding(entry: dict, where: str, base: Path, problems: list[str]) -> 
         service_account_name=entry.get("serviceAccountName"),
         sensitive_paths=sensitive,
         remote_schema_hosts=tuple(entry.get("remoteSchemaHosts", ())),
+        source=source,
     )
+
+
+def _parse_source_entry(entry: dict, where: str, problems: list[str]) -> SourceBinding | None:
+    if "source" not in entry:
+        return None
+    from lostromos.sources.spec import parse_source  # reads value paths, which read charts
+
+    if "selector" in entry:
+        problems.append(
+            f"{where}: selector and source exclude each other: a binding with a source "
+            "selects with source.selector (its generated objects carry labels of their own)"
+        )
+    source = entry["source"]
+    if (
+        source["apiVersion"] == "v1"
+        and source["kind"] == "Namespace"
+        and ("serviceAccountName" in entry)
+    ):
+        problems.append(
+            f"{where}: serviceAccountName cannot be used with a Namespace source: a "
+            "terminating Namespace loses the ServiceAccount before its release is "
+            "uninstalled, and its deletion would wait for that forever"
+        )
+    return parse_source(source, where, problems)
 
 
 def _parse_render_budget(value: dict[str, Any]) -> RenderBudget:

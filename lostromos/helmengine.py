@@ -7,273 +7,71 @@ line (protocol version 1, documented in docs/engine.md). The process keeps
 loaded charts, Kubernetes connections and discovery between calls, so an
 install costs the API requests it makes and nothing else.
 
-`EngineProcess` starts and restarts the child; `EngineClient` is the
-connection pool and wire format; `HelmEngine` is the typed Helm actions API
-that the reconciler and admission call. Values travel only over the socket:
-nothing is written to disk.
+`EngineProcess` (lostromos.engineprocess) starts and restarts the child;
+`EngineClient` is the connection pool; lostromos.enginewire is the wire format
+and decodes every answer; `HelmEngine` is the typed Helm actions API that the
+reconciler and admission call. Values travel only over the socket: nothing is
+written to disk.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import shutil
-import signal
 import socket
-import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lostromos.engineprocess import EngineProcess, find_engine
+from lostromos.enginewire import (
+    ChartSource,
+    Confinement,
+    EngineError,
+    EngineMissing,
+    EngineUnavailable,
+    ErrorCode,
+    HelmError,
+    Pulled,
+    Release,
+    Rendered,
+    Violation,
+    WireObject,
+    chart_wire,
+    decode_answer,
+    request_line,
+    trim,
+)
+
+# The protocol's types are used through this module by most callers.
+__all__ = [
+    "PENDING_STATES",
+    "ChartSource",
+    "Confinement",
+    "EngineClient",
+    "EngineError",
+    "EngineMissing",
+    "EngineProcess",
+    "EngineUnavailable",
+    "ErrorCode",
+    "HelmEngine",
+    "HelmError",
+    "Pulled",
+    "Release",
+    "Rendered",
+    "RunningEngine",
+    "Violation",
+    "find_engine",
+    "trim",
+]
+
 log = logging.getLogger("lostromos.helmengine")
 
-PROTOCOL_VERSION = 1
-MAX_MESSAGE = 800
 PENDING_STATES = frozenset({"pending-install", "pending-upgrade", "pending-rollback"})
-START_TIMEOUT_SECONDS = 30.0
-RESTART_BACKOFF_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
 # How long a call waits for a (re)starting engine's socket before giving up.
 CONNECT_WAIT_SECONDS = 5.0
-
-
-class HelmError(RuntimeError):
-    """A Helm action failed; `message` is Helm's own error, trimmed.
-
-    `code` is the engine's protocol code (render, confinement, pending, timeout,
-    not-found, chart, kube, helm, unavailable); `retryable` is True when the
-    engine itself was unreachable or died, so trying again is the fix.
-    """
-
-    def __init__(
-        self,
-        action: str,
-        message: str,
-        *,
-        code: str = "helm",
-        timed_out: bool = False,
-        retryable: bool = False,
-        violations: Sequence[Mapping[str, Any]] = (),
-    ) -> None:
-        self.action = action
-        self.message = trim(message)
-        self.code = code
-        self.timed_out = timed_out or code == "timeout"
-        self.retryable = retryable
-        self.violations = tuple(violations)
-        super().__init__(f"helm {action}: {self.message}")
-
-
-class EngineUnavailable(HelmError):
-    """The engine could not be reached, or stopped while answering."""
-
-    def __init__(self, action: str, message: str) -> None:
-        super().__init__(action, message, code="unavailable", retryable=True)
-
-
-def trim(message: str, limit: int = MAX_MESSAGE) -> str:
-    message = " ".join(message.replace("Error: ", "", 1).split())
-    return message if len(message) <= limit else message[: limit - 1] + "…"
-
-
-@dataclass(frozen=True)
-class ChartSource:
-    """A chart directory and the digest of its content (the engine's cache key)."""
-
-    path: Path
-    digest: str = ""
-
-
-@dataclass(frozen=True)
-class Confinement:
-    """What a release may write: its own namespace, and cluster-scoped objects
-    only of these kinds."""
-
-    namespace: str
-    cluster_scoped_kinds: tuple[str, ...] = ()
-
-    def to_wire(self) -> dict[str, Any]:
-        return {"namespace": self.namespace, "clusterScopedKinds": list(self.cluster_scoped_kinds)}
-
-
-@dataclass(frozen=True)
-class Release:
-    name: str
-    namespace: str
-    revision: int
-    status: str
-    chart_name: str
-    chart_version: str
-    last_deployed: str
-    resources: tuple[dict[str, str], ...] = ()
-    labels: Mapping[str, str] = field(default_factory=dict)
-    first_deployed: str = ""
-    # How the engine's record key judges the release's history (`status` only):
-    # "signed" (every record was written by this lostromos), "unsigned" (none was:
-    # from before signing, or someone else's), "" (the engine has no key).
-    record: str = ""
-    record_digest: str = ""  # names the newest record's content, for `adopt`
-
-    @classmethod
-    def from_wire(cls, document: Mapping[str, Any]) -> Release:
-        return cls(
-            name=str(document.get("name", "")),
-            namespace=str(document.get("namespace", "")),
-            revision=int(document.get("revision", 0)),
-            status=str(document.get("status", "unknown")),
-            chart_name=str(document.get("chart", "")),
-            chart_version=str(document.get("chartVersion", "")),
-            last_deployed=str(document.get("lastDeployed", "")),
-            first_deployed=str(document.get("firstDeployed", "")),
-            labels=dict(document.get("labels") or {}),
-            record=str(document.get("record") or ""),
-            record_digest=str(document.get("recordDigest") or ""),
-            resources=tuple(
-                {key: str(item.get(key, "")) for key in ("apiVersion", "kind", "namespace", "name")}
-                for item in document.get("resources") or ()
-            ),
-        )
-
-
-@dataclass(frozen=True)
-class Pulled:
-    """A chart archive `helm pull` wrote, and what vouches for it."""
-
-    archive: Path
-    # HTTP: the sha256 the repository index records for the archive ("": none);
-    # OCI: the pinned manifest digest Helm checked ("": an unpinned tag)
-    digest: str
-    signed_by: tuple[str, ...] = ()  # with a keyring: the provenance file's signers
-    fingerprint: str = ""
-
-
-@dataclass(frozen=True)
-class Rendered:
-    """`helm template` output, and the objects in it with their scope."""
-
-    manifest: str
-    objects: tuple[dict[str, str], ...]
-
-
-class EngineProcess:
-    """Runs the engine as a child of this process and restarts it when it dies.
-
-    The child exits when its stdin closes and is killed by the kernel when the
-    thread that started it exits (the supervisor thread, which lives as long as
-    this object), so it never outlives its parent.
-    """
-
-    def __init__(
-        self,
-        binary: Path,
-        *,
-        kubeconfig: Path | None = None,
-        cluster: bool = True,
-        log_level: str = "warn",
-        on_restart: Callable[[], None] = lambda: None,
-        record_key_file: Path | None = None,
-    ) -> None:
-        self.binary = binary
-        self._args = ["--log-level", log_level]
-        if record_key_file is not None:
-            self._args += ["--record-key-file", str(record_key_file)]
-        if not cluster:
-            self._args.append("--no-cluster")
-        elif kubeconfig is not None:
-            self._args += ["--kubeconfig", str(kubeconfig)]
-        self._dir = Path(tempfile.mkdtemp(prefix="lostromos-engine-"))
-        self.socket_path = self._dir / "engine.sock"
-        self._on_restart = on_restart
-        self._stopping = threading.Event()
-        self._ready = threading.Event()
-        self._process: subprocess.Popen[bytes] | None = None
-        self._failure = ""
-        self._thread = threading.Thread(target=self._supervise, name="helm-engine", daemon=True)
-        self.restarts = 0
-
-    def start(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
-        """Start the engine; raise HelmError if it is not ready within `timeout`."""
-        self._thread.start()
-        if not self._ready.wait(timeout):
-            self.stop()
-            raise HelmError(
-                "start",
-                self._failure
-                or f"the Helm engine {self.binary} was not ready within {timeout:.0f}s",
-                code="unavailable",
-            )
-
-    @property
-    def pid(self) -> int | None:
-        process = self._process
-        return process.pid if process is not None else None
-
-    def stop(self) -> None:
-        self._stopping.set()
-        process = self._process
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._thread.join(15)
-        shutil.rmtree(self._dir, ignore_errors=True)
-
-    def _supervise(self) -> None:
-        attempt = 0
-        while not self._stopping.is_set():
-            started = time.monotonic()
-            code = self._run_once()
-            if self._stopping.is_set():
-                return
-            self._ready.clear()
-            if code == -signal.SIGKILL:
-                # killed for a render over its budget (lostromos.renderpool): replaced
-                # at once, and not a crash that should slow the next start down
-                delay = 0.0
-            else:
-                # A long healthy run resets the backoff; a crash loop slows down.
-                attempt = 0 if time.monotonic() - started > 60 else attempt + 1
-                delay = RESTART_BACKOFF_SECONDS[min(attempt, len(RESTART_BACKOFF_SECONDS) - 1)]
-            log.warning("Helm engine exited with code %s; restarting in %.1fs", code, delay)
-            self.restarts += 1
-            self._on_restart()
-            self._stopping.wait(delay)
-
-    def _run_once(self) -> int | None:
-        command = [str(self.binary), "--socket", str(self.socket_path), *self._args]
-        setpriv = shutil.which("setpriv")
-        if setpriv:
-            command = [setpriv, "--pdeathsig", "KILL", *command]
-        try:
-            process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        except OSError as error:
-            self._failure = f"cannot run the Helm engine {self.binary}: {error.strerror}"
-            return None
-        self._process = process
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        try:
-            hello = json.loads(line) if line else {}
-        except ValueError:
-            hello = {}
-        if hello.get("ready") and hello.get("protocol") == PROTOCOL_VERSION:
-            self._ready.set()
-        elif line or process.poll() is not None:
-            self._failure = (
-                f"the Helm engine {self.binary} did not start (protocol "
-                f"{hello.get('protocol', '?')}, want {PROTOCOL_VERSION})"
-            )
-            process.kill()
-        code = process.wait()
-        return code
 
 
 class EngineClient:
@@ -291,22 +89,15 @@ class EngineClient:
         self._pid = os.getpid()
         self._next_id = 0
 
-    def call(self, op: str, timeout: float, **params: Any) -> dict[str, Any]:
-        """Send one request; return its result or raise HelmError."""
+    def call(self, op: str, timeout: float, **params: Any) -> WireObject:
+        """Send one request; return its result, or raise the HelmError it answers
+        (EngineUnavailable: no answer; EngineError: not a protocol answer)."""
         connection = self._take(op)
         with self._lock:
             self._next_id += 1
             request_id = self._next_id
         sock, reader = connection
-        line = (
-            json.dumps(
-                {"id": request_id, "op": op, **params},
-                ensure_ascii=False,
-                allow_nan=False,
-                separators=(",", ":"),
-            ).encode()
-            + b"\n"
-        )
+        line = request_line(request_id, op, params)
         try:
             sock.settimeout(timeout)
             sock.sendall(line)
@@ -316,7 +107,7 @@ class EngineClient:
             raise HelmError(
                 op,
                 f"the Helm engine gave no answer within {timeout:.0f}s",
-                code="timeout",
+                code=ErrorCode.TIMEOUT,
                 retryable=True,
             ) from None
         except OSError as error:
@@ -324,24 +115,23 @@ class EngineClient:
             raise EngineUnavailable(
                 op, f"the Helm engine connection failed during {op}: {error.strerror or error}"
             ) from None
-        if not answer:
+        if not answer.endswith(b"\n"):  # nothing, or cut off: the engine died
             self._discard(connection)
             raise EngineUnavailable(
                 op,
                 f"the Helm engine stopped while running {op}; "
                 "it is restarted and the action will be retried",
             )
+        try:
+            result = decode_answer(op, answer, request_id)
+        except EngineError:
+            self._discard(connection)  # no longer known to be in step with the engine
+            raise
+        except HelmError:
+            self._give_back(connection)
+            raise
         self._give_back(connection)
-        document = json.loads(answer)
-        if document.get("ok"):
-            return dict(document.get("result") or {})
-        failure = document.get("error") or {}
-        raise HelmError(
-            op,
-            str(failure.get("message", "unknown error")),
-            code=str(failure.get("code", "helm")),
-            violations=failure.get("violations") or (),
-        )
+        return result
 
     def close(self) -> None:
         with self._lock:
@@ -404,7 +194,7 @@ class HelmEngine:
         self._on_call = on_call
         self._observe = observe
 
-    def _call(self, op: str, timeout: float, **params: Any) -> dict[str, Any]:
+    def _call(self, op: str, timeout: float, **params: Any) -> WireObject:
         self._on_call(op)
         started = time.monotonic()
         outcome = "failure"
@@ -415,7 +205,7 @@ class HelmEngine:
         except HelmError as error:
             # "No such release" is an answer, not a failure: every first status of a
             # new object gets it, and counting it would bury real failures in noise.
-            if error.code == "not-found":
+            if error.code is ErrorCode.NOT_FOUND:
                 outcome = "not_found"
             else:
                 outcome = "timeout" if error.timed_out else "failure"
@@ -438,7 +228,7 @@ class HelmEngine:
         result = self._call(
             "render",
             timeout_seconds,
-            chart=_chart(chart),
+            chart=chart_wire(chart),
             release=release,
             namespace=namespace,
             values=values,
@@ -448,10 +238,7 @@ class HelmEngine:
             skipSchemaValidation=schema_checked,
             redact=list(secrets),  # the engine scrubs them from errors and Helm's log lines
         )
-        return Rendered(
-            str(result.get("manifest", "")),
-            tuple(dict(item) for item in result.get("objects") or ()),
-        )
+        return Rendered.from_wire(result)
 
     def upgrade_install(
         self,
@@ -472,7 +259,7 @@ class HelmEngine:
         result = self._call(
             "upgrade",
             timeout_seconds + WIRE_MARGIN_SECONDS,
-            chart=_chart(chart),
+            chart=chart_wire(chart),
             release=release,
             namespace=namespace,
             values=values,
@@ -495,7 +282,7 @@ class HelmEngine:
                 "status", 60.0, release=release, namespace=namespace, impersonate=impersonate or ""
             )
         except HelmError as error:
-            if error.code == "not-found":
+            if error.code is ErrorCode.NOT_FOUND:
                 return None
             raise
         return Release.from_wire(result)
@@ -588,46 +375,7 @@ class HelmEngine:
             source=dict(source or {}),
             digest=digest,
         )
-        return Pulled(
-            archive=Path(str(result["archive"])),
-            digest=str(result.get("digest") or ""),
-            signed_by=tuple(str(s) for s in result.get("signedBy") or ()),
-            fingerprint=str(result.get("fingerprint") or ""),
-        )
-
-
-def _chart(chart: ChartSource | Path) -> dict[str, str]:
-    if isinstance(chart, ChartSource):
-        return {"path": str(chart.path.resolve()), "digest": chart.digest}
-    return {"path": str(Path(chart).resolve()), "digest": ""}
-
-
-def find_engine(explicit: Path | None = None) -> Path:
-    """The engine binary: an explicit path, LOSTROMOS_HELM_ENGINE, the toolchain
-    cache, or `lostromos-helm-engine` on PATH (where the image installs it)."""
-    from lostromos import toolchain
-
-    if explicit is not None:
-        if not (explicit.is_file() and os.access(explicit, os.X_OK)):
-            raise HelmError(
-                "start", f"Helm engine {explicit} is not an executable file", code="unavailable"
-            )
-        return explicit
-    try:
-        found = toolchain.find("helm-engine")
-    except toolchain.ToolchainError as error:
-        raise HelmError("start", str(error), code="unavailable") from None
-    if found is not None:
-        return found
-    on_path = shutil.which("lostromos-helm-engine")
-    if on_path is None:
-        raise HelmError(
-            "start",
-            "the Helm engine is not built: run `lostromos toolchain build` "
-            "or pass --helm-engine PATH",
-            code="unavailable",
-        )
-    return Path(on_path)
+        return Pulled.from_wire(result)
 
 
 class RunningEngine:

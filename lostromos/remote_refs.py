@@ -130,12 +130,13 @@ class RemoteResolver:
         try:
             data = self._fetch(url, self.policy.timeout_seconds, self.policy.max_bytes)
         except (OSError, urllib.error.URLError, RemoteRefError) as error:
-            data = self._cached(url)
-            if data is None:
+            cached = self._cached(url)
+            if cached is None:
                 reason = getattr(error, "reason", None) or error
                 raise RemoteRefError(
                     f"cannot fetch {url} ({reason}) and no cached copy exists"
                 ) from None
+            data = cached
         else:
             self._store(url, data)
         try:

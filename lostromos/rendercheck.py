@@ -31,7 +31,7 @@ from typing import Any
 
 from lostromos.admission import CheckUnavailable, SpecContext
 from lostromos.config import Binding
-from lostromos.helmengine import ChartSource, HelmError, trim
+from lostromos.enginewire import ChartSource, ErrorCode, HelmError, Violation, trim
 from lostromos.redact import Redactor, redactor_for
 from lostromos.renderpool import BudgetedRenderer, RenderOverBudget
 from lostromos.values.remembered import RememberedVerdicts, spec_digest
@@ -147,9 +147,9 @@ class RenderCheck:
             return [f"spec: {error.message}"]
         except HelmError as error:
             message = request.redactor.scrub(error.message, request.values)
-            if error.retryable or error.code in ("unavailable", "timeout"):
+            if error.retryable or error.code in (ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT):
                 raise CheckUnavailable(message) from None
-            if error.code == "confinement":
+            if error.code is ErrorCode.CONFINEMENT:
                 return confinement_lines(error.violations)
             return [
                 f"spec: the chart cannot render these values: "
@@ -198,15 +198,12 @@ def describe_render_failure(chart_name: str, message: str) -> str:
     return f"{where}: {cause}" if where else cause
 
 
-def confinement_lines(violations: Sequence[Mapping[str, Any]]) -> list[str]:
+def confinement_lines(violations: Sequence[Violation]) -> list[str]:
     lines = []
     for violation in violations:
-        obj = violation.get("object") or {}
-        namespace = obj.get("namespace") or ""
-        name = f"{namespace}/{obj.get('name', '')}" if namespace else str(obj.get("name", ""))
+        name = f"{violation.namespace}/{violation.name}" if violation.namespace else violation.name
         lines.append(
-            f"spec: the chart would write {obj.get('kind', 'an object')} {name}: "
-            f"{violation.get('rule', 'refused')}"
+            f"spec: the chart would write {violation.kind or 'an object'} {name}: {violation.rule}"
         )
     return lines
 

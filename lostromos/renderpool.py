@@ -17,7 +17,6 @@ those are sent once more to another process (renders have no side effects).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -30,14 +29,18 @@ from pathlib import Path
 from typing import Any
 
 from lostromos.config import RenderBudget
-from lostromos.helmengine import (
+from lostromos.engineprocess import EngineProcess
+from lostromos.enginewire import (
     ChartSource,
     Confinement,
-    EngineProcess,
     EngineUnavailable,
+    ErrorCode,
     HelmError,
     Rendered,
-    _chart,
+    WireObject,
+    chart_wire,
+    decode_answer,
+    request_line,
 )
 
 log = logging.getLogger("lostromos.renderpool")
@@ -48,6 +51,7 @@ RENDER_PROCESSES = 2
 ANSWER_OVERHEAD_BYTES = 1024 * 1024
 CONNECT_WAIT_SECONDS = 5.0  # a replaced process is ready within milliseconds
 _PEERCRED = struct.Struct("3i")  # pid, uid, gid of a Unix socket's peer
+RENDER_REQUEST_ID = 1  # one request per connection
 
 
 class RenderOverBudget(HelmError):
@@ -56,7 +60,7 @@ class RenderOverBudget(HelmError):
     marker = "the render budget"  # in every message, so a verdict line can be recognised
 
     def __init__(self, message: str) -> None:
-        super().__init__("render", message, code="budget")
+        super().__init__("render", message, code=ErrorCode.BUDGET)
 
 
 class _Vanished(EngineUnavailable):
@@ -121,15 +125,19 @@ class BudgetedRenderer:
     ) -> Rendered:
         """`helm template`, or RenderOverBudget, HelmError (the chart's own failure),
         EngineUnavailable (no render process answered)."""
-        line = _request_line(
-            chart=_chart(chart),
-            release=release,
-            namespace=namespace,
-            values=values,
-            timeoutSeconds=budget.seconds,
-            confine=confine.to_wire() if confine else None,
-            skipSchemaValidation=schema_checked,
-            redact=list(secrets),  # the engine scrubs them from errors and Helm's log lines
+        line = request_line(
+            RENDER_REQUEST_ID,
+            "render",
+            dict(
+                chart=chart_wire(chart),
+                release=release,
+                namespace=namespace,
+                values=values,
+                timeoutSeconds=budget.seconds,
+                confine=confine.to_wire() if confine else None,
+                skipSchemaValidation=schema_checked,
+                redact=list(secrets),  # the engine scrubs them from errors and Helm's log lines
+            ),
         )
         deadline = time.monotonic() + budget.seconds
         tried: set[int] = set()
@@ -137,26 +145,17 @@ class BudgetedRenderer:
             slot = self._least_busy(tried if len(tried) < len(self.socket_paths) else set())
             tried.add(slot)
             try:
-                document = self._call(slot, line, deadline, budget)
+                result = self._call(slot, line, deadline, budget)
                 break
             except _Vanished:
                 # The process was killed under this render (another render's budget):
                 # again elsewhere with the time left; with none left, it is over budget.
                 if time.monotonic() >= deadline:
                     raise RenderOverBudget(_time_message(budget)) from None
-        if not document.get("ok"):
-            failure = document.get("error") or {}
-            raise HelmError(
-                "render",
-                str(failure.get("message", "unknown error")),
-                code=str(failure.get("code", "helm")),
-                violations=failure.get("violations") or (),
-            )
-        result = document.get("result") or {}
-        manifest = str(result.get("manifest", ""))
-        if len(manifest.encode()) > budget.output_bytes:
+        rendered = Rendered.from_wire(result)
+        if len(rendered.manifest.encode()) > budget.output_bytes:
             raise RenderOverBudget(_output_message(budget))
-        return Rendered(manifest, tuple(dict(item) for item in result.get("objects") or ()))
+        return rendered
 
     def _least_busy(self, tried: set[int]) -> int:
         with self._lock:
@@ -167,9 +166,9 @@ class BudgetedRenderer:
             self._in_flight[slot] += 1
             return slot
 
-    def _call(
-        self, slot: int, line: bytes, deadline: float, budget: RenderBudget
-    ) -> dict[str, Any]:
+    def _call(self, slot: int, line: bytes, deadline: float, budget: RenderBudget) -> WireObject:
+        """The render's result; the HelmError it answers; RenderOverBudget;
+        _Vanished when the process went away under it."""
         try:
             sock = self._connect(slot, deadline)
             with sock:
@@ -187,7 +186,7 @@ class BudgetedRenderer:
                         self._kill(pid)  # it may still be writing: free its memory now
                         raise RenderOverBudget(_output_message(budget))
                     raise _Vanished("render", "the render process stopped mid-render")
-                return dict(json.loads(answer))
+                return decode_answer("render", answer, RENDER_REQUEST_ID)
         except OSError as error:
             raise _Vanished(
                 "render", f"the render process failed: {error.strerror or error}"
@@ -241,12 +240,6 @@ def _exchange(sock: socket.socket, line: bytes, deadline: float, limit: int) -> 
         if answer.endswith(b"\n"):
             break
     return bytes(answer)
-
-
-def _request_line(**params: Any) -> bytes:
-    document = {"id": 1, "op": "render", **params}
-    text = json.dumps(document, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    return text.encode() + b"\n"
 
 
 def _time_message(budget: RenderBudget) -> str:

@@ -11,8 +11,8 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from lostromos.cliflags import add_engine_flag
-from lostromos.logs import LOG_FORMATS, LogFormat
+from lostromos.cliflags import add_config_flag, add_engine_flag, add_log_flags
+from lostromos.logs import LogFormat
 
 # The API server refuses request bodies over 3 MiB itself, so no real review is larger.
 DEFAULT_MAX_BODY_BYTES = 3 * 1024 * 1024
@@ -68,12 +68,7 @@ def _positive_float(text: str) -> float:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Every flag of the webhook command, with the defaults ServeOptions has."""
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=Path("lostromos.yaml"),
-        help="bindings file (default: ./lostromos.yaml)",
-    )
+    add_config_flag(parser)
     parser.add_argument(
         "--bind",
         default="127.0.0.1:8443",
@@ -104,18 +99,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=4,
         help="threads per worker that compute reviews (default: 4)",
     )
-    parser.add_argument(
-        "--log-format",
-        choices=LOG_FORMATS,
-        default="text",
-        help="text for people, json for log pipelines (default: text)",
-    )
-    parser.add_argument(
-        "--log-level",
-        choices=("debug", "info", "warning", "error"),
-        default="info",
-        help="log level (default: info)",
-    )
+    add_log_flags(parser)
     parser.add_argument(
         "--access-log", action="store_true", help="log one line per request (off by default)"
     )

@@ -1,4 +1,5 @@
-"""AdmissionReview v1 over HTTP bodies: bytes in, lostromos.admission.decide, bytes out.
+"""AdmissionReview v1 over HTTP bodies: bytes in, lostromos.admission.decide (through
+lostromos.sources.admission.admit, which maps a bound built-in kind first), bytes out.
 
 `ReviewHandler.handle()` takes the raw body and returns the HTTP answer, so
 every input a client can send - well-formed or not - is answered here, with
@@ -32,13 +33,13 @@ from lostromos.admission import (
     GroupVersionKind,
     SpecCheck,
     chart_denial,
-    decide,
     deny,
     internal_denial,
     invalid_message,
     too_deep,
 )
 from lostromos.charts import ChartError
+from lostromos.sources.admission import admit
 from webhook.limits import too_many_values
 
 __all__ = ["Endpoint", "EngineSource", "ReviewHandler", "ReviewOutcome"]
@@ -114,7 +115,7 @@ class ReviewHandler:
             return _bad_input(str(error))
         kind_label = self._kind_label(request)
         try:
-            response = self._over_limit(request) or decide(
+            response = self._over_limit(request) or admit(
                 request, self._engines, endpoint, self._checks
             )
         except ChartError as error:

@@ -31,7 +31,7 @@ from lostromos.chartrepo import engine_puller
 from lostromos.charts import ChartError
 from lostromos.config import ConfigError, load_bindings
 from lostromos.engines import EngineRegistry
-from lostromos.helmengine import HelmError, find_engine
+from lostromos.helmengine import EngineMissing, HelmError, find_engine
 from lostromos.logs import configure_logging
 from lostromos.probes import MetricsEndpoint, ProbeServer, Readiness
 from lostromos.rendercheck import RenderCheck
@@ -193,7 +193,7 @@ def serve(options: ServeOptions) -> int:
         try:
             renders = RenderProcesses(find_engine(options.helm_engine))
             renders.start()
-        except HelmError as error:
+        except (EngineMissing, HelmError) as error:
             return _refuse(error.message)
 
     master_pid = os.getpid()

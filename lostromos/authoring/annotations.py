@@ -24,7 +24,9 @@ from typing import Any
 import yaml
 
 COMMENT = re.compile(r"^\s*#(?: ?)(.*)$")
-BLOCK_MARK = re.compile(r"^\s*#\s*@schema\s*$")
+# helm-schema toggles a block at any line that starts with "# @schema" and has no
+# keywords after it: `# @schema@` (as cilium writes it) marks a block too.
+BLOCK_MARK = re.compile(r"^\s*#\s*@schema[^\s\w]*\s*$")
 ONE_LINE = re.compile(r"#\s*@schema\s+(\S.*)$")
 HELM_DOCS = re.compile(r"^--\s?(?:\((?P<type>[\w/ ]+)\)\s*)?(?P<text>.*)$")
 # A commented-out key such as "# storageClassName: fast-ssd": documentation of an
@@ -50,6 +52,7 @@ HINT_TYPES = {
 # helm-values-schema-json keys that are directions to that tool, not schema.
 _TOOL_ONLY = frozenset({"hidden", "skipProperties", "mergeProperties", "skipRequired"})
 _ITEM_KEYS = {"itemType": "type", "itemEnum": "enum", "itemRef": "$ref", "item": "type"}
+_KEYWORD = re.compile(r"^\$?[A-Za-z][\w-]*$")
 _RAW_TEXT = frozenset({"pattern", "title", "description", "$ref", "format", "$comment"})
 
 
@@ -64,6 +67,31 @@ class KeyNotes:
 
     def is_empty(self) -> bool:
         return not (self.description or self.schema or self.required or self.hint)
+
+
+def not_key_lines(lines: list[str]) -> frozenset[int]:
+    """Comment lines that look like `# key: value` but are not commented-out keys: inside
+    helm-schema blocks, and helm-docs descriptions continued down to their key."""
+    return schema_block_lines(lines) | helm_docs_lines(lines)
+
+
+def helm_docs_lines(lines: list[str]) -> frozenset[int]:
+    """The lines after a `# --` line down to the key it describes, which helm-docs reads as
+    the description (`# ref: https://...` there is prose, not a commented-out key)."""
+    found: set[int] = set()
+    number = 0
+    while number < len(lines):
+        text = (COMMENT.match(lines[number]) or _NO_MATCH).group(1).strip()
+        if not text.startswith("--"):
+            number += 1
+            continue
+        end = number + 1
+        while end < len(lines) and COMMENT.match(lines[end]):
+            end += 1
+        if end < len(lines) and lines[end].strip():  # the run ends at a key, not a gap
+            found.update(range(number + 1, end))
+        number = end
+    return frozenset(found)
 
 
 def schema_block_lines(lines: list[str]) -> frozenset[int]:
@@ -181,8 +209,8 @@ def _one_line(text: str, notes: KeyNotes) -> None:
     for part in text.split(";"):
         key, sep, raw = part.strip().partition(":")
         key = key.strip()
-        if not key:
-            continue
+        if not _KEYWORD.match(key):
+            continue  # not a keyword (`@`, prose): nothing the author's tool reads either
         raw = raw.strip()
         if not sep:
             value: Any = True  # a bare flag: `required`, `nullable`

@@ -17,6 +17,8 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lostromos.cliflags import add_chart_cache_flag, add_engine_flag
+
 if TYPE_CHECKING:
     from lostromos.config import ChartRef
 
@@ -43,15 +45,8 @@ def add_chart_source_flags(parser: argparse.ArgumentParser, *, engine_flag: bool
         action="store_true",
         help="accept a pulled chart that no digest vouches for (default: refuse it)",
     )
-    parser.add_argument(
-        "--chart-cache",
-        type=Path,
-        default=None,
-        help="where pulled charts are unpacked (default: ~/.cache/lostromos/charts)",
-    )
+    add_chart_cache_flag(parser)
     if engine_flag:  # commands that render have theirs already
-        from lostromos.cliflags import add_engine_flag
-
         add_engine_flag(parser, "that pulls repository and OCI charts")
 
 

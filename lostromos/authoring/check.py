@@ -33,7 +33,8 @@ from lostromos.admission import (
     chart_denial,
     decide,
 )
-from lostromos.authoring import AuthoringError, crdsim, read_text
+from lostromos.authoring import AuthoringError, Mode, crdsim, read_text
+from lostromos.authoring.crdgen import simulation_for
 from lostromos.charts import Chart, ChartError
 from lostromos.config import Binding, Bindings
 from lostromos.engines import BindingLoadError, EngineRegistry
@@ -126,7 +127,7 @@ def _unbound_error(bindings: Bindings, source: SourceObject) -> AuthoringError:
 def check_objects(
     registry: EngineRegistry,
     objects: list[SourceObject],
-    crd_mode: str | None = "webhook",
+    crd_mode: Mode | None = "webhook",
     checks: Sequence[SpecCheck] = NO_CHECKS,
 ) -> list[Verdict]:
     """Each object's verdict (an object of an unbound kind is an AuthoringError)."""
@@ -138,7 +139,7 @@ def check_objects(
 def iter_verdicts(
     registry: EngineRegistry,
     objects: Iterable[SourceObject],
-    crd_mode: str | None = "webhook",
+    crd_mode: Mode | None = "webhook",
     checks: Sequence[SpecCheck] = NO_CHECKS,
     *,
     skip_unbound: bool = False,
@@ -159,7 +160,7 @@ def iter_verdicts(
         if crd_mode is not None and binding.name not in simulations:
             simulations[binding.name] = None
             with contextlib.suppress(BindingLoadError):  # the review denies with the error
-                simulations[binding.name] = crdsim.simulation_for(
+                simulations[binding.name] = simulation_for(
                     binding, registry.engine_for(binding).chart, crd_mode
                 )
         yield _review(registry, binding, source, number, simulations.get(binding.name), checks)

@@ -400,13 +400,13 @@ def cmd_check(args: argparse.Namespace) -> int:
         return _check(args, registry, None)
     # The webhook renders each admitted object in a render process with the
     # binding's budget; so does check.
-    from lostromos.helmengine import HelmError, find_engine
+    from lostromos.helmengine import EngineMissing, HelmError, find_engine
     from lostromos.renderpool import BudgetedRenderer, RenderProcesses
 
     try:
         processes = RenderProcesses(find_engine(args.helm_engine), count=1)
         processes.start()
-    except HelmError as error:
+    except (EngineMissing, HelmError) as error:
         raise AuthoringError(f"check renders as the webhook does: {error.message}") from None
     try:
         return _check(args, registry, BudgetedRenderer(processes.socket_paths))
@@ -476,8 +476,15 @@ def _check_cluster(args: argparse.Namespace) -> int:
     kubeconfig = args.kubeconfig or (
         Path(os.environ["KUBECONFIG"]) if os.environ.get("KUBECONFIG") else None
     )
-    stored = list_stored_objects(binding, kubeconfig)
-    problems = invalid_under(chart, binding, stored)
+    if binding.source is not None:  # the selected Namespaces, Services, ... (lostromos.sources)
+        from lostromos.sources.stored import invalid_sources, list_selected_sources
+
+        stored = list_selected_sources(binding, kubeconfig)
+        problems = invalid_sources(chart, binding, stored)
+    else:
+        stored = list_stored_objects(binding, kubeconfig)
+        problems = invalid_under(chart, binding, stored)
+    kind = binding.kind if binding.source is None else binding.source.kind
     if args.output != "text":
         report = CheckReport(
             summary_only=args.summary,
@@ -496,7 +503,7 @@ def _check_cluster(args: argparse.Namespace) -> int:
             for reason in problem.reasons:
                 print(f"  {reason}")
     print(
-        f"{len(problems)} of {len(stored)} {binding.kind} object(s) would become invalid "
+        f"{len(problems)} of {len(stored)} {kind} object(s) would become invalid "
         f"under {chart.name} {chart.version}"
     )
     return 1 if problems else 0

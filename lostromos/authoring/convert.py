@@ -44,6 +44,7 @@ from typing import Any, TypeGuard
 from lostromos.authoring import Mode, crdsim
 from lostromos.authoring.crdsim import INT_OR_STRING, PRESERVE
 from lostromos.authoring.refs import CYCLE, REFS, SchemaDocument
+from lostromos.values.jsontype import json_type
 from lostromos.values.schema_compile import DRAFT_VERSION, SchemaProblem, base_validator_for
 
 # The formats kube-apiserver validates (apiextensions JSONSchemaProps.format).
@@ -130,20 +131,6 @@ def path_text(path: tuple, root: str = "spec") -> str:
     for part in path:
         text += "[]" if part == "[]" else f".{part}"
     return text
-
-
-def json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
 
 
 def _fits(value: Any, kind: str) -> bool:

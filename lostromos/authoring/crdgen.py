@@ -15,6 +15,7 @@ import yaml
 
 from lostromos.authoring import Mode
 from lostromos.authoring.convert import ConversionNote, SchemaConverter
+from lostromos.authoring.crdsim import CrdSimulation
 from lostromos.charts import Chart
 from lostromos.config import Binding
 from lostromos.values.engine import ValuesEngine
@@ -315,3 +316,9 @@ STATUS_SCHEMA: dict[str, Any] = {
         },
     },
 }
+
+
+def simulation_for(binding: Binding, chart: Chart, mode: Mode) -> CrdSimulation:
+    """The simulation of the CRD `lostromos crd generate --validation MODE` makes for a binding."""
+    crd = generate_crd(CrdTarget.for_binding(binding, chart), mode)
+    return CrdSimulation(crd.manifest, binding.version)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lostromos.values import go_regex
+from lostromos.values.jsontype import json_type
 
 PRESERVE = "x-kubernetes-preserve-unknown-fields"
 INT_OR_STRING = "x-kubernetes-int-or-string"
@@ -163,22 +164,8 @@ def apply_defaults(value: Any, schema: dict | None) -> Any:
 # --- validation ------------------------------------------------------------------------
 
 
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
-
-
 def _type_fits(value: Any, declared: str) -> bool:
-    found = _json_type(value)
+    found = json_type(value)
     if declared == "integer":
         return found == "integer" or (found == "number" and float(value).is_integer())
     if declared == "number":
@@ -223,15 +210,15 @@ def validate(value: Any, schema: dict, where: str = "spec") -> list[str]:  # noq
     # kube-openapi checks int-or-string as the types integer and string, and its integer
     # check admits a whole float: 1.0 is stored as 1, as Helm accepts it (checked e2e).
     if schema.get(INT_OR_STRING) and not (
-        _json_type(value) == "string" or _type_fits(value, "integer")
+        json_type(value) == "string" or _type_fits(value, "integer")
     ):
         return [
-            f"{where}: Invalid value: {_json_type(value)!r}: {where} in body must be of "
-            f"type integer,string: {_json_type(value)!r}"
+            f"{where}: Invalid value: {json_type(value)!r}: {where} in body must be of "
+            f"type integer,string: {json_type(value)!r}"
         ]
     if declared and not _type_fits(value, declared):
         return [
-            f"{where}: Invalid value: {_json_type(value)}: {where} in body must be of "
+            f"{where}: Invalid value: {json_type(value)}: {where} in body must be of "
             f"type {declared}"
         ]
     if isinstance(enum, list) and not any(_in_enum(value, e) for e in enum):
@@ -359,14 +346,6 @@ class CrdSimulation:
             elif key in (schema.get("required") or ()):
                 errors.append(f"{key}: Required value")
         return Decoded({**meta, **body}, errors)
-
-
-def simulation_for(binding: Any, chart: Any, mode: str) -> CrdSimulation:
-    """The simulation of the CRD `lostromos crd generate --validation MODE` makes for a binding."""
-    from lostromos.authoring.crdgen import CrdTarget, generate_crd
-
-    crd = generate_crd(CrdTarget.for_binding(binding, chart), mode)  # type: ignore[arg-type]
-    return CrdSimulation(crd.manifest, binding.version)
 
 
 def invalid_message(kind: str, group: str, name: str, errors: list[str]) -> str:

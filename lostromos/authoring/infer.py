@@ -13,7 +13,9 @@ type). So:
 - the conventions authors already write in comments are read (annotations):
   descriptions, helm-docs `(type)` hints, `# @schema` keywords;
 - the root admits what Helm itself puts there (helmroot): `global`, each
-  dependency's values, the dependencies' `condition` keys and a parent's `enabled`.
+  dependency's values, the dependencies' `condition` keys and a parent's `enabled`;
+- what the templates do with the values decides the rest (templatefit): a key they
+  read is admitted, an object they render whole or range over stays open.
 """
 
 from __future__ import annotations
@@ -31,10 +33,9 @@ from lostromos.authoring.annotations import (
     COMMENTED_KEY,
     KeyNotes,
     finish,
+    not_key_lines,
     notes_for,
-    schema_block_lines,
 )
-from lostromos.authoring.convert import json_type
 from lostromos.authoring.helmroot import apply_root
 from lostromos.authoring.k8stypes import (
     INT_OR_STRING,
@@ -45,7 +46,9 @@ from lostromos.authoring.k8stypes import (
     kube_types,
     object_types,
 )
-from lostromos.authoring.templatereads import template_reads
+from lostromos.authoring.templatefit import fit_to_templates
+from lostromos.authoring.templatereads import template_use
+from lostromos.values.jsontype import json_type
 from lostromos.yamltext import yaml_location
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -88,7 +91,7 @@ def read_values(path: Path) -> CommentedValues:
 class _Reader:
     def __init__(self, lines: list[str]) -> None:
         self.lines = lines
-        self.in_blocks = schema_block_lines(lines)
+        self.in_blocks = not_key_lines(lines)
         self.notes: dict[Path_, KeyNotes] = {}
         self.examples: dict[Path_, Any] = {}
 
@@ -181,8 +184,7 @@ def infer_schema(
     if chart_dir is not None:
         apply_root(body, chart_dir, metadata or {})
         body.setdefault("additionalProperties", False)
-        for read in template_reads(chart_dir):
-            _admit(body, read.path)
+        fit_to_templates(body, template_use(chart_dir))
     schema.update(body)
     used = inference.kube.used_defs()
     if used:
@@ -209,7 +211,7 @@ class _Inference:
             node = self._widened(node, notes.hint)
         own = finish(dict(notes.schema))
         if own:
-            node.update(own)
+            node = _authored(node, own)
         required = [key for key in node.get("properties", {}) if self._required((*path, key))]
         if required:
             node["required"] = required
@@ -317,21 +319,22 @@ class _Inference:
         return {"anyOf": [self.kube.ref(name) for name in types]}
 
 
-def _admit(node: dict, path: tuple[str, ...]) -> None:
-    """Make room for a key the templates read: no setting of it may be refused (a key
-    only the templates know, say `.Values.nameOverride`, is any value)."""
-    for key in path:
-        if "$ref" in node or "anyOf" in node:
-            return  # a Kubernetes type: it says itself what it holds
-        properties = node.get("properties")
-        if isinstance(properties, dict) and key in properties:
-            node = properties[key]
-            continue
-        if node.get("additionalProperties") is False:
-            node.setdefault("properties", {})[key] = {
-                "description": "Read by the chart's templates; not in values.yaml."
-            }
-        return
+def _authored(node: dict, own: dict) -> dict:
+    """The author's own keywords over the inferred ones. An author's `type` is the last
+    word on the type: what was inferred for another type (a Kubernetes list of ports
+    for `allocateLoadBalancerNodePorts`, typed `[null, boolean]`) goes."""
+    kinds = own.get("type")
+    if kinds is not None:
+        kinds = kinds if isinstance(kinds, list) else [kinds]
+        for keyword in ("$ref", "anyOf", "oneOf", "allOf", "x-kubernetes-int-or-string"):
+            node.pop(keyword, None)
+        if "array" not in kinds:
+            node.pop("items", None)
+        if "object" not in kinds:
+            for keyword in ("properties", "additionalProperties", "required"):
+                node.pop(keyword, None)
+    node.update(own)
+    return node
 
 
 def _map_like(value: dict) -> bool:

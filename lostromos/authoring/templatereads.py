@@ -1,12 +1,12 @@
-"""What a chart's templates read from `.Values`, for `schema lint`.
+"""What a chart's templates read from `.Values`, for `schema lint` and `schema init`.
 
 A key the templates read but the schema forbids can never be set: every
 object that sets it is refused, and the template's branch for it is dead. The
 reads are found in every template file, named templates (`define`, used
 through `include` and `template`) included, so `toYaml .Values.x`,
-`.Values.x.y`, `$.Values.x` and `index .Values "x" "y"` all count. Reads
-through a variable or a `with`/`range` scope are not followed: their paths
-are not known without running the templates.
+`.Values.x.y`, `$.Values.x` and `index .Values "x" "y"` all count, and so do
+reads through a `with`/`range` scope, a variable or a named template's dot
+(templatescopes).
 """
 
 from __future__ import annotations
@@ -17,10 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from lostromos.authoring.refs import CYCLE, REFS, SchemaDocument
+from lostromos.authoring.templatescopes import read_files, scanned
 
-_DOTTED = re.compile(r"\.Values((?:\.[A-Za-z_][\w-]*)+)")
-_INDEX = re.compile(r"index\s+\$?\.Values((?:\s+\"[^\"]+\")+)")
-_QUOTED = re.compile(r"\"([^\"]+)\"")
 TEMPLATE_SUFFIXES = (".yaml", ".yml", ".tpl", ".txt", ".json")
 
 
@@ -30,26 +28,30 @@ class TemplateRead:
     where: str  # templates/deployment.yaml:12
 
 
-def template_reads(chart_dir: Path) -> list[TemplateRead]:
-    """Every `.Values` path the chart's own templates name, with the first place it is named."""
+@dataclass(frozen=True)
+class TemplateUse:
+    """How the templates use `.Values`: keys they read, objects they render whole
+    (`toYaml`: every key lands in the output) and objects whose keys they range over."""
+
+    reads: list[TemplateRead]
+    rendered: frozenset[tuple[str, ...]]
+    iterated: frozenset[tuple[str, ...]]
+
+
+def template_use(chart_dir: Path) -> TemplateUse:
     templates = chart_dir / "templates"
     if not templates.is_dir():
-        return []
-    first: dict[tuple[str, ...], str] = {}
-    for file in sorted(templates.rglob("*")):
-        if not file.is_file() or file.suffix not in TEMPLATE_SUFFIXES:
-            continue
-        try:
-            text = file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            continue
-        for number, line in enumerate(text.splitlines(), start=1):
-            where = f"{file.relative_to(chart_dir).as_posix()}:{number}"
-            for match in _DOTTED.finditer(line):
-                first.setdefault(tuple(match.group(1).strip(".").split(".")), where)
-            for match in _INDEX.finditer(line):
-                first.setdefault(tuple(_QUOTED.findall(match.group(1))), where)
-    return [TemplateRead(path, where) for path, where in first.items()]
+        return TemplateUse([], frozenset(), frozenset())
+    scan = scanned(read_files(templates, chart_dir, TEMPLATE_SUFFIXES))
+    reads = [TemplateRead(path, where) for path, where in sorted(scan.values_reads().items())]
+    return TemplateUse(
+        reads, frozenset(scan.values_rendered()) - {()}, frozenset(scan.values_iterated()) - {()}
+    )
+
+
+def template_reads(chart_dir: Path) -> list[TemplateRead]:
+    """Every `.Values` path the chart's own templates read, with the first place it is read."""
+    return template_use(chart_dir).reads
 
 
 def forbidden_prefix(document: SchemaDocument, path: tuple[str, ...]) -> tuple[str, ...] | None:

@@ -7,6 +7,10 @@ import os
 from pathlib import Path
 
 
+class DevError(RuntimeError):
+    """A component failed to come up; the message names it and shows its log tail."""
+
+
 def default_state_dir() -> Path:
     """Where `dev up`, `dev env` and `dev down` keep a cluster unless told otherwise
     (here, not in dev.cluster: the CLI's parser needs it without the cluster's imports)."""

@@ -33,16 +33,12 @@ import yaml
 
 from certs.authority import create_ca, issue_serving_cert, write_pair
 from lostromos.config import load_bindings
-from lostromos.dev import dataplane
+from lostromos.dev import DevError, dataplane
 from lostromos.dev.pki import ClusterPki
 from lostromos.dev.processes import Child, Supervisor
 from lostromos.dev.webhookconfig import DEV_PREFIX, client_config, webhook_configurations
 
 Say = Callable[[str], None]
-
-
-class DevError(RuntimeError):
-    """A component failed to come up; the message names it and shows its log tail."""
 
 
 @dataclass(frozen=True)
@@ -196,6 +192,10 @@ class DevCluster:
             f"--initial-cluster=lostromos-dev={peer}",
             # A throwaway local cluster: fsync costs seconds per burst, buys nothing.
             "--unsafe-no-fsync",
+            # 1,000 simulated Sites grew the database to 359 MiB between the API server's
+            # compactions; etcd's default 2 GiB quota would stop every write at a few
+            # thousand. 8 GiB is etcd's documented ceiling.
+            "--quota-backend-bytes=8589934592",
             "--log-level=warn",
         ]
 
@@ -343,14 +343,14 @@ class DevCluster:
         os.replace(temporary, self.kubeconfig)
 
     def kubectl(
-        self, *args: str, stdin: str | None = None, check: bool = True
+        self, *args: str, stdin: str | None = None, check: bool = True, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [str(self.options.tools["kubectl"]), f"--kubeconfig={self.kubeconfig}", *args],
             input=stdin,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=timeout,
             check=False,
             env=self.client_env(),
         )

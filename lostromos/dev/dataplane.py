@@ -18,14 +18,28 @@ from __future__ import annotations
 
 import json
 import ssl
+import subprocess
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-if TYPE_CHECKING:
-    from lostromos.dev.cluster import DevCluster
+from lostromos.dev import DevError
+
+if TYPE_CHECKING:  # the CLI's parser imports this module; the PKI brings cryptography
+    from lostromos.dev.pki import ClusterPki
+
+
+class DevCluster(Protocol):
+    """What the data plane reads of lostromos.dev.cluster.DevCluster (which starts it)."""
+
+    @property
+    def kubeconfig(self) -> Path: ...
+    @property
+    def pki(self) -> ClusterPki: ...
+    def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]: ...
+
 
 STAGES_DIR = Path(__file__).resolve().parent / "kwok"
 # kwok manages only the nodes carrying this annotation: a real node is left alone
@@ -110,6 +124,10 @@ def controller_manager_argv(binary: Path, cluster: DevCluster, port: int) -> lis
         "-endpointslice-mirroring-controller",
         # no cloud, no node CIDRs to allocate, no routes: nothing outside loopback to reach
         "--allocate-node-cidrs=false",
+        # Kubernetes's own provisioner for development (class `standard`): volumes are made
+        # by this process's volume controller, many at once. kwok's volume stages handle one
+        # object at a time with five API writes each, and left thousands of claims Pending.
+        "--enable-hostpath-provisioner=true",
         "--configure-cloud-routes=false",
         # thousands of Sites: the default 20 requests/s would make pods trail the releases
         "--kube-api-qps=200",
@@ -163,7 +181,6 @@ def ready_nodes(cluster: DevCluster) -> set[str]:
 
 
 def wait_for(what: str, probe: Callable[[], bool], timeout: float) -> None:
-    from lostromos.dev.cluster import DevError
 
     deadline = time.monotonic() + timeout
     while not probe():

@@ -74,6 +74,38 @@ def _webhook(
     return webhook
 
 
+def source_webhook(
+    binding: Binding, validating: dict[str, Any], *, namespace_selector: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The rule for a binding's source kind (lostromos.sources): only objects its selector
+    selects call the webhook (objectSelector), so every other Namespace or Service never
+    waits on lostromos; fail closed or open as the binding says."""
+    source = binding.source
+    assert source is not None
+    webhook = {
+        **validating,
+        "name": f"{binding.name}.source.{validating['name']}",
+        "rules": [
+            {
+                "apiGroups": [source.group],
+                "apiVersions": [source.version],
+                "operations": ["CREATE", "UPDATE"],
+                "resources": [source.resource],
+                "scope": "*",
+            }
+        ],
+        "objectSelector": source.selector.as_object(),
+        "failurePolicy": source.failure_policy,
+    }
+    # A Namespace is matched by namespaceSelector on its own labels: the binding's
+    # selector is the whole rule there.
+    if source.kind == "Namespace" and source.group == "":
+        webhook.pop("namespaceSelector", None)
+    elif namespace_selector is not None:
+        webhook["namespaceSelector"] = namespace_selector
+    return webhook
+
+
 def webhook_configurations(
     bindings: Sequence[Binding],
     config: dict[str, Any],
@@ -100,6 +132,11 @@ def webhook_configurations(
         timeout_seconds=timeout_seconds,
         namespace_selector=namespace_selector,
     )
+    sources = [
+        source_webhook(binding, validating, namespace_selector=namespace_selector)
+        for binding in bindings
+        if binding.source is not None
+    ]
     labels = {"app.kubernetes.io/name": "lostromos", "app.kubernetes.io/component": "webhook"}
     return [
         {
@@ -112,6 +149,6 @@ def webhook_configurations(
             "apiVersion": "admissionregistration.k8s.io/v1",
             "kind": "ValidatingWebhookConfiguration",
             "metadata": {"name": f"{name_prefix}-validation", "labels": labels},
-            "webhooks": [validating],
+            "webhooks": [validating, *sources],
         },
     ]

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 
 from lostromos.values.semver_range import is_compatible
 
-if TYPE_CHECKING:  # lostromos.charts imports merge_maps from here
-    from lostromos.charts import Chart, DependencySpec
+if TYPE_CHECKING:
+    from lostromos.values.chart import Chart, DependencySpec
 
 GLOBAL_KEY = "global"
 

@@ -25,12 +25,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lostromos.charts import Chart, merge_maps
+from lostromos.values.chart import Chart
 from lostromos.values.coalesce import (
     ChartNode,
     CoalesceError,
     coalesce_values,
     copy_values,
+    merge_maps,
     process_dependencies,
 )
 from lostromos.values.defaults import DefaultFiller, SchemaView, deprecated_paths, escape_pointer

@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from lostromos.helmengine import ChartSource, HelmEngine, HelmError
-from lostromos.helmvalues import helm_values_document
 from lostromos.values.engine import ValuesEngine
+from tests.helmvalues import helm_values_document
 
 SUMMARY_KEY = pytest.StashKey[list[str]]()  # what the API-server differential reports
 

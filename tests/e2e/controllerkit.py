@@ -315,7 +315,7 @@ class Ring:
         return sum(counts.values()) == 256 and all(counts.values())
 
     def held(self) -> dict[str, frozenset[int]]:
-        from controller import hashring
+        from controller.sharding import hashring
 
         result = self.cluster.kubectl(
             "get",

@@ -294,6 +294,20 @@ podDisruptionBudget:
 image:
   repository: nginx
   # tag: "1.27"
+webhook:
+  enabled: false
+socketVolume:
+  emptyDir: {}
+"""
+
+# Reads values.yaml does not show, through a `with` scope, and an object rendered whole.
+INFERRED_TEMPLATE = """\
+{{- with .Values.webhook }}{{ if .enabled }}
+# {{ .limits }}
+{{- end }}{{ end }}
+{{- with .Values.socketVolume }}
+# {{ toYaml . }}
+{{- end }}
 """
 
 
@@ -302,6 +316,7 @@ def inferred_chart(tmp_path: Path) -> Path:
     (chart / "templates").mkdir(parents=True)
     (chart / "Chart.yaml").write_text("apiVersion: v2\nname: inferred\nversion: 0.1.0\n")
     (chart / "values.yaml").write_text(INFERRED_VALUES)
+    (chart / "templates" / "notes.yaml").write_text(INFERRED_TEMPLATE)
     with contextlib.redirect_stdout(io.StringIO()):
         assert main(["schema", "init", str(chart)]) == 0
     return chart
@@ -314,7 +329,9 @@ def test_schema_init_then_crd_generate_then_kubectl_apply(
     """The inferred schema's CRD is accepted, and admits what Helm accepts: 1.0 for an
     integer-or-string (x-kubernetes-int-or-string: the API server stores it as 1; `check`
     follows, tests/unit/test_crdsim.py), "25%" for maxUnavailable, runAsUser in a
-    securityContext values.yaml shows with privileged only, the commented-out image.tag."""
+    securityContext values.yaml shows with privileged only, the commented-out image.tag,
+    a key the templates read inside `with .Values.webhook`, any volume source for an
+    object the templates render whole."""
     chart = inferred_chart(tmp_path)
     group = f"inferred-{mode}.authoring.example.com"
     cluster.kubectl("apply", "-f", str(generate(tmp_path, chart, group, mode)))
@@ -342,8 +359,13 @@ def test_schema_init_then_crd_generate_then_kubectl_apply(
             ("named-port", '{"port": "http"}'),
             ("percent", '{"podDisruptionBudget": {"maxUnavailable": "25%"}}'),
             ("run-as", '{"securityContext": {"runAsUser": 1000}, "image": {"tag": "1.27"}}'),
+            ("scoped-read", '{"webhook": {"enabled": true, "limits": {"cpu": "1"}}}'),
+            ("rendered-whole", '{"socketVolume": {"hostPath": {"path": "/run"}}}'),
         ]:
             result = create(name, spec)
             assert result.returncode == 0, (name, result.stderr)
+        if mode == "full":  # the API server itself judges: a misspelt key is still refused
+            result = create("misspelt", '{"webhook": {"enabeld": true}}')
+            assert result.returncode != 0 and "enabeld" in result.stderr
     finally:
         cluster.kubectl("delete", "crd", f"things.{group}", "--wait=false", check=False)

@@ -220,6 +220,48 @@ def test_a_new_chart_rolls_out_and_halts_on_failures(
     assert controller.metric("lostromos_rollout_releases", state="behind") == 0
 
 
+def test_a_chart_whose_pods_never_become_ready_halts_its_rollout(
+    cluster: Cluster, namespace: str, tmp_path: Path, controllers
+) -> None:
+    """The gate counts an upgrade as in flight until its workloads are current, and as
+    failed past release.readyTimeout: Helm succeeds on every upgrade to a chart whose
+    pods never become ready, yet the rollout halts and most releases keep the old one."""
+    kind = BoundKind(
+        cluster,
+        tmp_path,
+        concurrency=4,
+        release={"readyTimeout": 10},
+        rollout={"maxInFlight": 1, "maxFailureRatio": 0.3, "minSamples": 2},
+    )
+    names = [f"p{i}" for i in range(6)]
+    for name in names:
+        kind.create(name, namespace)
+    controller = controller_for(cluster, kind, tmp_path, controllers).start()
+    wait_all(lambda n: kind.ready(n, namespace), names, timeout=180)
+
+    # Chart 1.1.0 renders and installs, but its pods are never Ready (a kwok stage).
+    values = kind.chart / "values.yaml"
+    values.write_text(
+        values.read_text().replace(
+            "podAnnotations: {}", 'podAnnotations: {"sim.lostromos.dev/fail": "not-ready"}'
+        )
+    )
+    bump_chart_version(kind.chart, "1.1.0")
+    eventually(
+        lambda: controller.metric("lostromos_rollout_halted") == 1,
+        timeout=180,
+        message="rollout halted",
+    )
+    releases = cluster.releases(namespace)
+    upgraded = sorted(n for n in names if releases[n]["revision"] != "1")
+    # the samples it took to decide, one at a time: the rest never left chart 1.0.0
+    assert 2 <= len(upgraded) <= 3, (upgraded, releases)
+    for name in upgraded:
+        ready = kind.condition(name, namespace, "Ready") or {}
+        assert ready.get("reason") == "ProgressDeadlineExceeded", ready
+    assert controller.metric("lostromos_rollout_releases", state="failed") >= 2
+
+
 def bump_chart_version(chart: Path, version: str) -> None:
     text = (chart / "Chart.yaml").read_text()
     lines = [

@@ -25,7 +25,7 @@ import yaml
 
 from lostromos.charts import chart_digest
 from lostromos.helmengine import ChartSource, HelmEngine, RunningEngine
-from lostromos.helmvalues import helm_values_document
+from tests.helmvalues import helm_values_document
 from tests.support import Cluster
 
 pytestmark = pytest.mark.e2e

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from controller import hashring
+from controller.sharding import hashring
 from tests.e2e.controllerkit import (
     ROOT,
     BoundKind,

@@ -106,3 +106,75 @@ def test_kubernetes_fields_get_the_apis_types(tmp_path: Path) -> None:
     assert valid(schema, {"tolerations": [{"key": "a", "operator": "Exists"}]})
     assert not valid(schema, {"tolerations": [{"key": "a", "operater": "Exists"}]})
     assert "io.k8s.api.core.v1.Toleration" in schema["$defs"]
+
+
+def schema_for(tmp_path: Path, values: str) -> dict:
+    root = tmp_path / "one"
+    root.mkdir()
+    (root / "Chart.yaml").write_text("apiVersion: v2\nname: one\nversion: 0.1.0\n")
+    (root / "values.yaml").write_text(values)
+    schema = infer_chart_schema(root, {"name": "one"})
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return schema
+
+
+def test_a_helm_schema_block_may_be_marked_with_trailing_punctuation(tmp_path: Path) -> None:
+    """helm-schema toggles a block at every line that starts with `# @schema`."""
+    schema = schema_for(
+        tmp_path, '# -- Mode.\n# @schema@\n# type: [string, boolean]\n# @schema@\nmode: "false"\n'
+    )
+    mode = schema["properties"]["mode"]
+    assert mode["type"] == ["string", "boolean"]
+    assert "@" not in mode and mode["description"] == "Mode."
+    assert jsonschema.Draft202012Validator(schema).is_valid({"mode": True})
+
+
+def test_a_helm_docs_description_runs_down_to_its_key(tmp_path: Path) -> None:
+    """`# ref: https://...` inside a `# --` description is prose: not a commented-out key
+    that steals the description and the annotations above it."""
+    values = (
+        "service:\n"
+        "  # @schema\n"
+        "  # type: [null, boolean]\n"
+        "  # @schema\n"
+        "  # -- Allocate node ports.\n"
+        "  # ref: https://kubernetes.io/docs/concepts/services-networking/service/\n"
+        "  allocate: ~\n"
+        "  # a commented-out key away from any description stays one\n"
+        "  # port: 80\n"
+        "\n"
+        "  type: ClusterIP\n"
+    )
+    service = schema_for(tmp_path, values)["properties"]["service"]
+    assert "ref" not in service["properties"]
+    assert service["properties"]["port"]["type"] == "integer"
+    allocate = service["properties"]["allocate"]
+    assert allocate["type"] == ["null", "boolean"]
+    assert allocate["description"].startswith("Allocate node ports. ref: https://")
+
+
+def test_the_authors_type_replaces_a_kubernetes_type_guessed_from_the_name(
+    tmp_path: Path,
+) -> None:
+    values = "# @schema type: [null, boolean]\nallocateNodePorts: ~\nextraPorts: ~\n"
+    schema = schema_for(tmp_path, values)
+    assert schema["properties"]["allocateNodePorts"] == {"type": ["null", "boolean"]}
+    assert "items" in schema["properties"]["extraPorts"]  # no type given: the name decides
+    assert jsonschema.Draft202012Validator(schema).is_valid({"allocateNodePorts": True})
+
+
+def test_the_conventions_example_in_the_chart_authors_guide_gives_what_it_says(
+    tmp_path: Path,
+) -> None:
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "chart-authors.md").read_text()
+    section = guide.split("### The comment conventions it reads", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    schema = schema_for(tmp_path, example)
+    properties = schema["properties"]
+    assert properties["replicas"]["type"] == "integer" and properties["replicas"]["minimum"] == 1
+    assert properties["replicas"]["description"] == "How many pods run."
+    assert schema["required"] == ["replicas"]
+    assert properties["logLevel"]["enum"] == ["debug", "info", "warn"]
+    assert properties["tag"]["type"] == ["string", "null"]
+    assert properties["tag"]["description"] == "Image tag; the chart's appVersion when empty."
+    assert properties["replicaCount"]["type"] == ["number", "string", "null"]

@@ -142,14 +142,9 @@ def test_printer_columns_show_readys_reason_and_the_desired_chart_version() -> N
 
 
 def test_status_helpers_for_the_controller() -> None:
-    from controller.status import binding_unloadable, desired_chart
-    from lostromos.charts import load_chart
+    from controller.status import binding_unloadable
     from lostromos.engines import BindingLoadError
 
-    assert desired_chart(load_chart(ROOT / "charts" / "site")) == {
-        "name": "site",
-        "version": load_chart(ROOT / "charts" / "site").version,
-    }
     error = BindingLoadError("site", "charts/site: chart directory not found")
     (ready,) = binding_unloadable(error)
     assert (ready.type, ready.status, ready.reason) == ("Ready", False, "BindingUnloadable")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from controller import hashring
+from controller.sharding import hashring
 
 # Published FNV-1a 64-bit test vectors (Fowler/Noll/Vo reference test suite).
 VECTORS = {

@@ -7,9 +7,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from controller import hashring
 from controller.informer import Informer
-from controller.shardlist import ShardWatch
+from controller.sharding import hashring
+from controller.sharding.shardlist import ShardWatch
 from lostromos.config import Binding, ChartRef
 
 UIDS = [str(uuid.UUID(int=n * 0x9E3779B97F4A7C15 % (1 << 128))) for n in range(30)]

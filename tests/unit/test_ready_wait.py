@@ -409,3 +409,41 @@ def test_once_every_kind_is_listed_each_waiting_object_is_looked_at_again() -> N
     assert follower.synced
     follower.flush()
     assert requeued == [("site", "team-a/blog")] * 2  # synced now: judged again
+
+
+def upgraded_to_a_new_chart(world: World, workloads: FakeWorkloads) -> None:
+    """Installed and Ready on the first chart, then a gated upgrade to `chart-2`."""
+    world.reconcile()
+    workloads.seen, workloads.live = [CURRENT], {"blog": CURRENT}
+    world.reconcile()
+    assert world.condition("Ready")["status"] == "True"
+    world.engine.digest = "chart-2"
+    workloads.seen, workloads.live = [PROGRESSING], {"blog": PROGRESSING}
+    world.reconcile()
+    assert world.helm.actions() == ["status", "upgrade", "status", "upgrade"]
+    assert world.condition("Ready")["status"] == "Unknown"
+
+
+def test_a_gated_upgrade_holds_its_rollout_slot_until_its_workloads_are_current() -> None:
+    world, workloads, _ = waiting_world()
+    upgraded_to_a_new_chart(world, workloads)
+    progress = world.rollout.progress()
+    assert (progress.in_flight, progress.upgraded) == (1, 0)  # Helm is done, the pods are not
+
+    workloads.seen, workloads.live = [CURRENT], {"blog": CURRENT}
+    world.reconcile()
+    assert world.condition("Ready")["status"] == "True"
+    progress = world.rollout.progress()
+    assert (progress.in_flight, progress.upgraded, progress.failed) == (0, 1, 0)
+
+
+def test_a_gated_upgrade_whose_workloads_miss_the_ready_timeout_counts_as_failed() -> None:
+    world, workloads, clock = waiting_world(timeout=60)
+    upgraded_to_a_new_chart(world, workloads)
+    clock.now = STARTED + datetime.timedelta(seconds=3600)
+    world.reconcile()
+    assert world.condition("Ready")["reason"] == DEADLINE_EXCEEDED
+    progress = world.rollout.progress()
+    assert (progress.in_flight, progress.upgraded, progress.failed) == (0, 0, 1)
+    world.reconcile()  # looked at again: counted once
+    assert world.rollout.progress().failed == 1

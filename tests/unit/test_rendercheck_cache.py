@@ -9,7 +9,7 @@ import pytest
 
 from lostromos.admission import CheckUnavailable
 from lostromos.config import Binding, ChartRef
-from lostromos.helmengine import ChartSource, HelmError
+from lostromos.helmengine import ChartSource, ErrorCode, HelmError
 from lostromos.redact import redactor_for
 from lostromos.rendercheck import RenderCheck, RenderRequest
 
@@ -32,10 +32,12 @@ class CountingEngine:
     def render(self, chart: ChartSource, release: str, namespace: str, values: Any, **_: Any):
         self.renders += 1
         if values.get("down"):
-            raise HelmError("render", "engine gone", code="unavailable", retryable=True)
+            raise HelmError("render", "engine gone", code=ErrorCode.UNAVAILABLE, retryable=True)
         if values.get("fail"):
             raise HelmError(
-                "render", "execution error at (site/templates/a.yaml:1:1): no", code="render"
+                "render",
+                "execution error at (site/templates/a.yaml:1:1): no",
+                code=ErrorCode.RENDER,
             )
 
 
@@ -103,7 +105,7 @@ class QuotingEngine:
         raise HelmError(
             "render",
             f"execution error at (site/templates/a.yaml:1:1): bad token {values['db']['password']}",
-            code="render",
+            code=ErrorCode.RENDER,
         )
 
 

@@ -8,7 +8,7 @@ import threading
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from controller.ringrollout import RingRollout, RingRolloutState
+from controller.sharding.ringrollout import RingRollout, RingRolloutState
 from lostromos.config import RolloutPolicy
 
 

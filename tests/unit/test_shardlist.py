@@ -7,8 +7,8 @@ import uuid
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from controller import hashring
-from controller.shardlist import PROBE_SELECTOR, ShardWatch
+from controller.sharding import hashring
+from controller.sharding.shardlist import PROBE_SELECTOR, ShardWatch
 
 UIDS = [str(uuid.UUID(int=n * 0x9E3779B97F4A7C15 % (1 << 128))) for n in range(40)]
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from controller import hashring
-from controller.membership import Member, MemberConfig, RingView
-from controller.shards import Coordinator, ShardState, step
+from controller.sharding import hashring
+from controller.sharding.membership import Member, MemberConfig, RingView
+from controller.sharding.shards import Coordinator, ShardState, step
 
 
 def live(**held: frozenset[int]) -> dict[str, Member]:

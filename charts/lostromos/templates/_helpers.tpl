@@ -147,3 +147,13 @@ is denied with its reason before the API server gives up on it. */}}
 {{- $review -}}
 {{- end -}}
 {{- end -}}
+
+{{/* The API server's guess of a kind's plural (meta.UnsafeGuessKindToResource); a
+binding's source.resource says it when the guess is wrong. */}}
+{{- define "lostromos.guessResource" -}}
+{{- $lower := lower . -}}
+{{- if hasSuffix "s" $lower -}}{{ $lower }}es
+{{- else if regexMatch "[^aeiou]y$" $lower -}}{{ trimSuffix "y" $lower }}ies
+{{- else -}}{{ $lower }}s
+{{- end -}}
+{{- end -}}

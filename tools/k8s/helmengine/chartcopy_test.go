@@ -25,7 +25,7 @@ func renderNames(e *engine, values map[string]any) ([]string, error) {
 		return nil, fmt.Errorf("render %v: %w", values, err)
 	}
 	var names []string
-	for _, obj := range out.(map[string]any)["objects"].([]object) {
+	for _, obj := range out.(renderResult).Objects {
 		names = append(names, obj.Name)
 	}
 	slices.Sort(names)

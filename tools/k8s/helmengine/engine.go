@@ -191,7 +191,7 @@ func (e *engine) render(req *request) (any, error) {
 	if err := refusal(violations); err != nil {
 		return nil, err
 	}
-	return map[string]any{"manifest": manifest.String(), "objects": objects}, nil
+	return renderResult{Manifest: manifest.String(), Objects: objects}, nil
 }
 
 // upgrade is `helm upgrade --install` with lostromos's fixed semantics:
@@ -283,8 +283,8 @@ func (e *engine) status(req *request) (any, error) {
 		if err != nil {
 			return nil, classify(err, codeUnverified)
 		}
-		described["record"] = state
-		described["recordDigest"] = recordDigest(newest)
+		described.Record = state
+		described.RecordDigest = recordDigest(newest)
 	}
 	return described, nil
 }
@@ -356,7 +356,7 @@ func (e *engine) uninstall(req *request) (any, error) {
 		}
 		return nil, classify(err, codeHelm)
 	}
-	return map[string]any{}, nil
+	return doneResult{}, nil
 }
 
 func (e *engine) rollback(req *request) (any, error) {
@@ -383,26 +383,26 @@ func (e *engine) rollback(req *request) (any, error) {
 		}
 		return nil, classify(err, codeHelm)
 	}
-	return map[string]any{}, nil
+	return doneResult{}, nil
 }
 
 // describe is the release as callers see it: identity, state, owner labels
 // and the objects its manifest holds.
-func (e *engine) describe(rel *release.Release) map[string]any {
-	described := map[string]any{
-		"name": rel.Name, "namespace": rel.Namespace, "revision": rel.Version,
-		"labels":    rel.Labels,
-		"resources": e.manifestObjects(rel.Manifest, rel.Namespace),
+func (e *engine) describe(rel *release.Release) releaseResult {
+	described := releaseResult{
+		Name: rel.Name, Namespace: rel.Namespace, Revision: rel.Version,
+		Labels:    rel.Labels,
+		Resources: e.manifestObjects(rel.Manifest, rel.Namespace),
 	}
 	if rel.Info != nil {
-		described["status"] = rel.Info.Status.String()
-		described["description"] = rel.Info.Description
-		described["firstDeployed"] = timestamp(rel.Info.FirstDeployed)
-		described["lastDeployed"] = timestamp(rel.Info.LastDeployed)
+		described.Status = rel.Info.Status.String()
+		described.Description = rel.Info.Description
+		described.FirstDeployed = timestamp(rel.Info.FirstDeployed)
+		described.LastDeployed = timestamp(rel.Info.LastDeployed)
 	}
 	if rel.Chart != nil && rel.Chart.Metadata != nil {
-		described["chart"] = rel.Chart.Metadata.Name
-		described["chartVersion"] = rel.Chart.Metadata.Version
+		described.Chart = rel.Chart.Metadata.Name
+		described.ChartVersion = rel.Chart.Metadata.Version
 	}
 	return described
 }
@@ -432,32 +432,6 @@ func allUninstalled(history []*release.Release) bool {
 		}
 	}
 	return uninstalled
-}
-
-// classify maps Helm's errors to protocol codes; fallback is the code for
-// anything unrecognised in this operation.
-func classify(err error, fallback string) error {
-	var f *failure
-	if errors.As(err, &f) {
-		return f
-	}
-	var unverified *unverifiedRecord
-	if errors.As(err, &unverified) {
-		return &failure{Code: codeUnverified, Message: unverified.Error()}
-	}
-	message := err.Error()
-	switch {
-	case errors.Is(err, driver.ErrReleaseNotFound):
-		return &failure{Code: codeNotFound, Message: message}
-	case errors.Is(err, context.DeadlineExceeded) || strings.Contains(message, "context deadline exceeded"):
-		return &failure{Code: codeTimeout, Message: message}
-	case strings.Contains(message, "another operation (install/upgrade/rollback) is in progress"):
-		return &failure{Code: codePending, Message: message}
-	case strings.Contains(message, "rendering template") || strings.HasPrefix(message, "template: ") ||
-		strings.Contains(message, "execution error at"):
-		return &failure{Code: codeRender, Message: message}
-	}
-	return &failure{Code: fallback, Message: message}
 }
 
 func valuesOf(req *request) map[string]any {

@@ -98,9 +98,9 @@ func main() {
 		os.Exit(0)
 	}()
 
-	ready, _ := json.Marshal(map[string]any{
-		"ready": true, "protocol": protocolVersion, "helm": helmVersion(), "cluster": cluster.connected(),
-		"signedRecords": key != nil,
+	ready, _ := json.Marshal(readyLine{
+		Ready: true, Protocol: protocolVersion, Helm: helmVersion(), Cluster: cluster.connected(),
+		SignedRecords: key != nil,
 	})
 	fmt.Println(string(ready))
 	server := &server{engine: newEngine(cluster, key), log: logger}

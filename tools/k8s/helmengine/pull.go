@@ -114,14 +114,14 @@ func (e *engine) pull(req *request) (any, error) {
 	if err != nil {
 		return nil, &failure{Code: codeChart, Message: err.Error()}
 	}
-	result := map[string]any{"archive": archive, "digest": strings.TrimPrefix(digest, "sha256:")}
+	result := pullResult{Archive: archive, Digest: strings.TrimPrefix(digest, "sha256:")}
 	if source.Keyring != "" && verification != nil && verification.SignedBy != nil {
 		signers := []string{}
 		for identity := range verification.SignedBy.Identities {
 			signers = append(signers, identity)
 		}
-		result["signedBy"] = signers
-		result["fingerprint"] = fmt.Sprintf("%X", verification.SignedBy.PrimaryKey.Fingerprint)
+		result.SignedBy = signers
+		result.Fingerprint = fmt.Sprintf("%X", verification.SignedBy.PrimaryKey.Fingerprint)
 	}
 	return result, nil
 }

@@ -47,36 +47,6 @@ type chartRef struct {
 	Digest string `json:"digest"`
 }
 
-type response struct {
-	ID     int64    `json:"id"`
-	OK     bool     `json:"ok"`
-	Result any      `json:"result,omitempty"`
-	Error  *failure `json:"error,omitempty"`
-}
-
-// failure is an error with a stable code callers can branch on.
-type failure struct {
-	Code       string      `json:"code"`
-	Message    string      `json:"message"`
-	Violations []violation `json:"violations,omitempty"`
-}
-
-func (f *failure) Error() string { return f.Message }
-
-// Error codes of protocol version 1.
-const (
-	codeBadRequest  = "bad-request" // the request itself is malformed
-	codeNotFound    = "not-found"   // no such release
-	codeRender      = "render"      // the chart cannot render these values
-	codeConfinement = "confinement" // a rendered object is outside the given confinement
-	codePending     = "pending"     // another operation on the release is in progress
-	codeTimeout     = "timeout"     // the action ran out of time
-	codeChart       = "chart"       // the chart cannot be loaded or pulled
-	codeKube        = "kube"        // the API server refused or failed
-	codeHelm        = "helm"        // any other Helm error
-	codeUnverified  = "unverified"  // a release record does not verify under the record key
-)
-
 type server struct {
 	engine *engine
 	log    *slog.Logger
@@ -144,10 +114,7 @@ func (s *server) dispatch(req *request) response {
 	attrs := []any{"op", req.Op, "release", req.Release, "namespace", req.Namespace,
 		"ms", time.Since(started).Milliseconds()}
 	if err != nil {
-		var f *failure
-		if !errors.As(err, &f) {
-			f = &failure{Code: codeHelm, Message: err.Error()}
-		}
+		f := classify(err, codeHelm)
 		if len(req.Redact) > 0 {
 			f = &failure{Code: f.Code, Message: scrub(f.Message, longestFirst(req.Redact)), Violations: f.Violations}
 		}
@@ -162,8 +129,7 @@ func (s *server) dispatch(req *request) response {
 func (s *server) run(req *request) (any, error) {
 	switch req.Op {
 	case "hello":
-		return map[string]any{"protocol": protocolVersion, "helm": helmVersion(),
-			"cluster": s.engine.cluster.connected()}, nil
+		return helloResult{Protocol: protocolVersion, Helm: helmVersion(), Cluster: s.engine.cluster.connected()}, nil
 	case "render":
 		return s.engine.render(req)
 	case "upgrade":

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 from kubernetes import client
 
-from controller import hashring
-from controller.membership import MemberConfig, Membership
 from controller.metrics import ShardSnapshot
-from controller.ringrollout import RingRollout
-from controller.shardlist import ShardWatch
-from controller.shards import Coordinator
+from controller.sharding import hashring
+from controller.sharding.membership import MemberConfig, Membership
+from controller.sharding.ringrollout import RingRollout
+from controller.sharding.shardlist import ShardWatch
+from controller.sharding.shards import Coordinator
 from lostromos.config import Binding
 
 

@@ -22,7 +22,7 @@ import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from controller import hashring
+from controller.sharding import hashring
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,8 @@ def _brief(error: BaseException) -> str:
 
 
 def _now_micro() -> str:
+    # The Lease's MicroTime as text: the client's models declare datetime, but send a
+    # string as it is, and this keeps the microseconds exactly as client-go writes them.
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -135,8 +137,8 @@ class Membership:
                         spec=client.V1LeaseSpec(
                             holder_identity=cfg.identity,
                             lease_duration_seconds=int(cfg.lease_seconds),
-                            acquire_time=now,
-                            renew_time=now,
+                            acquire_time=now,  # type: ignore[arg-type]  # see _now_micro
+                            renew_time=now,  # type: ignore[arg-type]
                         ),
                     ),
                 )
@@ -158,18 +160,19 @@ class Membership:
         view = RingView()
         present: set[str] = set()
         for lease in listing.items or ():
-            identity = lease.spec.holder_identity or ""
-            if not identity:
+            spec, metadata = lease.spec, lease.metadata
+            identity = (spec.holder_identity if spec else None) or ""
+            if spec is None or metadata is None or not identity:
                 continue  # released by a replica that shut down cleanly
             present.add(identity)
-            version = str(lease.metadata.resource_version)
-            duration = float(lease.spec.lease_duration_seconds or cfg.lease_seconds)
+            version = str(metadata.resource_version)
+            duration = float(spec.lease_duration_seconds or cfg.lease_seconds)
             seen = self._seen.get(identity)
             if seen is None or seen.version != version:
-                seen = self._seen[identity] = _Seen(version, now, duration, lease.metadata.name)
+                seen = self._seen[identity] = _Seen(version, now, duration, str(metadata.name))
                 self._dead.discard(identity)
             if identity == cfg.identity or now - seen.at <= seen.duration:
-                held = hashring.decode((lease.metadata.annotations or {}).get(HELD_ANNOTATION))
+                held = hashring.decode((metadata.annotations or {}).get(HELD_ANNOTATION))
                 view.live[identity] = Member(identity, held)
             else:
                 self._dead.add(identity)

@@ -23,8 +23,8 @@ from typing import Any
 
 from kubernetes import client
 
-from controller import hashring
 from controller.rawget import get_collection, list_query
+from controller.sharding import hashring
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +58,6 @@ class ShardWatch:
         self._path = ""
 
     # -- the set being watched ---------------------------------------------------
-
-    @property
-    def watching(self) -> frozenset[int]:
-        return self._watching
 
     def on_restart(self, hook: Callable[[], None]) -> None:
         self._restart_hooks.append(hook)

@@ -185,9 +185,9 @@ class RingRollout:
             mine_before = self._mine
             try:
                 lease = self._read()
-                state = RingRolloutState.parse(
-                    (lease.metadata.annotations or {}).get(STATE_ANNOTATION)
-                )
+                # a Lease the API server answered always has metadata; the stubs allow None
+                metadata = lease.metadata = lease.metadata or client.V1ObjectMeta()
+                state = RingRolloutState.parse((metadata.annotations or {}).get(STATE_ANNOTATION))
                 if state.target != target:
                     # A new chart: a new rollout. Results for an older target are dropped.
                     state = RingRolloutState(target=target)
@@ -201,10 +201,10 @@ class RingRollout:
                 answer = change(state)
                 state.slots[self.identity] = self._mine
                 self._judge(state)
-                written = (lease.metadata.annotations or {}).get(STATE_ANNOTATION)
+                written = (metadata.annotations or {}).get(STATE_ANNOTATION)
                 if state.dump() != written:  # a refused slot changes nothing: no write
-                    lease.metadata.annotations = {
-                        **(lease.metadata.annotations or {}),
+                    metadata.annotations = {
+                        **(metadata.annotations or {}),
                         STATE_ANNOTATION: state.dump(),
                     }
                     self.api.replace_namespaced_lease(self.name, self.namespace, lease)

@@ -1,4 +1,5 @@
-"""Values written for Helm to read back: the one place lostromos serialises them for `-f`."""
+"""Values written for Helm to read back: how the differential and engine tests
+serialise them for `helm -f`."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Handoff of hash buckets between controller replicas, without double work.
 
-Every tick a replica lists the ring's Leases (controller.membership), computes
-the assignment of buckets to live members (controller.hashring, the same for
+Every tick a replica lists the ring's Leases (controller.sharding.membership), computes
+the assignment of buckets to live members (controller.sharding.hashring, the same for
 every replica that sees the same members), and moves towards its own share:
 
 - A bucket it is losing leaves `serving` at once (workers take no new key in
@@ -31,8 +31,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from controller import hashring
-from controller.membership import Member, Membership
+from controller.sharding import hashring
+from controller.sharding.membership import Member, Membership
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""The controller's half of bindings to built-in kinds: the source projector."""

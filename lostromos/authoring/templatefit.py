@@ -1,0 +1,66 @@
+"""Fit an inferred schema to what the chart's templates do with the values.
+
+values.yaml shows one example; the templates say what the chart accepts. A key
+they read is admitted even where values.yaml does not show it; an object they
+render whole (`toYaml`) or range over holds keys the user chooses, so it stays
+open (a Kubernetes type, where one was given, still says what it holds).
+"""
+
+from __future__ import annotations
+
+from lostromos.authoring.templatereads import TemplateUse
+
+
+def fit_to_templates(body: dict, use: TemplateUse) -> None:
+    for read in use.reads:
+        admit(body, read.path)
+    for path in use.rendered:
+        open_object(body, path, deep=True)
+    for path in use.iterated:
+        open_object(body, path, deep=False)
+
+
+def admit(node: dict, path: tuple[str, ...]) -> None:
+    """Make room for a key the templates read: no setting of it may be refused (a key
+    only the templates know, say `.Values.nameOverride`, is any value)."""
+    for key in path:
+        if "$ref" in node or "anyOf" in node:
+            return  # a Kubernetes type: it says itself what it holds
+        properties = node.get("properties")
+        if isinstance(properties, dict) and key in properties:
+            node = properties[key]
+            continue
+        if node.get("additionalProperties") is False:
+            node.setdefault("properties", {})[key] = {
+                "description": "Read by the chart's templates; not in values.yaml."
+            }
+        return
+
+
+def open_object(node: dict, path: tuple[str, ...], *, deep: bool) -> None:
+    """Open the object at `path`: the templates render it whole or range over its keys,
+    so its keys are the user's to choose (values.yaml shows `socketDirVolume: {emptyDir:
+    {}}`; `hostPath` is as good). Rendered whole, so is everything inside it. A Kubernetes
+    type says itself what it holds and stays."""
+    for key in path:
+        properties = node.get("properties")
+        if "$ref" in node or "anyOf" in node or not isinstance(properties, dict):
+            return
+        if key not in properties:
+            return
+        node = properties[key]
+    _open_here(node, deep=deep)
+
+
+def _open_here(node: dict, *, deep: bool) -> None:
+    if "$ref" in node or "anyOf" in node:
+        return
+    if node.get("additionalProperties") is False:
+        del node["additionalProperties"]
+    if not deep:
+        return
+    for child in (node.get("properties") or {}).values():
+        if isinstance(child, dict):
+            _open_here(child, deep=True)
+    if isinstance(node.get("items"), dict):
+        _open_here(node["items"], deep=True)

@@ -1,0 +1,401 @@
+"""The `.Values` paths a Helm chart's templates read, with the scopes Go templates have.
+
+A template rarely names every key in full: `{{ with .Values.webhook }}{{ .image.tag }}`
+reads `webhook.image.tag`; `{{ $svc := .Values.service }}{{ $svc.port }}` reads
+`service.port`; a named template called as `include "chart.image" .Values.webhook`
+reads, through its own dot, keys of `webhook`. The scanner follows what text/template
+itself does with the dot and with variables:
+
+- `with X` sets the dot to X for its body (not for its `else`); `range X` sets it to an
+  element of X (written `*`: which element is not known); `define` starts a body whose
+  dot and `$` are what the caller passes;
+- `$v := X` and `$v = X` bind a variable for the rest of the enclosing block;
+- `index X "k"`, `get X "k"`, `hasKey X "k"` and `dig "k" ... default X` read `X.k`;
+- `include`/`template "name" X` passes X (or each entry of `dict "key" X ...`) to the
+  named template, whose reads through its dot are then reads of X.
+
+Anything else (a dot the scanner cannot place) reads nothing: a read is only reported
+when its path is known.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ELEMENT = "*"  # an element of a list or a map, in a path: which one is not known
+_ACTION = re.compile(r"\{\{-?(.*?)-?\}\}", re.S)
+_TOKEN = re.compile(
+    r'"(?:[^"\\]|\\.)*"'  # a string
+    r"|`[^`]*`"  # a raw string
+    r"|:=|=|\||\(|\)|,"
+    r"|\$[\w]*(?:\.[A-Za-z_][\w]*)*"  # a variable with its fields
+    r"|(?:\.[A-Za-z_][\w]*)+|\."  # a field chain, or the dot
+    r"|[^\s|(),=\"`]+"  # a word: function, keyword, number
+)
+_STRING = re.compile(r'^"(?:[^"\\]|\\.)*"$|^`[^`]*`$')
+_OPENERS = {"if", "with", "range", "define", "block"}
+_KEY_READERS = {"index", "get", "hasKey"}
+_DIG = {"dig"}
+_SERIALIZERS = {
+    "toYaml",
+    "toJson",
+    "toPrettyJson",
+    "toRawJson",
+    "mustToJson",
+    "mustToPrettyJson",
+    "mustToRawJson",
+    "toToml",
+}
+_HASHES = {"sha256sum", "sha1sum", "sha512sum", "adler32sum"}
+_KEEPS_VALUE = {"default", "required"}  # `X | default D` is X when X is set
+_DEEPEST = 16
+_FIELDS_OF_PARENS = re.compile(r"\)((?:\.[A-Za-z_]\w*)+)")
+
+
+@dataclass(frozen=True)
+class Place:
+    """What a dot or a variable holds: a path from a base, `root` the chart's own
+    context (so `root`, ("Values", "a") is `.Values.a`), `arg:NAME` what a named
+    template was passed."""
+
+    base: str
+    path: tuple[str, ...] = ()
+
+    def child(self, *keys: str) -> Place:
+        return Place(self.base, (*self.path, *keys))
+
+
+ROOT = Place("root")
+
+
+@dataclass(frozen=True)
+class Call:
+    """`include "name" X`: the named template's dot is X (under `key` of a `dict`)."""
+
+    name: str
+    key: tuple[str, ...]
+    place: Place
+
+
+@dataclass
+class _Frame:
+    kind: str
+    dot: Place | None
+    outer_dot: Place | None
+    variables: dict[str, Place | None] = field(default_factory=dict)
+
+
+@dataclass
+class ScopeScan:
+    """Every read found, by place, with the first `file:line` it was found at."""
+
+    reads: dict[Place, str] = field(default_factory=dict)
+    calls: dict[Call, str] = field(default_factory=dict)
+    rendered: dict[Place, str] = field(default_factory=dict)  # serialised whole (toYaml)
+    iterated: dict[Place, str] = field(default_factory=dict)  # keys ranged over
+
+    def scan(self, text: str, where: str) -> None:
+        """Read one template file; `where` is its path relative to the chart."""
+        stack = [_Frame("file", ROOT, ROOT, {"$": ROOT})]
+        for match in _ACTION.finditer(text):
+            body = match.group(1).strip()
+            if body.startswith("/*"):
+                continue
+            line = text.count("\n", 0, match.start()) + 1
+            # `(pipeline).field` is a field of the pipeline's value, not of the dot
+            body = _FIELDS_OF_PARENS.sub(")", body)
+            self._action(_TOKEN.findall(body), stack, f"{where}:{line}")
+
+    def values_reads(self) -> dict[tuple[str, ...], str]:
+        """The reads of `.Values`, named templates' reads through their callers included."""
+        return self._through_calls(self.reads)
+
+    def values_rendered(self) -> dict[tuple[str, ...], str]:
+        """The `.Values` objects the templates render whole (`toYaml`), through calls too."""
+        return self._through_calls(self.rendered)
+
+    def values_iterated(self) -> dict[tuple[str, ...], str]:
+        """The `.Values` objects the templates range over: their keys are data."""
+        return self._through_calls(self.iterated)
+
+    def _through_calls(self, places: dict[Place, str]) -> dict[tuple[str, ...], str]:
+        callers: dict[str, list[tuple[Call, str]]] = {}
+        for call, where in self.calls.items():
+            callers.setdefault(call.name, []).append((call, where))
+        resolved = dict(places)
+        pending = list(resolved)
+        while pending:
+            place = pending.pop()
+            if not place.base.startswith("arg:"):
+                continue
+            for call, where in callers.get(place.base[4:], ()):
+                if place.path[: len(call.key)] != call.key:
+                    continue
+                target = call.place.child(*place.path[len(call.key) :])
+                # a template that passes itself a deeper part of its dot would recurse forever
+                if target not in resolved and len(target.path) <= _DEEPEST:
+                    resolved[target] = where
+                    pending.append(target)
+        out: dict[tuple[str, ...], str] = {}
+        for place, where in resolved.items():
+            path = values_path(place)
+            if path:
+                out.setdefault(path, where)
+        return out
+
+    def _action(self, tokens: list[str], stack: list[_Frame], where: str) -> None:
+        if not tokens:
+            return
+        word = tokens[0]
+        frame = stack[-1]
+        if word == "end":
+            if len(stack) > 1:
+                stack.pop()
+            return
+        if word == "else":
+            self._else(tokens[1:], stack, where)
+            return
+        if word in ("define", "block"):
+            name = _unquote(tokens[1]) if len(tokens) > 1 else ""
+            arg = Place(f"arg:{name}")
+            if word == "block":  # a block is a define and a template call in one
+                self._operands(tokens[2:], frame, stack, where)
+                self._call(name, tokens[2:], stack, where)
+            stack.append(_Frame(word, arg, arg, {"$": arg}))
+            return
+        if word in _OPENERS:
+            subject = self._operands(tokens[1:], frame, stack, where)
+            dot = frame.dot
+            new = _Frame(word, dot, dot)
+            self._declare(tokens[1:], new, subject, ranged=word == "range")
+            if word == "with":
+                new.dot = subject
+            elif word == "range":
+                new.dot = subject.child(ELEMENT) if subject else None
+                if subject is not None:
+                    self.iterated.setdefault(subject, where)
+            stack.append(new)
+            return
+        subject = self._operands(tokens, frame, stack, where)
+        self._declare(tokens, frame, subject, ranged=False)
+
+    def _else(self, tokens: list[str], stack: list[_Frame], where: str) -> None:
+        frame = stack[-1]
+        frame.dot = frame.outer_dot
+        if tokens and tokens[0] in ("if", "with"):
+            outer = _Frame("else", frame.outer_dot, frame.outer_dot, {})
+            subject = self._operands(tokens[1:], outer, stack, where)
+            if tokens[0] == "with":
+                frame.dot = subject
+                self._declare(tokens[1:], frame, subject, ranged=False)
+
+    def _declare(self, tokens: list[str], frame: _Frame, subject: Place | None, *, ranged: bool):
+        """`$v := X` (`range $k, $v := X`: $v an element) binds in `frame`."""
+        for op in (":=", "="):
+            if op in tokens:
+                names = [t for t in tokens[: tokens.index(op)] if t.startswith("$")]
+                if not names:
+                    return
+                if ranged:
+                    element = subject.child(ELEMENT) if subject else None
+                    frame.variables[names[-1]] = element
+                    if len(names) > 1:
+                        frame.variables[names[0]] = None  # the key or index
+                else:
+                    frame.variables[names[0]] = subject
+                return
+
+    def _operands(
+        self, tokens: list[str], frame: _Frame, stack: list[_Frame], where: str
+    ) -> Place | None:
+        """Record every read in a pipeline; return what the pipeline's value is, when
+        it is one operand (`.Values.a`, `$v.b`, `index .Values "a"`)."""
+        if ":=" in tokens or "=" in tokens:
+            op = ":=" if ":=" in tokens else "="
+            tokens = tokens[tokens.index(op) + 1 :]
+        places: list[Place | None] = []
+        for position, token in enumerate(tokens):
+            place = _resolve(token, frame, stack)
+            places.append(place)
+            if place is not None:
+                self._read(place, where)
+            if token in _KEY_READERS:
+                keyed = self._keyed(tokens[position + 1 :], frame, stack)
+                if keyed is not None:
+                    self._read(keyed, where)
+            elif token in _DIG:
+                dug = _dig(tokens[position + 1 :], frame, stack)
+                if dug is not None:
+                    self._read(dug, where)
+            elif token in ("include", "template") and position + 1 < len(tokens):
+                self._call(_unquote(tokens[position + 1]), tokens[position + 2 :], stack, where)
+        self._rendered_whole(tokens, places, where)
+        return self._subject(tokens, places, frame, stack)
+
+    def _rendered_whole(self, tokens: list[str], places: list[Place | None], where: str) -> None:
+        """`toYaml X` and `X | toYaml` put all of X in the output: its keys are the user's,
+        not the chart's. A checksum (`toYaml X | sha256sum`) puts nothing of X there."""
+        if any(token in _HASHES for token in tokens):
+            return
+        for position, token in enumerate(tokens[:-1]):
+            argument = places[position + 1]
+            if token in _SERIALIZERS and argument is not None:
+                self.rendered.setdefault(argument, where)
+        piped = len(tokens) > 2 and tokens[1] == "|" and tokens[2] in _SERIALIZERS
+        if piped and places[0] is not None:
+            self.rendered.setdefault(places[0], where)
+
+    def _subject(
+        self, tokens: list[str], places: list[Place | None], frame: _Frame, stack: list[_Frame]
+    ) -> Place | None:
+        """The place a pipeline's value is: one operand, `index X "k"`, `default D X`, or
+        one of these piped into `default D`/`required "msg"` (`.Values.a | default dict`)."""
+        if tokens[:1] == ["("] and _argument(tokens) == tokens[1:-1]:
+            inner = tokens[1:-1]  # `with (index .Values "a")`: the parentheses say nothing
+            return self._subject(inner, places[1:-1], frame, stack)
+        first = tokens.index("|") if "|" in tokens else len(tokens)
+        piped = [tokens[i + 1] for i in range(first, len(tokens) - 1) if tokens[i] == "|"]
+        if any(name not in _KEEPS_VALUE for name in piped):
+            return None
+        return self._command_subject(tokens[:first], places, frame, stack)
+
+    def _command_subject(
+        self, head: list[str], places: list[Place | None], frame: _Frame, stack: list[_Frame]
+    ) -> Place | None:
+        if len(head) == 1:
+            return places[0]
+        if head[:1] == ["index"]:
+            return self._keyed(head[1:], frame, stack)
+        if head[:1] == ["default"] and head[-1] != ")":
+            return places[len(head) - 1]
+        return None
+
+    def _keyed(self, tokens: list[str], frame: _Frame, stack: list[_Frame]) -> Place | None:
+        if not tokens:
+            return None
+        base = _resolve(tokens[0], frame, stack)
+        keys = []
+        for token in tokens[1:]:
+            if not _STRING.match(token):
+                break
+            keys.append(_unquote(token))
+        return base.child(*keys) if base is not None and keys else None
+
+    def _call(self, name: str, args: list[str], stack: list[_Frame], where: str) -> None:
+        frame = stack[-1]
+        args = _argument(args)
+        if len(args) == 1:
+            place = _resolve(args[0], frame, stack)
+            if place is not None:
+                self.calls.setdefault(Call(name, (), place), where)
+        elif args and args[0] == "dict":
+            pairs = args[1:]
+            for key, value in zip(pairs[::2], pairs[1::2], strict=False):
+                place = _resolve(value, frame, stack)
+                if _STRING.match(key) and place is not None:
+                    self.calls.setdefault(Call(name, (_unquote(key),), place), where)
+
+    def _read(self, place: Place, where: str) -> None:
+        self.reads.setdefault(place, where)
+
+
+def values_path(place: Place) -> tuple[str, ...]:
+    """The `.Values` path a place is, cut at the first unknown element; () if none.
+
+    A chain that names `Values` anywhere (`$.Values.a`, `.root.Values.a`,
+    `$ctx.Values.a`) is the chart's values: charts pass their root context under
+    such names."""
+    path = place.path
+    if "Values" not in path:
+        return ()
+    if place.base != "root" and path[0] != "Values" and "Values" not in path[1:]:
+        return ()
+    rest = path[path.index("Values") + 1 :]
+    if ELEMENT in rest:
+        rest = rest[: rest.index(ELEMENT)]
+    return rest
+
+
+def _argument(tokens: list[str]) -> list[str]:
+    """The tokens of the first argument after a template's name: one operand, or a
+    parenthesised call such as `(dict "root" $ "values" .Values.a)`."""
+    if not tokens:
+        return []
+    if tokens[0] != "(":
+        return tokens[:1]
+    depth = 0
+    for end, part in enumerate(tokens):
+        depth += part == "("
+        depth -= part == ")"
+        if depth == 0:
+            return tokens[1:end]
+    return tokens[1:]
+
+
+def _dig(tokens: list[str], frame: _Frame, stack: list[_Frame]) -> Place | None:
+    """`dig "a" "b" default DICT` reads DICT.a.b."""
+    operands: list[str] = []
+    for token in tokens:
+        if token in ("|", ")"):
+            break
+        operands.append(token)
+    if len(operands) < 3:
+        return None
+    base = _resolve(operands[-1], frame, stack)
+    keys = operands[:-2]
+    if base is None or not all(_STRING.match(k) for k in keys):
+        return None
+    return base.child(*(_unquote(k) for k in keys))
+
+
+def _resolve(operand: str, frame: _Frame, stack: list[_Frame]) -> Place | None:
+    """What an operand names, when it names a place the scanner knows."""
+    if operand.startswith("$"):
+        return _variable(operand, stack)
+    if not operand.startswith("."):
+        return None
+    fields = tuple(operand[1:].split(".")) if operand != "." else ()
+    if fields[:1] == ("Values",):
+        return ROOT.child(*fields)  # `.Values` means the chart's values, as authors mean it
+    return frame.dot.child(*fields) if frame.dot is not None else None
+
+
+def _variable(operand: str, stack: list[_Frame]) -> Place | None:
+    name, *fields = operand.split(".")
+    bound = next((s.variables[name] for s in reversed(stack) if name in s.variables), None)
+    if bound is not None:
+        return bound.child(*fields)
+    # an unknown variable holding the root context, as `$root.Values.a`
+    return ROOT.child(*fields) if "Values" in fields else None
+
+
+def _unquote(token: str) -> str:
+    if _STRING.match(token):
+        return token[1:-1]
+    return token
+
+
+def scan_templates(files: list[tuple[str, str]]) -> dict[tuple[str, ...], str]:
+    """`.Values` paths read by these (relative path, text) template files."""
+    return scanned(files).values_reads()
+
+
+def scanned(files: list[tuple[str, str]]) -> ScopeScan:
+    scanner = ScopeScan()
+    for where, text in files:
+        scanner.scan(text, where)
+    return scanner
+
+
+def read_files(templates: Path, chart_dir: Path, suffixes: tuple[str, ...]) -> list:
+    files = []
+    for file in sorted(templates.rglob("*")):
+        if not file.is_file() or file.suffix not in suffixes:
+            continue
+        try:
+            files.append((file.relative_to(chart_dir).as_posix(), file.read_text("utf-8")))
+        except (OSError, UnicodeDecodeError):
+            continue
+    return files
