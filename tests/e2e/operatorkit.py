@@ -279,6 +279,8 @@ class OperatorCluster(Cluster):
             CONTROLLER_SA,
             "--resync-seconds",
             "5",
+            # this control plane runs no pods: Ready cannot wait for workloads
+            "--no-ready-wait",
             *extra,
         ]
         env = {**self.env, "KUBECONFIG": str(kubeconfig)}
