@@ -1,0 +1,60 @@
+"""What every action unit is handed (`Context`), and the few things they all need of
+it: the log line's fields, and the redaction of sensitive values from text Helm wrote.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from controller.reconcile.observe import Observation
+from controller.reconcile.ports import DriftAcknowledger, Events, HelmActions, RolloutGate
+from controller.reconcile.writer import ObjectWriter
+from lostromos.config import Binding
+from lostromos.redact import Redactor, redactor_for
+from lostromos.renderpool import BudgetedRenderer
+
+# every unit logs as the reconciler (operators filter on it)
+log = logging.getLogger("controller.reconcile")
+
+
+@dataclass
+class Context:
+    binding: Binding
+    helm: HelmActions
+    events: Events
+    writer: ObjectWriter
+    drift: DriftAcknowledger
+    rollout: RolloutGate
+    dry_run: bool = False
+    # renders each desired state within the binding's budget before Helm acts
+    renderer: BudgetedRenderer | None = None
+
+    def log_fields(self, seen: Observation) -> dict[str, Any]:
+        metadata = (seen.obj or {}).get("metadata") or {}
+        return {
+            "kind": self.binding.kind,
+            "namespace": metadata.get("namespace"),
+            "object": metadata.get("name"),
+            "release": seen.release_name or None,
+        }
+
+    def scrub(self, seen: Observation, obj: dict[str, Any], text: str) -> str:
+        """`text` (Helm's message may quote a chart's `fail` text or a value) with the
+        object's sensitive values taken out."""
+        return self.redactor(seen).scrub(text, obj.get("spec") or {})
+
+    def scrub_by_binding(self, obj: dict[str, Any], text: str) -> str:
+        """As `scrub`, by the binding's sensitivePaths alone (no chart at hand)."""
+        return redactor_for(None, self.binding.sensitive_paths).scrub(text, obj.get("spec") or {})
+
+    def secrets(self, seen: Observation, obj: dict[str, Any]) -> list[str]:
+        """The object's sensitive values: the engine scrubs them from what Helm says."""
+        return self.redactor(seen).sensitive_values(obj.get("spec") or {})
+
+    def redactor(self, seen: Observation) -> Redactor:
+        redactor = seen.desired.redactor if seen.desired is not None else None
+        if redactor is None:  # no chart at hand: the binding's sensitivePaths still count
+            redactor = redactor_for(None, self.binding.sensitive_paths)
+        return redactor
