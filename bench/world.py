@@ -7,11 +7,13 @@ On a cluster of its own (`lostromos dev up`'s: etcd, kube-apiserver,
 kube-controller-manager, kube-scheduler, kwok's simulated nodes, the webhook
 and the controller, with the real lostromos.yaml and a copy of charts/site):
 
-1. `kubectl apply` of every Site (100 per namespace) until every pod is Ready,
+1. `kubectl apply` of every Site (100 per namespace, `--appliers` kubectl processes
+   at once) until every pod is Ready,
    split into admission (kubectl returns: every Site admitted and stored),
-   release (every Site's release deployed) and pods Ready (every Deployment
-   available), with the floor the API server and etcd set in the same run
-   (their CPU-s / cores);
+   release (every Site's release deployed), pods Ready (every Deployment
+   available) and Sites Ready (every Site's Ready condition True, which waits
+   for its workloads), with the floor the API server and etcd set in the same
+   run (their CPU-s / cores);
 2. CPU-s and peak memory (VmHWM) of the controller, its Helm engine, the
    webhook, the API server, etcd and the simulated data plane, and etcd's
    database size before and after;
@@ -39,6 +41,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +71,7 @@ class SiteState:
     revision: int = 0
     chart_version: str = ""
     health: str | None = None  # the health condition's status; None: no such condition
+    ready: bool = False  # the Ready condition is True
 
 
 @dataclass
@@ -102,6 +106,10 @@ class World:
                     int(release.get("revision") or 0),
                     str(release.get("chartVersion") or ""),
                     health,
+                    any(
+                        c.get("type") == "Ready" and c.get("status") == "True"
+                        for c in status.get("conditions") or []
+                    ),
                 )
                 if before is None or before.health != health:
                     self.health_changes.setdefault(key, []).append((time.monotonic(), health))
@@ -322,6 +330,7 @@ def run(args: argparse.Namespace) -> None:
     document = yaml.safe_load((ROOT / "lostromos.yaml").read_text())
     document["bindings"] = [b for b in document["bindings"] if b["kind"] == "Site"]
     document["bindings"][0]["chart"] = {"path": str(chart)}
+    document["bindings"][0]["concurrency"] = args.concurrency
     bindings = workdir / "lostromos.yaml"
     bindings.write_text(yaml.safe_dump(document))
     cluster = DevCluster(
@@ -371,13 +380,31 @@ def run(args: argparse.Namespace) -> None:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
+def apply_in_parallel(cluster: DevCluster, files: list[Path], bench: Bench, timeout: float) -> None:
+    """`--appliers` kubectl processes at once, each applying its share of the namespaces'
+    files, as a GitOps tool syncing several folders would; one kubectl applies one
+    object at a time."""
+    appliers = max(1, bench.args.appliers)
+    shares = [files[index::appliers] for index in range(appliers)]
+    with ThreadPoolExecutor(appliers) as pool:
+        runs = [
+            pool.submit(
+                cluster.kubectl, "apply", *(f"--filename={file}" for file in share), timeout=timeout
+            )
+            for share in shares
+            if share
+        ]
+        for run in runs:
+            run.result()
+
+
 def apply_all(bench: Bench, cores: int) -> None:
     """`kubectl apply` of every Site until every pod is Ready; what each component spent."""
     world, keys, timeout = bench.world, bench.keys, bench.args.timeout
     groups = components(bench.cluster)
     cpu_before = usage(groups)
     started = time.monotonic()
-    bench.cluster.kubectl("apply", "-f", str(bench.workdir / "sites"), "--recursive")
+    apply_in_parallel(bench.cluster, sorted((bench.workdir / "sites").iterdir()), bench, timeout)
     admitted = time.monotonic()
     released = world.wait(
         "every release deployed",
@@ -387,6 +414,11 @@ def apply_all(bench: Bench, cores: int) -> None:
     ready = world.wait(
         "every Site's pods Ready", lambda: len(world.available) >= len(keys), timeout
     )
+    sites_ready = world.wait(
+        "every Site Ready",
+        lambda: sum(1 for s in world.sites.values() if s.ready) >= len(keys),
+        timeout,
+    )
     groups = components(bench.cluster)  # the Helm engine may have restarted meanwhile
     after = usage(groups)
     spent = {name: after.get(name, 0.0) - cpu_before.get(name, 0.0) for name in groups}
@@ -395,6 +427,7 @@ def apply_all(bench: Bench, cores: int) -> None:
     print(f"{'  admission (kubectl apply)':<34}{admitted - started:>10.1f}")
     print(f"{'  releases deployed':<34}{released - started:>10.1f}")
     print(f"{'  pods Ready':<34}{ready - started:>10.1f}")
+    print(f"{'  Sites Ready':<34}{sites_ready - started:>10.1f}")
     print(f"{'  API server + etcd floor':<34}{floor:>10.1f}")
     print(f"\n{'component':<26}{'CPU-s':>10}{'peak MiB':>10}")
     for name, pids in sorted(groups.items()):
@@ -466,6 +499,15 @@ def main() -> None:
     )
     parser.add_argument(
         "--timeout", type=float, default=3600, help="seconds each phase may take (default 3600)"
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=16,
+        help="the binding's concurrency: Sites reconciled at once (default 16)",
+    )
+    parser.add_argument(
+        "--appliers", type=int, default=4, help="kubectl apply processes at once (default 4)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the state folder and logs")
     args = parser.parse_args()

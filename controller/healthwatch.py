@@ -14,6 +14,11 @@ replicas each write only their own objects' health), and a changed summary is
 written as the `Healthy` condition, with an Event when the state changes. Every
 RESYNC_SECONDS all releases are looked at again, which repairs a condition a
 concurrent status write dropped.
+
+A flushed release whose object waits for its workloads before it is Ready
+(controller/reconcile/readiness.py) is handed back to its binding's work queue (`requeue`), so
+Ready follows the workloads within a flush; `confirm` reads one workload once, when
+that wait is about to end.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from controller.health import (
 )
 from controller.ownership import release_name
 from controller.rawget import get_collection, list_query
+from controller.reconcile.readiness import awaiting
 from controller.status import HEALTHY, Condition, condition, merge_conditions
 from lostromos.config import Binding
 from lostromos.neterrors import brief_error
@@ -110,12 +116,14 @@ class HealthFollower:
         events: Events,
         sink: HealthSink,
         patch_status: Callable[[Binding, dict[str, Any], dict[str, Any]], dict[str, Any]],
+        requeue: Callable[[str, str], None] | None = None,
     ) -> None:
         self.api_client = api_client
         self.bindings = list(bindings)
         self.events = events
         self.sink = sink
         self.patch_status = patch_status
+        self.requeue = requeue  # (binding name, object key): its Ready waits on its workloads
         self._lock = threading.Lock()
         # release -> {(kind, name): summary}; the only per-workload memory
         self._releases: dict[Release, dict[tuple[str, str], ObjectHealth]] = {}
@@ -156,8 +164,26 @@ class HealthFollower:
                 self._dirty.add(release)
 
     def release_health(self, release: Release) -> ReleaseHealth:
+        return summarise(self.workloads(release))
+
+    def workloads(self, release: Release) -> list[ObjectHealth]:
         with self._lock:
-            return summarise(list(self._releases.get(release, {}).values()))
+            return list(self._releases.get(release, {}).values())
+
+    def confirm(self, kind: str, namespace: str, name: str) -> ObjectHealth | None:
+        """One workload as the API server has it now (None: it does not exist), also
+        recorded here: a GET, made only when a wait for it is about to end."""
+        group, _, plural = WORKLOAD_PATHS[kind].rpartition("/")
+        path = f"{group}/namespaces/{namespace}/{plural}/{name}"
+        try:
+            obj = get_collection(self.api_client, path, [], streaming=False)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+            self.observe(kind, {"metadata": {"namespace": namespace, "name": name}}, deleted=True)
+            return None
+        self.observe(kind, obj)
+        return object_health(kind, obj)
 
     # -- list and watch ----------------------------------------------------------
 
@@ -205,6 +231,11 @@ class HealthFollower:
         for _, namespace, name in gone:
             self.observe(kind, {"metadata": {"namespace": namespace, "name": name}}, deleted=True)
         self._synced[kind].set()
+        if self.synced:
+            # Every kind listed: look at every release once more, which also hands each
+            # object whose Ready waits on its workloads back to its queue (a restart).
+            with self._lock:
+                self._dirty.update(self._releases)
         return str(page["metadata"]["resourceVersion"])
 
     def _watch(
@@ -262,6 +293,7 @@ class HealthFollower:
         for release in dirty:
             if not self._write(release, self.release_health(release)):
                 retry.add(release)
+            self._wake(release)
         with self._lock:
             self._dirty |= retry
         self._report()
@@ -298,6 +330,16 @@ class HealthFollower:
             event_type = "Warning" if health.state is HealthState.DEGRADED else "Normal"
             self.events.record(updated, event_type, wanted.reason, health.message)
         return True
+
+    def _wake(self, release: Release) -> None:
+        """Hand the release's object to its work queue if its Ready waits on the workloads."""
+        # _write just looked the owner up (and refreshed the index if it had to)
+        owner = self._owners.get(release)
+        if owner is None or self.requeue is None or not self._owns(owner, release):
+            return
+        followed, key = owner
+        if awaiting(followed.store.get(key)):
+            self.requeue(followed.binding.name, key)
 
     def _owner(self, release: Release) -> tuple[FollowedBinding, str] | None:
         owner = self._owners.get(release)

@@ -73,6 +73,9 @@ class ControllerOptions:
     lease_seconds: float = 15.0
     # Every Helm action runs as a binding's ServiceAccount; a binding naming none is refused.
     require_service_account: bool = False
+    # Ready waits for the releases' workloads (bindings' release.readyTimeout); off for a
+    # cluster that runs no pods.
+    ready_waits: bool = True
 
 
 class BindingController:
@@ -326,6 +329,9 @@ def _run(
         for binding in bindings.bindings
     ]
     follower = _follower(options, api_client, controllers, metrics)
+    if follower is not None and options.ready_waits:
+        for controller in controllers:
+            controller.reconciler.follow_workloads(follower)
     stop = threading.Event()
     previous = {
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)
@@ -395,7 +401,8 @@ def _follower(
 ) -> HealthFollower | None:
     """Health of the releases' workloads, followed with the controller's own token. With
     --require-service-account that token may not read a release's objects (docs/operators.md,
-    Tenancy), so health is not followed there: no Healthy condition, an empty HEALTH column."""
+    Tenancy), so health is not followed there: no Healthy condition, an empty HEALTH column,
+    and Ready does not wait for the workloads."""
     if options.require_service_account or options.dry_run:
         return None
     custom = client.CustomObjectsApi(api_client)
@@ -413,12 +420,15 @@ def _follower(
             body,
         )
 
+    queues = {c.binding.name: c.queue for c in controllers}
     return HealthFollower(
         api_client,
         [FollowedBinding(c.binding, c.informer) for c in controllers],
         events=EventRecorder(client.CoreV1Api(api_client)),
         sink=metrics,
         patch_status=patch_status,
+        # an object whose Ready waits on its workloads is looked at when they change
+        requeue=lambda binding, key: queues[binding].add(key),
     )
 
 

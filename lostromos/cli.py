@@ -228,6 +228,7 @@ def cmd_controller(args: argparse.Namespace) -> int:
             dry_run=args.dry_run,
             chart_cache=args.chart_cache,
             require_service_account=args.require_service_account,
+            ready_waits=not args.no_ready_wait,
         )
     )
 
@@ -461,6 +462,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run every Helm action as the binding's serviceAccountName in the object's "
         "namespace; objects of a binding naming none are refused (ServiceAccountRequired)",
+    )
+    ctl.add_argument(
+        "--no-ready-wait",
+        action="store_true",
+        help="Ready once Helm has written, without waiting for the workloads, whatever the "
+        "bindings' release.readyTimeout: for a cluster that runs no pods (dev up --no-nodes)",
     )
     ctl.set_defaults(handler=cmd_controller)
     from lostromos.authoring.commands import register as register_authoring

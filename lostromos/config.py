@@ -11,7 +11,8 @@ A bindings file looks like this (paths are relative to the file itself)::
         kind: Site
         plural: sites
         chart: {path: charts/site}
-        release: {name: "{name}", timeout: 300, adopt: false, retries: 10, maxHistory: 10}
+        release: {name: "{name}", timeout: 300, readyTimeout: 300, adopt: false, retries: 10,
+                  maxHistory: 10}
         overrides: {}
         concurrency: 4
         # Optional: which objects this controller serves (Lostromos's filter).
@@ -123,7 +124,13 @@ class ReleasePolicy:
 
     name_template: str = "{name}"
     timeout_seconds: int = 300
+    # Helm itself waits for the workloads inside the action (`--wait=watcher`), holding a
+    # worker and leaving the release pending-* meanwhile: for charts whose hooks need them.
     wait: bool = False
+    # After an install or upgrade, Ready waits (watch-driven, no worker held) until the
+    # release's workloads are current by kstatus rules, at most this long; 0: Ready once
+    # Helm has written (controller/reconcile/readiness.py).
+    ready_timeout_seconds: int = 300
     # Take over an existing release that records no owner (installed by hand or
     # by another tool). Off: such a release is refused as someone else's.
     adopt: bool = False
@@ -417,6 +424,7 @@ def _parse_release(value: dict[str, Any], where: str, problems: list[str]) -> Re
         name_template=template,
         timeout_seconds=value.get("timeout", 300),
         wait=value.get("wait", False),
+        ready_timeout_seconds=value.get("readyTimeout", 300),
         adopt=value.get("adopt", False),
         retries=value.get("retries", 10),
         max_history=value.get("maxHistory", 10),

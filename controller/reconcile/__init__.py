@@ -14,6 +14,8 @@ outcome. Each call is three steps, each in its own room:
                     delete.py    uninstall ours, then drop the finalizer
                     outcomes.py  the actions that call no Helm (refuse, hold,
                                  stall, give up, and why observe could not finish)
+                    readiness.py Ready's wait for the release's workloads, after
+                                 the units that write a release and while in sync
 
 and beside them: summarize.py (Ready, Reconciling and Stalled from an action's
 Outcome, the only place they are made), writer.py (status and finalizer writes),
@@ -27,6 +29,7 @@ from typing import Protocol, assert_never
 
 from controller.drift import DriftObservations
 from controller.informer import Informer, Key
+from controller.ownership import release_name
 from controller.reconcile import apply, delete, outcomes, recover
 from controller.reconcile.context import Context, log
 from controller.reconcile.decide import REPORTS, Action, decide
@@ -41,6 +44,7 @@ from controller.reconcile.ports import (
     RolloutGate,
     RolloutView,
 )
+from controller.reconcile.readiness import ReadyGate, Workloads
 from controller.reconcile.writer import ObjectWriter
 from lostromos.config import Binding
 from lostromos.helmengine import HelmError
@@ -100,8 +104,37 @@ class Reconciler:
             rollout=self.rollout,
             read_release=not self.dry_run,
             service_account_missing=self.refused,
+            awaits_workloads=self.ready_gate is not None,
         )
-        return self.act(decide(seen), seen)
+        result = self.act(decide(seen), seen)
+        if seen.obj is None or (seen.obj.get("metadata") or {}).get("deletionTimestamp"):
+            self.context.settle_rollout(key, succeeded=True)  # its wait ends with it
+        return result
+
+    @property
+    def ready_gate(self) -> ReadyGate | None:
+        return self.context.ready_gate
+
+    def follow_workloads(self, workloads: Workloads) -> None:
+        """Ready waits for the release's workloads (readiness.py), as the health
+        watches see them, up to the binding's release.readyTimeout (0: it does not)."""
+        timeout = self.binding.release.ready_timeout_seconds
+        if timeout <= 0 or self.dry_run or self.refused:
+            return
+        binding = self.binding
+        self.context.ready_gate = ReadyGate(
+            timeout,
+            workloads,
+            store=self.informer,
+            writer=self.context.writer,
+            events=self.context.events,
+            release_of=lambda obj: (
+                str(obj["metadata"].get("namespace", "")),
+                release_name(binding, obj["metadata"]),
+            ),
+            # a gated upgrade holds its rollout slot until its workloads settle
+            settled=self.context.settle_rollout,
+        )
 
     def act(self, action: Action, seen: Observation) -> Result:
         if self.dry_run and action is not Action.NOTHING and action not in REPORTS:
@@ -127,6 +160,8 @@ class Reconciler:
                 return apply.repair(ctx, seen)
             case Action.RECORD:
                 return apply.record(ctx, seen)
+            case Action.AWAIT_WORKLOADS:
+                return ctx.await_workloads(seen.key, Result())
             case Action.RECOVER:
                 return recover.recover(ctx, seen)
             case Action.UNINSTALL:

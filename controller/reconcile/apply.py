@@ -18,6 +18,7 @@ from controller.reconcile.decide import Action
 from controller.reconcile.observe import Desired, Observation
 from controller.reconcile.outcomes import ROLLOUT_WAIT_SECONDS, helm_failed
 from controller.reconcile.ports import Result
+from controller.reconcile.readiness import waiting_after
 from controller.reconcile.summarize import Kind, Outcome
 from controller.status import INVALID, RELEASE_FAILED, RELEASED, Condition
 from lostromos.helmengine import HelmError, Release
@@ -47,7 +48,7 @@ def record(ctx: Context, seen: Observation) -> Result:
     assert seen.obj is not None and seen.release is not None and seen.desired is not None
     obj = ctx.writer.ensure_finalizer(seen.obj)
     released(ctx, obj, seen.release, seen.desired, "Installed")
-    return Result()
+    return ctx.await_workloads(seen.key, Result())
 
 
 def adopted(ctx: Context, action: Action, seen: Observation) -> Observation:
@@ -119,12 +120,14 @@ def _apply(ctx: Context, seen: Observation, verb: str, *, gated: bool = False) -
     except HelmError as error:
         return helm_failed(ctx, obj, seen, error)
     finally:
-        if gated:
+        if gated and succeeded and ctx.ready_gate is not None:
+            ctx.hold_rollout(seen.key, desired.chart_digest)  # until the workloads settle
+        elif gated:
             ctx.rollout.finish(desired.chart_digest, succeeded=succeeded)
     if seen.drift is not None:
         ctx.drift.acknowledge(seen.key, seen.drift)
     released(ctx, obj, installed, desired, verb)
-    return Result()
+    return ctx.await_workloads(seen.key, Result())
 
 
 def _render_within_budget(ctx: Context, seen: Observation, secrets: list[str]) -> None:
@@ -162,9 +165,13 @@ def released(
         f"(chart {release.chart_name}-{release.chart_version})"
     )
     deployed = release.status == "deployed"
+    if deployed and ctx.ready_gate is not None:  # Ready once the workloads are current
+        outcome = waiting_after(message)
+    else:
+        outcome = Outcome(Kind.DEPLOYED if deployed else Kind.NOT_DEPLOYED, verb, message)
     ctx.writer.status(
         obj,
-        Outcome(Kind.DEPLOYED if deployed else Kind.NOT_DEPLOYED, verb, message),
+        outcome,
         details=[
             Condition(RELEASED, deployed, verb, message),
             Condition(INVALID, False, "Valid"),

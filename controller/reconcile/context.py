@@ -5,11 +5,14 @@ it: the log line's fields, and the redaction of sensitive values from text Helm 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Any
 
+from controller.informer import Key
 from controller.reconcile.observe import Observation
-from controller.reconcile.ports import DriftAcknowledger, Events, HelmActions, RolloutGate
+from controller.reconcile.ports import DriftAcknowledger, Events, HelmActions, Result, RolloutGate
+from controller.reconcile.readiness import ReadyGate
 from controller.reconcile.writer import ObjectWriter
 from lostromos.config import Binding
 from lostromos.redact import Redactor, redactor_for
@@ -30,6 +33,29 @@ class Context:
     dry_run: bool = False
     # renders each desired state within the binding's budget before Helm acts
     renderer: BudgetedRenderer | None = None
+    # Ready waits for the release's workloads (readiness.py); None: it does not
+    ready_gate: ReadyGate | None = None
+    # Gated upgrades whose Helm action succeeded and whose workloads are still awaited:
+    # key -> the rollout target. The slot is held until Ready settles (settle_rollout),
+    # so the gate bounds Sites rolling out, not only Helm calls in progress.
+    held: dict[Key, str] = field(default_factory=dict)
+    held_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def hold_rollout(self, key: Key, target: str) -> None:
+        with self.held_lock:
+            self.held[key] = target
+
+    def settle_rollout(self, key: Key, succeeded: bool) -> None:
+        """A gated upgrade's wait ended (Ready, the ready timeout, or the object went):
+        its slot is given back and counted as the workloads came out."""
+        with self.held_lock:
+            target = self.held.pop(key, None)
+        if target is not None:
+            self.rollout.finish(target, succeeded=succeeded)
+
+    def await_workloads(self, key: Key, result: Result) -> Result:
+        """`result`, after a look at the object's wait for its workloads, if it has one."""
+        return result if self.ready_gate is None else self.ready_gate.follow(key, result)
 
     def log_fields(self, seen: Observation) -> dict[str, Any]:
         metadata = (seen.obj or {}).get("metadata") or {}

@@ -30,6 +30,7 @@ class Action(enum.Enum):
     REPAIR = "repair"  # our release, in sync, but its objects drifted
     RECOVER = "recover"  # our release left pending-* by a crash: roll back or remove
     RECORD = "record"  # our signed release is this desired state, deployed: status only
+    AWAIT_WORKLOADS = "await-workloads"  # in sync, Ready waits for the workloads: judge it
     REFUSE = "refuse"  # the release belongs to someone else: touch nothing
     HOLD = "hold"  # a chart rollout's gate is shut: wait, touch nothing
     STALL = "stall"  # invalid name or spec: no helm call until the object changes
@@ -72,6 +73,7 @@ class State(enum.Enum):
     DELETING_NOT_OURS = "deleting, the release absent or someone else's"
     INVALID = "invalid release name or spec"
     IN_SYNC = "status records this desired state, deployed, no drift reported"
+    AWAITING_WORKLOADS = "in sync, Ready waits for the release's workloads (readiness.py)"
     RETRIES_EXHAUSTED = "retries used up for this desired state (controller/retries.py)"
     ROLLOUT_SHUT = "a chart upgrade, and the rollout gate is shut"
     UNREAD_RECORDED = "release not read (dry run), status records one"
@@ -110,7 +112,7 @@ def state(seen: Observation) -> State:  # noqa: PLR0911, PLR0912 - one return pe
     if seen.name_problem is not None or seen.problems:
         return State.INVALID
     if seen.in_sync:
-        return State.IN_SYNC
+        return State.AWAITING_WORKLOADS if seen.awaiting_workloads else State.IN_SYNC
     if seen.retries_exhausted:
         return State.RETRIES_EXHAUSTED
     if not seen.rollout_open:
@@ -169,6 +171,8 @@ def action_for(state: State) -> Action:  # noqa: PLR0911, PLR0912 - one per acti
             return Action.REPAIR
         case State.DEPLOYED_UNRECORDED:
             return Action.RECORD
+        case State.AWAITING_WORKLOADS:
+            return Action.AWAIT_WORKLOADS
         case State.UNREAD_RECORDED | State.OUT_OF_SYNC:
             return Action.UPGRADE
         case _:

@@ -28,6 +28,7 @@ from controller.drift import DriftReport
 from controller.informer import Key
 from controller.ownership import Ownership, ownership, release_name, release_name_problem
 from controller.reconcile.ports import DriftView, Engines, ReleaseReader, RolloutView, Store
+from controller.reconcile.readiness import awaiting
 from controller.retries import exhausted, failures_so_far
 from controller.suspend import suspended
 from lostromos.charts import ChartError
@@ -74,6 +75,8 @@ class Observation:
     had_finalizer: bool = False
     desired: Desired | None = None
     in_sync: bool = False
+    # in sync, and Ready waits for the release's workloads (readiness.py)
+    awaiting_workloads: bool = False
     problems: tuple[str, ...] = ()  # schema violations, by path
     retries_exhausted: bool = False  # status counts release.retries + 1 failures for this state
     drift: DriftReport | None = None
@@ -122,6 +125,7 @@ def observe(  # noqa: PLR0911 - it stops as soon as the state is known
     rollout: RolloutView,
     read_release: bool = True,
     service_account_missing: bool = False,
+    awaits_workloads: bool = False,
 ) -> Observation:
     obj = store.get(key)
     if obj is None:
@@ -144,6 +148,7 @@ def observe(  # noqa: PLR0911 - it stops as soon as the state is known
             drift=drift,
             rollout=rollout,
             read_release=read_release,
+            awaits_workloads=awaits_workloads,
         )
     except HelmError as error:
         return Observation(key, obj, had_finalizer=had_finalizer, read_error=error)
@@ -162,6 +167,7 @@ def _observe(  # noqa: PLR0911 - it stops as soon as the state is known
     drift: DriftView,
     rollout: RolloutView,
     read_release: bool,
+    awaits_workloads: bool,
 ) -> Observation:
     metadata = obj.get("metadata") or {}
     had_finalizer = FINALIZER in (metadata.get("finalizers") or [])
@@ -186,7 +192,7 @@ def _observe(  # noqa: PLR0911 - it stops as soon as the state is known
     in_sync = report is None and had_finalizer and recorded_in_sync(obj, desired.digest, name)
     seen = _replace(seen, desired=desired, drift=report, in_sync=in_sync)
     if in_sync:
-        return seen
+        return _replace(seen, awaiting_workloads=awaits_workloads and awaiting(obj))
     if exhausted(failures_so_far(obj, desired.digest), binding.release.retries):
         # Nothing to validate or read: this very state was valid and failed every time.
         return _replace(seen, retries_exhausted=True)

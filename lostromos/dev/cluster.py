@@ -196,6 +196,10 @@ class DevCluster:
             f"--initial-cluster=lostromos-dev={peer}",
             # A throwaway local cluster: fsync costs seconds per burst, buys nothing.
             "--unsafe-no-fsync",
+            # 1,000 simulated Sites grew the database to 359 MiB between the API server's
+            # compactions; etcd's default 2 GiB quota would stop every write at a few
+            # thousand. 8 GiB is etcd's documented ceiling.
+            "--quota-backend-bytes=8589934592",
             "--log-level=warn",
         ]
 
@@ -343,14 +347,14 @@ class DevCluster:
         os.replace(temporary, self.kubeconfig)
 
     def kubectl(
-        self, *args: str, stdin: str | None = None, check: bool = True
+        self, *args: str, stdin: str | None = None, check: bool = True, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [str(self.options.tools["kubectl"]), f"--kubeconfig={self.kubeconfig}", *args],
             input=stdin,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=timeout,
             check=False,
             env=self.client_env(),
         )
@@ -473,6 +477,8 @@ class DevCluster:
                 "--health-bind",
                 f"127.0.0.1:{port}",
                 *(["--shards"] if count > 1 else []),
+                # no nodes, no pods: Ready cannot wait for workloads that never run
+                *(["--no-ready-wait"] if self.options.nodes <= 0 else []),
                 *self.options.controller_args,
             ]
 

@@ -110,6 +110,10 @@ def controller_manager_argv(binary: Path, cluster: DevCluster, port: int) -> lis
         "-endpointslice-mirroring-controller",
         # no cloud, no node CIDRs to allocate, no routes: nothing outside loopback to reach
         "--allocate-node-cidrs=false",
+        # Kubernetes's own provisioner for development (class `standard`): volumes are made
+        # by this process's volume controller, many at once. kwok's volume stages handle one
+        # object at a time with five API writes each, and left thousands of claims Pending.
+        "--enable-hostpath-provisioner=true",
         "--configure-cloud-routes=false",
         # thousands of Sites: the default 20 requests/s would make pods trail the releases
         "--kube-api-qps=200",

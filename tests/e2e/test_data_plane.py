@@ -93,9 +93,42 @@ def test_a_sites_pod_is_scheduled_runs_and_its_volume_binds(
     volume = cluster.get("pv", claim["spec"]["volumeName"])
     assert volume is not None
     assert volume["spec"]["claimRef"]["name"] == "blog"
+    # the default class: kube-controller-manager's own provisioner, many claims at once
+    provisioned_by = volume["metadata"]["annotations"]["pv.kubernetes.io/provisioned-by"]
+    assert provisioned_by == "kubernetes.io/host-path"
     deployment = cluster.get("deployment", "blog", namespace)
     assert deployment is not None
     assert deployment["status"].get("availableReplicas") == 1
+
+
+def test_a_read_write_many_claim_binds_through_kwoks_volume_stages(cluster: Cluster) -> None:
+    namespace = cluster.namespace("world-rwx")
+    cluster.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "shared", "namespace": namespace},
+            "spec": {
+                "accessModes": ["ReadWriteMany"],
+                "storageClassName": "shared-nfs",
+                "resources": {"requests": {"storage": "50Gi"}},
+            },
+        }
+    )
+    claim = eventually(
+        lambda: (
+            (cluster.get("pvc", "shared", namespace) or {}).get("status", {}).get("phase")
+            == "Bound"
+            and cluster.get("pvc", "shared", namespace)
+        ),
+        timeout=60,
+        message="PVC shared Bound",
+    )
+    volume = cluster.get("pv", claim["spec"]["volumeName"])
+    assert volume is not None
+    assert volume["spec"]["accessModes"] == ["ReadWriteMany"]
+    provisioned_by = volume["metadata"]["annotations"]["pv.kubernetes.io/provisioned-by"]
+    assert provisioned_by == "kwok.x-k8s.io/volume"
 
 
 def test_every_node_and_pod_address_is_loopback_and_no_service_can_route_to_one(

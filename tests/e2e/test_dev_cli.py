@@ -148,6 +148,17 @@ def test_detached_up_reuse_refusal_down_and_restart(tmp_path: Path) -> None:
             "name",
         )
         assert len(members.stdout.split()) == 2
+
+        # No nodes, no pods: a Site is Ready once Helm has written it (--no-ready-wait),
+        # since no workload could ever make it more.
+        cluster.kubectl("patch", "site", "blog", "--type", "merge", "-p", '{"spec":{"replicas":2}}')
+
+        def upgraded_and_ready() -> bool:
+            site = cluster.get("site", "blog")
+            revision = ((site or {}).get("status") or {}).get("release", {}).get("revision")
+            return revision == 2 and is_ready(site)
+
+        eventually(upgraded_and_ready, timeout=120, message="blog Ready at revision 2")
     finally:
         lostromos("dev", "down", "--state-dir", str(state_dir))
 

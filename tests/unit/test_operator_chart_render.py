@@ -232,10 +232,14 @@ def test_controller_rbac_cluster_wide_or_per_release_namespace(helm_binary: Path
         {
             "apiGroups": ["apps"],
             "resources": ["deployments", "statefulsets", "daemonsets"],
-            "verbs": ["list", "watch"],
+            "verbs": ["get", "list", "watch"],
         },
-        {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["list", "watch"]},
-        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["list", "watch"]},
+        {
+            "apiGroups": [""],
+            "resources": ["persistentvolumeclaims"],
+            "verbs": ["get", "list", "watch"],
+        },
+        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "watch"]},
     ]
     roles = {
         d["metadata"]["namespace"]: d

@@ -84,6 +84,10 @@ ROWS: dict[State, tuple[Callable[[], Observation], Action]] = {
     ),
     State.INVALID: (_with(problems=("spec.replicas: must be an integer",)), Action.STALL),
     State.IN_SYNC: (_with(in_sync=True), Action.NOTHING),
+    State.AWAITING_WORKLOADS: (
+        _with(in_sync=True, awaiting_workloads=True),
+        Action.AWAIT_WORKLOADS,
+    ),
     State.RETRIES_EXHAUSTED: (_with(retries_exhausted=True), Action.GIVE_UP),
     State.ROLLOUT_SHUT: (_with(chart_upgrade=True, rollout_open=False), Action.HOLD),
     State.UNREAD_RECORDED: (
