@@ -16,7 +16,7 @@ RESYNC_SECONDS all releases are looked at again, which repairs a condition a
 concurrent status write dropped.
 
 A flushed release whose object waits for its workloads before it is Ready
-(controller/readiness.py) is handed back to its binding's work queue (`requeue`), so
+(controller/reconcile/readiness.py) is handed back to its binding's work queue (`requeue`), so
 Ready follows the workloads within a flush; `confirm` reads one workload once, when
 that wait is about to end.
 """
@@ -46,7 +46,7 @@ from controller.health import (
 )
 from controller.ownership import release_name
 from controller.rawget import get_collection, list_query
-from controller.readiness import awaiting
+from controller.reconcile.readiness import awaiting
 from controller.status import HEALTHY, Condition, condition, merge_conditions
 from lostromos.config import Binding
 from lostromos.neterrors import brief_error

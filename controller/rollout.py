@@ -8,7 +8,7 @@ upgrades that exist only because the chart changed go through a gate: at most
 release is touched until the chart changes again. New installs and spec
 changes are not gated: they are what a user asked for, one object at a time.
 
-Where Ready waits for the release's workloads (controller/readiness.py), an
+Where Ready waits for the release's workloads (controller/reconcile/readiness.py), an
 upgrade is in flight until that wait ends, not when Helm returns: its slot is
 given back once the workloads are current (an upgrade that succeeded) or past
 the ready timeout (one that failed). So at most `max_in_flight` releases are

@@ -7,7 +7,9 @@ The kstatus conventions (what `kubectl wait`, helm's watcher, Flux and Argo CD
 read): `Reconciling` is True while a Helm action runs; `Stalled` is True when
 the controller will not get further without a change (an invalid spec, a
 release that belongs to someone else, a halted rollout, retries used up);
-`Ready` sums it up, and is Unknown while the outcome is not yet known. Before
+`Ready` sums it up, and is Unknown while the outcome is not yet known. The
+reconciler derives all three from an action's outcome in one place
+(controller/reconcile/summarize.py). Before
 the controller's first write the CRD's default status (observedGeneration 0)
 makes kstatus read the object as InProgress, not Current.
 """
@@ -90,49 +92,3 @@ def same_conditions(first: Sequence[dict[str, Any]], second: Sequence[dict[str, 
     return strip(first) == strip(second)
 
 
-def binding_unloadable(error: Exception) -> list[Condition]:
-    """The conditions of an object whose binding cannot be loaded
-    (lostromos.engines.BindingLoadError): not Ready, and why, for `kubectl get`."""
-    message = f"The binding's chart cannot be loaded, so this object is not reconciled: {error}"
-    return [Condition(READY, False, "BindingUnloadable", message)]
-
-
-def release_unreadable(message: str) -> list[Condition]:
-    """The conditions of an object whose release `helm status` may not read (the
-    binding's ServiceAccount has no Role for Helm's Secrets there, say)."""
-    reason = "ReleaseUnreadable"
-    return [
-        Condition(READY, False, reason, f"Cannot read the release: {message}"),
-        Condition(RECONCILING, False, reason),
-    ]
-
-
-def release_untrusted(message: str) -> list[Condition]:
-    """The conditions of an object whose release records lostromos will not act on:
-    one does not verify under the record key (forged or edited in the namespace),
-    or one names objects outside the object's namespace and allowed kinds. Nothing
-    was touched; it stays so until the records are repaired or removed."""
-    reason = "ReleaseUntrusted"
-    text = f"Refusing to act on the release: {message}"
-    return [
-        Condition(READY, False, reason, text),
-        Condition(STALLED, True, reason, text),
-        Condition(RECONCILING, False, reason),
-    ]
-
-
-def service_account_required(binding: str) -> list[Condition]:
-    """The conditions of an object whose binding names no `serviceAccountName` while the
-    controller requires one (`--require-service-account`): no Helm action runs for it,
-    since it would run as the controller itself."""
-    message = (
-        f'The binding "{binding}" names no serviceAccountName, and this controller runs '
-        "every Helm action as a ServiceAccount of the object's namespace "
-        "(--require-service-account), so this object is not reconciled"
-    )
-    reason = "ServiceAccountRequired"
-    return [
-        Condition(READY, False, reason, message),
-        Condition(STALLED, True, reason, message),
-        Condition(RECONCILING, False, reason),
-    ]

@@ -132,7 +132,7 @@ class ReleasePolicy:
     wait: bool = False
     # After an install or upgrade, Ready waits (watch-driven, no worker held) until the
     # release's workloads are current by kstatus rules, at most this long; 0: Ready once
-    # Helm has written (controller/readiness.py).
+    # Helm has written (controller/reconcile/readiness.py).
     ready_timeout_seconds: int = 300
     # Take over an existing release that records no owner (installed by hand or
     # by another tool). Off: such a release is refused as someone else's.

@@ -10,7 +10,7 @@ reference) breaks only itself: `engine_for` raises BindingLoadError for it,
 remembered for `recheck_seconds` so a broken chart is not reloaded per request,
 and every other binding keeps its engine. The webhook denies that kind's
 objects with the error, the controller sets a condition on them
-(controller.status.binding_unloadable) and `check` prints it for them.
+(controller.reconcile.outcomes.binding_unloadable) and `check` prints it for them.
 """
 
 from __future__ import annotations

@@ -14,8 +14,7 @@ from kubernetes.client.exceptions import ApiException
 
 from controller.drift import DriftObservations
 from controller.informer import Informer
-from controller.observe import FINALIZER
-from controller.reconcile import Reconciler
+from controller.reconcile import FINALIZER, Reconciler
 from controller.rollout import Rollout
 from lostromos.config import Binding, ChartRef, ReleasePolicy, RolloutPolicy
 from lostromos.helmengine import HelmError, Release

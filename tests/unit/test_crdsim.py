@@ -142,7 +142,7 @@ def test_printer_columns_show_readys_reason_and_the_desired_chart_version() -> N
 
 
 def test_status_helpers_for_the_controller() -> None:
-    from controller.status import binding_unloadable
+    from controller.reconcile.outcomes import binding_unloadable
     from lostromos.engines import BindingLoadError
 
     error = BindingLoadError("site", "charts/site: chart directory not found")

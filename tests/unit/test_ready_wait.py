@@ -1,4 +1,4 @@
-"""Ready waits for the release's workloads (controller/readiness.py): the pure verdict,
+"""Ready waits for the release's workloads (controller/reconcile/readiness.py): the pure verdict,
 and the reconciler with the wait wired in, against fakes of the health watches."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from kubernetes.client.exceptions import ApiException
 
 from controller.health import HealthState, ObjectHealth
 from controller.healthwatch import FollowedBinding, HealthFollower
-from controller.readiness import (
+from controller.reconcile.readiness import (
     DEADLINE_EXCEEDED,
     awaiting,
     expected_workloads,

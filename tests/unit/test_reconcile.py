@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from controller.actions import HALTED_RECHECK_SECONDS
-from controller.observe import FINALIZER, Action, decide, observe
 from controller.reconcile import ReconcileError
+from controller.reconcile.decide import Action, decide
+from controller.reconcile.observe import FINALIZER, observe
+from controller.reconcile.outcomes import HALTED_RECHECK_SECONDS
 from lostromos.config import RolloutPolicy, Selector
 from lostromos.helmengine import HelmError
 from tests.unit.reconcilekit import (
@@ -266,7 +267,7 @@ def test_drift_found_while_a_repair_ran_is_kept_for_the_next_one() -> None:
         rollout=world.rollout,
     )
     world.drift.record(["team-a/blog"])  # the next check, while helm was busy
-    world.reconciler.actions.run(decide(seen), seen)
+    world.reconciler.act(decide(seen), seen)
     assert world.drift.get("team-a/blog") is not None
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from controller.actions import CONFLICT_RECHECK_SECONDS
 from controller.reconcile import ReconcileError
+from controller.reconcile.outcomes import CONFLICT_RECHECK_SECONDS
 from lostromos.helmengine import HelmError
 from tests.unit.reconcilekit import (
     World,

@@ -11,7 +11,7 @@ from kubernetes.client.exceptions import ApiException
 
 from controller.drift import DriftChecker
 from controller.informer import Informer
-from controller.observe import FINALIZER
+from controller.reconcile import FINALIZER
 from lostromos.config import Selector
 from tests.unit.reconcilekit import NoListing, World, binding, site
 

@@ -11,10 +11,9 @@ import pytest
 from kubernetes import client
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
-from controller.actions import Result
 from controller.main import BindingController
 from controller.metrics import ControllerMetrics
-from controller.reconcile import ReconcileError
+from controller.reconcile import ReconcileError, Result
 from controller.retrylog import RetryLog
 from lostromos.config import load_bindings
 from lostromos.engines import EngineRegistry

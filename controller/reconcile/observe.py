@@ -1,83 +1,49 @@
-"""OBSERVE: the state of one bound object and its release, then the one action it calls for.
+"""OBSERVE: what is true of one bound object and its release, read cheapest first.
 
-`observe` reads, cheapest first, and stops as soon as the state is known:
-the object from the informer's store; its release name (metadata and the
-binding's template, never status); the desired-state digest, computed before
-any validation, so an echo of our own status write or a resync of an
-unchanged object ends here with no coalesce, no schema pass and no helm call;
-only then the schema check; and only for an object that is not in sync, the
-release itself (`helm status`: revision, state, owner labels).
+`observe` stops as soon as the state is known: the object from the informer's
+store (gone, suspended, not served by this binding's selector, or its binding
+refused for want of a ServiceAccount); its release name (metadata and the
+binding's template, never status); the desired-state digest, computed before any
+validation, so an echo of our own status write or a resync of an unchanged
+object ends here with no coalesce, no schema pass and no helm call; only then
+the schema check; and only for an object that is not in sync, the release itself
+(`helm status`: revision, state, owner labels).
 
-`decide` is a pure function of that observation: exactly one action, in the
-manner of Flux helm-controller's `internal/reconcile`.
+It never raises for what it finds: a binding whose chart cannot be loaded and a
+release that cannot be read or trusted are recorded in the Observation like any
+other fact, and `decide.py`, the one state table, turns the Observation into the
+one action.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import enum
 import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from controller.drift import DriftReport
 from controller.informer import Key
-from controller.ownership import (
-    DESIRED_LABEL,
-    Ownership,
-    desired_label,
-    ownership,
-    release_name,
-    release_name_problem,
-)
+from controller.ownership import Ownership, ownership, release_name, release_name_problem
+from controller.reconcile.ports import DriftView, Engines, ReleaseReader, RolloutView, Store
+from controller.reconcile.readiness import awaiting
 from controller.retries import exhausted, failures_so_far
+from controller.suspend import suspended
 from lostromos.charts import ChartError
 from lostromos.config import Binding
-from lostromos.helmengine import PENDING_STATES, ChartSource, Release
+from lostromos.engines import BindingLoadError
+from lostromos.enginewire import ErrorCode
+from lostromos.helmengine import ChartSource, HelmError, Release
 from lostromos.redact import Redactor, redactor_for
 from lostromos.values.engine import ValuesEngine
 
 FINALIZER = "lostromos.dev/helm-release"
-
-
-class Action(enum.Enum):
-    NOTHING = "nothing"  # gone, not ours to serve, or in sync
-    INSTALL = "install"  # no release yet, valid spec
-    UPGRADE = "upgrade"  # our release, out of sync
-    REPAIR = "repair"  # our release, in sync, but its objects drifted
-    RECOVER = "recover"  # our release left pending-* by a crash: roll back or remove
-    REFUSE = "refuse"  # the release belongs to someone else: touch nothing
-    HOLD = "hold"  # a chart rollout's gate is shut: wait, touch nothing
-    STALL = "stall"  # invalid name or spec: no helm call until the object changes
-    GIVE_UP = "give-up"  # retries used up for this desired state: no helm call until it changes
-    RECORD = "record"  # our signed release is this desired state, deployed: status only
-    UNINSTALL = "uninstall"  # deleting, and the release is ours
-    RELEASE_FINALIZER = "release-finalizer"  # deleting, no release of ours: only let go
-
-
-# What the observe phase needs, as protocols so unit tests can hand in fakes.
-class Store(Protocol):
-    def get(self, key: Key) -> dict[str, Any] | None: ...
-
-
-class Engines(Protocol):
-    def engine_for(self, binding: Binding) -> ValuesEngine: ...
-
-
-class ReleaseReader(Protocol):
-    def status(
-        self, release: str, namespace: str, *, impersonate: str | None = None
-    ) -> Release | None: ...
-
-
-class DriftView(Protocol):
-    def get(self, key: Key) -> DriftReport | None: ...
-
-
-class RolloutView(Protocol):
-    def would_admit(self, target: str) -> bool: ...
+# Engine codes for a release record lostromos will not act on: one that does not
+# verify under the record key, or one that names objects outside the object's
+# namespace and the binding's allowed kinds.
+UNTRUSTED_CODES = frozenset({ErrorCode.UNVERIFIED, ErrorCode.CONFINEMENT})
 
 
 @dataclass(frozen=True)
@@ -98,13 +64,20 @@ class Desired:
 class Observation:
     key: Key
     obj: dict[str, Any] | None
+    suspended: bool = False  # lostromos.dev/suspend (controller/suspend.py), not deleting
     filtered: bool = False  # the binding's selector does not serve this object
+    # --require-service-account and the binding names none: nothing else was read
+    service_account_missing: bool = False
+    load_error: BindingLoadError | None = None  # the binding's chart cannot be loaded
+    read_error: HelmError | None = None  # `helm status` failed, or its record is refused
     release_name: str = ""
     name_problem: str | None = None
     deleting: bool = False
     had_finalizer: bool = False
     desired: Desired | None = None
     in_sync: bool = False
+    # in sync, and Ready waits for the release's workloads (readiness.py)
+    awaiting_workloads: bool = False
     problems: tuple[str, ...] = ()  # schema violations, by path
     retries_exhausted: bool = False  # status counts release.retries + 1 failures for this state
     drift: DriftReport | None = None
@@ -152,14 +125,53 @@ def observe(  # noqa: PLR0911 - it stops as soon as the state is known
     drift: DriftView,
     rollout: RolloutView,
     read_release: bool = True,
+    service_account_missing: bool = False,
+    awaits_workloads: bool = False,
 ) -> Observation:
     obj = store.get(key)
     if obj is None:
         return Observation(key, None)
+    if suspended(obj):  # resumed by a change of the annotation, which wakes the key
+        return Observation(key, obj, suspended=True)
     metadata = obj.get("metadata") or {}
     had_finalizer = FINALIZER in (metadata.get("finalizers") or [])
     if not had_finalizer and not binding.selector.matches(metadata):
         return Observation(key, obj, filtered=True)
+    if service_account_missing:  # not even `helm status` runs as the controller itself
+        return Observation(key, obj, had_finalizer=had_finalizer, service_account_missing=True)
+    try:
+        return _observe(
+            key,
+            obj,
+            binding=binding,
+            engines=engines,
+            helm=helm,
+            drift=drift,
+            rollout=rollout,
+            read_release=read_release,
+            awaits_workloads=awaits_workloads,
+        )
+    except HelmError as error:
+        return Observation(key, obj, had_finalizer=had_finalizer, read_error=error)
+    except BindingLoadError as error:
+        # One broken binding breaks only itself: its objects say why, nothing else.
+        return Observation(key, obj, had_finalizer=had_finalizer, load_error=error)
+
+
+def _observe(  # noqa: PLR0911 - it stops as soon as the state is known
+    key: Key,
+    obj: dict[str, Any],
+    *,
+    binding: Binding,
+    engines: Engines,
+    helm: ReleaseReader,
+    drift: DriftView,
+    rollout: RolloutView,
+    read_release: bool,
+    awaits_workloads: bool,
+) -> Observation:
+    metadata = obj.get("metadata") or {}
+    had_finalizer = FINALIZER in (metadata.get("finalizers") or [])
     name = release_name(binding, metadata)
     seen = Observation(
         key,
@@ -181,7 +193,7 @@ def observe(  # noqa: PLR0911 - it stops as soon as the state is known
     in_sync = report is None and had_finalizer and recorded_in_sync(obj, desired.digest, name)
     seen = _replace(seen, desired=desired, drift=report, in_sync=in_sync)
     if in_sync:
-        return seen
+        return _replace(seen, awaiting_workloads=awaits_workloads and awaiting(obj))
     if exhausted(failures_so_far(obj, desired.digest), binding.release.retries):
         # Nothing to validate or read: this very state was valid and failed every time.
         return _replace(seen, retries_exhausted=True)
@@ -201,56 +213,6 @@ def observe(  # noqa: PLR0911 - it stops as soon as the state is known
     if not seen.rollout_open or not read_release:
         return seen  # a shut gate costs no helm call, however many objects wait at it
     return _with_release(seen, binding, helm, chart_name=desired.chart_name)
-
-
-def decide(seen: Observation) -> Action:  # noqa: PLR0911, PLR0912 - one return per state
-    """The one action an observation calls for."""
-    if seen.obj is None or seen.filtered:
-        return Action.NOTHING
-    if seen.deleting:
-        if not seen.had_finalizer:
-            return Action.NOTHING
-        if seen.name_problem is not None:
-            return Action.RELEASE_FINALIZER
-        if not seen.release_read:  # dry run: say what a delete would do
-            return Action.UNINSTALL
-        if seen.owner in (Ownership.OURS, Ownership.ADOPTABLE):
-            return Action.UNINSTALL
-        return Action.RELEASE_FINALIZER  # absent, or someone else's: never uninstall it
-    if seen.name_problem is not None or seen.problems:
-        return Action.STALL
-    if seen.in_sync:
-        return Action.NOTHING
-    if seen.retries_exhausted:
-        return Action.GIVE_UP
-    if not seen.rollout_open:
-        return Action.HOLD
-    if not seen.release_read:  # dry run: judge from what the object records
-        recorded = (seen.obj.get("status") or {}).get("release") or {}
-        return Action.UPGRADE if recorded else Action.INSTALL
-    if seen.owner == Ownership.FOREIGN:
-        return Action.REFUSE
-    if seen.owner == Ownership.ABSENT:
-        return Action.INSTALL
-    if seen.release is not None and seen.release.status in PENDING_STATES:
-        return Action.RECOVER
-    if seen.drift is not None:
-        return Action.REPAIR
-    if _deployed_for_desired(seen):
-        return Action.RECORD  # a predecessor died after helm, before its status write
-    return Action.UPGRADE
-
-
-def _deployed_for_desired(seen: Observation) -> bool:
-    """Is our release's newest revision deployed for exactly this desired state?"""
-    release, desired = seen.release, seen.desired
-    return (
-        seen.owner is Ownership.OURS
-        and release is not None
-        and desired is not None
-        and release.status == "deployed"
-        and release.labels.get(DESIRED_LABEL) == desired_label(desired.digest)
-    )
 
 
 def _desired(

@@ -40,27 +40,20 @@ import datetime
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from controller.health import RULES, HealthState, ObjectHealth, summarise
-from controller.status import (
-    READY,
-    RECONCILING,
-    RELEASED,
-    STALLED,
-    Condition,
-    condition,
-)
+from controller.reconcile.ports import Events, Result, Store
+from controller.reconcile.summarize import PROGRESSING, Kind, Outcome, summarize
+from controller.status import READY, RECONCILING, RELEASED, Condition, condition
 from lostromos.neterrors import brief_error
 
 log = logging.getLogger("controller.readiness")
 
-PROGRESSING = "Progressing"
 DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
-DEPLOYED = "Deployed"
 # How soon a waiting object is looked at again when its workloads cannot be judged yet
 # (the watches have not listed every kind, or a confirming read failed).
 NOT_YET_SECONDS = 2.0
@@ -68,19 +61,9 @@ NOT_YET_SECONDS = 2.0
 Release = tuple[str, str]  # (namespace, release name)
 
 
-def after_release(deployed: bool, verb: str, message: str, *, wait: bool) -> list[Condition]:
-    """Ready and Reconciling as a finished Helm action leaves them: Ready at once
-    without a wait, otherwise Progressing until the workloads are current."""
-    if deployed and wait:
-        waiting = f"{message}; waiting for its workloads"
-        return [
-            Condition(READY, None, PROGRESSING, waiting),
-            Condition(RECONCILING, True, PROGRESSING, waiting),
-        ]
-    return [
-        Condition(READY, deployed, DEPLOYED if deployed else "NotDeployed", message),
-        Condition(RECONCILING, False, verb),
-    ]
+def waiting_after(message: str) -> Outcome:
+    """The outcome of a Helm action whose release now waits for its workloads."""
+    return Outcome(Kind.PROGRESSING, PROGRESSING, f"{message}; waiting for its workloads")
 
 
 def awaiting(obj: Mapping[str, Any] | None) -> bool:
@@ -132,19 +115,23 @@ def deadline(obj: Mapping[str, Any], timeout_seconds: int) -> datetime.datetime 
 
 @dataclass(frozen=True)
 class Verdict:
-    """What the wait says now: conditions to write, an Event, when to look again."""
+    """What the wait says now: its outcome, an Event, when to look again."""
 
-    conditions: list[Condition]
+    outcome: Outcome
     event: tuple[str, str, str] | None = None  # (type, reason, message)
     requeue_after: float | None = None
 
     @property
+    def conditions(self) -> list[Condition]:
+        return summarize(self.outcome)
+
+    @property
     def ready(self) -> bool:
-        return any(c.type == READY and c.status is True for c in self.conditions)
+        return self.outcome.kind is Kind.DEPLOYED
 
     @property
     def late(self) -> bool:
-        return any(c.type == READY and c.reason == DEADLINE_EXCEEDED for c in self.conditions)
+        return self.outcome.reason == DEADLINE_EXCEEDED
 
 
 def judge(
@@ -161,36 +148,19 @@ def judge(
     verb = str(released.get("reason") or "Installed")
     health = summarise(workloads)
     if health.state is HealthState.HEALTHY or timeout_seconds <= 0:  # 0: Ready does not wait
-        return Verdict(
-            [
-                Condition(READY, True, DEPLOYED, message),
-                Condition(RECONCILING, False, verb),
-                Condition(STALLED, False, verb),
-            ]
-        )
+        return Verdict(Outcome(Kind.DEPLOYED, verb, message))
     ends = deadline(obj, timeout_seconds)
     left = (ends - now).total_seconds() if ends is not None else float(timeout_seconds)
     if left > 0:
         waiting = f"{message}; waiting for its workloads: {health.message}"
-        return Verdict(
-            [
-                Condition(READY, None, PROGRESSING, waiting),
-                Condition(RECONCILING, True, PROGRESSING, waiting),
-                Condition(STALLED, False, PROGRESSING),
-            ],
-            requeue_after=left,
-        )
+        return Verdict(Outcome(Kind.PROGRESSING, PROGRESSING, waiting), requeue_after=left)
     late = (
         f"{message}; its workloads were not current within {timeout_seconds}s "
         f"(release.readyTimeout): {health.message}"
     )
     previous = (condition(status, READY) or {}).get("reason")
     return Verdict(
-        [
-            Condition(READY, False, DEADLINE_EXCEEDED, late),
-            Condition(STALLED, True, DEADLINE_EXCEEDED, late),
-            Condition(RECONCILING, False, DEADLINE_EXCEEDED),
-        ],
+        Outcome(Kind.STALLED, DEADLINE_EXCEEDED, late),
         event=None if previous == DEADLINE_EXCEEDED else ("Warning", DEADLINE_EXCEEDED, late),
     )
 
@@ -221,20 +191,16 @@ class Workloads(Protocol):
     def confirm(self, kind: str, namespace: str, name: str) -> ObjectHealth | None: ...
 
 
-class Events(Protocol):
-    def record(self, obj: dict[str, Any], event_type: str, reason: str, message: str) -> None: ...
+class StatusWriter(Protocol):
+    """What the wait needs of writer.ObjectWriter."""
 
-
-class Store(Protocol):
-    def get(self, key: str) -> dict[str, Any] | None: ...
-
-
-StatusWriter = Callable[[dict[str, Any], list[Condition]], dict[str, Any]]
-R = TypeVar("R")
+    def status(self, obj: dict[str, Any], outcome: Outcome | None) -> dict[str, Any]: ...
 
 
 class ReadyGate:
-    """Judges one binding's waiting objects; called by the reconciler after its action."""
+    """Judges one binding's waiting objects: the unit for an object observed in sync
+    and waiting (decide.State.AWAITING_WORKLOADS), and the last step of the units that
+    write a release (apply.py)."""
 
     def __init__(
         self,
@@ -242,7 +208,7 @@ class ReadyGate:
         workloads: Workloads,
         *,
         store: Store,
-        write_status: StatusWriter,
+        writer: StatusWriter,
         events: Events,
         release_of: Callable[[dict[str, Any]], Release],
         settled: Callable[[str, bool], None] = lambda key, ready: None,
@@ -251,14 +217,14 @@ class ReadyGate:
         self.timeout_seconds = timeout_seconds
         self.workloads = workloads
         self.store = store
-        self.write_status = write_status
+        self.writer = writer
         self.events = events
         self.release_of = release_of
         # told when a wait ends: (key, True) once Ready, (key, False) past the deadline
         self.settled = settled
         self.clock = clock
 
-    def follow(self, key: str, result: R) -> R:
+    def follow(self, key: str, result: Result) -> Result:
         """Look at the object's wait, if it has one; `result` with the sooner requeue."""
         obj = self.store.get(key)
         if obj is None or not awaiting(obj) or (obj.get("metadata") or {}).get("deletionTimestamp"):
@@ -288,7 +254,7 @@ class ReadyGate:
                 return NOT_YET_SECONDS
             seen = with_missing([w for w in confirmed if w is not None], expected_workloads(obj))
             verdict = self.verdict(obj, seen)
-        updated = self.write_status(obj, verdict.conditions)
+        updated = self.writer.status(obj, verdict.outcome)
         if verdict.ready or verdict.late:
             self.settled(key, verdict.ready)
         if verdict.event is not None:
@@ -303,11 +269,10 @@ class ReadyGate:
         return judge(obj, workloads, timeout_seconds=self.timeout_seconds, now=self.clock())
 
 
-def _sooner(result: R, delay: float | None) -> R:
-    """`result` (a controller.actions.Result) requeued no later than `delay`."""
+def _sooner(result: Result, delay: float | None) -> Result:
+    """`result` requeued no later than `delay`."""
     if delay is None:
         return result
-    current = getattr(result, "requeue_after", None)
-    if current is not None and current <= delay:
+    if result.requeue_after is not None and result.requeue_after <= delay:
         return result
-    return dataclasses.replace(result, requeue_after=delay)  # type: ignore[type-var]
+    return dataclasses.replace(result, requeue_after=delay)

@@ -1,0 +1,118 @@
+"""The writes a reconcile makes to the bound object itself: its status (conditions
+summarised from an Outcome, the release, the target chart) and lostromos's finalizer.
+
+Both are merge patches, and both tell the informer's store of the result, so the
+next look at the object sees what was written. A 404 means the object is gone:
+nothing to write, and nothing to retry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+
+from controller import status as conditions
+from controller.reconcile.observe import FINALIZER, Desired
+from controller.reconcile.ports import ObjectApi, ReconcileError, StoreWriter
+from controller.reconcile.summarize import Outcome, summarize
+from lostromos.config import Binding
+
+
+class ObjectWriter:
+    def __init__(self, binding: Binding, *, api: ObjectApi, store: StoreWriter) -> None:
+        self.binding = binding
+        self.api = api
+        self.store = store
+
+    def status(
+        self,
+        obj: dict[str, Any],
+        outcome: Outcome | None,
+        *,
+        details: Sequence[conditions.Condition] = (),
+        release: dict[str, Any] | None = None,
+        desired: Desired | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Merge-patch status: the outcome's summary conditions and `details` beside
+        them; `extra` holds more top-level fields (None deletes one)."""
+        updates = [*(summarize(outcome) if outcome is not None else ()), *details]
+        return self._write(obj, updates, release=release, desired=desired, extra=extra)
+
+    def _write(
+        self,
+        obj: dict[str, Any],
+        updates: Sequence[conditions.Condition],
+        *,
+        release: dict[str, Any] | None = None,
+        desired: Desired | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Merge-patch status with these conditions, unless it already says all of it."""
+        metadata = obj["metadata"]
+        current = obj.get("status") or {}
+        generation = metadata.get("generation", 0)
+        merged = conditions.merge_conditions(current.get("conditions"), updates, generation)
+        status: dict[str, Any] = {"observedGeneration": generation, "conditions": merged}
+        if release is not None:
+            status["release"] = release
+        if desired is not None:  # the target chart, shown even before a release exists
+            status["chart"] = {"name": desired.chart_name, "version": desired.chart_version}
+        status.update(extra or {})
+        if (
+            current.get("observedGeneration") == generation
+            and release is None
+            and (desired is None or current.get("chart") == status["chart"])
+            and all(current.get(key) == value for key, value in (extra or {}).items())
+            and conditions.same_conditions(current.get("conditions") or [], merged)
+        ):
+            return obj
+        try:
+            updated = self.api.patch_namespaced_custom_object_status(
+                self.binding.group,
+                self.binding.version,
+                metadata["namespace"],
+                self.binding.plural,
+                metadata["name"],
+                {"status": status},
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return obj
+            raise ReconcileError(f"writing status: {error.status} {error.reason}") from error
+        self.store.update(updated)
+        return dict(updated)
+
+    def ensure_finalizer(self, obj: dict[str, Any]) -> dict[str, Any]:
+        finalizers = obj["metadata"].get("finalizers") or []
+        if FINALIZER in finalizers:
+            return obj
+        return self._patch_finalizers(obj, [*finalizers, FINALIZER])
+
+    def remove_finalizer(self, obj: dict[str, Any]) -> dict[str, Any]:
+        finalizers = obj["metadata"].get("finalizers") or []
+        return self._patch_finalizers(obj, [f for f in finalizers if f != FINALIZER])
+
+    def _patch_finalizers(self, obj: dict[str, Any], finalizers: list[str]) -> dict[str, Any]:
+        metadata = obj["metadata"]
+        # resourceVersion makes this a compare-and-swap: a stale view gets 409 and a retry.
+        body = {
+            "metadata": {"finalizers": finalizers, "resourceVersion": metadata["resourceVersion"]}
+        }
+        try:
+            updated = self.api.patch_namespaced_custom_object(
+                self.binding.group,
+                self.binding.version,
+                metadata["namespace"],
+                self.binding.plural,
+                metadata["name"],
+                body,
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return obj
+            raise ReconcileError(f"updating finalizers: {error.status} {error.reason}") from error
+        self.store.update(updated)
+        return dict(updated)
