@@ -90,5 +90,3 @@ def same_conditions(first: Sequence[dict[str, Any]], second: Sequence[dict[str, 
         return [{k: v for k, v in c.items() if k != "lastTransitionTime"} for c in items]
 
     return strip(first) == strip(second)
-
-
