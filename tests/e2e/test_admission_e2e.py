@@ -192,6 +192,7 @@ def test_site_with_only_required_fields_gets_the_full_defaulted_spec(cluster: Cl
             "requests": {"cpu": "250m", "memory": "256Mi"},
             "limits": {"cpu": "1", "memory": "512Mi"},
         },
+        "podAnnotations": {},
     }
 
 
