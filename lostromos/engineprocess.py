@@ -179,6 +179,9 @@ def find_engine(explicit: Path | None = None) -> Path:
         return found
     on_path = shutil.which("lostromos-helm-engine")
     if on_path is None:
-        expected = toolchain.build_dir() / toolchain.cached_name(engine)
+        try:
+            expected: Path | str = toolchain.build_dir() / toolchain.cached_name(engine)
+        except toolchain.ToolchainError:  # no Go to name the build: the tool's name will do
+            expected = engine.name
         raise EngineMissing(expected, "is not built (nor is lostromos-helm-engine on PATH)")
     return Path(on_path)

@@ -518,7 +518,9 @@ def test_helm_missing_is_one_clear_line(cluster: Cluster, tmp_path: Path) -> Non
         env={**os.environ, "PATH": "/nonexistent"},
     )
     assert result.returncode == 2
-    assert "the Helm engine is not built" in result.stderr
+    assert "the Helm engine helm-engine is not built" in result.stderr
+    assert "lostromos toolchain build" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_the_api_server_going_away_is_survived(tmp_path: Path, controllers) -> None:
