@@ -45,11 +45,11 @@ from controller.health import (
     summarise,
 )
 from controller.ownership import release_name
-from controller.rawget import get_collection, list_query
 from controller.reconcile.readiness import awaiting
 from controller.status import HEALTHY, Condition, condition, merge_conditions
 from lostromos.config import Binding
 from lostromos.neterrors import brief_error
+from lostromos.rawget import get_collection, list_query
 
 log = logging.getLogger(__name__)
 

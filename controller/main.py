@@ -28,7 +28,7 @@ from controller.informer import Informer
 from controller.leader import LeaderElector, LeaseConfig
 from controller.metrics import BindingSnapshot, ControllerMetrics
 from controller.ownership import release_name
-from controller.queue import ShutDown, WorkQueue
+from controller.queue import WorkQueue
 from controller.reconcile import ReconcileError, Reconciler
 from controller.recordkey import RECORD_KEY_SECRET, ensure_record_key, write_key_file
 from controller.retrylog import RetryLog
@@ -180,14 +180,8 @@ class BindingController:
             self.threads.append(worker)
 
     def _work(self) -> None:
-        while True:
-            try:
-                key = self.queue.get()
-            except ShutDown:
-                return
-            if key is None:
-                continue
-            self._process(str(key))
+        for key in self.queue.taken():
+            self._process(key)
 
     def _process(self, key: str) -> None:
         if self.share is None:

@@ -15,7 +15,7 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 
 from lostromos.backoff import backoff_delay
 
@@ -110,6 +110,17 @@ class WorkQueue:
                 if deadline is not None and self._clock() >= deadline:
                     return None
                 self._lock.wait(self._next_wait(deadline))
+
+    def taken(self) -> Iterator[str]:
+        """The keys a worker takes, one at a time, until the queue is drained and shut down
+        (each to be marked done)."""
+        while True:
+            try:
+                key = self.get()
+            except ShutDown:
+                return
+            if key is not None:
+                yield str(key)
 
     def done(self, key: Hashable) -> None:
         with self._lock:

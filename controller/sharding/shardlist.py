@@ -23,8 +23,8 @@ from typing import Any
 
 from kubernetes import client
 
-from controller.rawget import get_collection, list_query
 from controller.sharding import hashring
+from lostromos.rawget import get_collection, list_query
 
 log = logging.getLogger(__name__)
 

@@ -31,10 +31,10 @@ from kubernetes.client.exceptions import ApiException
 
 from controller.events import EventRecorder
 from controller.informer import Informer
-from controller.queue import ShutDown, WorkQueue
-from controller.rawget import get_collection, list_query
+from controller.queue import WorkQueue
 from lostromos.config import Binding
 from lostromos.neterrors import brief_error
+from lostromos.rawget import get_collection, list_query
 from lostromos.sources.generated import (
     SOURCE_BINDING_LABEL,
     SOURCE_KEY_ANNOTATION,
@@ -128,15 +128,9 @@ class SourceProjector:
         return finished
 
     def _work(self) -> None:
-        while True:
+        for key in self.queue.taken():
             try:
-                key = self.queue.get()
-            except ShutDown:
-                return
-            if key is None:
-                continue
-            try:
-                self.sync(str(key))
+                self.sync(key)
             except (ApiException, OSError) as error:
                 delay = self.queue.add_rate_limited(key)
                 log.warning(

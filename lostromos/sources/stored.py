@@ -4,7 +4,6 @@ source objects a new chart would refuse, each reason told at the source path
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ def list_selected_sources(binding: Binding, kubeconfig: Path | None) -> list[dic
     from lostromos.kube import KubeConfigError
     from lostromos.kube import api_client as kube_client
     from lostromos.neterrors import brief_error
+    from lostromos.rawget import get_collection
 
     source = binding.source
     assert source is not None
@@ -41,18 +41,7 @@ def list_selected_sources(binding: Binding, kubeconfig: Path | None) -> list[dic
             query = [("labelSelector", source.selector.as_query()), ("limit", "500")]
             if token:
                 query.append(("continue", token))
-            method, url, headers, body, post = api_client.param_serialize(
-                "GET",
-                path,
-                query_params=query,
-                header_params={"Accept": "application/json"},
-                auth_settings=["BearerToken"],
-            )
-            response = api_client.call_api(method, url, headers, body, post)
-            if response.status != 200:
-                response.read()
-                raise ApiException(status=response.status, reason=response.reason)
-            page = json.loads(response.read())
+            page = get_collection(api_client, path, query, streaming=False)
             items += page.get("items") or []
             token = (page.get("metadata") or {}).get("continue") or ""
             if not token:

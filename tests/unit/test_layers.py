@@ -28,6 +28,7 @@ UTILITIES = frozenset(
         "lostromos.neterrors",
         "lostromos.output",
         "lostromos.probes",
+        "lostromos.rawget",
         "lostromos.toolchain",  # where the pinned binaries are: the engine's lookup needs it
         "lostromos.version",
         "lostromos.yamltext",

@@ -1,6 +1,7 @@
 """One GET of a collection path as plain JSON, for the list functions that stand in
-for the python client's generated ones (controller/shardlist.py adds shardSelector,
-controller/healthwatch.py lists workloads): the client's typed models cost several
+for the python client's generated ones (controller/sharding/shardlist.py adds
+shardSelector, controller/healthwatch.py lists workloads, the source projector and
+`check --against-cluster` list any kind): the client's typed models cost several
 times the memory and time, and its generated methods take no extra parameters."""
 
 from __future__ import annotations
