@@ -52,6 +52,7 @@ from kubernetes import client, config, watch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.controller import api_requests  # noqa: E402
 from lostromos import toolchain  # noqa: E402
 from lostromos.config import load_bindings  # noqa: E402
 from lostromos.dev import isolation  # noqa: E402
@@ -61,6 +62,8 @@ from lostromos.dev.dataplane import FAIL_ANNOTATION  # noqa: E402
 GROUP, VERSION, PLURAL = "hosting.example.com", "v1", "sites"
 SITES_PER_NAMESPACE = 100
 TICKS = os.sysconf("SC_CLK_TCK")
+PROGRESS_SECONDS = 60
+REQUEST_ROWS = 15  # the busiest kinds of API request, per Site
 
 
 # -- what the cluster says, followed by watches ------------------------------------
@@ -84,6 +87,13 @@ class World:
     lock: threading.Condition = field(default_factory=threading.Condition)
     health_changes: dict[str, list[tuple[float, str | None]]] = field(default_factory=dict)
     most_unhealthy: int = 0
+    # Kept as each event arrives: a wait or the progress line reads them without a
+    # walk over every Site (6,000 of them, on every event).
+    deployed: int = 0  # Sites whose status records a deployed revision
+    ready: int = 0  # Sites whose Ready condition is True
+    unhealthy: int = 0  # Sites whose health condition is False
+    target_version: str = ""  # the chart version a rollout brings
+    on_target: int = 0  # Sites whose release runs it
 
     def site_event(self, obj: dict[str, Any], deleted: bool) -> None:
         key = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
@@ -98,11 +108,11 @@ class World:
             None,
         )
         with self.lock:
-            if deleted:
-                self.sites.pop(key, None)
-            else:
-                before = self.sites.get(key)
-                self.sites[key] = SiteState(
+            before = self.sites.pop(key, None)
+            if before is not None:
+                self._count(before, -1)
+            if not deleted:
+                now = SiteState(
                     int(release.get("revision") or 0),
                     str(release.get("chartVersion") or ""),
                     health,
@@ -111,11 +121,18 @@ class World:
                         for c in status.get("conditions") or []
                     ),
                 )
+                self.sites[key] = now
+                self._count(now, +1)
                 if before is None or before.health != health:
                     self.health_changes.setdefault(key, []).append((time.monotonic(), health))
-                unhealthy = sum(1 for s in self.sites.values() if s.health == "False")
-                self.most_unhealthy = max(self.most_unhealthy, unhealthy)
+                self.most_unhealthy = max(self.most_unhealthy, self.unhealthy)
             self.lock.notify_all()
+
+    def _count(self, site: SiteState, sign: int) -> None:
+        self.deployed += sign * (site.revision >= 1)
+        self.ready += sign * site.ready
+        self.unhealthy += sign * (site.health == "False")
+        self.on_target += sign * (site.chart_version == self.target_version)
 
     def deployment_event(self, obj: dict[str, Any], deleted: bool) -> None:
         key = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
@@ -144,6 +161,14 @@ class World:
                     raise SystemExit(f"bench: {what} did not happen within {timeout:.0f}s")
                 self.lock.wait(min(left, 1.0))
         return time.monotonic()
+
+    def progress(self) -> str:
+        with self.lock:
+            return (
+                f"{len(self.sites)} admitted, {self.deployed} releases deployed, "
+                f"{len(self.available)} Sites' pods Ready, {self.ready} Sites Ready, "
+                f"{self.unhealthy} unhealthy"
+            )
 
     def has_health(self) -> bool:
         with self.lock:
@@ -400,40 +425,62 @@ def apply_in_parallel(cluster: DevCluster, files: list[Path], bench: Bench, time
             run.result()
 
 
+def report_progress(world: World, started: float, done: threading.Event) -> None:
+    """A line a minute while the Sites come up, so a run stopped early still says how far
+    it got (a daemon thread; `done` ends it)."""
+
+    def run() -> None:
+        while not done.wait(PROGRESS_SECONDS):
+            print(f"  [{time.monotonic() - started:6.0f} s] {world.progress()}", flush=True)
+
+    threading.Thread(target=run, daemon=True, name="progress").start()
+
+
 def apply_all(bench: Bench, cores: int) -> None:
     """`kubectl apply` of every Site until every pod is Ready; what each component spent."""
-    world, keys, timeout = bench.world, bench.keys, bench.args.timeout
+    world, keys = bench.world, bench.keys
     groups = components(bench.cluster)
     cpu_before = usage(groups)
+    requests_before = api_requests(bench.cluster)
     started = time.monotonic()
+    done = threading.Event()
+    report_progress(world, started, done)
+    try:
+        _apply_and_wait(bench, started)
+    finally:
+        done.set()
+    groups = components(bench.cluster)  # the Helm engine may have restarted meanwhile
+    after = usage(groups)
+    requests = api_requests(bench.cluster)
+    spent = {name: after.get(name, 0.0) - cpu_before.get(name, 0.0) for name in groups}
+    floor = (spent.get("kube-apiserver", 0.0) + spent.get("etcd", 0.0)) / cores
+    print(f"{'  API server + etcd floor':<34}{floor:>10.1f}")
+    print(f"\n{'component':<26}{'CPU-s':>10}{'peak MiB':>10}")
+    for name, pids in sorted(groups.items()):
+        print(f"{name:<26}{spent.get(name, 0.0):>10.1f}{sum(peak_mib(p) for p in pids):>10.0f}")
+    per_site = {
+        key: (value - requests_before.get(key, 0.0)) / len(keys) for key, value in requests.items()
+    }
+    busiest = sorted(((v, k) for k, v in per_site.items() if v >= 0.05), reverse=True)
+    print(f"\nAPI requests per Site: {sum(per_site.values()):.1f}")
+    for value, key in busiest[:REQUEST_ROWS]:
+        print(f"  {key:<32}{value:>10.2f}")
+
+
+def _apply_and_wait(bench: Bench, started: float) -> None:
+    world, keys, timeout = bench.world, bench.keys, bench.args.timeout
     apply_in_parallel(bench.cluster, sorted((bench.workdir / "sites").iterdir()), bench, timeout)
     admitted = time.monotonic()
-    released = world.wait(
-        "every release deployed",
-        lambda: sum(1 for s in world.sites.values() if s.revision >= 1) >= len(keys),
-        timeout,
-    )
+    released = world.wait("every release deployed", lambda: world.deployed >= len(keys), timeout)
     ready = world.wait(
         "every Site's pods Ready", lambda: len(world.available) >= len(keys), timeout
     )
-    sites_ready = world.wait(
-        "every Site Ready",
-        lambda: sum(1 for s in world.sites.values() if s.ready) >= len(keys),
-        timeout,
-    )
-    groups = components(bench.cluster)  # the Helm engine may have restarted meanwhile
-    after = usage(groups)
-    spent = {name: after.get(name, 0.0) - cpu_before.get(name, 0.0) for name in groups}
-    floor = (spent.get("kube-apiserver", 0.0) + spent.get("etcd", 0.0)) / cores
+    sites_ready = world.wait("every Site Ready", lambda: world.ready >= len(keys), timeout)
     print(f"\n{'apply -> all pods Ready':<34}{'seconds':>10}")
     print(f"{'  admission (kubectl apply)':<34}{admitted - started:>10.1f}")
     print(f"{'  releases deployed':<34}{released - started:>10.1f}")
     print(f"{'  pods Ready':<34}{ready - started:>10.1f}")
     print(f"{'  Sites Ready':<34}{sites_ready - started:>10.1f}")
-    print(f"{'  API server + etcd floor':<34}{floor:>10.1f}")
-    print(f"\n{'component':<26}{'CPU-s':>10}{'peak MiB':>10}")
-    for name, pids in sorted(groups.items()):
-        print(f"{name:<26}{spent.get(name, 0.0):>10.1f}{sum(peak_mib(p) for p in pids):>10.0f}")
 
 
 def fail_some(bench: Bench) -> None:
@@ -469,14 +516,15 @@ def roll_out(bench: Bench) -> None:
     (bench.chart / "Chart.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
     with world.lock:
         world.most_unhealthy = 0
+        world.target_version = manifest["version"]
+        world.on_target = sum(
+            1 for site in world.sites.values() if site.chart_version == world.target_version
+        )
     started = time.monotonic()
     bench.cluster.restart_controllers()
     world.wait(
         "the new chart version on every Site",
-        lambda: (
-            all(world.sites[k].chart_version == manifest["version"] for k in keys)
-            and len(world.available) >= len(keys)
-        ),
+        lambda: world.on_target >= len(keys) and len(world.available) >= len(keys),
         bench.args.timeout,
     )
     rolled = time.monotonic() - started
