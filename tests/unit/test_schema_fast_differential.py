@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lostromos.values.schema_compile import CompiledSchema, SchemaProblem, compile_schema
-from lostromos.values.schema_fast import compile_predicate
-from tests.differential.schema_strategies import SchemaValues
+from lostromos.values.schema_fast import Check, compile_predicate
+from tests.differential.schema_strategies import TRICKY_NUMBERS, TRICKY_STRINGS, SchemaValues
 
 ROOT = Path(__file__).resolve().parents[2]
 D4 = "http://json-schema.org/draft-04/schema#"
@@ -182,8 +182,86 @@ KEYWORD_SCHEMAS: dict[str, Any] = {
 }
 
 
+class BoundaryValues(SchemaValues):
+    """SchemaValues, plus each subschema's own edges: its bounds, one past them, lengths."""
+
+    def _shaped(self, node: dict, depth: int) -> st.SearchStrategy[Any]:
+        shaped = super()._shaped(node, depth)
+        edges = boundary_values(node)
+        return st.one_of(st.sampled_from(edges), shaped) if edges else shaped
+
+
+def boundary_values(node: dict) -> list[Any]:
+    edges: list[Any] = []
+    for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"):
+        limit = node.get(key)
+        if isinstance(limit, int | float) and not isinstance(limit, bool):
+            edges += [limit, limit - 1, limit + 1, float(limit), limit + 0.5, limit - 0.5]
+            edges += [limit * 3, limit * 2.5, limit / 2]
+    for key in ("minLength", "maxLength"):
+        size = node.get(key)
+        if isinstance(size, int) and not isinstance(size, bool):
+            edges += ["a" * length for length in (size - 1, size, size + 1) if length >= 0]
+    for key in ("minItems", "maxItems", "minProperties", "maxProperties"):
+        size = node.get(key)
+        if isinstance(size, int) and not isinstance(size, bool):
+            for length in (size - 1, size, size + 1):
+                if length >= 0 and key.endswith("Items"):
+                    edges.append(list(range(length)))
+                elif length >= 0:
+                    edges.append({f"k{index}": index for index in range(length)})
+    return edges
+
+
 def compiled_pairs() -> list[tuple[str, Any]]:
     return list(repository_schemas().items()) + list(KEYWORD_SCHEMAS.items())
+
+
+SUBSCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+SUBSCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems", "items")
+SUBSCHEMA_ONES = ("additionalProperties", "items", "not", "if", "then", "else", "contains")
+
+
+def standalone_parts(schema: Any) -> list[Any]:
+    """The schema, and each of its subschemas as a schema of its own (with the root's
+    dialect and definitions, so local references still resolve): a value rarely gets
+    past every other keyword of a whole chart schema to reach the one under test."""
+    parts = [schema]
+    if not isinstance(schema, dict):
+        return parts
+    shared = {k: schema[k] for k in ("$schema", "$defs", "definitions") if k in schema}
+    pending = [schema]
+    while pending:
+        node = pending.pop()
+        children = [node.get(key) for key in SUBSCHEMA_ONES]
+        for key in SUBSCHEMA_MAPS:
+            children += (
+                list((node.get(key) or {}).values()) if isinstance(node.get(key), dict) else []
+            )
+        for key in SUBSCHEMA_LISTS:
+            children += node.get(key) if isinstance(node.get(key), list) else []
+        for child in children:
+            if not isinstance(child, dict):
+                continue
+            pending.append(child)
+            if not {"$defs", "definitions", "$id", "id", "$schema"} & set(child):
+                parts.append({**child, **shared})
+    return parts
+
+
+_COMPILED: dict[tuple[str, int], tuple[CompiledSchema, Check, st.SearchStrategy[Any]]] = {}
+
+
+def compiled_once(
+    name: str, index: int, schema: Any
+) -> tuple[CompiledSchema, Check, st.SearchStrategy[Any]]:
+    """Compiled once per schema, not per example: compiling is most of an example's time."""
+    if (name, index) not in _COMPILED:
+        compiled = compile_schema(schema)
+        predicate = compile_predicate(compiled)
+        assert predicate is not None
+        _COMPILED[name, index] = (compiled, predicate, BoundaryValues(schema).values(schema))
+    return _COMPILED[name, index]
 
 
 def jsonschema_says_valid(compiled: CompiledSchema, value: Any) -> bool:
@@ -204,14 +282,26 @@ def test_every_schema_gets_a_predicate(name: str, schema: Any) -> None:
 
 @pytest.mark.parametrize(("name", "schema"), compiled_pairs(), ids=[n for n, _ in compiled_pairs()])
 @settings(
-    max_examples=150,
+    max_examples=300,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 @given(data=st.data())
 def test_predicate_agrees_with_jsonschema(name: str, schema: Any, data: st.DataObject) -> None:
-    compiled = compile_schema(schema)
-    predicate = compile_predicate(compiled)
-    assert predicate is not None
-    value = data.draw(SchemaValues(schema).values(schema), label="values")
-    assert predicate(value) == jsonschema_says_valid(compiled, value), value
+    parts = standalone_parts(schema)
+    index = data.draw(st.integers(0, len(parts) - 1), label="subschema")
+    compiled, predicate, values = compiled_once(name, index, parts[index])
+    value = data.draw(values, label="values")
+    assert predicate(value) == jsonschema_says_valid(compiled, value), (parts[index], value)
+
+
+EVERYDAY_VALUES: list[Any] = [None, True, False, [], {}, "", *TRICKY_NUMBERS, *TRICKY_STRINGS]
+
+
+@pytest.mark.parametrize(("name", "schema"), compiled_pairs(), ids=[n for n, _ in compiled_pairs()])
+def test_predicate_agrees_on_every_edge(name: str, schema: Any) -> None:
+    """Every subschema against its own bounds (one past them too) and everyday values."""
+    for index, part in enumerate(standalone_parts(schema)):
+        compiled, predicate, _ = compiled_once(name, index, part)
+        for value in [*boundary_values(part), *EVERYDAY_VALUES]:
+            assert predicate(value) == jsonschema_says_valid(compiled, value), (part, value)
