@@ -8,12 +8,15 @@ from typing import Any
 
 import pytest
 from chartkit import make_chart
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lostromos.charts import load_chart
 from lostromos.values.engine import ValuesEngine
 from lostromos.values.plain_json import scan
 from lostromos.values.schema_compile import compile_schema
 from lostromos.values.schema_fast import Check, compile_predicate
+from tests.differential.schema_strategies import SchemaValues
 
 D4 = "http://json-schema.org/draft-04/schema#"
 D7 = "http://json-schema.org/draft-07/schema#"
@@ -192,3 +195,32 @@ def test_the_site_chart_is_judged_as_by_jsonschema_alone(spec: dict[str, Any]) -
     slow = ValuesEngine(chart, verdict_cache_size=0, predicates=False)
     assert fast.verdict(spec) == slow.verdict(spec)
     assert fast.validate(spec) == slow.validate(spec)
+
+
+UMBRELLA_CHART = Path(__file__).resolve().parents[1] / "charts" / "umbrella"
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_an_umbrella_chart_is_judged_as_by_jsonschema_alone(data: st.DataObject) -> None:
+    """Subcharts, globals, conditions: the engine's verdicts and messages with predicates
+    equal those without, for specs shaped like the parent's schema."""
+    fast, slow = _umbrella_engines()
+    schema = fast.chart.schema
+    spec = data.draw(
+        st.one_of(SchemaValues(schema).values(schema), st.just({})).filter(
+            lambda value: isinstance(value, dict)
+        )
+    )
+    assert fast.verdict(spec) == slow.verdict(spec)
+
+
+_ENGINES: list[ValuesEngine] = []
+
+
+def _umbrella_engines() -> tuple[ValuesEngine, ValuesEngine]:
+    if not _ENGINES:
+        chart = load_chart(UMBRELLA_CHART)
+        _ENGINES.append(ValuesEngine(chart, verdict_cache_size=0))
+        _ENGINES.append(ValuesEngine(chart, verdict_cache_size=0, predicates=False))
+    return _ENGINES[0], _ENGINES[1]

@@ -282,7 +282,7 @@ def test_every_schema_gets_a_predicate(name: str, schema: Any) -> None:
 
 @pytest.mark.parametrize(("name", "schema"), compiled_pairs(), ids=[n for n, _ in compiled_pairs()])
 @settings(
-    max_examples=300,
+    max_examples=150,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
