@@ -91,6 +91,8 @@ def compile_predicate(compiled: CompiledSchema) -> Check | None:
         return _Compiler(compiled).root()
     except (Unsupported, referencing.exceptions.Unresolvable, RecursionError):
         return None
+    except Exception:  # a schema shaped as no dialect allows it: jsonschema's to judge
+        return None
 
 
 class _Compiler:
