@@ -7,6 +7,11 @@ validate() accepts is one ``helm install``/``upgrade --install``/``template``
 accepts with the same values (``user_values(spec)`` written to a file and
 passed with ``-f``), and a spec it refuses is one Helm refuses.
 
+Each schema is also compiled into a plain Python predicate
+(lostromos.values.schema_fast): plain JSON values it calls valid are valid
+without a jsonschema pass; everything else is judged, and its errors named,
+by jsonschema as before.
+
 Hostile input (non-string keys, NaN or infinite numbers, numbers beyond what
 Helm's float64 can hold, nesting deeper than MAX_NESTING levels) is refused
 with a Violation instead of an exception. Helm itself would accept values
