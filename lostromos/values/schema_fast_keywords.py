@@ -11,14 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+import jsonschema
 from jsonschema._utils import equal  # the equality enum and const use
 
 from lostromos.values.schema_compile import Resolver, exact_number
-
-if TYPE_CHECKING:
-    from lostromos.values.schema_fast import _Compiler
 
 Check = Callable[[Any], bool]
 
@@ -51,11 +49,23 @@ def all_of(checks: list[Check]) -> Check:
     return every
 
 
+class SchemaCompiler(Protocol):
+    """What keywords ask of the compiler (lostromos.values.schema_fast)."""
+
+    draft: int
+    formats: jsonschema.FormatChecker | None
+
+    def descend(self, schema: Any, resolver: Resolver) -> Check: ...
+    def evolve(self, schema: Any, resolver: Resolver) -> Check: ...
+    def reference(self, ref: str, resolver: Resolver) -> Check: ...
+    def pattern(self, pattern: str) -> Callable[[str], bool]: ...
+
+
 @dataclass(frozen=True)
 class KeywordContext:
     """What a keyword compiles against: its schema object and that object's scope."""
 
-    compiler: _Compiler
+    compiler: SchemaCompiler
     schema: dict[str, Any]
     resolver: Resolver
 
