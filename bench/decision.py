@@ -179,10 +179,16 @@ def decision_rows(body: bytes, seconds: float) -> list[CpuRow]:
     spec = request.object["spec"]
     defaulted = engine.default(spec).values
     judging = ValuesEngine(engine.chart, engine.overrides, verdict_cache_size=0)
+    alone = ValuesEngine(engine.chart, engine.overrides, verdict_cache_size=0, predicates=False)
     counter = itertools.count()
     rows = [
         measure(
             "engine.validate(defaulted spec), judged", lambda: judging.validate(defaulted), seconds
+        ),
+        measure(
+            "engine.validate, judged by jsonschema alone",
+            lambda: alone.validate(defaulted),
+            seconds,
         ),
         measure(
             "engine.verdict(defaulted spec), judged", lambda: judging.verdict(defaulted), seconds

@@ -7,6 +7,11 @@ validate() accepts is one ``helm install``/``upgrade --install``/``template``
 accepts with the same values (``user_values(spec)`` written to a file and
 passed with ``-f``), and a spec it refuses is one Helm refuses.
 
+Each schema is also compiled into a plain Python predicate
+(lostromos.values.schema_fast): plain JSON values it calls valid are valid
+without a jsonschema pass; everything else is judged, and its errors named,
+by jsonschema as before.
+
 Hostile input (non-string keys, NaN or infinite numbers, numbers beyond what
 Helm's float64 can hold, nesting deeper than MAX_NESTING levels) is refused
 with a Violation instead of an exception. Helm itself would accept values
@@ -35,9 +40,11 @@ from lostromos.values.coalesce import (
     process_dependencies,
 )
 from lostromos.values.defaults import DefaultFiller, SchemaView, deprecated_paths, escape_pointer
+from lostromos.values.plain_json import PlainJson, scan
 from lostromos.values.remembered import RememberedVerdicts, spec_digest
 from lostromos.values.schema_compile import CompiledSchema
 from lostromos.values.schema_errors import violations_from
+from lostromos.values.schema_fast import Check, compile_predicate
 from lostromos.values.violations import Violation, format_path, short_repr, sorted_unique
 
 __all__ = ["MAX_NESTING", "Defaulted", "SpecVerdict", "ValuesEngine", "Violation"]
@@ -71,14 +78,21 @@ class ValuesEngine:
         overrides: Mapping[str, Any] | None = None,
         *,
         verdict_cache_size: int = VERDICT_CACHE_SIZE,
+        predicates: bool = True,
     ) -> None:
+        """predicates=False: jsonschema alone judges every spec (to compare the two)."""
         self.chart = chart
+        self._use_predicates = predicates
         self.overrides: dict[str, Any] = copy.deepcopy(dict(overrides or {}))
         canonical = canonical_overrides(self.overrides)
         self.digest = hashlib.sha256(f"{chart.digest}\n{canonical}".encode()).hexdigest()
         self._compiled: dict[str, CompiledSchema] = {}
         self._views: dict[str, SchemaView] = {}
+        # per schema, "valid or not" in plain Python; None: jsonschema alone judges it
+        self._predicates: dict[str, Check | None] = {}
         self._compile_tree(chart)
+        # what every spec is coalesced with: the charts' values.yaml and the overrides
+        self._supplied = _scan_supplied(chart, self.overrides)
         # what decides a verdict: this engine (chart content and overrides) and the spec
         self.verdicts: RememberedVerdicts[SpecVerdict] = RememberedVerdicts(verdict_cache_size)
         self.defaults: RememberedVerdicts[str] = RememberedVerdicts(verdict_cache_size)
@@ -88,6 +102,8 @@ class ValuesEngine:
         if chart.digest not in self._compiled and compiled is not None:
             self._compiled[chart.digest] = compiled
             self._views[chart.digest] = SchemaView(compiled)
+            if self._use_predicates:
+                self._predicates[chart.digest] = compile_predicate(compiled)
         for sub in chart.loaded_subcharts:
             self._compile_tree(sub)
 
@@ -127,15 +143,22 @@ class ValuesEngine:
     def _judge(self, spec: Any, root: str, *, deprecations: bool) -> SpecVerdict:
         if not isinstance(spec, Mapping):
             return SpecVerdict((Violation((), "must be an object", short_repr(spec)),), ())
-        problems = hostile_input_problems(spec)
-        if problems:
-            return SpecVerdict(tuple(sorted_unique(problems)), ())
+        facts = scan(spec, MAX_NESTING) if type(spec) is dict else PlainJson(plain=False)
+        if not facts.plain:
+            problems = hostile_input_problems(spec)
+            if problems:
+                return SpecVerdict(tuple(sorted_unique(problems)), ())
+        plain = facts.plain and self._supplied.plain
         try:
-            user = _helm_numbers(self.user_values(spec))
+            # no copies here: neither reading the dependencies nor coalescing (which
+            # copies before it merges) changes the user values
+            user = merge_maps(dict(spec), self.overrides)
             tree = process_dependencies(self.chart, user)
-            values = _helm_numbers(coalesce_values(tree, user))
+            values = coalesce_values(tree, user)
+            if not plain or facts.inexact_integers or self._supplied.inexact_integers:
+                values = _helm_numbers(values)
             violations: list[Violation] = []
-            self._validate_tree(tree, values, (), violations)
+            self._validate_tree(tree, values, (), violations, fast=plain)
             deprecated = self._deprecation_messages(tree, spec, root) if deprecations else []
         except CoalesceError as error:
             return SpecVerdict((Violation((), str(error), ""),), ())
@@ -147,11 +170,19 @@ class ValuesEngine:
         return SpecVerdict(tuple(sorted_unique(violations)), tuple(deprecated))
 
     def _validate_tree(
-        self, node: ChartNode, values: dict[str, Any], prefix: tuple[Any, ...], out: list[Violation]
+        self,
+        node: ChartNode,
+        values: dict[str, Any],
+        prefix: tuple[Any, ...],
+        out: list[Violation],
+        *,
+        fast: bool,
     ) -> None:
         # ValidateAgainstSchema: this chart's schema on its values, then each subchart
         compiled = self._compiled.get(node.chart.digest)
-        if compiled is not None:
+        predicate = self._predicates.get(node.chart.digest) if fast else None
+        if compiled is not None and not (predicate is not None and _holds(predicate, values)):
+            # invalid, or not for the predicate to say: jsonschema names every error
             out.extend(violations_from(compiled.iter_errors(values), prefix, compiled))
         for dep in node.dependencies:
             raw = values.get(dep.name)
@@ -166,7 +197,7 @@ class ValuesEngine:
                     )
                 )
                 continue
-            self._validate_tree(dep, raw, (*prefix, dep.name), out)
+            self._validate_tree(dep, raw, (*prefix, dep.name), out, fast=fast)
 
     # --- defaults and deprecations ------------------------------------------------
 
@@ -301,6 +332,29 @@ def hostile_input_problems(spec: Any) -> list[Violation]:
         elif not isinstance(value, str | int | float | bool | type(None)):
             problems.append(Violation(path, "must be JSON data", type(value).__name__))
     return problems
+
+
+def _holds(predicate: Check, values: dict[str, Any]) -> bool:
+    """The predicate's yes; anything it cannot answer (a value nested past the
+    interpreter's recursion limit, a format check that raises) is jsonschema's to judge."""
+    try:
+        return predicate(values)
+    except Exception:  # the fallback judges, and reports, exactly as before
+        return False
+
+
+def _scan_supplied(chart: Chart, overrides: dict[str, Any]) -> PlainJson:
+    """Whether every chart's values.yaml and the overrides are plain JSON data."""
+    facts = [scan(overrides, MAX_NESTING)]
+    pending = [chart]
+    while pending:
+        current = pending.pop()
+        facts.append(scan(current.values, MAX_NESTING))
+        pending.extend(current.loaded_subcharts)
+    return PlainJson(
+        plain=all(fact.plain for fact in facts),
+        inexact_integers=any(fact.inexact_integers for fact in facts),
+    )
 
 
 def _helm_numbers(value: Any) -> Any:

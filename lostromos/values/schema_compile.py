@@ -109,7 +109,8 @@ for _name, _check in go_formats.FORMATS.items():
     )
 
 
-def _exact(number: Any) -> Fraction:
+def exact_number(number: Any) -> Fraction:
+    """A JSON number as Helm compares it: the exact value of its shortest decimal form."""
     if isinstance(number, float):
         return Fraction(Decimal(repr(number)))
     return Fraction(number)
@@ -125,7 +126,7 @@ def _bound(keyword: str, fails: Callable[[Fraction, Fraction], bool]) -> Callabl
     ) -> Iterator[ValidationError]:
         if isinstance(limit, bool) or not _is_number(validator, instance):
             return
-        if fails(_exact(instance), _exact(limit)):
+        if fails(exact_number(instance), exact_number(limit)):
             yield ValidationError(f"{instance!r} fails {keyword} {limit!r}")
 
     return check
@@ -137,7 +138,7 @@ def _draft4_bound(keyword: str, exclusive_key: str, below: bool) -> Callable[...
     ) -> Iterator[ValidationError]:
         if not _is_number(validator, instance):
             return
-        value, bound = _exact(instance), _exact(limit)
+        value, bound = exact_number(instance), exact_number(limit)
         exclusive = schema.get(exclusive_key) is True
         if below:
             failed = value <= bound if exclusive else value < bound
@@ -154,7 +155,7 @@ def _multiple_of(
 ) -> Iterator[ValidationError]:
     if not _is_number(validator, instance) or isinstance(step, bool) or step == 0:
         return
-    if (_exact(instance) / _exact(step)).denominator != 1:
+    if (exact_number(instance) / exact_number(step)).denominator != 1:
         yield ValidationError(f"{instance!r} is not a multiple of {step!r}")
 
 
