@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import urllib3
 import yaml
 from kubernetes import client, config, watch
 
@@ -64,6 +65,7 @@ SITES_PER_NAMESPACE = 100
 TICKS = os.sysconf("SC_CLK_TCK")
 PROGRESS_SECONDS = 60
 REQUEST_ROWS = 15  # the busiest kinds of API request, per Site
+STOPPING = threading.Event()  # the cluster is going away: the watches end quietly
 
 
 # -- what the cluster says, followed by watches ------------------------------------
@@ -181,20 +183,25 @@ def follow(
     """List, then watch, forever (a daemon thread): every object goes to handle()."""
 
     def run() -> None:
-        while True:
-            listing = api.list_cluster_custom_object(group, version, plural)
-            for item in listing["items"]:
-                handle(item, False)
-            stream = watch.Watch().stream(
-                api.list_cluster_custom_object,
-                group,
-                version,
-                plural,
-                resource_version=listing["metadata"]["resourceVersion"],
-                timeout_seconds=240,
-            )
-            for event in stream:
-                handle(event["object"], event["type"] == "DELETED")
+        while not STOPPING.is_set():
+            try:
+                listing = api.list_cluster_custom_object(group, version, plural)
+                for item in listing["items"]:
+                    handle(item, False)
+                stream = watch.Watch().stream(
+                    api.list_cluster_custom_object,
+                    group,
+                    version,
+                    plural,
+                    resource_version=listing["metadata"]["resourceVersion"],
+                    timeout_seconds=240,
+                )
+                for event in stream:
+                    handle(event["object"], event["type"] == "DELETED")
+            except (client.ApiException, urllib3.exceptions.HTTPError) as error:
+                if not STOPPING.is_set():  # a busy API server: list and watch again
+                    print(f"  [watch {plural}] {type(error).__name__}; again", flush=True)
+                    time.sleep(1)
 
     threading.Thread(target=run, daemon=True, name=f"watch-{plural}").start()
 
@@ -402,6 +409,7 @@ def run(args: argparse.Namespace) -> None:
         )
         print(f"load average after: {os.getloadavg()[0]:.2f}")
     finally:
+        STOPPING.set()
         cluster.stop()
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -464,7 +472,7 @@ def apply_all(bench: Bench, cores: int) -> None:
     busiest = sorted(((v, k) for k, v in per_site.items() if v >= 0.05), reverse=True)
     print(f"\nAPI requests per Site: {sum(per_site.values()):.1f}")
     for value, key in busiest[:REQUEST_ROWS]:
-        print(f"  {key:<32}{value:>10.2f}")
+        print(f"  {key:<38}{value:>8.2f}")
 
 
 def _apply_and_wait(bench: Bench, started: float) -> None:
