@@ -333,6 +333,7 @@ def _run(
         defaults_for=lambda b: lambda spec: engines.engine_for(b).default(spec).values,
         resync_seconds=options.resync_seconds,
         dry_run=options.dry_run,
+        ring=ring,
     )
     stop = threading.Event()
     previous = {

@@ -7,9 +7,11 @@ webhook` and `lostromos controller`."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.controllerkit import ControllerProcess
+from tests.e2e.controllerkit import ControllerProcess, Ring
 from tests.e2e.webhookkit import OwnWebhook
 from tests.support import Cluster, eventually, is_ready
 
@@ -37,7 +39,8 @@ class ProbeBindings:
 
 
 @pytest.fixture
-def probes(cluster: Cluster, tmp_path: Path, controllers: list[ControllerProcess]) -> Any:
+def probe_bindings(cluster: Cluster, tmp_path: Path) -> Iterator[Path]:
+    """The example's bindings file, its CRD and a webhook serving it."""
     document = yaml.safe_load((EXAMPLE / "lostromos.yaml").read_text())
     document["bindings"][0]["chart"] = {"path": str(ROOT / "charts" / "service-probe")}
     bindings = tmp_path / "probes.yaml"
@@ -45,13 +48,25 @@ def probes(cluster: Cluster, tmp_path: Path, controllers: list[ControllerProcess
     crd = EXAMPLE / "crds" / "monitoring.example.com_serviceprobes.yaml"
     cluster.kubectl("apply", "-f", str(crd))
     cluster.kubectl("wait", "--for=condition=Established", f"crd/{RESOURCE}", "--timeout=60s")
-    cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+    if cluster.kubectl("get", "namespace", NAMESPACE, check=False).returncode != 0:
+        cluster.namespace(NAMESPACE)
     webhook = OwnWebhook(cluster, bindings, tmp_path / "webhook.log").start()
-    controller = ControllerProcess(cluster, ProbeBindings(bindings), tmp_path / "controller.log")  # type: ignore[arg-type]
-    controllers.append(controller)
-    controller.start()
     yield bindings
     webhook.stop()
+
+
+@pytest.fixture
+def probes(
+    cluster: Cluster, tmp_path: Path, probe_bindings: Path, controllers: list[ControllerProcess]
+) -> Path:
+    controller = ControllerProcess(
+        cluster,
+        ProbeBindings(probe_bindings),  # type: ignore[arg-type]
+        tmp_path / "controller.log",
+    )
+    controllers.append(controller)
+    controller.start()
+    return probe_bindings
 
 
 def service(name: str, port: int, labels: dict[str, str], path: str | None = None) -> dict:
@@ -182,3 +197,76 @@ def test_a_labelled_service_gets_its_probe_and_bad_values_are_refused(
     )
     eventually(lambda: name not in cluster.releases(NAMESPACE), timeout=180, message="uninstalled")
     assert probe_config(cluster, name) is None
+
+
+@dataclass
+class ShardedProbes:
+    """What controllerkit.Ring reads of a bound kind: its bindings file and a plural
+    that names the ring's Lease."""
+
+    bindings_path: Path
+    plural: str = "serviceprobes"
+
+
+def generated_by(replica: Any) -> list[str]:
+    return re.findall(rf"generated ServiceProbe {NAMESPACE}/(svc-\d+)\b", replica.log())
+
+
+def deleted_by(replica: Any) -> list[str]:
+    return re.findall(rf"deleted ServiceProbe {NAMESPACE}/(svc-\d+)\b", replica.log())
+
+
+def probe_uids(cluster: Cluster) -> dict[str, str]:
+    listing = json.loads(cluster.kubectl("get", RESOURCE, "-n", NAMESPACE, "-o", "json").stdout)
+    return {item["metadata"]["name"]: item["metadata"]["uid"] for item in listing["items"]}
+
+
+def test_sharded_replicas_split_the_services_and_a_handoff_deletes_nothing(
+    cluster: Cluster, probe_bindings: Path, tmp_path: Path
+) -> None:
+    ring = Ring(cluster, ShardedProbes(probe_bindings), tmp_path, NAMESPACE)  # type: ignore[arg-type]
+    try:
+        ring.add(2)
+
+        def covered() -> bool:
+            held = ring.held()
+            return len(held) == 2 and all(held.values()) and sum(map(len, held.values())) == 256
+
+        eventually(covered, timeout=120, message="two replicas share the hash space")
+        names = [f"svc-{i:02d}" for i in range(30)]
+        for name in names:
+            cluster.apply(service(name, 8080, {PROBE: "standard"}))
+        eventually(
+            lambda: sum(is_ready(cluster.get(RESOURCE, n, NAMESPACE)) for n in names) == 30,
+            timeout=300,
+            interval=3,
+            message="every Service's probe Ready",
+        )
+        shares = [generated_by(replica) for replica in ring.running()]
+        assert sorted(name for share in shares for name in share) == names  # each exactly once
+        assert all(shares), shares  # and both replicas took a share
+        before = probe_uids(cluster)
+
+        # A third replica takes buckets from both: the Services it gains vanish from
+        # their former replica's store, which must not read that as a deletion.
+        ring.add(1)
+
+        def three_way() -> bool:
+            held = ring.held()
+            return len(held) == 3 and all(held.values()) and sum(map(len, held.values())) == 256
+
+        eventually(three_way, timeout=120, message="three replicas share the hash space")
+        cluster.apply(service("svc-30", 8080, {PROBE: "standard"}))  # a marker after the handoff
+        eventually(
+            lambda: is_ready(cluster.get(RESOURCE, "svc-30", NAMESPACE)),
+            timeout=180,
+            message="a Service after the handoff is projected",
+        )
+        assert {n: u for n, u in probe_uids(cluster).items() if n != "svc-30"} == before
+        assert [deleted_by(replica) for replica in ring.running()] == [[], [], []]
+        handled = [name for replica in ring.running() for name in generated_by(replica)]
+        assert sorted(handled) == [*names, "svc-30"]
+    finally:
+        ring.stop_all()
+        for name in (f"svc-{i:02d}" for i in range(31)):
+            cluster.kubectl("delete", "service", name, "-n", NAMESPACE, "--wait=false", check=False)
