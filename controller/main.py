@@ -353,6 +353,7 @@ def _run(
 
     def refresh_metrics() -> None:
         metrics.update([c.snapshot() for c in controllers])
+        metrics.update_sources({p.binding.name: len(p.informer) for p in sources})
 
     health = ProbeServer(
         options.health_bind,

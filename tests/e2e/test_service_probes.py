@@ -242,6 +242,11 @@ def test_sharded_replicas_split_the_services_and_a_handoff_deletes_nothing(
             interval=3,
             message="every Service's probe Ready",
         )
+        held = [
+            replica.metric("lostromos_source_objects", binding="service-probe")
+            for replica in ring.running()
+        ]
+        assert sum(held) == 30 and all(held), held  # each Service in one replica's store
         shares = [generated_by(replica) for replica in ring.running()]
         assert sorted(name for share in shares for name in share) == names  # each exactly once
         assert all(shares), shares  # and both replicas took a share
