@@ -5,6 +5,8 @@ the object, and never refused as an unbound kind."""
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -70,3 +72,25 @@ def test_a_namespace_is_judged_without_a_namespace_of_its_own() -> None:
     assert '"platinum" is not allowed: must be one of "bronze", "silver", "gold"' in (
         verdict.message
     )
+
+
+@pytest.mark.parametrize("example", ["probes", "tenants"])
+def test_crd_generate_makes_the_generated_kind_only_and_the_committed_crd_is_current(
+    example: str, tmp_path: Path
+) -> None:
+    config = ROOT / "examples" / example / "lostromos.yaml"
+    command = [sys.executable, "-m", "lostromos", "crd", "generate", "--config", str(config)]
+    written = subprocess.run(
+        [*command, "--output-dir", str(tmp_path)], capture_output=True, text=True, check=False
+    )
+    assert written.returncode == 0, written.stderr
+    crds = [yaml.safe_load(path.read_text()) for path in sorted(tmp_path.iterdir())]
+    binding = load_bindings(config).bindings[0]
+    assert [crd["spec"]["names"]["kind"] for crd in crds] == [binding.kind]  # none for Service
+    current = subprocess.run(
+        [*command, "--output-dir", str(config.parent / "crds"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert current.returncode == 0, current.stdout + current.stderr
