@@ -333,6 +333,7 @@ def _run(
         defaults_for=lambda b: lambda spec: engines.engine_for(b).default(spec).values,
         resync_seconds=options.resync_seconds,
         dry_run=options.dry_run,
+        ring=ring,
     )
     stop = threading.Event()
     previous = {
@@ -352,6 +353,7 @@ def _run(
 
     def refresh_metrics() -> None:
         metrics.update([c.snapshot() for c in controllers])
+        metrics.update_sources({p.binding.name: len(p.informer) for p in sources})
 
     health = ProbeServer(
         options.health_bind,

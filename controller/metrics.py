@@ -111,6 +111,13 @@ class ControllerMetrics:
             ["binding"],
             registry=self.registry,
         )
+        self.source_objects = Gauge(
+            "lostromos_source_objects",
+            "Selected source objects (a binding's built-in kind) in the projector's store: "
+            "with --shards, this replica's share.",
+            ["binding"],
+            registry=self.registry,
+        )
         self.releases = Gauge(
             "lostromos_releases",
             "Bound objects by the reason of their Ready condition.",
@@ -223,6 +230,11 @@ class ControllerMetrics:
             self.rollout_halted.labels(snap.binding).set(1 if progress.halted else 0)
             if snap.shard is not None:
                 self._update_shard(snap.binding, snap.shard)
+
+    def update_sources(self, counts: dict[str, int]) -> None:
+        """Source objects held, by binding (controller.sources)."""
+        for binding, count in counts.items():
+            self.source_objects.labels(binding).set(count)
 
     def _update_shard(self, binding: str, shard: ShardSnapshot) -> None:
         self.shard_buckets.labels(binding).set(shard.buckets)

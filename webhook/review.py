@@ -39,7 +39,7 @@ from lostromos.admission import (
     too_deep,
 )
 from lostromos.charts import ChartError
-from lostromos.sources.admission import admit
+from lostromos.sources.admission import admit, source_binding_for
 from webhook.limits import too_many_values
 
 __all__ = ["Endpoint", "EngineSource", "ReviewHandler", "ReviewOutcome"]
@@ -175,8 +175,11 @@ class ReviewHandler:
 
     def _kind_label(self, request: AdmissionRequest) -> str:
         kind = request.kind
-        binding = self._engines.bindings.find(kind.group, kind.version, kind.kind)
-        return binding.kind if binding is not None else UNBOUND_KIND
+        bindings = self._engines.bindings
+        binding = bindings.find(kind.group, kind.version, kind.kind)
+        if binding is None:  # a built-in kind a binding's source selects counts as bound
+            binding = source_binding_for(bindings, kind.group, kind.version, kind.kind)
+        return kind.kind if binding is not None else UNBOUND_KIND
 
 
 # --- reading requests ---------------------------------------------------------------

@@ -51,10 +51,16 @@ class Ring:
         self.membership = Membership(self.coordination, config)
         self.coordinator = Coordinator(self.membership)
 
-    def share(self, binding: Binding) -> BindingShare:
+    def watch(self) -> ShardWatch:
+        """A list-and-watch of one kind restricted to this replica's buckets, kept in
+        step with the ring (also what a binding's source projector watches with)."""
         watch = ShardWatch(self.api_client, self.coordinator.serving, server_side=self.server_side)
         self.coordinator.on_change(watch.buckets_changed)
         self.coordinator.on_tick(watch.restart_if_stale)
+        return watch
+
+    def share(self, binding: Binding) -> BindingShare:
+        watch = self.watch()
         rollout = RingRollout(
             binding.name,
             binding.rollout,

@@ -93,7 +93,8 @@ class ShardWatch:
         wanted = hashring.selector(self._watching)
         if self.supported is not False and wanted:
             query.append(("shardSelector", wanted))
-        self._path = f"/apis/{group}/{version}/{plural}"
+        # A built-in kind of the core group (a binding's source: Service) lives under /api.
+        self._path = f"/apis/{group}/{version}/{plural}" if group else f"/api/{version}/{plural}"
         listing = get_collection(self.api_client, self._path, query, streaming=streaming)
         if streaming:
             return listing  # the raw response, for the watch helper to stream

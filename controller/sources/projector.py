@@ -15,6 +15,15 @@ ownerReference lets the garbage collector delete it with its source, so a
 Namespace deletion never waits on lostromos. A periodic sweep lists the
 generated objects and queues those whose source the store no longer holds, so
 a label removed while the controller was down is still acted on.
+
+Sharded (`controller --shards`), the projector takes the replica's share of the
+ring exactly as a custom-resource controller does (controller.sharding): its
+informer lists and watches only the source objects whose uid hashes into the
+buckets this replica serves, and a key is synced only while its bucket is served,
+counted in flight so that a handoff waits for it. A key whose source is not in
+the store is judged by the generated object's source-uid label, so an object
+handed to another replica (it vanishes from this store) is never mistaken for a
+deleted one, and each source object is projected by exactly one replica.
 """
 
 from __future__ import annotations
@@ -32,6 +41,9 @@ from kubernetes.client.exceptions import ApiException
 from controller.events import EventRecorder
 from controller.informer import Informer
 from controller.queue import WorkQueue
+from controller.sharding import hashring
+from controller.sharding.ring import Ring
+from controller.sharding.shards import Coordinator
 from lostromos.config import Binding
 from lostromos.neterrors import brief_error
 from lostromos.rawget import get_collection, list_query
@@ -77,6 +89,7 @@ class SourceProjector:
         defaults: SpecDefaults,
         resync_seconds: float,
         dry_run: bool = False,
+        ring: Ring | None = None,
     ) -> None:
         assert binding.source is not None
         self.binding = binding
@@ -87,6 +100,7 @@ class SourceProjector:
         self.dry_run = dry_run
         self.resync_seconds = resync_seconds
         self.queue = WorkQueue()
+        self.coordinator: Coordinator | None = ring.coordinator if ring else None
         # The Informer reads group/version/plural/kind from a binding: the source's.
         watched = replace(
             binding,
@@ -101,6 +115,7 @@ class SourceProjector:
             self.queue.add,
             resync_seconds=resync_seconds,
             label_selector=self.source.selector.as_query(),
+            shard=ring.watch() if ring else None,
         )
         self._threads: list[threading.Thread] = []
 
@@ -165,13 +180,47 @@ class SourceProjector:
         )
         for item in listing.get("items") or ():
             key = ((item.get("metadata") or {}).get("annotations") or {}).get(SOURCE_KEY_ANNOTATION)
-            if key and self.informer.get(key) is None:
+            if key and self.informer.get(key) is None and self._serves(_labels(item)):
                 self.queue.add(key)
+
+    def _serves(self, generated_labels: dict[str, str]) -> bool:
+        """Is the source of a generated object in this replica's share of the ring?"""
+        if self.coordinator is None:
+            return True
+        uid = generated_labels.get(SOURCE_UID_LABEL, "")
+        return hashring.bucket_of(uid) in self.coordinator.serving()
 
     # -- one key --------------------------------------------------------------
 
     def sync(self, key: str) -> None:
         obj = self.informer.get(key)
+        if self.coordinator is None:
+            self._sync(key, obj)
+            return
+        # The source's uid picks the replica; with the source gone from this store
+        # (deleted, or handed over), the uid its generated object was made for does.
+        uid = source_uid(obj) if obj is not None else self._generated_source_uid(key)
+        if uid is None:
+            return  # nothing of this binding's exists for the key: nothing to do
+        bucket = self.coordinator.begin({"metadata": {"uid": uid}})
+        if bucket is None:
+            return  # another replica's bucket, or one being handed over
+        try:
+            self._sync(key, obj)
+        finally:
+            self.coordinator.end(bucket)
+
+    def _generated_source_uid(self, key: str) -> str | None:
+        try:
+            namespace, name = location_for_key(self.source, key)
+        except NoNamespace:
+            return None
+        current = self._get(namespace, name)
+        if current is None or not is_generated_for(self.binding, current):
+            return None
+        return _labels(current).get(SOURCE_UID_LABEL)
+
+    def _sync(self, key: str, obj: dict[str, Any] | None) -> None:
         if obj is not None:
             obj = {**obj, "apiVersion": self.source.api_version, "kind": self.source.kind}
         selected = (
@@ -349,8 +398,10 @@ def projectors(
     defaults_for: Callable[[Binding], SpecDefaults],
     resync_seconds: float,
     dry_run: bool,
+    ring: Ring | None = None,
 ) -> list[SourceProjector]:
-    """One projector per binding with a source."""
+    """One projector per binding with a source; with a `ring`, each takes this
+    replica's share of the source objects, as the bound kinds' controllers do."""
     return [
         SourceProjector(
             binding,
@@ -359,6 +410,7 @@ def projectors(
             defaults=defaults_for(binding),
             resync_seconds=resync_seconds,
             dry_run=dry_run,
+            ring=ring,
         )
         for binding in bindings
         if binding.source is not None

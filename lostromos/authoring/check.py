@@ -42,6 +42,8 @@ from lostromos.helmengine import ChartSource, HelmError
 from lostromos.redact import redactor_for
 from lostromos.releases import release_name
 from lostromos.renderpool import BudgetedRenderer
+from lostromos.sources.admission import admit, source_binding_for
+from lostromos.sources.generated import NoNamespace, generated_object
 from lostromos.values.engine import ValuesEngine
 from lostromos.yamltext import yaml_location
 
@@ -153,6 +155,10 @@ def iter_verdicts(
     for number, source in enumerate(objects, start=1):
         binding = binding_for(registry.bindings, source)
         if binding is None:
+            sourced = _source_binding_for(registry.bindings, source)
+            if sourced is not None:
+                yield _review_source(registry, sourced, source, number, checks)
+                continue
             if not skip_unbound:
                 raise _unbound_error(registry.bindings, source)
             yield Unbound(source)
@@ -217,6 +223,60 @@ def _review(  # noqa: PLR0917
         patch,
         list(validated.warnings),
         admitted if validated.allowed else None,
+    )
+
+
+def _source_binding_for(bindings: Bindings, source: SourceObject) -> Binding | None:
+    group, _, version = str(source.document["apiVersion"]).rpartition("/")
+    return source_binding_for(bindings, group, version, str(source.document["kind"]))
+
+
+def _review_source(
+    registry: EngineRegistry,
+    binding: Binding,
+    source: SourceObject,
+    number: int,
+    checks: Sequence[SpecCheck] = NO_CHECKS,
+) -> Verdict:
+    """A built-in object a binding's source names, judged as the webhook's source rule
+    judges it: its values mapped, then the generated object's values checked."""
+    assert binding.source is not None
+    obj = copy.deepcopy(source.document)
+    metadata = obj.setdefault("metadata", {})
+    cluster_scoped = binding.source.kind == "Namespace" and binding.source.group == ""
+    if not cluster_scoped and binding.source.namespace is None:
+        metadata.setdefault("namespace", "default")  # as kubectl apply without -n
+    name = str(metadata.get("name") or "")
+    where = f"{metadata['namespace']}/{name}" if metadata.get("namespace") else name
+    description = f"{binding.source.kind} {where}"
+    request = AdmissionRequest(
+        uid=f"lostromos-check-{number}",
+        kind=GroupVersionKind(binding.source.group, binding.source.version, binding.source.kind),
+        operation="CREATE",
+        name=name,
+        namespace=str(metadata.get("namespace") or ""),
+        object=obj,
+        dry_run=True,
+    )
+    if not binding.source.selects(obj):
+        note = f"not selected by binding {binding.name}: it gets no {binding.kind}"
+        return Verdict(source, binding, description, True, warnings=[note])
+    try:
+        response = admit(request, registry, "validate", checks)
+        generated = generated_object(binding, obj)
+    except ChartError as error:
+        response = chart_denial(request, error)
+    except NoNamespace as error:  # admit denied it already; said once
+        return Verdict(source, binding, description, False, f"{description}: {error}")
+    if not response.allowed:
+        return Verdict(source, binding, description, False, _message(response))
+    return Verdict(
+        source,
+        binding,
+        f"{description} ({binding.kind} {generated.key})",
+        True,
+        warnings=list(response.warnings),
+        admitted=generated.body,
     )
 
 
