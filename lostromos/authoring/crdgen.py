@@ -305,6 +305,14 @@ STATUS_SCHEMA: dict[str, Any] = {
                     "from the binding's chart during a rollout."
                 ),
                 "lastDeployed": _string("When the release was last deployed.", format="date-time"),
+                "deployer": _string(
+                    "How the release was deployed, when not by Helm: applyset "
+                    "(server-side apply, tracked as a KEP-3659 ApplySet)."
+                ),
+                "applySet": _string(
+                    "The ApplySet's id (this object is its parent): every member is "
+                    "labelled applyset.kubernetes.io/part-of with it."
+                ),
                 "resources": {
                     "type": "array",
                     "description": "The objects the release consists of (checked for drift).",

@@ -1,15 +1,18 @@
 """The ApplySet conventions (lostromos/applyset.py) and the applyset deployer's pure
 parts: kubectl's id formula against kubectl's own test data, the group-kinds
-annotation, the prune set, what counts as someone else's object, and which rendered
-documents are applied."""
+annotation, the prune set, what counts as someone else's object, which rendered
+documents are applied, and the CRD label that lets kubectl take the kind as a parent."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from controller.applyset.deployer import documents
 from controller.health import release_key, release_of
 from lostromos.applyset import (
+    PARENT_TYPE_LABEL,
     PART_OF_LABEL,
     GroupKind,
     Member,
@@ -21,7 +24,11 @@ from lostromos.applyset import (
     prune_targets,
     tooling,
 )
+from lostromos.authoring.crdgen import CrdTarget, generate_crd
+from lostromos.charts import load_chart
 from tests.unit.reconcilekit import binding, site
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # k8s.io/kubectl v0.37.2, pkg/cmd/apply/apply_test.go: the Secret parent "my-set" in
 # namespace "test" that `kubectl apply --applyset=secret/my-set -n test` creates.
@@ -79,9 +86,7 @@ def test_group_kinds_read_back_including_dotted_groups_and_the_empty_set() -> No
         GroupKind("apps", "Deployment"),
         GroupKind("networking.k8s.io", "Ingress"),
     }
-    assert parse_group_kinds(format_group_kinds(parse_group_kinds(text))) == parse_group_kinds(
-        text
-    )
+    assert parse_group_kinds(format_group_kinds(parse_group_kinds(text))) == parse_group_kinds(text)
     assert parse_group_kinds("") == frozenset()
     assert parse_group_kinds(None) == frozenset()
 
@@ -177,8 +182,16 @@ def test_workloads_are_grouped_under_the_key_their_object_is_found_by(deployer: 
             }
         }
     else:
-        assert key[1] == applyset_id(
-            obj["metadata"]["name"], namespace, bound.kind, bound.group
-        )
+        assert key[1] == applyset_id(obj["metadata"]["name"], namespace, bound.kind, bound.group)
         workload = {"metadata": {"namespace": namespace, "labels": {PART_OF_LABEL: key[1]}}}
     assert release_of(workload) == key
+
+
+@pytest.mark.parametrize(("deployer", "parent"), [("helm", False), ("applyset", True)])
+def test_crd_generate_marks_an_applyset_bindings_kind_as_a_parent_type(
+    deployer: str, parent: bool
+) -> None:
+    target = CrdTarget.for_binding(binding(deployer=deployer), load_chart(ROOT / "charts/site"))
+    labels = generate_crd(target).manifest["metadata"]["labels"]
+    assert (labels.get(PARENT_TYPE_LABEL) == "true") is parent
+    assert labels["app.kubernetes.io/managed-by"] == "lostromos"
