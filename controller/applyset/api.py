@@ -48,8 +48,8 @@ class Resource:
 
 
 class ClusterApi:
-    """Thread-safe; discovery answers are kept for the process (a kind's plural and
-    scope do not change while its API is served)."""
+    """Thread-safe; discovery answers that found a kind are kept for the process (a
+    kind's plural and scope do not change while its API is served)."""
 
     def __init__(self, api_client: client.ApiClient) -> None:
         self.api_client = api_client
@@ -72,8 +72,9 @@ class ClusterApi:
             ),
             None,
         )
-        with self._lock:
-            self._resources[(api_version, kind)] = found
+        if found is not None:  # a kind not served yet may be soon (its CRD installed)
+            with self._lock:
+                self._resources[(api_version, kind)] = found
         return found
 
     def resource_of(self, group_kind: GroupKind) -> Resource | None:
@@ -86,8 +87,9 @@ class ClusterApi:
         if not known:
             group = self._request("GET", f"/apis/{group_kind.group}", missing_ok=True) or {}
             version = (group.get("preferredVersion") or {}).get("groupVersion")
-            with self._lock:
-                self._preferred[group_kind.group] = version
+            if version is not None:
+                with self._lock:
+                    self._preferred[group_kind.group] = version
         return None if version is None else self.resource(version, group_kind.kind)
 
     def get(
