@@ -106,7 +106,7 @@ class ClusterApi:
             "PATCH",
             resource.path(namespace, body["metadata"]["name"]),
             query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
-            body=json.dumps(body),
+            body=body,  # JSON is YAML: the client sends it as JSON text
             content_type="application/apply-patch+yaml",
             user=user,
         )
@@ -144,14 +144,14 @@ class ClusterApi:
     def delete(self, resource: Resource, member: Member, *, user: str | None) -> None:
         """Delete exactly the member that was listed: an object recreated since under
         the same name (someone else's) has another UID and is left alone (409)."""
-        body = {"propagationPolicy": "Background"}
+        body: dict[str, Any] = {"propagationPolicy": "Background"}
         if member.uid:
-            body["preconditions"] = {"uid": member.uid}  # type: ignore[assignment]
+            body["preconditions"] = {"uid": member.uid}
         try:
             self._request(
                 "DELETE",
                 resource.path(member.namespace, member.name),
-                body=json.dumps(body),
+                body=body,
                 content_type="application/json",
                 user=user,
                 missing_ok=True,
@@ -166,7 +166,7 @@ class ClusterApi:
         path: str,
         *,
         query: list[tuple[str, str]] | None = None,
-        body: str | None = None,
+        body: dict[str, Any] | None = None,
         content_type: str | None = None,
         accept: str = "application/json",
         user: str | None = None,
@@ -185,9 +185,9 @@ class ClusterApi:
             body=body,
             auth_settings=["BearerToken"],
         )
-        method, url, headers, body, post = serialized
+        method, url, sent_headers, sent_body, post = serialized
         response = self.api_client.call_api(
-            method, url, headers, body, post, _request_timeout=REQUEST_TIMEOUT_SECONDS
+            method, url, sent_headers, sent_body, post, _request_timeout=REQUEST_TIMEOUT_SECONDS
         )
         response.read()
         if response.status == 404 and missing_ok:
