@@ -248,3 +248,62 @@ def test_kubectl_computes_the_same_applyset_id(
     wanted = re.search(r"got: applyset-wrong-v1, want: (applyset-[\w-]+-v1)\)", answer.stderr)
     assert wanted is not None, answer.stderr
     assert wanted.group(1) == applyset_id("probe", namespace, kind.kind, GROUP)
+
+
+def test_every_member_request_is_made_as_the_bindings_service_account(
+    cluster: Cluster, namespace: str, tmp_path: Path, controllers
+) -> None:
+    """The namespace's RBAC bounds an ApplySet as it bounds a Helm release: the
+    ServiceAccount may write ConfigMaps, Services and Deployments there, but not
+    ServiceAccounts, so the chart that renders one is refused by the API server
+    and nothing is applied; without it, the set is applied."""
+    rules = [
+        {
+            "apiGroups": ["", "apps"],
+            "resources": ["configmaps", "services", "deployments"],
+            "verbs": ["get", "list", "create", "update", "patch", "delete"],
+        }
+    ]
+    user = f"system:serviceaccount:{namespace}:deployer"
+    for manifest in (
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "deployer"}},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": "deployer"},
+            "rules": rules,
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "deployer"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": "deployer",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": namespace}],
+        },
+    ):
+        cluster.apply({**manifest, "metadata": {**manifest["metadata"], "namespace": namespace}})
+    kind = applyset_kind(cluster, tmp_path, serviceAccountName="deployer")
+    controller_for(cluster, kind, tmp_path, controllers).start()
+    kind.create("shop", namespace)
+
+    def refused() -> dict[str, Any] | None:
+        failed = kind.condition("shop", namespace, "ReleaseFailed") or {}
+        return failed if failed.get("status") == "True" else None
+
+    failed = eventually(refused, timeout=90, message="the API server's refusal")
+    assert f'User "{user}" cannot' in failed["message"]
+    assert "serviceaccounts" in failed["message"]
+    set_id = applyset_id("shop", namespace, kind.kind, GROUP)
+    assert members(cluster, namespace, set_id) == {}
+
+    kind.create("shop", namespace, serviceAccount={"create": False})
+    eventually(lambda: kind.ready("shop", namespace), timeout=180, message="shop Ready")
+    found = members(cluster, namespace, set_id)
+    assert set(found) == {"Deployment/shop", "Service/shop", "ConfigMap/shop-settings"}
+    for item in found.values():  # written by the ServiceAccount, as field manager lostromos
+        managers = {entry["manager"] for entry in item["metadata"]["managedFields"]}
+        assert "lostromos" in managers
