@@ -45,6 +45,7 @@ from lostromos.applyset import (
     MANAGED_BY_LABEL,
     PART_OF_LABEL,
     TOOLING_ANNOTATION,
+    TOOLING_NAME,
     GroupKind,
     Member,
     applyset_id,
@@ -168,6 +169,7 @@ class ApplySetDeployer:
         objects = [self._resolved(body, namespace, set_id) for body in documents(rendered.manifest)]
         members = [_member(resource, body) for resource, body in objects]
         annotations = (obj.get("metadata") or {}).get("annotations") or {}
+        _refuse_other_tooling(annotations.get(TOOLING_ANNOTATION), set_id)
         before = parse_group_kinds(annotations.get(GROUP_KINDS_ANNOTATION))
         after = {member.group_kind for member in members}
         listed = self._members(before | after, namespace, set_id, user)
@@ -308,6 +310,19 @@ class ApplySetDeployer:
                 f"without this object's ApplySet label ({PART_OF_LABEL}={set_id}) and "
                 "belong to something else: nothing was applied",
             )
+
+
+def _refuse_other_tooling(annotation: str | None, set_id: str) -> None:
+    """An ApplySet another tool manages is not changed (KEP-3659: tools refuse to
+    mutate a set whose tooling annotation names another tool, as kubectl does)."""
+    tool = (annotation or "").partition("/")[0]
+    if tool and tool != TOOLING_NAME:
+        raise HelmError(
+            "apply",
+            f"this object is the parent of ApplySet {set_id}, managed by {annotation} "
+            f"({TOOLING_ANNOTATION}); lostromos does not change a set another tool manages",
+            code=ErrorCode.KUBE,
+        )
 
 
 def documents(manifest: str) -> list[dict[str, Any]]:

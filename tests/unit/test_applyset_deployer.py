@@ -22,7 +22,7 @@ from lostromos.applyset import (
     Member,
     applyset_id,
 )
-from lostromos.helmengine import ChartSource, Rendered
+from lostromos.helmengine import ChartSource, HelmError, Rendered
 from tests.unit.reconcilekit import binding, site
 
 RESOURCES = {
@@ -226,3 +226,12 @@ def test_the_set_is_reported_only_once_the_parent_carries_its_id(world) -> None:
     obj["status"] = {"release": {"revision": 3, "status": "pending-install"}}
     current = deployer.current(obj, "blog", "team-a")
     assert current is not None and (current.revision, current.status) == (3, "unknown")
+
+
+def test_a_set_another_tool_manages_is_not_changed(world) -> None:
+    deployer, api, parent, rendered = world
+    rendered.text = manifest(CM)
+    obj = site(annotations={"applyset.kubernetes.io/tooling": "kubectl/v1.33.0"})
+    with pytest.raises(HelmError, match=r"managed by kubectl/v1\.33\.0"):
+        deploy(deployer, obj)
+    assert parent.writes == [] and api.objects == {}
