@@ -22,6 +22,7 @@ from controller.reconcile.ports import ForeignObjects, Result
 from controller.reconcile.readiness import waiting_after
 from controller.reconcile.summarize import Kind, Outcome
 from controller.status import INVALID, RELEASE_FAILED, RELEASED, Condition
+from lostromos.applyset import HELM
 from lostromos.helmengine import HelmError, Release
 from lostromos.renderpool import RenderOverBudget
 
@@ -125,7 +126,7 @@ def _apply(ctx: Context, seen: Observation, verb: str, *, gated: bool = False) -
 
 
 def _running(ctx: Context, seen: Observation) -> str:
-    if ctx.deployer.name == "helm":
+    if ctx.deployer.name == HELM:
         return f"Running helm upgrade --install for release {seen.release_name}"
     return f"Applying the ApplySet of release {seen.release_name} (server-side apply)"
 
