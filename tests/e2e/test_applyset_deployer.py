@@ -48,7 +48,15 @@ def members(cluster: Cluster, namespace: str, set_id: str) -> dict[str, dict[str
     """kind/name -> object, for everything labelled part-of the set."""
     listing = json.loads(
         cluster.kubectl(
-            "get", MEMBER_KINDS, "-n", namespace, "-l", f"{PART_OF_LABEL}={set_id}", "-o", "json"
+            "get",
+            MEMBER_KINDS,
+            "-n",
+            namespace,
+            "-l",
+            f"{PART_OF_LABEL}={set_id}",
+            "-o",
+            "json",
+            "--show-managed-fields",
         ).stdout
     )
     return {f"{item['kind']}/{item['metadata']['name']}": item for item in listing["items"]}
