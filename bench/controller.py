@@ -2,6 +2,7 @@
 
     uv run python bench/controller.py [--counts 100,1000] [--concurrency 16] [--memory 6000]
     uv run python bench/controller.py --replicas 1,2,3 [--counts 300]
+    uv run python bench/controller.py --deployers helm,applyset [--counts 1000]
 
 On a control plane of its own (real etcd, kube-apiserver and helm, built by
 `lostromos toolchain build`), with the example site chart:
@@ -23,6 +24,11 @@ share of installs, the watch events it received and its CPU seconds (on 2
 cores throughput cannot scale with N; events and CPU per replica should fall
 as 1/N); then kill -9 of one replica and the handoff time until the
 survivors serve the whole hash space.
+
+With --deployers helm,applyset: for each deployer, a controller of its own on
+Sites of its own (a fresh namespace per deployer): the first count's burst as in 1.
+(time to Ready, API requests per Site by verb and resource, CPU), then the bytes
+stored per Site, by kind and as etcd counts them (bench/deployers.py).
 
 Prints one table. Nothing here is asserted: numbers go in the notes.
 """
@@ -49,6 +55,13 @@ from kubernetes import client, config
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.deployers import (  # noqa: E402
+    DEPLOYER_LABEL,
+    bindings_for,
+    etcd_bytes_in_use,
+    storage_rows,
+    stored_bytes,
+)
 from lostromos import toolchain  # noqa: E402
 from lostromos.dev import isolation  # noqa: E402
 from lostromos.dev.cluster import DevCluster, DevOptions, free_port  # noqa: E402
@@ -246,12 +259,17 @@ def wait_revision(
     return None
 
 
-def create_objects(api: client.CustomObjectsApi, namespace: str, names: list[str]) -> None:
+def create_objects(
+    api: client.CustomObjectsApi,
+    namespace: str,
+    names: list[str],
+    labels: dict[str, str] | None = None,
+) -> None:
     def create(name: str) -> None:
         body = {
             "apiVersion": f"{GROUP}/{VERSION}",
             "kind": KIND,
-            "metadata": {"name": name, "namespace": namespace},
+            "metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
             "spec": {"domain": f"{name}.example.com", "adminEmail": "ops@example.com"},
         }
         api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
@@ -414,6 +432,11 @@ def main() -> int:
     parser.add_argument(
         "--replicas", default="", help="sharded runs instead: replica counts, e.g. 1,2,3"
     )
+    parser.add_argument(
+        "--deployers",
+        default="",
+        help="compare deployers instead, on the first count: e.g. helm,applyset",
+    )
     args = parser.parse_args()
     counts = [int(c) for c in args.counts.split(",") if c]
 
@@ -468,7 +491,17 @@ def main() -> int:
                 count=counts[0],
                 timeout=args.timeout,
             )
-        if args.replicas:
+        for deployer in [d for d in args.deployers.split(",") if d]:
+            rows += measure_deployer(
+                dev,
+                api,
+                workdir,
+                tools["helm-engine"],
+                deployer=deployer,
+                count=counts[0],
+                args=args,
+            )
+        if args.replicas or args.deployers:
             counts = []
         else:
             controller.start()
@@ -490,15 +523,54 @@ def main() -> int:
     return 0
 
 
+def measure_deployer(
+    dev: DevCluster,
+    api: client.CustomObjectsApi,
+    workdir: Path,
+    engine: Path,
+    *,
+    deployer: str,
+    count: int,
+    args: argparse.Namespace,
+) -> list[tuple[str, str]]:
+    """One deployer's controller on Sites of its own: the burst, then the bytes stored."""
+    binding = {"name": "site", "group": GROUP, "version": VERSION, "kind": KIND}
+    binding["plural"] = PLURAL
+    chart = ROOT / "charts" / "site"
+    bindings = bindings_for(workdir, binding, deployer, chart, args.concurrency)
+    controller = Controller(workdir, dev, engine, bindings, name=f"controller-{deployer}")
+    namespace = f"{deployer}-{count}"
+    etcd_before = etcd_bytes_in_use(dev)
+    controller.start()
+    try:
+        rows = [(f"deployer: {deployer}", "")]
+        rows += measure_burst(
+            dev,
+            api,
+            controller,
+            count,
+            args.timeout,
+            namespace=namespace,
+            labels={DEPLOYER_LABEL: deployer},
+        )
+    finally:
+        controller.stop()
+    stored = stored_bytes(dev, namespace)
+    return rows + storage_rows(deployer, count, stored, etcd_bytes_in_use(dev) - etcd_before)
+
+
 def measure_burst(
     dev: DevCluster,
     api: client.CustomObjectsApi,
     controller: Controller,
     count: int,
     timeout: float,
+    *,
+    namespace: str = "",
+    labels: dict[str, str] | None = None,
 ) -> list[tuple[str, str]]:
     """`count` new objects, then one spec change each: times, floors, CPU and requests."""
-    namespace = f"burst-{count}"
+    namespace = namespace or f"burst-{count}"
     names = [f"s{i:05d}" for i in range(count)]
     dev.kubectl("create", "namespace", namespace)
     assert controller.process is not None
@@ -511,7 +583,7 @@ def measure_burst(
         server_before = server_cpu(dev)
         requests_before = api_requests(dev)
         if phase == "install":
-            create_objects(api, namespace, names)
+            create_objects(api, namespace, names, labels)
             elapsed = wait_ready(api, namespace, count, timeout)
             label = f"{count} new objects: all Ready (from the create)"
         else:

@@ -2,14 +2,16 @@
 
 Checked on a bounded period rather than watched. Every `driftCheckSeconds`,
 for each kind a binding's releases contain, one paginated, metadata-only LIST
-of the Helm-managed objects of that kind (no bodies, nothing kept between
-checks). An object a release should have but that is missing, or whose newest
-write by anyone but helm is newer than helm's own (read from managedFields,
-status writes excluded), is recorded as a drift observation of its object and
-the object's key is queued. The reconciler reads the observation as part of
-the object's state (drifted), repairs with a `helm upgrade` that re-applies the
-release and recreates what was deleted, and acknowledges exactly the
-observation it repaired: one found while the repair ran stays for the next.
+of the Helm-managed objects of that kind (and of an ApplySet binding's members,
+which say lostromos manages them; no bodies, nothing kept between checks). An
+object a release should have but that is missing, or whose newest write by
+anyone but helm (or the applyset deployer's field manager) is newer than its
+own (read from managedFields, status writes excluded), is recorded as a drift
+observation of its object and the object's key is queued. The reconciler reads
+the observation as part of the object's state (drifted), repairs with a `helm
+upgrade` (or an ApplySet's server-side apply) that re-applies the release and
+recreates what was deleted, and acknowledges exactly the observation it
+repaired: one found while the repair ran stays for the next.
 
 Why a period and not a watch: a watch on every kind of every chart holds a
 connection per kind and wakes on every status update of every Deployment in
@@ -38,11 +40,16 @@ import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from controller.health import MANAGED_OBJECTS
 from controller.informer import Informer, Key, object_key
+from lostromos.applyset import FIELD_MANAGER
 
 log = logging.getLogger(__name__)
 
 HELM_MANAGER = "helm"
+# The field managers whose writes are a release's own: Helm's, and the applyset
+# deployer's server-side apply (lostromos/applyset.py).
+OWN_MANAGERS = frozenset({HELM_MANAGER, FIELD_MANAGER})
 # Control-plane writers whose updates to a release's objects are not drift
 # (the Deployment controller's revision annotation, for one), and kwok's simulated
 # nodes, which bind claims and report pods as a provisioner and a kubelet would
@@ -131,7 +138,7 @@ def changed_by_others(managed_fields: Iterable[dict[str, Any]]) -> bool:
         if entry.get("subresource") == "status":
             continue
         manager, time = entry.get("manager", ""), entry.get("time") or ""
-        if manager == HELM_MANAGER:
+        if manager in OWN_MANAGERS:
             helm_time = max(helm_time, time)
         elif manager not in IGNORED_MANAGERS and not manager.startswith(IGNORED_MANAGER_PREFIXES):
             other_time = max(other_time, time)
@@ -305,7 +312,7 @@ class DriftChecker:
         token = ""
         while True:
             query = [
-                ("labelSelector", "app.kubernetes.io/managed-by=Helm"),
+                ("labelSelector", MANAGED_OBJECTS),
                 ("limit", str(PAGE_SIZE)),
             ]
             if token:

@@ -26,10 +26,16 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
+from lostromos.applyset import APPLYSET, MANAGED_BY, MANAGED_BY_LABEL, PART_OF_LABEL, applyset_id
+from lostromos.config import Binding
+from lostromos.releases import release_name
+
 # Helm writes these on every object of a release (and lostromos never renders without them).
 RELEASE_NAME_ANNOTATION = "meta.helm.sh/release-name"
 RELEASE_NAMESPACE_ANNOTATION = "meta.helm.sh/release-namespace"
-MANAGED_BY_HELM = "app.kubernetes.io/managed-by=Helm"
+# Every object either deployer writes: Helm's say Helm, an ApplySet's members lostromos
+# (with the set's part-of label, which names their group as the annotations above do).
+MANAGED_OBJECTS = f"{MANAGED_BY_LABEL} in (Helm,{MANAGED_BY})"
 
 
 class HealthState(IntEnum):
@@ -170,14 +176,27 @@ def object_health(kind: str, obj: Mapping[str, Any]) -> ObjectHealth:
 
 
 def release_of(obj: Mapping[str, Any]) -> tuple[str, str] | None:
-    """(namespace, release) from Helm's annotations; None for an object no release wrote."""
+    """(namespace, release) from Helm's annotations, or (namespace, ApplySet id) from
+    an ApplySet member's part-of label; None for an object neither deployer wrote."""
     metadata = obj.get("metadata") or {}
     annotations = metadata.get("annotations") or {}
     release = annotations.get(RELEASE_NAME_ANNOTATION)
     if not release:
-        return None
+        part_of = (metadata.get("labels") or {}).get(PART_OF_LABEL)
+        return (str(metadata.get("namespace", "")), str(part_of)) if part_of else None
     namespace = annotations.get(RELEASE_NAMESPACE_ANNOTATION) or metadata.get("namespace", "")
     return str(namespace), str(release)
+
+
+def release_key(binding: Binding, obj: Mapping[str, Any]) -> tuple[str, str]:
+    """The group `release_of` puts a bound object's workloads in: (namespace, release
+    name) for a Helm binding, (namespace, ApplySet id) for an ApplySet binding."""
+    metadata = obj.get("metadata") or {}
+    namespace = str(metadata.get("namespace", ""))
+    if binding.deployer == APPLYSET:
+        name = str(metadata.get("name", ""))
+        return namespace, applyset_id(name, namespace, binding.kind, binding.group)
+    return namespace, release_name(binding, metadata)
 
 
 def summarise(objects: Iterable[ObjectHealth]) -> ReleaseHealth:

@@ -3,7 +3,8 @@
 Cost is bounded by what releases own, never by the number of objects: one shared
 list-and-watch per workload kind for the whole process (Deployments, StatefulSets,
 DaemonSets, PersistentVolumeClaims, Jobs), selected by the label Helm puts on every
-object it writes (app.kubernetes.io/managed-by=Helm), never a LIST per object. The
+object it writes (app.kubernetes.io/managed-by=Helm; an ApplySet binding's members
+say lostromos), never a LIST per object. The
 store keeps no workload, only its summary (controller/health.py: kind, name, state,
 a short message), grouped by the release named in Helm's annotations.
 
@@ -35,16 +36,16 @@ from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
 from controller.health import (
-    MANAGED_BY_HELM,
+    MANAGED_OBJECTS,
     RULES,
     HealthState,
     ObjectHealth,
     ReleaseHealth,
     object_health,
+    release_key,
     release_of,
     summarise,
 )
-from controller.ownership import release_name
 from controller.reconcile.readiness import awaiting
 from controller.status import HEALTHY, Condition, condition, merge_conditions
 from lostromos.config import Binding
@@ -217,7 +218,7 @@ class HealthFollower:
         token = ""
         while True:
             page = collection(
-                label_selector=MANAGED_BY_HELM, limit=PAGE_SIZE, _continue=token or None
+                label_selector=MANAGED_OBJECTS, limit=PAGE_SIZE, _continue=token or None
             )
             for item in page.get("items") or ():
                 metadata = item.get("metadata") or {}
@@ -245,7 +246,7 @@ class HealthFollower:
         try:
             for event in stream.stream(
                 collection,
-                label_selector=MANAGED_BY_HELM,
+                label_selector=MANAGED_OBJECTS,
                 resource_version=version,
                 allow_watch_bookmarks=True,
                 timeout_seconds=WATCH_TIMEOUT_SECONDS,
@@ -350,14 +351,14 @@ class HealthFollower:
 
     def _owns(self, owner: tuple[FollowedBinding, str], release: Release) -> bool:
         obj = owner[0].store.get(owner[1])
-        return obj is not None and _release_key(owner[0].binding, obj) == release
+        return obj is not None and release_key(owner[0].binding, obj) == release
 
     def _index(self) -> Iterable[tuple[Release, tuple[FollowedBinding, str]]]:
         for followed in self.bindings:
             for obj in followed.store.objects():
                 metadata = obj.get("metadata") or {}
                 key = f"{metadata.get('namespace', '')}/{metadata.get('name', '')}"
-                yield _release_key(followed.binding, obj), (followed, key)
+                yield release_key(followed.binding, obj), (followed, key)
 
     def _report(self) -> None:
         for followed in self.bindings:
@@ -367,11 +368,6 @@ class HealthFollower:
                 if reason in counts:
                     counts[reason] += 1
             self.sink.health_states(followed.binding.name, counts)
-
-
-def _release_key(binding: Binding, obj: dict[str, Any]) -> Release:
-    metadata = obj.get("metadata") or {}
-    return str(metadata.get("namespace", "")), release_name(binding, metadata)
 
 
 class _Gone(Exception):

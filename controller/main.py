@@ -21,6 +21,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from controller.applyset import deployer_for
 from controller.drift import DriftChecker
 from controller.events import EventRecorder
 from controller.healthwatch import FollowedBinding, HealthFollower
@@ -130,6 +131,7 @@ class BindingController:
         self.reconciler = Reconciler(
             binding,
             self.informer,
+            deployer=deployer_for(binding, api_client, custom, self.informer, helm),
             api=custom,
             engines=engines,
             helm=helm,

@@ -23,6 +23,11 @@ A bindings file looks like this (paths are relative to the file itself)::
         driftCheckSeconds: 300
         # Optional: values shown as <redacted> in denials, status, Events, `check`.
         sensitivePaths: [db.password, users[*].token]
+        # Optional: how the rendered chart reaches the cluster. helm (default): a Helm
+        # release (`helm upgrade --install`, history, rollback). applyset: server-side
+        # apply of the rendered objects, tracked as a KEP-3659 ApplySet whose parent is
+        # the object itself (no release record; `kubectl` can inspect the set).
+        deployer: helm
 
 Everything here is plain data; loading it never touches the cluster or the
 chart, so a broken bindings file fails fast. The file is checked against one
@@ -236,6 +241,9 @@ class Binding:
     # A kind the API server already serves (Namespace, Service): one generated object of
     # this binding's kind per selected object of it (lostromos.sources).
     source: SourceBinding | None = None
+    # How the rendered chart reaches the cluster: "helm" (a release) or "applyset"
+    # (server-side apply, tracked as an ApplySet with the object as parent).
+    deployer: str = "helm"
 
     def confinement(self, namespace: str) -> Confinement:
         """What a release of an object in `namespace` may write (checked by the engine)."""
@@ -354,6 +362,7 @@ def _parse_binding(entry: dict, where: str, base: Path, problems: list[str]) -> 
         sensitive_paths=sensitive,
         remote_schema_hosts=tuple(entry.get("remoteSchemaHosts", ())),
         source=source,
+        deployer=entry.get("deployer", "helm"),
     )
 
 

@@ -10,6 +10,8 @@ outcome. Each call is three steps, each in its own room:
                   one Action that State calls for
     the action    one unit, picked by the `match` below:
                     apply.py     install, upgrade, repair, record; adopt first
+                                 (through the binding's Deployer: a Helm release,
+                                 deployers.py, or an ApplySet, controller/applyset)
                     recover.py   a pending-* release of ours rolled back or removed
                     delete.py    uninstall ours, then drop the finalizer
                     outcomes.py  the actions that call no Helm (refuse, hold,
@@ -19,7 +21,8 @@ outcome. Each call is three steps, each in its own room:
 
 and beside them: summarize.py (Ready, Reconciling and Stalled from an action's
 Outcome, the only place they are made), writer.py (status and finalizer writes),
-ports.py (the Protocols for Helm, the API and events that tests fake; Result),
+ports.py (the Protocols for Helm, the Deployer, the API and events that tests
+fake; Result),
 context.py (what every unit is handed).
 """
 
@@ -28,13 +31,15 @@ from __future__ import annotations
 from typing import Protocol, assert_never
 
 from controller.drift import DriftObservations
+from controller.health import release_key
 from controller.informer import Informer, Key
-from controller.ownership import release_name
 from controller.reconcile import apply, delete, outcomes, recover
 from controller.reconcile.context import Context, log
 from controller.reconcile.decide import REPORTS, Action, decide
+from controller.reconcile.deployers import HelmDeployer
 from controller.reconcile.observe import FINALIZER, UNTRUSTED_CODES, Observation, observe
 from controller.reconcile.ports import (
+    Deployer,
     Engines,
     Events,
     HelmActions,
@@ -72,8 +77,11 @@ class Reconciler:
         dry_run: bool = False,
         require_service_account: bool = False,
         renderer: BudgetedRenderer | None = None,
+        deployer: Deployer | None = None,
     ) -> None:
         self.binding = binding
+        # the binding's `deployer`: a Helm release unless controller/applyset's is given
+        self.deployer = deployer if deployer is not None else HelmDeployer(binding, helm)
         # Every Helm action would otherwise run as the controller's own identity.
         self.refused = require_service_account and binding.service_account_name is None
         self.informer = informer
@@ -85,6 +93,7 @@ class Reconciler:
         self.context = Context(
             binding,
             helm=helm,
+            deployer=self.deployer,
             events=events,
             writer=ObjectWriter(binding, api=api, store=informer),
             drift=self.drift,
@@ -99,7 +108,7 @@ class Reconciler:
             binding=self.binding,
             store=self.informer,
             engines=self.engines,
-            helm=self.helm,
+            deployer=self.deployer,
             drift=self.drift,
             rollout=self.rollout,
             read_release=not self.dry_run,
@@ -121,17 +130,13 @@ class Reconciler:
         timeout = self.binding.release.ready_timeout_seconds
         if timeout <= 0 or self.dry_run or self.refused:
             return
-        binding = self.binding
         self.context.ready_gate = ReadyGate(
             timeout,
             workloads,
             store=self.informer,
             writer=self.context.writer,
             events=self.context.events,
-            release_of=lambda obj: (
-                str(obj["metadata"].get("namespace", "")),
-                release_name(binding, obj["metadata"]),
-            ),
+            release_of=lambda obj: release_key(self.binding, obj),
             # a gated upgrade holds its rollout slot until its workloads settle
             settled=self.context.settle_rollout,
         )

@@ -1,6 +1,7 @@
 """APPLY: the units that write the desired state as a release (install, upgrade,
-repair: one `helm upgrade --install` each), record a release already deployed for
-it, and adopt an unsigned release record before any action on it.
+repair: one deploy each through the binding's Deployer, a `helm upgrade --install`
+or an ApplySet's server-side apply), record a release already deployed for it, and
+adopt an unsigned release record before any action on it.
 
 Every helm call here carries the owner labels and is made only for a release the
 observe phase found absent or this object's own; a release of someone else's is
@@ -16,11 +17,12 @@ from controller.ownership import DESIRED_LABEL, Ownership, desired_label, owner_
 from controller.reconcile.context import Context, log
 from controller.reconcile.decide import Action
 from controller.reconcile.observe import Desired, Observation
-from controller.reconcile.outcomes import ROLLOUT_WAIT_SECONDS, helm_failed
-from controller.reconcile.ports import Result
+from controller.reconcile.outcomes import ROLLOUT_WAIT_SECONDS, foreign_objects, helm_failed
+from controller.reconcile.ports import ForeignObjects, Result
 from controller.reconcile.readiness import waiting_after
 from controller.reconcile.summarize import Kind, Outcome
 from controller.status import INVALID, RELEASE_FAILED, RELEASED, Condition
+from lostromos.applyset import HELM
 from lostromos.helmengine import HelmError, Release
 from lostromos.renderpool import RenderOverBudget
 
@@ -86,7 +88,7 @@ def _apply(ctx: Context, seen: Observation, verb: str, *, gated: bool = False) -
         ctx,
         obj,
         verb.removesuffix("ed") + "ing",
-        f"Running helm upgrade --install for release {seen.release_name}",
+        _running(ctx, seen),
         desired,
     )
     if gated and not ctx.rollout.begin(desired.chart_digest):
@@ -96,29 +98,22 @@ def _apply(ctx: Context, seen: Observation, verb: str, *, gated: bool = False) -
     try:
         secrets = ctx.secrets(seen, obj)
         _render_within_budget(ctx, seen, secrets)
-        installed = ctx.helm.upgrade_install(
+        installed = ctx.deployer.deploy(
+            obj,
             seen.release_name,
             seen.namespace,
-            desired.chart,
-            desired.values,
-            timeout_seconds=ctx.binding.release.timeout_seconds,
-            wait=ctx.binding.release.wait,
+            desired,
             labels={
                 **owner_labels(ctx.binding, obj["metadata"]),
                 DESIRED_LABEL: desired_label(desired.digest),
             },
-            # what the chart renders stays in the object's namespace, and the API
-            # server bounds the rest by the binding's ServiceAccount there
-            impersonate=ctx.binding.helm_user(seen.namespace),
-            confine=ctx.binding.confinement(seen.namespace),
-            schema_checked=True,  # observe validated these values (the Helm-exact engine)
-            # every upgrade and repair prunes the release's history, as `helm upgrade`
-            max_history=ctx.binding.release.max_history,
             secrets=secrets,
         )
         succeeded = True
     except HelmError as error:
         return helm_failed(ctx, obj, seen, error)
+    except ForeignObjects as conflict:
+        return foreign_objects(ctx, obj, seen, conflict)
     finally:
         if gated and succeeded and ctx.ready_gate is not None:
             ctx.hold_rollout(seen.key, desired.chart_digest)  # until the workloads settle
@@ -128,6 +123,12 @@ def _apply(ctx: Context, seen: Observation, verb: str, *, gated: bool = False) -
         ctx.drift.acknowledge(seen.key, seen.drift)
     released(ctx, obj, installed, desired, verb)
     return ctx.await_workloads(seen.key, Result())
+
+
+def _running(ctx: Context, seen: Observation) -> str:
+    if ctx.deployer.name == HELM:
+        return f"Running helm upgrade --install for release {seen.release_name}"
+    return f"Applying the ApplySet of release {seen.release_name} (server-side apply)"
 
 
 def _render_within_budget(ctx: Context, seen: Observation, secrets: list[str]) -> None:
@@ -188,6 +189,7 @@ def released(
             "chartDigest": desired.chart_digest,
             "lastDeployed": release.last_deployed,
             "resources": list(release.resources),
+            **ctx.deployer.status_fields(obj),
         },
         desired=desired,
         extra={"failures": None},  # a success ends the count (merge patch: null deletes)

@@ -11,7 +11,14 @@ from typing import Any
 
 from controller.informer import Key
 from controller.reconcile.observe import Observation
-from controller.reconcile.ports import DriftAcknowledger, Events, HelmActions, Result, RolloutGate
+from controller.reconcile.ports import (
+    Deployer,
+    DriftAcknowledger,
+    Events,
+    HelmActions,
+    Result,
+    RolloutGate,
+)
 from controller.reconcile.readiness import ReadyGate
 from controller.reconcile.writer import ObjectWriter
 from lostromos.config import Binding
@@ -25,7 +32,8 @@ log = logging.getLogger("controller.reconcile")
 @dataclass
 class Context:
     binding: Binding
-    helm: HelmActions
+    helm: HelmActions  # the Helm-only units (recover, adopt) act on releases through it
+    deployer: Deployer  # writes, reads and removes what the object deploys
     events: Events
     writer: ObjectWriter
     drift: DriftAcknowledger

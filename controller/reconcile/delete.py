@@ -1,6 +1,7 @@
-"""DELETE: a deleting object lets go of its release. Ours is uninstalled, then the
-finalizer is removed; one that is absent or someone else's is left alone and only
-the finalizer goes, so deleting an object can never remove what it does not own.
+"""DELETE: a deleting object lets go of its release. Ours is uninstalled (an
+ApplySet's members deleted), then the finalizer is removed; one that is absent or
+someone else's is left alone and only the finalizer goes, so deleting an object
+can never remove what it does not own.
 """
 
 from __future__ import annotations
@@ -16,13 +17,7 @@ from lostromos.helmengine import HelmError
 def uninstall(ctx: Context, seen: Observation) -> Result:
     assert seen.obj is not None
     try:
-        ctx.helm.uninstall(
-            seen.release_name,
-            seen.namespace,
-            timeout_seconds=ctx.binding.release.timeout_seconds,
-            impersonate=ctx.binding.helm_user(seen.namespace),
-            confine=ctx.binding.confinement(seen.namespace),
-        )
+        ctx.deployer.remove(seen.obj, seen.release_name, seen.namespace)
     except HelmError as error:
         if error.code in UNTRUSTED_CODES:
             return untrusted(ctx, seen.obj, error)

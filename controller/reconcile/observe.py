@@ -7,7 +7,8 @@ binding's template, never status); the desired-state digest, computed before any
 validation, so an echo of our own status write or a resync of an unchanged
 object ends here with no coalesce, no schema pass and no helm call; only then
 the schema check; and only for an object that is not in sync, the release itself
-(`helm status`: revision, state, owner labels).
+(the binding's Deployer: `helm status`, with revision, state and owner labels, or
+the ApplySet the object itself is the parent of).
 
 It never raises for what it finds: a binding whose chart cannot be loaded and a
 release that cannot be read or trusted are recorded in the Observation like any
@@ -27,7 +28,7 @@ from typing import Any
 from controller.drift import DriftReport
 from controller.informer import Key
 from controller.ownership import Ownership, ownership, release_name, release_name_problem
-from controller.reconcile.ports import DriftView, Engines, ReleaseReader, RolloutView, Store
+from controller.reconcile.ports import Deployer, DriftView, Engines, RolloutView, Store
 from controller.reconcile.readiness import awaiting
 from controller.retries import exhausted, failures_so_far
 from controller.suspend import suspended
@@ -121,7 +122,7 @@ def observe(  # noqa: PLR0911 - it stops as soon as the state is known
     binding: Binding,
     store: Store,
     engines: Engines,
-    helm: ReleaseReader,
+    deployer: Deployer,
     drift: DriftView,
     rollout: RolloutView,
     read_release: bool = True,
@@ -145,7 +146,7 @@ def observe(  # noqa: PLR0911 - it stops as soon as the state is known
             obj,
             binding=binding,
             engines=engines,
-            helm=helm,
+            deployer=deployer,
             drift=drift,
             rollout=rollout,
             read_release=read_release,
@@ -164,7 +165,7 @@ def _observe(  # noqa: PLR0911 - it stops as soon as the state is known
     *,
     binding: Binding,
     engines: Engines,
-    helm: ReleaseReader,
+    deployer: Deployer,
     drift: DriftView,
     rollout: RolloutView,
     read_release: bool,
@@ -186,7 +187,7 @@ def _observe(  # noqa: PLR0911 - it stops as soon as the state is known
     if seen.deleting:
         if not had_finalizer or not read_release:
             return seen
-        return _with_release(seen, binding, helm, chart_name=_chart_name(engines, binding))
+        return _with_release(seen, binding, deployer, chart_name=_chart_name(engines, binding))
     engine = engines.engine_for(binding)
     desired = _desired(engine, obj.get("spec"), name, binding.sensitive_paths)
     report = drift.get(key)
@@ -212,7 +213,7 @@ def _observe(  # noqa: PLR0911 - it stops as soon as the state is known
     )
     if not seen.rollout_open or not read_release:
         return seen  # a shut gate costs no helm call, however many objects wait at it
-    return _with_release(seen, binding, helm, chart_name=desired.chart_name)
+    return _with_release(seen, binding, deployer, chart_name=desired.chart_name)
 
 
 def _desired(
@@ -243,11 +244,10 @@ def _chart_name(engines: Engines, binding: Binding) -> str:
 
 
 def _with_release(
-    seen: Observation, binding: Binding, helm: ReleaseReader, *, chart_name: str
+    seen: Observation, binding: Binding, deployer: Deployer, *, chart_name: str
 ) -> Observation:
-    release = helm.status(
-        seen.release_name, seen.namespace, impersonate=binding.helm_user(seen.namespace)
-    )
+    assert seen.obj is not None
+    release = deployer.current(seen.obj, seen.release_name, seen.namespace)
     metadata = (seen.obj or {}).get("metadata") or {}
     recorded = ((seen.obj or {}).get("status") or {}).get("release")
     owner = ownership(

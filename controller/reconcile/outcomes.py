@@ -11,7 +11,7 @@ from controller import retries
 from controller import status as conditions
 from controller.reconcile.context import Context, log
 from controller.reconcile.observe import Observation
-from controller.reconcile.ports import ReconcileError, Result
+from controller.reconcile.ports import ForeignObjects, ReconcileError, Result
 from controller.reconcile.summarize import Kind, Outcome, summarize
 from lostromos.engines import BindingLoadError
 from lostromos.helmengine import HelmError
@@ -45,6 +45,29 @@ def refuse(ctx: Context, seen: Observation) -> Result:
         ctx.events.record(seen.obj, "Warning", "ReleaseConflict", message)
         log.warning(
             "release belongs to something else, not touching it", extra=ctx.log_fields(seen)
+        )
+    return Result(requeue_after=CONFLICT_RECHECK_SECONDS)
+
+
+def foreign_objects(
+    ctx: Context, obj: dict[str, Any], seen: Observation, conflict: ForeignObjects
+) -> Result:
+    """Objects the chart renders exist and are someone else's (an ApplySet binding's
+    deploy found them without its part-of label): nothing was written. Stalled, one
+    Event per conflict, and looked at again slowly, in case their owner removes them."""
+    ready = conditions.condition(obj.get("status"), conditions.READY) or {}
+    already = ready.get("reason") == "ObjectConflict" and ready.get("message") == conflict.message
+    ctx.writer.status(
+        obj,
+        Outcome(Kind.STALLED, "ObjectConflict", conflict.message),
+        details=[Condition(conditions.RELEASE_FAILED, True, "ObjectConflict", conflict.message)],
+        desired=seen.desired,
+    )
+    if not already:
+        ctx.events.record(obj, "Warning", "ObjectConflict", conflict.message)
+        log.warning(
+            "objects the chart renders belong to something else, not touching them",
+            extra={**ctx.log_fields(seen), "objects": list(conflict.objects)},
         )
     return Result(requeue_after=CONFLICT_RECHECK_SECONDS)
 

@@ -1,11 +1,13 @@
 """The reconciler's ports: what it is handed and what it hands back.
 
-In: Helm (the engine's typed actions), the API (the two writes the controller makes
-to its own kinds), Events, the informer's store, the binding's values engines, and
-the drift and rollout bookkeeping. Each is a Protocol, so the unit tests hand in
-fakes (tests/unit/reconcilekit.py) and mypy checks the real ones against the same
-shape. Out: a `Result` for the work queue, or a `ReconcileError` to retry with
-backoff (controller-runtime's contract).
+In: Helm (the engine's typed actions), the Deployer that writes a desired state (a
+Helm release, controller/reconcile/deployers.py, or an ApplySet, controller/applyset),
+the API (the two writes the controller makes to its own kinds), Events, the
+informer's store, the binding's values engines, and the drift and rollout
+bookkeeping. Each is a Protocol, so the unit tests hand in fakes
+(tests/unit/reconcilekit.py) and mypy checks the real ones against the same shape.
+Out: a `Result` for the work queue, or a `ReconcileError` to retry with backoff
+(controller-runtime's contract).
 """
 
 from __future__ import annotations
@@ -87,6 +89,64 @@ class HelmActions(ReleaseReader, Protocol):
         max_history: int = 0,
         confine: Confinement | None = None,
     ) -> None: ...
+
+
+class DesiredState(Protocol):
+    """What a deployer is asked to write (controller.reconcile.observe.Desired)."""
+
+    @property
+    def values(self) -> dict[str, Any]: ...
+    @property
+    def chart(self) -> ChartSource: ...
+    @property
+    def chart_name(self) -> str: ...
+    @property
+    def chart_version(self) -> str: ...
+
+
+class ForeignObjects(Exception):
+    """Objects the desired state renders exist and belong to someone else: nothing
+    was written, and nothing will be until they go (or the chart stops rendering them)."""
+
+    def __init__(self, objects: Sequence[str], message: str) -> None:
+        self.objects = tuple(objects)
+        self.message = message
+        super().__init__(message)
+
+
+class Deployer(Protocol):
+    """How a desired state reaches the cluster, one implementation per binding's
+    `deployer`: a Helm release (HelmDeployer) or an ApplySet whose parent is the
+    object (controller/applyset). The units above (observe, apply, delete) call only
+    this; the Helm-only units (recover, adopt) act on Helm releases, which an
+    ApplySet binding never has."""
+
+    name: str  # the binding's `deployer`
+
+    def current(self, obj: dict[str, Any], release: str, namespace: str) -> Release | None:
+        """What is deployed for the object now (None: nothing yet)."""
+        ...
+
+    def deploy(
+        self,
+        obj: dict[str, Any],
+        release: str,
+        namespace: str,
+        desired: DesiredState,
+        *,
+        labels: Mapping[str, str],
+        secrets: Sequence[str],
+    ) -> Release:
+        """Write the desired state; raise HelmError (retried) or ForeignObjects."""
+        ...
+
+    def remove(self, obj: dict[str, Any], release: str, namespace: str) -> None:
+        """Delete everything deployed for the object (it is being deleted)."""
+        ...
+
+    def status_fields(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """What status.release says besides the release itself."""
+        ...
 
 
 class ObjectApi(Protocol):

@@ -1,5 +1,6 @@
 """The writes a reconcile makes to the bound object itself: its status (conditions
-summarised from an Outcome, the release, the target chart) and lostromos's finalizer.
+summarised from an Outcome, the release, the target chart), lostromos's finalizer,
+and, for an ApplySet binding, the labels and annotations of an ApplySet parent.
 
 Both are merge patches, and both tell the informer's store of the result, so the
 next look at the object sees what was written. A 404 means the object is gone:
@@ -8,7 +9,7 @@ nothing to write, and nothing to retry.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
@@ -94,6 +95,33 @@ class ObjectWriter:
     def remove_finalizer(self, obj: dict[str, Any]) -> dict[str, Any]:
         finalizers = obj["metadata"].get("finalizers") or []
         return self._patch_finalizers(obj, [f for f in finalizers if f != FINALIZER])
+
+    def label_parent(
+        self, obj: dict[str, Any], labels: Mapping[str, str], annotations: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """Merge-patch the object's own labels and annotations (an ApplySet parent's),
+        unless it already carries them."""
+        metadata = obj["metadata"]
+        if all((metadata.get("labels") or {}).get(k) == v for k, v in labels.items()) and all(
+            (metadata.get("annotations") or {}).get(k) == v for k, v in annotations.items()
+        ):
+            return obj
+        body = {"metadata": {"labels": dict(labels), "annotations": dict(annotations)}}
+        try:
+            updated = self.api.patch_namespaced_custom_object(
+                self.binding.group,
+                self.binding.version,
+                metadata["namespace"],
+                self.binding.plural,
+                metadata["name"],
+                body,
+            )
+        except ApiException as error:
+            raise ReconcileError(
+                f"labelling the ApplySet parent: {error.status} {error.reason}"
+            ) from error
+        self.store.update(updated)
+        return dict(updated)
 
     def _patch_finalizers(self, obj: dict[str, Any], finalizers: list[str]) -> dict[str, Any]:
         metadata = obj["metadata"]

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from lostromos.applyset import APPLYSET, PARENT_TYPE_LABEL
 from lostromos.authoring import Mode
 from lostromos.authoring.convert import ConversionNote, SchemaConverter
 from lostromos.authoring.crdsim import CrdSimulation
@@ -36,6 +37,9 @@ class CrdTarget:
     categories: tuple[str, ...]
     chart: Chart
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    # Its objects are ApplySet parents (a `deployer: applyset` binding): kubectl accepts a
+    # custom resource as one only when its CRD says so.
+    applyset_parent: bool = False
 
     @classmethod
     def for_binding(cls, binding: Binding, chart: Chart) -> CrdTarget:
@@ -49,6 +53,7 @@ class CrdTarget:
             categories=binding.categories,
             chart=chart,
             overrides=binding.overrides,
+            applyset_parent=binding.deployer == APPLYSET,
         )
 
     @property
@@ -105,6 +110,7 @@ def generate_crd(target: CrdTarget, mode: Mode = "webhook") -> GeneratedCrd:
             "labels": {
                 "app.kubernetes.io/managed-by": "lostromos",
                 "app.kubernetes.io/part-of": "lostromos",
+                **({PARENT_TYPE_LABEL: "true"} if target.applyset_parent else {}),
             },
         },
         "spec": {
@@ -299,6 +305,14 @@ STATUS_SCHEMA: dict[str, Any] = {
                     "from the binding's chart during a rollout."
                 ),
                 "lastDeployed": _string("When the release was last deployed.", format="date-time"),
+                "deployer": _string(
+                    "How the release was deployed, when not by Helm: applyset "
+                    "(server-side apply, tracked as a KEP-3659 ApplySet)."
+                ),
+                "applySet": _string(
+                    "The ApplySet's id (this object is its parent): every member is "
+                    "labelled applyset.kubernetes.io/part-of with it."
+                ),
                 "resources": {
                     "type": "array",
                     "description": "The objects the release consists of (checked for drift).",

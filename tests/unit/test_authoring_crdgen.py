@@ -454,6 +454,8 @@ def test_site_crd_names_status_and_columns() -> None:
         "digest",
         "chartDigest",
         "lastDeployed",
+        "deployer",
+        "applySet",
         "resources",
     }
     assert release["revision"]["type"] == "integer"

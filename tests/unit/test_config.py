@@ -261,3 +261,12 @@ def test_render_budget_defaults_and_limits() -> None:
     ]:
         with pytest.raises(ConfigError, match=message):
             parse_bindings(minimal(renderBudget=wrong), Path("b.yaml"))
+
+
+def test_the_deployer_is_helm_unless_the_binding_says_applyset() -> None:
+    assert parse_bindings(minimal(), Path("b.yaml")).bindings[0].deployer == "helm"
+    applyset = parse_bindings(minimal(deployer="applyset"), Path("b.yaml"))
+    assert applyset.bindings[0].deployer == "applyset"
+    with pytest.raises(ConfigError, match=r"deployer") as raised:
+        parse_bindings(minimal(deployer="kubectl"), Path("b.yaml"))
+    assert "'kubectl'" in str(raised.value)

@@ -262,7 +262,7 @@ def test_drift_found_while_a_repair_ran_is_kept_for_the_next_one() -> None:
         binding=world.binding,
         store=world.informer,
         engines=world.reconciler.engines,
-        helm=world.helm,
+        deployer=world.reconciler.deployer,
         drift=world.drift,
         rollout=world.rollout,
     )
@@ -332,7 +332,7 @@ def test_decide_covers_every_state() -> None:
         binding=world.binding,
         store=world.informer,
         engines=world.reconciler.engines,
-        helm=world.helm,
+        deployer=world.reconciler.deployer,
         drift=world.drift,
         rollout=world.rollout,
     )
