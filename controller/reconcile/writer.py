@@ -108,18 +108,23 @@ class ObjectWriter:
             return obj
         body = {"metadata": {"labels": dict(labels), "annotations": dict(annotations)}}
         try:
-            updated = self.api.patch_namespaced_custom_object(
-                self.binding.group,
-                self.binding.version,
-                metadata["namespace"],
-                self.binding.plural,
-                metadata["name"],
-                body,
-            )
+            return self._patch_object(obj, body)
         except ApiException as error:
             raise ReconcileError(
                 f"labelling the ApplySet parent: {error.status} {error.reason}"
             ) from error
+
+    def _patch_object(self, obj: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        """Merge-patch the object itself; the informer's store learns the result."""
+        metadata = obj["metadata"]
+        updated = self.api.patch_namespaced_custom_object(
+            self.binding.group,
+            self.binding.version,
+            metadata["namespace"],
+            self.binding.plural,
+            metadata["name"],
+            body,
+        )
         self.store.update(updated)
         return dict(updated)
 
@@ -130,17 +135,8 @@ class ObjectWriter:
             "metadata": {"finalizers": finalizers, "resourceVersion": metadata["resourceVersion"]}
         }
         try:
-            updated = self.api.patch_namespaced_custom_object(
-                self.binding.group,
-                self.binding.version,
-                metadata["namespace"],
-                self.binding.plural,
-                metadata["name"],
-                body,
-            )
+            return self._patch_object(obj, body)
         except ApiException as error:
             if error.status == 404:
                 return obj
             raise ReconcileError(f"updating finalizers: {error.status} {error.reason}") from error
-        self.store.update(updated)
-        return dict(updated)
