@@ -2,7 +2,7 @@
 
     uv run python bench/controller.py [--counts 100,1000] [--concurrency 16] [--memory 6000]
     uv run python bench/controller.py --replicas 1,2,3 [--counts 300]
-    uv run python bench/controller.py --deployers helm,applyset [--counts 1000]
+    uv run python bench/controller.py --deployers helm,applyset [--counts 1000] [--nodes 10]
 
 On a control plane of its own (real etcd, kube-apiserver and helm, built by
 `lostromos toolchain build`), with the example site chart:
@@ -29,6 +29,11 @@ With --deployers helm,applyset: for each deployer, a controller of its own on
 Sites of its own (a fresh namespace per deployer): the first count's burst as in 1.
 (time to Ready, API requests per Site by verb and resource, CPU), then the bytes
 stored per Site, by kind and as etcd counts them (bench/deployers.py).
+
+Without --nodes the cluster runs no pods, so a Site is Ready once its objects
+are written (the controller runs with --no-ready-wait); with --nodes N,
+kube-controller-manager, kube-scheduler and N kwok nodes run too, and Ready
+waits for the Site's workloads as in production (their CPU is in the floor).
 
 Prints one table. Nothing here is asserted: numbers go in the notes.
 """
@@ -111,6 +116,8 @@ class Controller:
         self.helm, self.bindings, self.extra, self.name = helm, bindings, extra, name
         self.port = free_port()
         self.process: subprocess.Popen | None = None
+        # no nodes, no pods: Ready cannot wait for workloads that never run
+        self.ready_wait = dev.options.nodes > 0
 
     def start(self) -> None:
         env = self.env
@@ -133,6 +140,7 @@ class Controller:
                 "3600",
                 "--log-format",
                 "json",
+                *([] if self.ready_wait else ["--no-ready-wait"]),
                 *self.extra,
             ],
             cwd=ROOT,
@@ -430,6 +438,12 @@ def main() -> int:
     )
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument(
+        "--nodes",
+        type=int,
+        default=0,
+        help="simulated nodes: Ready then waits for the Sites' pods (0: Ready once applied)",
+    )
+    parser.add_argument(
         "--replicas", default="", help="sharded runs instead: replica counts, e.g. 1,2,3"
     )
     parser.add_argument(
@@ -470,10 +484,14 @@ def main() -> int:
             crds_dir=ROOT / "crds",
             examples_dir=None,
             tools=tools,
+            nodes=args.nodes,
+            start_timeout=300,
         ),
         say=lambda line: None,
     )
     dev.start_control_plane()
+    if args.nodes:
+        dev.start_data_plane()
     controller = Controller(workdir, dev, tools["helm-engine"], bindings)
     rows: list[tuple[str, str]] = []
     try:

@@ -8,7 +8,8 @@ One deploy, in kubectl's order:
   1. render, with the binding's confinement checked by the engine on every object
      (the engine that knows each kind's scope from discovery);
   2. list the set's members (metadata only, one LIST per group-kind the parent's
-     annotation or the render names, in the object's namespace);
+     annotation or the render names, in the object's namespace; none when the
+     annotation names no kind yet, as on a first install);
   3. refuse, touching nothing, when a rendered name exists without this set's
      part-of label (someone else's object);
   4. label and annotate the parent: id, tooling, and the union of the old and new
@@ -172,7 +173,10 @@ class ApplySetDeployer:
         _refuse_other_tooling(annotations.get(TOOLING_ANNOTATION), set_id)
         before = parse_group_kinds(annotations.get(GROUP_KINDS_ANNOTATION))
         after = {member.group_kind for member in members}
-        listed = self._members(before | after, namespace, set_id, user)
+        # The kinds are recorded on the parent before any member is applied (step 4),
+        # so a parent that records none has no members yet: a first install lists
+        # nothing (in a namespace of a thousand Sites, each LIST filters them all).
+        listed = self._members(before | after, namespace, set_id, user) if before else []
         self._refuse_foreign(objects, members, listed, set_id, user)
         obj = self.parent.label_parent(
             obj,

@@ -111,7 +111,7 @@ class DevCluster:
         try:
             self.start_control_plane()
             if self.options.nodes > 0:
-                self._start_data_plane()
+                self.start_data_plane()
             self._install_crds()
             self._start_webhook()
             self._start_controller()
@@ -258,7 +258,7 @@ class DevCluster:
         # release a deleted PersistentVolumeClaim: these two plugins would wedge objects.
         return ["--disable-admission-plugins=ServiceAccount,StorageObjectInUseProtection"]
 
-    def _start_data_plane(self) -> None:
+    def start_data_plane(self) -> None:
         """kube-controller-manager, kube-scheduler, kwok, storage classes and the nodes."""
         tools = self.options.tools
         timeout = self.options.start_timeout

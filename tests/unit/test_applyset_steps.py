@@ -58,6 +58,7 @@ class MemoryApi:
         return body
 
     def members(self, resource: Resource, namespace: str, selector: str, *, user: Any) -> Any:
+        self.calls.append(f"list {resource.kind}")
         label, _, value = selector.partition("=")
         return [
             Member(group, kind, ns, name, uid=f"uid-{name}")
@@ -149,6 +150,21 @@ def test_install_labels_every_member_and_annotates_the_parent_first(world) -> No
     assert all(o["metadata"]["labels"][PART_OF_LABEL] == SET_ID for o in api.objects.values())
     assert all(o["metadata"]["namespace"] == "team-a" for o in api.objects.values())
     assert (release.revision, release.status, len(release.resources)) == (1, "deployed", 3)
+
+
+def test_a_first_install_lists_no_members_and_an_upgrade_lists_every_recorded_kind(
+    world,
+) -> None:
+    deployer, api, _, rendered = world
+    rendered.text = manifest(CM, SA)
+    obj = site()
+    deploy(deployer, obj)
+    assert not [call for call in api.calls if call.startswith("list")]
+    api.calls.clear()
+    rendered.text = manifest(CM, DEPLOYMENT)
+    deploy(deployer, obj)
+    lists = [call for call in api.calls if call.startswith("list")]
+    assert sorted(lists) == ["list ConfigMap", "list Deployment", "list ServiceAccount"]
 
 
 def test_an_upgrade_prunes_after_applying_and_then_shrinks_the_kinds(world) -> None:
