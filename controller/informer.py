@@ -156,6 +156,8 @@ class Informer:
             except Exception as error:
                 if self._restart.is_set():
                     continue  # the watch was cut on purpose: relist at once
+                if stop.is_set():
+                    break  # cut because we are stopping: not a failure to report
                 failures += 1
                 delay = min(30.0, 0.5 * 2 ** min(failures, 6)) * (0.5 + random.random() / 2)  # noqa: S311
                 log.warning(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -77,6 +78,17 @@ class Cluster:
         if check and result.returncode != 0:
             raise AssertionError(f"helm {' '.join(args)} failed:\n{result.stderr}")
         return result
+
+    def lostromos(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """The lostromos CLI against this cluster; the caller judges the exit code."""
+        return subprocess.run(
+            [sys.executable, "-m", "lostromos", *args, "--kubeconfig", str(self.kubeconfig)],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=120,
+            check=False,
+        )
 
     def releases(self, namespace: str) -> dict[str, dict[str, Any]]:
         listing = json.loads(self.helm("list", "-n", namespace, "-o", "json").stdout)

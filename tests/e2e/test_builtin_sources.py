@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,27 +99,15 @@ def test_a_labelled_namespace_gets_its_baseline_and_a_bad_label_is_refused(
     schema["properties"]["tier"]["enum"] = ["bronze", "gold"]
     (stricter / "values.schema.json").write_text(json.dumps(schema))
     _, _, bindings = tenants
-    checked = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "lostromos",
-            "check",
-            "--against-cluster",
-            "--config",
-            str(bindings),
-            "--binding",
-            "tenant-baseline",
-            "--chart",
-            str(stricter),
-            "--kubeconfig",
-            str(cluster.kubeconfig),
-        ],
-        capture_output=True,
-        text=True,
-        env=cluster.env,
-        timeout=120,
-        check=False,
+    checked = cluster.lostromos(
+        "check",
+        "--against-cluster",
+        "--config",
+        str(bindings),
+        "--binding",
+        "tenant-baseline",
+        "--chart",
+        str(stricter),
     )
     assert checked.returncode == 1, checked.stderr
     assert f"Namespace {name} would become invalid:" in checked.stdout

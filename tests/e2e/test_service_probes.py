@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,27 +85,15 @@ def probe_config(cluster: Cluster, name: str) -> dict[str, str] | None:
 
 
 def check_against_cluster(cluster: Cluster, bindings: Path, chart: Path) -> Any:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "lostromos",
-            "check",
-            "--against-cluster",
-            "--config",
-            str(bindings),
-            "--binding",
-            "service-probe",
-            "--chart",
-            str(chart),
-            "--kubeconfig",
-            str(cluster.kubeconfig),
-        ],
-        capture_output=True,
-        text=True,
-        env=cluster.env,
-        timeout=120,
-        check=False,
+    return cluster.lostromos(
+        "check",
+        "--against-cluster",
+        "--config",
+        str(bindings),
+        "--binding",
+        "service-probe",
+        "--chart",
+        str(chart),
     )
 
 

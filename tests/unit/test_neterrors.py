@@ -44,8 +44,8 @@ def test_the_informer_logs_one_line_per_retry_with_its_backoff(
 
         def list_cluster_custom_object(self, *args: Any, **kwargs: Any) -> dict:
             DownApi.calls += 1
-            if DownApi.calls >= 3:
-                stop.set()
+            if DownApi.calls >= 4:
+                stop.set()  # a failure while stopping: not reported
             raise refused()
 
     binding = Binding(
