@@ -68,7 +68,7 @@ from bench.deployers import (  # noqa: E402
     stored_bytes,
 )
 from lostromos import toolchain  # noqa: E402
-from lostromos.dev import isolation  # noqa: E402
+from lostromos.dev import dataplane, isolation  # noqa: E402
 from lostromos.dev.cluster import DevCluster, DevOptions, free_port  # noqa: E402
 
 GROUP, VERSION, KIND, PLURAL = "bench.lostromos.dev", "v1", "Site", "sites"
@@ -453,6 +453,8 @@ def main() -> int:
     )
     args = parser.parse_args()
     counts = [int(c) for c in args.counts.split(",") if c]
+    if args.nodes:
+        _check_room(args, counts)
 
     tools = toolchain.ensure()
     # The cluster runs where only loopback exists (built binaries first: that needs the registries).
@@ -539,6 +541,19 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     _print(rows, args.concurrency)
     return 0
+
+
+def _check_room(args: argparse.Namespace, counts: list[int]) -> None:
+    """Refuse a run whose pods cannot all be placed: a Site runs one pod, two after
+    its upgrade, and every run's Sites stay, so a full cluster would read as slow."""
+    runs = [d for d in args.deployers.split(",") if d] or [r for r in args.replicas.split(",") if r]
+    pods = 2 * (len(runs) * counts[0] if runs else sum(counts)) + max(0, args.memory - sum(counts))
+    per_node = int(dataplane.NODE_CAPACITY["pods"])
+    if pods > args.nodes * per_node:
+        raise SystemExit(
+            f"{pods} pods need at least {-(-pods // per_node)} nodes of {per_node} pods; "
+            f"--nodes {args.nodes} is too few"
+        )
 
 
 def measure_deployer(
