@@ -37,6 +37,7 @@ from lostromos.enginewire import (
     ErrorCode,
     HelmError,
     Rendered,
+    RenderVerdict,
     WireObject,
     chart_wire,
     decode_answer,
@@ -55,6 +56,10 @@ RENDER_NICENESS = 10
 # off well past the output budget, the manifest itself is measured exactly.
 ANSWER_OVERHEAD_BYTES = 1024 * 1024
 CONNECT_WAIT_SECONDS = 5.0  # a replaced process is ready within milliseconds
+# recv(n) allocates n bytes before it reads: a verdict is a few dozen bytes, a
+# manifest a few kilobytes, and a mebibyte per call cost more system time than the
+# read (an mmap and munmap each time).
+READ_CHUNK_BYTES = 64 * 1024
 _PEERCRED = struct.Struct("3i")  # pid, uid, gid of a Unix socket's peer
 RENDER_REQUEST_ID = 1  # one request per connection
 
@@ -132,37 +137,51 @@ class BudgetedRenderer:
     ) -> Rendered:
         """`helm template`, or RenderOverBudget, HelmError (the chart's own failure),
         EngineUnavailable (no render process answered)."""
-        line = request_line(
-            RENDER_REQUEST_ID,
-            "render",
-            dict(
-                chart=chart_wire(chart),
-                release=release,
-                namespace=namespace,
-                values=values,
-                timeoutSeconds=budget.seconds,
-                confine=confine.to_wire() if confine else None,
-                skipSchemaValidation=schema_checked,
-                redact=list(secrets),  # the engine scrubs them from errors and Helm's log lines
-            ),
+        line = _render_line(
+            chart, release, namespace, values, budget, confine, schema_checked, secrets, False
         )
+        rendered = Rendered.from_wire(self._run(line, budget))
+        if len(rendered.manifest.encode()) > budget.output_bytes:
+            raise RenderOverBudget(_output_message(budget))
+        return rendered
+
+    def verdict(
+        self,
+        chart: ChartSource | Path,
+        release: str,
+        namespace: str,
+        values: Mapping[str, Any],
+        *,
+        budget: RenderBudget,
+        confine: Confinement | None = None,
+        schema_checked: bool = False,
+        secrets: Sequence[str] = (),
+    ) -> RenderVerdict:
+        """What `render` judges, without the manifest: the same steps in the engine
+        (confinement included) and the same errors, and an answer of a few bytes
+        where the manifest would be kilobytes to send, read and decode. For callers
+        that need the verdict only (admission, the controller's budget check)."""
+        line = _render_line(
+            chart, release, namespace, values, budget, confine, schema_checked, secrets, True
+        )
+        verdict = RenderVerdict.from_wire(self._run(line, budget))
+        if verdict.manifest_bytes > budget.output_bytes:
+            raise RenderOverBudget(_output_message(budget))
+        return verdict
+
+    def _run(self, line: bytes, budget: RenderBudget) -> WireObject:
         deadline = time.monotonic() + budget.seconds
         tried: set[int] = set()
         while True:
             slot = self._least_busy(tried if len(tried) < len(self.socket_paths) else set())
             tried.add(slot)
             try:
-                result = self._call(slot, line, deadline, budget)
-                break
+                return self._call(slot, line, deadline, budget)
             except _Vanished:
                 # The process was killed under this render (another render's budget):
                 # again elsewhere with the time left; with none left, it is over budget.
                 if time.monotonic() >= deadline:
                     raise RenderOverBudget(_time_message(budget)) from None
-        rendered = Rendered.from_wire(result)
-        if len(rendered.manifest.encode()) > budget.output_bytes:
-            raise RenderOverBudget(_output_message(budget))
-        return rendered
 
     def _least_busy(self, tried: set[int]) -> int:
         with self._lock:
@@ -227,6 +246,32 @@ class BudgetedRenderer:
         log.warning("render over budget: render process %d killed and replaced", pid)
 
 
+def _render_line(  # noqa: PLR0917
+    chart: ChartSource | Path,
+    release: str,
+    namespace: str,
+    values: Mapping[str, Any],
+    budget: RenderBudget,
+    confine: Confinement | None,
+    schema_checked: bool,
+    secrets: Sequence[str],
+    verdict: bool,
+) -> bytes:
+    params: dict[str, Any] = dict(
+        chart=chart_wire(chart),
+        release=release,
+        namespace=namespace,
+        values=values,
+        timeoutSeconds=budget.seconds,
+        confine=confine.to_wire() if confine else None,
+        skipSchemaValidation=schema_checked,
+        redact=list(secrets),  # the engine scrubs them from errors and Helm's log lines
+    )
+    if verdict:
+        params["verdict"] = True
+    return request_line(RENDER_REQUEST_ID, "render", params)
+
+
 def _exchange(sock: socket.socket, line: bytes, deadline: float, limit: int) -> bytes | None:
     """Send one request and read its answer line: at most `limit` bytes, None on timeout."""
     sock.settimeout(max(0.001, deadline - time.monotonic()))
@@ -238,7 +283,7 @@ def _exchange(sock: socket.socket, line: bytes, deadline: float, limit: int) -> 
             return None
         sock.settimeout(remaining)
         try:
-            data = sock.recv(min(1024 * 1024, limit + 1 - len(answer)))
+            data = sock.recv(min(READ_CHUNK_BYTES, limit + 1 - len(answer)))
         except TimeoutError:
             return None
         if not data:

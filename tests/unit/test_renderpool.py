@@ -161,3 +161,27 @@ def test_render_processes_run_below_their_parent(processes: RenderProcesses) -> 
     assert answer.manifest
     for pid in processes.pids:
         assert nice_values(pid) == {expected}
+
+
+def test_a_verdict_judges_as_the_render_does_without_the_manifest(
+    processes: RenderProcesses,
+) -> None:
+    renderer = BudgetedRenderer(processes.socket_paths)
+    values = {"greeting": "héllo", "padding": 1000}
+    rendered = renderer.render(CHART, "r", "team-a", values, budget=BUDGET)
+    verdict = renderer.verdict(CHART, "r", "team-a", values, budget=BUDGET)
+    assert verdict.manifest_bytes == len(rendered.manifest.encode())
+    with pytest.raises(RenderOverBudget, match=r"65536 bytes \(renderBudget.outputBytes\)"):
+        renderer.verdict(CHART, "r", "team-a", {"padding": 100_000}, budget=BUDGET)
+    failing = {"greeting": "{{ fail `no greeting` }}"}
+    with pytest.raises(HelmError) as by_render:
+        renderer.render(CHART, "r", "team-a", failing, budget=BUDGET)
+    with pytest.raises(HelmError) as by_verdict:
+        renderer.verdict(CHART, "r", "team-a", failing, budget=BUDGET)
+    assert (by_verdict.value.code, by_verdict.value.message) == (
+        by_render.value.code,
+        by_render.value.message,
+    )
+    assert "no greeting" in by_verdict.value.message
+    with pytest.raises(RenderOverBudget, match=r"render budget of 1s"):
+        renderer.verdict(CHART, "r", "team-a", {"greeting": BOMB}, budget=BUDGET)
