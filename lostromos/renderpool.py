@@ -33,6 +33,7 @@ from lostromos.engineprocess import EngineProcess
 from lostromos.enginewire import (
     ChartSource,
     Confinement,
+    EngineError,
     EngineUnavailable,
     ErrorCode,
     HelmError,
@@ -109,7 +110,11 @@ class RenderProcesses:
 class BudgetedRenderer:
     """Renders through RenderProcesses' sockets within a budget; safe for threads.
 
-    Holds no connection between renders, so it may be built before a fork.
+    Connections are kept between renders (a connection and the engine's goroutine
+    for it cost more than a small render's answer); they belong to the process
+    that made them, so one built before a fork starts with none in each child.
+    A connection whose process was killed meanwhile fails at once, and the render
+    goes to a fresh one.
     """
 
     def __init__(
@@ -122,6 +127,9 @@ class BudgetedRenderer:
         self.killed = 0  # processes stopped for their budget, in this process
         self._in_flight = [0] * len(self.socket_paths)
         self._lock = threading.Lock()
+        # idle connections per render process, each with the process's pid (to kill it)
+        self._idle: list[list[tuple[socket.socket, int]]] = [[] for _ in self.socket_paths]
+        self._owner = os.getpid()
 
     def render(
         self,
@@ -194,13 +202,12 @@ class BudgetedRenderer:
 
     def _call(self, slot: int, line: bytes, deadline: float, budget: RenderBudget) -> WireObject:
         """The render's result; the HelmError it answers; RenderOverBudget;
-        _Vanished when the process went away under it."""
+        _Vanished when the process went away under it (or before it: an idle
+        connection to a process since replaced)."""
         try:
-            sock = self._connect(slot, deadline)
-            with sock:
-                pid = _PEERCRED.unpack(
-                    sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
-                )[0]
+            sock, pid = self._take(slot, deadline)
+            kept = False
+            try:
                 answer = _exchange(
                     sock, line, deadline, 2 * budget.output_bytes + ANSWER_OVERHEAD_BYTES
                 )
@@ -212,7 +219,18 @@ class BudgetedRenderer:
                         self._kill(pid)  # it may still be writing: free its memory now
                         raise RenderOverBudget(_output_message(budget))
                     raise _Vanished("render", "the render process stopped mid-render")
-                return decode_answer("render", answer, RENDER_REQUEST_ID)
+                try:
+                    result = decode_answer("render", answer, RENDER_REQUEST_ID)
+                except EngineError:
+                    raise  # no longer known to be in step with the process
+                except HelmError:
+                    kept = self._give_back(slot, sock, pid)  # an answer: the line is whole
+                    raise
+                kept = self._give_back(slot, sock, pid)
+                return result
+            finally:
+                if not kept:
+                    sock.close()
         except OSError as error:
             raise _Vanished(
                 "render", f"the render process failed: {error.strerror or error}"
@@ -220,6 +238,30 @@ class BudgetedRenderer:
         finally:
             with self._lock:
                 self._in_flight[slot] -= 1
+
+    def _take(self, slot: int, deadline: float) -> tuple[socket.socket, int]:
+        """An idle connection to the slot's process and its pid, or a new one."""
+        with self._lock:
+            if self._owner != os.getpid():  # forked: the parent's connections are not ours
+                self._idle, self._owner = [[] for _ in self.socket_paths], os.getpid()
+            if self._idle[slot]:
+                return self._idle[slot].pop()
+        sock = self._connect(slot, deadline)
+        try:
+            pid = _PEERCRED.unpack(
+                sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
+            )[0]
+        except OSError:
+            sock.close()
+            raise
+        return sock, pid
+
+    def _give_back(self, slot: int, sock: socket.socket, pid: int) -> bool:
+        with self._lock:
+            if self._owner != os.getpid():
+                return False
+            self._idle[slot].append((sock, pid))
+            return True
 
     def _connect(self, slot: int, deadline: float) -> socket.socket:
         give_up = max(deadline, time.monotonic() + self.connect_wait)

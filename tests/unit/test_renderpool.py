@@ -185,3 +185,76 @@ def test_a_verdict_judges_as_the_render_does_without_the_manifest(
     assert "no greeting" in by_verdict.value.message
     with pytest.raises(RenderOverBudget, match=r"render budget of 1s"):
         renderer.verdict(CHART, "r", "team-a", {"greeting": BOMB}, budget=BUDGET)
+
+
+class CountingServer:
+    """A render process stand-in that answers every request line on a connection
+    with a verdict, and counts the connections it accepted."""
+
+    def __init__(self, path: Path) -> None:
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(str(path))
+        self.listener.listen()
+        self.accepted = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
+
+    @staticmethod
+    def _answer(connection: socket.socket) -> None:
+        with connection, connection.makefile("rb") as reader:
+            while reader.readline():
+                connection.sendall(b'{"id": 1, "ok": true, "result": {"manifestBytes": 7}}\n')
+
+
+def test_renders_one_after_another_share_one_connection(tmp_path: Path) -> None:
+    server = CountingServer(tmp_path / "r.sock")
+    try:
+        renderer = BudgetedRenderer([tmp_path / "r.sock"])
+        for _ in range(5):
+            assert renderer.verdict(CHART, "r", "team-a", {}, budget=BUDGET).manifest_bytes == 7
+        assert server.accepted == 1
+    finally:
+        server.listener.close()
+
+
+def test_a_kept_connection_to_a_replaced_process_is_no_failure(
+    processes: RenderProcesses,
+) -> None:
+    renderer = BudgetedRenderer(processes.socket_paths[:1])
+    renderer.verdict(CHART, "r", "team-a", {}, budget=BUDGET)  # leaves a connection kept
+    killed = processes.pids[0]
+    os.kill(killed, 9)  # as another worker's budget kill would
+    deadline = time.monotonic() + 30
+    while killed in processes.pids and time.monotonic() < deadline:
+        time.sleep(0.05)
+    rendered = renderer.render(CHART, "after", "team-a", {}, budget=BUDGET)
+    assert "hello from after" in rendered.manifest
+    assert renderer.killed == 0
+
+
+def test_a_forked_child_opens_connections_of_its_own(tmp_path: Path) -> None:
+    # gunicorn builds the renderer in its master, then forks the workers: two
+    # processes writing requests on one socket would read each other's answers
+    server = CountingServer(tmp_path / "r.sock")
+    try:
+        renderer = BudgetedRenderer([tmp_path / "r.sock"])
+        renderer.verdict(CHART, "r", "team-a", {}, budget=BUDGET)
+        child = os.fork()
+        if child == 0:
+            ok = renderer.verdict(CHART, "r", "team-a", {}, budget=BUDGET).manifest_bytes == 7
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert server.accepted == 2
+        renderer.verdict(CHART, "r", "team-a", {}, budget=BUDGET)  # the parent's is still kept
+        assert server.accepted == 2
+    finally:
+        server.listener.close()
