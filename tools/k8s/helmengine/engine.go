@@ -32,6 +32,8 @@ type engine struct {
 	mu     sync.Mutex
 	charts map[string]*cachedChart
 	tick   uint64
+
+	heads heads // the identities of rendered documents, by their text
 }
 
 type cachedChart struct {
