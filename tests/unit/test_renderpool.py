@@ -18,6 +18,7 @@ import pytest
 from lostromos.config import RenderBudget
 from lostromos.helmengine import ChartSource, HelmError
 from lostromos.renderpool import (
+    RENDER_GOGC,
     RENDER_NICENESS,
     BudgetedRenderer,
     RenderOverBudget,
@@ -258,3 +259,27 @@ def test_a_forked_child_opens_connections_of_its_own(tmp_path: Path) -> None:
         assert server.accepted == 2
     finally:
         server.listener.close()
+
+
+def environment_of(pid: int) -> dict[str, str]:
+    entries = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(entry.decode().split("=", 1) for entry in entries if b"=" in entry)
+
+
+def test_render_processes_collect_garbage_less_often_unless_told(
+    helm_engine_binary: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GOGC", raising=False)
+    monkeypatch.setenv("LOSTROMOS_PROBE", "inherited")
+    for told, expected in ((None, RENDER_GOGC), ("50", "50")):
+        if told is not None:
+            monkeypatch.setenv("GOGC", told)
+        running = RenderProcesses(helm_engine_binary, count=1)
+        running.start()
+        try:
+            environment = environment_of(running.pids[0])
+            assert environment["GOGC"] == expected
+            assert environment["LOSTROMOS_PROBE"] == "inherited"  # the rest is ours
+            BudgetedRenderer(running.socket_paths).verdict(CHART, "r", "team-a", {}, budget=BUDGET)
+        finally:
+            running.stop()
