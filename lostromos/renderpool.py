@@ -194,8 +194,9 @@ class BudgetedRenderer:
             try:
                 return self._call(slot, line, deadline, budget)
             except _Vanished:
-                # The process was killed under this render (another render's budget):
-                # again elsewhere with the time left; with none left, it is over budget.
+                # The process was killed under this render (another render's budget),
+                # or while its connection was kept: again elsewhere with the time left;
+                # with none left, it is over budget.
                 if time.monotonic() >= deadline:
                     raise RenderOverBudget(_time_message(budget)) from None
 
