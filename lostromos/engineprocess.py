@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from lostromos.enginewire import (
@@ -52,9 +52,12 @@ class EngineProcess:
         on_restart: Callable[[], None] = lambda: None,
         record_key_file: Path | None = None,
         niceness: int = 0,
+        environment: Mapping[str, str] | None = None,
     ) -> None:
         self.binary = binary
         self._niceness = niceness
+        # variables set for the engine over this process's own (None: this process's)
+        self._environment = {**os.environ, **environment} if environment else None
         self._args = ["--log-level", log_level]
         if record_key_file is not None:
             self._args += ["--record-key-file", str(record_key_file)]
@@ -137,7 +140,9 @@ class EngineProcess:
         if setpriv:
             command = [setpriv, "--pdeathsig", "KILL", *command]
         try:
-            process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            process = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=self._environment
+            )
         except OSError as error:
             self._failure = f"cannot run the Helm engine {self.binary}: {error.strerror}"
             return None

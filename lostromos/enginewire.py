@@ -11,6 +11,7 @@ every field.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -349,6 +350,18 @@ class Rendered:
 
 
 @dataclass(frozen=True)
+class RenderVerdict:
+    """`render` with `verdict`: it rendered (and stayed inside `confine`), and the
+    manifest it printed has this many bytes. The manifest itself is not sent."""
+
+    manifest_bytes: int
+
+    @classmethod
+    def from_wire(cls, result: WireObject) -> RenderVerdict:
+        return cls(result.integer("manifestBytes"))
+
+
+@dataclass(frozen=True)
 class Pulled:
     """A chart archive `helm pull` wrote, and what vouches for it."""
 
@@ -386,5 +399,14 @@ def request_line(request_id: int, op: str, params: Mapping[str, Any]) -> bytes:
 def chart_wire(chart: ChartSource | Path) -> dict[str, str]:
     """A chart reference as requests carry it: an absolute path, and its digest."""
     if isinstance(chart, ChartSource):
-        return {"path": str(chart.path.resolve()), "digest": chart.digest}
+        if chart.digest and chart.path.is_absolute():
+            return {"path": _resolved(chart.path), "digest": chart.digest}
+        return {"path": str(chart.path.resolve()), "digest": ""}
     return {"path": str(Path(chart).resolve()), "digest": ""}
+
+
+@functools.lru_cache(maxsize=256)
+def _resolved(path: Path) -> str:
+    # A chart with a digest is loaded once and known by that digest: its path is
+    # resolved once too, not with a system call per path component on every render.
+    return str(path.resolve())

@@ -143,19 +143,25 @@ class Redactor:
         return [self.describe(violation, root) for violation in violations]
 
     def sensitive_values(self, spec: Any) -> list[str]:
-        """The text of every scalar of `spec` at a sensitive path, longest first."""
+        """The text of every scalar of `spec` at or under a sensitive path, longest first.
+
+        Walks only where a pattern leads (every render sends these to the engine):
+        the rest of the spec is never visited."""
         found: set[str] = set()
-        stack: list[tuple[tuple[str | int, ...], Any]] = [((), spec)]
-        while stack:
-            path, value = stack.pop()
-            if isinstance(value, Mapping):
-                stack.extend(((*path, str(key)), item) for key, item in value.items())
-            elif isinstance(value, list):
-                stack.extend(((*path, index), item) for index, item in enumerate(value))
-            elif value is not None and not isinstance(value, bool) and self._under(path):
-                text = str(value)
-                if len(text) >= _MIN_SCRUBBED:
-                    found.add(text)
+        for pattern in self.patterns:
+            stack: list[tuple[int, Any]] = [(0, spec)]
+            while stack:
+                depth, value = stack.pop()
+                if depth < len(pattern):
+                    stack.extend((depth + 1, child) for child in _children(value, pattern[depth]))
+                elif isinstance(value, Mapping):
+                    stack.extend((depth, child) for child in value.values())
+                elif isinstance(value, list):
+                    stack.extend((depth, child) for child in value)
+                elif value is not None and not isinstance(value, bool):
+                    text = str(value)
+                    if len(text) >= _MIN_SCRUBBED:
+                        found.add(text)
         return sorted(found, key=len, reverse=True)
 
     def scrub(self, text: str, spec: Any) -> str:
@@ -168,10 +174,17 @@ class Redactor:
             text = text.replace(value, REDACTED)
         return text
 
-    def _under(self, path: Sequence[str | int]) -> bool:
-        return any(
-            len(path) >= len(pattern) and _related(pattern, path) for pattern in self.patterns
-        )
+
+def _children(value: Any, want: str) -> Iterator[Any]:
+    """The members of a map or list that one part of a pattern names (`*`: all)."""
+    if isinstance(value, Mapping):
+        for key, child in value.items():
+            if want == ANY or str(key) == want:
+                yield child
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            if want == ANY or str(index) == want:
+                yield child
 
 
 def _related(pattern: Pattern, path: Sequence[str | int]) -> bool:

@@ -133,7 +133,7 @@ class RenderCheck:
 
     def _render(self, request: RenderRequest) -> list[str]:
         try:
-            self.renderer.render(
+            self.renderer.verdict(  # the verdict is all a check needs, not the manifest
                 request.chart,
                 request.release or PLACEHOLDER_RELEASE,
                 request.namespace,

@@ -33,10 +33,12 @@ from lostromos.engineprocess import EngineProcess
 from lostromos.enginewire import (
     ChartSource,
     Confinement,
+    EngineError,
     EngineUnavailable,
     ErrorCode,
     HelmError,
     Rendered,
+    RenderVerdict,
     WireObject,
     chart_wire,
     decode_answer,
@@ -51,10 +53,20 @@ RENDER_PROCESSES = 2
 # Python part of one that does are not queued behind running renders.
 # Measured in bench/README.md ("Engine placement").
 RENDER_NICENESS = 10
+# Go's garbage collector runs when the heap has grown by GOGC percent since the
+# last collection. A render allocates a few megabytes and keeps none of them, so
+# collecting half as often saves about a sixth of a render's CPU for about 8 MB
+# more memory per render process (bench/README.md, "Admission of a new spec").
+# A GOGC in the environment is kept.
+RENDER_GOGC = "200"
 # An answer carries the manifest JSON-escaped and its objects: the read is cut
 # off well past the output budget, the manifest itself is measured exactly.
 ANSWER_OVERHEAD_BYTES = 1024 * 1024
 CONNECT_WAIT_SECONDS = 5.0  # a replaced process is ready within milliseconds
+# recv(n) allocates n bytes before it reads: a verdict is a few dozen bytes, a
+# manifest a few kilobytes, and a mebibyte per call cost more system time than the
+# read (an mmap and munmap each time).
+READ_CHUNK_BYTES = 64 * 1024
 _PEERCRED = struct.Struct("3i")  # pid, uid, gid of a Unix socket's peer
 RENDER_REQUEST_ID = 1  # one request per connection
 
@@ -76,8 +88,10 @@ class RenderProcesses:
     """`count` engine processes without a cluster, each restarted when it exits."""
 
     def __init__(self, binary: Path, *, count: int = RENDER_PROCESSES) -> None:
+        environment = {} if "GOGC" in os.environ else {"GOGC": RENDER_GOGC}
         self.processes = [
-            EngineProcess(binary, cluster=False, niceness=RENDER_NICENESS) for _ in range(count)
+            EngineProcess(binary, cluster=False, niceness=RENDER_NICENESS, environment=environment)
+            for _ in range(count)
         ]
 
     def start(self) -> None:
@@ -104,7 +118,11 @@ class RenderProcesses:
 class BudgetedRenderer:
     """Renders through RenderProcesses' sockets within a budget; safe for threads.
 
-    Holds no connection between renders, so it may be built before a fork.
+    Connections are kept between renders (a connection and the engine's goroutine
+    for it cost more than a small render's answer); they belong to the process
+    that made them, so one built before a fork starts with none in each child.
+    A connection whose process was killed meanwhile fails at once, and the render
+    goes to a fresh one.
     """
 
     def __init__(
@@ -117,6 +135,9 @@ class BudgetedRenderer:
         self.killed = 0  # processes stopped for their budget, in this process
         self._in_flight = [0] * len(self.socket_paths)
         self._lock = threading.Lock()
+        # idle connections per render process, each with the process's pid (to kill it)
+        self._idle: list[list[tuple[socket.socket, int]]] = [[] for _ in self.socket_paths]
+        self._owner = os.getpid()
 
     def render(
         self,
@@ -132,37 +153,52 @@ class BudgetedRenderer:
     ) -> Rendered:
         """`helm template`, or RenderOverBudget, HelmError (the chart's own failure),
         EngineUnavailable (no render process answered)."""
-        line = request_line(
-            RENDER_REQUEST_ID,
-            "render",
-            dict(
-                chart=chart_wire(chart),
-                release=release,
-                namespace=namespace,
-                values=values,
-                timeoutSeconds=budget.seconds,
-                confine=confine.to_wire() if confine else None,
-                skipSchemaValidation=schema_checked,
-                redact=list(secrets),  # the engine scrubs them from errors and Helm's log lines
-            ),
+        line = _render_line(
+            chart, release, namespace, values, budget, confine, schema_checked, secrets, False
         )
+        rendered = Rendered.from_wire(self._run(line, budget))
+        if len(rendered.manifest.encode()) > budget.output_bytes:
+            raise RenderOverBudget(_output_message(budget))
+        return rendered
+
+    def verdict(
+        self,
+        chart: ChartSource | Path,
+        release: str,
+        namespace: str,
+        values: Mapping[str, Any],
+        *,
+        budget: RenderBudget,
+        confine: Confinement | None = None,
+        schema_checked: bool = False,
+        secrets: Sequence[str] = (),
+    ) -> RenderVerdict:
+        """What `render` judges, without the manifest: the same steps in the engine
+        (confinement included) and the same errors, and an answer of a few bytes
+        where the manifest would be kilobytes to send, read and decode. For callers
+        that need the verdict only (admission, the controller's budget check)."""
+        line = _render_line(
+            chart, release, namespace, values, budget, confine, schema_checked, secrets, True
+        )
+        verdict = RenderVerdict.from_wire(self._run(line, budget))
+        if verdict.manifest_bytes > budget.output_bytes:
+            raise RenderOverBudget(_output_message(budget))
+        return verdict
+
+    def _run(self, line: bytes, budget: RenderBudget) -> WireObject:
         deadline = time.monotonic() + budget.seconds
         tried: set[int] = set()
         while True:
             slot = self._least_busy(tried if len(tried) < len(self.socket_paths) else set())
             tried.add(slot)
             try:
-                result = self._call(slot, line, deadline, budget)
-                break
+                return self._call(slot, line, deadline, budget)
             except _Vanished:
-                # The process was killed under this render (another render's budget):
-                # again elsewhere with the time left; with none left, it is over budget.
+                # The process was killed under this render (another render's budget),
+                # or while its connection was kept: again elsewhere with the time left;
+                # with none left, it is over budget.
                 if time.monotonic() >= deadline:
                     raise RenderOverBudget(_time_message(budget)) from None
-        rendered = Rendered.from_wire(result)
-        if len(rendered.manifest.encode()) > budget.output_bytes:
-            raise RenderOverBudget(_output_message(budget))
-        return rendered
 
     def _least_busy(self, tried: set[int]) -> int:
         with self._lock:
@@ -175,13 +211,12 @@ class BudgetedRenderer:
 
     def _call(self, slot: int, line: bytes, deadline: float, budget: RenderBudget) -> WireObject:
         """The render's result; the HelmError it answers; RenderOverBudget;
-        _Vanished when the process went away under it."""
+        _Vanished when the process went away under it (or before it: an idle
+        connection to a process since replaced)."""
         try:
-            sock = self._connect(slot, deadline)
-            with sock:
-                pid = _PEERCRED.unpack(
-                    sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
-                )[0]
+            sock, pid = self._take(slot, deadline)
+            kept = False
+            try:
                 answer = _exchange(
                     sock, line, deadline, 2 * budget.output_bytes + ANSWER_OVERHEAD_BYTES
                 )
@@ -193,7 +228,18 @@ class BudgetedRenderer:
                         self._kill(pid)  # it may still be writing: free its memory now
                         raise RenderOverBudget(_output_message(budget))
                     raise _Vanished("render", "the render process stopped mid-render")
-                return decode_answer("render", answer, RENDER_REQUEST_ID)
+                try:
+                    result = decode_answer("render", answer, RENDER_REQUEST_ID)
+                except EngineError:
+                    raise  # no longer known to be in step with the process
+                except HelmError:
+                    kept = self._give_back(slot, sock, pid)  # an answer: the line is whole
+                    raise
+                kept = self._give_back(slot, sock, pid)
+                return result
+            finally:
+                if not kept:
+                    sock.close()
         except OSError as error:
             raise _Vanished(
                 "render", f"the render process failed: {error.strerror or error}"
@@ -201,6 +247,30 @@ class BudgetedRenderer:
         finally:
             with self._lock:
                 self._in_flight[slot] -= 1
+
+    def _take(self, slot: int, deadline: float) -> tuple[socket.socket, int]:
+        """An idle connection to the slot's process and its pid, or a new one."""
+        with self._lock:
+            if self._owner != os.getpid():  # forked: the parent's connections are not ours
+                self._idle, self._owner = [[] for _ in self.socket_paths], os.getpid()
+            if self._idle[slot]:
+                return self._idle[slot].pop()
+        sock = self._connect(slot, deadline)
+        try:
+            pid = _PEERCRED.unpack(
+                sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
+            )[0]
+        except OSError:
+            sock.close()
+            raise
+        return sock, pid
+
+    def _give_back(self, slot: int, sock: socket.socket, pid: int) -> bool:
+        with self._lock:
+            if self._owner != os.getpid():
+                return False
+            self._idle[slot].append((sock, pid))
+            return True
 
     def _connect(self, slot: int, deadline: float) -> socket.socket:
         give_up = max(deadline, time.monotonic() + self.connect_wait)
@@ -227,6 +297,32 @@ class BudgetedRenderer:
         log.warning("render over budget: render process %d killed and replaced", pid)
 
 
+def _render_line(  # noqa: PLR0917
+    chart: ChartSource | Path,
+    release: str,
+    namespace: str,
+    values: Mapping[str, Any],
+    budget: RenderBudget,
+    confine: Confinement | None,
+    schema_checked: bool,
+    secrets: Sequence[str],
+    verdict: bool,
+) -> bytes:
+    params: dict[str, Any] = dict(
+        chart=chart_wire(chart),
+        release=release,
+        namespace=namespace,
+        values=values,
+        timeoutSeconds=budget.seconds,
+        confine=confine.to_wire() if confine else None,
+        skipSchemaValidation=schema_checked,
+        redact=list(secrets),  # the engine scrubs them from errors and Helm's log lines
+    )
+    if verdict:
+        params["verdict"] = True
+    return request_line(RENDER_REQUEST_ID, "render", params)
+
+
 def _exchange(sock: socket.socket, line: bytes, deadline: float, limit: int) -> bytes | None:
     """Send one request and read its answer line: at most `limit` bytes, None on timeout."""
     sock.settimeout(max(0.001, deadline - time.monotonic()))
@@ -238,7 +334,7 @@ def _exchange(sock: socket.socket, line: bytes, deadline: float, limit: int) -> 
             return None
         sock.settimeout(remaining)
         try:
-            data = sock.recv(min(1024 * 1024, limit + 1 - len(answer)))
+            data = sock.recv(min(READ_CHUNK_BYTES, limit + 1 - len(answer)))
         except TimeoutError:
             return None
         if not data:

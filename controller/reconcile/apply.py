@@ -140,7 +140,7 @@ def _render_within_budget(ctx: Context, seen: Observation, secrets: list[str]) -
     if ctx.renderer is None or desired is None:
         return
     try:
-        ctx.renderer.render(
+        ctx.renderer.verdict(  # the budget's verdict only: the action renders for real
             desired.chart,
             seen.release_name,
             seen.namespace,

@@ -45,6 +45,7 @@ from lostromos.values.schema_compile import CompiledSchema, Resolver
 
 MAX_DEPTH = 200
 _MAX_EXPANSION = 32
+_MAX_STEPS = 4096  # remembered property and item steps per schema view
 
 Scope = tuple[dict[str, Any], Resolver]
 
@@ -54,11 +55,20 @@ def escape_pointer(token: str | int) -> str:
 
 
 class SchemaView:
-    """Navigates a compiled schema alongside a value, following $ref and allOf."""
+    """Navigates a compiled schema alongside a value, following $ref and allOf.
+
+    The scopes of a property or an item depend on the scopes they are reached from
+    and the name or index alone (the schema does not change), so they are
+    remembered: a spec's every default or deprecation pass walks the same schema,
+    and following its $refs through the resolver each time was most of the walk.
+    The scopes handed out are shared: callers only read them."""
 
     def __init__(self, compiled: CompiledSchema) -> None:
         self._legacy_ref = compiled.draft < 2019
         self._draft = compiled.draft
+        # (id of the scopes, name or index, loose) -> (those scopes, what they lead to);
+        # the scopes are held, so their id is not reused while remembered
+        self._steps: dict[tuple[int, str | int, bool], tuple[list[Scope], list[Scope]]] = {}
         self.root: list[Scope] = self.expand(compiled.schema, compiled.resolver())
 
     def expand(self, node: Any, resolver: Resolver, depth: int = 0) -> list[Scope]:
@@ -90,6 +100,26 @@ class SchemaView:
 
     def property(self, scopes: list[Scope], name: str, *, loose: bool = False) -> list[Scope]:
         """Schemas for property `name`; loose also follows pattern/additionalProperties."""
+        known = self._steps.get((id(scopes), name, loose))
+        if known is not None and known[0] is scopes:
+            return known[1]
+        return self._remember(scopes, name, loose, self._property(scopes, name, loose))
+
+    def item(self, scopes: list[Scope], index: int) -> list[Scope]:
+        known = self._steps.get((id(scopes), index, False))
+        if known is not None and known[0] is scopes:
+            return known[1]
+        return self._remember(scopes, index, False, self._item(scopes, index))
+
+    def _remember(
+        self, scopes: list[Scope], step: str | int, loose: bool, found: list[Scope]
+    ) -> list[Scope]:
+        if len(self._steps) >= _MAX_STEPS:  # names and indexes come from specs: bounded
+            self._steps.clear()
+        self._steps[(id(scopes), step, loose)] = (scopes, found)
+        return found
+
+    def _property(self, scopes: list[Scope], name: str, loose: bool) -> list[Scope]:
         found: list[Scope] = []
         for node, resolver in scopes:
             properties = node.get("properties")
@@ -106,7 +136,7 @@ class SchemaView:
                 found += self.expand(node["additionalProperties"], resolver)
         return found
 
-    def item(self, scopes: list[Scope], index: int) -> list[Scope]:
+    def _item(self, scopes: list[Scope], index: int) -> list[Scope]:
         found: list[Scope] = []
         for node, resolver in scopes:
             items = node.get("items")

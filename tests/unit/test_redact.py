@@ -138,3 +138,55 @@ def test_scrub_removes_sensitive_values_from_free_text() -> None:
         "host db.local; token <redacted>; port 5432"
     )
     assert sorted(redactor.sensitive_values(spec)) == ["hunter2", "tok-123"]
+
+
+def every_scalar_under(redactor: Redactor, spec: object) -> list[str]:
+    """The sensitive values as a walk over the whole spec finds them: each scalar
+    whose path lies at or under a pattern (how sensitive_values was first written)."""
+    found: set[str] = set()
+    stack: list[tuple[tuple[object, ...], object]] = [((), spec)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(((*path, str(key)), item) for key, item in value.items())
+        elif isinstance(value, list):
+            stack.extend(((*path, index), item) for index, item in enumerate(value))
+        elif value is not None and not isinstance(value, bool) and len(str(value)) >= 4:
+            under = (
+                len(path) >= len(pattern)
+                and all(want in ("*", str(part)) for want, part in zip(pattern, path, strict=False))
+                for pattern in redactor.patterns
+            )
+            if any(under):
+                found.add(str(value))
+    return sorted(found)
+
+
+@pytest.mark.parametrize(
+    "patterns",
+    [
+        set(),
+        {("db", "password")},
+        {("db",)},  # a whole object is secret: everything inside it
+        {("users", "*", "token"), ("tokens", "*")},
+        {("users", "1", "token")},  # one list index
+        {("*", "password")},
+        {()},  # the chart's whole values (a writeOnly root)
+        {("port", "deeper")},  # a scalar above the pattern's end is not under it
+    ],
+)
+def test_sensitive_values_are_every_scalar_at_or_under_a_pattern(
+    patterns: set[tuple[str, ...]],
+) -> None:
+    spec = {
+        "db": {"password": "hunter2-db", "host": "db.local", "pool": [12345, {"key": "k-in-list"}]},
+        "users": [{"name": "anne", "token": "tok-anne"}, {"name": "bert", "token": 99999}],
+        "tokens": {"a": "tok-123", "b": None, "c": True, "d": "abc", "e": 1.25e10},
+        "cache": {"password": "cache-pass"},
+        "port": 5432,
+        1: {"password": "int-keyed"},
+    }
+    redactor = Redactor(frozenset(patterns))
+    assert sorted(redactor.sensitive_values(spec)) == every_scalar_under(redactor, spec)
+    values = redactor.sensitive_values(spec)
+    assert values == sorted(values, key=len, reverse=True)  # longest first, for scrub

@@ -113,7 +113,7 @@ class CountingHelm:
     def __init__(self) -> None:
         self.renders: list[Any] = []
 
-    def render(self, chart: ChartSource, release: str, namespace: str, values: Any, **_: Any):
+    def verdict(self, chart: ChartSource, release: str, namespace: str, values: Any, **_: Any):
         self.renders.append(values)
 
 

@@ -29,7 +29,7 @@ class CountingEngine:
     def __init__(self) -> None:
         self.renders = 0
 
-    def render(self, chart: ChartSource, release: str, namespace: str, values: Any, **_: Any):
+    def verdict(self, chart: ChartSource, release: str, namespace: str, values: Any, **_: Any):
         self.renders += 1
         if values.get("down"):
             raise HelmError("render", "engine gone", code=ErrorCode.UNAVAILABLE, retryable=True)
@@ -100,7 +100,7 @@ class QuotingEngine:
     def __init__(self) -> None:
         self.secrets: list[str] = []
 
-    def render(self, chart: ChartSource, release: str, namespace: str, values: Any, **kw: Any):
+    def verdict(self, chart: ChartSource, release: str, namespace: str, values: Any, **kw: Any):
         self.secrets = list(kw.get("secrets") or ())
         raise HelmError(
             "render",

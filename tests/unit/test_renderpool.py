@@ -18,6 +18,7 @@ import pytest
 from lostromos.config import RenderBudget
 from lostromos.helmengine import ChartSource, HelmError
 from lostromos.renderpool import (
+    RENDER_GOGC,
     RENDER_NICENESS,
     BudgetedRenderer,
     RenderOverBudget,
@@ -161,3 +162,124 @@ def test_render_processes_run_below_their_parent(processes: RenderProcesses) -> 
     assert answer.manifest
     for pid in processes.pids:
         assert nice_values(pid) == {expected}
+
+
+def test_a_verdict_judges_as_the_render_does_without_the_manifest(
+    processes: RenderProcesses,
+) -> None:
+    renderer = BudgetedRenderer(processes.socket_paths)
+    values = {"greeting": "héllo", "padding": 1000}
+    rendered = renderer.render(CHART, "r", "team-a", values, budget=BUDGET)
+    verdict = renderer.verdict(CHART, "r", "team-a", values, budget=BUDGET)
+    assert verdict.manifest_bytes == len(rendered.manifest.encode())
+    with pytest.raises(RenderOverBudget, match=r"65536 bytes \(renderBudget.outputBytes\)"):
+        renderer.verdict(CHART, "r", "team-a", {"padding": 100_000}, budget=BUDGET)
+    failing = {"greeting": "{{ fail `no greeting` }}"}
+    with pytest.raises(HelmError) as by_render:
+        renderer.render(CHART, "r", "team-a", failing, budget=BUDGET)
+    with pytest.raises(HelmError) as by_verdict:
+        renderer.verdict(CHART, "r", "team-a", failing, budget=BUDGET)
+    assert (by_verdict.value.code, by_verdict.value.message) == (
+        by_render.value.code,
+        by_render.value.message,
+    )
+    assert "no greeting" in by_verdict.value.message
+    with pytest.raises(RenderOverBudget, match=r"render budget of 1s"):
+        renderer.verdict(CHART, "r", "team-a", {"greeting": BOMB}, budget=BUDGET)
+
+
+class CountingServer:
+    """A render process stand-in that answers every request line on a connection
+    with a verdict, and counts the connections it accepted."""
+
+    def __init__(self, path: Path) -> None:
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(str(path))
+        self.listener.listen()
+        self.accepted = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
+
+    @staticmethod
+    def _answer(connection: socket.socket) -> None:
+        with connection, connection.makefile("rb") as reader:
+            while reader.readline():
+                connection.sendall(b'{"id": 1, "ok": true, "result": {"manifestBytes": 7}}\n')
+
+
+def test_renders_one_after_another_share_one_connection(tmp_path: Path) -> None:
+    server = CountingServer(tmp_path / "r.sock")
+    try:
+        renderer = BudgetedRenderer([tmp_path / "r.sock"])
+        for _ in range(5):
+            assert renderer.verdict(CHART, "r", "team-a", {}, budget=BUDGET).manifest_bytes == 7
+        assert server.accepted == 1
+    finally:
+        server.listener.close()
+
+
+def test_a_kept_connection_to_a_replaced_process_is_no_failure(
+    processes: RenderProcesses,
+) -> None:
+    renderer = BudgetedRenderer(processes.socket_paths[:1])
+    renderer.verdict(CHART, "r", "team-a", {}, budget=BUDGET)  # leaves a connection kept
+    killed = processes.pids[0]
+    os.kill(killed, 9)  # as another worker's budget kill would
+    deadline = time.monotonic() + 30
+    while killed in processes.pids and time.monotonic() < deadline:
+        time.sleep(0.05)
+    rendered = renderer.render(CHART, "after", "team-a", {}, budget=BUDGET)
+    assert "hello from after" in rendered.manifest
+    assert renderer.killed == 0
+
+
+def test_a_forked_child_opens_connections_of_its_own(tmp_path: Path) -> None:
+    # gunicorn builds the renderer in its master, then forks the workers: two
+    # processes writing requests on one socket would read each other's answers
+    server = CountingServer(tmp_path / "r.sock")
+    try:
+        renderer = BudgetedRenderer([tmp_path / "r.sock"])
+        renderer.verdict(CHART, "r", "team-a", {}, budget=BUDGET)
+        child = os.fork()
+        if child == 0:
+            ok = renderer.verdict(CHART, "r", "team-a", {}, budget=BUDGET).manifest_bytes == 7
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert server.accepted == 2
+        renderer.verdict(CHART, "r", "team-a", {}, budget=BUDGET)  # the parent's is still kept
+        assert server.accepted == 2
+    finally:
+        server.listener.close()
+
+
+def environment_of(pid: int) -> dict[str, str]:
+    entries = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(entry.decode().split("=", 1) for entry in entries if b"=" in entry)
+
+
+def test_render_processes_collect_garbage_less_often_unless_told(
+    helm_engine_binary: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GOGC", raising=False)
+    monkeypatch.setenv("LOSTROMOS_PROBE", "inherited")
+    for told, expected in ((None, RENDER_GOGC), ("50", "50")):
+        if told is not None:
+            monkeypatch.setenv("GOGC", told)
+        running = RenderProcesses(helm_engine_binary, count=1)
+        running.start()
+        try:
+            environment = environment_of(running.pids[0])
+            assert environment["GOGC"] == expected
+            assert environment["LOSTROMOS_PROBE"] == "inherited"  # the rest is ours
+            BudgetedRenderer(running.socket_paths).verdict(CHART, "r", "team-a", {}, budget=BUDGET)
+        finally:
+            running.stop()

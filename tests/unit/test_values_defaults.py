@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from typing import Any
 
+import pytest
 from chartkit import add_subchart, apply_patch, make_chart
 
 from lostromos.charts import load_chart
+from lostromos.values.defaults import _MAX_STEPS, SchemaView
 from lostromos.values.engine import ValuesEngine
 
 
@@ -203,3 +206,55 @@ def test_a_deprecated_flag_turned_off_or_at_its_default_is_not_reported(tmp_path
         "spec.php.legacyMode is deprecated: turned on the PHP 7 shim.",
         "spec.php.shim is deprecated",
     ]
+
+
+def test_schema_steps_are_followed_once_and_answer_as_the_first_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    schema = {
+        "$defs": {"port": {"type": "integer", "default": 80}},
+        "properties": {
+            "port": {"$ref": "#/$defs/port"},
+            "web": {"properties": {"port": {"$ref": "#/$defs/port"}}},
+            "ports": {"items": {"$ref": "#/$defs/port"}},
+            "labels": {"patternProperties": {"^x-": {"default": "pattern"}}},
+        },
+    }
+    values = engine(tmp_path, schema)
+    view = next(iter(values._views.values()))
+    expansions = 0
+    expand = SchemaView.expand
+
+    def counting(self: SchemaView, *args: Any, **kwargs: Any) -> list[Any]:
+        nonlocal expansions
+        expansions += 1
+        return expand(self, *args, **kwargs)
+
+    monkeypatch.setattr(SchemaView, "expand", counting)
+    spec = {"web": {}, "ports": [1, 2], "labels": {"x-a": "given"}}
+    first = values.default(copy.deepcopy(spec))
+    followed = expansions
+    again = values._fill_defaults(copy.deepcopy(spec))  # not the remembered answer
+    assert (again.values, again.patch) == (first.values, first.patch)
+    assert first.values == {
+        "web": {"port": 80},
+        "ports": [1, 2],
+        "labels": {"x-a": "given"},
+        "port": 80,
+    }
+    assert followed > 0
+    assert expansions == followed  # the second pass followed no $ref and no allOf again
+    ports = view.property(view.root, "ports")
+    assert view.property(view.root, "web") == view._property(view.root, "web", False)
+    assert view.item(ports, 0) == view._item(ports, 0)
+    assert view.item(ports, 0) is view.item(ports, 0)  # remembered, not followed again
+
+
+def test_remembered_schema_steps_are_bounded(tmp_path: Path) -> None:
+    schema = {"additionalProperties": {"default": "any"}, "properties": {"a": {"default": 1}}}
+    view = next(iter(engine(tmp_path, schema)._views.values()))
+    for number in range(2 * _MAX_STEPS):
+        assert view.property(view.root, f"key-{number}", loose=True) == view._property(
+            view.root, f"key-{number}", True
+        )
+        assert len(view._steps) <= _MAX_STEPS

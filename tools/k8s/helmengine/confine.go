@@ -201,7 +201,7 @@ func (e *engine) manifestObjects(manifest, namespace string) []object {
 		return 1
 	})
 	for _, key := range keys {
-		head, ok := readHead(documents[key])
+		head, ok := e.heads.lookup(documents[key])
 		if !ok {
 			continue
 		}

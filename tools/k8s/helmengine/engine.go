@@ -32,6 +32,8 @@ type engine struct {
 	mu     sync.Mutex
 	charts map[string]*cachedChart
 	tick   uint64
+
+	heads heads // the identities of rendered documents, by their text
 }
 
 type cachedChart struct {
@@ -145,7 +147,9 @@ func history(cfg *action.Configuration, name string) ([]*release.Release, error)
 }
 
 // render is `helm template` for one release: no cluster, Helm's default
-// capabilities, and an output byte for byte what the pinned helm prints.
+// capabilities, and an output byte for byte what the pinned helm prints. With
+// req.Verdict it runs the same steps (the confinement included) and answers
+// only the manifest's size.
 func (e *engine) render(req *request) (any, error) {
 	ch, err := e.loadChart(req.Chart)
 	if err != nil {
@@ -176,7 +180,12 @@ func (e *engine) render(req *request) (any, error) {
 	for _, hook := range rel.Hooks {
 		fmt.Fprintf(&manifest, "---\n# Source: %s\n%s\n", hook.Path, hook.Manifest)
 	}
-	objects := e.manifestObjects(manifest.String(), req.Namespace)
+	text := manifest.String()
+	if req.Verdict && req.Confine == nil {
+		// no rule to hold the objects to, and no answer to list them in
+		return renderVerdict{ManifestBytes: len(text)}, nil
+	}
+	objects := e.manifestObjects(text, req.Namespace)
 	if req.Confine != nil {
 		for _, crd := range ch.CRDObjects() {
 			objects = append(objects, e.manifestObjects(string(crd.File.Data), req.Namespace)...)
@@ -191,7 +200,10 @@ func (e *engine) render(req *request) (any, error) {
 	if err := refusal(violations); err != nil {
 		return nil, err
 	}
-	return renderResult{Manifest: manifest.String(), Objects: objects}, nil
+	if req.Verdict {
+		return renderVerdict{ManifestBytes: len(text)}, nil
+	}
+	return renderResult{Manifest: text, Objects: objects}, nil
 }
 
 // upgrade is `helm upgrade --install` with lostromos's fixed semantics:

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"strings"
+	"sync"
+
 	"go.yaml.in/yaml/v2"
 )
 
@@ -34,4 +37,52 @@ func readHead(document string) (objectHead, bool) {
 		return objectHead{}, false
 	}
 	return head, true
+}
+
+// Bounds of the identities remembered by document text: the texts kept as keys
+// add up to at most maxHeadBytes (then every one is forgotten at once), and a
+// document longer than maxHeadDocument is read each time, never kept.
+const (
+	maxHeadBytes    = 4 << 20
+	maxHeadDocument = 64 << 10
+)
+
+// heads remembers readHead's answer by the document's text. readHead depends on
+// nothing else, so an answer remembered is the answer it would give again; what
+// is saved is a YAML parse for every document a render prints as an earlier one
+// did. A changed spec of an existing object changes a few of its documents (the
+// others hit); a new object changes them all (its name is in each).
+type heads struct {
+	mu    sync.Mutex
+	read  map[string]headRead
+	bytes int
+}
+
+type headRead struct {
+	head objectHead
+	ok   bool
+}
+
+func (h *heads) lookup(document string) (objectHead, bool) {
+	h.mu.Lock()
+	found, known := h.read[document]
+	h.mu.Unlock()
+	if known {
+		return found.head, found.ok
+	}
+	head, ok := readHead(document)
+	if len(document) > maxHeadDocument {
+		return head, ok
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.read == nil || h.bytes+len(document) > maxHeadBytes {
+		h.read, h.bytes = map[string]headRead{}, 0
+	}
+	if _, known := h.read[document]; !known {
+		// a copy: the document is a slice of the whole manifest, which it would keep alive
+		h.read[strings.Clone(document)] = headRead{head, ok}
+		h.bytes += len(document)
+	}
+	return head, ok
 }

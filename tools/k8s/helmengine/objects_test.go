@@ -1,7 +1,10 @@
 package main
 
 import (
+	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"testing"
 
 	"sigs.k8s.io/yaml"
@@ -87,5 +90,49 @@ func TestSiteObjectsAreListed(t *testing.T) {
 	want := []string{"ConfigMap/blog", "Deployment/blog", "Ingress/blog", "PersistentVolumeClaim/blog", "Service/blog"}
 	if !slices.Equal(listed, want) {
 		t.Errorf("listed %v, want %v", listed, want)
+	}
+}
+
+func TestRememberedHeadsAreWhatReadHeadSays(t *testing.T) {
+	var h heads
+	long := headDocuments["block"] + "data:\n  padding: \"" + strings.Repeat("x", maxHeadDocument) + "\"\n"
+	documents := map[string]string{"too long to keep": long}
+	maps.Copy(documents, headDocuments)
+	for round := range 2 { // read, then remembered
+		for name, document := range documents {
+			got, gotOK := h.lookup(document)
+			want, wantOK := readHead(document)
+			if got != want || gotOK != wantOK {
+				t.Errorf("round %d, %s: remembered %+v %v, readHead %+v %v", round, name, got, gotOK, want, wantOK)
+			}
+		}
+	}
+	if _, kept := h.read[long]; kept {
+		t.Error("a document past maxHeadDocument was kept")
+	}
+	// a remembered document is not parsed again: no allocation at all
+	if allocs := testing.AllocsPerRun(20, func() { h.lookup(headDocuments["block"]) }); allocs != 0 {
+		t.Errorf("a remembered document cost %v allocations", allocs)
+	}
+}
+
+func TestRememberedHeadsStayWithinTheirBound(t *testing.T) {
+	var h heads
+	for i := range 3 * maxHeadBytes / 1000 {
+		document := fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-%d\ndata:\n  x: %q\n", i, strings.Repeat("y", 900))
+		head, ok := h.lookup(document)
+		if !ok || head.Metadata.Name != fmt.Sprintf("cm-%d", i) {
+			t.Fatalf("document %d read as %+v %v", i, head, ok)
+		}
+		if h.bytes > maxHeadBytes {
+			t.Fatalf("after %d documents %d bytes are kept, past %d", i+1, h.bytes, maxHeadBytes)
+		}
+	}
+	total := 0
+	for document := range h.read {
+		total += len(document)
+	}
+	if total != h.bytes {
+		t.Errorf("kept %d bytes of documents, counted %d", total, h.bytes)
 	}
 }

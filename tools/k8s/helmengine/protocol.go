@@ -60,6 +60,13 @@ type renderResult struct {
 	Objects  []object `json:"objects"`
 }
 
+// renderVerdict answers `render` with `verdict`: the render succeeded (and
+// stayed inside `confine`), and the size of the manifest it printed. Admission
+// needs no more, and the manifest is most of what an answer would carry.
+type renderVerdict struct {
+	ManifestBytes int `json:"manifestBytes"`
+}
+
 // releaseResult answers `upgrade`, `status` and `adopt`: one revision of a
 // release. The Info fields are absent for a record without Info; Record and
 // RecordDigest only come with a record key, from `status`.

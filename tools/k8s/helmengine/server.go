@@ -40,6 +40,8 @@ type request struct {
 	SkipSchemaValidation bool `json:"skipSchemaValidation"`
 	// Release revisions kept (as `helm upgrade --history-max`); 0 keeps every one.
 	MaxHistory int `json:"maxHistory"`
+	// `render`: answer the verdict and the manifest's size, not the manifest.
+	Verdict bool `json:"verdict"`
 }
 
 type chartRef struct {
