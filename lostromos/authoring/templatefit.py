@@ -3,7 +3,8 @@
 values.yaml shows one example; the templates say what the chart accepts. A key
 they read is admitted even where values.yaml does not show it; an object they
 render whole (`toYaml`) or range over holds keys the user chooses, so it stays
-open (a Kubernetes type, where one was given, still says what it holds).
+open (a Kubernetes type, where one was given, still says what it holds); a value
+they pass to `tpl` may also be a string, the template text that renders to it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ def fit_to_templates(body: dict, use: TemplateUse) -> None:
         open_object(body, path, deep=True)
     for path in use.iterated:
         open_object(body, path, deep=False)
+    for path in use.templated:
+        admit_string(body, path)
 
 
 def admit(node: dict, path: tuple[str, ...]) -> None:
@@ -64,3 +67,24 @@ def _open_here(node: dict, *, deep: bool) -> None:
             _open_here(child, deep=True)
     if isinstance(node.get("items"), dict):
         _open_here(node["items"], deep=True)
+
+
+def admit_string(node: dict, path: tuple[str, ...]) -> None:
+    """A value the templates pass to `tpl` may be a string even where values.yaml shows
+    an object or a list (`tolerations: []`, rendered from `tpl .Values.tolerations .` when
+    the user gives it as text)."""
+    for key in path:
+        properties = node.get("properties")
+        if not isinstance(properties, dict) or key not in properties:
+            return
+        node = properties[key]
+    kind = node.get("type")
+    if kind is None and not any(k in node for k in ("$ref", "anyOf", "oneOf", "enum", "const")):
+        return  # any value already
+    if kind is not None and "$ref" not in node and "anyOf" not in node:
+        kinds = kind if isinstance(kind, list) else [kind]
+        if "string" not in kinds:
+            node["type"] = [*kinds, "string"]
+        return
+    typed = {k: node.pop(k) for k in list(node) if k not in ("description", "default")}
+    node["anyOf"] = [typed, {"type": "string"}]

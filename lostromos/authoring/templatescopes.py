@@ -48,6 +48,7 @@ _SERIALIZERS = {
     "mustToRawJson",
     "toToml",
 }
+_TEMPLATE_TEXT = {"tpl"}  # its first argument is template text
 _HASHES = {"sha256sum", "sha1sum", "sha512sum", "adler32sum"}
 _KEEPS_VALUE = {"default", "required"}  # `X | default D` is X when X is set
 _DEEPEST = 16
@@ -95,6 +96,7 @@ class ScopeScan:
     calls: dict[Call, str] = field(default_factory=dict)
     rendered: dict[Place, str] = field(default_factory=dict)  # serialised whole (toYaml)
     iterated: dict[Place, str] = field(default_factory=dict)  # keys ranged over
+    templated: dict[Place, str] = field(default_factory=dict)  # given to `tpl` as its text
 
     def scan(self, text: str, where: str) -> None:
         """Read one template file; `where` is its path relative to the chart."""
@@ -119,6 +121,10 @@ class ScopeScan:
     def values_iterated(self) -> dict[tuple[str, ...], str]:
         """The `.Values` objects the templates range over: their keys are data."""
         return self._through_calls(self.iterated)
+
+    def values_templated(self) -> dict[tuple[str, ...], str]:
+        """The `.Values` the templates pass to `tpl`: a string there is template text."""
+        return self._through_calls(self.templated)
 
     def _through_calls(self, places: dict[Place, str]) -> dict[tuple[str, ...], str]:
         callers: dict[str, list[tuple[Call, str]]] = {}
@@ -243,6 +249,8 @@ class ScopeScan:
             argument = places[position + 1]
             if token in _SERIALIZERS and argument is not None:
                 self.rendered.setdefault(argument, where)
+            elif token in _TEMPLATE_TEXT and argument is not None:
+                self.templated.setdefault(argument, where)
         piped = len(tokens) > 2 and tokens[1] == "|" and tokens[2] in _SERIALIZERS
         if piped and places[0] is not None:
             self.rendered.setdefault(places[0], where)
