@@ -238,6 +238,7 @@ class ScopeScan:
             elif token in ("include", "template") and position + 1 < len(tokens):
                 self._call(_unquote(tokens[position + 1]), tokens[position + 2 :], stack, where)
         self._rendered_whole(tokens, places, where)
+        self._as_text(tokens, places, where)
         return self._subject(tokens, places, frame, stack)
 
     def _rendered_whole(self, tokens: list[str], places: list[Place | None], where: str) -> None:
@@ -249,11 +250,17 @@ class ScopeScan:
             argument = places[position + 1]
             if token in _SERIALIZERS and argument is not None:
                 self.rendered.setdefault(argument, where)
-            elif token in _TEMPLATE_TEXT and argument is not None:
-                self.templated.setdefault(argument, where)
         piped = len(tokens) > 2 and tokens[1] == "|" and tokens[2] in _SERIALIZERS
         if piped and places[0] is not None:
             self.rendered.setdefault(places[0], where)
+
+    def _as_text(self, tokens: list[str], places: list[Place | None], where: str) -> None:
+        """`tpl X .`: X may be template text. Only X itself: a part of a list's element
+        (`tpl $item.url $`) says nothing about the list."""
+        for position, token in enumerate(tokens[:-1]):
+            argument = places[position + 1]
+            if token in _TEMPLATE_TEXT and argument is not None and ELEMENT not in argument.path:
+                self.templated.setdefault(argument, where)
 
     def _subject(
         self, tokens: list[str], places: list[Place | None], frame: _Frame, stack: list[_Frame]

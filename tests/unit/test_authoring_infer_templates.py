@@ -95,3 +95,32 @@ def test_a_switch_whose_default_is_text_also_takes_true_and_false(tmp_path: Path
     assert valid(schema, {"server": {"enabled": "-"}})
     assert not valid(schema, {"server": {"enabled": 1}})
     assert not valid(schema, {"ui": {"enabled": "yes"}})
+
+
+def test_tpl_on_a_part_of_a_list_element_leaves_the_list_a_list(tmp_path: Path) -> None:
+    values = "remoteWrite: []\nextraManifests: []\n"
+    template = (
+        "{{- range $write := .Values.remoteWrite }}{{ tpl $write.url $ }}{{ end }}\n"
+        "{{- range .Values.extraManifests }}{{ tpl . $ }}{{ end }}\n"
+    )
+    schema = chart_schema(tmp_path, values, {"cm.yaml": template})
+    assert not valid(schema, {"remoteWrite": "a,b"})
+    assert not valid(schema, {"extraManifests": "a,b"})
+
+
+def test_new_entries_of_a_map_the_templates_range_over_are_typed_like_its_entries(
+    tmp_path: Path,
+) -> None:
+    values = (
+        "ports:\n"
+        "  web:\n    port: 8000\n    expose: true\n    http:\n      timeout: 10\n"
+        "  metrics:\n    port: 9100\n    expose: false\n    protocol: TCP\n    http: ~\n"
+    )
+    template = "{{- range $name, $port := .Values.ports }}{{ $name }}: {{ $port.port }}{{ end }}\n"
+    schema = chart_schema(tmp_path, values, {"svc.yaml": template})
+    new = {"port": 8443, "expose": True, "protocol": "UDP", "tls": {"enabled": True}}
+    assert valid(schema, {"ports": {"websecure": new}})
+    assert valid(schema, {"ports": {"websecure": {"http": {"timeout": 5, "other": 1}}}})
+    assert not valid(schema, {"ports": {"websecure": {"expose": "yes"}}})
+    assert not valid(schema, {"ports": {"websecure": {"port": 1.5}}})
+    assert not valid(schema, {"ports": {"web": {"expse": True}}})  # a shown entry stays closed
