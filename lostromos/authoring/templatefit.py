@@ -10,6 +10,7 @@ they pass to `tpl` may also be a string, the template text that renders to it.
 
 from __future__ import annotations
 
+from lostromos.authoring.k8stypes import item_types
 from lostromos.authoring.templatereads import TemplateUse
 
 
@@ -21,7 +22,7 @@ def fit_to_templates(body: dict, use: TemplateUse) -> None:
     for path in use.iterated:
         open_object(body, path, deep=False)
     for path in use.templated:
-        admit_string(body, path)
+        admit_string(body, path, rendered=path in use.rendered)
 
 
 def admit(node: dict, path: tuple[str, ...]) -> None:
@@ -122,15 +123,20 @@ def _at(node: dict, path: tuple[str, ...]) -> dict | None:
     return node
 
 
-def admit_string(node: dict, path: tuple[str, ...]) -> None:
+def admit_string(node: dict, path: tuple[str, ...], *, rendered: bool = False) -> None:
     """A value the templates pass to `tpl` may be a string even where values.yaml shows
     an object or a list (`tolerations: []`, rendered from `tpl .Values.tolerations .` when
-    the user gives it as text)."""
+    the user gives it as text). One they also render whole (`toYaml`) is "YAML or template
+    text" both ways: shown as text (`annotations: |`), it may be given as YAML too."""
     found = _at(node, path)
     if found is None:
         return
     node = found
     kind = node.get("type")
+    if rendered and kind == "string" and not any(k in node for k in ("enum", "const")):
+        # as YAML, a list where the name says so (`tolerations: |`), else a mapping
+        node["type"] = ["string", "array" if path and item_types(path[-1]) else "object"]
+        return
     if kind is None and not any(k in node for k in ("$ref", "anyOf", "oneOf", "enum", "const")):
         return  # any value already
     if kind is not None and "$ref" not in node and "anyOf" not in node:

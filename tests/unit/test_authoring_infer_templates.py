@@ -124,3 +124,21 @@ def test_new_entries_of_a_map_the_templates_range_over_are_typed_like_its_entrie
     assert not valid(schema, {"ports": {"websecure": {"expose": "yes"}}})
     assert not valid(schema, {"ports": {"websecure": {"port": 1.5}}})
     assert not valid(schema, {"ports": {"web": {"expse": True}}})  # a shown entry stays closed
+
+
+def test_template_text_the_templates_also_render_whole_may_be_given_as_yaml(
+    tmp_path: Path,
+) -> None:
+    values = 'annotations: |\n  team: "{{ .Release.Name }}"\ntolerations: ""\nname: web\n'
+    template = (
+        '{{- if eq (typeOf .Values.annotations) "string" }}{{ tpl .Values.annotations . }}\n'
+        "{{- else }}{{ toYaml .Values.annotations }}{{ end }}\n"
+        "{{ tpl .Values.tolerations . }}{{ toYaml .Values.tolerations }}\n"
+        "name: {{ tpl .Values.name . }}\n"
+    )
+    schema = chart_schema(tmp_path, values, {"pod.yaml": template})
+    assert valid(schema, {"annotations": {"team": "web"}})
+    assert valid(schema, {"tolerations": [{"operator": "Exists"}]})
+    assert not valid(schema, {"annotations": 42})
+    assert not valid(schema, {"annotations": ["team"]})  # a mapping, by its name
+    assert not valid(schema, {"name": {"first": "web"}})  # template text, never YAML
