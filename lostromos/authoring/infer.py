@@ -21,6 +21,7 @@ type). So:
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ from lostromos.yamltext import yaml_location
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 Path_ = tuple[str, ...]
 UNKNOWN = object()  # a commented-out key whose example does not parse
+_NAMES = re.compile(r"^name$|[a-z]Name$")
 
 
 @dataclass(frozen=True)
@@ -262,7 +264,7 @@ class _Inference:
             return {"anyOf": [self.kube.schema_for(object_types(name)), {"type": "null"}]}
         if item_types(name):
             return {"type": ["array", "null"], "items": self._items_schema(item_types(name))}
-        return {}
+        return _empty_by_name(name)
 
     def _object(self, value: dict, path: Path_, *, example: bool) -> dict[str, Any]:
         name = path[-1] if path else ""
@@ -321,6 +323,16 @@ class _Inference:
         if len(types) == 1:
             return self.kube.ref(types[0])
         return {"anyOf": [self.kube.ref(name) for name in types]}
+
+
+def _empty_by_name(name: str) -> dict[str, Any]:
+    """A key with no value whose name says what it holds: `annotations:`, `podLabels:` a
+    map (whatever its values), `name:`, `serviceAccountName:` text (Kubernetes names)."""
+    if is_string_map(name):
+        return {"type": ["object", "null"]}
+    if _NAMES.search(name):
+        return {"type": ["string", "null"]}
+    return {}
 
 
 def _authored(node: dict, own: dict) -> dict:

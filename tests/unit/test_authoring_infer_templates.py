@@ -142,3 +142,14 @@ def test_template_text_the_templates_also_render_whole_may_be_given_as_yaml(
     assert not valid(schema, {"annotations": 42})
     assert not valid(schema, {"annotations": ["team"]})  # a mapping, by its name
     assert not valid(schema, {"name": {"first": "web"}})  # template text, never YAML
+
+
+def test_an_empty_value_whose_name_says_what_it_holds_is_typed_by_it(tmp_path: Path) -> None:
+    values = "serviceAccount:\n  name:\n  annotations:\n  labels:\n  token:\n"
+    schema = chart_schema(tmp_path, values)
+    account = {"name": "velero", "annotations": {"a": "b"}, "labels": {"team": "x"}}
+    assert valid(schema, {"serviceAccount": account})
+    assert valid(schema, {"serviceAccount": {"token": 42}})  # nothing says what it is
+    assert not valid(schema, {"serviceAccount": {"name": 42}})
+    assert not valid(schema, {"serviceAccount": {"annotations": "text"}})
+    assert not valid(schema, {"serviceAccount": {"labels": ["a"]}})
