@@ -307,6 +307,9 @@ podSecurityContext:
   fsGroup: 1000
 server:
   enabled: "-"
+ports:
+  web:
+    port: 80
 """
 
 # Reads values.yaml does not show, through a `with` scope, an object rendered whole, and
@@ -323,6 +326,9 @@ INFERRED_TEMPLATE = """\
 {{- end }}
 {{- if eq (typeOf .Values.podSecurityContext) "string" }}
 # {{ tpl .Values.podSecurityContext . }}
+{{- end }}
+{{- range $name, $port := .Values.ports }}
+# {{ $name }}: {{ $port.port }}
 {{- end }}
 """
 
@@ -349,7 +355,7 @@ def test_schema_init_then_crd_generate_then_kubectl_apply(
     a key the templates read inside `with .Values.webhook`, any volume source for an
     object the templates render whole, template text for values the templates give to
     `tpl` (a list and a Kubernetes-typed object in values.yaml), true for a switch whose
-    default is "-"."""
+    default is "-", a new entry of a map the templates range over."""
     chart = inferred_chart(tmp_path)
     group = f"inferred-{mode}.authoring.example.com"
     cluster.kubectl("apply", "-f", str(generate(tmp_path, chart, group, mode)))
@@ -383,6 +389,7 @@ def test_schema_init_then_crd_generate_then_kubectl_apply(
             ("templated-object", '{"podSecurityContext": "fsGroup: 2000"}'),
             ("typed-object", '{"podSecurityContext": {"runAsGroup": 2000}}'),
             ("tri-state", '{"server": {"enabled": true}}'),
+            ("new-entry", '{"ports": {"websecure": {"port": 443, "tls": true}}}'),
         ]:
             result = create(name, spec)
             assert result.returncode == 0, (name, result.stderr)
