@@ -60,6 +60,9 @@ class CorpusChart:
     module: str
     version: str
     path: str  # the chart directory inside the module
+    # Dependencies that live beside the chart in the same module, vendored into its
+    # charts/ directory as `helm dependency build` would (paths inside the module).
+    vendored: tuple[str, ...] = ()
 
 
 CORPUS = (
@@ -96,6 +99,31 @@ CORPUS = (
         "charts/aws-ebs-csi-driver",
     ),
     CorpusChart("external-dns", "sigs.k8s.io/external-dns", "v0.20.0", "charts/external-dns"),
+    CorpusChart(
+        "traefik",
+        "github.com/traefik/traefik-helm-chart",
+        "v41.6.0+incompatible",
+        "traefik",
+    ),
+    CorpusChart(
+        "velero",
+        "github.com/vmware-tanzu/helm-charts",
+        "v0.0.0-20260916040517-6b2197350079",
+        "charts/velero",
+    ),
+    CorpusChart("vault", "github.com/hashicorp/vault-helm", "v0.34.1", "."),
+    CorpusChart(
+        "prometheus",
+        "github.com/prometheus-community/helm-charts",
+        "v0.0.0-20260828105119-ed5d7d9b5933",
+        "charts/prometheus",
+        vendored=(
+            "charts/alertmanager",
+            "charts/kube-state-metrics",
+            "charts/prometheus-node-exporter",
+            "charts/prometheus-pushgateway",
+        ),
+    ),
 )
 
 
@@ -119,6 +147,9 @@ def fetch(chart: CorpusChart) -> Path:
     source = Path(info["Dir"]) / chart.path
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(source, target)
+    for dependency in chart.vendored:
+        vendored = Path(info["Dir"]) / dependency
+        shutil.copytree(vendored, target / "charts" / vendored.name, dirs_exist_ok=True)
     for path in [target, *target.rglob("*")]:
         path.chmod(path.stat().st_mode | 0o200)
     _drop_missing_dependencies(target)

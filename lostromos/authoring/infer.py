@@ -21,6 +21,7 @@ type). So:
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ from lostromos.yamltext import yaml_location
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 Path_ = tuple[str, ...]
 UNKNOWN = object()  # a commented-out key whose example does not parse
+_NAMES = re.compile(r"^name$|[a-z]Name$")
 
 
 @dataclass(frozen=True)
@@ -239,6 +241,10 @@ class _Inference:
             return self._kube_only(name, value)
         if name and is_int_or_string(name) and kind in ("integer", "string"):
             return {**INT_OR_STRING, **({} if example else {"default": value})}
+        if name == "enabled" and kind == "string":
+            # a switch whose default is text is a tri-state (`"-"`: follow a global
+            # switch, `"auto"`): true and false are its other settings
+            return {"type": ["string", "boolean"], **({} if example else {"default": value})}
         if kind == "object":
             return self._object(value, path, example=example)
         if kind == "array":
@@ -258,7 +264,7 @@ class _Inference:
             return {"anyOf": [self.kube.schema_for(object_types(name)), {"type": "null"}]}
         if item_types(name):
             return {"type": ["array", "null"], "items": self._items_schema(item_types(name))}
-        return {}
+        return _empty_by_name(name)
 
     def _object(self, value: dict, path: Path_, *, example: bool) -> dict[str, Any]:
         name = path[-1] if path else ""
@@ -319,10 +325,24 @@ class _Inference:
         return {"anyOf": [self.kube.ref(name) for name in types]}
 
 
+def _empty_by_name(name: str) -> dict[str, Any]:
+    """A key with no value whose name says what it holds: `annotations:`, `podLabels:` a
+    map (whatever its values), `name:`, `serviceAccountName:` text (Kubernetes names)."""
+    if is_string_map(name):
+        return {"type": ["object", "null"]}
+    if _NAMES.search(name):
+        return {"type": ["string", "null"]}
+    return {}
+
+
 def _authored(node: dict, own: dict) -> dict:
     """The author's own keywords over the inferred ones. An author's `type` is the last
     word on the type: what was inferred for another type (a Kubernetes list of ports
     for `allocateLoadBalancerNodePorts`, typed `[null, boolean]`) goes."""
+    if "$ref" in node and own.get("additionalProperties") is False:
+        # Beside a `$ref`, additionalProperties sees only this node's own properties
+        # (none), so it would refuse every key; the Kubernetes types are closed already.
+        own = {k: v for k, v in own.items() if k != "additionalProperties"}
     kinds = own.get("type")
     if kinds is not None:
         kinds = kinds if isinstance(kinds, list) else [kinds]
@@ -351,20 +371,41 @@ def _items(values: list, inference: _Inference, path: Path_) -> dict[str, Any]:
     (kind,) = kinds
     if kind != "object":
         return {"type": kind}
-    merged: dict = {}
+    samples: dict[str, list] = {}
     for item in values:
         if isinstance(item, dict):
             for key, child in item.items():
-                merged.setdefault(str(key), child)
+                samples.setdefault(str(key), []).append(child)
     # An item's keys are typed but the item stays open: the examples in a list rarely
     # show every key an item may have.
     item_schema: dict[str, Any] = {"type": "object"}
-    if merged:
+    if samples:
         item_schema["properties"] = {
-            key: inference.node(child, (*path, "[]", key), example=True)
-            for key, child in merged.items()
+            key: _item_property(children, inference, (*path, "[]", key))
+            for key, children in samples.items()
         }
     return item_schema
+
+
+def _item_property(children: list, inference: _Inference, path: Path_) -> dict[str, Any]:
+    """A key of the items of a list, typed from every item that has it: items that give
+    it values of different types (`regex: true` in one, `regex: "(.+)"` in the next)
+    admit each of those types."""
+    node = inference.node(children[0], path, example=True)
+    kinds = {json_type(child) for child in children} - {"null"}
+    if len(kinds) <= 1:
+        return node
+    if kinds & {"object", "array"}:
+        return {k: v for k, v in node.items() if k == "description"}
+    if kinds == {"integer", "number"}:
+        kinds = {"number"}
+    return {**_untyped(node), "type": sorted(kinds)}
+
+
+def _untyped(node: dict) -> dict:
+    """A node without its type and what goes with one type only."""
+    dropped = ("type", "$ref", "anyOf", "enum", "const", "format", "properties", "items")
+    return {k: v for k, v in node.items() if k not in (*dropped, "additionalProperties")}
 
 
 def render_schema(schema: dict) -> str:

@@ -3,11 +3,14 @@
 values.yaml shows one example; the templates say what the chart accepts. A key
 they read is admitted even where values.yaml does not show it; an object they
 render whole (`toYaml`) or range over holds keys the user chooses, so it stays
-open (a Kubernetes type, where one was given, still says what it holds).
+open (a Kubernetes type, where one was given, still says what it holds; a new entry
+of a map ranged over is typed like the entries shown); a value
+they pass to `tpl` may also be a string, the template text that renders to it.
 """
 
 from __future__ import annotations
 
+from lostromos.authoring.k8stypes import item_types
 from lostromos.authoring.templatereads import TemplateUse
 
 
@@ -18,6 +21,8 @@ def fit_to_templates(body: dict, use: TemplateUse) -> None:
         open_object(body, path, deep=True)
     for path in use.iterated:
         open_object(body, path, deep=False)
+    for path in use.templated:
+        admit_string(body, path, rendered=path in use.rendered)
 
 
 def admit(node: dict, path: tuple[str, ...]) -> None:
@@ -58,9 +63,86 @@ def _open_here(node: dict, *, deep: bool) -> None:
     if node.get("additionalProperties") is False:
         del node["additionalProperties"]
     if not deep:
+        shape = _entry_shape(node)
+        if shape:
+            node["additionalProperties"] = shape
         return
     for child in (node.get("properties") or {}).values():
         if isinstance(child, dict):
             _open_here(child, deep=True)
     if isinstance(node.get("items"), dict):
         _open_here(node["items"], deep=True)
+
+
+# What a new entry of a map takes from the entries values.yaml shows: their structure,
+# none of their closures or constraints (another entry may need another port, enum, key).
+_SHAPE = ("type", "$ref", "anyOf", "description", "x-kubernetes-int-or-string")
+
+
+def _entry_shape(node: dict) -> dict | None:
+    """A map of named entries (`ports: {web: {port: 80, expose: true}, ...}`, ranged over
+    by the templates) admits new entries; each is typed as the entries shown type their
+    keys (`expose: "yes"` refused), and stays open. A key the entries type differently
+    is any value."""
+    entries = list((node.get("properties") or {}).values())
+    if not entries or not all(_is_object(entry) for entry in entries):
+        return None
+    merged: dict[str, dict] = {}
+    for entry in entries:
+        for key, child in (entry.get("properties") or {}).items():
+            shape = _shape(child) if isinstance(child, dict) else {}
+            if key not in merged:
+                merged[key] = shape
+            elif any(merged[key].get(k) != shape.get(k) for k in ("type", "$ref")):
+                merged[key] = {}
+    return {"type": "object", "properties": merged} if merged else None
+
+
+def _is_object(node: object) -> bool:
+    kind = node.get("type") if isinstance(node, dict) else None
+    return kind == "object" or (isinstance(kind, list) and "object" in kind)
+
+
+def _shape(node: dict) -> dict:
+    shape = {k: v for k, v in node.items() if k in _SHAPE}
+    if isinstance(node.get("properties"), dict):
+        shape["properties"] = {
+            k: _shape(v) for k, v in node["properties"].items() if isinstance(v, dict)
+        }
+    if isinstance(node.get("items"), dict):
+        shape["items"] = _shape(node["items"])
+    return shape
+
+
+def _at(node: dict, path: tuple[str, ...]) -> dict | None:
+    for key in path:
+        properties = node.get("properties")
+        if not isinstance(properties, dict) or key not in properties:
+            return None
+        node = properties[key]
+    return node
+
+
+def admit_string(node: dict, path: tuple[str, ...], *, rendered: bool = False) -> None:
+    """A value the templates pass to `tpl` may be a string even where values.yaml shows
+    an object or a list (`tolerations: []`, rendered from `tpl .Values.tolerations .` when
+    the user gives it as text). One they also render whole (`toYaml`) is "YAML or template
+    text" both ways: shown as text (`annotations: |`), it may be given as YAML too."""
+    found = _at(node, path)
+    if found is None:
+        return
+    node = found
+    kind = node.get("type")
+    if rendered and kind == "string" and not any(k in node for k in ("enum", "const")):
+        # as YAML, a list where the name says so (`tolerations: |`), else a mapping
+        node["type"] = ["string", "array" if path and item_types(path[-1]) else "object"]
+        return
+    if kind is None and not any(k in node for k in ("$ref", "anyOf", "oneOf", "enum", "const")):
+        return  # any value already
+    if kind is not None and "$ref" not in node and "anyOf" not in node:
+        kinds = kind if isinstance(kind, list) else [kind]
+        if "string" not in kinds:
+            node["type"] = [*kinds, "string"]
+        return
+    typed = {k: node.pop(k) for k in list(node) if k not in ("description", "default")}
+    node["anyOf"] = [typed, {"type": "string"}]

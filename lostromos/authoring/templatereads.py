@@ -31,11 +31,13 @@ class TemplateRead:
 @dataclass(frozen=True)
 class TemplateUse:
     """How the templates use `.Values`: keys they read, objects they render whole
-    (`toYaml`: every key lands in the output) and objects whose keys they range over."""
+    (`toYaml`: every key lands in the output), objects whose keys they range over and
+    values they pass to `tpl` (a string there is template text that renders to the value)."""
 
     reads: list[TemplateRead]
     rendered: frozenset[tuple[str, ...]]
     iterated: frozenset[tuple[str, ...]]
+    templated: frozenset[tuple[str, ...]] = frozenset()
 
 
 def template_use(chart_dir: Path) -> TemplateUse:
@@ -45,7 +47,10 @@ def template_use(chart_dir: Path) -> TemplateUse:
     scan = scanned(read_files(templates, chart_dir, TEMPLATE_SUFFIXES))
     reads = [TemplateRead(path, where) for path, where in sorted(scan.values_reads().items())]
     return TemplateUse(
-        reads, frozenset(scan.values_rendered()) - {()}, frozenset(scan.values_iterated()) - {()}
+        reads,
+        frozenset(scan.values_rendered()) - {()},
+        frozenset(scan.values_iterated()) - {()},
+        frozenset(scan.values_templated()) - {()},
     )
 
 

@@ -48,6 +48,7 @@ _SERIALIZERS = {
     "mustToRawJson",
     "toToml",
 }
+_TEMPLATE_TEXT = {"tpl"}  # its first argument is template text
 _HASHES = {"sha256sum", "sha1sum", "sha512sum", "adler32sum"}
 _KEEPS_VALUE = {"default", "required"}  # `X | default D` is X when X is set
 _DEEPEST = 16
@@ -95,6 +96,7 @@ class ScopeScan:
     calls: dict[Call, str] = field(default_factory=dict)
     rendered: dict[Place, str] = field(default_factory=dict)  # serialised whole (toYaml)
     iterated: dict[Place, str] = field(default_factory=dict)  # keys ranged over
+    templated: dict[Place, str] = field(default_factory=dict)  # given to `tpl` as its text
 
     def scan(self, text: str, where: str) -> None:
         """Read one template file; `where` is its path relative to the chart."""
@@ -119,6 +121,10 @@ class ScopeScan:
     def values_iterated(self) -> dict[tuple[str, ...], str]:
         """The `.Values` objects the templates range over: their keys are data."""
         return self._through_calls(self.iterated)
+
+    def values_templated(self) -> dict[tuple[str, ...], str]:
+        """The `.Values` the templates pass to `tpl`: a string there is template text."""
+        return self._through_calls(self.templated)
 
     def _through_calls(self, places: dict[Place, str]) -> dict[tuple[str, ...], str]:
         callers: dict[str, list[tuple[Call, str]]] = {}
@@ -232,6 +238,7 @@ class ScopeScan:
             elif token in ("include", "template") and position + 1 < len(tokens):
                 self._call(_unquote(tokens[position + 1]), tokens[position + 2 :], stack, where)
         self._rendered_whole(tokens, places, where)
+        self._as_text(tokens, places, where)
         return self._subject(tokens, places, frame, stack)
 
     def _rendered_whole(self, tokens: list[str], places: list[Place | None], where: str) -> None:
@@ -246,6 +253,14 @@ class ScopeScan:
         piped = len(tokens) > 2 and tokens[1] == "|" and tokens[2] in _SERIALIZERS
         if piped and places[0] is not None:
             self.rendered.setdefault(places[0], where)
+
+    def _as_text(self, tokens: list[str], places: list[Place | None], where: str) -> None:
+        """`tpl X .`: X may be template text. Only X itself: a part of a list's element
+        (`tpl $item.url $`) says nothing about the list."""
+        for position, token in enumerate(tokens[:-1]):
+            argument = places[position + 1]
+            if token in _TEMPLATE_TEXT and argument is not None and ELEMENT not in argument.path:
+                self.templated.setdefault(argument, where)
 
     def _subject(
         self, tokens: list[str], places: list[Place | None], frame: _Frame, stack: list[_Frame]

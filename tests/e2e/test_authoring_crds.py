@@ -302,15 +302,33 @@ webhook:
   enabled: false
 socketVolume:
   emptyDir: {}
+tolerations: []
+podSecurityContext:
+  fsGroup: 1000
+server:
+  enabled: "-"
+ports:
+  web:
+    port: 80
 """
 
-# Reads values.yaml does not show, through a `with` scope, and an object rendered whole.
+# Reads values.yaml does not show, through a `with` scope, an object rendered whole, and
+# values given either as YAML or as template text for `tpl`.
 INFERRED_TEMPLATE = """\
 {{- with .Values.webhook }}{{ if .enabled }}
 # {{ .limits }}
 {{- end }}{{ end }}
 {{- with .Values.socketVolume }}
 # {{ toYaml . }}
+{{- end }}
+{{- if eq (typeOf .Values.tolerations) "string" }}
+# {{ tpl .Values.tolerations . }}
+{{- end }}
+{{- if eq (typeOf .Values.podSecurityContext) "string" }}
+# {{ tpl .Values.podSecurityContext . }}
+{{- end }}
+{{- range $name, $port := .Values.ports }}
+# {{ $name }}: {{ $port.port }}
 {{- end }}
 """
 
@@ -335,7 +353,9 @@ def test_schema_init_then_crd_generate_then_kubectl_apply(
     follows, tests/unit/test_crdsim.py), "25%" for maxUnavailable, runAsUser in a
     securityContext values.yaml shows with privileged only, the commented-out image.tag,
     a key the templates read inside `with .Values.webhook`, any volume source for an
-    object the templates render whole."""
+    object the templates render whole, template text for values the templates give to
+    `tpl` (a list and a Kubernetes-typed object in values.yaml), true for a switch whose
+    default is "-", a new entry of a map the templates range over."""
     chart = inferred_chart(tmp_path)
     group = f"inferred-{mode}.authoring.example.com"
     cluster.kubectl("apply", "-f", str(generate(tmp_path, chart, group, mode)))
@@ -365,6 +385,11 @@ def test_schema_init_then_crd_generate_then_kubectl_apply(
             ("run-as", '{"securityContext": {"runAsUser": 1000}, "image": {"tag": "1.27"}}'),
             ("scoped-read", '{"webhook": {"enabled": true, "limits": {"cpu": "1"}}}'),
             ("rendered-whole", '{"socketVolume": {"hostPath": {"path": "/run"}}}'),
+            ("templated-list", '{"tolerations": "- key: a"}'),
+            ("templated-object", '{"podSecurityContext": "fsGroup: 2000"}'),
+            ("typed-object", '{"podSecurityContext": {"runAsGroup": 2000}}'),
+            ("tri-state", '{"server": {"enabled": true}}'),
+            ("new-entry", '{"ports": {"websecure": {"port": 443, "tls": true}}}'),
         ]:
             result = create(name, spec)
             assert result.returncode == 0, (name, result.stderr)

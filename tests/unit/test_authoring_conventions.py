@@ -178,3 +178,7 @@ def test_the_conventions_example_in_the_chart_authors_guide_gives_what_it_says(
     assert properties["tag"]["type"] == ["string", "null"]
     assert properties["tag"]["description"] == "Image tag; the chart's appVersion when empty."
     assert properties["replicaCount"]["type"] == ["number", "string", "null"]
+    assert properties["architectures"]["items"] == {"enum": ["amd64", "arm64"]}
+    assert properties["priorityClassName"]["type"] == ["string", "null"]
+    assert valid(schema, {"livenessProbe": {"timeoutSeconds": 2}})
+    assert not valid(schema, {"livenessProbe": {"periodSecond": 2}})

@@ -1,0 +1,155 @@
+"""`schema init` on shapes public charts use: annotations beside a Kubernetes type, lists
+whose items differ, values given to `tpl`, tri-state switches. Each schema must accept
+the chart's own values.yaml, since Helm validates the defaults on every install."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from lostromos.authoring.infer import infer_chart_schema
+
+
+def chart_schema(tmp_path: Path, values: str, templates: dict[str, str] | None = None) -> dict:
+    root = tmp_path / "chart"
+    (root / "templates").mkdir(parents=True)
+    (root / "Chart.yaml").write_text("apiVersion: v2\nname: chart\nversion: 0.1.0\n")
+    (root / "values.yaml").write_text(values)
+    for name, text in (templates or {}).items():
+        (root / "templates" / name).write_text(text)
+    schema = infer_chart_schema(root, {"name": "chart"})
+    jsonschema.Draft202012Validator.check_schema(schema)
+    defaults = yaml.safe_load(values)
+    assert jsonschema.Draft202012Validator(schema).is_valid(defaults), "refuses its defaults"
+    return schema
+
+
+def valid(schema: dict, values: dict) -> bool:
+    return jsonschema.Draft202012Validator(schema).is_valid(values)
+
+
+def test_closing_a_kubernetes_typed_object_keeps_the_types_fields(tmp_path: Path) -> None:
+    """`additionalProperties: false` beside a `$ref` would see no properties at all and
+    refuse every key, the chart's own defaults included; the Kubernetes type is closed."""
+    values = (
+        "livenessProbe:  # @schema additionalProperties: false\n"
+        "  failureThreshold: 3\n"
+        "  periodSeconds: 10\n"
+    )
+    schema = chart_schema(tmp_path, values)
+    assert valid(schema, {"livenessProbe": {"timeoutSeconds": 2, "httpGet": {"port": 80}}})
+    assert not valid(schema, {"livenessProbe": {"failureThreshhold": 3}})
+    assert not valid(schema, {"livenessProbe": {"periodSeconds": "often"}})
+
+
+def test_a_key_of_list_items_admits_the_type_each_item_gives_it(tmp_path: Path) -> None:
+    """Prometheus relabel rules: `regex: true` in one item, `regex: "(.+)"` in the next."""
+    values = (
+        "relabelConfigs:\n"
+        "  - action: keep\n"
+        "    regex: true\n"
+        "  - action: replace\n"
+        '    regex: "(.+)"\n'
+        "    replacement: 1\n"
+        "  - replacement: 2.5\n"
+    )
+    items = chart_schema(tmp_path, values)["properties"]["relabelConfigs"]["items"]
+    assert items["properties"]["regex"] == {"type": ["boolean", "string"]}
+    assert items["properties"]["replacement"] == {"type": ["number"]}
+    assert items["properties"]["action"] == {"type": "string"}
+
+
+def test_a_value_the_templates_pass_to_tpl_may_be_template_text(tmp_path: Path) -> None:
+    """Charts that take `tolerations` or `annotations` "as YAML or as a templated string"
+    hand the string to `tpl`; the object form keeps its type."""
+    values = "tolerations: []\nannotations: {}\nsecurityContext:\n  runAsUser: 100\nport: 80\n"
+    helpers = (
+        '{{- define "chart.tolerations" -}}\n'
+        '{{- if eq (typeOf .Values.tolerations) "string" }}{{ tpl .Values.tolerations . }}\n'
+        "{{- else }}{{ toYaml .Values.tolerations }}{{ end }}\n"
+        "{{- end -}}\n"
+    )
+    pod = (
+        'tolerations: {{ include "chart.tolerations" . }}\n'
+        "annotations: {{ tpl (toYaml .Values.annotations) . }}{{ tpl .Values.annotations . }}\n"
+        "securityContext: {{ tpl (.Values.securityContext | toString) . }}\n"
+        "other: {{ tpl .Values.securityContext . }}\n"
+        "port: {{ .Values.port }}\n"
+    )
+    schema = chart_schema(tmp_path, values, {"_helpers.tpl": helpers, "pod.yaml": pod})
+    assert valid(schema, {"tolerations": "- key: a\n  operator: Exists\n"})
+    assert valid(schema, {"annotations": "team: {{ .Release.Name }}"})
+    assert valid(schema, {"securityContext": "runAsUser: 1000"})
+    assert valid(schema, {"securityContext": {"runAsGroup": 1000}})
+    assert not valid(schema, {"securityContext": {"runAsUser": "root"}})
+    assert not valid(schema, {"tolerations": [{"key": "a", "operater": "Exists"}]})
+    assert not valid(schema, {"port": "http"})  # read, never given to `tpl`
+
+
+def test_a_switch_whose_default_is_text_also_takes_true_and_false(tmp_path: Path) -> None:
+    values = 'server:\n  enabled: "-"\nui:\n  enabled: false\n'
+    schema = chart_schema(tmp_path, values)
+    assert valid(schema, {"server": {"enabled": True}})
+    assert valid(schema, {"server": {"enabled": "-"}})
+    assert not valid(schema, {"server": {"enabled": 1}})
+    assert not valid(schema, {"ui": {"enabled": "yes"}})
+
+
+def test_tpl_on_a_part_of_a_list_element_leaves_the_list_a_list(tmp_path: Path) -> None:
+    values = "remoteWrite: []\nextraManifests: []\n"
+    template = (
+        "{{- range $write := .Values.remoteWrite }}{{ tpl $write.url $ }}{{ end }}\n"
+        "{{- range .Values.extraManifests }}{{ tpl . $ }}{{ end }}\n"
+    )
+    schema = chart_schema(tmp_path, values, {"cm.yaml": template})
+    assert not valid(schema, {"remoteWrite": "a,b"})
+    assert not valid(schema, {"extraManifests": "a,b"})
+
+
+def test_new_entries_of_a_map_the_templates_range_over_are_typed_like_its_entries(
+    tmp_path: Path,
+) -> None:
+    values = (
+        "ports:\n"
+        "  web:\n    port: 8000\n    expose: true\n    http:\n      timeout: 10\n"
+        "  metrics:\n    port: 9100\n    expose: false\n    protocol: TCP\n    http: ~\n"
+    )
+    template = "{{- range $name, $port := .Values.ports }}{{ $name }}: {{ $port.port }}{{ end }}\n"
+    schema = chart_schema(tmp_path, values, {"svc.yaml": template})
+    new = {"port": 8443, "expose": True, "protocol": "UDP", "tls": {"enabled": True}}
+    assert valid(schema, {"ports": {"websecure": new}})
+    assert valid(schema, {"ports": {"websecure": {"http": {"timeout": 5, "other": 1}}}})
+    assert not valid(schema, {"ports": {"websecure": {"expose": "yes"}}})
+    assert not valid(schema, {"ports": {"websecure": {"port": 1.5}}})
+    assert not valid(schema, {"ports": {"web": {"expse": True}}})  # a shown entry stays closed
+
+
+def test_template_text_the_templates_also_render_whole_may_be_given_as_yaml(
+    tmp_path: Path,
+) -> None:
+    values = 'annotations: |\n  team: "{{ .Release.Name }}"\ntolerations: ""\nname: web\n'
+    template = (
+        '{{- if eq (typeOf .Values.annotations) "string" }}{{ tpl .Values.annotations . }}\n'
+        "{{- else }}{{ toYaml .Values.annotations }}{{ end }}\n"
+        "{{ tpl .Values.tolerations . }}{{ toYaml .Values.tolerations }}\n"
+        "name: {{ tpl .Values.name . }}\n"
+    )
+    schema = chart_schema(tmp_path, values, {"pod.yaml": template})
+    assert valid(schema, {"annotations": {"team": "web"}})
+    assert valid(schema, {"tolerations": [{"operator": "Exists"}]})
+    assert not valid(schema, {"annotations": 42})
+    assert not valid(schema, {"annotations": ["team"]})  # a mapping, by its name
+    assert not valid(schema, {"name": {"first": "web"}})  # template text, never YAML
+
+
+def test_an_empty_value_whose_name_says_what_it_holds_is_typed_by_it(tmp_path: Path) -> None:
+    values = "serviceAccount:\n  name:\n  annotations:\n  labels:\n  token:\n"
+    schema = chart_schema(tmp_path, values)
+    account = {"name": "velero", "annotations": {"a": "b"}, "labels": {"team": "x"}}
+    assert valid(schema, {"serviceAccount": account})
+    assert valid(schema, {"serviceAccount": {"token": 42}})  # nothing says what it is
+    assert not valid(schema, {"serviceAccount": {"name": 42}})
+    assert not valid(schema, {"serviceAccount": {"annotations": "text"}})
+    assert not valid(schema, {"serviceAccount": {"labels": ["a"]}})
