@@ -63,7 +63,7 @@ sys.path.insert(0, str(ROOT))
 from bench.deployers import (  # noqa: E402
     DEPLOYER_LABEL,
     bindings_for,
-    etcd_bytes_in_use,
+    etcd_writes,
     storage_rows,
     stored_bytes,
 )
@@ -573,7 +573,7 @@ def measure_deployer(
     bindings = bindings_for(workdir, binding, deployer, chart, args.concurrency)
     controller = Controller(workdir, dev, engine, bindings, name=f"controller-{deployer}")
     namespace = f"{deployer}-{count}"
-    etcd_before = etcd_bytes_in_use(dev)
+    etcd_before = etcd_writes(dev)
     controller.start()
     try:
         rows = [(f"deployer: {deployer}", "")]
@@ -589,7 +589,9 @@ def measure_deployer(
     finally:
         controller.stop()
     stored = stored_bytes(dev, namespace)
-    return rows + storage_rows(deployer, count, stored, etcd_bytes_in_use(dev) - etcd_before)
+    etcd_after = etcd_writes(dev)
+    written = {name: etcd_after[name] - etcd_before[name] for name in etcd_after}
+    return rows + storage_rows(deployer, count, stored, written)
 
 
 def measure_burst(
