@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,29 @@ from tests.support import Cluster, eventually, is_ready
 ROOT = Path(__file__).resolve().parents[2]
 GROUP = "e2e.lostromos.dev"
 _counter = itertools.count(1)
+
+
+@dataclass
+class BindingsFile:
+    """A bound kind as ControllerProcess and Ring read it when its CRD and bindings
+    come from an example (example_bindings): the bindings file, and the plural that
+    names a Ring's Lease."""
+
+    bindings_path: Path
+    plural: str = ""
+
+
+def example_bindings(
+    cluster: Cluster, example: Path, *, chart: str, crd: str, resource: str, bindings: Path
+) -> Path:
+    """An example's bindings file with its chart at the repository's charts/<chart>,
+    written to `bindings`, and the example's CRD applied and Established."""
+    document = yaml.safe_load((example / "lostromos.yaml").read_text())
+    document["bindings"][0]["chart"] = {"path": str(ROOT / "charts" / chart)}
+    bindings.write_text(yaml.safe_dump(document))
+    cluster.kubectl("apply", "-f", str(example / "crds" / crd))
+    cluster.kubectl("wait", "--for=condition=Established", f"crd/{resource}", "--timeout=60s")
+    return bindings
 
 
 class BoundKind:
@@ -98,7 +122,9 @@ class BoundKind:
 class ControllerProcess:
     """`lostromos controller` for one BoundKind, as a real child process."""
 
-    def __init__(self, cluster: Cluster, kind: BoundKind, log_path: Path, *extra: str) -> None:
+    def __init__(
+        self, cluster: Cluster, kind: BoundKind | BindingsFile, log_path: Path, *extra: str
+    ) -> None:
         self.cluster = cluster
         self.kind = kind
         self.log_path = log_path
@@ -258,7 +284,7 @@ class Ring:
     def __init__(
         self,
         cluster: Cluster,
-        kind: BoundKind,
+        kind: BoundKind | BindingsFile,
         tmp_path: Path,
         namespace: str,
         *extra: str,

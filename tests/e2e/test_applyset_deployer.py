@@ -106,6 +106,16 @@ def kubectl_applyset(
     )
 
 
+def release_failed(kind: BoundKind, name: str, namespace: str, waited: str) -> dict[str, Any]:
+    """The object's ReleaseFailed condition, once it is True."""
+
+    def failed() -> dict[str, Any] | None:
+        found = kind.condition(name, namespace, "ReleaseFailed") or {}
+        return found if found.get("status") == "True" else None
+
+    return eventually(failed, timeout=90, message=waited)
+
+
 def test_install_upgrade_prune_repair_and_delete_an_applyset(
     cluster: Cluster, namespace: str, tmp_path: Path, controllers
 ) -> None:
@@ -228,11 +238,7 @@ def test_an_object_outside_the_objects_namespace_is_refused_before_anything_is_a
     controller_for(cluster, kind, tmp_path, controllers).start()
     kind.create("shop", namespace, strayNamespace=elsewhere)
 
-    def refused() -> dict[str, Any] | None:
-        failed = kind.condition("shop", namespace, "ReleaseFailed") or {}
-        return failed if failed.get("status") == "True" else None
-
-    failed = eventually(refused, timeout=90, message="the confinement refusal")
+    failed = release_failed(kind, "shop", namespace, "the confinement refusal")
     assert f'it is in namespace "{elsewhere}"' in failed["message"]
     assert cluster.get("configmap", "shop-stray", elsewhere) is None
     set_id = applyset_id("shop", namespace, kind.kind, GROUP)
@@ -298,11 +304,7 @@ def test_every_member_request_is_made_as_the_bindings_service_account(
     controller_for(cluster, kind, tmp_path, controllers).start()
     kind.create("shop", namespace)
 
-    def refused() -> dict[str, Any] | None:
-        failed = kind.condition("shop", namespace, "ReleaseFailed") or {}
-        return failed if failed.get("status") == "True" else None
-
-    failed = eventually(refused, timeout=90, message="the API server's refusal")
+    failed = release_failed(kind, "shop", namespace, "the API server's refusal")
     assert f'User "{user}" cannot' in failed["message"]
     assert "serviceaccounts" in failed["message"]
     set_id = applyset_id("shop", namespace, kind.kind, GROUP)

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.e2e.controllerkit import ControllerProcess
+from tests.e2e.controllerkit import BindingsFile, ControllerProcess, example_bindings
 from tests.e2e.webhookkit import OwnWebhook
 from tests.support import Cluster, eventually, is_ready
 
@@ -25,24 +23,18 @@ TIER = "hosting.example.com/tier"
 RESOURCE = "tenantbaselines.hosting.example.com"
 
 
-@dataclass
-class TenantBindings:
-    """What ControllerProcess reads of a bound kind: its bindings file."""
-
-    bindings_path: Path
-
-
 @pytest.fixture
 def tenants(cluster: Cluster, tmp_path: Path, controllers: list[ControllerProcess]) -> Any:
-    document = yaml.safe_load((EXAMPLE / "lostromos.yaml").read_text())
-    document["bindings"][0]["chart"] = {"path": str(ROOT / "charts" / "tenant-baseline")}
-    bindings = tmp_path / "tenants.yaml"
-    bindings.write_text(yaml.safe_dump(document))
-    crd = EXAMPLE / "crds" / "hosting.example.com_tenantbaselines.yaml"
-    cluster.kubectl("apply", "-f", str(crd))
-    cluster.kubectl("wait", "--for=condition=Established", f"crd/{RESOURCE}", "--timeout=60s")
+    bindings = example_bindings(
+        cluster,
+        EXAMPLE,
+        chart="tenant-baseline",
+        crd="hosting.example.com_tenantbaselines.yaml",
+        resource=RESOURCE,
+        bindings=tmp_path / "tenants.yaml",
+    )
     webhook = OwnWebhook(cluster, bindings, tmp_path / "webhook.log").start()
-    controller = ControllerProcess(cluster, TenantBindings(bindings), tmp_path / "controller.log")  # type: ignore[arg-type]
+    controller = ControllerProcess(cluster, BindingsFile(bindings), tmp_path / "controller.log")
     controllers.append(controller)
     controller.start()
     yield webhook, controller, bindings

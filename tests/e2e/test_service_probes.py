@@ -10,14 +10,12 @@ import json
 import re
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.e2e.controllerkit import ControllerProcess, Ring
+from tests.e2e.controllerkit import BindingsFile, ControllerProcess, Ring, example_bindings
 from tests.e2e.webhookkit import OwnWebhook
 from tests.support import Cluster, eventually, is_ready
 
@@ -29,23 +27,17 @@ RESOURCE = "serviceprobes.monitoring.example.com"
 NAMESPACE = "probes-e2e"
 
 
-@dataclass
-class ProbeBindings:
-    """What ControllerProcess reads of a bound kind: its bindings file."""
-
-    bindings_path: Path
-
-
 @pytest.fixture
 def probe_bindings(cluster: Cluster, tmp_path: Path) -> Iterator[Path]:
     """The example's bindings file, its CRD and a webhook serving it."""
-    document = yaml.safe_load((EXAMPLE / "lostromos.yaml").read_text())
-    document["bindings"][0]["chart"] = {"path": str(ROOT / "charts" / "service-probe")}
-    bindings = tmp_path / "probes.yaml"
-    bindings.write_text(yaml.safe_dump(document))
-    crd = EXAMPLE / "crds" / "monitoring.example.com_serviceprobes.yaml"
-    cluster.kubectl("apply", "-f", str(crd))
-    cluster.kubectl("wait", "--for=condition=Established", f"crd/{RESOURCE}", "--timeout=60s")
+    bindings = example_bindings(
+        cluster,
+        EXAMPLE,
+        chart="service-probe",
+        crd="monitoring.example.com_serviceprobes.yaml",
+        resource=RESOURCE,
+        bindings=tmp_path / "probes.yaml",
+    )
     if cluster.kubectl("get", "namespace", NAMESPACE, check=False).returncode != 0:
         cluster.namespace(NAMESPACE)
     webhook = OwnWebhook(cluster, bindings, tmp_path / "webhook.log").start()
@@ -59,7 +51,7 @@ def probes(
 ) -> Path:
     controller = ControllerProcess(
         cluster,
-        ProbeBindings(probe_bindings),  # type: ignore[arg-type]
+        BindingsFile(probe_bindings),
         tmp_path / "controller.log",
     )
     controllers.append(controller)
@@ -185,15 +177,6 @@ def test_a_labelled_service_gets_its_probe_and_bad_values_are_refused(
     assert probe_config(cluster, name) is None
 
 
-@dataclass
-class ShardedProbes:
-    """What controllerkit.Ring reads of a bound kind: its bindings file and a plural
-    that names the ring's Lease."""
-
-    bindings_path: Path
-    plural: str = "serviceprobes"
-
-
 def generated_by(replica: Any) -> list[str]:
     return re.findall(rf"generated ServiceProbe {NAMESPACE}/(svc-\d+)\b", replica.log())
 
@@ -210,7 +193,7 @@ def probe_uids(cluster: Cluster) -> dict[str, str]:
 def test_sharded_replicas_split_the_services_and_a_handoff_deletes_nothing(
     cluster: Cluster, probe_bindings: Path, tmp_path: Path
 ) -> None:
-    ring = Ring(cluster, ShardedProbes(probe_bindings), tmp_path, NAMESPACE)  # type: ignore[arg-type]
+    ring = Ring(cluster, BindingsFile(probe_bindings, "serviceprobes"), tmp_path, NAMESPACE)
     try:
         ring.add(2)
 
