@@ -9,7 +9,6 @@ import (
 
 	"helm.sh/helm/v4/pkg/kube"
 	release "helm.sh/helm/v4/pkg/release/v1"
-	releaseutil "helm.sh/helm/v4/pkg/release/v1/util"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -189,19 +188,8 @@ func (c *actionClient) refusal() error {
 // Helm gives a namespaced object that names none.
 func (e *engine) manifestObjects(manifest, namespace string) []object {
 	objects := []object{}
-	documents := releaseutil.SplitManifests(manifest)
-	keys := make([]string, 0, len(documents))
-	for key := range documents {
-		keys = append(keys, key)
-	}
-	slices.SortFunc(keys, func(a, b string) int {
-		if releaseutil.BySplitManifestsOrder([]string{a, b}).Less(0, 1) {
-			return -1
-		}
-		return 1
-	})
-	for _, key := range keys {
-		head, ok := e.heads.lookup(documents[key])
+	for _, document := range splitDocuments(manifest) {
+		head, ok := e.heads.lookup(document)
 		if !ok {
 			continue
 		}

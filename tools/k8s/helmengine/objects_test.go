@@ -3,10 +3,12 @@ package main
 import (
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
 
+	releaseutil "helm.sh/helm/v4/pkg/release/v1/util"
 	"sigs.k8s.io/yaml"
 )
 
@@ -135,4 +137,66 @@ func TestRememberedHeadsStayWithinTheirBound(t *testing.T) {
 	if total != h.bytes {
 		t.Errorf("kept %d bytes of documents, counted %d", total, h.bytes)
 	}
+}
+
+// helmDocuments is Helm's own split, in its numbered order.
+func helmDocuments(manifest string) []string {
+	split := releaseutil.SplitManifests(manifest)
+	var documents []string
+	for i := range len(split) {
+		documents = append(documents, split[fmt.Sprintf("manifest-%d", i)])
+	}
+	return documents
+}
+
+// TestSplitDocumentsIsHelms: the listing cuts a manifest exactly where Helm's
+// releaseutil.SplitManifests does, on manifests written to find the edges
+// (separators glued to text, indented, after a carriage return, at the very
+// start and end, with tabs and non-ASCII space) and on a hundred thousand random
+// ones made of the pieces a separator is recognised by.
+func TestSplitDocumentsIsHelms(t *testing.T) {
+	crafted := []string{
+		"",
+		"---",
+		"---\n",
+		"a: 1",
+		"---\na: 1\n---\nb: 2\n",
+		"\n\n  ---\na: 1",
+		"---apiVersion: v1\nkind: A\n",
+		"a: 1\n---   \t b: 2\n--- \n",
+		"a: 1\n ---\nb: 2",
+		"a: 1\r\n---\r\nb: 2",
+		"a: '---'\nb: |\n  ---\n  text\n---\n",
+		"a: 1\n----\nb: 2\n-- -\n",
+		"\u00a0---\n\u2028a: 1\n---\u00a0b",
+		"# Source: site/templates/a.yaml\napiVersion: v1\nkind: ConfigMap\n---\n# Source: site/templates/b.yaml\n",
+		"\xff---\n\xfe\n---\xff",
+	}
+	for _, manifest := range crafted {
+		if got, want := splitDocuments(manifest), helmDocuments(manifest); !slices.Equal(got, want) {
+			t.Errorf("splitDocuments(%q) = %q, Helm's %q", manifest, got, want)
+		}
+	}
+	pieces := []string{"---", "-", "--", "\n", "\r", " ", "\t", "a", "kind: A", "\u00a0", "\n---\n", "#"}
+	random := rand.New(rand.NewPCG(1, 2))
+	for range 100_000 {
+		var manifest strings.Builder
+		for range random.IntN(12) {
+			manifest.WriteString(pieces[random.IntN(len(pieces))])
+		}
+		text := manifest.String()
+		if got, want := splitDocuments(text), helmDocuments(text); !slices.Equal(got, want) {
+			t.Fatalf("splitDocuments(%q) = %q, Helm's %q", text, got, want)
+		}
+	}
+}
+
+// FuzzSplitDocuments runs the same comparison on whatever `go test -fuzz` finds.
+func FuzzSplitDocuments(f *testing.F) {
+	f.Add("a: 1\n---\nb: 2\n")
+	f.Fuzz(func(t *testing.T, manifest string) {
+		if got, want := splitDocuments(manifest), helmDocuments(manifest); !slices.Equal(got, want) {
+			t.Fatalf("splitDocuments(%q) = %q, Helm's %q", manifest, got, want)
+		}
+	})
 }

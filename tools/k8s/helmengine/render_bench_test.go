@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"testing"
-
-	releaseutil "helm.sh/helm/v4/pkg/release/v1/util"
 )
 
 // The chart the webhook renders at admission, with the example Site's values.
@@ -80,7 +78,7 @@ func benchmarkHeads(b *testing.B, read func(string) (objectHead, bool)) {
 		b.Fatal(err)
 	}
 	manifest := siteRender(b, newEngine(c, nil)).Manifest
-	documents := releaseutil.SplitManifests(manifest)
+	documents := splitDocuments(manifest)
 	for b.Loop() {
 		for _, document := range documents {
 			read(document)
