@@ -32,7 +32,6 @@ subcharts are not defaulted (Helm ignores their schema too).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +40,7 @@ import referencing
 import referencing.exceptions
 
 from lostromos.values import go_regex
+from lostromos.values.coalesce import copy_values
 from lostromos.values.schema_compile import CompiledSchema, Resolver
 
 MAX_DEPTH = 200
@@ -187,7 +187,7 @@ class DefaultFiller:
             if has_effective and found:
                 # values.yaml (or an override) supplies it: that is the value helm will
                 # render with, so that is the value the stored object shows.
-                value = copy.deepcopy(effective_value)
+                value = copy_values(effective_value)
             elif has_effective:
                 # No default of its own: fill only what has a default inside it.
                 if isinstance(effective_value, dict):
@@ -197,7 +197,7 @@ class DefaultFiller:
                         self._add(target, name, partial, here, record)
                 continue
             elif found:
-                value = copy.deepcopy(default)
+                value = copy_values(default)
             else:
                 continue
             self.fill_value(sub, value, effective_value, here, False, depth + 1)
@@ -235,7 +235,7 @@ class DefaultFiller:
     ) -> None:
         target[name] = value
         if record:
-            self.operations.append({"op": "add", "path": pointer, "value": copy.deepcopy(value)})
+            self.operations.append({"op": "add", "path": pointer, "value": copy_values(value)})
 
 
 def deprecated_paths(

@@ -217,7 +217,7 @@ class ValuesEngine:
         return defaulted
 
     def _fill_defaults(self, spec: Mapping[str, Any]) -> Defaulted:
-        filled = copy.deepcopy(dict(spec))
+        filled = copy_values(dict(spec))
         if hostile_input_problems(spec):
             return Defaulted(values=filled, patch=[])
         operations: list[dict[str, Any]] = []
@@ -227,7 +227,7 @@ class ValuesEngine:
             effective = coalesce_values(tree, user)
             self._default_tree(tree, filled, effective, "", operations, record=True)
         except (CoalesceError, RecursionError):
-            return Defaulted(values=copy.deepcopy(dict(spec)), patch=[])
+            return Defaulted(values=copy_values(dict(spec)), patch=[])
         return Defaulted(values=filled, patch=operations)
 
     def _default_tree(  # noqa: PLR0917
@@ -258,7 +258,7 @@ class ValuesEngine:
             if partial:
                 target[dep.name] = partial
                 if record:
-                    operations.append({"op": "add", "path": here, "value": copy.deepcopy(partial)})
+                    operations.append({"op": "add", "path": here, "value": copy_values(partial)})
 
     def deprecations(self, spec: Mapping[str, Any], root: str = "spec") -> list[str]:
         if not isinstance(spec, Mapping) or hostile_input_problems(spec):
