@@ -181,7 +181,9 @@ def cached_name(t: Tool, module_dir: Path = TOOLS_MODULE) -> str:
         for name in ("go.mod", "go.sum"):
             digest.update((own / name).read_bytes())
     if t.source_dir is not None:
-        for path in sorted((module_dir / t.source_dir).rglob("*.go")):
+        source = module_dir / t.source_dir
+        # default.pgo: the profile `go build` optimises the program for (-pgo=auto)
+        for path in sorted([*source.rglob("*.go"), *source.glob("default.pgo")]):
             digest.update(path.relative_to(module_dir).as_posix().encode() + b"\0")
             digest.update(path.read_bytes())
     return f"{t.name}-{digest.hexdigest()[:12]}"
