@@ -92,7 +92,7 @@ func (h *heads) lookup(document string) (objectHead, bool) {
 // documents of a manifest, cut at every line that starts with `---` (the spaces
 // and tabs after it go with the separator), blank ones left out, each with its
 // leading white space trimmed. Helm's regular expression (`(?m)^---[ \t]*`) and
-// its map of numbered names cost about a tenth of an admission render for the
+// its map of numbered names cost about 6% of an admission render for the
 // site chart; a scan for line starts gives the same documents in the same order
 // (TestSplitDocumentsIsHelms compares the two on crafted and random manifests).
 func splitDocuments(manifest string) []string {
