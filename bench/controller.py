@@ -67,12 +67,12 @@ from bench.deployers import (  # noqa: E402
     storage_rows,
     stored_bytes,
 )
+from bench.procstat import process_cpu_seconds  # noqa: E402
 from lostromos import toolchain  # noqa: E402
 from lostromos.dev import dataplane, isolation  # noqa: E402
 from lostromos.dev.cluster import DevCluster, DevOptions, free_port  # noqa: E402
 
 GROUP, VERSION, KIND, PLURAL = "bench.lostromos.dev", "v1", "Site", "sites"
-PAGE_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def crd() -> dict[str, Any]:
@@ -182,8 +182,7 @@ class Controller:
 
     def cpu_seconds(self) -> float:
         assert self.process is not None
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / PAGE_TICKS
+        return process_cpu_seconds(self.process.pid)
 
     def rss_mib(self) -> float:
         assert self.process is not None
@@ -191,11 +190,6 @@ class Controller:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
         return 0.0
-
-
-def process_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / PAGE_TICKS
 
 
 def children_named(parent: int, word: str) -> list[int]:
@@ -216,7 +210,7 @@ def children_named(parent: int, word: str) -> list[int]:
 def server_cpu(dev: DevCluster) -> float:
     """CPU seconds of kube-apiserver and etcd so far."""
     return sum(
-        process_cpu(child.pid)
+        process_cpu_seconds(child.pid)
         for child in dev.supervisor.running()
         if child.name in ("kube-apiserver", "etcd")
     )
@@ -614,7 +608,7 @@ def measure_burst(
     rows: list[tuple[str, str]] = []
     for phase in ("install", "upgrade"):
         helm_before = controller.metric("lostromos_helm_calls_total")
-        client_before = controller.cpu_seconds() + sum(process_cpu(pid) for pid in engine)
+        client_before = controller.cpu_seconds() + sum(process_cpu_seconds(pid) for pid in engine)
         server_before = server_cpu(dev)
         requests_before = api_requests(dev)
         if phase == "install":
@@ -625,7 +619,7 @@ def measure_burst(
             upgrade_objects(api, namespace, names)
             elapsed = wait_revision(api, namespace, count, 2, timeout)
             label = f"{count} upgrades (one spec change each): all converged"
-        client_cpu = controller.cpu_seconds() + sum(process_cpu(pid) for pid in engine)
+        client_cpu = controller.cpu_seconds() + sum(process_cpu_seconds(pid) for pid in engine)
         server = server_cpu(dev) - server_before
         requests = api_requests(dev)
         delta = {key: requests[key] - requests_before.get(key, 0.0) for key in requests}

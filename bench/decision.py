@@ -22,7 +22,6 @@ import copy
 import io
 import itertools
 import json
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -33,6 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.procstat import load_average, process_cpu_seconds  # noqa: E402
 from bench.webhook_request import admission_review  # noqa: E402
 from lostromos.admission import AdmissionRequest, decide  # noqa: E402
 from lostromos.config import load_bindings  # noqa: E402
@@ -59,16 +59,6 @@ class CpuRow:
     calls: int
     python_us: float  # CPU of this process per call
     engine_us: float  # CPU of the Helm engine per call
-
-
-def process_cpu_seconds(pid: int | None) -> float:
-    if pid is None:
-        return 0.0
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return sum(int(value) for value in fields[11:13]) / os.sysconf("SC_CLK_TCK")
 
 
 def measure(
@@ -260,11 +250,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=2.0, help="CPU seconds per row")
     args = parser.parse_args(argv)
-    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
-    print(f"load average before: {load}")
+    print(f"load average before: {load_average()}")
     print_decision_table(decision_rows(json.dumps(admission_review()).encode(), args.seconds))
-    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
-    print(f"load average after: {load}")
+    print(f"load average after: {load_average()}")
     return 0
 
 

@@ -11,7 +11,8 @@ and calls `decide` for /validate of the example Site with a spec no earlier
 call had (its domain numbered) `--calls` times after a warm-up; it reports CPU
 per call of itself (time.process_time: the decision, the request to the
 engine and the answer) and of the render process (/proc/PID/stat: the
-render). Other work on a shared machine counts in neither. Prints every round
+render). Other work on a shared machine counts in neither. Both rows judge
+the same request, this checkout's (bench/webhook_request.py). Prints every round
 and the median per row, with the load average before and after.
 """
 
@@ -20,7 +21,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -30,17 +30,15 @@ from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-
-def process_cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(value) for value in fields[11:13]) / os.sysconf("SC_CLK_TCK")
+from bench.procstat import load_average, process_cpu_seconds  # noqa: E402
+from bench.webhook_request import admission_review  # noqa: E402
 
 
 def worker(root: Path, calls: int) -> dict[str, float]:
     """CPU microseconds per new-spec decision (this process, the render process)."""
-    sys.path.insert(0, str(root))
-    from bench.webhook_request import admission_review
+    sys.path.insert(0, str(root))  # lostromos and webhook from the checkout measured
     from lostromos.admission import decide
     from lostromos.config import load_bindings
     from lostromos.engines import EngineRegistry
@@ -79,10 +77,6 @@ def run_row(root: Path, calls: int) -> dict[str, float]:
     return json.loads(done.stdout)
 
 
-def load() -> str:
-    return ", ".join(f"{value:.2f}" for value in os.getloadavg())
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--before", type=Path, help="another checkout of lostromos")
@@ -96,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.before is None:
         parser.error("--before DIR is required")
     rows = {f"before ({args.before})": args.before.resolve(), "this checkout": ROOT}
-    print(f"load average before: {load()}")
+    print(f"load average before: {load_average()}")
     results: dict[str, list[dict[str, float]]] = {name: [] for name in rows}
     for round_ in range(args.rounds):
         for name, root in rows.items():
@@ -105,7 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{values[-1]['python']:7.1f} + {values[-1]['engine']:7.1f}"
             for values in results.values()
         )
-        print(f"round {round_ + 1} (python + engine us): {line}  (load {load()})", flush=True)
+        print(
+            f"round {round_ + 1} (python + engine us): {line}  (load {load_average()})", flush=True
+        )
     print(
         f"\ndecide /validate, a new spec each call, render on: CPU us per call, "
         f"median of {args.rounds} (range)"
@@ -118,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             cells.append(f"{statistics.median(series):8.1f} ({min(series):.0f}-{max(series):.0f})")
         total = statistics.median(value["python"] + value["engine"] for value in values)
         print(f"  {name:<44}{cells[0]:>18}{cells[1]:>20}{total:10.1f}")
-    print(f"load average after: {load()}")
+    print(f"load average after: {load_average()}")
     return 0
 
 

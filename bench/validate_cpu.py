@@ -6,7 +6,8 @@ DIR is another checkout of lostromos (say `git archive BASE | tar -x -C DIR`).
 Each round runs one short process per row, the rows alternating, so every row
 sees the same machine; each process judges the spec (nothing remembered)
 `--calls` times after a warm-up and reports CPU per call (time.process_time:
-other work on a shared machine does not count). Rows: the other checkout,
+other work on a shared machine does not count); every row judges this
+checkout's example spec (bench/webhook_request.py). Rows: the other checkout,
 this one, and this one with its compiled schema predicates off (jsonschema
 alone judges, as before, with this checkout's other changes). Prints every
 round and the median per row, with the load average before and after.
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -25,12 +25,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.procstat import load_average  # noqa: E402
+from bench.webhook_request import admission_review  # noqa: E402
 
 
 def worker(root: Path, calls: int, predicates: bool) -> float:
     """CPU microseconds per engine.validate call, with the code under `root`."""
-    sys.path.insert(0, str(root))
-    from bench.webhook_request import admission_review
+    sys.path.insert(0, str(root))  # lostromos and webhook from the checkout measured
     from lostromos.config import load_bindings
     from lostromos.engines import EngineRegistry
     from lostromos.values.engine import ValuesEngine
@@ -58,10 +61,6 @@ def run_row(root: Path, calls: int, predicates: bool) -> float:
     return float(json.loads(done.stdout)["us"])
 
 
-def load() -> str:
-    return ", ".join(f"{value:.2f}" for value in os.getloadavg())
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--before", type=Path, help="another checkout of lostromos")
@@ -81,18 +80,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "this checkout": (ROOT, True),
         "this checkout, predicates off": (ROOT, False),
     }
-    print(f"load average before: {load()}")
+    print(f"load average before: {load_average()}")
     results: dict[str, list[float]] = {name: [] for name in rows}
     for round_ in range(args.rounds):
         for name, (root, predicates) in rows.items():
             results[name].append(run_row(root, args.calls, predicates))
         line = "  ".join(f"{values[-1]:7.1f}" for values in results.values())
-        print(f"round {round_ + 1}: {line}  (load {load()})", flush=True)
+        print(f"round {round_ + 1}: {line}  (load {load_average()})", flush=True)
     print(f"\nengine.validate(site defaulted spec), CPU us per call, median of {args.rounds}:")
     for name, values in results.items():
         spread = f"{min(values):.1f}-{max(values):.1f}"
         print(f"  {name:<44}{statistics.median(values):8.1f}   (range {spread})")
-    print(f"load average after: {load()}")
+    print(f"load average after: {load_average()}")
     return 0
 
 

@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.decision import decision_rows, print_decision_table  # noqa: E402
+from bench.procstat import load_average  # noqa: E402
 from bench.webhook_request import admission_review, numbered_domain  # noqa: E402
 from bench.webhookserver import PLACEMENTS, CpuTimes, Server, Variant, pinned  # noqa: E402
 from lostromos.dev import isolation  # noqa: E402
@@ -213,10 +214,6 @@ def run_http(settings: Settings, body: bytes) -> list[RateResult]:
 
 
 # --- output -----------------------------------------------------------------------------
-
-
-def load_average() -> str:
-    return ", ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def machine_description() -> str:

@@ -54,6 +54,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.controller import api_requests  # noqa: E402
+from bench.procstat import process_cpu_seconds  # noqa: E402
 from lostromos import toolchain  # noqa: E402
 from lostromos.config import load_bindings  # noqa: E402
 from lostromos.dev import isolation  # noqa: E402
@@ -62,7 +63,6 @@ from lostromos.dev.dataplane import FAIL_ANNOTATION  # noqa: E402
 
 GROUP, VERSION, PLURAL = "hosting.example.com", "v1", "sites"
 SITES_PER_NAMESPACE = 100
-TICKS = os.sysconf("SC_CLK_TCK")
 PROGRESS_SECONDS = 60
 REQUEST_ROWS = 15  # the busiest kinds of API request, per Site
 STOPPING = threading.Event()  # the cluster is going away: the watches end quietly
@@ -226,14 +226,6 @@ def descendants(root: int) -> list[int]:
     return found
 
 
-def cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
 def peak_mib(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -259,7 +251,7 @@ def components(cluster: DevCluster) -> dict[str, list[int]]:
 
 
 def usage(groups: dict[str, list[int]]) -> dict[str, float]:
-    return {name: sum(cpu_seconds(p) for p in pids) for name, pids in groups.items()}
+    return {name: sum(process_cpu_seconds(p) for p in pids) for name, pids in groups.items()}
 
 
 def etcd_db_mib(cluster: DevCluster) -> float:

@@ -32,7 +32,7 @@ subcharts are not defaulted (Helm ignores their schema too).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,23 +100,27 @@ class SchemaView:
 
     def property(self, scopes: list[Scope], name: str, *, loose: bool = False) -> list[Scope]:
         """Schemas for property `name`; loose also follows pattern/additionalProperties."""
-        known = self._steps.get((id(scopes), name, loose))
-        if known is not None and known[0] is scopes:
-            return known[1]
-        return self._remember(scopes, name, loose, self._property(scopes, name, loose))
+        return self._step(scopes, name, loose, lambda: self._property(scopes, name, loose))
 
     def item(self, scopes: list[Scope], index: int) -> list[Scope]:
-        known = self._steps.get((id(scopes), index, False))
+        return self._step(scopes, index, False, lambda: self._item(scopes, index))
+
+    def _step(
+        self,
+        scopes: list[Scope],
+        step: str | int,
+        loose: bool,
+        find: Callable[[], list[Scope]],
+    ) -> list[Scope]:
+        """Where `step` leads from `scopes`: remembered, or found and remembered."""
+        key = (id(scopes), step, loose)
+        known = self._steps.get(key)
         if known is not None and known[0] is scopes:
             return known[1]
-        return self._remember(scopes, index, False, self._item(scopes, index))
-
-    def _remember(
-        self, scopes: list[Scope], step: str | int, loose: bool, found: list[Scope]
-    ) -> list[Scope]:
+        found = find()
         if len(self._steps) >= _MAX_STEPS:  # names and indexes come from specs: bounded
             self._steps.clear()
-        self._steps[(id(scopes), step, loose)] = (scopes, found)
+        self._steps[key] = (scopes, found)
         return found
 
     def _property(self, scopes: list[Scope], name: str, loose: bool) -> list[Scope]:
