@@ -189,10 +189,11 @@ func (c *actionClient) refusal() error {
 func (e *engine) manifestObjects(manifest, namespace string) []object {
 	objects := []object{}
 	for _, document := range splitDocuments(manifest) {
-		head, ok := e.heads.lookup(document)
-		if !ok {
+		read := e.heads.lookup(document)
+		if !read.ok {
 			continue
 		}
+		head := read.head
 		gvk := schema.FromAPIVersionAndKind(head.APIVersion, head.Kind)
 		obj := object{APIVersion: head.APIVersion, Kind: head.Kind, Name: head.Metadata.Name,
 			Namespace: head.Metadata.Namespace, Scope: e.cluster.scope(gvk)}

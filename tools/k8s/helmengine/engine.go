@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -33,7 +31,8 @@ type engine struct {
 	charts map[string]*cachedChart
 	tick   uint64
 
-	heads heads // the identities of rendered documents, by their text
+	heads     *byText[headRead] // the identities of rendered documents, by their text
+	sortHeads *byText[sortHead] // what Helm's sort reads of them (template.go)
 }
 
 type cachedChart struct {
@@ -42,7 +41,7 @@ type cachedChart struct {
 }
 
 func newEngine(c *cluster, key recordKey) *engine {
-	return &engine{cluster: c, key: key, charts: map[string]*cachedChart{}}
+	return &engine{cluster: c, key: key, charts: map[string]*cachedChart{}, heads: newHeads(), sortHeads: newSortHeads()}
 }
 
 // loadChart returns the chart for a digest, loading it from its path once.
@@ -158,29 +157,12 @@ func (e *engine) render(req *request) (any, error) {
 	if req.Release == "" || req.Namespace == "" {
 		return nil, &failure{Code: codeBadRequest, Message: "release and namespace are required"}
 	}
-	cfg := action.NewConfiguration(action.ConfigurationSetLogger(slog.Default().Handler()))
-	install := action.NewInstall(cfg)
-	install.DryRunStrategy = action.DryRunClient
-	install.ReleaseName = req.Release
-	install.Namespace = req.Namespace
-	install.Replace = true
-	install.SkipSchemaValidation = req.SkipSchemaValidation
 	ctx, cancel := timeoutContext(req.Timeout)
 	defer cancel()
-	out, err := install.RunWithContext(ctx, ch, valuesOf(req))
+	text, err := e.template(ctx, ch, req.Release, req.Namespace, valuesOf(req), req.SkipSchemaValidation)
 	if err != nil {
 		return nil, classify(err, codeRender)
 	}
-	rel, err := asRelease(out)
-	if err != nil {
-		return nil, err
-	}
-	var manifest bytes.Buffer
-	fmt.Fprintln(&manifest, strings.TrimSpace(rel.Manifest))
-	for _, hook := range rel.Hooks {
-		fmt.Fprintf(&manifest, "---\n# Source: %s\n%s\n", hook.Path, hook.Manifest)
-	}
-	text := manifest.String()
 	if req.Verdict && req.Confine == nil {
 		// no rule to hold the objects to, and no answer to list them in
 		return renderVerdict{ManifestBytes: len(text)}, nil

@@ -40,52 +40,64 @@ func readHead(document string) (objectHead, bool) {
 	return head, true
 }
 
-// Bounds of the identities remembered by document text: the texts kept as keys
-// add up to at most maxHeadBytes (then every one is forgotten at once), and a
-// document longer than maxHeadDocument is read each time, never kept.
+// Bounds of what is remembered by document text (identities, sort heads): the
+// texts kept as keys add up to at most maxHeadBytes (then every one is
+// forgotten at once), and a document longer than maxHeadDocument is read each
+// time, never kept.
 const (
 	maxHeadBytes    = 4 << 20
 	maxHeadDocument = 64 << 10
 )
 
-// heads remembers readHead's answer by the document's text. readHead depends on
-// nothing else, so an answer remembered is the answer it would give again; what
-// is saved is a YAML parse for every document a render prints as an earlier one
-// did. A changed spec of an existing object changes a few of its documents (the
-// others hit); a new object changes them all (its name is in each).
-type heads struct {
+// byText remembers a reading of rendered documents (read) by the document's
+// text. The reading depends on nothing else, so an answer remembered is the
+// answer it would give again; what is saved is a YAML parse for every document
+// a render prints as an earlier one did. A changed spec of an existing object
+// changes a few of its documents (the others hit); a new object changes them
+// all (its name is in each).
+type byText[V any] struct {
+	read func(document string) V
+
 	mu    sync.Mutex
-	read  map[string]headRead
+	known map[string]V
 	bytes int
 }
 
+func (m *byText[V]) lookup(document string) V {
+	m.mu.Lock()
+	found, known := m.known[document]
+	m.mu.Unlock()
+	if known {
+		return found
+	}
+	answer := m.read(document)
+	if len(document) > maxHeadDocument {
+		return answer
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.known == nil || m.bytes+len(document) > maxHeadBytes {
+		m.known, m.bytes = map[string]V{}, 0
+	}
+	if _, known := m.known[document]; !known {
+		// a copy: the document is a slice of the whole manifest, which it would keep alive
+		m.known[strings.Clone(document)] = answer
+		m.bytes += len(document)
+	}
+	return answer
+}
+
+// headRead is readHead's answer, as the identities remember it.
 type headRead struct {
 	head objectHead
 	ok   bool
 }
 
-func (h *heads) lookup(document string) (objectHead, bool) {
-	h.mu.Lock()
-	found, known := h.read[document]
-	h.mu.Unlock()
-	if known {
-		return found.head, found.ok
-	}
-	head, ok := readHead(document)
-	if len(document) > maxHeadDocument {
-		return head, ok
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.read == nil || h.bytes+len(document) > maxHeadBytes {
-		h.read, h.bytes = map[string]headRead{}, 0
-	}
-	if _, known := h.read[document]; !known {
-		// a copy: the document is a slice of the whole manifest, which it would keep alive
-		h.read[strings.Clone(document)] = headRead{head, ok}
-		h.bytes += len(document)
-	}
-	return head, ok
+func newHeads() *byText[headRead] {
+	return &byText[headRead]{read: func(document string) headRead {
+		head, ok := readHead(document)
+		return headRead{head, ok}
+	}}
 }
 
 // splitDocuments is Helm's releaseutil.SplitManifests as an ordered list: the

@@ -96,20 +96,21 @@ func TestSiteObjectsAreListed(t *testing.T) {
 }
 
 func TestRememberedHeadsAreWhatReadHeadSays(t *testing.T) {
-	var h heads
+	h := newHeads()
 	long := headDocuments["block"] + "data:\n  padding: \"" + strings.Repeat("x", maxHeadDocument) + "\"\n"
 	documents := map[string]string{"too long to keep": long}
 	maps.Copy(documents, headDocuments)
 	for round := range 2 { // read, then remembered
 		for name, document := range documents {
-			got, gotOK := h.lookup(document)
+			read := h.lookup(document)
+			got, gotOK := read.head, read.ok
 			want, wantOK := readHead(document)
 			if got != want || gotOK != wantOK {
 				t.Errorf("round %d, %s: remembered %+v %v, readHead %+v %v", round, name, got, gotOK, want, wantOK)
 			}
 		}
 	}
-	if _, kept := h.read[long]; kept {
+	if _, kept := h.known[long]; kept {
 		t.Error("a document past maxHeadDocument was kept")
 	}
 	// a remembered document is not parsed again: no allocation at all
@@ -119,10 +120,11 @@ func TestRememberedHeadsAreWhatReadHeadSays(t *testing.T) {
 }
 
 func TestRememberedHeadsStayWithinTheirBound(t *testing.T) {
-	var h heads
+	h := newHeads()
 	for i := range 3 * maxHeadBytes / 1000 {
 		document := fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-%d\ndata:\n  x: %q\n", i, strings.Repeat("y", 900))
-		head, ok := h.lookup(document)
+		read := h.lookup(document)
+		head, ok := read.head, read.ok
 		if !ok || head.Metadata.Name != fmt.Sprintf("cm-%d", i) {
 			t.Fatalf("document %d read as %+v %v", i, head, ok)
 		}
@@ -131,7 +133,7 @@ func TestRememberedHeadsStayWithinTheirBound(t *testing.T) {
 		}
 	}
 	total := 0
-	for document := range h.read {
+	for document := range h.known {
 		total += len(document)
 	}
 	if total != h.bytes {
