@@ -5,7 +5,9 @@ they read is admitted even where values.yaml does not show it; an object they
 render whole (`toYaml`) or range over holds keys the user chooses, so it stays
 open (a Kubernetes type, where one was given, still says what it holds; a new entry
 of a map ranged over is typed like the entries shown); a value
-they pass to `tpl` may also be a string, the template text that renders to it.
+they pass to `tpl` may also be a string, the template text that renders to it, and
+a boolean or number whose text they compare with a word (`eq (X | toString) "-"`)
+may be a string as well.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ def fit_to_templates(body: dict, use: TemplateUse) -> None:
         open_object(body, path, deep=False)
     for path in use.templated:
         admit_string(body, path, rendered=path in use.rendered)
+    for path in use.stringified:
+        admit_spelling(body, path)
 
 
 def admit(node: dict, path: tuple[str, ...]) -> None:
@@ -146,3 +150,18 @@ def admit_string(node: dict, path: tuple[str, ...], *, rendered: bool = False) -
         return
     typed = {k: node.pop(k) for k in list(node) if k not in ("description", "default")}
     node["anyOf"] = [typed, {"type": "string"}]
+
+
+def admit_spelling(node: dict, path: tuple[str, ...]) -> None:
+    """A boolean or number whose text the templates compare with a word no boolean or
+    number spells (vault's `eq (.Values.csi.enabled | toString) "-"`: "as
+    global.enabled says") has strings among its designed values, and the user may
+    spell `true` as `"true"` there too. Compared only with `"true"` (`server.ha.enabled`),
+    it stays a boolean: `"yes"` would quietly mean false."""
+    found = _at(node, path)
+    kind = found.get("type") if found is not None else None
+    if found is None or any(k in found for k in ("$ref", "anyOf", "enum", "const")):
+        return
+    kinds = kind if isinstance(kind, list) else [kind]
+    if kinds and all(k in ("boolean", "integer", "number") for k in kinds):
+        found["type"] = [*kinds, "string"]

@@ -32,12 +32,14 @@ class TemplateRead:
 class TemplateUse:
     """How the templates use `.Values`: keys they read, objects they render whole
     (`toYaml`: every key lands in the output), objects whose keys they range over and
-    values they pass to `tpl` (a string there is template text that renders to the value)."""
+    values they pass to `tpl` (a string there is template text that renders to the value)
+    and values they read through `toString` (a string spelling does what the value does)."""
 
     reads: list[TemplateRead]
     rendered: frozenset[tuple[str, ...]]
     iterated: frozenset[tuple[str, ...]]
     templated: frozenset[tuple[str, ...]] = frozenset()
+    stringified: frozenset[tuple[str, ...]] = frozenset()
 
 
 def template_use(chart_dir: Path) -> TemplateUse:
@@ -51,6 +53,7 @@ def template_use(chart_dir: Path) -> TemplateUse:
         frozenset(scan.values_rendered()) - {()},
         frozenset(scan.values_iterated()) - {()},
         frozenset(scan.values_templated()) - {()},
+        frozenset(scan.values_stringified()) - {()},
     )
 
 

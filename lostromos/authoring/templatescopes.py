@@ -97,6 +97,7 @@ class ScopeScan:
     rendered: dict[Place, str] = field(default_factory=dict)  # serialised whole (toYaml)
     iterated: dict[Place, str] = field(default_factory=dict)  # keys ranged over
     templated: dict[Place, str] = field(default_factory=dict)  # given to `tpl` as its text
+    stringified: dict[Place, str] = field(default_factory=dict)  # its text compared with a word
 
     def scan(self, text: str, where: str) -> None:
         """Read one template file; `where` is its path relative to the chart."""
@@ -125,6 +126,10 @@ class ScopeScan:
     def values_templated(self) -> dict[tuple[str, ...], str]:
         """The `.Values` the templates pass to `tpl`: a string there is template text."""
         return self._through_calls(self.templated)
+
+    def values_stringified(self) -> dict[tuple[str, ...], str]:
+        """The `.Values` whose text the templates compare with a word (`eq (X | toString) "-"`)."""
+        return self._through_calls(self.stringified)
 
     def _through_calls(self, places: dict[Place, str]) -> dict[tuple[str, ...], str]:
         callers: dict[str, list[tuple[Call, str]]] = {}
@@ -256,11 +261,17 @@ class ScopeScan:
 
     def _as_text(self, tokens: list[str], places: list[Place | None], where: str) -> None:
         """`tpl X .`: X may be template text. Only X itself: a part of a list's element
-        (`tpl $item.url $`) says nothing about the list."""
+        (`tpl $item.url $`) says nothing about the list. `eq (X | toString) "-"`: X's text
+        is compared with a word that no boolean or number spells, so strings are among
+        X's designed values (vault's `enabled: "-"`, "as global.enabled says")."""
         for position, token in enumerate(tokens[:-1]):
             argument = places[position + 1]
             if token in _TEMPLATE_TEXT and argument is not None and ELEMENT not in argument.path:
                 self.templated.setdefault(argument, where)
+        for position, place in enumerate(places):
+            word = _compared_word(tokens, position)
+            if place is not None and word is not None and not _SCALAR_SPELLING.fullmatch(word):
+                self.stringified.setdefault(place, where)
 
     def _subject(
         self, tokens: list[str], places: list[Place | None], frame: _Frame, stack: list[_Frame]
@@ -314,6 +325,30 @@ class ScopeScan:
 
     def _read(self, place: Place, where: str) -> None:
         self.reads.setdefault(place, where)
+
+
+# `(X | toString)` and `(toString X)`, X where "@" stands
+_TEXT_OF = (("(", "@", "|", "toString", ")"), ("(", "toString", "@", ")"))
+_COMPARISONS = {"eq", "ne"}
+_SCALAR_SPELLING = re.compile(r"true|false|[-+]?\d+(\.\d+)?([eE][-+]?\d+)?")
+
+
+def _compared_word(tokens: list[str], position: int) -> str | None:
+    """The word `tokens[position]` is compared with as text, `eq (X | toString) "w"` or
+    `eq (toString X) "w"` (`ne` too, the word first or last); None otherwise."""
+    for shape in _TEXT_OF:
+        start = position - shape.index("@")
+        end = start + len(shape)
+        found = tuple(
+            "@" if i == position else token for i, token in enumerate(tokens[start:end], start)
+        )
+        if start < 1 or found != shape:
+            continue
+        if tokens[start - 1] in _COMPARISONS and end < len(tokens) and _STRING.match(tokens[end]):
+            return _unquote(tokens[end])
+        if start >= 2 and tokens[start - 2] in _COMPARISONS and _STRING.match(tokens[start - 1]):
+            return _unquote(tokens[start - 1])
+    return None
 
 
 def values_path(place: Place) -> tuple[str, ...]:

@@ -153,3 +153,28 @@ def test_an_empty_value_whose_name_says_what_it_holds_is_typed_by_it(tmp_path: P
     assert not valid(schema, {"serviceAccount": {"name": 42}})
     assert not valid(schema, {"serviceAccount": {"annotations": "text"}})
     assert not valid(schema, {"serviceAccount": {"labels": ["a"]}})
+
+
+def test_a_switch_the_templates_compare_with_a_word_also_takes_strings(tmp_path: Path) -> None:
+    """vault's switches: `false` in values.yaml, and the templates compare their text
+    with `"-"` ("as global.enabled says"), so strings are among their values. One only
+    compared with `"true"` stays a boolean: `"yes"` there would quietly mean false."""
+    values = "csi:\n  enabled: false\nui:\n  enabled: false\nha:\n  enabled: false\nport: 80\n"
+    helpers = (
+        '{{- define "chart.csi" -}}{{- if or (eq (.Values.csi.enabled | toString) "true")\n'
+        '  (and (eq (.Values.csi.enabled | toString) "-") .Values.global.enabled) -}}on{{- end -}}\n'
+        "{{- end -}}\n"
+    )
+    pod = (
+        'csi: {{ include "chart.csi" . }}\n'
+        'ui: {{ if ne "-" (toString .Values.ui.enabled) }}{{ .Values.ui.enabled }}{{ end }}\n'
+        'ha: {{ if eq (.Values.ha.enabled | toString) "true" }}on{{ end }}\n'
+        'port: {{ if eq (.Values.port | toString) "80" }}default{{ end }}\n'
+    )
+    schema = chart_schema(tmp_path, values, {"_helpers.tpl": helpers, "pod.yaml": pod})
+    assert valid(schema, {"csi": {"enabled": "-"}})
+    assert valid(schema, {"ui": {"enabled": "-"}})
+    assert valid(schema, {"csi": {"enabled": True}})
+    assert not valid(schema, {"csi": {"enabled": [1]}})
+    assert not valid(schema, {"ha": {"enabled": "yes"}})
+    assert not valid(schema, {"port": "http"})  # compared with a number's spelling
