@@ -157,7 +157,8 @@ def admit_spelling(node: dict, path: tuple[str, ...]) -> None:
     number spells (vault's `eq (.Values.csi.enabled | toString) "-"`: "as
     global.enabled says") has strings among its designed values, and the user may
     spell `true` as `"true"` there too. Compared only with `"true"` (`server.ha.enabled`),
-    it stays a boolean: `"yes"` would quietly mean false."""
+    a number's spelling or `"<nil>"` (the text of an unset value), it keeps its type:
+    `"yes"` would quietly mean false."""
     found = _at(node, path)
     kind = found.get("type") if found is not None else None
     if found is None or any(k in found for k in ("$ref", "anyOf", "enum", "const")):

@@ -330,7 +330,7 @@ class ScopeScan:
 # `(X | toString)` and `(toString X)`, X where "@" stands
 _TEXT_OF = (("(", "@", "|", "toString", ")"), ("(", "toString", "@", ")"))
 _COMPARISONS = {"eq", "ne"}
-_SCALAR_SPELLING = re.compile(r"true|false|[-+]?\d+(\.\d+)?([eE][-+]?\d+)?")
+_SCALAR_SPELLING = re.compile(r"true|false|<nil>|[-+]?\d+(\.\d+)?([eE][-+]?\d+)?")
 
 
 def _compared_word(tokens: list[str], position: int) -> str | None:

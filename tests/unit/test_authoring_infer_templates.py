@@ -159,10 +159,14 @@ def test_a_switch_the_templates_compare_with_a_word_also_takes_strings(tmp_path:
     """vault's switches: `false` in values.yaml, and the templates compare their text
     with `"-"` ("as global.enabled says"), so strings are among their values. One only
     compared with `"true"` stays a boolean: `"yes"` there would quietly mean false."""
-    values = "csi:\n  enabled: false\nui:\n  enabled: false\nha:\n  enabled: false\nport: 80\n"
+    values = (
+        "csi:\n  enabled: false\nui:\n  enabled: false\nha:\n  enabled: false\nport: 80\n"
+        "links: true\n"
+    )
     helpers = (
         '{{- define "chart.csi" -}}{{- if or (eq (.Values.csi.enabled | toString) "true")\n'
-        '  (and (eq (.Values.csi.enabled | toString) "-") .Values.global.enabled) -}}on{{- end -}}\n'
+        '  (and (eq (.Values.csi.enabled | toString) "-") .Values.global.enabled) -}}'
+        "on{{- end -}}\n"
         "{{- end -}}\n"
     )
     pod = (
@@ -170,6 +174,7 @@ def test_a_switch_the_templates_compare_with_a_word_also_takes_strings(tmp_path:
         'ui: {{ if ne "-" (toString .Values.ui.enabled) }}{{ .Values.ui.enabled }}{{ end }}\n'
         'ha: {{ if eq (.Values.ha.enabled | toString) "true" }}on{{ end }}\n'
         'port: {{ if eq (.Values.port | toString) "80" }}default{{ end }}\n'
+        'links: {{ if eq (.Values.links | toString) "<nil>" }}true{{ end }}\n'
     )
     schema = chart_schema(tmp_path, values, {"_helpers.tpl": helpers, "pod.yaml": pod})
     assert valid(schema, {"csi": {"enabled": "-"}})
@@ -178,3 +183,4 @@ def test_a_switch_the_templates_compare_with_a_word_also_takes_strings(tmp_path:
     assert not valid(schema, {"csi": {"enabled": [1]}})
     assert not valid(schema, {"ha": {"enabled": "yes"}})
     assert not valid(schema, {"port": "http"})  # compared with a number's spelling
+    assert not valid(schema, {"links": "yes"})  # compared with the text of nothing set
