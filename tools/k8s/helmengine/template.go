@@ -63,17 +63,17 @@ func (e *engine) template(ctx context.Context, ch *chart.Chart, name, namespace 
 	if err != nil {
 		return "", err
 	}
+	// Install's manifest (trimmed, as the helm CLI prints it), then the hooks
+	return strings.TrimSpace(printed(manifests)) + "\n" + printed(hooks), nil
+}
+
+// printed is documents as Helm prints them, each under its template's name.
+func printed(documents []document) string {
 	var text strings.Builder
-	for _, m := range manifests {
-		fmt.Fprintf(&text, "---\n# Source: %s\n%s\n", m.path, m.content)
+	for _, d := range documents {
+		fmt.Fprintf(&text, "---\n# Source: %s\n%s\n", d.path, d.content)
 	}
-	out := strings.TrimSpace(text.String()) + "\n"
-	text.Reset()
-	text.WriteString(out)
-	for _, h := range hooks {
-		fmt.Fprintf(&text, "---\n# Source: %s\n%s\n", h.path, h.content)
-	}
-	return text.String(), nil
+	return text.String()
 }
 
 // sortHead is what Helm's sort reads of a document: its head, or why the
