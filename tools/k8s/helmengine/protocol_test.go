@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 )
@@ -63,20 +61,10 @@ func TestFailuresAnswerTheirCode(t *testing.T) {
 }
 
 func TestRenderAnswersManifestAndObjects(t *testing.T) {
-	dir := t.TempDir()
-	files := map[string]string{
+	dir := writeChart(t, map[string]string{
 		"Chart.yaml":               "apiVersion: v2\nname: site\nversion: 0.1.0\n",
 		"templates/configmap.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n",
-	}
-	for name, text := range files {
-		path := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 	line, _ := json.Marshal(map[string]any{"id": 7, "op": "render", "chart": map[string]string{"path": dir},
 		"release": "web", "namespace": "tenant"})
 	document := answer(t, renderOnlyServer(), string(line))

@@ -48,8 +48,7 @@ func installTemplate(ch *chart.Chart, name, namespace string, values map[string]
 // the default capabilities do not meet.
 func edgeChart(t *testing.T, kubeVersion string) string {
 	t.Helper()
-	dir := t.TempDir()
-	files := map[string]string{
+	return writeChart(t, map[string]string{
 		"Chart.yaml":             "apiVersion: v2\nname: edge\nversion: 0.1.0\n" + kubeVersion,
 		"values.yaml":            "broken: false\nextra: 1\n",
 		"templates/NOTES.txt":    "Installed {{ .Release.Name }}.\n",
@@ -124,7 +123,13 @@ metadata:
 `,
 		"templates/zz-broken.yaml": "{{- if .Values.broken }}\nkind: [unclosed\n{{- end }}\n",
 		"templates/aa-kind.yaml":   "{{- if eq (toString .Values.extra) \"wrong\" }}\nkind: [1, 2]\nmetadata: {name: x}\n{{- end }}\n",
-	}
+	})
+}
+
+// writeChart writes a chart's files (by path inside the chart) to a new directory.
+func writeChart(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
 	for name, text := range files {
 		path := filepath.Join(dir, name)
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
