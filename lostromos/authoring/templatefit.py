@@ -160,9 +160,9 @@ def admit_spelling(node: dict, path: tuple[str, ...]) -> None:
     a number's spelling or `"<nil>"` (the text of an unset value), it keeps its type:
     `"yes"` would quietly mean false."""
     found = _at(node, path)
-    kind = found.get("type") if found is not None else None
     if found is None or any(k in found for k in ("$ref", "anyOf", "enum", "const")):
         return
+    kind = found.get("type")
     kinds = kind if isinstance(kind, list) else [kind]
-    if kinds and all(k in ("boolean", "integer", "number") for k in kinds):
+    if all(k in ("boolean", "integer", "number") for k in kinds):
         found["type"] = [*kinds, "string"]

@@ -33,7 +33,8 @@ class TemplateUse:
     """How the templates use `.Values`: keys they read, objects they render whole
     (`toYaml`: every key lands in the output), objects whose keys they range over and
     values they pass to `tpl` (a string there is template text that renders to the value)
-    and values they read through `toString` (a string spelling does what the value does)."""
+    and values whose text they compare with a word (`eq (X | toString) "-"`: strings are
+    among their values)."""
 
     reads: list[TemplateRead]
     rendered: frozenset[tuple[str, ...]]

@@ -339,10 +339,9 @@ def _compared_word(tokens: list[str], position: int) -> str | None:
     for shape in _TEXT_OF:
         start = position - shape.index("@")
         end = start + len(shape)
-        found = tuple(
-            "@" if i == position else token for i, token in enumerate(tokens[start:end], start)
-        )
-        if start < 1 or found != shape:
+        if start < 1 or end > len(tokens):
+            continue
+        if (*tokens[start:position], "@", *tokens[position + 1 : end]) != shape:
             continue
         if tokens[start - 1] in _COMPARISONS and end < len(tokens) and _STRING.match(tokens[end]):
             return _unquote(tokens[end])

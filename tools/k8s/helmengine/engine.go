@@ -41,7 +41,10 @@ type cachedChart struct {
 }
 
 func newEngine(c *cluster, key recordKey) *engine {
-	return &engine{cluster: c, key: key, charts: map[string]*cachedChart{}, heads: newHeads(), sortHeads: newSortHeads()}
+	return &engine{
+		cluster: c, key: key, charts: map[string]*cachedChart{},
+		heads: newHeads(), sortHeads: newSortHeads(),
+	}
 }
 
 // loadChart returns the chart for a digest, loading it from its path once.

@@ -98,17 +98,17 @@ type document struct {
 
 // hookEvents are the hook types Helm knows; a document naming any other is
 // left out of the release altogether.
-var hookEvents = map[string]bool{"test-success": true}
-
-func init() {
+var hookEvents = func() map[string]bool {
+	known := map[string]bool{"test-success": true} // Helm 2's name for test
 	for _, event := range []release.HookEvent{
 		release.HookPreInstall, release.HookPostInstall, release.HookPreDelete, release.HookPostDelete,
 		release.HookPreUpgrade, release.HookPostUpgrade, release.HookPreRollback, release.HookPostRollback,
 		release.HookTest,
 	} {
-		hookEvents[event.String()] = true
+		known[event.String()] = true
 	}
-}
+	return known
+}()
 
 // sortDocuments is releaseutil.SortManifests (Install's order): the files in
 // name order, partials and blank files skipped, each cut into documents; a
