@@ -11,7 +11,15 @@ observation of its object and the object's key is queued. The reconciler reads
 the observation as part of the object's state (drifted), repairs with a `helm
 upgrade` (or an ApplySet's server-side apply) that re-applies the release and
 recreates what was deleted, and acknowledges exactly the observation it
-repaired: one found while the repair ran stays for the next.
+repaired.
+
+An observation holds for the revision the check expected (the one the object's
+status recorded when the check began). Once another revision is deployed, it is
+dropped, and the next check judges the new one: a check that read its
+expectations before an upgrade and listed after the upgrade's prune would
+otherwise take what the upgrade removed on purpose for missing, and repair it
+into a revision nobody asked for. A real change made meanwhile is still there
+to be found, one period later at most.
 
 Why a period and not a watch: a watch on every kind of every chart holds a
 connection per kind and wakes on every status update of every Deployment in
@@ -32,7 +40,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,9 +72,17 @@ ResourceId = tuple[str, str, str, str]  # apiVersion, kind, namespace, name
 
 @dataclass(frozen=True)
 class DriftReport:
-    """One drift check found this object's release changed; `check` numbers the checks."""
+    """One drift check found this object's release changed: `check` numbers the
+    checks, `revision` is the release revision the check expected."""
 
     check: int
+    revision: int
+
+
+def recorded_revision(status: dict[str, Any] | None) -> int:
+    """The release revision an object's status records (0 before the first)."""
+    revision = ((status or {}).get("release") or {}).get("revision")
+    return revision if isinstance(revision, int) and not isinstance(revision, bool) else 0
 
 
 class DriftObservations:
@@ -82,15 +98,22 @@ class DriftObservations:
         self._reports: dict[Key, DriftReport] = {}
         self._checks = 0
 
-    def record(self, keys: Iterable[Key]) -> None:
+    def record(self, drifted: Mapping[Key, int]) -> None:
+        """One check's findings: each drifted key, and the revision it expected."""
         with self._lock:
             self._checks += 1
-            for key in keys:
-                self._reports[key] = DriftReport(self._checks)
+            for key, revision in drifted.items():
+                self._reports[key] = DriftReport(self._checks, revision)
 
-    def get(self, key: Key) -> DriftReport | None:
+    def get(self, key: Key, revision: int) -> DriftReport | None:
+        """The report on the key's release at `revision`, the one deployed now; a
+        report on an earlier revision is dropped (the module's docstring says why)."""
         with self._lock:
-            return self._reports.get(key)
+            report = self._reports.get(key)
+            if report is not None and report.revision != revision:
+                del self._reports[key]
+                return None
+            return report
 
     def acknowledge(self, key: Key, report: DriftReport) -> None:
         """The release was re-applied after `report` was made."""
@@ -103,6 +126,10 @@ class DriftObservations:
         """The object is gone: nothing is left to repair."""
         with self._lock:
             self._reports.pop(key, None)
+
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            return key in self._reports
 
     def __len__(self) -> int:
         with self._lock:
@@ -179,13 +206,15 @@ class DriftChecker:
             for key in drifted:
                 self.on_drift(key)
 
-    def check(self) -> list[Key]:
-        """Keys whose release drifted. Status is anyone's to write, so one kind's
-        failure (a forged entry naming a kind nobody serves or may list) costs that
-        kind only; only when every kind fails is the check itself a failure."""
+    def check(self) -> dict[Key, int]:
+        """Keys whose release drifted, each with the revision it was expected at.
+        Status is anyone's to write, so one kind's failure (a forged entry naming a
+        kind nobody serves or may list) costs that kind only; only when every kind
+        fails is the check itself a failure."""
         drifted: set[Key] = set()
         failures: list[ApiException] = []
-        expected = self._expected()
+        revisions: dict[Key, int] = {}
+        expected = self._expected(revisions)
         for (api_version, kind), by_user in expected.items():
             try:
                 location = self._resource(api_version, kind)
@@ -210,16 +239,20 @@ class DriftChecker:
                 len(drifted),
                 extra={"objects": sorted(drifted)[:20]},
             )
-        return sorted(drifted)
+        return {key: revisions[key] for key in sorted(drifted)}
 
-    def _expected(self) -> dict[tuple[str, str], dict[str | None, dict[tuple[str, str], Key]]]:
-        """(apiVersion, kind) -> whom to list as (None: ourselves) -> (namespace, name) -> key."""
+    def _expected(
+        self, revisions: dict[Key, int]
+    ) -> dict[tuple[str, str], dict[str | None, dict[tuple[str, str], Key]]]:
+        """(apiVersion, kind) -> whom to list as (None: ourselves) -> (namespace, name) -> key;
+        `revisions` learns each key's recorded revision, the one these expectations are of."""
         expected: dict[tuple[str, str], dict[str | None, dict[tuple[str, str], Key]]] = {}
         for obj in self.informer.objects():
             metadata = obj["metadata"]
             if metadata.get("deletionTimestamp"):
                 continue
             key = object_key(obj)
+            revisions[key] = recorded_revision(obj.get("status"))
             own = str(metadata.get("namespace", ""))
             user = self.user_for(own)
             for api_version, kind, namespace, name in release_resources(obj.get("status")):

@@ -35,6 +35,7 @@ import yaml
 from kubernetes.client.exceptions import ApiException
 
 from controller.applyset.api import ClusterApi, Resource
+from controller.drift import recorded_revision
 from controller.ownership import UID_LABEL
 from controller.reconcile.ports import DesiredState, ForeignObjects
 from lostromos.applyset import (
@@ -135,7 +136,7 @@ class ApplySetDeployer:
         return Release(
             name=release,
             namespace=namespace,
-            revision=_revision(recorded),
+            revision=recorded_revision(obj.get("status")),
             # only ever deployed: a set has no pending state (and a forged status
             # must not send it to the Helm-only recovery)
             status="deployed" if recorded.get("status") == "deployed" else "unknown",
@@ -192,12 +193,11 @@ class ApplySetDeployer:
         self._delete(prune_targets(listed, members), "prune", user)
         if format_group_kinds(after) != format_group_kinds(before | after):
             self.parent.label_parent(obj, {}, {GROUP_KINDS_ANNOTATION: format_group_kinds(after)})
-        recorded = (obj.get("status") or {}).get("release") or {}
         now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return Release(
             name=release,
             namespace=namespace,
-            revision=_revision(recorded) + 1,
+            revision=recorded_revision(obj.get("status")) + 1,
             status="deployed",
             chart_name=desired.chart_name,
             chart_version=desired.chart_version,
@@ -351,11 +351,6 @@ def _member(resource: Resource, body: Mapping[str, Any]) -> Member:
         str(metadata.get("namespace", "")),
         str(metadata.get("name", "")),
     )
-
-
-def _revision(recorded: Mapping[str, Any]) -> int:
-    revision = recorded.get("revision")
-    return revision if isinstance(revision, int) and not isinstance(revision, bool) else 0
 
 
 @contextmanager

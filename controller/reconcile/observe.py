@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from controller.drift import DriftReport
+from controller.drift import DriftReport, recorded_revision
 from controller.informer import Key
 from controller.ownership import Ownership, ownership, release_name, release_name_problem
 from controller.reconcile.ports import Deployer, DriftView, Engines, RolloutView, Store
@@ -190,7 +190,7 @@ def _observe(  # noqa: PLR0911 - it stops as soon as the state is known
         return _with_release(seen, binding, deployer, chart_name=_chart_name(engines, binding))
     engine = engines.engine_for(binding)
     desired = _desired(engine, obj.get("spec"), name, binding.sensitive_paths)
-    report = drift.get(key)
+    report = drift.get(key, recorded_revision(obj.get("status")))
     in_sync = report is None and had_finalizer and recorded_in_sync(obj, desired.digest, name)
     seen = _replace(seen, desired=desired, drift=report, in_sync=in_sync)
     if in_sync:

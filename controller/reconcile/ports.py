@@ -183,7 +183,7 @@ class Engines(Protocol):
 
 
 class DriftView(Protocol):
-    def get(self, key: Key) -> DriftReport | None: ...
+    def get(self, key: Key, revision: int) -> DriftReport | None: ...
 
 
 class DriftAcknowledger(Protocol):

@@ -1,5 +1,6 @@
 """Fixtures shared by the controller's e2e tests: a namespace per test, and the
-controller processes a test starts, killed at its end whatever happened."""
+controller processes a test starts, killed at its end whatever happened (each
+one's last log lines printed, which pytest shows when the test failed)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import pytest
 
 from tests.e2e.controllerkit import ControllerProcess
 from tests.support import Cluster
+
+LOG_LINES = 40
 
 
 @pytest.fixture
@@ -24,3 +27,7 @@ def controllers(tmp_path: Path) -> Iterator[list[ControllerProcess]]:
     yield started
     for controller in started:
         controller.stop_quietly()
+        if not controller.log_path.exists():
+            continue
+        print(f"--- the last lines of {controller.log_path} ---")
+        print("\n".join(controller.log().splitlines()[-LOG_LINES:]))

@@ -12,7 +12,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from controller.drift import DriftObservations
+from controller.drift import DriftObservations, recorded_revision
 from controller.informer import Informer
 from controller.reconcile import FINALIZER, Reconciler
 from controller.rollout import Rollout
@@ -347,6 +347,25 @@ class World:
 
     def reconcile(self, key: str = "team-a/blog") -> Any:
         return self.reconciler.reconcile(key)
+
+    def drift_found(self, key: str = "team-a/blog") -> None:
+        """A drift check finds the object's release changed, at the revision its
+        status records now."""
+        found = self.informer.get(key) or {}
+        self.drift.record({key: recorded_revision(found.get("status"))})
+
+    def change_spec(self, spec: dict[str, Any], key: str = "team-a/blog") -> None:
+        """Someone applies a new spec: the next generation, as the store sees it."""
+        changed = self.obj(key)
+        metadata = changed["metadata"]
+        generation = metadata.get("generation", 1) + 1
+        changed["metadata"] = {
+            **metadata,
+            "generation": generation,
+            "resourceVersion": str(int(metadata.get("resourceVersion") or 0) + 100),
+        }
+        changed["spec"] = spec
+        self.informer.update(changed)
 
     def obj(self, key: str = "team-a/blog") -> dict[str, Any]:
         found = self.informer.get(key)

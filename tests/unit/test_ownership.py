@@ -7,7 +7,7 @@ import datetime
 
 import pytest
 
-from controller.drift import DriftObservations
+from controller.drift import DriftObservations, DriftReport
 from controller.ownership import (
     Ownership,
     owner_labels,
@@ -94,18 +94,25 @@ def test_times_parse_as_the_api_server_and_helm_write_them() -> None:
 
 def test_drift_observations_are_acknowledged_only_up_to_the_report_repaired() -> None:
     store = DriftObservations()
-    store.record(["ns/a", "ns/b"])
-    first = store.get("ns/a")
+    store.record({"ns/a": 1, "ns/b": 1})
+    first = store.get("ns/a", 1)
     assert first is not None
-    store.record(["ns/a"])  # found again while the first repair ran
+    store.record({"ns/a": 1})  # found again while the first repair ran
     store.acknowledge("ns/a", first)
-    assert store.get("ns/a") is not None
-    latest = store.get("ns/a")
-    assert latest is not None
+    latest = store.get("ns/a", 1)
+    assert latest is not None and latest != first
     store.acknowledge("ns/a", latest)
-    assert store.get("ns/a") is None
+    assert "ns/a" not in store
     store.forget("ns/b")
     assert len(store) == 0
+
+
+def test_a_drift_observation_of_an_earlier_revision_is_dropped() -> None:
+    store = DriftObservations()
+    store.record({"ns/a": 1, "ns/b": 2})
+    assert store.get("ns/a", 2) is None  # revision 2 was deployed since the check began
+    assert "ns/a" not in store
+    assert store.get("ns/b", 2) == DriftReport(1, 2)
 
 
 def _judged(record: str, **changes: object) -> Release:

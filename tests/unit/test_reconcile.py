@@ -10,7 +10,7 @@ import pytest
 
 from controller.reconcile import ReconcileError
 from controller.reconcile.decide import Action, decide
-from controller.reconcile.observe import FINALIZER, observe
+from controller.reconcile.observe import FINALIZER, Observation, observe
 from controller.reconcile.outcomes import HALTED_RECHECK_SECONDS
 from lostromos.config import RolloutPolicy, Selector
 from lostromos.helmengine import HelmError
@@ -30,9 +30,9 @@ from tests.unit.reconcilekit import (
 
 def test_a_gone_object_is_nothing_and_its_drift_report_is_dropped() -> None:
     world = World()
-    world.drift.record(["team-a/blog"])
+    world.drift.record({"team-a/blog": 1})
     assert world.reconcile().requeue_after is None
-    assert world.helm.calls == [] and world.drift.get("team-a/blog") is None
+    assert world.helm.calls == [] and "team-a/blog" not in world.drift
 
 
 def test_an_object_the_selector_does_not_serve_is_nothing() -> None:
@@ -124,10 +124,7 @@ def test_absent_and_valid_installs_with_owner_labels_and_a_finalizer() -> None:
 
 def test_out_of_sync_and_ours_upgrades_with_owner_labels() -> None:
     world = in_sync_world()
-    changed = world.obj()
-    changed["metadata"] = {**changed["metadata"], "generation": 2, "resourceVersion": "99"}
-    changed["spec"] = {"domain": "new.example.com"}
-    world.informer.update(changed)
+    world.change_spec({"domain": "new.example.com"})
     world.reconcile()
     assert world.helm.actions() == ["status", "upgrade"]
     assert ours().items() <= world.helm.calls[1][2].items()
@@ -215,11 +212,11 @@ def test_a_pending_install_of_ours_is_removed_then_installed() -> None:
 
 def test_a_drift_report_makes_an_in_sync_object_a_repair_acknowledged_on_success() -> None:
     world = in_sync_world()
-    world.drift.record(["team-a/blog"])
+    world.drift_found()
     world.reconcile()
     assert world.helm.actions() == ["status", "upgrade"]
     assert world.events.reasons() == ["Repaired"]
-    assert world.drift.get("team-a/blog") is None
+    assert "team-a/blog" not in world.drift
     world.reconcile()
     assert world.helm.actions() == ["status", "upgrade"]  # nothing more to do
 
@@ -231,7 +228,7 @@ def test_upgrades_repairs_and_rollbacks_carry_the_bindings_history_bound() -> No
     )
     world.reconcile()  # recover: rollback
     world.reconcile()  # upgrade
-    world.drift.record(["team-a/blog"])
+    world.drift_found()
     world.reconcile()  # repair
     assert [(action, revision) for action, _, revision in world.helm.changes()][:1] == [
         ("rollback", 3)
@@ -243,22 +240,20 @@ def test_upgrades_repairs_and_rollbacks_carry_the_bindings_history_bound() -> No
 
 def test_a_failed_repair_stays_a_repair() -> None:
     world = in_sync_world()
-    world.drift.record(["team-a/blog"])
+    world.drift_found()
     world.helm.fail["upgrade"] = HelmError("upgrade", "boom")
     with pytest.raises(ReconcileError):
         world.reconcile()
-    assert world.drift.get("team-a/blog") is not None
+    assert "team-a/blog" in world.drift
     del world.helm.fail["upgrade"]
     world.reconcile()
     assert world.helm.actions().count("upgrade") == 2
-    assert world.drift.get("team-a/blog") is None
+    assert "team-a/blog" not in world.drift
 
 
-def test_drift_found_while_a_repair_ran_is_kept_for_the_next_one() -> None:
-    world = in_sync_world()
-    world.drift.record(["team-a/blog"])
-    seen = observe(
-        "team-a/blog",
+def observed(world: World, key: str = "team-a/blog") -> Observation:
+    return observe(
+        key,
         binding=world.binding,
         store=world.informer,
         engines=world.reconciler.engines,
@@ -266,9 +261,37 @@ def test_drift_found_while_a_repair_ran_is_kept_for_the_next_one() -> None:
         drift=world.drift,
         rollout=world.rollout,
     )
-    world.drift.record(["team-a/blog"])  # the next check, while helm was busy
+
+
+def test_drift_found_while_a_repair_ran_is_left_to_the_next_check() -> None:
+    """A check that began before the repair wrote its revision judged the old one:
+    the repair does not acknowledge it, and the new revision drops it unrepaired
+    (a change made meanwhile is still there for the next check to find)."""
+    world = in_sync_world()
+    world.drift_found()
+    seen = observed(world)
+    world.drift_found()  # the next check, while helm was busy
     world.reconciler.act(decide(seen), seen)
-    assert world.drift.get("team-a/blog") is not None
+    assert "team-a/blog" in world.drift  # not the report the repair acknowledged
+    world.helm.calls.clear()
+    world.reconcile()
+    assert world.helm.calls == [] and "team-a/blog" not in world.drift
+
+
+def test_an_upgrade_is_not_followed_by_a_repair_of_what_it_pruned() -> None:
+    """A check that read the expected objects before an upgrade and listed them after
+    its prune reports the pruned ones missing: that report is of the revision before,
+    and no repair (a revision nobody asked for) follows the upgrade."""
+    world = in_sync_world()
+    world.change_spec({"domain": "new.example.com"})
+    seen = observed(world)
+    world.drift_found()  # expectations read at revision 1, listed after the prune
+    world.reconciler.act(decide(seen), seen)
+    assert world.obj()["status"]["release"]["revision"] == 2
+    world.reconcile()
+    assert world.helm.actions() == ["status", "upgrade"]
+    assert world.events.reasons() == ["Upgraded"]
+    assert "team-a/blog" not in world.drift
 
 
 # -- rollout gate -----------------------------------------------------------------
@@ -327,15 +350,7 @@ def test_dry_run_says_what_it_would_do_and_does_nothing(caplog) -> None:
 def test_decide_covers_every_state() -> None:
     world = World(site())
     world.helm.releases[("blog", "team-a")] = release(labels=ours())
-    seen = observe(
-        "team-a/blog",
-        binding=world.binding,
-        store=world.informer,
-        engines=world.reconciler.engines,
-        deployer=world.reconciler.deployer,
-        drift=world.drift,
-        rollout=world.rollout,
-    )
+    seen = observed(world)
     assert decide(seen) is Action.UPGRADE
     assert seen.owner is not None and seen.release_read
     assert decide(seen.__class__("k", None)) is Action.NOTHING
@@ -352,7 +367,7 @@ def test_decide_covers_every_state() -> None:
     assert with_(release=None, owner=type(seen.owner).ABSENT) is Action.INSTALL
     assert with_(owner=type(seen.owner).FOREIGN) is Action.REFUSE
     assert with_(release=release(status="pending-rollback", labels=ours())) is Action.RECOVER
-    assert with_(drift=world.drift.get("x") or _report()) is Action.REPAIR
+    assert with_(drift=_report()) is Action.REPAIR
     assert with_(deleting=True) is Action.UNINSTALL
     assert with_(deleting=True, owner=type(seen.owner).FOREIGN) is Action.RELEASE_FINALIZER
     assert with_(deleting=True, had_finalizer=False) is Action.NOTHING
@@ -365,7 +380,7 @@ def test_decide_covers_every_state() -> None:
 def _report() -> Any:
     from controller.drift import DriftReport
 
-    return DriftReport(1)
+    return DriftReport(1, 1)
 
 
 def test_a_sensitive_value_in_helms_message_is_redacted_in_status_and_events() -> None:

@@ -106,7 +106,7 @@ ROWS: dict[State, tuple[Callable[[], Observation], Action]] = {
         _with(release=release(revision=2, status="pending-upgrade", labels=ours())),
         Action.RECOVER,
     ),
-    State.DRIFTED: (_with(drift=DriftReport(1)), Action.REPAIR),
+    State.DRIFTED: (_with(drift=DriftReport(1, 1)), Action.REPAIR),
     State.DEPLOYED_UNRECORDED: (
         _with(
             release=release(

@@ -128,9 +128,10 @@ def released(namespace: str, name: str) -> dict[str, Any]:
     obj = site(name, namespace=namespace)
     obj["status"] = {
         "release": {
+            "revision": 1,
             "resources": [
                 {"apiVersion": "v1", "kind": "Service", "namespace": namespace, "name": name}
-            ]
+            ],
         }
     }
     return obj
@@ -154,7 +155,7 @@ def test_drift_lists_each_namespace_as_its_service_account() -> None:
         }
     )
     drifted = checker(api, released("team-a", "blog"), released("team-b", "shop")).check()
-    assert drifted == ["team-b/shop"]  # its Service is gone
+    assert drifted == {"team-b/shop": 1}  # its Service is gone, expected at revision 1
     assert sorted(api.requests) == [
         ("/api/v1/namespaces/team-a/services", TENANT),
         ("/api/v1/namespaces/team-b/services", "system:serviceaccount:team-b:deployer"),
@@ -163,7 +164,7 @@ def test_drift_lists_each_namespace_as_its_service_account() -> None:
 
 def test_what_a_tenant_may_not_list_is_not_taken_for_missing() -> None:
     api = FakeApiClient({})  # every list is refused
-    assert checker(api, released("team-a", "blog")).check() == []
+    assert checker(api, released("team-a", "blog")).check() == {}
     assert api.requests == [("/api/v1/namespaces/team-a/services", TENANT)]
 
 
@@ -172,7 +173,7 @@ def test_without_a_service_account_drift_lists_as_the_controller() -> None:
     informer = Informer(NoListing(), binding(), lambda key: None)  # type: ignore[arg-type]
     informer.update(released("team-a", "blog"))
     drifted = DriftChecker(api, informer, lambda key: None, 60).check()  # type: ignore[arg-type]
-    assert drifted == ["team-a/blog"]
+    assert list(drifted) == ["team-a/blog"]
     assert api.requests == [("/api/v1/services", None)]
 
 
@@ -207,7 +208,7 @@ def test_a_forged_status_entry_fails_no_other_objects_drift_check() -> None:
     informer.update(released("team-a", "blog"))
     informer.update(forged)
     drifted = DriftChecker(api, informer, lambda key: None, 60).check()  # type: ignore[arg-type]
-    assert drifted == ["team-a/blog", "team-b/shop"]  # both Services are missing
+    assert list(drifted) == ["team-a/blog", "team-b/shop"]  # both Services are missing
     assert ("/api/v1/secrets", None) not in api.requests
 
 
@@ -221,4 +222,4 @@ def test_one_kind_that_may_not_be_listed_costs_only_that_kind() -> None:
     informer.update(released("team-a", "blog"))
     informer.update(forged)
     drifted = DriftChecker(api, informer, lambda key: None, 60).check()  # type: ignore[arg-type]
-    assert drifted == ["team-a/blog"]
+    assert list(drifted) == ["team-a/blog"]
