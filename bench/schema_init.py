@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 from bench.settings import Setting, settings_for  # noqa: E402
 from lostromos.authoring.infer import infer_chart_schema, render_schema  # noqa: E402
 from lostromos.charts import load_chart  # noqa: E402
-from lostromos.toolchain import find  # noqa: E402
+from lostromos.toolchain import ensure  # noqa: E402
 from lostromos.values.engine import ValuesEngine  # noqa: E402
 
 CACHE = ROOT / ".cache" / "schema-bench"
@@ -190,10 +190,7 @@ class HelmJudge:
     """`helm template` with the author's schema in place, remembered by setting."""
 
     def __init__(self, chart_dir: Path, memo: Path) -> None:
-        helm = find("helm")
-        if helm is None:
-            raise SystemExit("the pinned helm is not built: run `lostromos toolchain build`")
-        self.helm = str(helm)
+        self.helm = str(ensure(["helm"])["helm"])  # the pinned helm, built when missing
         self.chart_dir = chart_dir
         self.memo_path = memo
         self.memo: dict[str, bool] = json.loads(memo.read_text()) if memo.is_file() else {}
