@@ -49,6 +49,7 @@ from controller.health import (
 from controller.reconcile.readiness import awaiting
 from controller.status import HEALTHY, Condition, condition, merge_conditions
 from lostromos.config import Binding
+from lostromos.kube import watch_timeout
 from lostromos.neterrors import brief_error
 from lostromos.rawget import get_collection, list_query
 
@@ -105,7 +106,13 @@ class _Collection:
 
     def __call__(self, **kwargs: Any) -> Any:
         streaming = bool(kwargs.get("watch"))
-        return get_collection(self.api_client, self.path, list_query(kwargs), streaming=streaming)
+        return get_collection(
+            self.api_client,
+            self.path,
+            list_query(kwargs),
+            streaming=streaming,
+            timeout=kwargs.get("_request_timeout"),
+        )
 
 
 class HealthFollower:
@@ -250,6 +257,7 @@ class HealthFollower:
                 resource_version=version,
                 allow_watch_bookmarks=True,
                 timeout_seconds=WATCH_TIMEOUT_SECONDS,
+                _request_timeout=watch_timeout(WATCH_TIMEOUT_SECONDS),
             ):
                 if stop.is_set():
                     break

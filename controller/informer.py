@@ -31,6 +31,7 @@ from kubernetes.client.exceptions import ApiException
 
 from controller.sharding.shardlist import ShardWatch
 from lostromos.config import Binding
+from lostromos.kube import watch_timeout
 from lostromos.neterrors import brief_error
 
 log = logging.getLogger(__name__)
@@ -215,10 +216,12 @@ class Informer:
     def _watch_once(self, resource_version: str, stop: threading.Event) -> str:
         b = self.binding
         self._watch = watch.Watch()
+        seconds = min(WATCH_TIMEOUT_SECONDS, max(1, int(self.resync_seconds)))
         kwargs: dict[str, Any] = {
             "resource_version": resource_version,
             "allow_watch_bookmarks": True,
-            "timeout_seconds": min(WATCH_TIMEOUT_SECONDS, max(1, int(self.resync_seconds))),
+            "timeout_seconds": seconds,
+            "_request_timeout": watch_timeout(seconds),  # a dead connection ends too
         }
         if self.label_selector:
             kwargs["label_selector"] = self.label_selector

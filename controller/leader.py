@@ -6,6 +6,11 @@ by comparing timestamps written by other machines, so clock skew between
 replicas cannot produce two leaders. A leader that cannot renew within the
 renew deadline stops leading (the caller exits), and a leader shutting down
 releases the Lease so a standby takes over at once instead of after expiry.
+
+Every attempt's requests end by the renew deadline, as client-go bounds each
+renewal by its context: a request held by an API server that stopped answering
+would otherwise keep this process leading past the Lease's expiry, beside the
+standby that took it over.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from typing import Any
 import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+
+from lostromos.kube import timeout_until
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +73,7 @@ class LeaderElector:
         standby never starts while this process is still reconciling.
         """
         while not stop.is_set():
-            if self._try_acquire_or_renew():
+            if self._try_acquire_or_renew(self.clock() + self.config.renew_deadline):
                 break
             stop.wait(self.config.retry_period)
         else:
@@ -78,9 +85,9 @@ class LeaderElector:
         on_started()
         last_renewed = self.clock()
         while not stop.wait(self.config.retry_period):
-            if self._try_acquire_or_renew():
+            if self._try_acquire_or_renew(last_renewed + self.config.renew_deadline):
                 last_renewed = self.clock()
-            elif self.clock() - last_renewed > self.config.renew_deadline:
+            elif self.clock() - last_renewed >= self.config.renew_deadline:
                 self.leading.clear()
                 log.error(
                     "lost leadership: could not renew the lease in time",
@@ -110,19 +117,29 @@ class LeaderElector:
 
     # -- internals ------------------------------------------------------------
 
-    def _get(self) -> client.V1Lease | None:
+    def _get(self, deadline: float | None = None) -> client.V1Lease | None:
         try:
-            return self.api.read_namespaced_lease(self.config.name, self.config.namespace)
+            return self.api.read_namespaced_lease(
+                self.config.name, self.config.namespace, _request_timeout=self._left(deadline)
+            )
         except ApiException as error:
             if error.status == 404:
                 return None
             raise
 
-    def _try_acquire_or_renew(self) -> bool:
+    def _left(self, deadline: float | None) -> float | None:
+        """A request's timeout that ends it by `deadline` (on self.clock); None: the
+        client's default."""
+        return None if deadline is None else timeout_until(deadline, self.clock())
+
+    def _try_acquire_or_renew(self, deadline: float) -> bool:
+        """One attempt, its requests ended by `deadline` (a failure, if they were)."""
         cfg = self.config
         now = _now_micro()
+        if self.clock() >= deadline:
+            return False
         try:
-            lease = self._get()
+            lease = self._get(deadline)
             if lease is None:
                 self.api.create_namespaced_lease(
                     cfg.namespace,
@@ -136,6 +153,7 @@ class LeaderElector:
                             lease_transitions=0,
                         ),
                     ),
+                    _request_timeout=self._left(deadline),
                 )
                 self._remember(None)
                 return True
@@ -161,7 +179,9 @@ class LeaderElector:
             spec.lease_duration_seconds = int(cfg.lease_seconds)
             spec.renew_time = now  # type: ignore[assignment]
             # replace carries resourceVersion: of two racing candidates, one gets 409.
-            self.api.replace_namespaced_lease(cfg.name, cfg.namespace, lease)
+            self.api.replace_namespaced_lease(
+                cfg.name, cfg.namespace, lease, _request_timeout=self._left(deadline)
+            )
             self._remember(
                 {"holder": cfg.identity, "renew": now, "duration": int(cfg.lease_seconds)}
             )

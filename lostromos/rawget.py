@@ -41,9 +41,15 @@ def list_query(kwargs: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def get_collection(
-    api_client: client.ApiClient, path: str, query: list[tuple[str, str]], *, streaming: bool
+    api_client: client.ApiClient,
+    path: str,
+    query: list[tuple[str, str]],
+    *,
+    streaming: bool,
+    timeout: Any = None,
 ) -> Any:
-    """The parsed JSON answer, or the raw response for a watch to stream."""
+    """The parsed JSON answer, or the raw response for a watch to stream; `timeout`
+    is the python client's `_request_timeout` (None: lostromos.kube's default)."""
     method, url, headers, body, post = api_client.param_serialize(
         "GET",
         path,
@@ -51,7 +57,7 @@ def get_collection(
         header_params={"Accept": "application/json"},
         auth_settings=["BearerToken"],
     )
-    response = api_client.call_api(method, url, headers, body, post)
+    response = api_client.call_api(method, url, headers, body, post, _request_timeout=timeout)
     if not 200 <= response.status < 300:
         response.read()
         raise ApiException(status=response.status, reason=response.reason)

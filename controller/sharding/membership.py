@@ -7,6 +7,10 @@ keeps changing: expiry is judged on this process's own monotonic clock (how
 long since this process last saw the Lease's resourceVersion change?), never
 by comparing the renewTime another machine wrote with this machine's clock,
 so clock skew between replicas cannot make a live member look dead.
+
+Every request of the ring ends by the renew deadline (`_timeout`): one held by an
+API server that stopped answering would otherwise keep this replica serving its
+buckets past its Lease's expiry, beside the replicas that took them over.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from controller.sharding import hashring
+from lostromos.kube import timeout_until
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +126,7 @@ class Membership:
                     cfg.lease_name,
                     cfg.namespace,
                     {"metadata": {"labels": labels, "annotations": annotations}, "spec": spec},
+                    _request_timeout=self._timeout(),
                 )
             except ApiException as error:
                 if error.status != 404:
@@ -141,6 +147,7 @@ class Membership:
                             renew_time=now,  # type: ignore[arg-type]
                         ),
                     ),
+                    _request_timeout=self._timeout(),
                 )
         except TRANSIENT as error:
             log.warning("ring lease renewal failed: %s", _brief(error))
@@ -154,7 +161,9 @@ class Membership:
         """List the ring's Leases; raises on API errors (the caller skips the tick)."""
         cfg = self.config
         listing = self.api.list_namespaced_lease(
-            cfg.namespace, label_selector=f"{RING_LABEL}={cfg.ring}"
+            cfg.namespace,
+            label_selector=f"{RING_LABEL}={cfg.ring}",
+            _request_timeout=self._timeout(),
         )
         now = self.clock()
         view = RingView()
@@ -186,6 +195,11 @@ class Membership:
         view.dead = set(self._dead)
         return view
 
+    def _timeout(self) -> float:
+        """What a request may take: until the renew deadline of the last renewal."""
+        start = self.clock() if self.last_renewed is None else self.last_renewed
+        return timeout_until(start + self.config.renew_deadline, self.clock())
+
     def is_dead(self, identity: str) -> bool:
         """Known dead (seen expired or gone). A member never seen counts as live:
         it may have joined since the last listing."""
@@ -208,6 +222,7 @@ class Membership:
                 body=client.V1DeleteOptions(
                     preconditions=client.V1Preconditions(resource_version=version)
                 ),
+                _request_timeout=self._timeout(),
             )
             log.info("deleted the expired ring lease %s", seen.name)
         except TRANSIENT as error:

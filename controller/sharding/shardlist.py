@@ -95,7 +95,13 @@ class ShardWatch:
             query.append(("shardSelector", wanted))
         # A built-in kind of the core group (a binding's source: Service) lives under /api.
         self._path = f"/apis/{group}/{version}/{plural}" if group else f"/api/{version}/{plural}"
-        listing = get_collection(self.api_client, self._path, query, streaming=streaming)
+        listing = get_collection(
+            self.api_client,
+            self._path,
+            query,
+            streaming=streaming,
+            timeout=kwargs.get("_request_timeout"),
+        )
         if streaming:
             return listing  # the raw response, for the watch helper to stream
         if not kwargs.get("watch") and self.supported is None and wanted:

@@ -76,7 +76,13 @@ class SourceCollection:
         self, group: str, version: str, plural: str, **kwargs: Any
     ) -> Any:
         streaming = kwargs.pop("_preload_content", True) is False
-        return get_collection(self.api_client, self.path, list_query(kwargs), streaming=streaming)
+        return get_collection(
+            self.api_client,
+            self.path,
+            list_query(kwargs),
+            streaming=streaming,
+            timeout=kwargs.get("_request_timeout"),
+        )
 
 
 class SourceProjector:

@@ -17,6 +17,7 @@ from tests.e2e.controllerkit import (
     lease_holder,
     wait_all,
 )
+from tests.e2e.silentproxy import SilentProxy
 from tests.support import Cluster, eventually, serve_repository
 
 pytestmark = pytest.mark.e2e
@@ -302,6 +303,51 @@ def test_leader_election_fails_over(
     eventually(lambda: kind.ready("two", namespace), timeout=90)
     assert "became leader" in standby.log()
     assert sorted(cluster.releases(namespace)) == ["one", "two"]
+
+
+def logged_at(log: str, message: str) -> str | None:
+    """The time (HH:MM:SS.mmm, the controller's own log clock) of the first line
+    with `message`."""
+    for line in log.splitlines():
+        if message in line:
+            return line.split(" ", 1)[0]
+    return None
+
+
+def test_a_leader_whose_api_server_goes_silent_stops_leading_before_the_standby_starts(
+    cluster: Cluster, namespace: str, tmp_path: Path, controllers
+) -> None:
+    """The leader reaches the API server through a relay that goes silent (no error,
+    no answer, connections held open). Its renewal must end by the renew deadline, so
+    it stops leading before its Lease expires and the standby takes over; without a
+    deadline the renewal waits for good and two controllers lead at once."""
+    kind = BoundKind(cluster, tmp_path)
+    lease = f"lease-{kind.plural}"
+    args = ("--leader-elect", "--lease-namespace", namespace, "--lease-name", lease)
+    relay = SilentProxy(cluster.kubeconfig)
+    try:
+        through = relay.kubeconfig(tmp_path / "through-relay.kubeconfig")
+        leader = controller_for(
+            cluster, kind, tmp_path, controllers, *args, "--kubeconfig", str(through)
+        ).start()
+        holder = eventually(lambda: lease_holder(cluster, namespace, lease), timeout=30)
+        assert str(leader.process.pid) in holder
+        standby = controller_for(cluster, kind, tmp_path, controllers, *args).start()
+
+        relay.silent.set()
+        eventually(
+            lambda: lease_holder(cluster, namespace, lease) not in (None, holder),
+            timeout=90,
+            message="the standby took the lease over",
+        )
+        eventually(
+            lambda: logged_at(standby.log(), "became leader"), timeout=30, message="standby leads"
+        )
+        lost = logged_at(leader.log(), "lost leadership")
+        assert lost is not None, "the silent leader still leads beside the new one"
+        assert lost < (logged_at(standby.log(), "became leader") or "")
+    finally:
+        relay.close()
 
 
 def test_sigterm_releases_the_lease_and_finishes_in_flight_work(

@@ -38,7 +38,7 @@ class FakeApiClient:
 
         return method, f"https://api{path}?{urlencode(query_params)}", {}, None, []
 
-    def call_api(self, method: str, url: str, *_: Any) -> Response:
+    def call_api(self, method: str, url: str, *_: Any, **__: Any) -> Response:
         query = dict(parse_qsl(urlsplit(url).query))
         self.queries.append(query)
         selector = query.get("shardSelector")
