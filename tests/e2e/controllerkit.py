@@ -305,7 +305,8 @@ class Ring:
         self.replicas: list[ControllerProcess] = []
         self._names = itertools.count(1)
 
-    def add(self, count: int = 1, *, wait_ready: bool = True) -> list[ControllerProcess]:
+    def add(self, count: int = 1, *extra: str, wait_ready: bool = True) -> list[ControllerProcess]:
+        """`count` more replicas, each with the ring's arguments and `extra`."""
         started = []
         for _ in range(count):
             name = f"replica-{next(self._names)}"
@@ -316,6 +317,7 @@ class Ring:
                 *self.args,
                 "--identity",
                 name,
+                *extra,
             )
             process.identity = name
             self.replicas.append(process)

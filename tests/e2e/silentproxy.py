@@ -69,3 +69,11 @@ class SilentProxy:
                 target.sendall(data)
             except OSError:
                 return
+
+
+def logged_at(log: str, message: str, *, last: bool = False) -> str | None:
+    """The time (HH:MM:SS.mmm, the controller's log clock) of the first line with
+    `message` (the last, with `last`): what a silent API server's tests compare
+    between two processes."""
+    times = [line.split(" ", 1)[0] for line in log.splitlines() if message in line]
+    return (times[-1] if last else times[0]) if times else None

@@ -17,7 +17,7 @@ from tests.e2e.controllerkit import (
     lease_holder,
     wait_all,
 )
-from tests.e2e.silentproxy import SilentProxy
+from tests.e2e.silentproxy import SilentProxy, logged_at
 from tests.support import Cluster, eventually, serve_repository
 
 pytestmark = pytest.mark.e2e
@@ -303,15 +303,6 @@ def test_leader_election_fails_over(
     eventually(lambda: kind.ready("two", namespace), timeout=90)
     assert "became leader" in standby.log()
     assert sorted(cluster.releases(namespace)) == ["one", "two"]
-
-
-def logged_at(log: str, message: str) -> str | None:
-    """The time (HH:MM:SS.mmm, the controller's own log clock) of the first line
-    with `message`."""
-    for line in log.splitlines():
-        if message in line:
-            return line.split(" ", 1)[0]
-    return None
 
 
 def test_a_leader_whose_api_server_goes_silent_stops_leading_before_the_standby_starts(

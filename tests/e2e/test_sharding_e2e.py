@@ -19,6 +19,7 @@ from tests.e2e.controllerkit import (
     create_many,
     list_objects,
 )
+from tests.e2e.silentproxy import SilentProxy, logged_at
 from tests.support import Cluster, eventually
 
 pytestmark = pytest.mark.e2e
@@ -287,3 +288,33 @@ def test_each_watch_receives_only_its_share_with_the_gate_and_all_without(
         for r in rings:
             r.stop_all()
         dev.stop()
+
+
+def test_a_replica_whose_api_server_goes_silent_gives_its_buckets_up_before_they_move(
+    cluster: Cluster, namespace: str, tmp_path: Path, rings
+) -> None:
+    """One replica reaches the API server through a relay that goes silent. Its ring
+    requests end by the renew deadline, so it serves nothing before its Lease expires
+    and the other replica takes the whole ring; without a deadline it would wait on
+    the silent server for good, still serving its buckets beside their new owner."""
+    kind = BoundKind(cluster, tmp_path, source=PLAIN)
+    ring = new_ring(rings, cluster, kind, tmp_path, namespace)
+    relay = SilentProxy(cluster.kubeconfig)
+    try:
+        through = relay.kubeconfig(tmp_path / "through-relay.kubeconfig")
+        (cut_off,) = ring.add(1, "--kubeconfig", str(through))
+        (other,) = ring.add(1)
+        eventually(ring.settled, timeout=60, message="two replicas share the hash space")
+
+        relay.silent.set()
+        took_all = f"serving {hashring.BUCKETS} of {hashring.BUCKETS} hash buckets"
+        eventually(
+            lambda: logged_at(other.log(), took_all),
+            timeout=90,
+            message="the other replica serves the whole ring",
+        )
+        gave_up = logged_at(cut_off.log(), "could not renew the ring lease")
+        assert gave_up is not None, "the cut-off replica still serves its buckets"
+        assert gave_up < (logged_at(other.log(), took_all, last=True) or "")
+    finally:
+        relay.close()
