@@ -51,7 +51,7 @@ from controller.status import HEALTHY, Condition, condition, merge_conditions
 from lostromos.config import Binding
 from lostromos.kube import watch_timeout
 from lostromos.neterrors import brief_error
-from lostromos.rawget import get_collection, list_query
+from lostromos.rawget import get_collection, list_collection
 
 log = logging.getLogger(__name__)
 
@@ -106,13 +106,7 @@ class _Collection:
 
     def __call__(self, **kwargs: Any) -> Any:
         streaming = bool(kwargs.get("watch"))
-        return get_collection(
-            self.api_client,
-            self.path,
-            list_query(kwargs),
-            streaming=streaming,
-            timeout=kwargs.get("_request_timeout"),
-        )
+        return list_collection(self.api_client, self.path, kwargs, streaming=streaming)
 
 
 class HealthFollower:

@@ -40,6 +40,19 @@ def list_query(kwargs: Mapping[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
+def list_collection(
+    api_client: client.ApiClient, path: str, kwargs: Mapping[str, Any], *, streaming: bool
+) -> Any:
+    """get_collection called as a list function is: with the python client's keywords."""
+    return get_collection(
+        api_client,
+        path,
+        list_query(kwargs),
+        streaming=streaming,
+        timeout=kwargs.get("_request_timeout"),
+    )
+
+
 def get_collection(
     api_client: client.ApiClient,
     path: str,

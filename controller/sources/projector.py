@@ -46,7 +46,7 @@ from controller.sharding.ring import Ring
 from controller.sharding.shards import Coordinator
 from lostromos.config import Binding
 from lostromos.neterrors import brief_error
-from lostromos.rawget import get_collection, list_query
+from lostromos.rawget import list_collection
 from lostromos.sources.generated import (
     SOURCE_BINDING_LABEL,
     SOURCE_KEY_ANNOTATION,
@@ -76,13 +76,7 @@ class SourceCollection:
         self, group: str, version: str, plural: str, **kwargs: Any
     ) -> Any:
         streaming = kwargs.pop("_preload_content", True) is False
-        return get_collection(
-            self.api_client,
-            self.path,
-            list_query(kwargs),
-            streaming=streaming,
-            timeout=kwargs.get("_request_timeout"),
-        )
+        return list_collection(self.api_client, self.path, kwargs, streaming=streaming)
 
 
 class SourceProjector:
