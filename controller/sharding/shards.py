@@ -35,6 +35,7 @@ from controller.sharding import hashring
 from controller.sharding.membership import Member, Membership
 
 log = logging.getLogger(__name__)
+DEADLINE_PASSED = "could not renew the ring lease within the renew deadline"
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ class Coordinator:
 
     def tick(self) -> None:
         if self._deadline_passed():
-            self._forget("could not renew the ring lease within the renew deadline")
+            self._forget(DEADLINE_PASSED)
         try:
             view = self.membership.view()
         except Exception as error:
@@ -212,6 +213,8 @@ class Coordinator:
     def _renew(self) -> bool:
         held = self.state.held
         if not self.membership.renew(held):
+            if self._deadline_passed():  # known now: no need to wait for the next tick
+                self._forget(DEADLINE_PASSED)
             return False
         self._published = held
         self.joined.set()

@@ -298,7 +298,9 @@ def test_a_replica_whose_api_server_goes_silent_gives_its_buckets_up_before_they
     and the other replica takes the whole ring; without a deadline it would wait on
     the silent server for good, still serving its buckets beside their new owner."""
     kind = BoundKind(cluster, tmp_path, source=PLAIN)
-    ring = new_ring(rings, cluster, kind, tmp_path, namespace)
+    # the production Lease (15 s, renew deadline 10 s): seconds between the two events
+    ring = Ring(cluster, kind, tmp_path, namespace, lease_seconds=15)
+    rings.append(ring)
     relay = SilentProxy(cluster.kubeconfig)
     try:
         through = relay.kubeconfig(tmp_path / "through-relay.kubeconfig")

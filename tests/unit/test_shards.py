@@ -201,6 +201,7 @@ class FakeMembership:
         self.now = 0.0
         self.last_renewed: float | None = None
         self.writable = True
+        self.failing_takes = 0.0  # how long a failing renewal holds the tick
 
     def clock(self) -> float:
         return self.now
@@ -210,6 +211,7 @@ class FakeMembership:
 
     def renew(self, held: frozenset[int]) -> bool:
         if not self.writable:
+            self.now += self.failing_takes
             return False
         self.table[self.config.identity] = held
         self.last_renewed = self.now
@@ -266,6 +268,20 @@ def test_a_replica_that_cannot_renew_stops_serving_before_its_lease_expires() ->
     membership.writable = True
     coordinator.tick()
     assert coordinator.serving() == frozenset(range(hashring.BUCKETS))
+
+
+def test_a_renewal_that_fails_past_the_deadline_stops_serving_in_the_same_tick() -> None:
+    """A renewal held until the deadline by an API server that does not answer: the
+    replica knows then that its claims lapse, and does not serve one tick longer."""
+    table: dict[str, frozenset[int]] = {}
+    membership = FakeMembership("a", table)
+    coordinator = Coordinator(membership)  # type: ignore[arg-type]
+    coordinator.tick()
+    membership.writable, membership.failing_takes = False, 1.5
+    membership.now = 9.0  # within the deadline when the tick starts; past it when it fails
+    coordinator.tick()
+    assert membership.now > membership.config.renew_deadline
+    assert coordinator.serving() == frozenset()
 
 
 def test_stop_serving_refuses_new_keys_and_leave_deletes_the_lease() -> None:
