@@ -196,9 +196,15 @@ class Membership:
         return view
 
     def _timeout(self) -> float:
-        """What a request may take: until the renew deadline of the last renewal."""
+        """What a request may take: until the renew deadline of the last renewal (a
+        whole deadline before the first, or after the claims lapsed: `lapse`)."""
         start = self.clock() if self.last_renewed is None else self.last_renewed
         return timeout_until(start + self.config.renew_deadline, self.clock())
+
+    def lapse(self) -> None:
+        """The last renewal's claims are void (its deadline passed and they were
+        forgotten): from now on this replica joins as a new member would."""
+        self.last_renewed = None
 
     def is_dead(self, identity: str) -> bool:
         """Known dead (seen expired or gone). A member never seen counts as live:

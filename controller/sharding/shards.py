@@ -148,8 +148,7 @@ class Coordinator:
             self._left.wait(self.config.retry_period)
 
     def tick(self) -> None:
-        if self._deadline_passed():
-            self._forget(DEADLINE_PASSED)
+        self._check_deadline()
         try:
             view = self.membership.view()
         except Exception as error:
@@ -213,12 +212,18 @@ class Coordinator:
     def _renew(self) -> bool:
         held = self.state.held
         if not self.membership.renew(held):
-            if self._deadline_passed():  # known now: no need to wait for the next tick
-                self._forget(DEADLINE_PASSED)
+            self._check_deadline()  # known now: no need to wait for the next tick
             return False
         self._published = held
         self.joined.set()
         return True
+
+    def _check_deadline(self) -> None:
+        """Past the renew deadline the claims are void: serve nothing, and join again
+        as a new member (whose requests get a whole renew deadline)."""
+        if self._deadline_passed():
+            self._forget(DEADLINE_PASSED)
+            self.membership.lapse()
 
     def _deadline_passed(self) -> bool:
         last = self.membership.last_renewed

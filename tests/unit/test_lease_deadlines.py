@@ -120,3 +120,8 @@ def test_a_ring_member_whose_api_server_goes_silent_gives_up_by_the_renew_deadli
     with pytest.raises(urllib3.exceptions.ReadTimeoutError):
         member.view()  # the deadline has passed: the shortest wait
     assert api.timeouts[-1] == MIN_REQUEST_SECONDS
+    # Its claims forgotten (Coordinator), it joins again as a new member would.
+    member.lapse()
+    api.silent = False
+    assert member.renew(frozenset())
+    assert api.timeouts[-1] == config.renew_deadline

@@ -220,6 +220,9 @@ class FakeMembership:
     def leave(self) -> None:
         self.table.pop(self.config.identity, None)
 
+    def lapse(self) -> None:
+        self.last_renewed = None
+
     def is_dead(self, identity: str) -> bool:
         return False
 
