@@ -50,6 +50,7 @@ from kubernetes.client.exceptions import ApiException
 
 from controller.health import MANAGED_OBJECTS
 from controller.informer import Informer, Key, object_key
+from controller.status import recorded_revision
 from lostromos.applyset import FIELD_MANAGER
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,8 @@ METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v
 PAGE_SIZE = 500
 
 ResourceId = tuple[str, str, str, str]  # apiVersion, kind, namespace, name
+# (apiVersion, kind) -> whom to list as (None: ourselves) -> (namespace, name) -> key
+Expected = dict[tuple[str, str], dict[str | None, dict[tuple[str, str], Key]]]
 
 
 @dataclass(frozen=True)
@@ -77,12 +80,6 @@ class DriftReport:
 
     check: int
     revision: int
-
-
-def recorded_revision(status: dict[str, Any] | None) -> int:
-    """The release revision an object's status records (0 before the first)."""
-    revision = ((status or {}).get("release") or {}).get("revision")
-    return revision if isinstance(revision, int) and not isinstance(revision, bool) else 0
 
 
 class DriftObservations:
@@ -213,8 +210,7 @@ class DriftChecker:
         fails is the check itself a failure."""
         drifted: set[Key] = set()
         failures: list[ApiException] = []
-        revisions: dict[Key, int] = {}
-        expected = self._expected(revisions)
+        expected, revisions = self._expected()
         for (api_version, kind), by_user in expected.items():
             try:
                 location = self._resource(api_version, kind)
@@ -241,12 +237,11 @@ class DriftChecker:
             )
         return {key: revisions[key] for key in sorted(drifted)}
 
-    def _expected(
-        self, revisions: dict[Key, int]
-    ) -> dict[tuple[str, str], dict[str | None, dict[tuple[str, str], Key]]]:
-        """(apiVersion, kind) -> whom to list as (None: ourselves) -> (namespace, name) -> key;
-        `revisions` learns each key's recorded revision, the one these expectations are of."""
-        expected: dict[tuple[str, str], dict[str | None, dict[tuple[str, str], Key]]] = {}
+    def _expected(self) -> tuple[Expected, dict[Key, int]]:
+        """What each kind's listing should show, and each key's recorded revision: the
+        one these expectations are of."""
+        expected: Expected = {}
+        revisions: dict[Key, int] = {}
         for obj in self.informer.objects():
             metadata = obj["metadata"]
             if metadata.get("deletionTimestamp"):
@@ -260,7 +255,7 @@ class DriftChecker:
                     continue  # a release writes only its own namespace; status may lie
                 by_user = expected.setdefault((api_version, kind), {})
                 by_user.setdefault(user, {})[(namespace, name)] = key
-        return expected
+        return expected, revisions
 
     def _drifted(
         self,

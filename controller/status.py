@@ -49,6 +49,12 @@ def now_rfc3339() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def recorded_revision(status: dict[str, Any] | None) -> int:
+    """The release revision an object's status records (0 before the first)."""
+    revision = ((status or {}).get("release") or {}).get("revision")
+    return revision if isinstance(revision, int) and not isinstance(revision, bool) else 0
+
+
 def merge_conditions(
     existing: Sequence[dict[str, Any]] | None,
     updates: Sequence[Condition],

@@ -43,7 +43,7 @@ def list_query(kwargs: Mapping[str, Any]) -> list[tuple[str, str]]:
 def list_collection(
     api_client: client.ApiClient, path: str, kwargs: Mapping[str, Any], *, streaming: bool
 ) -> Any:
-    """get_collection called as a list function is: with the python client's keywords."""
+    """get_collection, called with a list function's keywords (the python client's)."""
     return get_collection(
         api_client,
         path,

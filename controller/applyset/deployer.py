@@ -35,9 +35,9 @@ import yaml
 from kubernetes.client.exceptions import ApiException
 
 from controller.applyset.api import ClusterApi, Resource
-from controller.drift import recorded_revision
 from controller.ownership import UID_LABEL
 from controller.reconcile.ports import DesiredState, ForeignObjects
+from controller.status import recorded_revision
 from lostromos.applyset import (
     APPLYSET,
     GROUP_KINDS_ANNOTATION,

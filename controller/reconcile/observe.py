@@ -25,12 +25,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from controller.drift import DriftReport, recorded_revision
+from controller.drift import DriftReport
 from controller.informer import Key
 from controller.ownership import Ownership, ownership, release_name, release_name_problem
 from controller.reconcile.ports import Deployer, DriftView, Engines, RolloutView, Store
 from controller.reconcile.readiness import awaiting
 from controller.retries import exhausted, failures_so_far
+from controller.status import recorded_revision
 from controller.suspend import suspended
 from lostromos.charts import ChartError
 from lostromos.config import Binding

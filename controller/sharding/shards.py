@@ -35,7 +35,6 @@ from controller.sharding import hashring
 from controller.sharding.membership import Member, Membership
 
 log = logging.getLogger(__name__)
-DEADLINE_PASSED = "could not renew the ring lease within the renew deadline"
 
 
 @dataclass(frozen=True)
@@ -222,7 +221,7 @@ class Coordinator:
         """Past the renew deadline the claims are void: serve nothing, and join again
         as a new member (whose requests get a whole renew deadline)."""
         if self._deadline_passed():
-            self._forget(DEADLINE_PASSED)
+            self._forget("could not renew the ring lease within the renew deadline")
             self.membership.lapse()
 
     def _deadline_passed(self) -> bool:

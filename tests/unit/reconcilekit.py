@@ -12,10 +12,11 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from controller.drift import DriftObservations, recorded_revision
+from controller.drift import DriftObservations
 from controller.informer import Informer
 from controller.reconcile import FINALIZER, Reconciler
 from controller.rollout import Rollout
+from controller.status import recorded_revision
 from lostromos.config import Binding, ChartRef, ReleasePolicy, RolloutPolicy
 from lostromos.helmengine import HelmError, Release
 from lostromos.values.violations import Violation
