@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from lostromos.authoring.annotations import (
     not_key_lines,
     notes_for,
 )
+from lostromos.authoring.examplefiles import example_files, new_keys, schema_root
 from lostromos.authoring.helmroot import apply_root
 from lostromos.authoring.k8stypes import (
     INT_OR_STRING,
@@ -164,11 +165,42 @@ def infer_chart_schema(chart_dir: Path, metadata: dict) -> dict:
         if values_file.is_file()
         else CommentedValues({}, {}, frozenset(), {}, {})
     )
+    values = with_example_files(values, chart_dir)
     name = str(metadata.get("name") or chart_dir.name)
     description = metadata.get("description")
     return infer_schema(
         name, str(description) if description else None, values, chart_dir, metadata
     )
+
+
+def with_example_files(values: CommentedValues, chart_dir: Path) -> CommentedValues:
+    """values.yaml with what the author's other values files show (examplefiles): their
+    new keys as examples, with their comments. A file that does not parse adds nothing."""
+    examples = dict(values.examples or {})
+    notes = dict(values.notes or {})
+    for file in example_files(chart_dir):
+        try:
+            extra = read_values(file)
+        except AuthoringError:
+            continue
+        found = {**new_keys(values.values, extra.values), **(extra.examples or {})}
+        for path, sample in found.items():
+            if path in examples or _shown(values.values, path):
+                continue
+            examples[path] = sample
+            for key, note in (extra.notes or {}).items():
+                if key[: len(path)] == path:
+                    notes.setdefault(key, note)
+    return replace(values, examples=examples, notes=notes)
+
+
+def _shown(values: dict, path: Path_) -> bool:
+    node: Any = values
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return False
+        node = node[key]
+    return True
 
 
 def infer_schema(
@@ -186,6 +218,12 @@ def infer_schema(
     if chart_dir is not None:
         apply_root(body, chart_dir, metadata or {})
         body.setdefault("additionalProperties", False)
+        said = schema_root(chart_dir)
+        if said.get("additionalProperties") is True:
+            del body["additionalProperties"]  # the author keeps the root open
+        schema.update(
+            {k: said[k] for k in ("title", "description") if isinstance(said.get(k), str)}
+        )
         fit_to_templates(body, template_use(chart_dir))
     schema.update(body)
     used = inference.kube.used_defs()

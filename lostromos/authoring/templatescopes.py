@@ -51,8 +51,10 @@ _SERIALIZERS = {
 _TEMPLATE_TEXT = {"tpl"}  # its first argument is template text
 _HASHES = {"sha256sum", "sha1sum", "sha512sum", "adler32sum"}
 _KEEPS_VALUE = {"default", "required"}  # `X | default D` is X when X is set
+_ONE_OF = {"or", "coalesce", "default"}  # their value is one of their operands
 _DEEPEST = 16
 _FIELDS_OF_PARENS = re.compile(r"\)((?:\.[A-Za-z_]\w*)+)")
+_ONE_OPERAND = re.compile(r"\(\s*(\$\w*(?:\.[A-Za-z_]\w*)*|(?:\.[A-Za-z_]\w*)+)\s*\)")
 
 
 @dataclass(frozen=True)
@@ -107,8 +109,7 @@ class ScopeScan:
             if body.startswith("/*"):
                 continue
             line = text.count("\n", 0, match.start()) + 1
-            # `(pipeline).field` is a field of the pipeline's value, not of the dot
-            body = _FIELDS_OF_PARENS.sub(")", body)
+            body = _without_parentheses(body)
             self._action(_TOKEN.findall(body), stack, f"{where}:{line}")
 
     def values_reads(self) -> dict[tuple[str, ...], str]:
@@ -244,7 +245,7 @@ class ScopeScan:
                 self._call(_unquote(tokens[position + 1]), tokens[position + 2 :], stack, where)
         self._rendered_whole(tokens, places, where)
         self._as_text(tokens, places, where)
-        return self._subject(tokens, places, frame, stack)
+        return self._subject(tokens, places, frame, stack, where)
 
     def _rendered_whole(self, tokens: list[str], places: list[Place | None], where: str) -> None:
         """`toYaml X` and `X | toYaml` put all of X in the output: its keys are the user's,
@@ -274,29 +275,42 @@ class ScopeScan:
                 self.stringified.setdefault(place, where)
 
     def _subject(
-        self, tokens: list[str], places: list[Place | None], frame: _Frame, stack: list[_Frame]
+        self,
+        tokens: list[str],
+        places: list[Place | None],
+        frame: _Frame,
+        stack: list[_Frame],
+        where: str,
     ) -> Place | None:
-        """The place a pipeline's value is: one operand, `index X "k"`, `default D X`, or
-        one of these piped into `default D`/`required "msg"` (`.Values.a | default dict`)."""
+        """The place a pipeline's value is: one operand, `index X "k"`, one of several
+        (`or A B`, `coalesce A B`, `default A B`), or one of these piped into `default
+        D`/`required "msg"` (`.Values.a | default dict`)."""
         if tokens[:1] == ["("] and _argument(tokens) == tokens[1:-1]:
             inner = tokens[1:-1]  # `with (index .Values "a")`: the parentheses say nothing
-            return self._subject(inner, places[1:-1], frame, stack)
+            return self._subject(inner, places[1:-1], frame, stack, where)
         first = tokens.index("|") if "|" in tokens else len(tokens)
         piped = [tokens[i + 1] for i in range(first, len(tokens) - 1) if tokens[i] == "|"]
         if any(name not in _KEEPS_VALUE for name in piped):
             return None
-        return self._command_subject(tokens[:first], places, frame, stack)
-
-    def _command_subject(
-        self, head: list[str], places: list[Place | None], frame: _Frame, stack: list[_Frame]
-    ) -> Place | None:
+        head = tokens[:first]
         if len(head) == 1:
             return places[0]
         if head[:1] == ["index"]:
             return self._keyed(head[1:], frame, stack)
-        if head[:1] == ["default"] and head[-1] != ")":
-            return places[len(head) - 1]
+        if head[:1] and head[0] in _ONE_OF:
+            return self._one_of(_top_level(head[1:], places[1:first]), where)
         return None
+
+    def _one_of(self, choices: list[Place], where: str) -> Place | None:
+        """A value that is one of several places (`$v := or .Values.a.x .Values.x`): a
+        place of its own, which the scanner treats as a named template's dot called once
+        with each choice, so that what is done with it is done with each of them."""
+        if len(choices) <= 1:
+            return choices[0] if choices else None
+        name = f"one of at {where}:{len(self.calls)}"
+        for choice in choices:
+            self.calls.setdefault(Call(name, (), choice), where)
+        return Place(f"arg:{name}")
 
     def _keyed(self, tokens: list[str], frame: _Frame, stack: list[_Frame]) -> Place | None:
         if not tokens:
@@ -381,6 +395,30 @@ def _argument(tokens: list[str]) -> list[str]:
         if depth == 0:
             return tokens[1:end]
     return tokens[1:]
+
+
+def _without_parentheses(body: str) -> str:
+    """An action with `(X).field` read as X.field where X is one operand
+    (`((.Values.webhook)).objectSelector` is `.Values.webhook.objectSelector`); a field of
+    any other pipeline's value (`(index .Values .mode).config`) is not of the dot."""
+    while True:
+        unwrapped = _ONE_OPERAND.sub(r"\1", body)
+        if unwrapped == body:
+            return _FIELDS_OF_PARENS.sub(")", body)
+        body = unwrapped
+
+
+def _top_level(tokens: list[str], places: list[Place | None]) -> list[Place]:
+    """The places among a command's arguments, those inside parentheses left out (they
+    are arguments of another call)."""
+    depth = 0
+    found = []
+    for part, place in zip(tokens, places, strict=True):
+        depth += part == "("
+        depth -= part == ")"
+        if depth == 0 and place is not None:
+            found.append(place)
+    return found
 
 
 def _dig(tokens: list[str], frame: _Frame, stack: list[_Frame]) -> Place | None:

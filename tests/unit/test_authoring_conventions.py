@@ -182,3 +182,49 @@ def test_the_conventions_example_in_the_chart_authors_guide_gives_what_it_says(
     assert properties["priorityClassName"]["type"] == ["string", "null"]
     assert valid(schema, {"livenessProbe": {"timeoutSeconds": 2}})
     assert not valid(schema, {"livenessProbe": {"periodSecond": 2}})
+
+
+def test_the_authors_other_values_files_add_their_keys(tmp_path: Path) -> None:
+    """helm-values-schema-json's `.schema.yaml` names the values files its schema is made
+    from; chart-testing installs each `ci/*-values.yaml`; `values-*.yaml` are variants the
+    author ships. A key only they show is an optional property typed from their example;
+    where values.yaml shows a key, its type stands."""
+    root = chart(tmp_path)
+    (root / "schema").mkdir()
+    (root / "schema" / "values.yaml").write_text(
+        "webhook:\n  # -- Requests of the webhook container.\n  requests:\n    cpu: 200m\n"
+    )
+    (root / "values.yaml").write_text(VALUES + "webhook:\n  image: hook:1\n")
+    (root / ".schema.yaml").write_text(
+        "values:\n  - schema/values.yaml\n  - values.yaml\n  - ../outside.yaml\n"
+        "schemaRoot:\n  title: Demo\n  additionalProperties: false\n"
+    )
+    (tmp_path / "outside.yaml").write_text("outside: true\n")
+    (root / "ci").mkdir()
+    (root / "ci" / "tls-values.yaml").write_text("tls:\n  enabled: true\nreplicas: ten\n")
+    (root / "ci" / "broken-values.yaml").write_text("broken: [\n")
+    (root / "values-production.yaml").write_text("crds:\n  keep: false\n  upgrade: true\n")
+    schema = infer_chart_schema(root, yaml.safe_load((root / "Chart.yaml").read_text()))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert schema["title"] == "Demo"
+    webhook = schema["properties"]["webhook"]["properties"]
+    assert webhook["requests"]["description"] == "Requests of the webhook container."
+    assert valid(schema, {"webhook": {"requests": {"cpu": "1", "memory": "1Gi"}}})
+    assert not valid(schema, {"webhook": {"requests": {"cpu": 1}}})
+    assert not valid(schema, {"webhook": {"request": {}}})
+    assert valid(schema, {"tls": {"enabled": False}})
+    assert valid(schema, {"crds": {"upgrade": False}})
+    assert not valid(schema, {"replicas": "ten"})  # values.yaml's type stands
+    assert not valid(schema, {"outside": True})  # a file outside the chart is not read
+    assert not valid(schema, {"broken": []})
+
+
+def test_an_authors_open_root_stays_open(tmp_path: Path) -> None:
+    """`schemaRoot: {additionalProperties: true}` in `.schema.yaml`: the author keeps the
+    root open, so keys values.yaml does not show are theirs to admit; inside it, objects
+    values.yaml shows stay closed."""
+    root = chart(tmp_path)
+    (root / ".schema.yaml").write_text("schemaRoot:\n  additionalProperties: true\n")
+    schema = infer_chart_schema(root, yaml.safe_load((root / "Chart.yaml").read_text()))
+    assert valid(schema, {"someKeyOfTheirs": 1})
+    assert not valid(schema, {"crds": {"kep": True}})

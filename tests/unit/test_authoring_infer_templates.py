@@ -184,3 +184,22 @@ def test_a_switch_the_templates_compare_with_a_word_also_takes_strings(tmp_path:
     assert not valid(schema, {"ha": {"enabled": "yes"}})
     assert not valid(schema, {"port": "http"})  # compared with a number's spelling
     assert not valid(schema, {"links": "yes"})  # compared with the text of nothing set
+
+
+def test_a_value_read_as_one_of_two_may_be_given_as_yaml_or_template_text(
+    tmp_path: Path,
+) -> None:
+    """vault's webhook selector: `$v := or ((.Values.webhook)).objectSelector
+    (.Values.objectSelector)`, rendered with `tpl` when it is text, with `toYaml` when not."""
+    values = 'webhook:\n  objectSelector: ""\nobjectSelector: |\n  matchLabels: {a: b}\n'
+    helpers = (
+        '{{- define "chart.selector" -}}\n'
+        "{{- $v := or (((.Values.webhook)).objectSelector) (.Values.objectSelector) -}}\n"
+        '{{- if eq (typeOf $v) "string" }}{{ tpl $v . }}{{ else }}{{ toYaml $v }}{{ end }}\n'
+        "{{- end -}}\n"
+    )
+    webhook = 'objectSelector: {{ include "chart.selector" . }}\n'
+    schema = chart_schema(tmp_path, values, {"_helpers.tpl": helpers, "webhook.yaml": webhook})
+    assert valid(schema, {"webhook": {"objectSelector": {"matchLabels": {"a": "b"}}}})
+    assert valid(schema, {"objectSelector": {"matchLabels": {"a": "b"}}})
+    assert not valid(schema, {"webhook": {"objectSelector": 3}})

@@ -9,7 +9,7 @@ import jsonschema
 import yaml
 
 from lostromos.authoring.infer import infer_chart_schema
-from lostromos.authoring.templatescopes import scan_templates
+from lostromos.authoring.templatescopes import scan_templates, scanned
 
 
 def reads(template: str, *helpers: str) -> set[str]:
@@ -178,3 +178,21 @@ def test_broken_templates_read_what_can_be_read_and_never_fail() -> None:
         "{{ with .Values.a",
     ]
     assert reads(*broken[:1], *broken[1:]) == {"a.b"}
+
+
+def test_a_field_of_a_parenthesised_operand_is_a_field_of_the_operand() -> None:
+    found = reads("{{ toYaml ((.Values.injector.webhook)).objectSelector }}{{ ($.Values.a).b }}")
+    assert {"injector.webhook.objectSelector", "a.b"} <= found
+
+
+def test_a_value_that_is_one_of_several_is_used_as_each_of_them() -> None:
+    """`$v := or A B`: what the templates do with $v, they do with A or with B."""
+    template = (
+        "{{- $v := or .Values.webhook.selector .Values.selector -}}\n"
+        '{{- if eq (typeOf $v) "string" }}{{ tpl $v . }}{{ else }}{{ toYaml $v }}{{ end }}\n'
+        "{{- with coalesce .Values.a.labels .Values.labels (dict) }}{{ toYaml . }}{{ end }}\n"
+    )
+    scan = scanned([("templates/main.yaml", template)])
+    assert {("webhook", "selector"), ("selector",)} <= set(scan.values_templated())
+    rendered = set(scan.values_rendered())
+    assert {("webhook", "selector"), ("selector",), ("a", "labels"), ("labels",)} <= rendered
