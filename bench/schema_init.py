@@ -113,6 +113,13 @@ CORPUS = (
     ),
     CorpusChart("vault", "github.com/hashicorp/vault-helm", "v0.34.1", "."),
     CorpusChart(
+        "reloader",
+        "github.com/stakater/Reloader",
+        "v1.4.22",
+        "deployments/kubernetes/chart/reloader",
+    ),
+    CorpusChart("vcluster", "github.com/loft-sh/vcluster", "v0.26.0", "chart"),
+    CorpusChart(
         "prometheus",
         "github.com/prometheus-community/helm-charts",
         "v0.0.0-20260828105119-ed5d7d9b5933",

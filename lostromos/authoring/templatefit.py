@@ -4,7 +4,8 @@ values.yaml shows one example; the templates say what the chart accepts. A key
 they read is admitted even where values.yaml does not show it; an object they
 render whole (`toYaml`) or range over holds keys the user chooses, so it stays
 open (a Kubernetes type, where one was given, still says what it holds; a new entry
-of a map ranged over is typed like the entries shown); a value
+of a map ranged over is typed like the entries shown), and so does every object of a
+chart that renders all of `.Values` (a program's config file); a value
 they pass to `tpl` may also be a string, the template text that renders to it, and
 a boolean or number whose text they compare with a word (`eq (X | toString) "-"`)
 may be a string as well.

@@ -31,10 +31,10 @@ class TemplateRead:
 @dataclass(frozen=True)
 class TemplateUse:
     """How the templates use `.Values`: keys they read, objects they render whole
-    (`toYaml`: every key lands in the output), objects whose keys they range over and
-    values they pass to `tpl` (a string there is template text that renders to the value)
-    and values whose text they compare with a word (`eq (X | toString) "-"`: strings are
-    among their values)."""
+    (`toYaml`: every key lands in the output; () for all of `.Values`), objects whose
+    keys they range over and values they pass to `tpl` (a string there is template text
+    that renders to the value) and values whose text they compare with a word
+    (`eq (X | toString) "-"`: strings are among their values)."""
 
     reads: list[TemplateRead]
     rendered: frozenset[tuple[str, ...]]
@@ -51,7 +51,7 @@ def template_use(chart_dir: Path) -> TemplateUse:
     reads = [TemplateRead(path, where) for path, where in sorted(scan.values_reads().items())]
     return TemplateUse(
         reads,
-        frozenset(scan.values_rendered()) - {()},
+        frozenset(scan.values_rendered()),  # () when all of `.Values` is
         frozenset(scan.values_iterated()) - {()},
         frozenset(scan.values_templated()) - {()},
         frozenset(scan.values_stringified()) - {()},

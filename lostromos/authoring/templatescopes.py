@@ -114,7 +114,7 @@ class ScopeScan:
 
     def values_reads(self) -> dict[tuple[str, ...], str]:
         """The reads of `.Values`, named templates' reads through their callers included."""
-        return self._through_calls(self.reads)
+        return {path: where for path, where in self._through_calls(self.reads).items() if path}
 
     def values_rendered(self) -> dict[tuple[str, ...], str]:
         """The `.Values` objects the templates render whole (`toYaml`), through calls too."""
@@ -153,7 +153,7 @@ class ScopeScan:
         out: dict[tuple[str, ...], str] = {}
         for place, where in resolved.items():
             path = values_path(place)
-            if path:
+            if path is not None:
                 out.setdefault(path, where)
         return out
 
@@ -364,20 +364,22 @@ def _compared_word(tokens: list[str], position: int) -> str | None:
     return None
 
 
-def values_path(place: Place) -> tuple[str, ...]:
-    """The `.Values` path a place is, cut at the first unknown element; () if none.
+def values_path(place: Place) -> tuple[str, ...] | None:
+    """The `.Values` path a place is, cut at the first unknown element: () for `.Values`
+    itself, None for a place that is not in the values (or an unknown one of them).
 
     A chain that names `Values` anywhere (`$.Values.a`, `.root.Values.a`,
     `$ctx.Values.a`) is the chart's values: charts pass their root context under
     such names."""
     path = place.path
     if "Values" not in path:
-        return ()
+        return None
     if place.base != "root" and path[0] != "Values" and "Values" not in path[1:]:
-        return ()
+        return None
     rest = path[path.index("Values") + 1 :]
     if ELEMENT in rest:
         rest = rest[: rest.index(ELEMENT)]
+        return rest or None
     return rest
 
 

@@ -160,6 +160,21 @@ def test_objects_rendered_whole_are_open_all_the_way_down(tmp_path: Path) -> Non
     assert not validator.is_valid({"routes": {"b": {"weight": 2}}})  # never ranged here
 
 
+def test_values_rendered_whole_are_a_programs_config_open_all_the_way_down(
+    tmp_path: Path,
+) -> None:
+    """vcluster's chart puts all of `.Values` into the Secret its program reads: every key
+    the user sets lands in the output, so none is refused; the types values.yaml shows
+    stay. Hashed (`.Values | toYaml | sha256sum`), nothing of them lands there."""
+    hashed = "hash: {{ .Values | toYaml | sha256sum }}\n"
+    validator = inferred_for(tmp_path / "hashed", RENDERED_VALUES, hashed)
+    assert not validator.is_valid({"config": {"server": {"tsl": True}}})
+    whole = hashed + "config.yaml: {{ .Values | toYaml | b64enc | quote }}\n"
+    validator = inferred_for(tmp_path / "whole", RENDERED_VALUES, whole)
+    assert validator.is_valid({"config": {"server": {"tsl": True}}, "serviceCIDR": "10/8"})
+    assert not validator.is_valid({"config": {"server": {"port": "eighty"}}})
+
+
 def test_objects_ranged_over_are_maps_of_the_users(tmp_path: Path) -> None:
     template = "{{- range $name, $route := .Values.routes }}{{ $name }}{{ $route.weight }}{{ end }}"
     validator = inferred_for(tmp_path, RENDERED_VALUES, template)
