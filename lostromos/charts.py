@@ -230,19 +230,24 @@ def _check_requirements_present(
         )
 
 
-class _ValuesLoader(yaml.SafeLoader):
-    """YAML as Helm's loader reads it: timestamps stay strings."""
+class ValuesLoader(yaml.SafeLoader):
+    """YAML as Helm's loader reads it: timestamps stay strings (`from: 2024-04-01`)."""
 
 
-_ValuesLoader.yaml_implicit_resolvers = {
+ValuesLoader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 
 
+def load_as_helm(text: str) -> Any:
+    """One YAML document as Helm reads values; yaml.YAMLError when it is not YAML."""
+    return yaml.load(text, Loader=ValuesLoader)  # noqa: S506 - a safe loader subclass
+
+
 def _parse_yaml(data: bytes, where: Path) -> Any:
     try:
-        return yaml.load(data.decode("utf-8"), Loader=_ValuesLoader)  # noqa: S506 - safe loader subclass
+        return load_as_helm(data.decode("utf-8"))
     except UnicodeDecodeError:
         raise ChartError(f"{where}: not UTF-8 text") from None
     except yaml.YAMLError as error:
@@ -251,7 +256,7 @@ def _parse_yaml(data: bytes, where: Path) -> Any:
 
 def _load_values_yaml(data: bytes, where: Path) -> dict:
     try:
-        documents = list(yaml.load_all(data.decode("utf-8"), Loader=_ValuesLoader))
+        documents = list(yaml.load_all(data.decode("utf-8"), Loader=ValuesLoader))
     except UnicodeDecodeError:
         raise ChartError(f"{where}: not UTF-8 text") from None
     except yaml.YAMLError as error:

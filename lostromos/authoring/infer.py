@@ -50,6 +50,7 @@ from lostromos.authoring.k8stypes import (
 )
 from lostromos.authoring.templatefit import fit_to_templates
 from lostromos.authoring.templatereads import template_use
+from lostromos.charts import ValuesLoader, load_as_helm
 from lostromos.values.jsontype import json_type
 from lostromos.yamltext import yaml_location
 
@@ -73,8 +74,8 @@ class CommentedValues:
 def read_values(path: Path) -> CommentedValues:
     text = read_text(path, "values.yaml")
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        values = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=ValuesLoader)
+        values = load_as_helm(text)
     except yaml.YAMLError as error:
         raise AuthoringError(f"{path}: not valid YAML: {yaml_location(error)}") from None
     if values is None:
@@ -146,7 +147,7 @@ class _Reader:
                 break
             body.append(content)
         try:
-            parsed = yaml.safe_load("\n".join(body))
+            parsed = load_as_helm("\n".join(body))
         except yaml.YAMLError:
             return UNKNOWN
         return next(iter(parsed.values())) if isinstance(parsed, dict) and parsed else UNKNOWN

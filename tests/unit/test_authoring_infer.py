@@ -145,6 +145,17 @@ def test_the_site_chart_values_infer_a_schema_the_site_values_pass() -> None:
     assert php["workers"]["description"].startswith("Maximum concurrent PHP request workers")
 
 
+def test_dates_are_text_as_helm_reads_them(tmp_path: Path) -> None:
+    """loki's `schemaConfig: {configs: [{from: 2024-04-01, ...}]}`: Helm's YAML reader
+    keeps timestamps as strings, so does the schema (and inference does not fail)."""
+    values = "schemaConfig:\n  from: 2024-04-01\n  # until: 2030-01-01\n"
+    schema = inferred(tmp_path, values)
+    config = schema["properties"]["schemaConfig"]["properties"]
+    assert config["from"] == {"type": "string", "default": "2024-04-01"}
+    assert config["until"] == {"type": "string"}
+    jsonschema.validate({"schemaConfig": {"from": "2025-01-01"}}, schema)
+
+
 def test_broken_yaml_names_line_and_column(tmp_path: Path) -> None:
     chart = write_chart(tmp_path / "demo", "a: 1\nb: [2\n")
     with pytest.raises(AuthoringError, match=r"values.yaml: not valid YAML: line 3, column 1"):
