@@ -231,13 +231,39 @@ def _check_requirements_present(
 
 
 class ValuesLoader(yaml.SafeLoader):
-    """YAML as Helm's loader reads it: timestamps stay strings (`from: 2024-04-01`)."""
+    """YAML as Helm's loader reads it: timestamps stay strings (`from: 2024-04-01`), and
+    so does `!!binary` (decoded); a `!!set` is a mapping to nulls, `!!omap` and `!!pairs`
+    lists of one-key mappings. Python's own types for them have no JSON."""
+
+    def construct_yaml_binary(self, node: yaml.ScalarNode) -> str:  # type: ignore[override]
+        return super().construct_yaml_binary(node).decode("utf-8", "replace")
+
+    def construct_yaml_set(self, node: yaml.MappingNode) -> Any:
+        value: dict = {}
+        yield value
+        value.update(self.construct_mapping(node))
+
+    def construct_yaml_omap(self, node: yaml.SequenceNode) -> Any:
+        pairs: list = []
+        yield pairs
+        found = super().construct_yaml_omap(node)
+        ordered = next(found)
+        for _ in found:  # the base constructor fills `ordered` as it goes on
+            pass
+        pairs.extend({key: value} for key, value in ordered)
 
 
 ValuesLoader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+for _tag, _construct in (
+    ("binary", ValuesLoader.construct_yaml_binary),
+    ("set", ValuesLoader.construct_yaml_set),
+    ("omap", ValuesLoader.construct_yaml_omap),
+    ("pairs", ValuesLoader.construct_yaml_omap),
+):
+    ValuesLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _construct)
 
 
 def load_as_helm(text: str) -> Any:

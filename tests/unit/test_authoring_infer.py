@@ -145,13 +145,15 @@ def test_the_site_chart_values_infer_a_schema_the_site_values_pass() -> None:
     assert php["workers"]["description"].startswith("Maximum concurrent PHP request workers")
 
 
-def test_dates_are_text_as_helm_reads_them(tmp_path: Path) -> None:
+def test_dates_and_binary_are_text_as_helm_reads_them(tmp_path: Path) -> None:
     """loki's `schemaConfig: {configs: [{from: 2024-04-01, ...}]}`: Helm's YAML reader
-    keeps timestamps as strings, so does the schema (and inference does not fail)."""
-    values = "schemaConfig:\n  from: 2024-04-01\n  # until: 2030-01-01\n"
+    keeps timestamps as strings and decodes `!!binary` to one, so does the schema (and
+    inference does not fail)."""
+    values = "schemaConfig:\n  from: 2024-04-01\n  # until: 2030-01-01\nkey: !!binary aGVsbG8=\n"
     schema = inferred(tmp_path, values)
     config = schema["properties"]["schemaConfig"]["properties"]
     assert config["from"] == {"type": "string", "default": "2024-04-01"}
+    assert schema["properties"]["key"] == {"type": "string", "default": "hello"}
     assert config["until"] == {"type": "string"}
     jsonschema.validate({"schemaConfig": {"from": "2025-01-01"}}, schema)
 

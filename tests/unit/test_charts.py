@@ -44,6 +44,15 @@ def test_values_yaml_keeps_timestamps_as_text_and_merges_documents(tmp_path: Pat
     assert values == {"day": "2024-01-01", "a": {"b": 1, "c": 2}, "1": "one"}
 
 
+def test_values_yaml_reads_binary_sets_and_ordered_maps_as_helm_does(tmp_path: Path) -> None:
+    """As `helm template` renders them with toJson: `{"a":"hello","c":[{"x":1}]}`, the
+    set's keys nulls (which Helm's coalescing then drops)."""
+    path = make_chart(tmp_path)
+    (path / "values.yaml").write_text("a: !!binary aGVsbG8=\nb: !!set {x}\nc: !!omap [x: 1]\n")
+    values = load_chart(path).values
+    assert values == {"a": "hello", "b": {"x": None}, "c": [{"x": 1}]}
+
+
 def test_digest_changes_with_any_file(tmp_path: Path) -> None:
     path = make_chart(tmp_path, values={"a": 1})
     before = chart_digest(path)
