@@ -28,6 +28,8 @@ def fit_to_templates(body: dict, use: TemplateUse) -> None:
         admit_string(body, path, rendered=path in use.rendered)
     for path in use.stringified:
         admit_spelling(body, path)
+    for path in use.texts - use.rendered - use.iterated - use.templated:
+        type_as_text(body, path)
 
 
 def admit(node: dict, path: tuple[str, ...]) -> None:
@@ -167,3 +169,13 @@ def admit_spelling(node: dict, path: tuple[str, ...]) -> None:
     kinds = kind if isinstance(kind, list) else [kind]
     if all(k in ("boolean", "integer", "number") for k in kinds):
         found["type"] = [*kinds, "string"]
+
+
+def type_as_text(node: dict, path: tuple[str, ...]) -> None:
+    """A value values.yaml leaves empty (`nameOverride:`), or does not show, that the
+    templates give a function taking text (`default .Chart.Name .Values.nameOverride |
+    trunc 63`) is text: anything else fails the render. It may stay empty."""
+    found = _at(node, path)
+    if found is None or any(k in found for k in ("type", "$ref", "anyOf", "enum", "const")):
+        return
+    found["type"] = ["string", "null"]

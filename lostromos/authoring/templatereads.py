@@ -41,6 +41,7 @@ class TemplateUse:
     iterated: frozenset[tuple[str, ...]]
     templated: frozenset[tuple[str, ...]] = frozenset()
     stringified: frozenset[tuple[str, ...]] = frozenset()
+    texts: frozenset[tuple[str, ...]] = frozenset()  # given to a function taking text
 
 
 def template_use(chart_dir: Path) -> TemplateUse:
@@ -55,6 +56,7 @@ def template_use(chart_dir: Path) -> TemplateUse:
         frozenset(scan.values_iterated()) - {()},
         frozenset(scan.values_templated()) - {()},
         frozenset(scan.values_stringified()) - {()},
+        frozenset(scan.values_texts()) - {()},
     )
 
 

@@ -50,6 +50,24 @@ _SERIALIZERS = {
 }
 _TEMPLATE_TEXT = {"tpl"}  # its first argument is template text
 _HASHES = {"sha256sum", "sha1sum", "sha512sum", "adler32sum"}
+# Functions whose parameters are Go strings, by how many numbers come first (`trunc 63
+# X`): a value of another type given to them fails the render ("wrong type for value;
+# expected string"), so the value is text.
+_TAKES_TEXT = {
+    **dict.fromkeys(("trunc", "abbrev", "repeat", "wrap", "indent", "nindent"), 1),
+    "substr": 2,
+    **dict.fromkeys(
+        (
+            *("trim", "trimAll", "trimPrefix", "trimSuffix", "upper", "lower", "title"),
+            *("untitle", "nospace", "snakecase", "camelcase", "kebabcase", "swapcase"),
+            *("contains", "hasPrefix", "hasSuffix", "replace", "split", "splitList"),
+            *("regexMatch", "regexFind", "regexFindAll", "regexReplaceAll", "regexSplit"),
+            *("b64enc", "b64dec", "b32enc", "b32dec", "fromYaml", "fromJson", "semverCompare"),
+            *("base", "dir", "ext", "clean", *_HASHES),
+        ),
+        0,
+    ),
+}
 _KEEPS_VALUE = {"default", "required"}  # `X | default D` is X when X is set
 _ONE_OF = {"or", "coalesce", "default"}  # their value is one of their operands
 _DEEPEST = 16
@@ -100,6 +118,7 @@ class ScopeScan:
     iterated: dict[Place, str] = field(default_factory=dict)  # keys ranged over
     templated: dict[Place, str] = field(default_factory=dict)  # given to `tpl` as its text
     stringified: dict[Place, str] = field(default_factory=dict)  # its text compared with a word
+    texts: dict[Place, str] = field(default_factory=dict)  # given to a function taking text
 
     def scan(self, text: str, where: str) -> None:
         """Read one template file; `where` is its path relative to the chart."""
@@ -131,6 +150,10 @@ class ScopeScan:
     def values_stringified(self) -> dict[tuple[str, ...], str]:
         """The `.Values` whose text the templates compare with a word (`eq (X | toString) "-"`)."""
         return self._through_calls(self.stringified)
+
+    def values_texts(self) -> dict[tuple[str, ...], str]:
+        """The `.Values` the templates give a function that takes text (`trunc 63 X`)."""
+        return self._through_calls(self.texts)
 
     def _through_calls(self, places: dict[Place, str]) -> dict[tuple[str, ...], str]:
         callers: dict[str, list[tuple[Call, str]]] = {}
@@ -245,7 +268,35 @@ class ScopeScan:
                 self._call(_unquote(tokens[position + 1]), tokens[position + 2 :], stack, where)
         self._rendered_whole(tokens, places, where)
         self._as_text(tokens, places, where)
+        self._given_to_text_functions(tokens, places, frame, stack, where)
         return self._subject(tokens, places, frame, stack, where)
+
+    def _given_to_text_functions(
+        self,
+        tokens: list[str],
+        places: list[Place | None],
+        frame: _Frame,
+        stack: list[_Frame],
+        where: str,
+    ) -> None:
+        """`trunc 63 X`, `X | default "" | trunc 63`: X must be text (or the render fails),
+        so a value values.yaml leaves empty is typed by it. A part of a list's element
+        (`lower $item.name`) says nothing of the list."""
+        given: list[Place | None] = []
+        for position, token in enumerate(tokens):
+            numbers = _TAKES_TEXT.get(token)
+            if numbers is not None:
+                end = _command_end(tokens, position)
+                start = position + 1 + numbers
+                given += _top_level(tokens[start:end], places[start:end])
+        head = _command_end(tokens, 0)
+        piped = _stage_names(tokens[head:])
+        first = next((name for name in piped if name not in _KEEPS_VALUE), None)
+        if piped and first in _TAKES_TEXT:
+            given.append(self._subject(tokens[:head], places[:head], frame, stack, where))
+        for place in given:
+            if place is not None and ELEMENT not in place.path:
+                self.texts.setdefault(place, where)
 
     def _rendered_whole(self, tokens: list[str], places: list[Place | None], where: str) -> None:
         """`toYaml X` and `X | toYaml` put all of X in the output: its keys are the user's,
@@ -397,6 +448,33 @@ def _argument(tokens: list[str]) -> list[str]:
         if depth == 0:
             return tokens[1:end]
     return tokens[1:]
+
+
+def _stage_names(tokens: list[str]) -> list[str]:
+    """The functions a pipeline's value is piped into (`| default "" | trunc 63`), those
+    of pipelines inside parentheses left out."""
+    depth = 0
+    names = []
+    for position, part in enumerate(tokens[:-1]):
+        depth += part == "("
+        depth -= part == ")"
+        if part == "|" and depth == 0:
+            names.append(tokens[position + 1])
+    return names
+
+
+def _command_end(tokens: list[str], start: int) -> int:
+    """Where the command starting at `start` ends: the next `|` or `)` outside parentheses."""
+    depth = 0
+    for position in range(start, len(tokens)):
+        depth += tokens[position] == "("
+        if tokens[position] == ")":
+            if depth == 0:
+                return position
+            depth -= 1
+        elif tokens[position] == "|" and depth == 0:
+            return position
+    return len(tokens)
 
 
 def _without_parentheses(body: str) -> str:

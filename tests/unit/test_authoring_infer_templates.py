@@ -203,3 +203,30 @@ def test_a_value_read_as_one_of_two_may_be_given_as_yaml_or_template_text(
     assert valid(schema, {"webhook": {"objectSelector": {"matchLabels": {"a": "b"}}}})
     assert valid(schema, {"objectSelector": {"matchLabels": {"a": "b"}}})
     assert not valid(schema, {"webhook": {"objectSelector": 3}})
+
+
+def test_an_empty_value_the_templates_give_a_text_function_is_text(tmp_path: Path) -> None:
+    """`nameOverride:` is empty in values.yaml; the templates cut it (`trunc 63`), which
+    fails on anything but text. A value the templates also render whole stays any value,
+    and so does a list whose items' names they lower-case."""
+    values = "nameOverride:\nproxy:\n  url:\nextra:\nhosts:\n"
+    helpers = (
+        '{{- define "chart.name" -}}\n'
+        '{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}\n'
+        "{{- end -}}\n"
+    )
+    pod = (
+        'name: {{ include "chart.name" . }}\n'
+        'proxy: {{ printf "%s" (lower .Values.proxy.url) }}\n'
+        "{{- if .Values.fullnameOverride }}{{ .Values.fullnameOverride | trunc 63 }}{{ end }}\n"
+        "extra: {{ .Values.extra | nindent 2 }}{{ toYaml .Values.extra }}\n"
+        "{{- range .Values.hosts }}{{ lower .name }}{{ end }}\n"
+    )
+    schema = chart_schema(tmp_path, values, {"_helpers.tpl": helpers, "pod.yaml": pod})
+    assert valid(schema, {"nameOverride": "web", "fullnameOverride": "web-1"})
+    assert valid(schema, {"proxy": {"url": "http://proxy:3128"}})
+    assert not valid(schema, {"nameOverride": 42})
+    assert not valid(schema, {"fullnameOverride": {"value": "x"}})  # read, not shown
+    assert not valid(schema, {"proxy": {"url": 3128}})
+    assert valid(schema, {"extra": {"a": 1}})
+    assert valid(schema, {"hosts": [{"name": "a"}]})

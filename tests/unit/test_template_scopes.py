@@ -211,3 +211,13 @@ def test_a_value_that_is_one_of_several_is_used_as_each_of_them() -> None:
     assert {("webhook", "selector"), ("selector",)} <= set(scan.values_templated())
     rendered = set(scan.values_rendered())
     assert {("webhook", "selector"), ("selector",), ("a", "labels"), ("labels",)} <= rendered
+
+
+def test_values_given_to_functions_that_take_text() -> None:
+    template = (
+        '{{ .Values.a | default "x" | trunc 63 }}{{ trunc .Values.count .Values.b }}\n'
+        '{{ printf "%s" (upper .Values.c) }}{{ .Values.d | quote | trimSuffix "-" }}\n'
+        "{{ trunc 5 (toYaml .Values.e) }}{{ .Values.f | toString | lower }}\n"
+    )
+    texts = set(scanned([("templates/main.yaml", template)]).values_texts())
+    assert texts == {("a",), ("b",), ("c",)}
