@@ -233,6 +233,8 @@ def _keyword(key: str, value: Any, notes: KeyNotes) -> None:
     if key in _TOOL_ONLY:
         return
     if key == "required":
+        if isinstance(value, list):  # the keys of this object that must be set
+            notes.schema["required"] = value
         notes.required = value is True
         return
     if key == "nullable":
@@ -250,10 +252,14 @@ def _keyword(key: str, value: Any, notes: KeyNotes) -> None:
     notes.schema[key] = value
 
 
-def _null_named(node: Any) -> Any:
-    """YAML reads `type: [null, string]` as None: JSON Schema spells that type "null"."""
+def _json_schema(node: Any) -> Any:
+    """An author's block as JSON Schema: YAML reads `type: [null, string]` as None, which
+    JSON Schema spells "null"; and `required: true` on a property inside the block
+    (nginx-gateway-fabric's list items) is not JSON Schema, whose `required` lists keys:
+    helm-schema reads the boolean only on the annotated key itself and drops it inside, so
+    the schema it generates does not require the property, and neither does this one."""
     if isinstance(node, list):
-        return [_null_named(item) for item in node]
+        return [_json_schema(item) for item in node]
     if not isinstance(node, dict):
         return node
     out = {}
@@ -264,14 +270,16 @@ def _null_named(node: Any) -> Any:
             out[key] = ["null" if kind is None else kind for kind in value]
         elif key == "type" and value is None:
             out[key] = "null"
+        elif key == "required" and not isinstance(value, list):
+            continue
         else:
-            out[key] = _null_named(value)
+            out[key] = _json_schema(value)
     return out
 
 
 def finish(schema: dict[str, Any]) -> dict[str, Any]:
     """The author's keywords ready to merge: `nullable` given before `type` applied."""
-    schema = _null_named(schema)
+    schema = _json_schema(schema)
     if schema.pop("x-nullable", None):
         kinds = schema.get("type")
         if isinstance(kinds, str):

@@ -200,6 +200,7 @@ def _register_check(commands: argparse._SubParsersAction) -> None:
 
 def cmd_schema_init(args: argparse.Namespace) -> int:
     from lostromos.authoring.infer import infer_chart_schema, render_schema
+    from lostromos.values.schema_compile import SchemaProblem, compile_schema
 
     chart_dir: Path = args.chart
     target = chart_dir / "values.schema.json"
@@ -207,7 +208,16 @@ def cmd_schema_init(args: argparse.Namespace) -> int:
         raise AuthoringError(f"{chart_dir}: not a chart directory (no Chart.yaml)")
     if target.exists() and not (args.force or args.stdout):
         raise AuthoringError(f"{target} already exists; pass --force to overwrite it")
-    text = render_schema(infer_chart_schema(chart_dir, _chart_metadata(chart_dir)))
+    schema = infer_chart_schema(chart_dir, _chart_metadata(chart_dir))
+    try:
+        compile_schema(schema)
+    except SchemaProblem as problem:
+        # only an author's own annotation can make it so (`# @schema type: strin`)
+        raise AuthoringError(
+            f"{chart_dir}: the inferred schema would not load, at #{problem.pointer}: "
+            f"{problem.message}; check the comment annotations of that key in values.yaml"
+        ) from None
+    text = render_schema(schema)
     if args.stdout:
         sys.stdout.write(text)
         return 0

@@ -255,7 +255,7 @@ class _Inference:
             node = _authored(node, own)
         required = [key for key in node.get("properties", {}) if self._required((*path, key))]
         if required:
-            node["required"] = required
+            node["required"] = list(dict.fromkeys([*node.get("required", ()), *required]))
         return node
 
     def _required(self, path: Path_) -> bool:

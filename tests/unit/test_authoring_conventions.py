@@ -228,3 +228,25 @@ def test_an_authors_open_root_stays_open(tmp_path: Path) -> None:
     schema = infer_chart_schema(root, yaml.safe_load((root / "Chart.yaml").read_text()))
     assert valid(schema, {"someKeyOfTheirs": 1})
     assert not valid(schema, {"crds": {"kep": True}})
+
+
+def test_required_inside_a_helm_schema_block_is_not_a_boolean_in_the_schema(
+    tmp_path: Path,
+) -> None:
+    """nginx-gateway-fabric types a list's items in a `# @schema` block and marks their
+    properties `required: true`; JSON Schema's `required` lists keys, so a boolean there
+    made a schema no validator (nor Helm) loads. helm-schema drops it inside a block; a
+    list of keys on the annotated key itself is kept."""
+    root = chart(tmp_path)
+    (root / "values.yaml").write_text(
+        VALUES + "# @schema\n# type: array\n# items:\n#   type: object\n#   properties:\n"
+        "#     port:\n#       type: integer\n#       required: true\n# @schema\n"
+        "nodePorts: []\n"
+        "# @schema\n# required: [host]\n# @schema\n"
+        "endpoint:\n  host: db\n  port: 5432\n"
+    )
+    schema = infer_chart_schema(root, yaml.safe_load((root / "Chart.yaml").read_text()))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert valid(schema, {"nodePorts": [{"port": 30025}, {}]})
+    assert not valid(schema, {"nodePorts": [{"port": "30025"}]})
+    assert schema["properties"]["endpoint"]["required"] == ["host"]

@@ -199,6 +199,18 @@ def test_init_of_a_missing_chart_or_broken_values_is_one_line_and_exit_2(
     assert not (chart / "values.schema.json").exists()
 
 
+def test_init_writes_no_schema_an_annotation_breaks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A misspelt type in an author's annotation would make a schema Helm cannot load:
+    the command names the key and writes nothing."""
+    chart = write_chart(tmp_path / "demo", "replicas: 1 # @schema type: intger\n")
+    assert main(["schema", "init", str(chart)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "#/properties/replicas/type" in err and "'intger'" in err
+    assert not (chart / "values.schema.json").exists()
+
+
 def test_init_stdout_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     site = tmp_path / "site"
     shutil.copytree(ROOT / "charts" / "site", site)
