@@ -19,7 +19,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lostromos.charts import ChartError, load_chart
+import yaml
+
+from lostromos.charts import ChartError, load_as_helm, load_chart
 
 GLOBAL_DESCRIPTION = "Values shared with every subchart (Helm's global values)."
 ENABLED_DESCRIPTION = "Set by a parent chart's dependency condition: whether this chart is enabled."
@@ -36,12 +38,15 @@ def dependency_keys(chart_dir: Path, metadata: dict) -> dict[str, bool]:
         {sub.name: sub.schema is not None for sub in chart.loaded_subcharts} if chart else {}
     )
     listed = metadata.get("dependencies")
+    named = set()
     for entry in listed if isinstance(listed, list) else []:
         if isinstance(entry, dict) and entry.get("name"):
             name = str(entry["name"])
+            named.add(name)
             keys[str(entry.get("alias") or name)] = subcharts.get(name, False)
     for name, has_schema in subcharts.items():
-        keys.setdefault(name, has_schema)
+        if name not in named:  # a listed one's values are under its alias
+            keys.setdefault(name, has_schema)
     return keys
 
 
@@ -74,8 +79,23 @@ def open_tree(node: Any) -> Any:
     return opened
 
 
+def with_requirements(chart_dir: Path, metadata: dict) -> dict:
+    """Chart.yaml's metadata with the dependencies an `apiVersion: v1` chart lists in
+    requirements.yaml, where Helm reads them for such a chart (datadog's)."""
+    if str(metadata.get("apiVersion") or "v1") != "v1":
+        return metadata
+    try:
+        listed = load_as_helm((chart_dir / "requirements.yaml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return metadata
+    if not isinstance(listed, dict) or not isinstance(listed.get("dependencies"), list):
+        return metadata
+    return {**metadata, "dependencies": listed["dependencies"]}
+
+
 def apply_root(body: dict[str, Any], chart_dir: Path, metadata: dict) -> None:
     """Admit in the inferred root what Helm adds there (the module docstring)."""
+    metadata = with_requirements(chart_dir, metadata)
     properties: dict[str, Any] = body.setdefault("properties", {})
     properties["global"] = {
         **open_tree(properties.get("global") or {}),

@@ -95,6 +95,19 @@ def test_helms_root_keys_are_admitted(tmp_path: Path) -> None:
     assert not valid(schema, {"replicaz": 2})
 
 
+def test_an_apiversion_v1_charts_requirements_give_its_root_keys(tmp_path: Path) -> None:
+    """A v1 chart lists its dependencies in requirements.yaml (datadog's chart does)."""
+    root = chart(tmp_path)
+    (root / "Chart.yaml").write_text("apiVersion: v1\nname: demo\nversion: 0.1.0\n")
+    (root / "requirements.yaml").write_text(
+        "dependencies:\n- name: redis\n  version: 1.0.0\n  alias: cache\n"
+        "  condition: cache.enabled,metrics.on\n"
+    )
+    schema = infer_chart_schema(root, yaml.safe_load((root / "Chart.yaml").read_text()))
+    assert valid(schema, {"cache": {"enabled": False, "anything": 1}, "metrics": {"on": True}})
+    assert not valid(schema, {"redis": {}})
+
+
 def test_kubernetes_fields_get_the_apis_types(tmp_path: Path) -> None:
     schema = schema_of(tmp_path)
     assert valid(schema, {"securityContext": {"runAsUser": 1000, "fsGroup": 2000}})
