@@ -245,7 +245,10 @@ class _Inference:
         node: dict[str, Any] = {}
         if notes.description and not top:
             node["description"] = notes.description
-        node.update(self._typed(value, path, example=example))
+        shown = self._example_of_empty(value, path)
+        if shown is not None and not example:
+            shown["default"] = value
+        node.update(shown if shown is not None else self._typed(value, path, example=example))
         if notes.hint and value is None:
             node["type"] = list(dict.fromkeys([*notes.hint, "null"]))
         elif notes.hint and "type" in node:
@@ -291,6 +294,29 @@ class _Inference:
         node: dict[str, Any] = {"type": kind}
         if not example:
             node["default"] = value
+        return node
+
+    def _example_of_empty(self, value: Any, path: Path_) -> dict[str, Any] | None:
+        """An empty value with its example commented out below it (`lifecycleHooks: {}`,
+        then `# lifecycleHooks:` / `#   preStop: ...`) is typed by the example, open as
+        examples are; may stay empty. A name that says the type (`resources`, `env`,
+        `annotations`) says it first."""
+        sample = self.examples.get(path, UNKNOWN)
+        if sample is UNKNOWN or value not in (None, {}, []) or sample in (None, {}, []):
+            return None
+        name = path[-1] if path else ""
+        if name and (
+            object_types(name) or item_types(name) or is_int_or_string(name) or is_string_map(name)
+        ):
+            return None
+        if value is not None and json_type(sample) != json_type(value):
+            return None
+        node = self._typed(sample, path, example=True)
+        kind = node.get("type")
+        if value is None and isinstance(kind, str):
+            node["type"] = [kind, "null"]
+        elif value is None:
+            return None
         return node
 
     def _kube_only(self, name: str, value: Any) -> dict[str, Any]:

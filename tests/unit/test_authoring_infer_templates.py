@@ -230,3 +230,31 @@ def test_an_empty_value_the_templates_give_a_text_function_is_text(tmp_path: Pat
     assert not valid(schema, {"proxy": {"url": 3128}})
     assert valid(schema, {"extra": {"a": 1}})
     assert valid(schema, {"hosts": [{"name": "a"}]})
+
+
+def test_an_empty_value_is_typed_by_its_example_commented_out_below_it(
+    tmp_path: Path,
+) -> None:
+    """opentelemetry-collector's `lifecycleHooks: {}`, then the same key commented out
+    with an example: the example types it (open, as examples are). A name that says the
+    type (`resources`) keeps saying it."""
+    values = (
+        "lifecycleHooks: {}\n"
+        "# lifecycleHooks:\n#   preStop:\n#     exec:\n#       command:\n#       - sleep\n"
+        "resizePolicy: []\n"
+        "# resizePolicy:\n#   - resourceName: cpu\n#     restartPolicy: NotRequired\n"
+        "endpoint:\n"
+        "# endpoint: http://collector:4318\n"
+        "resources: {}\n"
+        "# resources:\n#   limits:\n#     cpu: 100m\n"
+    )
+    schema = chart_schema(tmp_path, values)
+    assert valid(schema, {"lifecycleHooks": {"preStop": {"exec": {"command": ["a"]}}}})
+    assert valid(schema, {"lifecycleHooks": {"postStart": {"sleep": {"seconds": 1}}}})
+    assert not valid(schema, {"lifecycleHooks": {"preStop": {"exec": {"command": "sleep"}}}})
+    assert valid(schema, {"resizePolicy": [{"resourceName": "memory"}]})
+    assert not valid(schema, {"resizePolicy": [{"resourceName": 42}]})
+    assert valid(schema, {"endpoint": "http://other:4318"})
+    assert not valid(schema, {"endpoint": {"url": "x"}})
+    assert valid(schema, {"resources": {"requests": {"memory": "1Gi"}}})
+    assert not valid(schema, {"resources": {"limit": {}}})
