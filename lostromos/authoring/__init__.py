@@ -5,7 +5,7 @@ against what a cluster already stores."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 # How much of a values schema a generated CRD carries (lostromos.authoring.convert);
 # here so that the CLI's parser can offer the choices without the converter's imports.
@@ -25,3 +25,13 @@ def read_text(path: Path, what: str = "file") -> str:
         raise AuthoringError(f"{path}: {what} not found") from None
     except (OSError, UnicodeDecodeError) as error:
         raise AuthoringError(f"{path}: cannot read: {error}") from None
+
+
+def value_at(values: dict, path: tuple, missing: Any = None) -> Any:
+    """The value at `path` in nested mappings of values; `missing` where there is none."""
+    current: Any = values
+    for part in path:
+        if not isinstance(current, dict) or part not in current:
+            return missing
+        current = current[part]
+    return current

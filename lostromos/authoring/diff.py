@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from lostromos.authoring import value_at
 from lostromos.authoring.convert import path_text
 from lostromos.authoring.refs import CYCLE, REFS, SchemaDocument
 from lostromos.charts import Chart
@@ -188,7 +189,7 @@ class _Comparer:
         for name in new_props:
             if name not in old_props and name not in new_required:
                 self._add(False, (*path, name), "new optional property")
-        here = _value_at(self.new_values, path)
+        here = value_at(self.new_values, path)
         for name in sorted(new_required - old_required):
             supplied = isinstance(here, dict) and name in here
             self._add(
@@ -225,15 +226,6 @@ def _number(value: Any) -> float | None:
 
 def _bound_text(value: float | None) -> str:
     return "none" if value is None else str(value)
-
-
-def _value_at(values: dict, path: tuple) -> Any:
-    current: Any = values
-    for part in path:
-        if not isinstance(current, dict) or part not in current:
-            return None
-        current = current[part]
-    return current
 
 
 def _properties(schema: dict[str, Any]) -> dict[str, Any]:

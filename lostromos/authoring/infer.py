@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from lostromos.authoring import AuthoringError, read_text
+from lostromos.authoring import AuthoringError, read_text, value_at
 from lostromos.authoring.annotations import (
     COMMENT,
     COMMENTED_KEY,
@@ -186,22 +186,13 @@ def with_example_files(values: CommentedValues, chart_dir: Path) -> CommentedVal
             continue
         found = {**new_keys(values.values, extra.values), **(extra.examples or {})}
         for path, sample in found.items():
-            if path in examples or _shown(values.values, path):
+            if path in examples or value_at(values.values, path, UNKNOWN) is not UNKNOWN:
                 continue
             examples[path] = sample
             for key, note in (extra.notes or {}).items():
                 if key[: len(path)] == path:
                     notes.setdefault(key, note)
     return replace(values, examples=examples, notes=notes)
-
-
-def _shown(values: dict, path: Path_) -> bool:
-    node: Any = values
-    for key in path:
-        if not isinstance(node, dict) or key not in node:
-            return False
-        node = node[key]
-    return True
 
 
 def infer_schema(

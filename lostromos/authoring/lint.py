@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from lostromos.authoring import value_at
 from lostromos.authoring.convert import SchemaConverter, path_text
 from lostromos.authoring.infer import CommentedValues, read_values
 from lostromos.authoring.refs import CYCLE, REFS, SchemaDocument
@@ -90,7 +91,7 @@ def _coverage(
     if CYCLE in flat:
         return []
     active = active | set(flat.get(REFS, ()))
-    here = _value_at(values.values, path)
+    here = value_at(values.values, path)
     listed = flat.get("properties")
     properties: dict[str, Any] = listed if isinstance(listed, dict) else {}
     required = set(flat.get("required") or ())
@@ -160,15 +161,6 @@ def _template_reads(chart: Chart, document: SchemaDocument) -> list[Finding]:
             )
         )
     return findings
-
-
-def _value_at(values: dict, path: tuple) -> Any:
-    current: Any = values
-    for part in path:
-        if not isinstance(current, dict) or part not in current:
-            return None
-        current = current[part]
-    return current
 
 
 def has_errors(findings: list[Finding], *, strict: bool = False) -> bool:
