@@ -77,7 +77,9 @@ def _config_inputs(chart_dir: Path) -> list[str]:
     listed = config.get("values", config.get("input"))
     if isinstance(listed, str):
         listed = listed.split(",")
-    return [str(name).strip() for name in listed or () if str(name).strip()]
+    if not isinstance(listed, list):
+        return []
+    return [str(name).strip() for name in listed if str(name).strip()]
 
 
 def _config(chart_dir: Path) -> dict:

@@ -232,6 +232,14 @@ def test_the_authors_other_values_files_add_their_keys(tmp_path: Path) -> None:
     assert not valid(schema, {"broken": []})
 
 
+def test_a_schema_config_of_any_shape_adds_nothing_and_never_fails(tmp_path: Path) -> None:
+    root = chart(tmp_path)
+    for config in ("values: true\n", "values: {a: b}\n", "- a\n", "values: [\n", "\x00"):
+        (root / ".schema.yaml").write_text(config)
+        schema = infer_chart_schema(root, yaml.safe_load((root / "Chart.yaml").read_text()))
+        assert not valid(schema, {"a": 1})
+
+
 def test_an_authors_open_root_stays_open(tmp_path: Path) -> None:
     """`schemaRoot: {additionalProperties: true}` in `.schema.yaml`: the author keeps the
     root open, so keys values.yaml does not show are theirs to admit; inside it, objects
