@@ -282,18 +282,24 @@ def _parse_yaml(data: bytes, where: Path) -> Any:
 
 def _load_values_yaml(data: bytes, where: Path) -> dict:
     try:
-        documents = list(yaml.load_all(data.decode("utf-8"), Loader=ValuesLoader))
+        return values_of(data.decode("utf-8"))
     except UnicodeDecodeError:
         raise ChartError(f"{where}: not UTF-8 text") from None
     except yaml.YAMLError as error:
         raise ChartError(f"{where}: not valid YAML: {yaml_location(error)}") from None
+    except ValueError as error:
+        raise ChartError(f"{where}: {error}") from None
+
+
+def values_of(text: str) -> dict:
+    """A values file as Helm reads it: its documents merged, every key a string.
+    yaml.YAMLError when it is not YAML, ValueError when a document is not a mapping."""
     values: dict = {}
-    for document in documents:
+    for document in yaml.load_all(text, Loader=ValuesLoader):
         if document is None:
             continue
         if not isinstance(document, dict):
-            kind = type(document).__name__
-            raise ChartError(f"{where}: expected a mapping at the top, got {kind}")
+            raise ValueError(f"expected a mapping at the top, got {type(document).__name__}")
         values = merge_maps(values, _string_keys(document))
     return values
 

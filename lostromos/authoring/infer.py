@@ -50,7 +50,7 @@ from lostromos.authoring.k8stypes import (
 )
 from lostromos.authoring.templatefit import fit_to_templates
 from lostromos.authoring.templatereads import template_use
-from lostromos.charts import ValuesLoader, load_as_helm
+from lostromos.charts import ValuesLoader, load_as_helm, values_of
 from lostromos.values.jsontype import json_type
 from lostromos.yamltext import yaml_location
 
@@ -74,16 +74,16 @@ class CommentedValues:
 def read_values(path: Path) -> CommentedValues:
     text = read_text(path, "values.yaml")
     try:
-        node = yaml.compose(text, Loader=ValuesLoader)
-        values = load_as_helm(text)
+        nodes = list(yaml.compose_all(text, Loader=ValuesLoader))
+        values = values_of(text)
     except yaml.YAMLError as error:
         raise AuthoringError(f"{path}: not valid YAML: {yaml_location(error)}") from None
-    if values is None:
-        return CommentedValues({}, {}, frozenset(), {}, {})
-    if not isinstance(values, dict) or not isinstance(node, yaml.MappingNode):
-        raise AuthoringError(f"{path}: expected a mapping at the top, got {json_type(values)}")
+    except ValueError as error:
+        raise AuthoringError(f"{path}: {error}") from None
     reader = _Reader(text.splitlines())
-    reader.collect(node, (), 0)
+    for node in nodes:  # Helm merges the documents of a values file
+        if isinstance(node, yaml.MappingNode):
+            reader.collect(node, (), node.start_mark.line)
     comments = {
         path: notes.description for path, notes in reader.notes.items() if notes.description
     }

@@ -158,6 +158,19 @@ def test_dates_and_binary_are_text_as_helm_reads_them(tmp_path: Path) -> None:
     jsonschema.validate({"schemaConfig": {"from": "2025-01-01"}}, schema)
 
 
+def test_a_values_file_of_several_documents_is_merged_as_helm_merges_it(
+    tmp_path: Path,
+) -> None:
+    """The chart loader (and Helm) merge a values.yaml's documents; init read only one and
+    refused the file. Keys are text, as Helm makes them (`true:` is the key "true")."""
+    values = "a: {b: 1}\n---\n# A second document.\na: {c: 2}\ntrue: on\n# d: 4\n"
+    schema = inferred(tmp_path, values)
+    assert set(schema["properties"]["a"]["properties"]) == {"b", "c"}
+    assert schema["properties"]["true"]["type"] == "boolean"
+    assert schema["properties"]["d"] == {"type": "integer"}
+    jsonschema.validate({"a": {"b": 1, "c": 2}, "true": True, "d": 4}, schema)
+
+
 def test_broken_yaml_names_line_and_column(tmp_path: Path) -> None:
     chart = write_chart(tmp_path / "demo", "a: 1\nb: [2\n")
     with pytest.raises(AuthoringError, match=r"values.yaml: not valid YAML: line 3, column 1"):
