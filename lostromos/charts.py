@@ -114,11 +114,9 @@ def _load_files(
     metadata = _parse_yaml(files["Chart.yaml"], display / "Chart.yaml")
     if not isinstance(metadata, dict):
         raise ChartError(f"{display / 'Chart.yaml'}: expected a mapping")
-    api_version = str(metadata.get("apiVersion") or "v1")
-    if api_version == "v1" and "requirements.yaml" in files:
-        requirements_doc = _parse_yaml(files["requirements.yaml"], display / "requirements.yaml")
-        if isinstance(requirements_doc, dict):
-            metadata = {**metadata, "dependencies": requirements_doc.get("dependencies")}
+    if is_v1(metadata) and "requirements.yaml" in files:
+        requirements = _parse_yaml(files["requirements.yaml"], display / "requirements.yaml")
+        metadata = with_requirements(metadata, requirements)
     name, version = _check_metadata(metadata, display / "Chart.yaml")
     requirements = _parse_requirements(metadata.get("dependencies"), display / "Chart.yaml")
 
@@ -228,6 +226,20 @@ def _check_requirements_present(
         raise ChartError(
             f"{where}: found in Chart.yaml, but missing in charts/ directory: {', '.join(missing)}"
         )
+
+
+def is_v1(metadata: dict) -> bool:
+    """A chart of `apiVersion: v1` (the default), which lists its dependencies in
+    requirements.yaml."""
+    return str(metadata.get("apiVersion") or "v1") == "v1"
+
+
+def with_requirements(metadata: dict, requirements: Any) -> dict:
+    """A v1 chart's Chart.yaml metadata with the dependencies its requirements.yaml
+    document lists, where Helm reads them."""
+    if not isinstance(requirements, dict):
+        return metadata
+    return {**metadata, "dependencies": requirements.get("dependencies")}
 
 
 class ValuesLoader(yaml.SafeLoader):

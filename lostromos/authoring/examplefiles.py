@@ -62,13 +62,11 @@ def new_keys(shown: dict, example: Any, path: Path_ = ()) -> dict[Path_, Any]:
     found: dict[Path_, Any] = {}
     if not isinstance(example, dict) or not shown:
         return found
-    keys = {str(key): value for key, value in shown.items()}
-    for key, value in example.items():
-        here = (*path, str(key))
-        if str(key) not in keys:
-            found[here] = value
-        elif isinstance(keys[str(key)], dict):
-            found.update(new_keys(keys[str(key)], value, here))
+    for key, value in example.items():  # keys are text, as Helm reads values files
+        if key not in shown:
+            found[(*path, key)] = value
+        elif isinstance(shown[key], dict):
+            found.update(new_keys(shown[key], value, (*path, key)))
     return found
 
 

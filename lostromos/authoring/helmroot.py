@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from lostromos.charts import ChartError, load_as_helm, load_chart
+from lostromos.charts import ChartError, is_v1, load_as_helm, load_chart, with_requirements
 
 GLOBAL_DESCRIPTION = "Values shared with every subchart (Helm's global values)."
 ENABLED_DESCRIPTION = "Set by a parent chart's dependency condition: whether this chart is enabled."
@@ -79,23 +79,21 @@ def open_tree(node: Any) -> Any:
     return opened
 
 
-def with_requirements(chart_dir: Path, metadata: dict) -> dict:
-    """Chart.yaml's metadata with the dependencies an `apiVersion: v1` chart lists in
-    requirements.yaml, where Helm reads them for such a chart (datadog's)."""
-    if str(metadata.get("apiVersion") or "v1") != "v1":
+def _listing_dependencies(chart_dir: Path, metadata: dict) -> dict:
+    """The metadata with a v1 chart's requirements.yaml dependencies (datadog's chart);
+    a file that cannot be read adds none."""
+    if not is_v1(metadata):
         return metadata
     try:
-        listed = load_as_helm((chart_dir / "requirements.yaml").read_text(encoding="utf-8"))
+        text = (chart_dir / "requirements.yaml").read_text(encoding="utf-8")
+        return with_requirements(metadata, load_as_helm(text))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return metadata
-    if not isinstance(listed, dict) or not isinstance(listed.get("dependencies"), list):
-        return metadata
-    return {**metadata, "dependencies": listed["dependencies"]}
 
 
 def apply_root(body: dict[str, Any], chart_dir: Path, metadata: dict) -> None:
     """Admit in the inferred root what Helm adds there (the module docstring)."""
-    metadata = with_requirements(chart_dir, metadata)
+    metadata = _listing_dependencies(chart_dir, metadata)
     properties: dict[str, Any] = body.setdefault("properties", {})
     properties["global"] = {
         **open_tree(properties.get("global") or {}),

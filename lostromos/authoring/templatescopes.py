@@ -268,35 +268,16 @@ class ScopeScan:
                 self._call(_unquote(tokens[position + 1]), tokens[position + 2 :], stack, where)
         self._rendered_whole(tokens, places, where)
         self._as_text(tokens, places, where)
-        self._given_to_text_functions(tokens, places, frame, stack, where)
-        return self._subject(tokens, places, frame, stack, where)
-
-    def _given_to_text_functions(
-        self,
-        tokens: list[str],
-        places: list[Place | None],
-        frame: _Frame,
-        stack: list[_Frame],
-        where: str,
-    ) -> None:
-        """`trunc 63 X`, `X | default "" | trunc 63`: X must be text (or the render fails),
-        so a value values.yaml leaves empty is typed by it. A part of a list's element
-        (`lower $item.name`) says nothing of the list."""
-        given: list[Place | None] = []
-        for position, token in enumerate(tokens):
-            numbers = _TAKES_TEXT.get(token)
-            if numbers is not None:
-                end = _command_end(tokens, position)
-                start = position + 1 + numbers
-                given += _top_level(tokens[start:end], places[start:end])
+        # `trunc 63 X`, `X | default "" | trunc 63`: X must be text (or the render fails).
+        # A part of a list's element (`lower $item.name`) says nothing of the list.
+        given = _text_arguments(tokens, places)
         head = _command_end(tokens, 0)
-        piped = _stage_names(tokens[head:])
-        first = next((name for name in piped if name not in _KEEPS_VALUE), None)
-        if piped and first in _TAKES_TEXT:
-            given.append(self._subject(tokens[:head], places[:head], frame, stack, where))
-        for place in given:
+        piped = _piped_into_text(tokens[head:])
+        value = self._subject(tokens[:head], places[:head], frame, stack, where) if piped else None
+        for place in [*given, value]:
             if place is not None and ELEMENT not in place.path:
                 self.texts.setdefault(place, where)
+        return self._subject(tokens, places, frame, stack, where)
 
     def _rendered_whole(self, tokens: list[str], places: list[Place | None], where: str) -> None:
         """`toYaml X` and `X | toYaml` put all of X in the output: its keys are the user's,
@@ -450,17 +431,28 @@ def _argument(tokens: list[str]) -> list[str]:
     return tokens[1:]
 
 
-def _stage_names(tokens: list[str]) -> list[str]:
-    """The functions a pipeline's value is piped into (`| default "" | trunc 63`), those
-    of pipelines inside parentheses left out."""
+def _text_arguments(tokens: list[str], places: list[Place | None]) -> list[Place]:
+    """The places given as text arguments to a function taking text (`trunc 63 X`)."""
+    given: list[Place] = []
+    for position, token in enumerate(tokens):
+        numbers = _TAKES_TEXT.get(token)
+        if numbers is not None:
+            end = _command_end(tokens, position)
+            start = position + 1 + numbers
+            given += _top_level(tokens[start:end], places[start:end])
+    return given
+
+
+def _piped_into_text(stages: list[str]) -> bool:
+    """Whether a command's value, piped on (`| default "" | trunc 63`), reaches a function
+    taking text before anything else changes it; pipelines in parentheses left out."""
     depth = 0
-    names = []
-    for position, part in enumerate(tokens[:-1]):
+    for position, part in enumerate(stages[:-1]):
         depth += part == "("
         depth -= part == ")"
-        if part == "|" and depth == 0:
-            names.append(tokens[position + 1])
-    return names
+        if part == "|" and depth == 0 and stages[position + 1] not in _KEEPS_VALUE:
+            return stages[position + 1] in _TAKES_TEXT
+    return False
 
 
 def _command_end(tokens: list[str], start: int) -> int:
