@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,10 @@ class _Reader:
                 self.notes[here] = notes
             if isinstance(value_node, yaml.MappingNode):
                 self.collect(value_node, here, key_node.start_mark.line + 1)
+            if isinstance(value_node, yaml.CollectionNode) and not value_node.value:
+                sample = self._example_inside(key_node.start_mark.column, value_node)
+                if sample is not UNKNOWN:
+                    self.examples.setdefault(here, sample)
         if indent is None:
             return
         last = min(node.end_mark.line + 1, len(self.lines))
@@ -151,6 +156,43 @@ class _Reader:
         except yaml.YAMLError:
             return UNKNOWN
         return next(iter(parsed.values())) if isinstance(parsed, dict) and parsed else UNKNOWN
+
+    def _example_inside(self, column: int, node: yaml.CollectionNode) -> Any:
+        """The example commented out under an empty value, as `helm create` writes it:
+        `tls: []` then `#  - secretName: chart-example-tls` / `#    hosts: [...]`, or
+        `resources: {}` then, indented, prose and `# limits:` / `#   cpu: 100m`. A list's
+        items may start at the key's own column; a map's keys are deeper (at the key's
+        column they are its siblings, commented out), and so is prose about the value."""
+        is_list = isinstance(node, yaml.SequenceNode)
+        body: list[str] = []
+        hash_at = depth = 0
+        for number in range(node.end_mark.line + 1, len(self.lines)):
+            line = self.lines[number]
+            match = COMMENT.match(line)
+            if not match or number in self.in_blocks:
+                break
+            content = match.group(1)
+            indent = len(content) - len(content.lstrip())
+            opens = content.lstrip().startswith("- ") if is_list else COMMENTED_KEY.match(line)
+            if body:
+                if line.index("#") != hash_at or not content.strip() or indent < depth:
+                    break
+                if indent == depth and not opens:
+                    break  # prose again, at the example's own indentation
+                body.append(content)
+            elif opens and line.index("#") >= column + (not is_list):
+                body.append(content)
+                hash_at, depth = line.index("#"), indent
+            elif line.index("#") <= column:
+                break  # another key's comment
+        prose = any(":" in line and not self._is_key(line) for line in body)
+        if not body or prose:  # `# - istio: watches Istio's gateways`: a list of words
+            return UNKNOWN
+        try:
+            parsed = load_as_helm(textwrap.dedent("\n".join(body)))
+        except yaml.YAMLError:
+            return UNKNOWN
+        return parsed if isinstance(parsed, list if is_list else dict) and parsed else UNKNOWN
 
     @staticmethod
     def _content(line: str) -> str:

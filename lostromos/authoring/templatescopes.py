@@ -69,6 +69,7 @@ _TAKES_TEXT = {
     ),
 }
 _KEEPS_VALUE = {"default", "required"}  # `X | default D` is X when X is set
+_COPIES = {"deepCopy", "mustDeepCopy"}  # `deepCopy X` is X, to change without changing X
 _ONE_OF = {"or", "coalesce", "default"}  # their value is one of their operands
 _DEEPEST = 16
 _FIELDS_OF_PARENS = re.compile(r"\)((?:\.[A-Za-z_]\w*)+)")
@@ -266,8 +267,9 @@ class ScopeScan:
                     self._read(dug, where)
             elif token in ("include", "template") and position + 1 < len(tokens):
                 self._call(_unquote(tokens[position + 1]), tokens[position + 2 :], stack, where)
-        self._rendered_whole(tokens, places, where)
-        self._as_text(tokens, places, where)
+        arguments = self._argument_values(tokens, places, frame, stack, where)
+        self._rendered_whole(tokens, arguments, where)
+        self._as_text(tokens, arguments, where)
         # `trunc 63 X`, `X | default "" | trunc 63`: X must be text (or the render fails).
         # A part of a list's element (`lower $item.name`) says nothing of the list.
         given = _text_arguments(tokens, places)
@@ -279,9 +281,28 @@ class ScopeScan:
                 self.texts.setdefault(place, where)
         return self._subject(tokens, places, frame, stack, where)
 
+    def _argument_values(
+        self,
+        tokens: list[str],
+        places: list[Place | None],
+        frame: _Frame,
+        stack: list[_Frame],
+        where: str,
+    ) -> list[Place | None]:
+        """Each operand's place, and for a pipeline in parentheses (`tpl (.Values.a |
+        default .Values.b) .`) the place its value is, at its `(`."""
+        found = list(places)
+        for position, part in enumerate(tokens):
+            if part == "(":
+                end = position + len(_argument(tokens[position:])) + 2
+                inner = tokens[position:end], places[position:end]
+                found[position] = self._subject(*inner, frame, stack, where)
+        return found
+
     def _rendered_whole(self, tokens: list[str], places: list[Place | None], where: str) -> None:
         """`toYaml X` and `X | toYaml` put all of X in the output: its keys are the user's,
-        not the chart's. A checksum (`toYaml X | sha256sum`) puts nothing of X there."""
+        not the chart's. A checksum (`toYaml X | sha256sum`) puts nothing of X there.
+        `places` holds, for an operand in parentheses, the place its value is."""
         if any(token in _HASHES for token in tokens):
             return
         for position, token in enumerate(tokens[:-1]):
@@ -316,22 +337,35 @@ class ScopeScan:
     ) -> Place | None:
         """The place a pipeline's value is: one operand, `index X "k"`, one of several
         (`or A B`, `coalesce A B`, `default A B`), or one of these piped into `default
-        D`/`required "msg"` (`.Values.a | default dict`)."""
+        D`/`required "msg"` (`.Values.a | default dict`; `.Values.a | default .Values.b`
+        is one of the two); a copy (`deepCopy .Values.config`) is what it copies."""
         if tokens[:1] == ["("] and _argument(tokens) == tokens[1:-1]:
             inner = tokens[1:-1]  # `with (index .Values "a")`: the parentheses say nothing
             return self._subject(inner, places[1:-1], frame, stack, where)
         first = tokens.index("|") if "|" in tokens else len(tokens)
-        piped = [tokens[i + 1] for i in range(first, len(tokens) - 1) if tokens[i] == "|"]
-        if any(name not in _KEEPS_VALUE for name in piped):
+        piped = [i + 1 for i in range(first, len(tokens) - 1) if tokens[i] == "|"]
+        if any(tokens[i] not in _KEEPS_VALUE | _COPIES for i in piped):
             return None
         head = tokens[:first]
+        value = None
         if len(head) == 1:
-            return places[0]
-        if head[:1] == ["index"]:
-            return self._keyed(head[1:], frame, stack)
-        if head[:1] and head[0] in _ONE_OF:
-            return self._one_of(_top_level(head[1:], places[1:first]), where)
-        return None
+            value = places[0]
+        elif len(head) == 2 and head[0] in _COPIES:
+            value = places[1]
+        elif head[:1] == ["index"]:
+            value = self._keyed(head[1:], frame, stack)
+        elif head[:1] and head[0] in _ONE_OF:
+            value = self._one_of(_top_level(head[1:], places[1:first]), where)
+        # `| default D`: D where the value is empty, when D is one operand
+        fallbacks = [
+            fallback
+            for i in piped
+            if tokens[i] == "default" and _command_end(tokens, i) == i + 2
+            if (fallback := places[i + 1]) is not None
+        ]
+        if value is None or not fallbacks:
+            return value
+        return self._one_of([value, *fallbacks], where)
 
     def _one_of(self, choices: list[Place], where: str) -> Place | None:
         """A value that is one of several places (`$v := or .Values.a.x .Values.x`): a

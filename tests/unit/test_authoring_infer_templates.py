@@ -258,3 +258,49 @@ def test_an_empty_value_is_typed_by_its_example_commented_out_below_it(
     assert not valid(schema, {"endpoint": {"url": "x"}})
     assert valid(schema, {"resources": {"requests": {"memory": "1Gi"}}})
     assert not valid(schema, {"resources": {"limit": {}}})
+
+
+def test_an_empty_value_is_typed_by_the_example_commented_out_inside_it(
+    tmp_path: Path,
+) -> None:
+    """`helm create`'s way: `tls: []` then the items commented out under it, or prose and
+    then keys indented under `{}`. A comment at the key's own column that is not an item
+    belongs to the next key; a list of words with prose after them is no example."""
+    values = (
+        "ingress:\n"
+        "  hosts:\n"
+        "    []\n"
+        "    # - host: chart-example.local\n"
+        "    #   paths:\n"
+        "    #   - path: /\n"
+        "  tls: []\n"
+        "  #  - secretName: chart-example-tls\n"
+        "  #    hosts:\n"
+        "  #      - chart-example.local\n"
+        "  # parentRefs:\n"
+        "  #   - name: my-gateway\n"
+        "  parentRefs: []\n"
+        "  # hostnames to match\n"
+        "  # hostnames:\n"
+        "  #   - collector.example.com\n"
+        "  hostnames: []\n"
+        "tuning: {}\n"
+        "  # Uncomment to tune; the defaults suit most clusters.\n"
+        "  # workers: 4\n"
+        "  # queue: fifo\n"
+        "proxies: []\n"
+        "# - istio: watches the gateways Istio manages\n"
+        "# - envoy-gateway: configures Envoy Gateway resources\n"
+    )
+    schema = chart_schema(tmp_path, values)
+    ingress = {"hosts": [{"host": "a.example", "paths": [{"path": "/a", "extra": 1}]}]}
+    assert valid(schema, {"ingress": ingress})
+    assert not valid(schema, {"ingress": {"hosts": [{"host": {"name": "a"}}]}})
+    assert valid(schema, {"ingress": {"tls": [{"secretName": "s", "hosts": ["a.example"]}]}})
+    assert not valid(schema, {"ingress": {"tls": [{"hosts": "a.example"}]}})
+    assert valid(schema, {"ingress": {"parentRefs": [{"name": "gw", "namespace": "x"}]}})
+    assert valid(schema, {"ingress": {"hostnames": ["b.example"]}})
+    assert not valid(schema, {"ingress": {"hostnames": [{"name": "b"}]}})
+    assert valid(schema, {"tuning": {"workers": 8, "queue": "lifo", "other": True}})
+    assert not valid(schema, {"tuning": {"workers": "many"}})
+    assert valid(schema, {"proxies": ["istio", "envoy-gateway"]})

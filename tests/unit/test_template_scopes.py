@@ -221,3 +221,29 @@ def test_values_given_to_functions_that_take_text() -> None:
     )
     texts = set(scanned([("templates/main.yaml", template)]).values_texts())
     assert texts == {("a",), ("b",), ("c",)}
+
+
+def test_a_pipeline_in_parentheses_is_the_value_it_gives() -> None:
+    """`tpl (A | default B) .`: the text given to `tpl` is A, or B where A is empty (vault's
+    webhook annotations, a map or template text); `toYaml (...)` renders the same."""
+    template = (
+        '{{- if eq (typeOf (.Values.a.annotations | default .Values.annotations)) "string" }}\n'
+        "{{ tpl (((.Values.a)).annotations | default .Values.annotations) . }}\n"
+        "{{- else }}{{ toYaml (.Values.a.annotations | default .Values.annotations) }}\n"
+        '{{- end }}{{ tpl (.Values.b | default "x") . }}{{ toYaml (.Values.c | quote) }}\n'
+    )
+    scan = scanned([("templates/main.yaml", template)])
+    assert set(scan.values_templated()) == {("a", "annotations"), ("annotations",), ("b",)}
+    assert set(scan.values_rendered()) == {("a", "annotations"), ("annotations",)}
+
+
+def test_a_copy_is_the_value_it_copies() -> None:
+    """opentelemetry-collector renders its collector config from a copy it changes first:
+    every key the user gives lands in the output."""
+    template = (
+        "{{- $config := deepCopy .Values.config }}\n"
+        '{{- $_ := set $config.service "telemetry" dict }}\n'
+        "{{- $config | toYaml }}{{ toYaml (.Values.extra | mustDeepCopy) }}\n"
+    )
+    scan = scanned([("templates/main.yaml", template)])
+    assert set(scan.values_rendered()) == {("config",), ("extra",)}
