@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.settings import Setting, settings_for  # noqa: E402
 from lostromos.authoring.infer import infer_chart_schema, render_schema  # noqa: E402
-from lostromos.charts import load_chart  # noqa: E402
+from lostromos.charts import load_chart, values_of  # noqa: E402
 from lostromos.toolchain import ensure  # noqa: E402
 from lostromos.values.engine import ValuesEngine  # noqa: E402
 
@@ -255,6 +255,8 @@ class Score:
     caught: int = 0
     refused_examples: list[str] = field(default_factory=list)
     missed_examples: list[str] = field(default_factory=list)
+    own_files: int = 0  # the chart's own CI and example values files the author accepts
+    own_refused: list[str] = field(default_factory=list)
 
 
 def score(chart: CorpusChart, per_chart: int) -> Score:
@@ -291,7 +293,32 @@ def score(chart: CorpusChart, per_chart: int) -> Score:
             result.caught += 1
         else:
             result.missed_examples.append(setting.label)
+    for file, values in own_values_files(author_dir):
+        if by_author.validate(copy.deepcopy(values)):
+            continue  # stale: the author's own schema refuses it
+        result.own_files += 1
+        refused = by_inferred.validate(copy.deepcopy(values))
+        if refused:
+            keys = ", ".join(".".join(map(str, v.path)) for v in refused)
+            result.own_refused.append(f"{file.relative_to(author_dir)}: {keys}")
     return result
+
+
+def own_values_files(chart_dir: Path) -> list[tuple[Path, dict]]:
+    """The values files the chart's authors test and document it with: chart-testing's
+    `ci/*.yaml` and `examples/**/*values*.yaml`."""
+    files = sorted(chart_dir.glob("ci/*.y*ml")) + sorted(
+        chart_dir.glob("examples/**/*values*.y*ml")
+    )
+    found = []
+    for file in files:
+        try:
+            values = values_of(file.read_text(encoding="utf-8"))
+        except (ValueError, yaml.YAMLError, UnicodeDecodeError):
+            continue
+        if isinstance(values, dict) and values:
+            found.append((file, values))
+    return found
 
 
 def _sample(settings: list[Setting], size: int, seed: str) -> list[Setting]:
@@ -324,6 +351,17 @@ def table(scores: list[Score]) -> str:
     return "\n".join(lines)
 
 
+def own_files_table(scores: list[Score]) -> str:
+    lines = ["| chart | own CI and example values files | refused |", "|---|---|---|"]
+    lines += [
+        f"| {s.chart} | {s.own_files} | {len(s.own_refused)} |" for s in scores if s.own_files
+    ]
+    files = sum(s.own_files for s in scores)
+    refused = sum(len(s.own_refused) for s in scores)
+    lines.append(f"| **all** | {files} | **{refused} ({_pct(refused, files)})** |")
+    return "\n".join(lines)
+
+
 def _pct(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f}%" if whole else "-"
 
@@ -337,12 +375,16 @@ def main() -> int:
     chosen = [c for c in CORPUS if not args.chart or c.name in args.chart]
     scores = [score(chart, args.per_chart) for chart in chosen]
     print(table(scores))
+    print()
+    print(own_files_table(scores))
     if args.show:
         for s in scores:
             for label in s.refused_examples:
                 print(f"refused {s.chart}: {label}")
             for label in s.missed_examples:
                 print(f"missed {s.chart}: {label}")
+            for label in s.own_refused:
+                print(f"refused own file {s.chart}: {label}")
     return 0
 
 

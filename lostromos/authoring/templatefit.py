@@ -13,8 +13,11 @@ may be a string as well.
 
 from __future__ import annotations
 
-from lostromos.authoring.k8stypes import item_types
+import copy
+
+from lostromos.authoring.k8stypes import item_types, kube_types
 from lostromos.authoring.templatereads import TemplateUse
+from lostromos.authoring.templatescopes import ELEMENT
 
 
 def fit_to_templates(body: dict, use: TemplateUse) -> None:
@@ -30,6 +33,8 @@ def fit_to_templates(body: dict, use: TemplateUse) -> None:
         admit_spelling(body, path)
     for path in use.texts - use.rendered - use.iterated - use.templated:
         type_as_text(body, path)
+    for path in use.quoted:
+        admit_scalars(body, path)
 
 
 def admit(node: dict, path: tuple[str, ...]) -> None:
@@ -179,3 +184,21 @@ def type_as_text(node: dict, path: tuple[str, ...]) -> None:
     if found is None or any(k in found for k in ("type", "$ref", "anyOf", "enum", "const")):
         return
     found["type"] = ["string", "null"]
+
+
+def admit_scalars(node: dict, path: tuple[str, ...]) -> None:
+    """A field of a list's entries that the templates quote as they build each entry
+    (datadog: `- name: {{ .name }}` / `value: {{ .value | quote }}`) is text whatever
+    the user gives: `value: 7500` works where the entries' Kubernetes type (`EnvVar`,
+    from the list's name) says text. The type is copied into the list's items with that
+    field widened to any scalar."""
+    if path.count(ELEMENT) != 1 or path[-2:-1] != (ELEMENT,):
+        return
+    found = _at(node, path[:-2])
+    items = found.get("items") if found is not None else None
+    if not isinstance(items, dict) or "$ref" not in items:
+        return
+    own = copy.deepcopy(kube_types().defs[items["$ref"].rsplit("/", 1)[1]])
+    if path[-1] in own.get("properties", {}):
+        own["properties"][path[-1]] = {"type": ["string", "number", "boolean", "null"]}
+        found["items"] = own  # type: ignore[index]

@@ -42,6 +42,7 @@ class TemplateUse:
     templated: frozenset[tuple[str, ...]] = frozenset()
     stringified: frozenset[tuple[str, ...]] = frozenset()
     texts: frozenset[tuple[str, ...]] = frozenset()  # given to a function taking text
+    quoted: frozenset[tuple[str, ...]] = frozenset()  # ("env", "*", "value"): quoted
 
 
 def template_use(chart_dir: Path) -> TemplateUse:
@@ -57,6 +58,7 @@ def template_use(chart_dir: Path) -> TemplateUse:
         frozenset(scan.values_templated()) - {()},
         frozenset(scan.values_stringified()) - {()},
         frozenset(scan.values_texts()) - {()},
+        frozenset(scan.values_quoted()),
     )
 
 

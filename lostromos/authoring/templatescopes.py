@@ -68,6 +68,8 @@ _TAKES_TEXT = {
         0,
     ),
 }
+# Functions that make any value text: an entry's field given to them may be any scalar.
+_QUOTES = {"quote": 0, "squote": 0}
 _KEEPS_VALUE = {"default", "required"}  # `X | default D` is X when X is set
 _COPIES = {"deepCopy", "mustDeepCopy"}  # `deepCopy X` is X, to change without changing X
 _ONE_OF = {"or", "coalesce", "default"}  # their value is one of their operands
@@ -120,6 +122,7 @@ class ScopeScan:
     templated: dict[Place, str] = field(default_factory=dict)  # given to `tpl` as its text
     stringified: dict[Place, str] = field(default_factory=dict)  # its text compared with a word
     texts: dict[Place, str] = field(default_factory=dict)  # given to a function taking text
+    quoted: dict[Place, str] = field(default_factory=dict)  # an entry's field, quoted
 
     def scan(self, text: str, where: str) -> None:
         """Read one template file; `where` is its path relative to the chart."""
@@ -156,7 +159,14 @@ class ScopeScan:
         """The `.Values` the templates give a function that takes text (`trunc 63 X`)."""
         return self._through_calls(self.texts)
 
-    def _through_calls(self, places: dict[Place, str]) -> dict[tuple[str, ...], str]:
+    def values_quoted(self) -> dict[tuple[str, ...], str]:
+        """Fields of list entries the templates quote (`value: {{ .value | quote }}` in a
+        `range`), by their path with ELEMENT for the entry: ("env", "*", "value")."""
+        return self._through_calls(self.quoted, elements=True)
+
+    def _through_calls(
+        self, places: dict[Place, str], *, elements: bool = False
+    ) -> dict[tuple[str, ...], str]:
         callers: dict[str, list[tuple[Call, str]]] = {}
         for call, where in self.calls.items():
             callers.setdefault(call.name, []).append((call, where))
@@ -176,7 +186,7 @@ class ScopeScan:
                     pending.append(target)
         out: dict[tuple[str, ...], str] = {}
         for place, where in resolved.items():
-            path = values_path(place)
+            path = values_path(place, elements=elements)
             if path is not None:
                 out.setdefault(path, where)
         return out
@@ -272,14 +282,32 @@ class ScopeScan:
         self._as_text(tokens, arguments, where)
         # `trunc 63 X`, `X | default "" | trunc 63`: X must be text (or the render fails).
         # A part of a list's element (`lower $item.name`) says nothing of the list.
-        given = _text_arguments(tokens, places)
-        head = _command_end(tokens, 0)
-        piped = _piped_into_text(tokens[head:])
-        value = self._subject(tokens[:head], places[:head], frame, stack, where) if piped else None
-        for place in [*given, value]:
-            if place is not None and ELEMENT not in place.path:
+        for place in self._given_to(tokens, places, frame, stack, where, functions=_TAKES_TEXT):
+            if ELEMENT not in place.path:
                 self.texts.setdefault(place, where)
+        for place in self._given_to(tokens, places, frame, stack, where, functions=_QUOTES):
+            if ELEMENT in place.path:
+                self.quoted.setdefault(place, where)
         return self._subject(tokens, places, frame, stack, where)
+
+    def _given_to(
+        self,
+        tokens: list[str],
+        places: list[Place | None],
+        frame: _Frame,
+        stack: list[_Frame],
+        where: str,
+        *,
+        functions: dict[str, int],
+    ) -> list[Place]:
+        """The places a pipeline gives one of `functions` as an argument (`trunc 63 X`) or
+        as its first command's value, piped (`X | default "" | trunc 63`)."""
+        given = _text_arguments(tokens, places, functions)
+        head = _command_end(tokens, 0)
+        if _piped_into_text(tokens[head:], functions):
+            value = self._subject(tokens[:head], places[:head], frame, stack, where)
+            given += [value] if value is not None else []
+        return given
 
     def _argument_values(
         self,
@@ -430,9 +458,10 @@ def _compared_word(tokens: list[str], position: int) -> str | None:
     return None
 
 
-def values_path(place: Place) -> tuple[str, ...] | None:
-    """The `.Values` path a place is, cut at the first unknown element: () for `.Values`
-    itself, None for a place that is not in the values (or an unknown one of them).
+def values_path(place: Place, *, elements: bool = False) -> tuple[str, ...] | None:
+    """The `.Values` path a place is, cut at the first unknown element (kept as ELEMENT
+    with `elements`): () for `.Values` itself, None for a place that is not in the values
+    (or an unknown one of them).
 
     A chain that names `Values` anywhere (`$.Values.a`, `.root.Values.a`,
     `$ctx.Values.a`) is the chart's values: charts pass their root context under
@@ -443,7 +472,7 @@ def values_path(place: Place) -> tuple[str, ...] | None:
     if place.base != "root" and path[0] != "Values" and "Values" not in path[1:]:
         return None
     rest = path[path.index("Values") + 1 :]
-    if ELEMENT in rest:
+    if ELEMENT in rest and not elements:
         rest = rest[: rest.index(ELEMENT)]
         return rest or None
     return rest
@@ -465,11 +494,14 @@ def _argument(tokens: list[str]) -> list[str]:
     return tokens[1:]
 
 
-def _text_arguments(tokens: list[str], places: list[Place | None]) -> list[Place]:
-    """The places given as text arguments to a function taking text (`trunc 63 X`)."""
+def _text_arguments(
+    tokens: list[str], places: list[Place | None], functions: dict[str, int]
+) -> list[Place]:
+    """The places given as text arguments to one of `functions` (`trunc 63 X`), each
+    function named with how many numbers come before its text."""
     given: list[Place] = []
     for position, token in enumerate(tokens):
-        numbers = _TAKES_TEXT.get(token)
+        numbers = functions.get(token)
         if numbers is not None:
             end = _command_end(tokens, position)
             start = position + 1 + numbers
@@ -477,15 +509,15 @@ def _text_arguments(tokens: list[str], places: list[Place | None]) -> list[Place
     return given
 
 
-def _piped_into_text(stages: list[str]) -> bool:
-    """Whether a command's value, piped on (`| default "" | trunc 63`), reaches a function
-    taking text before anything else changes it; pipelines in parentheses left out."""
+def _piped_into_text(stages: list[str], functions: dict[str, int]) -> bool:
+    """Whether a command's value, piped on (`| default "" | trunc 63`), reaches one of
+    `functions` before anything else changes it; pipelines in parentheses left out."""
     depth = 0
     for position, part in enumerate(stages[:-1]):
         depth += part == "("
         depth -= part == ")"
         if part == "|" and depth == 0 and stages[position + 1] not in _KEEPS_VALUE:
-            return stages[position + 1] in _TAKES_TEXT
+            return stages[position + 1] in functions
     return False
 
 

@@ -304,3 +304,18 @@ def test_an_empty_value_is_typed_by_the_example_commented_out_inside_it(
     assert valid(schema, {"tuning": {"workers": 8, "queue": "lifo", "other": True}})
     assert not valid(schema, {"tuning": {"workers": "many"}})
     assert valid(schema, {"proxies": ["istio", "envoy-gateway"]})
+
+
+def test_a_field_the_templates_quote_in_each_entry_takes_any_scalar(tmp_path: Path) -> None:
+    """`env: []` is a list of Kubernetes EnvVars by its name; datadog builds each entry
+    itself with `value: {{ .value | quote }}`, so its own CI sets `value: 7500`."""
+    values = "env: []\nextraEnv: []\n"
+    pod = (
+        "env:\n{{- range .Values.env }}\n- name: {{ .name }}\n  value: {{ .value | quote }}\n"
+        "{{- end }}\n{{- with .Values.extraEnv }}{{ toYaml . }}{{ end }}\n"
+    )
+    schema = chart_schema(tmp_path, values, {"pod.yaml": pod})
+    assert valid(schema, {"env": [{"name": "A", "value": 7500}, {"name": "B", "value": True}]})
+    assert not valid(schema, {"env": [{"name": "A", "value": {"x": 1}}]})
+    assert not valid(schema, {"env": [{"name": "A", "vaule": "x"}]})
+    assert not valid(schema, {"extraEnv": [{"name": "A", "value": 7500}]})  # rendered as given

@@ -247,3 +247,17 @@ def test_a_copy_is_the_value_it_copies() -> None:
     )
     scan = scanned([("templates/main.yaml", template)])
     assert set(scan.values_rendered()) == {("config",), ("extra",)}
+
+
+def test_fields_of_entries_the_templates_quote() -> None:
+    """datadog builds each env entry from its fields and quotes the value."""
+    helpers = (
+        '{{- define "env" -}}{{- range . }}\n- name: {{ .name }}\n'
+        "  value: {{ .value | quote }}{{ squote .other }}\n{{- end }}{{- end }}\n"
+    )
+    template = '{{ include "env" .Values.agent.env }}{{ .Values.top | quote }}'
+    scan = scanned([("templates/main.yaml", template), ("templates/_h.tpl", helpers)])
+    assert set(scan.values_quoted()) == {
+        ("agent", "env", "*", "value"),
+        ("agent", "env", "*", "other"),
+    }
