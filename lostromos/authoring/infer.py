@@ -113,6 +113,8 @@ class _Reader:
                 self.collect(value_node, here, key_node.start_mark.line + 1)
             if isinstance(value_node, yaml.CollectionNode) and not value_node.value:
                 sample = self._example_inside(key_node.start_mark.column, value_node)
+                if sample is UNKNOWN:
+                    sample = self._example_above(key_node)
                 if sample is not UNKNOWN:
                     self.examples.setdefault(here, sample)
         if indent is None:
@@ -156,6 +158,23 @@ class _Reader:
         except yaml.YAMLError:
             return UNKNOWN
         return next(iter(parsed.values())) if isinstance(parsed, dict) and parsed else UNKNOWN
+
+    def _example_above(self, key_node: yaml.Node) -> Any:
+        """The key itself commented out with an example in the description above it, where
+        that is a helm-docs description (`# -- Parent references. Example:` / `#
+        parentRefs:` / `#   - name: my-gateway`, then `parentRefs: []`), whose lines are
+        otherwise prose."""
+        column, number = key_node.start_mark.column, key_node.start_mark.line - 1
+        while number >= 0 and COMMENT.match(self.lines[number]):
+            match = COMMENTED_KEY.match(self.lines[number])
+            if (
+                match
+                and match.group(1) == key_node.value
+                and self.lines[number].index("#") == column
+            ):
+                return self._example(number)
+            number -= 1
+        return UNKNOWN
 
     def _example_inside(self, column: int, node: yaml.CollectionNode) -> Any:
         """The example commented out under an empty value, as `helm create` writes it:

@@ -265,7 +265,8 @@ def test_an_empty_value_is_typed_by_the_example_commented_out_inside_it(
 ) -> None:
     """`helm create`'s way: `tls: []` then the items commented out under it, or prose and
     then keys indented under `{}`. A comment at the key's own column that is not an item
-    belongs to the next key; a list of words with prose after them is no example."""
+    belongs to the next key; a list of words with prose after them is no example. The key
+    commented out with an example inside its helm-docs description is one too."""
     values = (
         "ingress:\n"
         "  hosts:\n"
@@ -291,6 +292,11 @@ def test_an_empty_value_is_typed_by_the_example_commented_out_inside_it(
         "proxies: []\n"
         "# - istio: watches the gateways Istio manages\n"
         "# - envoy-gateway: configures Envoy Gateway resources\n"
+        "route:\n"
+        "  # -- Parent references. Example:\n"
+        "  # parentRefs:\n"
+        "  #   - name: my-gateway\n"
+        "  parentRefs: []\n"
     )
     schema = chart_schema(tmp_path, values)
     ingress = {"hosts": [{"host": "a.example", "paths": [{"path": "/a", "extra": 1}]}]}
@@ -304,6 +310,8 @@ def test_an_empty_value_is_typed_by_the_example_commented_out_inside_it(
     assert valid(schema, {"tuning": {"workers": 8, "queue": "lifo", "other": True}})
     assert not valid(schema, {"tuning": {"workers": "many"}})
     assert valid(schema, {"proxies": ["istio", "envoy-gateway"]})
+    assert valid(schema, {"route": {"parentRefs": [{"name": "gw", "port": 80}]}})
+    assert not valid(schema, {"route": {"parentRefs": [{"name": 42}]}})
 
 
 def test_a_field_the_templates_quote_in_each_entry_takes_any_scalar(tmp_path: Path) -> None:
