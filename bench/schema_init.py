@@ -21,7 +21,11 @@ not rule it out, and no user means it.
 
 Printed: per chart, valid settings the inferred schema refuses (and how many of
 those change what Helm renders: a key no template reads renders the same with or
-without it) and mistakes it catches. A chart Chart.yaml lists a dependency for
+without it; and how many the API server refuses too, asked by a server-side dry-run
+apply with strict field validation, as Helm 4 installs, against a local
+kube-apiserver) and mistakes it catches. Then the chart's own CI and example values
+files (`ci/*.yaml`, `examples/**/*values*.yaml`) the author's schema accepts, and
+how many the inferred schema refuses. A chart Chart.yaml lists a dependency for
 that is not in the module (fetched from a chart repository at release time)
 loses that dependency, as `helm template` cannot render it otherwise.
 """
@@ -48,6 +52,7 @@ sys.path.insert(0, str(ROOT))
 from bench.settings import Setting, settings_for  # noqa: E402
 from lostromos.authoring.infer import infer_chart_schema, render_schema  # noqa: E402
 from lostromos.charts import load_chart, values_of  # noqa: E402
+from lostromos.dev.cluster import DevCluster, DevOptions  # noqa: E402
 from lostromos.toolchain import ensure  # noqa: E402
 from lostromos.values.engine import ValuesEngine  # noqa: E402
 
@@ -230,19 +235,73 @@ class HelmJudge:
         return bool((self._lines(values) ^ self._defaults) - self._noise)
 
     def _lines(self, values: dict) -> frozenset[str]:
+        return frozenset(self.manifests(values).splitlines())
+
+    def manifests(self, values: dict) -> str:
+        """What `helm template` renders with these values (in namespace default)."""
         with tempfile.NamedTemporaryFile("w", suffix=".json") as handle:
             handle.write(json.dumps(values))
             handle.flush()
             result = subprocess.run(
-                [self.helm, "template", "bench", str(self.chart_dir), "-f", handle.name],
+                [
+                    self.helm,
+                    "template",
+                    "bench",
+                    str(self.chart_dir),
+                    "-f",
+                    handle.name,
+                    "--namespace",
+                    "default",
+                ],
                 capture_output=True,
                 text=True,
                 check=False,
             )
-        return frozenset(result.stdout.splitlines())
+        return result.stdout
 
     def save(self) -> None:
         self.memo_path.write_text(json.dumps(self.memo))
+
+
+class KubeJudge:
+    """Does the API server accept what Helm renders with a setting? A local kube-apiserver
+    and etcd (the pinned ones, as `lostromos dev up` runs them) answer a server-side
+    dry-run apply with strict field validation, the way Helm 4 installs. An object of a
+    kind the cluster does not know (a custom resource without its CRD), or in a namespace
+    it does not have, fails with the defaults as well; only errors the setting adds count.
+    Settings the engine accepts but Kubernetes refuses fail at install anyway."""
+
+    def __init__(self, workdir: Path) -> None:
+        tools = {name: ensure([name])[name] for name in ("etcd", "kube-apiserver", "kubectl")}
+        self.dev = DevCluster(
+            DevOptions(
+                state_dir=workdir,
+                bindings_path=workdir / "bindings.yaml",
+                crds_dir=workdir,
+                examples_dir=None,
+                tools=tools,
+            ),
+            say=lambda line: None,
+        )
+        self.dev.start_control_plane()
+        self._defaults: dict[str, frozenset[str]] = {}
+
+    def refuses(self, helm: HelmJudge, values: dict) -> bool:
+        key = str(helm.chart_dir)
+        if key not in self._defaults:
+            self._defaults[key] = self._errors(helm.manifests({}))
+        return bool(self._errors(helm.manifests(values)) - self._defaults[key])
+
+    def _errors(self, manifests: str) -> frozenset[str]:
+        result = self.dev.kubectl(
+            "apply", "--server-side", "--dry-run=server", "--validate=strict",
+            "--force-conflicts", "--field-manager=helm", "--namespace=default", "-f", "-",
+            stdin=manifests, check=False,
+        )  # fmt: skip
+        return frozenset(line for line in result.stderr.splitlines() if line.strip())
+
+    def stop(self) -> None:
+        self.dev.stop()
 
 
 @dataclass
@@ -251,6 +310,7 @@ class Score:
     valid: int = 0
     refused: int = 0
     refused_inert: int = 0  # refused, and Helm renders the same with or without them
+    refused_by_kube: int = 0  # refused, and the API server refuses what Helm renders too
     mistakes: int = 0
     caught: int = 0
     refused_examples: list[str] = field(default_factory=list)
@@ -259,7 +319,7 @@ class Score:
     own_refused: list[str] = field(default_factory=list)
 
 
-def score(chart: CorpusChart, per_chart: int) -> Score:
+def score(chart: CorpusChart, per_chart: int, kube: KubeJudge) -> Score:
     author_dir = fetch(chart)
     author = load_chart(author_dir)
     inferred = load_chart(inferred_copy(author_dir))
@@ -284,7 +344,10 @@ def score(chart: CorpusChart, per_chart: int) -> Score:
             result.refused += 1
             inert = not judge.changes_render(setting.values)
             result.refused_inert += inert
+            refused_by_kube = kube.refuses(judge, setting.values)
+            result.refused_by_kube += refused_by_kube
             note = " (Helm renders the same without it)" if inert else ""
+            note += " (the API server refuses it too)" if refused_by_kube else ""
             result.refused_examples.append(setting.label + note)
     judge.save()
     for setting in bad:
@@ -329,23 +392,25 @@ def _sample(settings: list[Setting], size: int, seed: str) -> list[Setting]:
 
 def table(scores: list[Score]) -> str:
     lines = [
-        "| chart | valid settings | refused | of which change the render | mistakes | caught |",
-        "|---|---|---|---|---|---|",
+        "| chart | valid settings | refused | of which change the render "
+        "| of which the API server refuses too | mistakes | caught |",
+        "|---|---|---|---|---|---|---|",
     ]
     for s in scores:
         lines.append(
             f"| {s.chart} | {s.valid} | {s.refused} ({_pct(s.refused, s.valid)}) | "
-            f"{s.refused - s.refused_inert} | "
+            f"{s.refused - s.refused_inert} | {s.refused_by_kube} | "
             f"{s.mistakes} | {s.caught} ({_pct(s.caught, s.mistakes)}) |"
         )
     valid = sum(s.valid for s in scores)
     refused = sum(s.refused for s in scores)
     effective = refused - sum(s.refused_inert for s in scores)
+    by_kube = sum(s.refused_by_kube for s in scores)
     mistakes = sum(s.mistakes for s in scores)
     caught = sum(s.caught for s in scores)
     lines.append(
-        f"| **all {len(scores)}** | {valid} | **{refused} ({_pct(refused, valid)})** | "
-        f"{effective} ({_pct(effective, valid)}) | "
+        f"| **all {len(scores)}** | {valid} | **{refused} ({_pct(refused, valid, 2)})** | "
+        f"{effective} ({_pct(effective, valid, 2)}) | {by_kube} ({_pct(by_kube, valid, 2)}) | "
         f"{mistakes} | **{caught} ({_pct(caught, mistakes)})** |"
     )
     return "\n".join(lines)
@@ -362,8 +427,8 @@ def own_files_table(scores: list[Score]) -> str:
     return "\n".join(lines)
 
 
-def _pct(part: int, whole: int) -> str:
-    return f"{100 * part / whole:.1f}%" if whole else "-"
+def _pct(part: int, whole: int, digits: int = 1) -> str:
+    return f"{100 * part / whole:.{digits}f}%" if whole else "-"
 
 
 def main() -> int:
@@ -373,7 +438,12 @@ def main() -> int:
     parser.add_argument("--show", action="store_true", help="list refused and missed settings")
     args = parser.parse_args()
     chosen = [c for c in CORPUS if not args.chart or c.name in args.chart]
-    scores = [score(chart, args.per_chart) for chart in chosen]
+    with tempfile.TemporaryDirectory(prefix="schema-bench-") as workdir:
+        kube = KubeJudge(Path(workdir))
+        try:
+            scores = [score(chart, args.per_chart, kube) for chart in chosen]
+        finally:
+            kube.stop()
     print(table(scores))
     print()
     print(own_files_table(scores))

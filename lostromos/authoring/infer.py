@@ -266,9 +266,10 @@ def infer_schema(
     schema: dict[str, Any] = {"$schema": DRAFT, "title": chart_name}
     if chart_description:
         schema["description"] = chart_description
-    inference = _Inference(values, kube_types())
+    use = template_use(chart_dir) if chart_dir is not None else None
+    inference = _Inference(values, kube_types(), use.rendered_under if use else {})
     body = inference.node(values.values, (), top=True)
-    if chart_dir is not None:
+    if chart_dir is not None and use is not None:
         apply_root(body, chart_dir, metadata or {})
         body.setdefault("additionalProperties", False)
         said = schema_root(chart_dir)
@@ -277,7 +278,7 @@ def infer_schema(
         schema.update(
             {k: said[k] for k in ("title", "description") if isinstance(said.get(k), str)}
         )
-        fit_to_templates(body, template_use(chart_dir))
+        fit_to_templates(body, use)
     schema.update(body)
     used = inference.kube.used_defs()
     if used:
@@ -286,11 +287,23 @@ def infer_schema(
 
 
 class _Inference:
-    def __init__(self, values: CommentedValues, kube: KubeTypes) -> None:
+    def __init__(
+        self, values: CommentedValues, kube: KubeTypes, rendered_as: dict[Path_, str]
+    ) -> None:
         self.notes = values.notes or {}
         self.examples = values.examples or {}
         self.comments = values.comments
         self.kube = kube
+        self.rendered_as = rendered_as  # the Kubernetes field a value is rendered whole as
+
+    def _kube_name(self, path: Path_) -> str:
+        """The name that says a value's Kubernetes type: its own (`resources`), else the
+        field the templates render it whole as (`lifecycle:` then `{{ toYaml
+        .Values.lifecycleHooks }}`: the API server takes it as a `Lifecycle`)."""
+        own = path[-1] if path else ""
+        if object_types(own) or item_types(own) or is_int_or_string(own):
+            return own
+        return self.rendered_as.get(path, own)
 
     def node(self, value: Any, path: Path_, *, top: bool = False, example: bool = False) -> dict:
         notes = self.notes.get(path) or KeyNotes(description=self.comments.get(path, ""))
@@ -332,7 +345,7 @@ class _Inference:
         name = path[-1] if path else ""
         kind = json_type(value)
         if kind == "null":
-            return self._kube_only(name, value)
+            return self._kube_only(self._kube_name(path), value)
         if name and is_int_or_string(name) and kind in ("integer", "string"):
             return {**INT_OR_STRING, **({} if example else {"default": value})}
         if name == "enabled" and kind == "string":
@@ -356,7 +369,7 @@ class _Inference:
         sample = self.examples.get(path, UNKNOWN)
         if sample is UNKNOWN or value not in (None, {}, []) or sample in (None, {}, []):
             return None
-        name = path[-1] if path else ""
+        name = self._kube_name(path)
         if name and (
             object_types(name) or item_types(name) or is_int_or_string(name) or is_string_map(name)
         ):
@@ -380,12 +393,12 @@ class _Inference:
         if object_types(name):
             return {"anyOf": [self.kube.schema_for(object_types(name)), {"type": "null"}]}
         if item_types(name):
-            return {"type": ["array", "null"], "items": self._items_schema(item_types(name))}
+            return {"type": ["array", "null"], "items": self.kube.items_schema(item_types(name))}
         return _empty_by_name(name)
 
     def _object(self, value: dict, path: Path_, *, example: bool) -> dict[str, Any]:
         name = path[-1] if path else ""
-        types = object_types(name) if name else ()
+        types = object_types(self._kube_name(path)) if name else ()
         if types and self.kube.fits(value, types):
             typed = self.kube.schema_for(types)
             return typed if example else {**typed, "default": value}
@@ -425,9 +438,9 @@ class _Inference:
     def _array(self, value: list, path: Path_, *, example: bool) -> dict[str, Any]:
         name = path[-1] if path else ""
         node: dict[str, Any] = {"type": "array"}
-        types = item_types(name) if name else ()
+        types = item_types(self._kube_name(path)) if name else ()
         if types and all(self.kube.fits(item, types) for item in value):
-            node["items"] = self._items_schema(types)
+            node["items"] = self.kube.items_schema(types)
         else:
             items = _items(value, self, path)
             if items:
@@ -435,11 +448,6 @@ class _Inference:
         if not example:
             node["default"] = value
         return node
-
-    def _items_schema(self, types: tuple[str, ...]) -> dict[str, Any]:
-        if len(types) == 1:
-            return self.kube.ref(types[0])
-        return {"anyOf": [self.kube.ref(name) for name in types]}
 
 
 def _empty_by_name(name: str) -> dict[str, Any]:

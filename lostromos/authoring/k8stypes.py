@@ -59,6 +59,7 @@ _LISTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("sidecarcontainers", (CORE + "Container",)),
     ("extracontainers", (CORE + "Container",)),
     ("containerports", (CORE + "ContainerPort",)),
+    ("resizepolicy", (CORE + "ContainerResizePolicy",)),
     ("ports", (CORE + "ContainerPort", CORE + "ServicePort")),
 )
 _INT_OR_STRING_NAMES = frozenset({"maxunavailable", "maxsurge", "minavailable", "targetport"})
@@ -96,6 +97,12 @@ class KubeTypes:
         if len(names) == 1:
             return self.ref(names[0])
         return self._merged([self.defs[name] for name in names])
+
+    def items_schema(self, types: tuple[str, ...]) -> dict[str, Any]:
+        """The schema of a list's items that are one of these types."""
+        if len(types) == 1:
+            return self.ref(types[0])
+        return {"anyOf": [self.ref(name) for name in types]}
 
     def _merged(self, nodes: list[dict[str, Any]]) -> dict[str, Any]:
         properties: dict[str, Any] = {}

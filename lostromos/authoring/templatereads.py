@@ -12,7 +12,7 @@ reads through a `with`/`range` scope, a variable or a named template's dot
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ class TemplateUse:
     stringified: frozenset[tuple[str, ...]] = frozenset()
     texts: frozenset[tuple[str, ...]] = frozenset()  # given to a function taking text
     quoted: frozenset[tuple[str, ...]] = frozenset()  # ("env", "*", "value"): quoted
+    rendered_under: dict[tuple[str, ...], str] = field(default_factory=dict)  # by the key
 
 
 def template_use(chart_dir: Path) -> TemplateUse:
@@ -59,6 +60,7 @@ def template_use(chart_dir: Path) -> TemplateUse:
         frozenset(scan.values_stringified()) - {()},
         frozenset(scan.values_texts()) - {()},
         frozenset(scan.values_quoted()),
+        scan.values_rendered_under(),
     )
 
 

@@ -123,6 +123,9 @@ class ScopeScan:
     stringified: dict[Place, str] = field(default_factory=dict)  # its text compared with a word
     texts: dict[Place, str] = field(default_factory=dict)  # given to a function taking text
     quoted: dict[Place, str] = field(default_factory=dict)  # an entry's field, quoted
+    # rendered whole as the value of a YAML key (`lifecycle:` then `toYaml .Values.hooks`)
+    rendered_under: dict[Place, str] = field(default_factory=dict)
+    _key: str | None = None  # the key the action being read renders under
 
     def scan(self, text: str, where: str) -> None:
         """Read one template file; `where` is its path relative to the chart."""
@@ -133,6 +136,7 @@ class ScopeScan:
                 continue
             line = text.count("\n", 0, match.start()) + 1
             body = _without_parentheses(body)
+            self._key = _key_above(text, match.start())
             self._action(_TOKEN.findall(body), stack, f"{where}:{line}")
 
     def values_reads(self) -> dict[tuple[str, ...], str]:
@@ -158,6 +162,17 @@ class ScopeScan:
     def values_texts(self) -> dict[tuple[str, ...], str]:
         """The `.Values` the templates give a function that takes text (`trunc 63 X`)."""
         return self._through_calls(self.texts)
+
+    def values_rendered_under(self) -> dict[tuple[str, ...], str]:
+        """The `.Values` the templates render whole as the value of a YAML key, by the
+        key: {("lifecycleHooks",): "lifecycle"}. Only the chart's own reads (a named
+        template's dot may stand for several values)."""
+        found: dict[tuple[str, ...], str] = {}
+        for place, key in self.rendered_under.items():
+            path = values_path(place) if place.base == "root" else None
+            if path:
+                found.setdefault(path, key)
+        return found
 
     def values_quoted(self) -> dict[tuple[str, ...], str]:
         """Fields of list entries the templates quote (`value: {{ .value | quote }}` in a
@@ -333,13 +348,18 @@ class ScopeScan:
         `places` holds, for an operand in parentheses, the place its value is."""
         if any(token in _HASHES for token in tokens):
             return
-        for position, token in enumerate(tokens[:-1]):
-            argument = places[position + 1]
-            if token in _SERIALIZERS and argument is not None:
-                self.rendered.setdefault(argument, where)
-        piped = len(tokens) > 2 and tokens[1] == "|" and tokens[2] in _SERIALIZERS
-        if piped and places[0] is not None:
-            self.rendered.setdefault(places[0], where)
+        found = [
+            places[position + 1]
+            for position, token in enumerate(tokens[:-1])
+            if token in _SERIALIZERS
+        ]
+        if len(tokens) > 2 and tokens[1] == "|" and tokens[2] in _SERIALIZERS:
+            found.append(places[0])
+        for place in found:
+            if place is not None:
+                self.rendered.setdefault(place, where)
+                if self._key and ELEMENT not in place.path:
+                    self.rendered_under.setdefault(place, self._key)
 
     def _as_text(self, tokens: list[str], places: list[Place | None], where: str) -> None:
         """`tpl X .`: X may be template text. Only X itself: a part of a list's element
@@ -533,6 +553,26 @@ def _command_end(tokens: list[str], start: int) -> int:
         elif tokens[position] == "|" and depth == 0:
             return position
     return len(tokens)
+
+
+_KEY_LINE = re.compile(r"^\s*(?:-\s+)?([A-Za-z][\w-]*):\s*$")
+_ACTIONS_ONLY = re.compile(r"^\s*(\{\{.*?\}\}\s*)*$")
+
+
+def _key_above(text: str, start: int) -> str | None:
+    """The YAML key an action's output is the value of: `lifecycle: {{ toYaml ... }}` on
+    its line, or `lifecycle:` alone on the line above (lines of actions only, such as
+    `{{- with .Values.hooks }}`, passed over). None when the action follows other text."""
+    line_start = text.rfind("\n", 0, start) + 1
+    before = text[line_start:start]
+    if before.strip():
+        match = _KEY_LINE.match(before)
+        return match.group(1) if match else None
+    lines = text[:line_start].splitlines()
+    while lines and _ACTIONS_ONLY.match(lines[-1]) and lines[-1].strip():
+        lines.pop()
+    match = _KEY_LINE.match(lines[-1]) if lines else None
+    return match.group(1) if match else None
 
 
 def _without_parentheses(body: str) -> str:

@@ -327,3 +327,29 @@ def test_a_field_the_templates_quote_in_each_entry_takes_any_scalar(tmp_path: Pa
     assert not valid(schema, {"env": [{"name": "A", "value": {"x": 1}}]})
     assert not valid(schema, {"env": [{"name": "A", "vaule": "x"}]})
     assert not valid(schema, {"extraEnv": [{"name": "A", "value": 7500}]})  # rendered as given
+
+
+def test_a_value_rendered_whole_as_a_kubernetes_field_has_its_type(tmp_path: Path) -> None:
+    """opentelemetry-collector renders `lifecycleHooks` as a container's `lifecycle`: the
+    API server takes it as a `Lifecycle`. The value's own name says it first, and the
+    author's `@schema` type is the last word."""
+    values = (
+        "lifecycleHooks: {}\n"
+        "hooks: {}\n"
+        "podSecurityContext: {}\n"
+        "# @schema\n# type: object\n# @schema\n"
+        "ownHooks: {}\n"
+    )
+    pod = (
+        "lifecycle:\n  {{- toYaml .Values.lifecycleHooks | nindent 2 }}\n"
+        "other:\n  {{- toYaml .Values.hooks | nindent 2 }}\n"
+        "securityContext: {{ toYaml .Values.podSecurityContext }}\n"
+        "lifecycle: {{ toYaml .Values.ownHooks }}\n"
+    )
+    schema = chart_schema(tmp_path, values, {"pod.yaml": pod})
+    assert valid(schema, {"lifecycleHooks": {"preStop": {"exec": {"command": ["sleep", "5"]}}}})
+    assert not valid(schema, {"lifecycleHooks": {"preStop": {"exec": {"command": "sleep"}}}})
+    assert not valid(schema, {"lifecycleHooks": {"preStopp": {}}})
+    assert valid(schema, {"hooks": {"anything": 1}})
+    assert valid(schema, {"podSecurityContext": {"fsGroup": 2000}})  # a pod's, by its name
+    assert valid(schema, {"ownHooks": {"example": "value"}})

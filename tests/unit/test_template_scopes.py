@@ -261,3 +261,31 @@ def test_fields_of_entries_the_templates_quote() -> None:
         ("agent", "env", "*", "value"),
         ("agent", "env", "*", "other"),
     }
+
+
+def test_the_key_a_value_is_rendered_whole_under() -> None:
+    """`lifecycle:` then `toYaml .Values.lifecycleHooks` (lines of actions only between
+    them passed over), or on one line; a render that follows other output is under none."""
+    template = (
+        "containers:\n"
+        "  - name: c\n"
+        "    {{- if .Values.lifecycleHooks }}\n"
+        "    lifecycle:\n"
+        "      {{- toYaml .Values.lifecycleHooks | nindent 6 }}\n"
+        "    {{- end }}\n"
+        "    {{- with .Values.resizePolicy }}\n"
+        "    resizePolicy:\n"
+        "      {{- toYaml . | nindent 6 }}\n"
+        "    {{- end }}\n"
+        "    securityContext: {{ toYaml .Values.sc | nindent 6 }}\n"
+        "    env:\n"
+        "      - name: A\n"
+        "        value: b\n"
+        "      {{- with .Values.extraEnvs }}{{ toYaml . | nindent 6 }}{{ end }}\n"
+    )
+    under = scanned([("templates/main.yaml", template)]).values_rendered_under()
+    assert under == {
+        ("lifecycleHooks",): "lifecycle",
+        ("resizePolicy",): "resizePolicy",
+        ("sc",): "securityContext",
+    }
