@@ -15,6 +15,10 @@ schema and the pinned `helm template` renders it; it is a mistake when the
 author's schema refuses it. Then the author's schema is hidden,
 `schema init` infers one, and the values engine judges every setting again.
 
+A chart whose defaults do not render (a required choice, such as
+opentelemetry-collector's `mode`) has each valid setting judged on top of the
+smallest of its own CI values files that renders.
+
 A setting made as a mistake that the author's schema accepts (say `replicaCount:
 "three"` where the author left the type open) is counted nowhere: the author did
 not rule it out, and no user means it.
@@ -224,12 +228,12 @@ class HelmJudge:
             self.memo[key] = result.returncode == 0
         return self.memo[key]
 
-    def changes_render(self, values: dict) -> bool:
-        """Does Helm's output with these values differ from its output without them? Lines
-        that differ between two renders of the defaults (generated certificates, random
-        names) are left out of the comparison."""
+    def changes_render(self, values: dict, base: dict) -> bool:
+        """Does Helm's output with these values differ from its output with the base
+        alone? Lines that differ between two renders of the base (generated
+        certificates, random names) are left out of the comparison."""
         if self._noise is None:
-            first, second = self._lines({}), self._lines({})
+            first, second = self._lines(base), self._lines(base)
             self._defaults, self._noise = first, first ^ second
         assert self._defaults is not None
         return bool((self._lines(values) ^ self._defaults) - self._noise)
@@ -286,10 +290,10 @@ class KubeJudge:
         self.dev.start_control_plane()
         self._defaults: dict[str, frozenset[str]] = {}
 
-    def refuses(self, helm: HelmJudge, values: dict) -> bool:
+    def refuses(self, helm: HelmJudge, values: dict, base: dict) -> bool:
         key = str(helm.chart_dir)
         if key not in self._defaults:
-            self._defaults[key] = self._errors(helm.manifests({}))
+            self._defaults[key] = self._errors(helm.manifests(base))
         return bool(self._errors(helm.manifests(values)) - self._defaults[key])
 
     def _errors(self, manifests: str) -> frozenset[str]:
@@ -336,15 +340,17 @@ def score(chart: CorpusChart, per_chart: int, kube: KubeJudge) -> Score:
             good.append(setting)  # a value of the documented kind that the author accepts
     good = _sample(good, per_chart, chart.name)
     bad = _sample(bad, per_chart, chart.name)
+    base = render_base(judge, author_dir)
     for setting in good:
-        if not judge.renders(setting.values):
+        values = _merged(base, setting.values)
+        if not judge.renders(values):
             continue  # the templates refuse it: neither valid nor a schema mistake
         result.valid += 1
-        if by_inferred.validate(copy.deepcopy(setting.values)):
+        if by_inferred.validate(copy.deepcopy(values)):
             result.refused += 1
-            inert = not judge.changes_render(setting.values)
+            inert = not judge.changes_render(values, base)
             result.refused_inert += inert
-            refused_by_kube = kube.refuses(judge, setting.values)
+            refused_by_kube = kube.refuses(judge, values, base)
             result.refused_by_kube += refused_by_kube
             note = " (Helm renders the same without it)" if inert else ""
             note += " (the API server refuses it too)" if refused_by_kube else ""
@@ -365,6 +371,27 @@ def score(chart: CorpusChart, per_chart: int, kube: KubeJudge) -> Score:
             keys = ", ".join(".".join(map(str, v.path)) for v in refused)
             result.own_refused.append(f"{file.relative_to(author_dir)}: {keys}")
     return result
+
+
+def render_base(judge: HelmJudge, chart_dir: Path) -> dict:
+    """What each valid setting is given on top of: nothing, or, for a chart whose
+    defaults do not render (opentelemetry-collector's `mode` must be set), the smallest
+    of its own CI values files that renders, so its settings can be judged at all."""
+    if judge.renders({}):
+        return {}
+    files = sorted(own_values_files(chart_dir), key=lambda found: len(json.dumps(found[1])))
+    return next((values for _, values in files if judge.renders(values)), {})
+
+
+def _merged(base: dict, values: dict) -> dict:
+    """`values` over `base`, maps merged key by key, as Helm merges values files."""
+    merged = copy.deepcopy(base)
+    for key, value in values.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merged(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
 
 
 def own_values_files(chart_dir: Path) -> list[tuple[Path, dict]]:
