@@ -21,6 +21,7 @@ when its path is known.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -292,55 +293,22 @@ class ScopeScan:
                     self._read(dug, where)
             elif token in ("include", "template") and position + 1 < len(tokens):
                 self._call(_unquote(tokens[position + 1]), tokens[position + 2 :], stack, where)
-        arguments = self._argument_values(tokens, places, frame, stack, where)
+
+        def subject(part: list[str], part_places: list[Place | None]) -> Place | None:
+            return self._subject(part, part_places, frame, stack, where)
+
+        arguments = _argument_values(tokens, places, subject)
         self._rendered_whole(tokens, arguments, where)
         self._as_text(tokens, arguments, where)
         # `trunc 63 X`, `X | default "" | trunc 63`: X must be text (or the render fails).
         # A part of a list's element (`lower $item.name`) says nothing of the list.
-        for place in self._given_to(tokens, places, frame, stack, where, functions=_TAKES_TEXT):
+        for place in _given_to(tokens, places, subject, _TAKES_TEXT):
             if ELEMENT not in place.path:
                 self.texts.setdefault(place, where)
-        for place in self._given_to(tokens, places, frame, stack, where, functions=_QUOTES):
+        for place in _given_to(tokens, places, subject, _QUOTES):
             if ELEMENT in place.path:
                 self.quoted.setdefault(place, where)
-        return self._subject(tokens, places, frame, stack, where)
-
-    def _given_to(
-        self,
-        tokens: list[str],
-        places: list[Place | None],
-        frame: _Frame,
-        stack: list[_Frame],
-        where: str,
-        *,
-        functions: dict[str, int],
-    ) -> list[Place]:
-        """The places a pipeline gives one of `functions` as an argument (`trunc 63 X`) or
-        as its first command's value, piped (`X | default "" | trunc 63`)."""
-        given = _text_arguments(tokens, places, functions)
-        head = _command_end(tokens, 0)
-        if _piped_into_text(tokens[head:], functions):
-            value = self._subject(tokens[:head], places[:head], frame, stack, where)
-            given += [value] if value is not None else []
-        return given
-
-    def _argument_values(
-        self,
-        tokens: list[str],
-        places: list[Place | None],
-        frame: _Frame,
-        stack: list[_Frame],
-        where: str,
-    ) -> list[Place | None]:
-        """Each operand's place, and for a pipeline in parentheses (`tpl (.Values.a |
-        default .Values.b) .`) the place its value is, at its `(`."""
-        found = list(places)
-        for position, part in enumerate(tokens):
-            if part == "(":
-                end = position + len(_argument(tokens[position:])) + 2
-                inner = tokens[position:end], places[position:end]
-                found[position] = self._subject(*inner, frame, stack, where)
-        return found
+        return subject(tokens, places)
 
     def _rendered_whole(self, tokens: list[str], places: list[Place | None], where: str) -> None:
         """`toYaml X` and `X | toYaml` put all of X in the output: its keys are the user's,
@@ -512,6 +480,36 @@ def _argument(tokens: list[str]) -> list[str]:
         if depth == 0:
             return tokens[1:end]
     return tokens[1:]
+
+
+# What a pipeline (its tokens and their places) gives: the place its value is, if one.
+Subject = Callable[[list[str], list[Place | None]], Place | None]
+
+
+def _argument_values(
+    tokens: list[str], places: list[Place | None], subject: Subject
+) -> list[Place | None]:
+    """Each operand's place, and for a pipeline in parentheses (`tpl (.Values.a |
+    default .Values.b) .`) the place its value is, at its `(`."""
+    found = list(places)
+    for position, part in enumerate(tokens):
+        if part == "(":
+            end = position + len(_argument(tokens[position:])) + 2
+            found[position] = subject(tokens[position:end], places[position:end])
+    return found
+
+
+def _given_to(
+    tokens: list[str], places: list[Place | None], subject: Subject, functions: dict[str, int]
+) -> list[Place]:
+    """The places a pipeline gives one of `functions` as an argument (`trunc 63 X`) or
+    as its first command's value, piped (`X | default "" | trunc 63`)."""
+    given = _text_arguments(tokens, places, functions)
+    head = _command_end(tokens, 0)
+    if _piped_into_text(tokens[head:], functions):
+        value = subject(tokens[:head], places[:head])
+        given += [value] if value is not None else []
+    return given
 
 
 def _text_arguments(
