@@ -33,8 +33,12 @@ def fit_to_templates(body: dict, use: TemplateUse) -> None:
         admit_spelling(body, path)
     for path in use.texts - use.rendered - use.iterated - use.templated:
         type_as_text(body, path)
+    quoted: dict[tuple[str, ...], set[str]] = {}
     for path in use.quoted:
-        admit_scalars(body, path)
+        if path.count(ELEMENT) == 1 and path[-2:-1] == (ELEMENT,):
+            quoted.setdefault(path[:-2], set()).add(path[-1])
+    for path, fields in quoted.items():
+        admit_scalars(body, path, fields)
 
 
 def admit(node: dict, path: tuple[str, ...]) -> None:
@@ -186,19 +190,18 @@ def type_as_text(node: dict, path: tuple[str, ...]) -> None:
     found["type"] = ["string", "null"]
 
 
-def admit_scalars(node: dict, path: tuple[str, ...]) -> None:
-    """A field of a list's entries that the templates quote as they build each entry
-    (datadog: `- name: {{ .name }}` / `value: {{ .value | quote }}`) is text whatever
+def admit_scalars(node: dict, path: tuple[str, ...], fields: set[str]) -> None:
+    """Fields of a list's entries that the templates quote as they build each entry
+    (datadog: `- name: {{ .name }}` / `value: {{ .value | quote }}`) are text whatever
     the user gives: `value: 7500` works where the entries' Kubernetes type (`EnvVar`,
-    from the list's name) says text. The type is copied into the list's items with that
-    field widened to any scalar."""
-    if path.count(ELEMENT) != 1 or path[-2:-1] != (ELEMENT,):
-        return
-    found = _at(node, path[:-2])
+    from the list's name) says text. The type is copied into the list's items with those
+    fields widened to any scalar."""
+    found = _at(node, path)
     items = found.get("items") if found is not None else None
     if not isinstance(items, dict) or "$ref" not in items:
         return
     own = copy.deepcopy(kube_types().defs[items["$ref"].rsplit("/", 1)[1]])
-    if path[-1] in own.get("properties", {}):
-        own["properties"][path[-1]] = {"type": ["string", "number", "boolean", "null"]}
-        found["items"] = own  # type: ignore[index]
+    properties = own.get("properties", {})
+    for name in fields & set(properties):
+        properties[name] = {"type": ["string", "number", "boolean", "null"]}
+    found["items"] = own  # type: ignore[index]

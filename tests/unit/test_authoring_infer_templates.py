@@ -319,11 +319,13 @@ def test_a_field_the_templates_quote_in_each_entry_takes_any_scalar(tmp_path: Pa
     itself with `value: {{ .value | quote }}`, so its own CI sets `value: 7500`."""
     values = "env: []\nextraEnv: []\n"
     pod = (
-        "env:\n{{- range .Values.env }}\n- name: {{ .name }}\n  value: {{ .value | quote }}\n"
+        "env:\n{{- range .Values.env }}\n"
+        "- name: {{ .name | quote }}\n  value: {{ .value | quote }}\n"
         "{{- end }}\n{{- with .Values.extraEnv }}{{ toYaml . }}{{ end }}\n"
     )
     schema = chart_schema(tmp_path, values, {"pod.yaml": pod})
     assert valid(schema, {"env": [{"name": "A", "value": 7500}, {"name": "B", "value": True}]})
+    assert valid(schema, {"env": [{"name": 42, "value": 1.5}]})  # both fields quoted
     assert not valid(schema, {"env": [{"name": "A", "value": {"x": 1}}]})
     assert not valid(schema, {"env": [{"name": "A", "vaule": "x"}]})
     assert not valid(schema, {"extraEnv": [{"name": "A", "value": 7500}]})  # rendered as given
