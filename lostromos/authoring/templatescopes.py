@@ -126,7 +126,7 @@ class ScopeScan:
     quoted: dict[Place, str] = field(default_factory=dict)  # an entry's field, quoted
     # rendered whole as the value of a YAML key (`lifecycle:` then `toYaml .Values.hooks`)
     rendered_under: dict[Place, str] = field(default_factory=dict)
-    _key: str | None = None  # the key the action being read renders under
+    _key: str | None = field(default=None, init=False)  # where the action read renders
 
     def scan(self, text: str, where: str) -> None:
         """Read one template file; `where` is its path relative to the chart."""
