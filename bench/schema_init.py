@@ -217,15 +217,7 @@ class HelmJudge:
         text = json.dumps(values, sort_keys=True)
         key = hashlib.sha256(text.encode()).hexdigest()
         if key not in self.memo:
-            with tempfile.NamedTemporaryFile("w", suffix=".json") as handle:
-                handle.write(text)
-                handle.flush()
-                result = subprocess.run(
-                    [self.helm, "template", "bench", str(self.chart_dir), "-f", handle.name],
-                    capture_output=True,
-                    check=False,
-                )
-            self.memo[key] = result.returncode == 0
+            self.memo[key] = self._template(values).returncode == 0
         return self.memo[key]
 
     def changes_render(self, values: dict, base: dict) -> bool:
@@ -243,25 +235,19 @@ class HelmJudge:
 
     def manifests(self, values: dict) -> str:
         """What `helm template` renders with these values (in namespace default)."""
+        return self._template(values).stdout
+
+    def _template(self, values: dict) -> subprocess.CompletedProcess[str]:
         with tempfile.NamedTemporaryFile("w", suffix=".json") as handle:
             handle.write(json.dumps(values))
             handle.flush()
-            result = subprocess.run(
-                [
-                    self.helm,
-                    "template",
-                    "bench",
-                    str(self.chart_dir),
-                    "-f",
-                    handle.name,
-                    "--namespace",
-                    "default",
-                ],
+            return subprocess.run(
+                [self.helm, "template", "bench", str(self.chart_dir), "-f", handle.name,
+                 "--namespace", "default"],
                 capture_output=True,
                 text=True,
                 check=False,
-            )
-        return result.stdout
+            )  # fmt: skip
 
     def save(self) -> None:
         self.memo_path.write_text(json.dumps(self.memo))
