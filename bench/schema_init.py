@@ -25,13 +25,15 @@ not rule it out, and no user means it.
 
 Printed: per chart, valid settings the inferred schema refuses (and how many of
 those change what Helm renders: a key no template reads renders the same with or
-without it; and how many the API server refuses too, asked by a server-side dry-run
-apply with strict field validation, as Helm 4 installs, against a local
-kube-apiserver) and mistakes it catches. Then the chart's own CI and example values
-files (`ci/*.yaml`, `examples/**/*values*.yaml`) the author's schema accepts, and
-how many the inferred schema refuses. A chart Chart.yaml lists a dependency for
-that is not in the module (fetched from a chart repository at release time)
-loses that dependency, as `helm template` cannot render it otherwise.
+without it) and mistakes it catches. Beside them, the same count with Helm 4's install
+as the judge: of the valid settings, those whose render the API server accepts too (a
+server-side dry-run apply with strict field validation, as Helm 4 installs, against a
+local kube-apiserver), and how many of those the inferred schema refuses. Then the
+chart's own CI and example values files (`ci/*.yaml`, `examples/**/*values*.yaml`)
+the author's schema accepts, and how many the inferred schema refuses. A chart
+Chart.yaml lists a dependency for that is not in the module (fetched from a chart
+repository at release time) loses that dependency, as `helm template` cannot render
+it otherwise.
 """
 
 from __future__ import annotations
@@ -253,13 +255,25 @@ class HelmJudge:
         self.memo_path.write_text(json.dumps(self.memo))
 
 
+# kubectl's words for an object it cannot judge here: its kind's CRD, or its namespace,
+# is not in the cluster
+_UNJUDGED = (
+    "no matches for kind",
+    "resource mapping not found",
+    "ensure CRDs are installed first",
+    "could not find the requested resource",
+    'namespaces "',
+)
+
+
 class KubeJudge:
     """Does the API server accept what Helm renders with a setting? A local kube-apiserver
     and etcd (the pinned ones, as `lostromos dev up` runs them) answer a server-side
-    dry-run apply with strict field validation, the way Helm 4 installs. An object of a
-    kind the cluster does not know (a custom resource without its CRD), or in a namespace
-    it does not have, fails with the defaults as well; only errors the setting adds count.
-    Settings the engine accepts but Kubernetes refuses fail at install anyway."""
+    dry-run apply with strict field validation, the way Helm 4 installs. Only errors the
+    setting adds to those of the base count; an object of a kind the cluster does not know
+    (a custom resource without its CRD) or in a namespace it does not have is not judged,
+    so a setting is never counted as failing for want of a CRD. Remembered by setting,
+    beside the helm verdicts."""
 
     def __init__(self, workdir: Path) -> None:
         tools = {name: ensure([name])[name] for name in ("etcd", "kube-apiserver", "kubectl")}
@@ -277,10 +291,15 @@ class KubeJudge:
         self._defaults: dict[str, frozenset[str]] = {}
 
     def refuses(self, helm: HelmJudge, values: dict, base: dict) -> bool:
-        key = str(helm.chart_dir)
-        if key not in self._defaults:
-            self._defaults[key] = self._errors(helm.manifests(base))
-        return bool(self._errors(helm.manifests(values)) - self._defaults[key])
+        text = json.dumps(values, sort_keys=True)
+        key = "api:" + hashlib.sha256(text.encode()).hexdigest()
+        if key not in helm.memo:
+            chart = str(helm.chart_dir)
+            if chart not in self._defaults:
+                self._defaults[chart] = self._errors(helm.manifests(base))
+            added = self._errors(helm.manifests(values)) - self._defaults[chart]
+            helm.memo[key] = bool(added)
+        return helm.memo[key]
 
     def _errors(self, manifests: str) -> frozenset[str]:
         result = self.dev.kubectl(
@@ -288,7 +307,11 @@ class KubeJudge:
             "--force-conflicts", "--field-manager=helm", "--namespace=default", "-f", "-",
             stdin=manifests, check=False,
         )  # fmt: skip
-        return frozenset(line for line in result.stderr.splitlines() if line.strip())
+        return frozenset(
+            line
+            for line in result.stderr.splitlines()
+            if line.strip() and not any(word in line for word in _UNJUDGED)
+        )
 
     def stop(self) -> None:
         self.dev.stop()
@@ -300,7 +323,8 @@ class Score:
     valid: int = 0
     refused: int = 0
     refused_inert: int = 0  # refused, and Helm renders the same with or without them
-    refused_by_kube: int = 0  # refused, and the API server refuses what Helm renders too
+    installs: int = 0  # valid settings whose render the API server accepts too
+    refused_installs: int = 0  # refused, though Helm renders it and the API server accepts
     mistakes: int = 0
     caught: int = 0
     refused_examples: list[str] = field(default_factory=list)
@@ -332,15 +356,16 @@ def score(chart: CorpusChart, per_chart: int, kube: KubeJudge) -> Score:
         if not judge.renders(values):
             continue  # the templates refuse it: neither valid nor a schema mistake
         result.valid += 1
+        installs = not kube.refuses(judge, values, base)
+        result.installs += installs
         if by_inferred.validate(copy.deepcopy(values)):
             result.refused += 1
             inert = not judge.changes_render(values, base)
             result.refused_inert += inert
-            refused_by_kube = kube.refuses(judge, values, base)
-            result.refused_by_kube += refused_by_kube
             note = " (Helm renders the same without it)" if inert else ""
-            note += " (the API server refuses it too)" if refused_by_kube else ""
+            note += "" if installs else " (the API server refuses it too)"
             result.refused_examples.append(setting.label + note)
+            result.refused_installs += installs
     judge.save()
     for setting in bad:
         result.mistakes += 1
@@ -406,24 +431,27 @@ def _sample(settings: list[Setting], size: int, seed: str) -> list[Setting]:
 def table(scores: list[Score]) -> str:
     lines = [
         "| chart | valid settings | refused | of which change the render "
-        "| of which the API server refuses too | mistakes | caught |",
-        "|---|---|---|---|---|---|---|",
+        "| of those, the API server accepts | refused of those | mistakes | caught |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for s in scores:
         lines.append(
             f"| {s.chart} | {s.valid} | {s.refused} ({_pct(s.refused, s.valid)}) | "
-            f"{s.refused - s.refused_inert} | {s.refused_by_kube} | "
+            f"{s.refused - s.refused_inert} | {s.installs} | "
+            f"{s.refused_installs} ({_pct(s.refused_installs, s.installs)}) | "
             f"{s.mistakes} | {s.caught} ({_pct(s.caught, s.mistakes)}) |"
         )
     valid = sum(s.valid for s in scores)
     refused = sum(s.refused for s in scores)
     effective = refused - sum(s.refused_inert for s in scores)
-    by_kube = sum(s.refused_by_kube for s in scores)
+    installs = sum(s.installs for s in scores)
+    refused_installs = sum(s.refused_installs for s in scores)
     mistakes = sum(s.mistakes for s in scores)
     caught = sum(s.caught for s in scores)
     lines.append(
         f"| **all {len(scores)}** | {valid} | **{refused} ({_pct(refused, valid, 2)})** | "
-        f"{effective} ({_pct(effective, valid, 2)}) | {by_kube} ({_pct(by_kube, valid, 2)}) | "
+        f"{effective} ({_pct(effective, valid, 2)}) | {installs} | "
+        f"**{refused_installs} ({_pct(refused_installs, installs, 2)})** | "
         f"{mistakes} | **{caught} ({_pct(caught, mistakes)})** |"
     )
     return "\n".join(lines)
