@@ -204,6 +204,11 @@ def inferred_copy(author: Path) -> Path:
     return target
 
 
+def memo_key(values: dict) -> str:
+    """The name a setting's verdicts are remembered by."""
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
+
+
 class HelmJudge:
     """`helm template` with the author's schema in place, remembered by setting."""
 
@@ -216,8 +221,7 @@ class HelmJudge:
         self._noise: frozenset[str] | None = None
 
     def renders(self, values: dict) -> bool:
-        text = json.dumps(values, sort_keys=True)
-        key = hashlib.sha256(text.encode()).hexdigest()
+        key = memo_key(values)
         if key not in self.memo:
             self.memo[key] = self._template(values).returncode == 0
         return self.memo[key]
@@ -291,8 +295,7 @@ class KubeJudge:
         self._defaults: dict[str, frozenset[str]] = {}
 
     def refuses(self, helm: HelmJudge, values: dict, base: dict) -> bool:
-        text = json.dumps(values, sort_keys=True)
-        key = "api:" + hashlib.sha256(text.encode()).hexdigest()
+        key = "api:" + memo_key(values)
         if key not in helm.memo:
             chart = str(helm.chart_dir)
             if chart not in self._defaults:
@@ -350,7 +353,8 @@ def score(chart: CorpusChart, per_chart: int, kube: KubeJudge) -> Score:
             good.append(setting)  # a value of the documented kind that the author accepts
     good = _sample(good, per_chart, chart.name)
     bad = _sample(bad, per_chart, chart.name)
-    base = render_base(judge, author_dir)
+    own_files = own_values_files(author_dir)
+    base = render_base(judge, own_files)
     for setting in good:
         values = _merged(base, setting.values)
         if not judge.renders(values):
@@ -373,7 +377,7 @@ def score(chart: CorpusChart, per_chart: int, kube: KubeJudge) -> Score:
             result.caught += 1
         else:
             result.missed_examples.append(setting.label)
-    for file, values in own_values_files(author_dir):
+    for file, values in own_files:
         if by_author.validate(copy.deepcopy(values)):
             continue  # stale: the author's own schema refuses it
         result.own_files += 1
@@ -384,13 +388,13 @@ def score(chart: CorpusChart, per_chart: int, kube: KubeJudge) -> Score:
     return result
 
 
-def render_base(judge: HelmJudge, chart_dir: Path) -> dict:
+def render_base(judge: HelmJudge, own_files: list[tuple[Path, dict]]) -> dict:
     """What each valid setting is given on top of: nothing, or, for a chart whose
     defaults do not render (opentelemetry-collector's `mode` must be set), the smallest
     of its own CI values files that renders, so its settings can be judged at all."""
     if judge.renders({}):
         return {}
-    files = sorted(own_values_files(chart_dir), key=lambda found: len(json.dumps(found[1])))
+    files = sorted(own_files, key=lambda found: len(json.dumps(found[1])))
     return next((values for _, values in files if judge.renders(values)), {})
 
 

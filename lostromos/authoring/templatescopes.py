@@ -554,22 +554,23 @@ def _command_end(tokens: list[str], start: int) -> int:
 
 
 _KEY_LINE = re.compile(r"^\s*(?:-\s+)?([A-Za-z][\w-]*):\s*$")
-_ACTIONS_ONLY = re.compile(r"^\s*(\{\{.*?\}\}\s*)*$")
 
 
 def _key_above(text: str, start: int) -> str | None:
     """The YAML key an action's output is the value of: `lifecycle: {{ toYaml ... }}` on
     its line, or `lifecycle:` alone on the line above (lines of actions only, such as
     `{{- with .Values.hooks }}`, passed over). None when the action follows other text."""
-    line_start = text.rfind("\n", 0, start) + 1
-    before = text[line_start:start]
-    if before.strip():
-        match = _KEY_LINE.match(before)
-        return match.group(1) if match else None
-    lines = text[:line_start].splitlines()
-    while lines and _ACTIONS_ONLY.match(lines[-1]) and lines[-1].strip():
-        lines.pop()
-    match = _KEY_LINE.match(lines[-1]) if lines else None
+    begin = text.rfind("\n", 0, start) + 1
+    line = text[begin:start]
+    if not line.strip():  # the action starts its line: look above
+        line = ""
+        while begin > 0:
+            end = begin - 1  # the newline that ends the line above
+            begin = text.rfind("\n", 0, end) + 1
+            line = text[begin:end]
+            if not line.strip() or _ACTION.sub("", line).strip():
+                break  # a blank line, or one with text besides actions
+    match = _KEY_LINE.match(line)
     return match.group(1) if match else None
 
 
