@@ -5,6 +5,7 @@ never as a traceback."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import signal
@@ -21,6 +22,7 @@ from lostromos.cliflags import (
     add_log_flags,
     add_state_dir_flag,
 )
+from lostromos.dev import CLIENT_TOOLS, CLIENT_TOOLS_FILE
 
 EXIT_USAGE = 2
 
@@ -167,15 +169,32 @@ def cmd_dev_env(args: argparse.Namespace) -> int:
         # running, would only fail later, at the first kubectl, with a vaguer message.
         _say(f"error: {problem}")
         return EXIT_USAGE
+    recorded = _client_tools(args.state_dir)
     tools = {}
-    for name in ("kubectl", "helm"):
-        found = toolchain.find(name)
+    for name in CLIENT_TOOLS:
+        found = recorded.get(name) or toolchain.find(name)
         if found is None:
             _say(f"error: {name} is not built yet: run `./dev up` first")
             return EXIT_USAGE
         tools[name] = found
     print("\n".join(shell_env(args.state_dir, tools)))
     return 0
+
+
+def _client_tools(state_dir: Path) -> dict[str, Path]:
+    """The kubectl and helm the cluster in `state_dir` was started with, where they
+    still are: this shell may lack the LOSTROMOS_* settings `./dev up` had."""
+    try:
+        recorded = json.loads((state_dir / CLIENT_TOOLS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(recorded, dict):
+        return {}
+    return {
+        name: Path(path)
+        for name, path in recorded.items()
+        if name in CLIENT_TOOLS and isinstance(path, str) and os.access(path, os.X_OK)
+    }
 
 
 def _no_cluster_in(state_dir: Path) -> str | None:

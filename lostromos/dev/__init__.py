@@ -6,6 +6,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# The tools a user's shell runs against a cluster (`dev env`), and the file in its state
+# folder where `dev up` records the ones it was started with.
+CLIENT_TOOLS = ("kubectl", "helm")
+CLIENT_TOOLS_FILE = "clients.json"
+
 
 class DevError(RuntimeError):
     """A component failed to come up; the message names it and shows its log tail."""

@@ -33,7 +33,7 @@ import yaml
 
 from certs.authority import create_ca, issue_serving_cert, write_pair
 from lostromos.config import load_bindings
-from lostromos.dev import DevError, dataplane
+from lostromos.dev import CLIENT_TOOLS, CLIENT_TOOLS_FILE, DevError, dataplane
 from lostromos.dev.pki import ClusterPki
 from lostromos.dev.processes import Child, Supervisor
 from lostromos.dev.webhookconfig import DEV_PREFIX, client_config, webhook_configurations
@@ -120,6 +120,11 @@ class DevCluster:
             self.supervisor.stop_all()
             raise
         (self.state_dir / "ports.json").write_text(json.dumps(self.ports.__dict__, indent=2))
+        # `dev env`, run in another shell, gives the user the kubectl and helm this
+        # cluster was started with, whatever that shell's LOSTROMOS_* settings say.
+        tools = self.options.tools
+        clients = {name: str(tools[name]) for name in CLIENT_TOOLS if name in tools}
+        (self.state_dir / CLIENT_TOOLS_FILE).write_text(json.dumps(clients, indent=2))
 
     def start_control_plane(self) -> None:
         """etcd and kube-apiserver only (what tests of API-server outages need)."""
