@@ -1,6 +1,7 @@
 """How good is `lostromos schema init` on public charts that ship their own schema?
 
     uv run python bench/schema_init.py [--chart NAME]... [--per-chart 250]
+        [--generator path/to/helm-values-schema-json] [--generator path/to/helm-schema]
 
 Each chart of CORPUS is fetched at its pinned version from the Go module proxy
 (`go mod download`: these projects ship their Helm chart inside their Go
@@ -34,6 +35,14 @@ the author's schema accepts, and how many the inferred schema refuses. A chart
 Chart.yaml lists a dependency for that is not in the module (fetched from a chart
 repository at release time) loses that dependency, as `helm template` cannot render
 it otherwise.
+
+With `--generator`, the schemas another tool writes (helm-values-schema-json, the helm
+plugin, or helm-schema: the two the issue compares with, run in the chart's folder with
+their defaults) are scored the same way on the same settings, one table each. A chart the
+tool makes no schema for counts as having none: it refuses nothing and catches nothing.
+Build each from its repository at the tag measured (`go build` in
+losisin/helm-values-schema-json at v2.5.0, `go build ./cmd/helm-schema` in
+dadav/helm-schema at 0.23.4); the binary's name says which it is.
 """
 
 from __future__ import annotations
@@ -44,6 +53,7 @@ import hashlib
 import json
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -60,6 +70,7 @@ from lostromos.authoring.infer import infer_chart_schema, render_schema  # noqa:
 from lostromos.charts import load_chart, values_of  # noqa: E402
 from lostromos.dev.cluster import DevCluster, DevOptions  # noqa: E402
 from lostromos.toolchain import ensure  # noqa: E402
+from lostromos.values.chart import Chart  # noqa: E402
 from lostromos.values.engine import ValuesEngine  # noqa: E402
 
 CACHE = ROOT / ".cache" / "schema-bench"
@@ -192,16 +203,65 @@ def _drop_missing_dependencies(chart_dir: Path) -> None:
         (chart_dir / "Chart.yaml").write_text(yaml.safe_dump(metadata, sort_keys=False))
 
 
-def inferred_copy(author: Path) -> Path:
-    """The chart with the author's schema replaced by what `schema init` infers."""
-    target = author.parent / "inferred"
-    shutil.rmtree(target, ignore_errors=True)
-    shutil.copytree(author, target)
-    (target / "values.schema.json").unlink()
-    metadata = yaml.safe_load((target / "Chart.yaml").read_text())
-    schema = infer_chart_schema(target, metadata)
-    (target / "values.schema.json").write_text(render_schema(schema))
-    return target
+class Generator:
+    """What writes a chart's values.schema.json, the author's hidden: `lostromos schema
+    init`, or another tool (`--generator`), run as it runs with its defaults."""
+
+    name = "lostromos schema init"
+    folder = "inferred"
+
+    def schema_copy(self, author: Path) -> tuple[Path, str | None]:
+        """A copy of the chart with the author's schema replaced by this generator's, and
+        why the generator made none (the copy then has no schema), or None."""
+        target = author.parent / self.folder
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(author, target)
+        (target / "values.schema.json").unlink()
+        failure = self.write(target)
+        if failure is not None:
+            (target / "values.schema.json").unlink(missing_ok=True)
+        return target, failure
+
+    def described(self) -> str:
+        return self.name
+
+    def write(self, chart_dir: Path) -> str | None:
+        metadata = yaml.safe_load((chart_dir / "Chart.yaml").read_text())
+        schema = infer_chart_schema(chart_dir, metadata)
+        (chart_dir / "values.schema.json").write_text(render_schema(schema))
+        return None
+
+
+# The other generators the issue compares with, each run in the chart's folder with its
+# defaults: helm-values-schema-json (the helm plugin) and helm-schema.
+OTHER_GENERATORS = {
+    "helm-values-schema-json": ("-f", "values.yaml", "-o", "values.schema.json"),
+    "helm-schema": ("-c", ".", "-l", "error"),
+}
+
+
+class ExternalGenerator(Generator):
+    def __init__(self, binary: Path) -> None:
+        if binary.name not in OTHER_GENERATORS:
+            raise SystemExit(
+                f"--generator {binary}: the binary must be named one of "
+                f"{', '.join(OTHER_GENERATORS)} (its arguments depend on which)"
+            )
+        self.binary = binary.resolve()
+        self.name = self.folder = binary.name
+
+    def described(self) -> str:
+        return f"{self.name} ({self.binary})"
+
+    def write(self, chart_dir: Path) -> str | None:
+        argv = [str(self.binary), *OTHER_GENERATORS[self.name]]
+        done = subprocess.run(
+            argv, cwd=chart_dir, capture_output=True, text=True, timeout=600, check=False
+        )
+        if done.returncode != 0 or not (chart_dir / "values.schema.json").is_file():
+            said = " / ".join((done.stderr or done.stdout).split("\n")[:3]).strip()
+            return said[:300] or f"exit status {done.returncode}"
+        return None
 
 
 def memo_key(values: dict) -> str:
@@ -334,58 +394,76 @@ class Score:
     missed_examples: list[str] = field(default_factory=list)
     own_files: int = 0  # the chart's own CI and example values files the author accepts
     own_refused: list[str] = field(default_factory=list)
+    failed: str | None = None  # the generator made no schema: it refuses and catches nothing
 
 
-def score(chart: CorpusChart, per_chart: int, kube: KubeJudge) -> Score:
+def score(
+    chart: CorpusChart, per_chart: int, kube: KubeJudge, generators: list[Generator]
+) -> list[Score]:
+    """Each generator's score on one chart, on the same settings and verdicts."""
     author_dir = fetch(chart)
     author = load_chart(author_dir)
-    inferred = load_chart(inferred_copy(author_dir))
     judge = HelmJudge(author_dir, author_dir.parent / "helm-verdicts.json")
-    by_author, by_inferred = ValuesEngine(author), ValuesEngine(inferred)
-    result = Score(chart.name)
-    candidates = settings_for(author.schema, author.values, random.Random(chart.name))
-    good: list[Setting] = []
-    bad: list[Setting] = []
-    for setting in candidates:
-        if by_author.validate(setting.values):
-            bad.append(setting)  # the author's schema refuses it: a mistake
-        elif not setting.mistake:
-            good.append(setting)  # a value of the documented kind that the author accepts
-    good = _sample(good, per_chart, chart.name)
-    bad = _sample(bad, per_chart, chart.name)
+    by_author = ValuesEngine(author)
+    results, engines = [], []
+    for generator in generators:
+        copied, failure = generator.schema_copy(author_dir)
+        results.append(Score(chart.name, failed=failure))
+        engines.append(ValuesEngine(load_chart(copied)))
+    good, bad = _valid_and_mistakes(author, by_author, per_chart, chart.name)
     own_files = own_values_files(author_dir)
     base = render_base(judge, own_files)
     for setting in good:
         values = _merged(base, setting.values)
         if not judge.renders(values):
             continue  # the templates refuse it: neither valid nor a schema mistake
-        result.valid += 1
         installs = not kube.refuses(judge, values, base)
-        result.installs += installs
-        if by_inferred.validate(copy.deepcopy(values)):
-            result.refused += 1
-            inert = not judge.changes_render(values, base)
-            result.refused_inert += inert
-            note = " (Helm renders the same without it)" if inert else ""
-            note += "" if installs else " (the API server refuses it too)"
-            result.refused_examples.append(setting.label + note)
-            result.refused_installs += installs
+        for result, engine in zip(results, engines, strict=True):
+            result.valid += 1
+            result.installs += installs
+            if engine.validate(copy.deepcopy(values)):
+                result.refused += 1
+                inert = not judge.changes_render(values, base)
+                result.refused_inert += inert
+                note = " (Helm renders the same without it)" if inert else ""
+                note += "" if installs else " (the API server refuses it too)"
+                result.refused_examples.append(setting.label + note)
+                result.refused_installs += installs
     judge.save()
-    for setting in bad:
-        result.mistakes += 1
-        if by_inferred.validate(copy.deepcopy(setting.values)):
-            result.caught += 1
-        else:
-            result.missed_examples.append(setting.label)
-    for file, values in own_files:
-        if by_author.validate(copy.deepcopy(values)):
-            continue  # stale: the author's own schema refuses it
-        result.own_files += 1
-        refused = by_inferred.validate(copy.deepcopy(values))
-        if refused:
-            keys = ", ".join(".".join(map(str, v.path)) for v in refused)
-            result.own_refused.append(f"{file.relative_to(author_dir)}: {keys}")
-    return result
+    own_current = [
+        (file.relative_to(author_dir), values)
+        for file, values in own_files
+        if not by_author.validate(copy.deepcopy(values))  # else stale: the author refuses it
+    ]
+    for result, engine in zip(results, engines, strict=True):
+        for setting in bad:
+            result.mistakes += 1
+            if engine.validate(copy.deepcopy(setting.values)):
+                result.caught += 1
+            else:
+                result.missed_examples.append(setting.label)
+        for name, values in own_current:
+            result.own_files += 1
+            refused = engine.validate(copy.deepcopy(values))
+            if refused:
+                keys = ", ".join(".".join(map(str, v.path)) for v in refused)
+                result.own_refused.append(f"{name}: {keys}")
+    return results
+
+
+def _valid_and_mistakes(
+    author: Chart, by_author: ValuesEngine, per_chart: int, seed: str
+) -> tuple[list[Setting], list[Setting]]:
+    """The sampled settings of a documented kind the author's schema accepts, and the
+    sampled ones it refuses (the mistakes)."""
+    good: list[Setting] = []
+    bad: list[Setting] = []
+    for setting in settings_for(author.schema, author.values, random.Random(seed)):
+        if by_author.validate(setting.values):
+            bad.append(setting)
+        elif not setting.mistake:
+            good.append(setting)
+    return _sample(good, per_chart, seed), _sample(bad, per_chart, seed)
 
 
 def render_base(judge: HelmJudge, own_files: list[tuple[Path, dict]]) -> dict:
@@ -481,25 +559,47 @@ def main() -> int:
     parser.add_argument("--chart", action="append", default=[], help="only these charts")
     parser.add_argument("--per-chart", type=int, default=250, help="settings of each kind")
     parser.add_argument("--show", action="store_true", help="list refused and missed settings")
+    parser.add_argument(
+        "--generator",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="BINARY",
+        help="also score another generator's schemas (a helm-values-schema-json or "
+        "helm-schema binary), on the same settings",
+    )
     args = parser.parse_args()
     chosen = [c for c in CORPUS if not args.chart or c.name in args.chart]
+    generators = [Generator(), *(ExternalGenerator(binary) for binary in args.generator)]
+    # Stopped by SIGTERM as by Ctrl-C: the local API server and etcd are stopped too.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     with tempfile.TemporaryDirectory(prefix="schema-bench-") as workdir:
         kube = KubeJudge(Path(workdir))
         try:
-            scores = [score(chart, args.per_chart, kube) for chart in chosen]
+            by_chart = [score(chart, args.per_chart, kube, generators) for chart in chosen]
         finally:
             kube.stop()
-    print(table(scores))
-    print()
-    print(own_files_table(scores))
-    if args.show:
+    for index, generator in enumerate(generators):
+        scores = [results[index] for results in by_chart]
+        if index:
+            print(f"\n{generator.described()}, on the same settings:\n")
+        print(table(scores))
+        if index == 0:
+            print()
+            print(own_files_table(scores))
         for s in scores:
-            for label in s.refused_examples:
-                print(f"refused {s.chart}: {label}")
-            for label in s.missed_examples:
-                print(f"missed {s.chart}: {label}")
-            for label in s.own_refused:
-                print(f"refused own file {s.chart}: {label}")
+            if s.failed:
+                print(f"{generator.name} made no schema for {s.chart}: {s.failed}")
+    if args.show:
+        for generator, scores in zip(generators, zip(*by_chart, strict=True), strict=True):
+            prefix = "" if generator is generators[0] else f"{generator.name}: "
+            for s in scores:
+                for label in s.refused_examples:
+                    print(f"{prefix}refused {s.chart}: {label}")
+                for label in s.missed_examples:
+                    print(f"{prefix}missed {s.chart}: {label}")
+                for label in s.own_refused:
+                    print(f"{prefix}refused own file {s.chart}: {label}")
     return 0
 
 
