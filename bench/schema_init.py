@@ -330,6 +330,44 @@ _UNJUDGED = (
 )
 
 
+# Charts the corpus work was not tuned on, scored with `--check-set` once the work was
+# done, chosen before any was measured: every chart found in a Go module the proxy serves
+# whose values.schema.json is over 3 KB and describes at least half of values.yaml's
+# top-level keys and whose defaults render, at most two per organisation (bitnami has
+# more; its first two found).
+CHECK_SET = (
+    CorpusChart(
+        "istio-gateway",
+        "istio.io/istio",
+        "v0.0.0-20260827124520-eed52ebb66ad",
+        "manifests/charts/gateway",
+    ),
+    CorpusChart(
+        "chaos-mesh",
+        "github.com/chaos-mesh/chaos-mesh",
+        "v0.9.1-0.20260902003049-47411975a8cb",
+        "helm/chaos-mesh",
+    ),
+    CorpusChart(
+        "ack-s3-controller", "github.com/aws-controllers-k8s/s3-controller", "v1.14.0", "helm"
+    ),
+    CorpusChart(
+        "bitnami-redis",
+        "github.com/bitnami/charts",
+        "v0.0.0-20260907150927-c0703daaf78e",
+        "bitnami/redis",
+        vendored=("bitnami/common",),
+    ),
+    CorpusChart(
+        "bitnami-mariadb",
+        "github.com/bitnami/charts",
+        "v0.0.0-20260907150927-c0703daaf78e",
+        "bitnami/mariadb",
+        vendored=("bitnami/common",),
+    ),
+)
+
+
 class KubeJudge:
     """Does the API server accept what Helm renders with a setting? A local kube-apiserver
     and etcd (the pinned ones, as `lostromos dev up` runs them) answer a server-side
@@ -568,8 +606,14 @@ def main() -> int:
         help="also score another generator's schemas (a helm-values-schema-json or "
         "helm-schema binary), on the same settings",
     )
+    parser.add_argument(
+        "--check-set",
+        action="store_true",
+        help="score the charts the corpus work was not tuned on (CHECK_SET) instead",
+    )
     args = parser.parse_args()
-    chosen = [c for c in CORPUS if not args.chart or c.name in args.chart]
+    charts = CHECK_SET if args.check_set else CORPUS
+    chosen = [c for c in charts if not args.chart or c.name in args.chart]
     generators = [Generator(), *(ExternalGenerator(binary) for binary in args.generator)]
     # Stopped by SIGTERM as by Ctrl-C: the local API server and etcd are stopped too.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
