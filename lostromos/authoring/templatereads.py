@@ -12,14 +12,19 @@ reads through a `with`/`range` scope, a variable or a named template's dot
 from __future__ import annotations
 
 import re
+import tarfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from lostromos.authoring.refs import CYCLE, REFS, SchemaDocument
 from lostromos.authoring.templatescopes import read_files, scanned
 
 TEMPLATE_SUFFIXES = (".yaml", ".yml", ".tpl", ".txt", ".json")
+_LARGEST_TEMPLATE = 4 << 20  # a member of a library's archive read into memory, at most
 
 
 @dataclass(frozen=True)
@@ -50,7 +55,8 @@ def template_use(chart_dir: Path) -> TemplateUse:
     templates = chart_dir / "templates"
     if not templates.is_dir():
         return TemplateUse([], frozenset(), frozenset())
-    scan = scanned(read_files(templates, chart_dir, TEMPLATE_SUFFIXES))
+    files = read_files(templates, chart_dir, TEMPLATE_SUFFIXES) + library_templates(chart_dir)
+    scan = scanned(files)
     reads = [TemplateRead(path, where) for path, where in sorted(scan.values_reads().items())]
     return TemplateUse(
         reads,
@@ -62,6 +68,61 @@ def template_use(chart_dir: Path) -> TemplateUse:
         frozenset(scan.values_quoted()),
         scan.values_rendered_under(),
     )
+
+
+def library_templates(chart_dir: Path) -> list[tuple[str, str]]:
+    """The template files of the library charts under charts/ (`type: library`, as
+    folders or as the .tgz archives `helm dependency build` leaves). A library's named
+    templates run with what the chart passes them, so what they do with their dot is
+    done with the chart's values (bitnami's charts render nearly every value through
+    their `common` library's `common.tplvalues.render`). Another subchart's templates read
+    its own `.Values`, not the chart's: they are left out."""
+    found: list[tuple[str, str]] = []
+    charts = chart_dir / "charts"
+    if not charts.is_dir():
+        return found
+    for entry in sorted(charts.iterdir()):
+        if entry.is_dir() and _is_library(entry / "Chart.yaml"):
+            found += read_files(entry / "templates", chart_dir, TEMPLATE_SUFFIXES)
+        elif entry.is_file() and entry.name.endswith(".tgz"):
+            found += _archived_library_templates(entry, chart_dir)
+    return found
+
+
+def _is_library(chart_yaml: Path | bytes) -> bool:
+    try:
+        text = chart_yaml.read_bytes() if isinstance(chart_yaml, Path) else chart_yaml
+        metadata = yaml.safe_load(text.decode("utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    return isinstance(metadata, dict) and metadata.get("type") == "library"
+
+
+def _archived_library_templates(archive: Path, chart_dir: Path) -> list[tuple[str, str]]:
+    """A .tgz's library charts' template files, named `charts/lib-1.0.0.tgz/lib/templates/...`."""
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            members = {
+                member.name: tar.extractfile(member)
+                for member in tar.getmembers()
+                if member.isfile() and member.size <= _LARGEST_TEMPLATE
+            }
+            data = {name: file.read() for name, file in members.items() if file is not None}
+    except (OSError, tarfile.TarError, EOFError, zlib.error):
+        return []
+    found = []
+    where = archive.relative_to(chart_dir).as_posix()
+    for chart in sorted({name.split("/", 1)[0] for name in data}):
+        if not _is_library(data.get(f"{chart}/Chart.yaml", b"")):
+            continue
+        for name, content in sorted(data.items()):
+            if not (name.startswith(f"{chart}/templates/") and name.endswith(TEMPLATE_SUFFIXES)):
+                continue
+            try:
+                found.append((f"{where}/{name}", content.decode()))
+            except UnicodeDecodeError:
+                continue
+    return found
 
 
 def template_reads(chart_dir: Path) -> list[TemplateRead]:

@@ -321,8 +321,13 @@ class ScopeScan:
             for position, token in enumerate(tokens[:-1])
             if token in _SERIALIZERS
         ]
-        if len(tokens) > 2 and tokens[1] == "|" and tokens[2] in _SERIALIZERS:
-            found.append(places[0])
+        # `X | toYaml`, as the pipeline or in parentheses: `(.value | toYaml)`
+        found += [
+            places[position - 1]
+            for position in range(1, len(tokens) - 1)
+            if tokens[position] == "|" and tokens[position + 1] in _SERIALIZERS
+            if position == 1 or tokens[position - 2] == "("
+        ]
         for place in found:
             if place is not None:
                 self.rendered.setdefault(place, where)
@@ -358,8 +363,17 @@ class ScopeScan:
         if tokens[:1] == ["("] and _argument(tokens) == tokens[1:-1]:
             inner = tokens[1:-1]  # `with (index .Values "a")`: the parentheses say nothing
             return self._subject(inner, places[1:-1], frame, stack, where)
-        first = tokens.index("|") if "|" in tokens else len(tokens)
-        piped = [i + 1 for i in range(first, len(tokens) - 1) if tokens[i] == "|"]
+        first = _command_end(tokens, 0)
+        piped = []  # where each command piped into starts (pipelines in parentheses left out)
+        while first < len(tokens) - 1 and tokens[first] == "|":
+            piped.append(first + 1)
+            first = _command_end(tokens, first + 1)
+        first = piped[0] - 1 if piped else len(tokens)
+        last = piped[-1] if piped else 0  # the last command: `... | ternary A B`, or the only one
+        if tokens[last : last + 1] == ["ternary"] and _command_end(tokens, last) == len(tokens):
+            # `ternary A B COND`, `COND | ternary A B`: A or B
+            start = last + 1
+            return self._either(tokens[start:], places[start:], frame, stack, where)
         if any(tokens[i] not in _KEEPS_VALUE | _COPIES for i in piped):
             return None
         head = tokens[:first]
@@ -382,6 +396,26 @@ class ScopeScan:
         if value is None or not fallbacks:
             return value
         return self._one_of([value, *fallbacks], where)
+
+    def _either(
+        self,
+        tokens: list[str],
+        places: list[Place | None],
+        frame: _Frame,
+        stack: list[_Frame],
+        where: str,
+    ) -> Place | None:
+        """One of a command's first two operands (`ternary A B`), each one operand or a
+        pipeline in parentheses."""
+        choices = []
+        for start, end in _operand_spans(tokens)[:2]:
+            if end - start == 1:
+                choice = places[start]
+            else:
+                choice = self._subject(tokens[start:end], places[start:end], frame, stack, where)
+            if choice is not None:
+                choices.append(choice)
+        return self._one_of(choices, where)
 
     def _one_of(self, choices: list[Place], where: str) -> Place | None:
         """A value that is one of several places (`$v := or .Values.a.x .Values.x`): a
@@ -413,11 +447,20 @@ class ScopeScan:
             if place is not None:
                 self.calls.setdefault(Call(name, (), place), where)
         elif args and args[0] == "dict":
-            pairs = args[1:]
-            for key, value in zip(pairs[::2], pairs[1::2], strict=False):
-                place = _resolve(value, frame, stack)
-                if _STRING.match(key) and place is not None:
-                    self.calls.setdefault(Call(name, (_unquote(key),), place), where)
+            spans = _operand_spans(args[1:])
+            for (key, _), (start, end) in zip(spans[::2], spans[1::2], strict=False):
+                if not _STRING.match(args[1 + key]):
+                    continue
+                label: tuple[str, ...] = (_unquote(args[1 + key]),)
+                value = args[1 + start : 1 + end]
+                if value[:2] == ["(", "list"]:  # `(list .Values.a .Values.b)`: elements
+                    label += (ELEMENT,)
+                    passed = [_resolve(o, frame, stack) for o in _single_operands(value[2:-1])]
+                else:
+                    passed = [_resolve(value[0], frame, stack)] if len(value) == 1 else []
+                for place in passed:
+                    if place is not None:
+                        self.calls.setdefault(Call(name, label, place), where)
 
     def _read(self, place: Place, where: str) -> None:
         self.reads.setdefault(place, where)
@@ -537,6 +580,23 @@ def _piped_into_text(stages: list[str], functions: dict[str, int]) -> bool:
         if part == "|" and depth == 0 and stages[position + 1] not in _KEEPS_VALUE:
             return stages[position + 1] in functions
     return False
+
+
+def _operand_spans(tokens: list[str]) -> list[tuple[int, int]]:
+    """Where each operand of a command starts and ends: one token, or a parenthesised
+    pipeline."""
+    spans = []
+    position = 0
+    while position < len(tokens) and tokens[position] not in ("|", ")"):
+        end = position + (len(_argument(tokens[position:])) + 2 if tokens[position] == "(" else 1)
+        spans.append((position, end))
+        position = end
+    return spans
+
+
+def _single_operands(tokens: list[str]) -> list[str]:
+    """A command's operands that are one token each (parenthesised ones left out)."""
+    return [tokens[start] for start, end in _operand_spans(tokens) if end - start == 1]
 
 
 def _command_end(tokens: list[str], start: int) -> int:

@@ -4,9 +4,12 @@ the chart's own values.yaml, since Helm validates the defaults on every install.
 
 from __future__ import annotations
 
+import shutil
+import tarfile
 from pathlib import Path
 
 import jsonschema
+import pytest
 import yaml
 
 from lostromos.authoring.infer import infer_chart_schema
@@ -355,3 +358,101 @@ def test_a_value_rendered_whole_as_a_kubernetes_field_has_its_type(tmp_path: Pat
     assert valid(schema, {"hooks": {"anything": 1}})
     assert valid(schema, {"podSecurityContext": {"fsGroup": 2000}})  # a pod's, by its name
     assert valid(schema, {"ownHooks": {"example": "value"}})
+
+
+LIBRARY_RENDER = (
+    "{{/* a value as YAML, or as template text when it is a string */}}\n"
+    '{{- define "lib.render" -}}\n'
+    '{{- $text := typeIs "string" .value | ternary .value (.value | toYaml) }}\n'
+    "{{- tpl $text .context }}\n"
+    "{{- end -}}\n"
+)
+USES_LIBRARY = (
+    "spec:\n"
+    '  affinity: {{- include "lib.render" (dict "value" .Values.affinity "context" $)'
+    " | nindent 4 }}\n"
+    '  sidecars: {{- include "lib.render" (dict "value" .Values.sidecars "context" $)'
+    " | nindent 4 }}\n"
+    '  extra: {{- include "lib.render" (dict "value" .Values.extra "context" $) }}\n'
+)
+LIBRARY_VALUES = "affinity: {}\nsidecars: []\nextra:\n  color: blue\n"
+
+
+def _library_chart(tmp_path: Path, *, archived: bool) -> Path:
+    root = tmp_path / "chart"
+    (root / "templates").mkdir(parents=True)
+    (root / "Chart.yaml").write_text(
+        "apiVersion: v2\nname: chart\nversion: 0.1.0\n"
+        "dependencies:\n  - name: lib\n    version: 1.0.0\n"
+    )
+    (root / "values.yaml").write_text(LIBRARY_VALUES)
+    (root / "templates" / "app.yaml").write_text(USES_LIBRARY)
+    library = tmp_path / "lib"
+    (library / "templates").mkdir(parents=True)
+    (library / "Chart.yaml").write_text(
+        "apiVersion: v2\nname: lib\nversion: 1.0.0\ntype: library\n"
+    )
+    (library / "templates" / "_render.tpl").write_text(LIBRARY_RENDER)
+    (root / "charts").mkdir()
+    if archived:
+        with tarfile.open(root / "charts" / "lib-1.0.0.tgz", "w:gz") as tar:
+            tar.add(library, arcname="lib")
+    else:
+        shutil.copytree(library, root / "charts" / "lib")
+    return root
+
+
+@pytest.mark.parametrize("archived", [False, True], ids=["folder", "tgz"])
+def test_a_library_charts_named_templates_say_what_a_value_may_be(
+    tmp_path: Path, archived: bool
+) -> None:
+    """bitnami's charts render nearly every value through their `common` library's
+    `common.tplvalues.render`: YAML, or template text when the user gives a string. The
+    library's templates (a folder or the .tgz `helm dependency build` leaves) are read
+    with the chart's, so those values admit text and render whole."""
+    root = _library_chart(tmp_path, archived=archived)
+    schema = infer_chart_schema(root, {"name": "chart"})
+    assert valid(schema, yaml.safe_load(LIBRARY_VALUES))
+    assert valid(schema, {"affinity": '{{ include "my.affinity" . }}'})
+    assert valid(schema, {"sidecars": "- name: proxy\n  image: envoy"})
+    assert valid(schema, {"extra": {"size": 3}})  # rendered whole: its keys are the user's
+    assert not valid(schema, {"affinity": 5})
+    assert not valid(schema, {"sidecar": []})  # the root stays closed
+
+
+def test_a_subchart_that_is_not_a_library_is_not_read_as_the_charts(tmp_path: Path) -> None:
+    """A subchart's `.Values` are its own: its templates say nothing of the parent's."""
+    root = _library_chart(tmp_path, archived=False)
+    chart_yaml = root / "charts" / "lib" / "Chart.yaml"
+    chart_yaml.write_text(chart_yaml.read_text().replace("type: library\n", ""))
+    (root / "charts" / "lib" / "templates" / "cm.yaml").write_text(
+        "data:\n  x: {{ toYaml .Values.extra }}\n"
+    )
+    schema = infer_chart_schema(root, {"name": "chart"})
+    assert not valid(schema, {"affinity": "text"})
+    assert not valid(schema, {"extra": {"size": 3}})
+
+
+def test_values_passed_in_a_list_reach_the_named_template_that_ranges_over_it(
+    tmp_path: Path,
+) -> None:
+    """bitnami's `common.tplvalues.merge (dict "values" (list .Values.a .Values.b) ...)`
+    renders each value of the list through `common.tplvalues.render`: each may be text."""
+    root = _library_chart(tmp_path, archived=False)
+    (root / "charts" / "lib" / "templates" / "_merge.tpl").write_text(
+        '{{- define "lib.merge" -}}\n'
+        "{{- range .values }}\n"
+        '{{ include "lib.render" (dict "value" . "context" $.context) }}\n'
+        "{{- end }}\n"
+        "{{- end -}}\n"
+    )
+    (root / "values.yaml").write_text("annotations: {}\ncommonAnnotations: {}\n")
+    (root / "templates" / "app.yaml").write_text(
+        "annotations:\n"
+        '  {{- include "lib.merge" (dict "values" (list .Values.annotations'
+        ' .Values.commonAnnotations) "context" $) | nindent 2 }}\n'
+    )
+    schema = infer_chart_schema(root, {"name": "chart"})
+    assert valid(schema, {"annotations": "team: {{ .Release.Name }}"})
+    assert valid(schema, {"commonAnnotations": "team: blue"})
+    assert not valid(schema, {"annotations": 3})
