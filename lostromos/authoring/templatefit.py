@@ -21,6 +21,8 @@ from lostromos.authoring.templatescopes import ELEMENT
 
 
 def fit_to_templates(body: dict, use: TemplateUse) -> None:
+    for path in sorted(use.merged_under):
+        hoist(body, path)
     for read in use.reads:
         admit(body, read.path)
     for path in use.rendered:
@@ -39,6 +41,21 @@ def fit_to_templates(body: dict, use: TemplateUse) -> None:
             quoted.setdefault(path[:-2], set()).add(path[-1])
     for path, fields in quoted.items():
         admit_scalars(body, path, fields)
+
+
+def hoist(body: dict, path: tuple[str, ...]) -> None:
+    """Defaults the templates merge all of `.Values` over (istio's
+    `mustMergeOverwrite $.Values._internal_defaults_do_not_set $.Values`) are set at the
+    root: each of their keys is a root key of the same type, with no default of its own
+    (the templates' merge fills it in)."""
+    found = _at(body, path)
+    properties = found.get("properties") if found is not None else None
+    if not isinstance(properties, dict):
+        return
+    root = body.setdefault("properties", {})
+    for key, node in properties.items():
+        if key not in root and isinstance(node, dict):
+            root[key] = {k: v for k, v in copy.deepcopy(node).items() if k != "default"}
 
 
 def admit(node: dict, path: tuple[str, ...]) -> None:

@@ -49,6 +49,8 @@ class TemplateUse:
     texts: frozenset[tuple[str, ...]] = frozenset()  # given to a function taking text
     quoted: frozenset[tuple[str, ...]] = frozenset()  # ("env", "*", "value"): quoted
     rendered_under: dict[tuple[str, ...], str] = field(default_factory=dict)  # by the key
+    # defaults all of `.Values` is merged over: their keys are root keys
+    merged_under: frozenset[tuple[str, ...]] = frozenset()
 
 
 def template_use(chart_dir: Path) -> TemplateUse:
@@ -67,6 +69,7 @@ def template_use(chart_dir: Path) -> TemplateUse:
         frozenset(scan.values_texts()) - {()},
         frozenset(scan.values_quoted()),
         scan.values_rendered_under(),
+        frozenset(scan.values_merged_under()) - {()},
     )
 
 

@@ -71,6 +71,11 @@ _TAKES_TEXT = {
 }
 # Functions that make any value text: an entry's field given to them may be any scalar.
 _QUOTES = {"quote": 0, "squote": 0}
+# Merges of dicts, by which operand wins: the last (`mergeOverwrite`) or the first (`merge`)
+_MERGES = {
+    **dict.fromkeys(("mergeOverwrite", "mustMergeOverwrite"), "overwrite"),
+    **dict.fromkeys(("merge", "mustMerge"), "keep"),
+}
 _KEEPS_VALUE = {"default", "required"}  # `X | default D` is X when X is set
 _COPIES = {"deepCopy", "mustDeepCopy"}  # `deepCopy X` is X, to change without changing X
 _ONE_OF = {"or", "coalesce", "default"}  # their value is one of their operands
@@ -124,6 +129,8 @@ class ScopeScan:
     stringified: dict[Place, str] = field(default_factory=dict)  # its text compared with a word
     texts: dict[Place, str] = field(default_factory=dict)  # given to a function taking text
     quoted: dict[Place, str] = field(default_factory=dict)  # an entry's field, quoted
+    # defaults the templates merge `.Values` over (`mustMergeOverwrite $defaults .Values`)
+    merged_under: dict[Place, str] = field(default_factory=dict)
     # rendered whole as the value of a YAML key (`lifecycle:` then `toYaml .Values.hooks`)
     rendered_under: dict[Place, str] = field(default_factory=dict)
     _key: str | None = field(default=None, init=False)  # where the action read renders
@@ -174,6 +181,11 @@ class ScopeScan:
             if path:
                 found.setdefault(path, key)
         return found
+
+    def values_merged_under(self) -> dict[tuple[str, ...], str]:
+        """The `.Values` objects the templates merge all of `.Values` over: their keys are
+        keys of the values' root."""
+        return self._through_calls(self.merged_under)
 
     def values_quoted(self) -> dict[tuple[str, ...], str]:
         """Fields of list entries the templates quote (`value: {{ .value | quote }}` in a
@@ -298,6 +310,7 @@ class ScopeScan:
             return self._subject(part, part_places, frame, stack, where)
 
         arguments = _argument_values(tokens, places, subject)
+        self._merged_under_values(tokens, arguments, where)
         self._rendered_whole(tokens, arguments, where)
         self._as_text(tokens, arguments, where)
         # `trunc 63 X`, `X | default "" | trunc 63`: X must be text (or the render fails).
@@ -309,6 +322,29 @@ class ScopeScan:
             if ELEMENT in place.path:
                 self.quoted.setdefault(place, where)
         return subject(tokens, places)
+
+    def _merged_under_values(
+        self, tokens: list[str], places: list[Place | None], where: str
+    ) -> None:
+        """`mustMergeOverwrite D .Values` (the last wins) and `merge .Values D` (the first
+        wins): the chart's values over defaults D it keeps under a key of its own (istio's
+        `_internal_defaults_do_not_set`), so D's keys are keys of `.Values` itself."""
+        for position, token in enumerate(tokens):
+            family = _MERGES.get(token)
+            if family is None:
+                continue
+            end = _command_end(tokens, position + 1)
+            operands = places[position + 1 : end]
+            spans = _operand_spans(tokens[position + 1 : end])
+            merged = [operands[start] for start, _ in spans]
+            if len(merged) < 2:
+                continue
+            winner = merged[-1] if family == "overwrite" else merged[0]
+            if winner is None or values_path(winner) != ():
+                continue
+            for place in merged[:-1] if family == "overwrite" else merged[1:]:
+                if place is not None and values_path(place):
+                    self.merged_under.setdefault(place, where)
 
     def _rendered_whole(self, tokens: list[str], places: list[Place | None], where: str) -> None:
         """`toYaml X` and `X | toYaml` put all of X in the output: its keys are the user's,

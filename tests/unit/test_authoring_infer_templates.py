@@ -456,3 +456,31 @@ def test_values_passed_in_a_list_reach_the_named_template_that_ranges_over_it(
     assert valid(schema, {"annotations": "team: {{ .Release.Name }}"})
     assert valid(schema, {"commonAnnotations": "team: blue"})
     assert not valid(schema, {"annotations": 3})
+
+
+def test_defaults_the_templates_merge_the_values_over_are_root_keys(tmp_path: Path) -> None:
+    """istio's charts keep their defaults under one key and merge the user's values over
+    them (`set $ "Values" (mustMergeOverwrite $defaults $.Values)`): users set `kind`,
+    not `_internal_defaults_do_not_set.kind`, and the root takes the defaults' keys and
+    types."""
+    values = (
+        "_internal_defaults_do_not_set:\n"
+        "  kind: Deployment\n"
+        "  replicaCount: 1\n"
+        "  service:\n"
+        "    type: ClusterIP\n"
+    )
+    profile = (
+        "{{- $defaults := $.Values._internal_defaults_do_not_set }}\n"
+        '{{- $_ := unset $.Values "_internal_defaults_do_not_set" }}\n'
+        '{{- $b := set $ "Values" (mustMergeOverwrite $defaults $.Values) }}\n'
+    )
+    deployment = "kind: {{ .Values.kind }}\nreplicas: {{ .Values.replicaCount }}\n"
+    schema = chart_schema(
+        tmp_path, values, {"zzz_profile.yaml": profile, "deployment.yaml": deployment}
+    )
+    assert valid(schema, {"kind": "DaemonSet", "service": {"type": "NodePort"}})
+    assert not valid(schema, {"replicaCount": "three"})
+    assert not valid(schema, {"service": {"typ": "NodePort"}})
+    assert not valid(schema, {"replica": 2})
+    assert "default" not in schema["properties"]["kind"]  # the templates' merge fills it
