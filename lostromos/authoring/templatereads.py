@@ -11,6 +11,7 @@ reads through a `with`/`range` scope, a variable or a named template's dot
 
 from __future__ import annotations
 
+import contextlib
 import re
 import tarfile
 import zlib
@@ -24,7 +25,7 @@ from lostromos.authoring.refs import CYCLE, REFS, SchemaDocument
 from lostromos.authoring.templatescopes import read_files, scanned
 
 TEMPLATE_SUFFIXES = (".yaml", ".yml", ".tpl", ".txt", ".json")
-_LARGEST_TEMPLATE = 4 << 20  # a member of a library's archive read into memory, at most
+_LARGEST = 4 << 20  # a file of a library's archive read into memory, at most
 
 
 @dataclass(frozen=True)
@@ -102,29 +103,28 @@ def _is_library(chart_yaml: Path | bytes) -> bool:
 
 
 def _archived_library_templates(archive: Path, chart_dir: Path) -> list[tuple[str, str]]:
-    """A .tgz's library charts' template files, named `charts/lib-1.0.0.tgz/lib/templates/...`."""
+    """A .tgz's library charts' template files, named `charts/lib-1.0.0.tgz/lib/templates/...`.
+    Only a library's templates are read into memory, each up to a size."""
+    where = archive.relative_to(chart_dir).as_posix()
+    found = []
     try:
         with tarfile.open(archive, "r:gz") as tar:
-            members = {
-                member.name: tar.extractfile(member)
-                for member in tar.getmembers()
-                if member.isfile() and member.size <= _LARGEST_TEMPLATE
-            }
-            data = {name: file.read() for name, file in members.items() if file is not None}
+            members = {m.name: m for m in tar.getmembers() if m.isfile()}
+
+            def read(name: str) -> bytes:
+                member = members.get(name)
+                file = tar.extractfile(member) if member and member.size <= _LARGEST else None
+                return file.read() if file is not None else b""
+
+            for chart in sorted({name.split("/", 1)[0] for name in members}):
+                if not _is_library(read(f"{chart}/Chart.yaml")):
+                    continue
+                for name in sorted(members):
+                    if name.startswith(f"{chart}/templates/") and name.endswith(TEMPLATE_SUFFIXES):
+                        with contextlib.suppress(UnicodeDecodeError):
+                            found.append((f"{where}/{name}", read(name).decode()))
     except (OSError, tarfile.TarError, EOFError, zlib.error):
         return []
-    found = []
-    where = archive.relative_to(chart_dir).as_posix()
-    for chart in sorted({name.split("/", 1)[0] for name in data}):
-        if not _is_library(data.get(f"{chart}/Chart.yaml", b"")):
-            continue
-        for name, content in sorted(data.items()):
-            if not (name.startswith(f"{chart}/templates/") and name.endswith(TEMPLATE_SUFFIXES)):
-                continue
-            try:
-                found.append((f"{where}/{name}", content.decode()))
-            except UnicodeDecodeError:
-                continue
     return found
 
 

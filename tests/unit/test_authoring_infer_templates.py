@@ -484,3 +484,11 @@ def test_defaults_the_templates_merge_the_values_over_are_root_keys(tmp_path: Pa
     assert not valid(schema, {"service": {"typ": "NodePort"}})
     assert not valid(schema, {"replica": 2})
     assert "default" not in schema["properties"]["kind"]  # the templates' merge fills it
+
+
+def test_a_broken_archive_under_charts_reads_as_no_library(tmp_path: Path) -> None:
+    root = _library_chart(tmp_path, archived=True)
+    (root / "charts" / "lib-1.0.0.tgz").write_bytes(b"\x1f\x8b not really gzip")
+    schema = infer_chart_schema(root, {"name": "chart"})
+    assert valid(schema, yaml.safe_load(LIBRARY_VALUES))
+    assert not valid(schema, {"affinity": "text"})  # the library is not read
