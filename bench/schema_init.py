@@ -1,9 +1,10 @@
 """How good is `lostromos schema init` on public charts that ship their own schema?
 
-    uv run python bench/schema_init.py [--chart NAME]... [--per-chart 250]
+    uv run python bench/schema_init.py [--chart NAME]... [--per-chart 250] [--check-set]
         [--generator path/to/helm-values-schema-json] [--generator path/to/helm-schema]
 
-Each chart of CORPUS is fetched at its pinned version from the Go module proxy
+Each chart of CORPUS (or, with `--check-set`, of CHECK_SET: charts the corpus work was
+not tuned on) is fetched at its pinned version from the Go module proxy
 (`go mod download`: these projects ship their Helm chart inside their Go
 module) and cached under .cache/schema-bench/. Settings (one user value each)
 are built from the author's values.schema.json: values of the right kind for
