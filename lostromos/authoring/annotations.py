@@ -1,6 +1,6 @@
 """What chart authors already write in values.yaml comments, read for `schema init`.
 
-Three conventions, all common in public charts:
+Four conventions, all common in public charts:
 
 - helm-schema: a YAML block of JSON Schema between two `# @schema` lines
   (`required: true` makes the key required in its parent);
@@ -8,7 +8,9 @@ Three conventions, all common in public charts:
   annotations, above the key or after its value on the same line;
 - helm-docs: `# -- description` (with continuation lines), an optional
   `(type)` hint right after `--`, and `# @default -- text`, which documents a
-  default for readers and says nothing about values.
+  default for readers and says nothing about values;
+- bitnami's readme-generator: `## @param path [modifiers] description`, which
+  describes the key it names wherever the line stands.
 
 None of the markup lands in a description: `--`, `(type)`, `@default` and
 every other `@word` line are taken out, and examples (indented lines) stay in
@@ -24,11 +26,16 @@ from typing import Any
 import yaml
 
 COMMENT = re.compile(r"^\s*#(?: ?)(.*)$")
+# A comment's text for a description: `## text` (bitnami's) and `#####` banners are marks too
+PROSE = re.compile(r"^\s*#+ ?(.*)$")
 # helm-schema toggles a block at any line that starts with "# @schema" and has no
 # keywords after it: `# @schema@` (as cilium writes it) marks a block too.
 BLOCK_MARK = re.compile(r"^\s*#\s*@schema[^\s\w]*\s*$")
 ONE_LINE = re.compile(r"#\s*@schema\s+(\S.*)$")
-HELM_DOCS = re.compile(r"^--\s?(?:\((?P<type>[\w/ ]+)\)\s*)?(?P<text>.*)$")
+HELM_DOCS = re.compile(r"^--(?!-)\s?(?:\((?P<type>[\w/ ]+)\)\s*)?(?P<text>.*)$")
+# bitnami's readme-generator: `## @param image.registry [default: REGISTRY_NAME] text`
+# describes the key it names, wherever the line is; the [modifiers] are markup.
+README_PARAM = re.compile(r"^@param\s+(?P<path>\S+)\s*(?:\[[^\]]*\]\s*)*(?P<text>.*)$")
 # A commented-out key such as "# storageClassName: fast-ssd": documentation of an
 # optional value, not prose to put in a description.
 COMMENTED_KEY = re.compile(r"^\s*#\s?([A-Za-z_][\w.-]*):(\s|$)")
@@ -75,6 +82,17 @@ def not_key_lines(lines: list[str]) -> frozenset[int]:
     return schema_block_lines(lines) | helm_docs_lines(lines)
 
 
+def readme_params(lines: list[str]) -> dict[str, str]:
+    """The descriptions readme-generator's `@param` lines give, by the dotted path they
+    name (`master.affinity`)."""
+    found: dict[str, str] = {}
+    for line in lines:
+        param = README_PARAM.match((PROSE.match(line) or _NO_MATCH).group(1).strip())
+        if param and param.group("text"):
+            found.setdefault(param.group("path"), param.group("text").strip())
+    return found
+
+
 def helm_docs_lines(lines: list[str]) -> frozenset[int]:
     """The lines after a `# --` line down to the key it describes, which helm-docs reads as
     the description (`# ref: https://...` there is prose, not a commented-out key)."""
@@ -82,7 +100,7 @@ def helm_docs_lines(lines: list[str]) -> frozenset[int]:
     number = 0
     while number < len(lines):
         text = (COMMENT.match(lines[number]) or _NO_MATCH).group(1).strip()
-        if not text.startswith("--"):
+        if not HELM_DOCS.match(text):
             number += 1
             continue
         end = number + 1
@@ -136,7 +154,7 @@ def _read_block(  # noqa: PLR0912 (one pass over the lines, one branch per conve
     docs: list[str] | None = None  # helm-docs text, once a `# --` line is seen
     schema_yaml: list[str] | None = None
     for offset, raw in enumerate(block):
-        text = (COMMENT.match(raw) or _NO_MATCH).group(1).rstrip()
+        text = (PROSE.match(raw) or _NO_MATCH).group(1).rstrip()
         if BLOCK_MARK.match(raw):
             if schema_yaml is None:
                 schema_yaml = []
@@ -147,7 +165,7 @@ def _read_block(  # noqa: PLR0912 (one pass over the lines, one branch per conve
         if schema_yaml is not None:
             schema_yaml.append(text)
             continue
-        if first + offset not in in_blocks and COMMENTED_KEY.match("# " + text):
+        if first + offset not in in_blocks and COMMENTED_KEY.match(raw):
             # what is above a commented-out key belongs to that key
             notes, prose, docs = KeyNotes(), [], None
             continue

@@ -37,6 +37,7 @@ from lostromos.authoring.annotations import (
     finish,
     not_key_lines,
     notes_for,
+    readme_params,
 )
 from lostromos.authoring.examplefiles import example_files, new_keys, schema_root
 from lostromos.authoring.helmroot import apply_root
@@ -97,6 +98,7 @@ class _Reader:
     def __init__(self, lines: list[str]) -> None:
         self.lines = lines
         self.in_blocks = not_key_lines(lines)
+        self.params = readme_params(lines)
         self.notes: dict[Path_, KeyNotes] = {}
         self.examples: dict[Path_, Any] = {}
 
@@ -107,6 +109,9 @@ class _Reader:
             here = (*path, str(key_node.value))
             indent = key_node.start_mark.column if indent is None else indent
             notes = notes_for(self.lines, key_node.start_mark.line, self.in_blocks)
+            described = self.params.get(".".join(here))
+            if described:
+                notes.description = described
             if not notes.is_empty():
                 self.notes[here] = notes
             if isinstance(value_node, yaml.MappingNode):

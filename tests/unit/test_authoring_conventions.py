@@ -271,3 +271,46 @@ def test_required_inside_a_helm_schema_block_is_not_a_boolean_in_the_schema(
     assert valid(schema, {"nodePorts": [{"port": 30025}, {}]})
     assert not valid(schema, {"nodePorts": [{"port": "30025"}]})
     assert schema["properties"]["endpoint"]["required"] == ["host"]
+
+
+BITNAMI_STYLE = """\
+##############################
+## @section Global parameters
+##############################
+## @param image.registry [default: REGISTRY_NAME] Redis image registry
+## @param image.pullSecrets [array] Secrets to pull the image with
+## @skip image.tag
+##
+image:
+  registry: docker.io
+  tag: 7.4
+  pullSecrets: []
+## @param master.affinity Affinity for the master pods
+## ref: https://kubernetes.io/docs/concepts/configuration/assign-pod-node/
+## NOTE: `master.podAffinityPreset` is ignored when it is set
+##
+master:
+  affinity: {}
+  ## Plain prose above a key no param line names
+  ##
+  count: 1
+"""
+
+
+def test_readme_generator_params_describe_the_key_they_name(tmp_path: Path) -> None:
+    """bitnami's readme-generator: `## @param PATH [modifiers] text` describes PATH,
+    wherever the line sits (often above the parent object); `##` and banner lines are
+    comment markers, not text; `@section`, `@skip` and the modifiers are markup."""
+    root = chart(tmp_path)
+    (root / "values.yaml").write_text(BITNAMI_STYLE)
+    schema = infer_chart_schema(root, yaml.safe_load((root / "Chart.yaml").read_text()))
+    image = schema["properties"]["image"]
+    assert "description" not in image
+    assert image["properties"]["registry"]["description"] == "Redis image registry"
+    assert image["properties"]["pullSecrets"]["description"] == "Secrets to pull the image with"
+    master = schema["properties"]["master"]["properties"]
+    assert master["affinity"]["description"] == "Affinity for the master pods"
+    assert master["count"]["description"] == "Plain prose above a key no param line names"
+    text = json.dumps(schema)
+    assert "@" not in text.replace("$schema", "").replace("$defs", "").replace("$ref", "")
+    assert "#" not in text.replace("#/$defs", "")
