@@ -58,8 +58,8 @@ def template_use(chart_dir: Path) -> TemplateUse:
     templates = chart_dir / "templates"
     if not templates.is_dir():
         return TemplateUse([], frozenset(), frozenset())
-    files = read_files(templates, chart_dir, TEMPLATE_SUFFIXES) + library_templates(chart_dir)
-    scan = scanned(files)
+    scan = scanned(read_files(templates, chart_dir, TEMPLATE_SUFFIXES))
+    scan.absorb(scanned(library_templates(chart_dir)))
     reads = [TemplateRead(path, where) for path, where in sorted(scan.values_reads().items())]
     return TemplateUse(
         reads,
@@ -79,8 +79,9 @@ def library_templates(chart_dir: Path) -> list[tuple[str, str]]:
     folders or as the .tgz archives `helm dependency build` leaves). A library's named
     templates run with what the chart passes them, so what they do with their dot is
     done with the chart's values (bitnami's charts render nearly every value through
-    their `common` library's `common.tplvalues.render`). Another subchart's templates read
-    its own `.Values`, not the chart's: they are left out."""
+    their `common` library's `common.tplvalues.render`); what they read of `.Values`
+    themselves is not counted (ScopeScan.absorb). Another subchart's templates read its
+    own `.Values`, not the chart's: they are left out."""
     found: list[tuple[str, str]] = []
     charts = chart_dir / "charts"
     if not charts.is_dir():

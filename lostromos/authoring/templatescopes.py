@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 ELEMENT = "*"  # an element of a list or a map, in a path: which one is not known
@@ -134,6 +134,8 @@ class ScopeScan:
     # rendered whole as the value of a YAML key (`lifecycle:` then `toYaml .Values.hooks`)
     rendered_under: dict[Place, str] = field(default_factory=dict)
     _key: str | None = field(default=None, init=False)  # where the action read renders
+    # a library's places: they count only as what the chart's calls make them
+    _library_places: set[Place] = field(default_factory=set, init=False)
 
     def scan(self, text: str, where: str) -> None:
         """Read one template file; `where` is its path relative to the chart."""
@@ -146,6 +148,21 @@ class ScopeScan:
             body = _without_parentheses(body)
             self._key = _key_above(text, match.start())
             self._action(_TOKEN.findall(body), stack, f"{where}:{line}")
+
+    def absorb(self, library: ScopeScan) -> None:
+        """Take in a library chart's scan: what its named templates do with what they are
+        passed, not what they read of `.Values` themselves (a library serves many charts,
+        and its templates this chart never calls read keys this chart does not have)."""
+        for found in fields(self):
+            theirs = getattr(library, found.name)
+            if not isinstance(theirs, dict):
+                continue
+            ours = getattr(self, found.name)
+            for item, where in theirs.items():
+                place = item.place if isinstance(item, Call) else item
+                if place.base != ROOT.base:
+                    ours.setdefault(item, where)
+                    self._library_places.add(place)
 
     def values_reads(self) -> dict[tuple[str, ...], str]:
         """The reads of `.Values`, named templates' reads through their callers included."""
@@ -214,6 +231,8 @@ class ScopeScan:
                     pending.append(target)
         out: dict[tuple[str, ...], str] = {}
         for place, where in resolved.items():
+            if place in self._library_places:
+                continue  # `.context.Values.x` in a library template no caller reaches
             path = values_path(place, elements=elements)
             if path is not None:
                 out.setdefault(path, where)

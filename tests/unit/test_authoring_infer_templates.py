@@ -492,3 +492,21 @@ def test_a_broken_archive_under_charts_reads_as_no_library(tmp_path: Path) -> No
     schema = infer_chart_schema(root, {"name": "chart"})
     assert valid(schema, yaml.safe_load(LIBRARY_VALUES))
     assert not valid(schema, {"affinity": "text"})  # the library is not read
+
+
+def test_a_librarys_own_reads_of_values_are_not_the_charts(tmp_path: Path) -> None:
+    """A library defines templates for many charts; what they read of `.Values` directly
+    (bitnami's common reads `.Values.mongodb.enabled` in a template redis never calls,
+    and shows `.Values.path.to.the.Value` in a usage comment) is no key of this chart:
+    only what the chart passes them counts."""
+    root = _library_chart(tmp_path, archived=False)
+    (root / "charts" / "lib" / "templates" / "_other.tpl").write_text(
+        "{{/*\nUsage:\n"
+        '{{ include "lib.render" (dict "value" .Values.path.to.the.Value "context" $) }}\n'
+        "*/}}\n"
+        '{{- define "lib.mongodb" -}}{{ if .Values.mongodb.enabled }}x{{ end }}{{- end -}}\n'
+        '{{- define "lib.cassandra" -}}{{ .context.Values.cassandra.enabled }}{{- end -}}\n'
+    )
+    schema = infer_chart_schema(root, {"name": "chart"})
+    assert not {"mongodb", "path", "cassandra"} & set(schema["properties"])
+    assert valid(schema, {"affinity": '{{ include "my.affinity" . }}'})  # still read
