@@ -457,17 +457,22 @@ def score(
         if not judge.renders(values):
             continue  # the templates refuse it: neither valid nor a schema mistake
         installs = not kube.refuses(judge, values, base)
+        refusing = []
         for result, engine in zip(results, engines, strict=True):
             result.valid += 1
             result.installs += installs
             if engine.validate(copy.deepcopy(values)):
-                result.refused += 1
-                inert = not judge.changes_render(values, base)
-                result.refused_inert += inert
-                note = " (Helm renders the same without it)" if inert else ""
-                note += "" if installs else " (the API server refuses it too)"
-                result.refused_examples.append(setting.label + note)
-                result.refused_installs += installs
+                refusing.append(result)
+        if not refusing:
+            continue
+        inert = not judge.changes_render(values, base)  # one render, however many refuse
+        note = " (Helm renders the same without it)" if inert else ""
+        note += "" if installs else " (the API server refuses it too)"
+        for result in refusing:
+            result.refused += 1
+            result.refused_inert += inert
+            result.refused_examples.append(setting.label + note)
+            result.refused_installs += installs
     judge.save()
     own_current = [
         (file.relative_to(author_dir), values)
@@ -475,19 +480,27 @@ def score(
         if not by_author.validate(copy.deepcopy(values))  # else stale: the author refuses it
     ]
     for result, engine in zip(results, engines, strict=True):
-        for setting in bad:
-            result.mistakes += 1
-            if engine.validate(copy.deepcopy(setting.values)):
-                result.caught += 1
-            else:
-                result.missed_examples.append(setting.label)
-        for name, values in own_current:
-            result.own_files += 1
-            refused = engine.validate(copy.deepcopy(values))
-            if refused:
-                keys = ", ".join(".".join(map(str, v.path)) for v in refused)
-                result.own_refused.append(f"{name}: {keys}")
+        _score_mistakes_and_files(result, engine, bad, own_current)
     return results
+
+
+def _score_mistakes_and_files(
+    result: Score, engine: ValuesEngine, bad: list[Setting], own: list[tuple[Path, dict]]
+) -> None:
+    """The mistakes one generator's schema catches, and the chart's own values files it
+    refuses."""
+    for setting in bad:
+        result.mistakes += 1
+        if engine.validate(copy.deepcopy(setting.values)):
+            result.caught += 1
+        else:
+            result.missed_examples.append(setting.label)
+    for name, values in own:
+        result.own_files += 1
+        refused = engine.validate(copy.deepcopy(values))
+        if refused:
+            keys = ", ".join(".".join(map(str, v.path)) for v in refused)
+            result.own_refused.append(f"{name}: {keys}")
 
 
 def _valid_and_mistakes(

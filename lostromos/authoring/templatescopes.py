@@ -353,9 +353,7 @@ class ScopeScan:
             if family is None:
                 continue
             end = _command_end(tokens, position + 1)
-            operands = places[position + 1 : end]
-            spans = _operand_spans(tokens[position + 1 : end])
-            merged = [operands[start] for start, _ in spans]
+            merged = _operand_places(tokens[position + 1 : end], places[position + 1 : end])
             if len(merged) < 2:
                 continue
             winner = merged[-1] if family == "overwrite" else merged[0]
@@ -418,17 +416,19 @@ class ScopeScan:
         if tokens[:1] == ["("] and _argument(tokens) == tokens[1:-1]:
             inner = tokens[1:-1]  # `with (index .Values "a")`: the parentheses say nothing
             return self._subject(inner, places[1:-1], frame, stack, where)
-        first = _command_end(tokens, 0)
-        piped = []  # where each command piped into starts (pipelines in parentheses left out)
-        while first < len(tokens) - 1 and tokens[first] == "|":
-            piped.append(first + 1)
-            first = _command_end(tokens, first + 1)
-        first = piped[0] - 1 if piped else len(tokens)
+        piped = _piped_commands(tokens)
+        first = piped[0] - 1 if piped else len(tokens)  # where the first command ends
         last = piped[-1] if piped else 0  # the last command: `... | ternary A B`, or the only one
         if tokens[last : last + 1] == ["ternary"] and _command_end(tokens, last) == len(tokens):
             # `ternary A B COND`, `COND | ternary A B`: A or B
             start = last + 1
-            return self._either(tokens[start:], places[start:], frame, stack, where)
+
+            def subject(part: list[str], part_places: list[Place | None]) -> Place | None:
+                return self._subject(part, part_places, frame, stack, where)
+
+            values = _argument_values(tokens[start:], places[start:], subject)
+            choices = _operand_places(tokens[start:], values)[:2]
+            return self._one_of([choice for choice in choices if choice is not None], where)
         if any(tokens[i] not in _KEEPS_VALUE | _COPIES for i in piped):
             return None
         head = tokens[:first]
@@ -451,26 +451,6 @@ class ScopeScan:
         if value is None or not fallbacks:
             return value
         return self._one_of([value, *fallbacks], where)
-
-    def _either(
-        self,
-        tokens: list[str],
-        places: list[Place | None],
-        frame: _Frame,
-        stack: list[_Frame],
-        where: str,
-    ) -> Place | None:
-        """One of a command's first two operands (`ternary A B`), each one operand or a
-        pipeline in parentheses."""
-        choices = []
-        for start, end in _operand_spans(tokens)[:2]:
-            if end - start == 1:
-                choice = places[start]
-            else:
-                choice = self._subject(tokens[start:end], places[start:end], frame, stack, where)
-            if choice is not None:
-                choices.append(choice)
-        return self._one_of(choices, where)
 
     def _one_of(self, choices: list[Place], where: str) -> Place | None:
         """A value that is one of several places (`$v := or .Values.a.x .Values.x`): a
@@ -628,12 +608,9 @@ def _text_arguments(
 def _piped_into_text(stages: list[str], functions: dict[str, int]) -> bool:
     """Whether a command's value, piped on (`| default "" | trunc 63`), reaches one of
     `functions` before anything else changes it; pipelines in parentheses left out."""
-    depth = 0
-    for position, part in enumerate(stages[:-1]):
-        depth += part == "("
-        depth -= part == ")"
-        if part == "|" and depth == 0 and stages[position + 1] not in _KEEPS_VALUE:
-            return stages[position + 1] in functions
+    for start in _piped_commands(stages):
+        if stages[start] not in _KEEPS_VALUE:
+            return stages[start] in functions
     return False
 
 
@@ -647,6 +624,23 @@ def _operand_spans(tokens: list[str]) -> list[tuple[int, int]]:
         spans.append((position, end))
         position = end
     return spans
+
+
+def _operand_places(tokens: list[str], values: list[Place | None]) -> list[Place | None]:
+    """The place of each operand of a command, from `_argument_values`' places (a
+    parenthesised pipeline's value is at its `(`)."""
+    return [values[start] for start, _ in _operand_spans(tokens)]
+
+
+def _piped_commands(tokens: list[str]) -> list[int]:
+    """Where each command piped into starts (`X | default D | toYaml`: at `default` and at
+    `toYaml`); pipes inside parentheses are another pipeline's."""
+    starts = []
+    end = _command_end(tokens, 0)
+    while end < len(tokens) - 1 and tokens[end] == "|":
+        starts.append(end + 1)
+        end = _command_end(tokens, end + 1)
+    return starts
 
 
 def _single_operands(tokens: list[str]) -> list[str]:

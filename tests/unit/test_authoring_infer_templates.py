@@ -402,6 +402,10 @@ def _library_chart(tmp_path: Path, *, archived: bool) -> Path:
     return root
 
 
+def _library_template(root: Path, name: str, text: str) -> None:
+    (root / "charts" / "lib" / "templates" / name).write_text(text)
+
+
 @pytest.mark.parametrize("archived", [False, True], ids=["folder", "tgz"])
 def test_a_library_charts_named_templates_say_what_a_value_may_be(
     tmp_path: Path, archived: bool
@@ -425,9 +429,7 @@ def test_a_subchart_that_is_not_a_library_is_not_read_as_the_charts(tmp_path: Pa
     root = _library_chart(tmp_path, archived=False)
     chart_yaml = root / "charts" / "lib" / "Chart.yaml"
     chart_yaml.write_text(chart_yaml.read_text().replace("type: library\n", ""))
-    (root / "charts" / "lib" / "templates" / "cm.yaml").write_text(
-        "data:\n  x: {{ toYaml .Values.extra }}\n"
-    )
+    _library_template(root, "cm.yaml", "data:\n  x: {{ toYaml .Values.extra }}\n")
     schema = infer_chart_schema(root, {"name": "chart"})
     assert not valid(schema, {"affinity": "text"})
     assert not valid(schema, {"extra": {"size": 3}})
@@ -439,12 +441,14 @@ def test_values_passed_in_a_list_reach_the_named_template_that_ranges_over_it(
     """bitnami's `common.tplvalues.merge (dict "values" (list .Values.a .Values.b) ...)`
     renders each value of the list through `common.tplvalues.render`: each may be text."""
     root = _library_chart(tmp_path, archived=False)
-    (root / "charts" / "lib" / "templates" / "_merge.tpl").write_text(
+    _library_template(
+        root,
+        "_merge.tpl",
         '{{- define "lib.merge" -}}\n'
         "{{- range .values }}\n"
         '{{ include "lib.render" (dict "value" . "context" $.context) }}\n'
         "{{- end }}\n"
-        "{{- end -}}\n"
+        "{{- end -}}\n",
     )
     (root / "values.yaml").write_text("annotations: {}\ncommonAnnotations: {}\n")
     (root / "templates" / "app.yaml").write_text(
@@ -500,12 +504,14 @@ def test_a_librarys_own_reads_of_values_are_not_the_charts(tmp_path: Path) -> No
     and shows `.Values.path.to.the.Value` in a usage comment) is no key of this chart:
     only what the chart passes them counts."""
     root = _library_chart(tmp_path, archived=False)
-    (root / "charts" / "lib" / "templates" / "_other.tpl").write_text(
+    _library_template(
+        root,
+        "_other.tpl",
         "{{/*\nUsage:\n"
         '{{ include "lib.render" (dict "value" .Values.path.to.the.Value "context" $) }}\n'
         "*/}}\n"
         '{{- define "lib.mongodb" -}}{{ if .Values.mongodb.enabled }}x{{ end }}{{- end -}}\n'
-        '{{- define "lib.cassandra" -}}{{ .context.Values.cassandra.enabled }}{{- end -}}\n'
+        '{{- define "lib.cassandra" -}}{{ .context.Values.cassandra.enabled }}{{- end -}}\n',
     )
     schema = infer_chart_schema(root, {"name": "chart"})
     assert not {"mongodb", "path", "cassandra"} & set(schema["properties"])
