@@ -2,6 +2,7 @@
 
     uv run python bench/schema_init.py [--chart NAME]... [--per-chart 250] [--check-set]
         [--generator path/to/helm-values-schema-json] [--generator path/to/helm-schema]
+        [--open-objects]
 
 Each chart of CORPUS (or, with `--check-set`, of CHECK_SET: charts the corpus work was
 not tuned on) is fetched at its pinned version from the Go module proxy
@@ -43,7 +44,10 @@ their defaults) are scored the same way on the same settings, one table each. A 
 tool makes no schema for counts as having none: it refuses nothing and catches nothing.
 Build each from its repository at the tag measured (`go build` in
 losisin/helm-values-schema-json at v2.5.0, `go build ./cmd/helm-schema` in
-dadav/helm-schema at 0.23.4); the binary's name says which it is.
+dadav/helm-schema at 0.23.4); the binary's name says which it is. With
+`--open-objects`, `schema init`'s schema is scored a second time with every object below
+the root left open (its Kubernetes types as they are): what admitting keys the chart does
+not name would cost in mistakes caught.
 """
 
 from __future__ import annotations
@@ -231,6 +235,38 @@ class Generator:
         schema = infer_chart_schema(chart_dir, metadata)
         (chart_dir / "values.schema.json").write_text(render_schema(schema))
         return None
+
+
+class OpenObjectsGenerator(Generator):
+    """`schema init`'s schema with every object below the root left open to keys the
+    chart does not name (Kubernetes types stay as they are): the other side of the trade
+    between refusing no valid setting and catching misspelt keys."""
+
+    name = "lostromos schema init, objects below the root open"
+    folder = "inferred-open"
+
+    def write(self, chart_dir: Path) -> str | None:
+        metadata = yaml.safe_load((chart_dir / "Chart.yaml").read_text())
+        schema = infer_chart_schema(chart_dir, metadata)
+        for child in (schema.get("properties") or {}).values():
+            _open_objects(child)
+        (chart_dir / "values.schema.json").write_text(render_schema(schema))
+        return None
+
+
+def _open_objects(node: object) -> None:
+    if isinstance(node, list):
+        for entry in node:
+            _open_objects(entry)
+    if not isinstance(node, dict):
+        return
+    if node.get("additionalProperties") is False:
+        del node["additionalProperties"]
+    for key in ("properties", "items", "anyOf", "oneOf", "allOf", "additionalProperties"):
+        child = node.get(key)
+        _open_objects(
+            list(child.values()) if key == "properties" and isinstance(child, dict) else child
+        )
 
 
 # The other generators the issue compares with, each run in the chart's folder with its
@@ -630,6 +666,11 @@ def main() -> int:
         "helm-schema binary), on the same settings",
     )
     parser.add_argument(
+        "--open-objects",
+        action="store_true",
+        help="also score schema init's schema with every object below the root open",
+    )
+    parser.add_argument(
         "--check-set",
         action="store_true",
         help="score the charts the corpus work was not tuned on (CHECK_SET) instead",
@@ -637,7 +678,11 @@ def main() -> int:
     args = parser.parse_args()
     charts = CHECK_SET if args.check_set else CORPUS
     chosen = [c for c in charts if not args.chart or c.name in args.chart]
-    generators = [Generator(), *(ExternalGenerator(binary) for binary in args.generator)]
+    generators = [
+        Generator(),
+        *([OpenObjectsGenerator()] if args.open_objects else []),
+        *(ExternalGenerator(binary) for binary in args.generator),
+    ]
     # Stopped by SIGTERM as by Ctrl-C: the local API server and etcd are stopped too.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     with tempfile.TemporaryDirectory(prefix="schema-bench-") as workdir:
