@@ -231,10 +231,12 @@ class Generator:
         return self.name
 
     def write(self, chart_dir: Path) -> str | None:
-        metadata = yaml.safe_load((chart_dir / "Chart.yaml").read_text())
-        schema = infer_chart_schema(chart_dir, metadata)
-        (chart_dir / "values.schema.json").write_text(render_schema(schema))
+        (chart_dir / "values.schema.json").write_text(render_schema(self.inferred(chart_dir)))
         return None
+
+    def inferred(self, chart_dir: Path) -> dict:
+        metadata = yaml.safe_load((chart_dir / "Chart.yaml").read_text())
+        return infer_chart_schema(chart_dir, metadata)
 
 
 class OpenObjectsGenerator(Generator):
@@ -245,13 +247,11 @@ class OpenObjectsGenerator(Generator):
     name = "lostromos schema init, objects below the root open"
     folder = "inferred-open"
 
-    def write(self, chart_dir: Path) -> str | None:
-        metadata = yaml.safe_load((chart_dir / "Chart.yaml").read_text())
-        schema = infer_chart_schema(chart_dir, metadata)
+    def inferred(self, chart_dir: Path) -> dict:
+        schema = super().inferred(chart_dir)
         for child in (schema.get("properties") or {}).values():
             _open_objects(child)
-        (chart_dir / "values.schema.json").write_text(render_schema(schema))
-        return None
+        return schema
 
 
 def _open_objects(node: object) -> None:
