@@ -262,11 +262,10 @@ def _open_objects(node: object) -> None:
         return
     if node.get("additionalProperties") is False:
         del node["additionalProperties"]
-    for key in ("properties", "items", "anyOf", "oneOf", "allOf", "additionalProperties"):
-        child = node.get(key)
-        _open_objects(
-            list(child.values()) if key == "properties" and isinstance(child, dict) else child
-        )
+    _open_objects(
+        [node.get(k) for k in ("items", "anyOf", "oneOf", "allOf", "additionalProperties")]
+    )
+    _open_objects(list((node.get("properties") or {}).values()))
 
 
 # The other generators the issue compares with, each run in the chart's folder with its

@@ -325,9 +325,7 @@ class ScopeScan:
             elif token in ("include", "template") and position + 1 < len(tokens):
                 self._call(_unquote(tokens[position + 1]), tokens[position + 2 :], stack, where)
 
-        def subject(part: list[str], part_places: list[Place | None]) -> Place | None:
-            return self._subject(part, part_places, frame, stack, where)
-
+        subject = self._subject_in(frame, stack, where)
         arguments = _argument_values(tokens, places, subject)
         self._merged_under_values(tokens, arguments, where)
         self._rendered_whole(tokens, arguments, where)
@@ -401,6 +399,10 @@ class ScopeScan:
             if place is not None and word is not None and not _SCALAR_SPELLING.fullmatch(word):
                 self.stringified.setdefault(place, where)
 
+    def _subject_in(self, frame: _Frame, stack: list[_Frame], where: str) -> Subject:
+        """`_subject` in this frame, for the helpers that find each operand's value."""
+        return lambda part, part_places: self._subject(part, part_places, frame, stack, where)
+
     def _subject(
         self,
         tokens: list[str],
@@ -422,10 +424,7 @@ class ScopeScan:
         if tokens[last : last + 1] == ["ternary"] and _command_end(tokens, last) == len(tokens):
             # `ternary A B COND`, `COND | ternary A B`: A or B
             start = last + 1
-
-            def subject(part: list[str], part_places: list[Place | None]) -> Place | None:
-                return self._subject(part, part_places, frame, stack, where)
-
+            subject = self._subject_in(frame, stack, where)
             values = _argument_values(tokens[start:], places[start:], subject)
             choices = _operand_places(tokens[start:], values)[:2]
             return self._one_of([choice for choice in choices if choice is not None], where)
