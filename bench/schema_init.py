@@ -31,7 +31,8 @@ those change what Helm renders: a key no template reads renders the same with or
 without it) and mistakes it catches. Beside them, the same count with Helm 4's install
 as the judge: of the valid settings, those whose render the API server accepts too (a
 server-side dry-run apply with strict field validation, as Helm 4 installs, against a
-local kube-apiserver), and how many of those the inferred schema refuses. Then the
+local kube-apiserver, in a network namespace with only loopback once the charts are
+fetched), and how many of those the inferred schema refuses. Then the
 chart's own CI and example values files (`ci/*.yaml`, `examples/**/*values*.yaml`)
 the author's schema accepts, and how many the inferred schema refuses. A chart
 Chart.yaml lists a dependency for that is not in the module (fetched from a chart
@@ -73,6 +74,7 @@ sys.path.insert(0, str(ROOT))
 from bench.settings import Setting, settings_for  # noqa: E402
 from lostromos.authoring.infer import infer_chart_schema, render_schema  # noqa: E402
 from lostromos.charts import load_chart, values_of  # noqa: E402
+from lostromos.dev import isolation  # noqa: E402
 from lostromos.dev.cluster import DevCluster, DevOptions  # noqa: E402
 from lostromos.toolchain import ensure  # noqa: E402
 from lostromos.values.chart import Chart  # noqa: E402
@@ -416,7 +418,7 @@ class KubeJudge:
     beside the helm verdicts."""
 
     def __init__(self, workdir: Path) -> None:
-        tools = {name: ensure([name])[name] for name in ("etcd", "kube-apiserver", "kubectl")}
+        tools = ensure(["etcd", "kube-apiserver", "kubectl"])
         self.dev = DevCluster(
             DevOptions(
                 state_dir=workdir,
@@ -682,6 +684,12 @@ def main() -> int:
         *([OpenObjectsGenerator()] if args.open_objects else []),
         *(ExternalGenerator(binary) for binary in args.generator),
     ]
+    # What needs the module proxy comes first: the pinned binaries and the charts. Then
+    # the script runs again where only loopback exists, for the local API server.
+    ensure(["etcd", "kube-apiserver", "kubectl", "helm"])
+    for chart in chosen:
+        fetch(chart)
+    isolation.ensure_isolated(lambda line: print(line, file=sys.stderr, flush=True))
     # Stopped by SIGTERM as by Ctrl-C: the local API server and etcd are stopped too.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     with tempfile.TemporaryDirectory(prefix="schema-bench-") as workdir:
@@ -703,15 +711,19 @@ def main() -> int:
                 print(f"{generator.name} made no schema for {s.chart}: {s.failed}")
     if args.show:
         for generator, scores in zip(generators, zip(*by_chart, strict=True), strict=True):
-            prefix = "" if generator is generators[0] else f"{generator.name}: "
-            for s in scores:
-                for label in s.refused_examples:
-                    print(f"{prefix}refused {s.chart}: {label}")
-                for label in s.missed_examples:
-                    print(f"{prefix}missed {s.chart}: {label}")
-                for label in s.own_refused:
-                    print(f"{prefix}refused own file {s.chart}: {label}")
+            _show(scores, "" if generator is generators[0] else f"{generator.name}: ")
     return 0
+
+
+def _show(scores: tuple[Score, ...], prefix: str) -> None:
+    """Each refused and missed setting, and each of the chart's own files refused."""
+    for s in scores:
+        for label in s.refused_examples:
+            print(f"{prefix}refused {s.chart}: {label}")
+        for label in s.missed_examples:
+            print(f"{prefix}missed {s.chart}: {label}")
+        for label in s.own_refused:
+            print(f"{prefix}refused own file {s.chart}: {label}")
 
 
 if __name__ == "__main__":
